@@ -1,0 +1,43 @@
+"""Errors a user can cause, each naming the object or form field involved and how to fix it."""
+
+from __future__ import annotations
+
+
+class FlowOrchestratorError(Exception):
+    """Base class: every error the library raises on purpose derives from it."""
+
+
+class ConfigError(FlowOrchestratorError):
+    """Invalid configuration (macro form, step config, CLI arguments, JSON spec).
+
+    ``problems`` lists every problem found, so one run reports them all at once; each is
+    ``(field, message)`` where ``field`` is the form field or JSON path (``"max_parallel"``,
+    ``"datasets[2].columns"``).
+    """
+
+    def __init__(self, problems):
+        if isinstance(problems, tuple) and len(problems) == 2 and isinstance(problems[0], str):
+            problems = [problems]
+        self.problems = [(str(f), str(m)) for f, m in problems]
+        lines = [f"{field}: {message}" if field else message for field, message in self.problems]
+        if len(lines) == 1:
+            text = "Invalid configuration: " + lines[0]
+        else:
+            text = "Invalid configuration ({} problems):\n- {}".format(len(lines), "\n- ".join(lines))
+        super().__init__(text)
+
+
+class GraphError(FlowOrchestratorError):
+    """The Flow graph cannot be scheduled: a cycle or a dangling reference."""
+
+
+class SelectionError(FlowOrchestratorError):
+    """A selection names something that does not exist, or an order contradicts the Flow."""
+
+
+class DSSAccessError(FlowOrchestratorError):
+    """DSS could not be reached or refused the request (URL, API key, permissions)."""
+
+
+class RunCancelled(FlowOrchestratorError):
+    """The run was cancelled (Ctrl-C, SIGTERM, or a cancel request); running jobs were aborted."""

@@ -1,0 +1,70 @@
+"""The small interface the runner needs from DSS, so the runner can be tested on an in-memory fake.
+
+:mod:`flow_orchestrator.dss` implements it with ``dataikuapi``; unit tests implement it in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional, Protocol, Sequence
+
+#: DSS job states after which a job never changes again.
+TERMINAL_JOB_STATES = frozenset({"DONE", "FAILED", "ABORTED"})
+
+
+@dataclass(frozen=True)
+class OutputRef:
+    """Something a job builds: a dataset, managed folder, saved model... of a project."""
+
+    id: str
+    type: str = "DATASET"  # DATASET, MANAGED_FOLDER, SAVED_MODEL, STREAMING_ENDPOINT, ...
+    project_key: Optional[str] = None  # None: the run's project
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "type": self.type, "project_key": self.project_key}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "OutputRef":
+        return cls(id=data["id"], type=data.get("type") or "DATASET", project_key=data.get("project_key"))
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """One observation of a DSS job's state, as the runner needs it."""
+
+    job_id: str
+    state: str  # NOT_STARTED, COMPUTING_DEPS, RUNNING, DONE, FAILED, ABORTED
+    failure_message: Optional[str] = None  # first activity's firstFailure message, when FAILED
+    failure_type: Optional[str] = None  # its errorType (a Java class name or an ERR_ code)
+    started_at_ms: Optional[int] = None
+    ended_at_ms: Optional[int] = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_JOB_STATES
+
+
+class TransientAPIError(Exception):
+    """An API call failed in a way that says nothing about the job (HTTP 5xx, connection reset, time-out).
+
+    The runner retries the call later and never counts it as a job failure.
+    """
+
+
+class BuildPort(Protocol):
+    """What the runner asks of DSS. Every method may raise :class:`TransientAPIError`."""
+
+    def start_job(self, outputs: Sequence[OutputRef], build_mode: str) -> str:
+        """Start one DSS job building ``outputs`` in ``build_mode``; return its job id."""
+
+    def job_states(self, job_ids: Sequence[str]) -> Dict[str, JobSnapshot]:
+        """Current state of each of ``job_ids`` (as few HTTP requests as possible)."""
+
+    def abort_job(self, job_id: str) -> None:
+        """Ask DSS to abort the job; returns without waiting for it to stop."""
+
+    def job_log(self, job_id: str) -> str:
+        """The job's full text log (may be long)."""
+
+    def job_url(self, job_id: str) -> Optional[str]:
+        """Link to the job's page in DSS, for reports (None when unknown)."""
