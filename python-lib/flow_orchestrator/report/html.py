@@ -1,0 +1,652 @@
+"""HTML renderings of a run record or a plan: self-contained fragments for DSS macro results and ``--html`` files.
+
+Everything here is pure: plain dicts in (the run record of ``record.py`` / ``BuildPlan.to_dict()``), a string out.
+Templates use Jinja2 with autoescape on, so every value from a record (names, errors, logs, job ids) is escaped;
+links are only ever built from http(s) URLs.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import jinja2
+from markupsafe import Markup
+
+TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+
+#: Colour family of each state, shared by badges, table rows and timeline bars (state is always shown as text too).
+STATE_TONES: Dict[str, str] = {
+    "SUCCESS": "ok",
+    "PASS": "ok",
+    "PASSED": "ok",
+    "DONE": "ok",
+    "OK": "ok",
+    "ADDED": "ok",
+    "FAILED": "fail",
+    "FAIL": "fail",
+    "ERROR": "fail",
+    "REMOVED": "fail",
+    "BROKEN": "fail",
+    "TIMED_OUT": "warn",
+    "WARN": "warn",
+    "WARNING": "warn",
+    "CHANGED": "warn",
+    "TYPE_CHANGED": "warn",
+    "REORDERED": "warn",
+    "ABORTED": "aborted",
+    "CANCELLED": "aborted",
+    "SKIPPED": "skip",
+    "NOT_RUN": "skip",
+    "UNCHANGED": "skip",
+    "RUNNING": "info",
+    "PLANNED": "info",
+}
+
+#: Order in which per-state counts are shown: problems right after successes, so they are seen.
+COUNT_ORDER = ("SUCCESS", "FAILED", "TIMED_OUT", "ABORTED", "SKIPPED", "NOT_RUN", "RUNNING")
+
+#: Recipe states listed first in a build report ("failure first").
+FAILURE_STATES = ("FAILED", "TIMED_OUT")
+
+_GLYPHS = {"ok": "✓", "fail": "✗", "warn": "!", "aborted": "⊘", "skip": "–", "info": "…", "other": "•"}
+_TICK_STEPS_S = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
+_MAX_FAILURES_LISTED = 20
+_MAX_CAUSED_SKIPS_LISTED = 10
+_MIN_BAR_PCT = 0.25
+_URL_FORBIDDEN = frozenset("\"'<>`\\{}|^")  # never in a real DSS URL; rejecting them keeps hrefs plain
+
+
+# ---------------------------------------------------------------------------------------------- shared blocks
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment of every report: autoescape on, ``report/templates`` loader, shared globals."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(badge=badge, state_tone=state_tone, format_duration=format_duration)
+    env.filters["duration"] = format_duration
+    return env
+
+
+@functools.lru_cache(maxsize=1)
+def stylesheet() -> Markup:
+    """The report CSS; every selector starts with ``.fo-report`` so nothing leaks into the DSS page."""
+    with open(os.path.join(TEMPLATES_DIR, "report.css"), encoding="utf-8") as handle:
+        return Markup(handle.read().strip())
+
+
+def state_tone(state: Any) -> str:
+    """Colour family of a state: ok, fail, warn, aborted, skip, info or other."""
+    return STATE_TONES.get(str(state).upper(), "other") if state is not None else "other"
+
+
+def badge(state: Any) -> Markup:
+    """A coloured pill showing ``state`` as text (``TIMED_OUT`` reads "TIMED OUT")."""
+    text = "UNKNOWN" if state is None else str(state)
+    return Markup('<span class="fo-badge fo-tone-{}">{}</span>').format(state_tone(text), text.replace("_", " "))
+
+
+def format_duration(seconds: Any) -> str:
+    """Seconds as a short human duration: ``0.4s``, ``12.3s``, ``2m 05s``, ``1h 02m``; ``–`` when unknown."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or math.isnan(seconds):
+        return "–"
+    seconds = max(0.0, float(seconds))
+    if seconds < 59.95:
+        return f"{seconds:.1f}s"
+    whole = int(round(seconds))
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+
+
+def render_page(title: str, body_html: str, *, subtitle: Optional[str] = None) -> str:
+    """Wrap trusted ``body_html`` in the report shell: root ``.fo-report`` div, scoped CSS, title and subtitle.
+
+    ``title`` and ``subtitle`` are escaped; ``body_html`` is inserted as is, so build it from escaped parts only.
+    """
+    return environment().get_template("page.html").render(
+        css=stylesheet(), title=title, subtitle=subtitle, body=Markup(body_html)
+    )
+
+
+def html_document(fragment_html: str, *, title: str) -> str:
+    """A complete HTML document around a report fragment, for writing to a file (``--html FILE``)."""
+    return environment().get_template("document.html").render(title=title, fragment=Markup(fragment_html))
+
+
+def render_template(name: str, **context: Any) -> Markup:
+    """Render a template of ``report/templates`` with the shared environment (for report bodies)."""
+    return Markup(environment().get_template(name).render(**context))
+
+
+def safe_http_url(url: Any) -> Optional[str]:
+    """``url`` when it is an absolute http(s) URL with a host and no space, quote or control character, else None.
+
+    User info (``user:password@``) is dropped so credentials never reach a report.
+    """
+    if not isinstance(url, str):
+        return None
+    text = url.strip()
+    if not text or any(ord(c) < 32 or ord(c) == 127 or c.isspace() or c in _URL_FORBIDDEN for c in text):
+        return None
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host if port is None else f"{host}:{port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
+
+
+def dss_job_url(dss_url: Any, project_key: Any, job_id: Any) -> Optional[str]:
+    """Link to a job's page in DSS: ``{dss_url}/projects/{project_key}/jobs/{job_id}/`` (None when not buildable)."""
+    base = safe_http_url(dss_url)
+    if base is None or not project_key or not job_id:
+        return None
+    return "{}/projects/{}/jobs/{}/".format(base.rstrip("/"), quote(str(project_key), safe=""), quote(str(job_id), safe=""))
+
+
+# ---------------------------------------------------------------------------------------------- build report
+
+
+def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = None) -> str:
+    """The HTML report of a run record (the contract's dict): failures first, counts, timeline, one row per recipe.
+
+    Job ids link to ``{dss_url}/projects/{project_key}/jobs/{job_id}/``; without ``dss_url`` the record's own
+    ``dss_url`` is used. A dry run (state PLANNED) shows the plan by layers instead of a timeline.
+    """
+    project_key = _text(record.get("project_key")) or "?"
+    base_url = dss_url if dss_url is not None else record.get("dss_url")
+    recipes = [r for r in (record.get("recipes") or []) if isinstance(r, Mapping)]
+    state = _text(record.get("state")) or "UNKNOWN"
+    dry_run = state == "PLANNED" or bool(record.get("dry_run"))
+
+    rows = [_recipe_row(i + 1, r, project_key, base_url) for i, r in enumerate(recipes)]
+    counts = _counts(record, recipes)
+    plan_dict = record.get("plan") if isinstance(record.get("plan"), Mapping) else None
+    plan_view = _plan_view(plan_dict, run_facts=False) if dry_run and plan_dict else None
+
+    failures = [r for r in rows if r["state"] in FAILURE_STATES]
+    caused = _caused_skips(recipes)
+    for failure in failures:
+        names = caused.get(failure["name"], [])
+        failure["caused_skips"] = names[:_MAX_CAUSED_SKIPS_LISTED]
+        failure["caused_skips_more"] = max(0, len(names) - _MAX_CAUSED_SKIPS_LISTED)
+
+    body = render_template(
+        "build.html",
+        banner={"state": "PLANNED" if dry_run else state, "tone": state_tone("PLANNED" if dry_run else state),
+                "headline": _headline(record, state, dry_run, counts, len(recipes), plan_view)},
+        failures=failures[:_MAX_FAILURES_LISTED],
+        failures_more=max(0, len(failures) - _MAX_FAILURES_LISTED),
+        open_logs=len(failures) <= 3,
+        counts=counts,
+        facts=_run_facts(record, project_key, base_url),
+        plan=plan_view,
+        timeline=None if dry_run else _timeline(record, recipes),
+        rows=rows,
+    )
+    if dry_run:
+        title = f"Build plan of {project_key} (dry run)"
+    else:
+        title = f"Build of {project_key}"
+    subtitle = "Run {}".format(_text(record.get("run_id")) or "?")
+    started = _display_time(record.get("started_at"))
+    if started:
+        subtitle += f" · started {started}"
+    return render_page(title, body, subtitle=subtitle)
+
+
+def render_plan_report(plan: Mapping[str, Any]) -> str:
+    """The HTML report of a plan (``BuildPlan.to_dict()``): layers, dependencies and the critical path."""
+    view = _plan_view(plan)
+    project_key = _text(plan.get("project_key")) or "?"
+    n = len(plan.get("recipes") or [])
+    headline = "Dry run: {} recipe{} in {} layer{} would run; nothing was built.".format(
+        n, "" if n == 1 else "s", len(view["layers"]), "" if len(view["layers"]) == 1 else "s"
+    )
+    body = render_template("plan.html", plan=view, headline=headline)
+    return render_page(f"Build plan of {project_key}", body, subtitle="Dry run")
+
+
+# ---------------------------------------------------------------------------------------------- view models
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _parse_time(value: Any) -> Optional[float]:
+    """ISO 8601 (``...Z`` or with an offset) to epoch seconds; None when missing or malformed."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text[-1] in "Zz":
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def _display_time(value: Any) -> str:
+    seconds = _parse_time(value)
+    if seconds is None:
+        return _text(value)
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _number(value: Any) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return None
+    return float(value)
+
+
+def _outputs_text(outputs: Any) -> str:
+    parts = []
+    for out in outputs or []:
+        if isinstance(out, Mapping):
+            ident = _text(out.get("id"))
+            if out.get("project_key"):
+                ident = "{}.{}".format(out.get("project_key"), ident)
+            kind = _text(out.get("type") or "DATASET")
+            parts.append(ident if kind == "DATASET" else "{} ({})".format(ident, kind.lower().replace("_", " ")))
+        else:
+            parts.append(_text(out))
+    return ", ".join(parts)
+
+
+def _error_message(error: Any) -> str:
+    if isinstance(error, Mapping):
+        return _text(error.get("message"))
+    return _text(error)
+
+
+def _error_kind(error: Any) -> str:
+    """The error's type and whether it was transient, e.g. ``JobFailed, transient`` ('' when unknown)."""
+    if not isinstance(error, Mapping):
+        return ""
+    parts = [_text(error.get("type"))] if error.get("type") else []
+    if error.get("transient"):
+        parts.append("transient")
+    return ", ".join(parts)
+
+
+def _jobs(recipe: Mapping[str, Any], project_key: str, base_url: Any) -> List[Dict[str, Any]]:
+    """Job ids of a recipe in attempt order, each linked to its DSS page when a link can be built safely."""
+    history = [a for a in (recipe.get("attempt_history") or []) if isinstance(a, Mapping)]
+    ids: List[Tuple[Optional[int], str]] = [(a.get("attempt"), _text(a.get("job_id"))) for a in history if a.get("job_id")]
+    if not ids:
+        ids = [(None, _text(j)) for j in (recipe.get("job_ids") or []) if j]
+    record_urls = dict(zip((_text(j) for j in recipe.get("job_ids") or []), recipe.get("job_urls") or []))
+    jobs, seen = [], set()
+    for attempt, job_id in ids:
+        if job_id in seen:
+            continue
+        seen.add(job_id)
+        url = dss_job_url(base_url, project_key, job_id) or safe_http_url(record_urls.get(job_id))
+        label = f"attempt {attempt}" if len(ids) > 1 and attempt is not None else None
+        jobs.append({"id": job_id, "url": url, "label": label})
+    return jobs
+
+
+def _recipe_row(position: int, recipe: Mapping[str, Any], project_key: str, base_url: Any) -> Dict[str, Any]:
+    state = _text(recipe.get("state")) or "UNKNOWN"
+    error = _error_message(recipe.get("error")) if recipe.get("error") else ""
+    attempts = recipe.get("attempts")
+    attempts = attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 0
+    history = [a for a in (recipe.get("attempt_history") or []) if isinstance(a, Mapping)]
+    earlier = [a for a in history[:-1] if a.get("error")]
+    retries_text = ""
+    if attempts > 1:
+        retries_text = "{} retr{}".format(attempts - 1, "y" if attempts == 2 else "ies")
+        if earlier:
+            retries_text += " after: " + _first_line(_error_message(earlier[-1].get("error")), 200)
+    skipped_because = [_text(s) for s in (recipe.get("skipped_because") or [])]
+    return {
+        "position": position,
+        "name": _text(recipe.get("name")),
+        "type": _text(recipe.get("type")),
+        "state": state,
+        "tone": state_tone(state),
+        "attempts": attempts,
+        "attempts_text": "{} attempt{}".format(attempts, "" if attempts == 1 else "s") if attempts else "",
+        "duration": format_duration(recipe.get("duration_s")),
+        "outputs": _outputs_text(recipe.get("outputs")),
+        "jobs": _jobs(recipe, project_key, base_url),
+        "error": error,
+        "error_summary": _first_line(error) if error else "",
+        "error_kind": _error_kind(recipe.get("error")),
+        "log_excerpt": _text(recipe.get("log_excerpt")) if recipe.get("log_excerpt") else "",
+        "skipped_because": skipped_because,
+        "retries_text": retries_text,
+        "caused_skips": [],
+        "caused_skips_more": 0,
+    }
+
+
+def _counts(record: Mapping[str, Any], recipes: Sequence[Mapping[str, Any]]) -> List[Tuple[str, int]]:
+    counts = record.get("counts")
+    if not isinstance(counts, Mapping):
+        counts = {}
+        for recipe in recipes:
+            key = _text(recipe.get("state")) or "UNKNOWN"
+            counts[key] = counts.get(key, 0) + 1
+    ordered = [s for s in COUNT_ORDER if s in counts] + sorted(_text(s) for s in counts if s not in COUNT_ORDER)
+    return [(s, counts[s]) for s in ordered if isinstance(counts[s], int) and counts[s] > 0]
+
+
+def _caused_skips(recipes: Iterable[Mapping[str, Any]]) -> Dict[str, List[str]]:
+    """For each failed recipe, the recipes skipped because of it (inverse of ``skipped_because``)."""
+    caused: Dict[str, List[str]] = {}
+    for recipe in recipes:
+        for cause in recipe.get("skipped_because") or []:
+            caused.setdefault(_text(cause), []).append(_text(recipe.get("name")))
+    return caused
+
+
+def _plural(n: int, word: str) -> str:
+    return "{} {}{}".format(n, word, "" if n == 1 else "s")
+
+
+def _headline(record, state, dry_run, counts, n_recipes, plan_view) -> str:
+    count = dict(counts)
+    duration = format_duration(record.get("duration_s"))
+    if dry_run:
+        layers = len(plan_view["layers"]) if plan_view else 0
+        return "Dry run: {} in {} would run; nothing was built.".format(
+            _plural(n_recipes, "recipe"), _plural(layers, "layer")
+        )
+    others = []
+    for key, word in (("SKIPPED", "skipped"), ("ABORTED", "aborted"), ("NOT_RUN", "not run"), ("RUNNING", "running")):
+        if count.get(key):
+            others.append(f"{count[key]} {word}")
+    if count.get("SUCCESS"):
+        others.append("{} succeeded".format(count["SUCCESS"]))
+    failed = count.get("FAILED", 0) + count.get("TIMED_OUT", 0)
+    if state == "SUCCESS" and count.get("SUCCESS", 0) == n_recipes:
+        return "All {} built successfully in {}.".format(_plural(n_recipes, "recipe"), duration)
+    if state == "RUNNING":
+        done = n_recipes - count.get("RUNNING", 0) - count.get("NOT_RUN", 0)
+        return "Running: {} of {} finished so far.".format(done, _plural(n_recipes, "recipe"))
+    if failed:
+        timed_out = " ({} timed out)".format(count["TIMED_OUT"]) if count.get("TIMED_OUT") else ""
+        head = "{} of {} failed{}".format(failed, _plural(n_recipes, "recipe"), timed_out)
+    elif state == "CANCELLED":
+        head = f"Run cancelled after {duration}"
+    else:
+        head = "Run {} after {}".format(state.lower().replace("_", " "), duration)
+    return head + ("; " + ", ".join(others) if others else "") + "."
+
+
+def _run_facts(record: Mapping[str, Any], project_key: str, base_url: Any) -> List[Tuple[str, str, Optional[str]]]:
+    base = safe_http_url(base_url)
+    project_url = "{}/projects/{}/flow/".format(base.rstrip("/"), quote(project_key, safe="")) if base else None
+    facts: List[Tuple[str, str, Optional[str]]] = [
+        ("Project", project_key, project_url),
+        ("Run id", _text(record.get("run_id")), None),
+        ("Started", _display_time(record.get("started_at")) or "–", None),
+        ("Ended", _display_time(record.get("ended_at")) or "still running", None),
+        ("Duration", format_duration(record.get("duration_s")), None),
+    ]
+    if record.get("resumed_from"):
+        facts.append(("Resumed from run", _text(record.get("resumed_from")), None))
+    plan = record.get("plan") if isinstance(record.get("plan"), Mapping) else {}
+    config = record.get("config") if isinstance(record.get("config"), Mapping) else {}
+    options = _config_options(config)
+    build_mode = plan.get("build_mode") or options.get("build_mode")
+    if build_mode:
+        facts.append(("Build mode", _text(build_mode), None))
+    strategy = plan.get("strategy") or options.get("strategy")
+    if strategy:
+        facts.append(("Strategy", _text(strategy), None))
+    for key, label in (("max_parallel", "Max parallel jobs"), ("on_failure", "On failure"),
+                       ("retries", "Retries per recipe")):
+        if options.get(key) is not None:
+            facts.append((label, _text(options.get(key)), None))
+    if _number(options.get("timeout_s")):
+        facts.append(("Timeout per attempt", format_duration(options.get("timeout_s")), None))
+    return facts
+
+
+def _config_options(config: Mapping[str, Any]) -> Dict[str, Any]:
+    """Run options of the record's config: the flat ``config_to_dict`` form, or nested ``options``/``retry``."""
+    options: Dict[str, Any] = dict(config)
+    nested = config.get("options")
+    if isinstance(nested, Mapping):
+        options.update(nested)
+        retry = nested.get("retry")
+        if isinstance(retry, Mapping) and retry.get("retries") is not None:
+            options["retries"] = retry.get("retries")
+    return options
+
+
+def _plan_view(plan: Mapping[str, Any], *, run_facts: bool = True) -> Dict[str, Any]:
+    """Plan dict → layers of rows with the critical path marked, plus summary facts.
+
+    ``run_facts=False`` leaves out project, build mode and strategy (a build report already shows them).
+    """
+    recipes = [r for r in (plan.get("recipes") or []) if isinstance(r, Mapping)]
+    by_name = {_text(r.get("name")): (i + 1, r) for i, r in enumerate(recipes)}
+    critical = [_text(n) for n in (plan.get("critical_path") or [])]
+    critical_set = set(critical)
+    layer_names = plan.get("layers")
+    if not isinstance(layer_names, list) or not layer_names:
+        layer_names = []
+        for recipe in recipes:
+            layer = recipe.get("layer") if isinstance(recipe.get("layer"), int) else 0
+            while len(layer_names) <= layer:
+                layer_names.append([])
+            layer_names[layer].append(recipe.get("name"))
+    layers = []
+    for index, names in enumerate(layer_names):
+        rows = []
+        for name in names or []:
+            position, recipe = by_name.get(_text(name), (None, {"name": name}))
+            rows.append(
+                {
+                    "position": position or "",
+                    "name": _text(name),
+                    "type": _text(recipe.get("type")),
+                    "outputs": _outputs_text(recipe.get("outputs")),
+                    "upstream": ", ".join(_text(u) for u in recipe.get("upstream") or []),
+                    "expected": format_duration(recipe.get("expected_duration_s")),
+                    "critical": _text(name) in critical_set,
+                }
+            )
+        layers.append({"index": index, "recipes": rows})
+    project_key = _text(plan.get("project_key")) or "?"
+    facts: List[Tuple[str, str, Optional[str]]] = [("Project", project_key, None)] if run_facts else []
+    facts.append(("Recipes", str(len(recipes)), None))
+    facts.append(("Layers", "{} (widest: {})".format(len(layers), max((len(x["recipes"]) for x in layers), default=0)), None))
+    for key, label in (("build_mode", "Build mode"), ("strategy", "Strategy")) if run_facts else ():
+        if plan.get(key):
+            facts.append((label, _text(plan.get(key)), None))
+    if _number(plan.get("total_work_s")) is not None:
+        facts.append(("Expected total work", format_duration(plan.get("total_work_s")), None))
+    targets = _outputs_text(plan.get("targets"))
+    if targets:
+        facts.append(("Targets", targets, None))
+    return {
+        "layers": layers,
+        "critical_path": critical,
+        "critical_path_s": format_duration(plan.get("critical_path_s")),
+        "notes": [_text(n) for n in plan.get("notes") or []],
+        "facts": facts,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- timeline
+
+
+def _row_geometry(n_rows: int) -> Tuple[int, int, int]:
+    """(row height, bar height, label characters): compact rows for big runs so 1,000 recipes stay scrollable."""
+    if n_rows <= 40:
+        return 22, 14, 30
+    if n_rows <= 200:
+        return 16, 10, 34
+    return 12, 8, 42
+
+
+def _attempt_spans(recipe: Mapping[str, Any]) -> List[Tuple[float, Optional[float], Mapping[str, Any]]]:
+    spans = []
+    for attempt in recipe.get("attempt_history") or []:
+        if not isinstance(attempt, Mapping):
+            continue
+        start = _parse_time(attempt.get("started_at"))
+        if start is not None:
+            spans.append((start, _parse_time(attempt.get("ended_at")), attempt))
+    if not spans:
+        start = _parse_time(recipe.get("started_at"))
+        if start is not None:
+            spans.append((start, _parse_time(recipe.get("ended_at")), recipe))
+    return spans
+
+
+def _ticks(span_s: float) -> List[Dict[str, Any]]:
+    step = next((s for s in _TICK_STEPS_S if span_s / s <= 8), None)
+    if step is None:
+        step = 86400.0 * math.ceil(span_s / 8 / 86400.0)
+    ticks = []
+    count = int(math.floor(span_s / step + 1e-9))
+    for i in range(count + 1):
+        x = 100.0 * i * step / span_s
+        anchor = "start" if x < 3 else ("end" if x > 97 else "middle")
+        ticks.append({"x": f"{x:.3f}", "anchor": anchor, "label": _tick_label(i * step)})
+    return ticks
+
+
+def _tick_label(seconds: float) -> str:
+    if seconds == 0:
+        return "0"
+    if seconds < 60:
+        return f"{round(seconds, 1):g}s"
+    if seconds < 3600:
+        minutes, secs = divmod(int(round(seconds)), 60)
+        return f"{minutes}m" if secs == 0 else f"{minutes}m{secs:02d}s"
+    hours, rest = divmod(int(round(seconds)), 3600)
+    return f"{hours}h" if rest == 0 else f"{hours}h{rest // 60:02d}m"
+
+
+def _timeline(record: Mapping[str, Any], recipes: Sequence[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
+    """Bars of every attempt placed in percent of the run's span; None when no job has started."""
+    spans = [_attempt_spans(r) for r in recipes]
+    starts = [s for rows in spans for (s, _e, _a) in rows]
+    if not starts:
+        return None
+    ends = [e for rows in spans for (_s, e, _a) in rows if e is not None]
+    run_start = _parse_time(record.get("started_at"))
+    origin = min([run_start] + starts) if run_start is not None else min(starts)
+    run_end = _parse_time(record.get("ended_at"))
+    if run_end is None and run_start is not None and _number(record.get("duration_s")) is not None:
+        run_end = run_start + float(record["duration_s"])
+    horizon = max([run_end or origin] + starts + ends)
+    span = max(horizon - origin, 0.001)
+
+    def pct(moment: float) -> float:
+        return min(100.0, max(0.0, 100.0 * (moment - origin) / span))
+
+    row_h, bar_h, label_chars = _row_geometry(len(recipes))
+    rows, legend, has_waits = [], set(), False
+    for index, (recipe, attempts) in enumerate(zip(recipes, spans)):
+        name = _text(recipe.get("name"))
+        state = _text(recipe.get("state")) or "UNKNOWN"
+        tone = state_tone(state)
+        top = index * row_h
+        bars, waits = [], []
+        previous_end: Optional[float] = None
+        for number, (start, end, attempt) in enumerate(attempts, start=1):
+            attempt_state = _text(attempt.get("state")) or ("RUNNING" if end is None else state)
+            finished = end if end is not None else horizon
+            x = pct(start)
+            width = max(pct(finished) - x, _MIN_BAR_PCT)
+            x = min(x, 100.0 - width)
+            legend.add(attempt_state)
+            if previous_end is not None and start > previous_end:
+                has_waits = True
+                waits.append({
+                    "x1": f"{pct(previous_end):.3f}",
+                    "x2": f"{pct(start):.3f}",
+                    "title": "{}: waited {} before attempt {}".format(
+                        name, format_duration(start - previous_end), attempt.get("attempt") or number
+                    ),
+                })
+            previous_end = finished
+            bars.append({
+                "x": f"{x:.3f}",
+                "w": f"{width:.3f}",
+                "tone": state_tone(attempt_state),
+                "state": attempt_state,
+                "title": _bar_title(name, attempt, number, len(attempts), attempt_state, start, end, origin),
+            })
+        note = ""
+        if not attempts:
+            skipped_because = [_text(s) for s in recipe.get("skipped_because") or []]
+            if skipped_because:
+                note = "skipped: {} failed".format(", ".join(skipped_because))
+            else:
+                note = state.lower().replace("_", " ")
+            if len(note) > 120:
+                note = note[:119] + "…"
+        label = name if len(name) <= label_chars else name[: label_chars - 1] + "…"
+        rows.append({
+            "name": name,
+            "label": label,
+            "state": state,
+            "tone": tone,
+            "glyph": _GLYPHS.get(tone, "•"),
+            "text_y": top + int(row_h * 0.72),
+            "bar_y": top + (row_h - bar_h) // 2,
+            "mid_y": top + row_h // 2,
+            "bars": bars,
+            "waits": waits,
+            "note": note,
+        })
+    legend_order = [s for s in COUNT_ORDER if s in legend] + sorted(s for s in legend if s not in COUNT_ORDER)
+    return {
+        "rows": rows,
+        "row_h": row_h,
+        "bar_h": bar_h,
+        "height": max(row_h, row_h * len(rows)),
+        "ticks": _ticks(span),
+        "legend": legend_order,
+        "has_waits": has_waits,
+    }
+
+
+def _bar_title(name, attempt, number, total, state, start, end, origin) -> str:
+    attempt_no = attempt.get("attempt") or number
+    parts = ["{} · attempt {} of {}: {}".format(name, attempt_no, total, state.replace("_", " "))]
+    if end is None:
+        parts.append(f"started at +{format_duration(start - origin)}, still running")
+    else:
+        parts.append(f"+{format_duration(start - origin)} → +{format_duration(end - origin)} ({format_duration(end - start)})")
+    if attempt.get("job_id"):
+        parts.append("job {}".format(_text(attempt.get("job_id"))))
+    if attempt.get("error"):
+        parts.append(_first_line(_error_message(attempt.get("error")), 300))
+    return "\n".join(parts)

@@ -1,0 +1,244 @@
+"""Terminal renderings of a run: the summary table printed at the end and the live progress line.
+
+Text from a record (recipe names, errors) may hold control characters; they are replaced so a name can never move
+the cursor or change the terminal's colours.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import threading
+import unicodedata
+from typing import Any, Dict, List, Mapping, Optional, TextIO
+
+from .html import format_duration
+
+_HEADERS = ("RECIPE", "STATE", "ATTEMPTS", "DURATION", "ERROR")
+_GAP = "  "
+_MIN_RECIPE_W = 12
+_MAX_RECIPE_W = 60
+_MIN_ERROR_W = 10
+_PROBLEM_STATES = frozenset({"FAILED", "TIMED_OUT", "ABORTED", "SKIPPED", "NOT_RUN", "CANCELLED"})
+
+
+def clean_text(value: Any) -> str:
+    """``value`` as one line of printable text: newlines and tabs become spaces; control, format (bidi overrides),
+    unassigned and private characters become ``?``."""
+    text = "" if value is None else str(value)
+    out = []
+    for char in text:
+        if char in "\r\n\t\v\f":
+            out.append(" ")
+        elif (unicodedata.category(char)[0] == "C" or unicodedata.category(char) in ("Zl", "Zp")) and char != "\u200d":
+            out.append("?")
+        else:
+            out.append(char)
+    return " ".join("".join(out).split())
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes on a terminal (wide East Asian characters take two, combining marks none)."""
+    width = 0
+    for char in text:
+        if unicodedata.combining(char):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` columns, ending with ``…`` when cut."""
+    if width <= 0:
+        return ""
+    if display_width(text) <= width:
+        return text
+    out, used = [], 0
+    for char in text:
+        w = 0 if unicodedata.combining(char) else (2 if unicodedata.east_asian_width(char) in ("W", "F") else 1)
+        if used + w > width - 1:
+            break
+        out.append(char)
+        used += w
+    return "".join(out) + "…"
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    text = fit(text, width)
+    fill = " " * (width - display_width(text))
+    return fill + text if right else text + fill
+
+
+def _terminal_width(width: Optional[int]) -> int:
+    if width is not None:
+        return max(20, int(width))
+    return max(20, shutil.get_terminal_size(fallback=(120, 24)).columns)
+
+
+def _error_cell(recipe: Mapping[str, Any]) -> str:
+    error = recipe.get("error")
+    if isinstance(error, Mapping) and error.get("message"):
+        return clean_text(str(error.get("message")).strip().splitlines()[0] if str(error.get("message")).strip() else "")
+    if error and not isinstance(error, Mapping):
+        return clean_text(error)
+    skipped = recipe.get("skipped_because") or []
+    if skipped:
+        return "skipped: {} failed".format(", ".join(clean_text(s) for s in skipped))
+    return ""
+
+
+def format_summary_table(record: Mapping[str, Any], width: Optional[int] = None) -> str:
+    """One aligned line per recipe of a run record: recipe, state, attempts, duration, error; no line exceeds width.
+
+    ``width`` defaults to the terminal's width (120 when it is unknown).
+    """
+    total_width = _terminal_width(width)
+    rows: List[List[str]] = []
+    for recipe in record.get("recipes") or []:
+        if not isinstance(recipe, Mapping):
+            continue
+        attempts = recipe.get("attempts")
+        rows.append([
+            clean_text(recipe.get("name")),
+            clean_text(recipe.get("state") or "UNKNOWN"),
+            str(attempts) if isinstance(attempts, int) and not isinstance(attempts, bool) else "0",
+            format_duration(recipe.get("duration_s")),
+            _error_cell(recipe),
+        ])
+    state_w = max([len(_HEADERS[1])] + [display_width(r[1]) for r in rows])
+    attempts_w, duration_w = len(_HEADERS[2]), max([len(_HEADERS[3])] + [display_width(r[3]) for r in rows])
+    fixed = state_w + attempts_w + duration_w + 4 * len(_GAP)
+    recipe_w = min(_MAX_RECIPE_W, max([len(_HEADERS[0])] + [display_width(r[0]) for r in rows]))
+    error_w = total_width - fixed - recipe_w
+    if error_w < _MIN_ERROR_W:
+        recipe_w = max(min(recipe_w, _MIN_RECIPE_W), recipe_w - (_MIN_ERROR_W - error_w))
+        error_w = max(_MIN_ERROR_W, total_width - fixed - recipe_w)
+    widths = (recipe_w, state_w, attempts_w, duration_w, error_w)
+    right = (False, False, True, True, False)
+    lines = []
+    for cells in [list(_HEADERS)] + rows:
+        line = _GAP.join(_pad(c, w, r) for c, w, r in zip(cells, widths, right))
+        lines.append(fit(line.rstrip(), total_width))
+    return "\n".join(lines)
+
+
+def format_run_headline(record: Mapping[str, Any]) -> str:
+    """One line naming the run, its state, duration and counts, e.g. ``Run X of P: FAILED in 13.9s (3 SUCCESS, ...)``."""
+    counts = record.get("counts") if isinstance(record.get("counts"), Mapping) else {}
+    parts = [f"{n} {clean_text(s)}" for s, n in counts.items() if isinstance(n, int) and n > 0]
+    return "Run {} of {}: {} in {}{}".format(
+        clean_text(record.get("run_id") or "?"),
+        clean_text(record.get("project_key") or "?"),
+        clean_text(record.get("state") or "UNKNOWN"),
+        format_duration(record.get("duration_s")),
+        " ({})".format(", ".join(parts)) if parts else "",
+    )
+
+
+class ProgressLine:
+    """A progress-event consumer for terminals: one line rewritten in place on a TTY, one line per event otherwise.
+
+    Use it as ``on_event`` (it is callable). On a TTY, retries, failures and the end of the run are printed on
+    lines of their own above the status line, so they stay visible; call :meth:`close` if the run ends abnormally.
+    """
+
+    def __init__(self, stream: Optional[TextIO] = None, *, tty: Optional[bool] = None, width: Optional[int] = None):
+        self._stream = stream if stream is not None else sys.stderr
+        if tty is None:
+            isatty = getattr(self._stream, "isatty", None)
+            tty = bool(isatty()) if callable(isatty) else False
+        self._tty = tty
+        self._width = width
+        self._shown = 0  # columns of the status line currently on screen (TTY only)
+        self._running: Dict[str, Optional[int]] = {}
+        self._done = 0
+        self._total = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Any) -> None:
+        self.handle(event)
+
+    def handle(self, event: Any) -> None:
+        """Show one progress event (any object with kind, recipe, state, done, total, message, attempt, job_id)."""
+        kind = clean_text(getattr(event, "kind", "") or "")
+        recipe = clean_text(getattr(event, "recipe", None) or "")
+        done, total = getattr(event, "done", None), getattr(event, "total", None)
+        with self._lock:
+            if isinstance(done, int):
+                self._done = done
+            if isinstance(total, int) and total:
+                self._total = total
+            if kind == "recipe_started" and recipe:
+                self._running[recipe] = getattr(event, "attempt", None)
+            elif kind in ("recipe_finished", "recipe_retrying"):
+                self._running.pop(recipe, None)
+            line = self._event_line(kind, recipe, event)
+            if not self._tty:
+                self._write(line + "\n")
+                return
+            if kind == "run_finished":
+                self._permanent(line)
+                self._shown = 0
+                return
+            state = clean_text(getattr(event, "state", None) or "")
+            if kind in ("plan_ready", "recipe_retrying") or (kind == "recipe_finished" and state in _PROBLEM_STATES):
+                self._permanent(line)
+            self._status()
+
+    def close(self) -> None:
+        """End the status line on a TTY (the next output starts on a fresh line)."""
+        with self._lock:
+            if self._tty and self._shown:
+                self._write("\n")
+                self._shown = 0
+
+    # -- rendering
+
+    def _columns(self) -> int:
+        return _terminal_width(self._width) - 1  # the last column would wrap on some terminals
+
+    def _event_line(self, kind: str, recipe: str, event: Any) -> str:
+        counter = f"[{self._done}/{self._total}]" if self._total else f"[{self._done}]"
+        message = clean_text(getattr(event, "message", None) or "")
+        state = clean_text(getattr(event, "state", None) or "")
+        if kind == "plan_ready":
+            line = "Plan ready: {} recipe{}".format(self._total, "" if self._total == 1 else "s")
+        elif kind == "recipe_started":
+            attempt = getattr(event, "attempt", None)
+            job_id = clean_text(getattr(event, "job_id", None) or "")
+            line = "{} started {}{}{}".format(
+                counter, recipe, f" (attempt {attempt})" if isinstance(attempt, int) and attempt > 1 else "",
+                f" job {job_id}" if job_id else "",
+            )
+            message = ""
+        elif kind == "recipe_retrying":
+            line = f"{counter} retrying {recipe}"
+        elif kind == "recipe_finished":
+            line = "{} {} {}".format(counter, recipe, state or "finished")
+            if state == "SUCCESS":
+                message = ""
+        elif kind == "run_finished":
+            line = "Run {}".format(state or "finished")
+        else:
+            line = "{} {}{}".format(counter, kind or "event", " " + recipe if recipe else "")
+        return line + (": " + message if message else "")
+
+    def _status(self) -> None:
+        counter = f"[{self._done}/{self._total}]" if self._total else f"[{self._done}]"
+        names = list(self._running)
+        text = f"{counter} running {len(names)}" + (": " + ", ".join(names) if names else "")
+        text = fit(text, self._columns())
+        self._write("\r" + text + " " * max(0, self._shown - display_width(text)))
+        self._shown = display_width(text)
+
+    def _permanent(self, line: str) -> None:
+        line = fit(line, self._columns())
+        clear = "\r" + " " * self._shown + "\r" if self._shown else ""
+        self._write(clear + line + "\n")
+        self._shown = 0
+
+    def _write(self, text: str) -> None:
+        self._stream.write(text)
+        flush = getattr(self._stream, "flush", None)
+        if callable(flush):
+            flush()
