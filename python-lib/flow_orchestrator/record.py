@@ -1,0 +1,377 @@
+"""The run record: a JSON document of what a run did, in the spirit of dbt's ``run_results.json``.
+
+Written while the run goes (so a crash leaves one behind) and at its end, even when it failed or was cancelled;
+read back to resume a run (:func:`resume_candidates`) and to render reports. Its JSON Schema is
+``resource/schemas/run-record.schema.json``. While the run state is ``RUNNING``, a recipe that has started but not
+finished shows ``NOT_RUN`` with a ``started_at`` and no ``ended_at``; its ``attempt_history`` says ``RUNNING``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+from .errors import ConfigError
+from .failures import redact
+from .plan import BuildPlan
+from .port import OutputRef
+
+RECORD_VERSION = 1
+RECIPE_STATES = ("SUCCESS", "FAILED", "SKIPPED", "ABORTED", "TIMED_OUT", "NOT_RUN")
+RUN_STATES = ("SUCCESS", "FAILED", "CANCELLED", "RUNNING", "PLANNED")
+#: Recipe states a resumed run runs again (like ``dbt retry``).
+RESUMABLE_STATES = ("FAILED", "SKIPPED", "ABORTED", "TIMED_OUT", "NOT_RUN")
+SCHEMA_PATH = Path(__file__).parents[2] / "resource" / "schemas" / "run-record.schema.json"
+
+_SECRET_KEY_RE = re.compile(r"api[_-]?key|apikey|ticket|password|passwd|secret|token|credential", re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Time and ids
+# --------------------------------------------------------------------------------------------------------------------
+
+def format_utc(moment: Optional[datetime]) -> Optional[str]:
+    """``2026-11-25T12:34:56.123Z`` (ISO 8601, UTC, milliseconds), or None."""
+    if moment is None:
+        return None
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_utc(text: Optional[str]) -> Optional[datetime]:
+    """Inverse of :func:`format_utc` (accepts any ISO 8601 form with a zone, ``Z`` included)."""
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def new_run_id(now: Optional[datetime] = None) -> str:
+    """``YYYYMMDDTHHMMSSZ-<6 hex>``: sorts by start time, unique enough for concurrent runs."""
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def scrub_secrets(value: Any) -> Any:
+    """A copy of a JSON-like value with secret-looking keys masked and secrets in strings redacted."""
+    if isinstance(value, Mapping):
+        return {k: ("***" if _SECRET_KEY_RE.search(str(k)) and v not in (None, "") else scrub_secrets(v))
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub_secrets(v) for v in value]
+    if isinstance(value, str):
+        return redact(value)
+    return value
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Dataclasses
+# --------------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class RecipeError:
+    """Why a recipe (or one attempt) failed."""
+
+    message: str
+    type: Optional[str] = None
+    transient: bool = False
+
+    def to_dict(self) -> dict:
+        return {"message": self.message, "type": self.type, "transient": self.transient}
+
+    @classmethod
+    def from_dict(cls, data: Optional[dict]) -> Optional[RecipeError]:
+        if data is None:
+            return None
+        return cls(message=data["message"], type=data.get("type"), transient=bool(data.get("transient", False)))
+
+
+@dataclass
+class Attempt:
+    """One DSS job started for a recipe."""
+
+    attempt: int
+    job_id: str
+    started_at: Optional[str] = None
+    ended_at: Optional[str] = None
+    state: str = "RUNNING"  # RUNNING while it runs, then SUCCESS | FAILED | ABORTED | TIMED_OUT
+    error: Optional[RecipeError] = None
+    retry_after_s: Optional[float] = None  # wait before the next attempt, when this one is retried
+
+    def to_dict(self) -> dict:
+        return {
+            "attempt": self.attempt,
+            "job_id": self.job_id,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "state": self.state,
+            "error": self.error.to_dict() if self.error else None,
+            "retry_after_s": self.retry_after_s,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Attempt:
+        return cls(
+            attempt=int(data["attempt"]),
+            job_id=data["job_id"],
+            started_at=data.get("started_at"),
+            ended_at=data.get("ended_at"),
+            state=data.get("state", "RUNNING"),
+            error=RecipeError.from_dict(data.get("error")),
+            retry_after_s=data.get("retry_after_s"),
+        )
+
+
+@dataclass
+class RecipeRun:
+    """What happened to one recipe of the plan."""
+
+    name: str
+    type: str = ""
+    state: str = "NOT_RUN"
+    attempts: int = 0
+    job_ids: List[str] = field(default_factory=list)
+    job_urls: List[Optional[str]] = field(default_factory=list)  # aligned with job_ids (None when unknown)
+    outputs: List[OutputRef] = field(default_factory=list)
+    started_at: Optional[str] = None
+    ended_at: Optional[str] = None
+    duration_s: Optional[float] = None
+    error: Optional[RecipeError] = None
+    log_excerpt: Optional[str] = None
+    skipped_because: List[str] = field(default_factory=list)
+    attempt_history: List[Attempt] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "state": self.state,
+            "attempts": self.attempts,
+            "job_ids": list(self.job_ids),
+            "job_urls": list(self.job_urls),
+            "outputs": [o.to_dict() for o in self.outputs],
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration_s": self.duration_s,
+            "error": self.error.to_dict() if self.error else None,
+            "log_excerpt": self.log_excerpt,
+            "skipped_because": list(self.skipped_because),
+            "attempt_history": [a.to_dict() for a in self.attempt_history],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RecipeRun:
+        return cls(
+            name=data["name"],
+            type=data.get("type") or "",
+            state=data.get("state", "NOT_RUN"),
+            attempts=int(data.get("attempts", 0)),
+            job_ids=list(data.get("job_ids", [])),
+            job_urls=list(data.get("job_urls", [])),
+            outputs=[OutputRef.from_dict(o) for o in data.get("outputs", [])],
+            started_at=data.get("started_at"),
+            ended_at=data.get("ended_at"),
+            duration_s=data.get("duration_s"),
+            error=RecipeError.from_dict(data.get("error")),
+            log_excerpt=data.get("log_excerpt"),
+            skipped_because=list(data.get("skipped_because", [])),
+            attempt_history=[Attempt.from_dict(a) for a in data.get("attempt_history", [])],
+        )
+
+
+@dataclass
+class RunRecord:
+    """What one run did, recipe by recipe (``recipes`` in plan order, each planned recipe exactly once)."""
+
+    run_id: str
+    project_key: str
+    started_at: str
+    state: str = "RUNNING"
+    dss_url: Optional[str] = None
+    ended_at: Optional[str] = None
+    duration_s: Optional[float] = None
+    dry_run: bool = False
+    resumed_from: Optional[str] = None
+    config: Dict[str, Any] = field(default_factory=dict)
+    plan: Dict[str, Any] = field(default_factory=dict)
+    recipes: List[RecipeRun] = field(default_factory=list)
+    record_version: int = RECORD_VERSION
+
+    @property
+    def counts(self) -> Dict[str, int]:
+        counts = {state: 0 for state in RECIPE_STATES}
+        for recipe in self.recipes:
+            counts[recipe.state] = counts.get(recipe.state, 0) + 1
+        return counts
+
+    def recipe(self, name: str) -> RecipeRun:
+        for recipe in self.recipes:
+            if recipe.name == name:
+                return recipe
+        raise KeyError(f"Recipe {name!r} is not in run {self.run_id}")
+
+    def to_dict(self) -> dict:
+        return {
+            "record_version": self.record_version,
+            "run_id": self.run_id,
+            "project_key": self.project_key,
+            "dss_url": self.dss_url,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration_s": self.duration_s,
+            "state": self.state,
+            "dry_run": self.dry_run,
+            "resumed_from": self.resumed_from,
+            "config": self.config,
+            "plan": self.plan,
+            "counts": self.counts,
+            "recipes": [r.to_dict() for r in self.recipes],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunRecord:
+        return cls(
+            record_version=int(data.get("record_version", RECORD_VERSION)),
+            run_id=data["run_id"],
+            project_key=data["project_key"],
+            dss_url=data.get("dss_url"),
+            started_at=data["started_at"],
+            ended_at=data.get("ended_at"),
+            duration_s=data.get("duration_s"),
+            state=data["state"],
+            dry_run=bool(data.get("dry_run", False)),
+            resumed_from=data.get("resumed_from"),
+            config=dict(data.get("config") or {}),
+            plan=dict(data.get("plan") or {}),
+            recipes=[RecipeRun.from_dict(r) for r in data.get("recipes", [])],
+        )
+
+
+def new_record(
+    plan: BuildPlan,
+    *,
+    run_id: Optional[str] = None,
+    started: Optional[datetime] = None,
+    config_dict: Optional[dict] = None,
+    dss_url: Optional[str] = None,
+    dry_run: bool = False,
+    resumed_from: Optional[str] = None,
+) -> RunRecord:
+    """A record for ``plan`` with every recipe NOT_RUN: RUNNING for a run about to start, PLANNED for a dry run."""
+    started = started or datetime.now(timezone.utc)
+    return RunRecord(
+        run_id=run_id or new_run_id(started),
+        project_key=plan.project_key,
+        dss_url=redact(dss_url),
+        started_at=format_utc(started) or "",
+        ended_at=format_utc(started) if dry_run else None,
+        duration_s=0.0 if dry_run else None,
+        state="PLANNED" if dry_run else "RUNNING",
+        dry_run=dry_run,
+        resumed_from=resumed_from,
+        config=scrub_secrets(dict(config_dict or {})),
+        plan=plan.to_dict(),
+        recipes=[RecipeRun(name=r.name, type=r.type, outputs=list(r.outputs)) for r in plan.recipes],
+    )
+
+
+def planned_record(
+    plan: BuildPlan,
+    *,
+    run_id: Optional[str] = None,
+    config_dict: Optional[dict] = None,
+    dss_url: Optional[str] = None,
+    resumed_from: Optional[str] = None,
+) -> RunRecord:
+    """The record of a dry run: state PLANNED, every recipe NOT_RUN, nothing started."""
+    return new_record(plan, run_id=run_id, config_dict=config_dict, dss_url=dss_url, dry_run=True,
+                      resumed_from=resumed_from)
+
+
+def resume_candidates(record: Union[RunRecord, dict]) -> List[str]:
+    """Recipes a resumed run must run again, in plan order: failed, skipped, aborted, timed out or never run."""
+    if isinstance(record, dict):
+        record = RunRecord.from_dict(record)
+    return [r.name for r in record.recipes if r.state in RESUMABLE_STATES]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------------------------------
+
+def write_record(record: RunRecord, path: Union[str, Path]) -> Path:
+    """Write the record as JSON atomically (temp file + rename), so readers never see half a record."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(record.to_dict(), indent=2, ensure_ascii=False)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def record_schema() -> dict:
+    """The run record's JSON Schema."""
+    with open(SCHEMA_PATH, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _json_path(parts) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(record)"
+
+
+def validate_record(data: dict, source: str = "run record") -> None:
+    """Raise ConfigError naming the JSON path of every problem (up to 10) when ``data`` is not a valid record."""
+    import jsonschema  # imported here: only reading records needs it
+
+    validator = jsonschema.Draft202012Validator(record_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    if errors:
+        problems = [(_json_path(e.absolute_path), f"{e.message} (in {source})") for e in errors[:10]]
+        if len(errors) > 10:
+            problems.append(("", f"... and {len(errors) - 10} more problems in {source}"))
+        raise ConfigError(problems)
+
+
+def load_record(path_or_dict: Union[str, Path, dict]) -> RunRecord:
+    """Read and validate a run record (a file path or an already parsed dict)."""
+    if isinstance(path_or_dict, dict):
+        data, source = path_or_dict, "run record"
+    else:
+        path = Path(path_or_dict)
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(("record", f"Run record file {source} does not exist; pass the --json file "
+                                         "written by a previous build")) from None
+        except OSError as exc:
+            raise ConfigError(("record", f"Cannot read run record file {source}: {exc.strerror or exc}")) from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(("record", f"{source} is not valid JSON ({exc}); pass a run record written by "
+                                         "flow-orchestrator")) from None
+    if not isinstance(data, dict):
+        raise ConfigError(("record", f"{source} must be a JSON object (a run record), not {type(data).__name__}"))
+    validate_record(data, source)
+    return RunRecord.from_dict(data)

@@ -1,0 +1,804 @@
+"""Runs a BuildPlan through a BuildPort: parallel jobs under a cap, one polling loop, failures, retries, timeouts.
+
+Scheduling follows :mod:`graphlib`'s cost model: each recipe keeps a counter of unfinished upstream recipes, and a
+finished recipe only touches its direct downstream (O(out-degree)); ready recipes wait in a heap and the one with the
+longest remaining path (``bottom_level_s``) starts first, which keeps the makespan near
+max(critical path, work / slots).
+
+Decisions worth knowing (also in :func:`run_plan`'s docstring):
+
+- **Polling**: one loop asks ``port.job_states`` for every job that is due, in one call. A job is checked at a
+  quarter, a half (at least 0.5 s apart) and just after its expected duration (a job that starts running after
+  waiting in DSS's queue restarts that schedule), then every 10 % of its elapsed time while it overruns; always
+  between ``poll_min_s`` and ``poll_max_s``. Accurate expected durations (from the last run record) make this a
+  handful of requests per job; with the default of 1 s, long jobs are polled about as often as dataikuapi's waiter.
+- **Failures**: the first FAILED / TIMED_OUT recipe (or one aborted outside the run) stops a ``fail-fast`` run:
+  running jobs are aborted and recorded ABORTED once DSS confirms (or after 30 s, best effort); a job that ends DONE
+  or FAILED meanwhile keeps that state. In both modes every recipe downstream of a failure is SKIPPED, naming the
+  failed recipes at the root of the skip; recipes the run never reached are NOT_RUN.
+- **Retries**: only failures :func:`failures.classify` calls transient, at most ``1 + retries`` attempts, waiting
+  ``min(backoff_max_s, backoff_s * 2**(n-1))`` scaled by a random factor in [0.5, 1] ("equal jitter"); a waiting
+  retry holds no slot. If the run stops meanwhile, the recipe stays FAILED (retry not attempted).
+- **Timeouts** (per attempt, counted from the job's start request) abort the DSS job and are **not retried**: a
+  recipe that ran too long once will most likely run too long again. The aborting job keeps its slot until DSS
+  confirms it stopped. With ``strategy="single-job"`` the limit applies to the one job.
+- **Cancellation** (``cancel`` set): running jobs are aborted (confirmed within 30 s or best effort) and recorded
+  ABORTED, the rest NOT_RUN, and the record comes back with state ``CANCELLED`` (no exception): the caller decides
+  the exit code.
+- **API errors**: a :class:`TransientAPIError` while polling or aborting is retried with backoff and never taken for
+  a job's failure; if DSS answers no status request for ``api_outage_limit_s``, the run aborts its jobs (best
+  effort), writes its record and raises :class:`DSSAccessError`. Starting a job is retried
+  ``MAX_START_API_ERRORS`` times before the recipe fails. Any other error from ``start_job`` fails that recipe.
+- **Unexpected errors** (a bug, KeyboardInterrupt): jobs the run started are aborted without waiting, the record is
+  completed and handed to ``record_sink``, and the error propagates.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import random
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from .config import ON_FAILURE_MODES, RunOptions
+from .errors import ConfigError, DSSAccessError, GraphError
+from .events import EventConsumer, ProgressEvent, shielded
+from .failures import classify, compile_patterns, extract_log_excerpt, redact
+from .plan import STRATEGIES, BuildPlan, per_recipe_job_type
+from .port import BuildPort, JobSnapshot, OutputRef, TransientAPIError
+from .record import Attempt, RecipeError, RecipeRun, RunRecord, format_utc, new_record
+
+logger = logging.getLogger(__name__)
+
+#: First check of a job at this fraction of its expected duration, then at twice the elapsed time.
+PRE_END_FRACTION = 0.25
+#: Checks before the expected end are at least this far apart (early failures are rare; requests are not free).
+PRE_END_MIN_S = 0.5
+#: The check at the expected end comes this fraction later (a job rarely ends before its expected duration).
+END_MARGIN = 0.02
+#: Past its expected duration, a job is checked every ``OVERRUN_RATIO`` of its elapsed time (median lag ~5 %).
+OVERRUN_RATIO = 0.1
+#: Start requests that fail with a TransientAPIError before the recipe fails.
+MAX_START_API_ERRORS = 5
+#: Backoff between API calls that failed transiently: BASE, 2×BASE, 4×BASE... up to MAX.
+API_BACKOFF_BASE_S = 0.5
+API_BACKOFF_MAX_S = 10.0
+#: How long the run waits for DSS to confirm an abort before recording it as done anyway.
+ABORT_CONFIRM_S = 30.0
+#: Without a single successful status request for this long, the run gives up (DSSAccessError).
+API_OUTAGE_LIMIT_S = 900.0
+#: Tries to fetch a failed job's log.
+LOG_FETCH_TRIES = 3
+#: Least time between two mid-run calls of ``record_sink`` (failures and the end are always written).
+SINK_INTERVAL_S = 1.0
+#: Times closer than this are equal (float rounding must never make the loop spin without the clock moving).
+_EPS = 1e-6
+
+_PENDING, _READY, _RUNNING, _RETRY_WAIT, _FINISHED = "PENDING", "READY", "RUNNING", "RETRY_WAIT", "FINISHED"
+_FAILURE_STATES = ("FAILED", "TIMED_OUT")
+
+RecordSink = Callable[[RunRecord], None]
+
+
+class _Unit:
+    """What one DSS job builds: a recipe (per-recipe strategy) or the whole plan (single-job strategy)."""
+
+    __slots__ = ("index", "name", "runs", "outputs", "job_type", "expected_s", "priority", "downstream",
+                 "waiting_on", "status", "final", "attempt", "start_errors", "first_start", "causes", "error",
+                 "log_excerpt")
+
+    def __init__(self, index: int, name: str, runs: List[RecipeRun], outputs: Tuple[OutputRef, ...],
+                 job_type: str, expected_s: float, priority: float):
+        self.index = index
+        self.name = name
+        self.runs = runs
+        self.outputs = outputs
+        self.job_type = job_type
+        self.expected_s = expected_s
+        self.priority = priority
+        self.downstream: List[_Unit] = []
+        self.waiting_on = 0  # unfinished upstream units
+        self.status = _PENDING
+        self.final: Optional[str] = None
+        self.attempt = 0  # DSS jobs started
+        self.start_errors = 0  # consecutive TransientAPIErrors on start_job
+        self.first_start: Optional[float] = None
+        self.causes: Dict[str, int] = {}  # failed recipe at the root of a skip -> its plan index
+        self.error: Optional[RecipeError] = None
+        self.log_excerpt: Optional[str] = None
+
+
+class _Watch:
+    """A DSS job the run started and still watches (it holds a parallel slot until DSS says it stopped)."""
+
+    __slots__ = ("unit", "job_id", "attempt", "started", "ref", "deadline", "next_check", "queued", "abort_reason",
+                 "abort_sent", "abort_deadline", "abort_step", "decided")
+
+    def __init__(self, unit: _Unit, job_id: str, attempt: Attempt, started: float, deadline: Optional[float]):
+        self.unit = unit
+        self.job_id = job_id
+        self.attempt = attempt
+        self.started = started
+        self.ref = started  # schedule reference: start request, or the moment DSS started running it
+        self.deadline = deadline
+        self.next_check = started
+        self.queued = False  # seen waiting in DSS (NOT_STARTED, COMPUTING_DEPS...)
+        self.abort_reason: Optional[str] = None  # "fail-fast" | "cancel" | "timeout"
+        self.abort_sent = False
+        self.abort_deadline = 0.0
+        self.abort_step = 0.0
+        self.decided = False  # the unit's outcome is recorded (timeout): only waiting for DSS to stop the job
+
+
+def run_plan(
+    plan: BuildPlan,
+    port: BuildPort,
+    options: RunOptions,
+    *,
+    run_id: Optional[str] = None,
+    config_dict: Optional[dict] = None,
+    dss_url: Optional[str] = None,
+    on_event: Optional[EventConsumer] = None,
+    cancel: Optional[threading.Event] = None,
+    clock: Optional[Callable[[], float]] = None,
+    wait: Optional[Callable[[float], object]] = None,
+    rng: Optional[random.Random] = None,
+    resumed_from: Optional[str] = None,
+    record_sink: Optional[RecordSink] = None,
+    api_outage_limit_s: float = API_OUTAGE_LIMIT_S,
+) -> RunRecord:
+    """Execute ``plan`` on DSS through ``port`` and return the completed run record.
+
+    The strategy and build mode come from the plan (``plan.strategy``, ``plan.build_mode``); ``options`` give the
+    cap, failure mode, retries, timeout and polling bounds. ``clock`` (seconds, default :func:`time.monotonic`) and
+    ``wait(seconds)`` (default: ``cancel.wait``) are injectable so tests run on a virtual clock; ``rng`` draws the
+    retry jitter. ``record_sink(record)`` is called when the run starts, as it progresses (failures at once, other
+    changes at most every second) and at the end, including after a failure, a cancellation or an unexpected error.
+    Cancellation returns the record with state ``CANCELLED``; see the module docstring for every other rule.
+
+    :raises ConfigError: invalid options (nothing started).
+    :raises GraphError: a plan whose order or outputs cannot be run (nothing started).
+    :raises DSSAccessError: DSS stopped answering status requests for ``api_outage_limit_s`` (record written).
+    """
+    run = _Run(plan, port, options, run_id=run_id, config_dict=config_dict, dss_url=dss_url, on_event=on_event,
+               cancel=cancel, clock=clock, wait=wait, rng=rng, resumed_from=resumed_from, record_sink=record_sink,
+               api_outage_limit_s=api_outage_limit_s)
+    return run.execute()
+
+
+def validate_options(options: RunOptions, plan: Optional[BuildPlan] = None) -> None:
+    """Raise ConfigError listing every invalid option, so a bad configuration never starts a job."""
+    problems = []
+    if not isinstance(options.max_parallel, int) or options.max_parallel < 1:
+        problems.append(("max_parallel", f"must be a whole number of at least 1, not {options.max_parallel!r}"))
+    if options.on_failure not in ON_FAILURE_MODES:
+        problems.append(("on_failure", f"must be one of {', '.join(ON_FAILURE_MODES)}, not {options.on_failure!r}"))
+    retry = options.retry
+    if not isinstance(retry.retries, int) or retry.retries < 0:
+        problems.append(("retries", f"must be a whole number of at least 0, not {retry.retries!r}"))
+    if retry.backoff_s < 0:
+        problems.append(("retry.backoff_s", f"must be at least 0 seconds, not {retry.backoff_s!r}"))
+    if retry.backoff_max_s < 0:
+        problems.append(("retry.backoff_max_s", f"must be at least 0 seconds, not {retry.backoff_max_s!r}"))
+    if options.timeout_s is not None and not options.timeout_s > 0:
+        problems.append(("timeout", f"must be a positive number of seconds or empty, not {options.timeout_s!r}"))
+    if not options.poll_min_s > 0:
+        problems.append(("poll_min_s", f"must be a positive number of seconds, not {options.poll_min_s!r}"))
+    elif not options.poll_max_s >= options.poll_min_s:
+        problems.append(("poll_max_s", f"must be at least poll_min_s ({options.poll_min_s}), not {options.poll_max_s!r}"))
+    if plan is not None and plan.strategy not in STRATEGIES:
+        problems.append(("strategy", f"must be one of {', '.join(STRATEGIES)}, not {plan.strategy!r}"))
+    try:
+        compile_patterns(retry.transient_patterns)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+
+
+class _Run:
+    """The state of one run; :meth:`execute` drives it to the end."""
+
+    def __init__(self, plan: BuildPlan, port: BuildPort, options: RunOptions, *, run_id, config_dict, dss_url,
+                 on_event, cancel, clock, wait, rng, resumed_from, record_sink, api_outage_limit_s):
+        validate_options(options, plan)
+        self.plan = plan
+        self.port = port
+        self.options = options
+        self.patterns = compile_patterns(options.retry.transient_patterns)
+        self.max_attempts = 1 + options.retry.retries
+        self.cancel = cancel or threading.Event()
+        self.clock = clock or time.monotonic
+        self.wait = wait
+        self.rng = rng or random.Random()
+        self.record_sink = record_sink
+        self.outage_limit = api_outage_limit_s
+        self.emit = shielded(on_event)
+
+        self.t0 = self.clock()
+        self.wall0 = datetime.now(timezone.utc)
+        self.record = new_record(plan, run_id=run_id, started=self.wall0, config_dict=config_dict, dss_url=dss_url,
+                                 resumed_from=resumed_from)
+        self.ready: List[Tuple[float, int, _Unit]] = []  # heap: (-bottom level, plan index, unit)
+        self.order = {r.name: i for i, r in enumerate(plan.recipes)}
+        self.units = self._build_units()
+        self.total = len(plan.recipes)
+        self.done = 0
+
+        self.retry_heap: List[Tuple[float, int, _Unit]] = []  # heap: (time, plan index, unit)
+        self.jobs: Dict[str, _Watch] = {}  # job id -> watch, in start order
+        self.stopping: Optional[str] = None  # None | "fail-fast" | "cancel" | "error"
+        self.stop_cause: Optional[str] = None
+        self.cancelled = False
+        self.api_failures = 0
+        self.last_api_ok = self.t0
+        self.last_sink = float("-inf")
+
+    # ---------------------------------------------------------------------------------------------------- set-up
+
+    def _build_units(self) -> List[_Unit]:
+        plan = self.plan
+        runs = self.record.recipes
+        for recipe in plan.recipes:
+            if not recipe.outputs and plan.strategy != "single-job":
+                raise GraphError(f"Recipe {recipe.name!r} has no output to build; remove it from the selection")
+        if plan.strategy == "single-job":
+            return [self._single_unit(runs)]
+        job_type = per_recipe_job_type(plan.build_mode)
+        units = [
+            _Unit(i, r.name, [runs[i]], tuple(r.outputs), job_type, max(float(r.expected_duration_s), 0.0),
+                  float(r.bottom_level_s))
+            for i, r in enumerate(plan.recipes)
+        ]
+        for i, recipe in enumerate(plan.recipes):
+            for upstream in dict.fromkeys(recipe.upstream):
+                j = self.order.get(upstream)
+                if j is None:
+                    logger.debug("Upstream %s of %s is not in the plan: not waited for", upstream, recipe.name)
+                    continue
+                if j >= i:
+                    raise GraphError(
+                        f"The plan is not in dependency order: recipe {recipe.name!r} comes before its upstream "
+                        f"{upstream!r} (or they form a cycle); rebuild the plan"
+                    )
+                units[j].downstream.append(units[i])
+                units[i].waiting_on += 1
+        for unit in units:
+            if unit.waiting_on == 0:
+                self._make_ready(unit)
+        return units
+
+    def _single_unit(self, runs: List[RecipeRun]) -> _Unit:
+        plan = self.plan
+        targets = tuple(plan.targets)
+        if not targets:
+            has_downstream = {u for r in plan.recipes for u in r.upstream}
+            outputs = [o for r in plan.recipes if r.name not in has_downstream for o in r.outputs]
+            targets = tuple(dict.fromkeys(outputs))
+        if plan.recipes and not targets:
+            raise GraphError("The single-job plan has no target to build; select target datasets or recipes")
+        expected = max([plan.critical_path_s] + [r.bottom_level_s for r in plan.recipes] + [1.0])
+        unit = _Unit(0, plan.recipes[0].name if plan.recipes else "", list(runs), targets, plan.build_mode,
+                     expected, expected)
+        if plan.recipes:
+            self._make_ready(unit)
+        return unit
+
+    def _make_ready(self, unit: _Unit) -> None:
+        unit.status = _READY
+        heapq.heappush(self.ready, (-unit.priority, unit.index, unit))
+
+    # ---------------------------------------------------------------------------------------------------- helpers
+
+    def _stamp(self, t: Optional[float]) -> Optional[str]:
+        if t is None:
+            return None
+        return format_utc(self.wall0 + timedelta(seconds=t - self.t0))
+
+    def _pause(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        if self.wait is not None:
+            self.wait(seconds)
+        elif self.cancel.is_set():
+            time.sleep(seconds)  # already cancelled: cancel.wait would return at once
+        else:
+            self.cancel.wait(seconds)
+
+    def _event(self, kind: str, unit_run: Optional[RecipeRun] = None, **fields) -> None:
+        self.emit(ProgressEvent(kind=kind, run_id=self.record.run_id, recipe=unit_run.name if unit_run else None,
+                                done=self.done, total=self.total, **fields))
+
+    def _sink(self, force: bool = False) -> None:
+        if self.record_sink is None:
+            return
+        now = self.clock()
+        if not force and now - self.last_sink < SINK_INTERVAL_S:
+            return
+        self.last_sink = now
+        try:
+            self.record_sink(self.record)
+        except Exception:  # a full disk must not leave DSS jobs running; the final write raises instead
+            logger.warning("Could not write the run record mid-run; the run goes on", exc_info=True)
+
+    def _job_url(self, job_id: str) -> Optional[str]:
+        try:
+            return self.port.job_url(job_id)
+        except Exception:
+            logger.debug("No URL for job %s", job_id, exc_info=True)
+            return None
+
+    # ---------------------------------------------------------------------------------------------------- main loop
+
+    def execute(self) -> RunRecord:
+        self._sink(force=True)
+        plan = self.plan
+        self._event(
+            "plan_ready",
+            message=(f"{self.total} recipe(s) in {len(plan.layers)} layer(s), strategy {plan.strategy}, "
+                     f"up to {self.options.max_parallel} job(s) at once, on failure {self.options.on_failure}"),
+        )
+        try:
+            self._loop()
+        except BaseException as exc:
+            self._emergency_stop(exc)
+            raise
+        return self._finish_run()
+
+    def _loop(self) -> None:
+        while True:
+            if self.cancel.is_set() and self.stopping != "cancel":
+                self._begin_stop("cancel")
+            now = self.clock()
+            self._release_retries(now + _EPS)
+            if self.stopping:
+                self._drop_waiting(now)
+            else:
+                self._start_ready()
+            if not self.jobs and not self.retry_heap and (self.stopping or not self.ready):
+                return
+            wake = self._next_wake()
+            now = self.clock()
+            if wake > now + _EPS:
+                self._pause(wake - now)
+                continue
+            self._poll(now)
+
+    def _next_wake(self) -> float:
+        times = [w.next_check for w in self.jobs.values()]
+        if self.retry_heap:
+            times.append(self.retry_heap[0][0])
+        return min(times) if times else self.clock()
+
+    def _release_retries(self, now: float) -> None:
+        while self.retry_heap and self.retry_heap[0][0] <= now:
+            _, _, unit = heapq.heappop(self.retry_heap)
+            if unit.status == _RETRY_WAIT:
+                self._make_ready(unit)
+
+    def _start_ready(self) -> None:
+        while self.ready and len(self.jobs) < self.options.max_parallel and not self.stopping:
+            if self.cancel.is_set():
+                return
+            _, _, unit = heapq.heappop(self.ready)
+            if unit.status == _READY:
+                self._start(unit)
+
+    # ---------------------------------------------------------------------------------------------------- starting
+
+    def _start(self, unit: _Unit) -> None:
+        now = self.clock()
+        try:
+            job_id = self.port.start_job(unit.outputs, unit.job_type)
+        except TransientAPIError as exc:
+            unit.start_errors += 1
+            if unit.start_errors >= MAX_START_API_ERRORS:
+                error = RecipeError(
+                    f"DSS did not accept the job building {_describe(unit.outputs)} after {unit.start_errors} "
+                    f"tries: {redact(str(exc))}",
+                    type(exc).__name__, True)
+                unit.error = error
+                self._finish(unit, "FAILED", now, error)
+            else:
+                delay = min(API_BACKOFF_MAX_S, API_BACKOFF_BASE_S * 2 ** (unit.start_errors - 1))
+                logger.warning("Starting the job for %s failed (%s); trying again in %.1f s", unit.name,
+                               redact(str(exc)), delay)
+                unit.status = _RETRY_WAIT
+                heapq.heappush(self.retry_heap, (now + delay, unit.index, unit))
+            return
+        except Exception as exc:  # permissions, unknown dataset...: this recipe cannot run
+            error = RecipeError(f"DSS refused to start the job building {_describe(unit.outputs)}: "
+                                f"{redact(str(exc))}", type(exc).__name__, False)
+            unit.error = error
+            self._finish(unit, "FAILED", now, error)
+            return
+
+        unit.start_errors = 0
+        unit.attempt += 1
+        unit.status = _RUNNING
+        self.last_api_ok = max(self.last_api_ok, now)
+        if unit.first_start is None:
+            unit.first_start = now
+        url = self._job_url(job_id)
+        attempt = Attempt(attempt=unit.attempt, job_id=job_id, started_at=self._stamp(now))
+        for run in unit.runs:
+            run.attempts = unit.attempt
+            run.job_ids.append(job_id)
+            run.job_urls.append(url)
+            run.attempt_history.append(attempt)
+            if run.started_at is None:
+                run.started_at = self._stamp(now)
+        timeout = self.options.timeout_s
+        watch = _Watch(unit, job_id, attempt, now, now + timeout if timeout else None)
+        watch.next_check = self._schedule(watch, now)
+        self.jobs[job_id] = watch
+        of = f" (attempt {unit.attempt} of {self.max_attempts})" if unit.attempt > 1 else ""
+        for run in unit.runs:
+            self._event("recipe_started", run, attempt=unit.attempt, job_id=job_id,
+                        message=f"{run.name} started as job {job_id}{of}")
+        self._sink()
+
+    # ---------------------------------------------------------------------------------------------------- polling
+
+    def _schedule(self, watch: _Watch, now: float) -> float:
+        """When to check this job next: near its expected end, then in step with its overrun."""
+        opts = self.options
+        elapsed = now - watch.ref
+        expected = max(watch.unit.expected_s, opts.poll_min_s)
+        if elapsed < expected:
+            early = max(elapsed, expected * PRE_END_FRACTION, PRE_END_MIN_S)
+            target = min(now + early, watch.ref + expected * (1 + END_MARGIN))
+        else:
+            target = now + OVERRUN_RATIO * elapsed
+        step = min(max(target - now, opts.poll_min_s), opts.poll_max_s)
+        next_check = now + step
+        if watch.deadline is not None:
+            next_check = min(next_check, max(watch.deadline, now))
+        return next_check
+
+    def _poll(self, now: float) -> None:
+        horizon = now + self.options.poll_min_s
+        due = [w for w in self.jobs.values() if w.next_check <= horizon]
+        if not due:
+            return
+        for watch in due:
+            if watch.abort_reason and not watch.abort_sent:
+                self._send_abort(watch)
+        try:
+            snapshots = self.port.job_states([w.job_id for w in due])
+        except TransientAPIError as exc:
+            self._api_trouble(due, now, exc)
+            return
+        self.api_failures = 0
+        self.last_api_ok = now
+        due_ids = set()
+        for watch in due:
+            due_ids.add(watch.job_id)
+            if watch.job_id in self.jobs:
+                self._observe(watch, snapshots.get(watch.job_id), now)
+        for job_id, snapshot in snapshots.items():  # states the port gave for free (e.g. one list request)
+            if job_id not in due_ids and snapshot.terminal and job_id in self.jobs:
+                self._observe(self.jobs[job_id], snapshot, now)
+
+    def _observe(self, watch: _Watch, snapshot: Optional[JobSnapshot], now: float) -> None:
+        if snapshot is None:  # not reported this time: ask again later, never guess
+            watch.next_check = self._schedule(watch, now)
+            return
+        if snapshot.terminal:
+            self._job_ended(watch, snapshot, now)
+            return
+        if snapshot.state != "RUNNING":
+            watch.queued = True
+        elif watch.queued:  # it waited in DSS's queue: its expected duration counts from now
+            watch.queued = False
+            watch.ref = now
+        if watch.abort_reason:
+            if now + _EPS >= watch.abort_deadline:
+                self._abort_unconfirmed(watch, now)
+            else:
+                watch.next_check = now + watch.abort_step
+                watch.abort_step = min(watch.abort_step * 2, self.options.poll_max_s)
+            return
+        if watch.deadline is not None and now + _EPS >= watch.deadline:
+            self._time_out(watch, now)
+            return
+        watch.next_check = self._schedule(watch, now)
+
+    def _api_trouble(self, due: Sequence[_Watch], now: float, exc: Exception) -> None:
+        """Status request failed transiently: back off, keep enforcing time limits, never fail a job for it."""
+        self.api_failures += 1
+        if now - self.last_api_ok >= self.outage_limit:
+            raise DSSAccessError(
+                f"DSS answered no job status request for {now - self.last_api_ok:.0f} s (last error: "
+                f"{redact(str(exc))}); check that DSS is running and reachable, then resume the run"
+            )
+        delay = max(self.options.poll_min_s, min(API_BACKOFF_MAX_S, API_BACKOFF_BASE_S * 2 ** (self.api_failures - 1)))
+        logger.warning("Job status request failed (%s); asking again in %.1f s", redact(str(exc)), delay)
+        for watch in due:
+            if watch.job_id not in self.jobs:
+                continue
+            if watch.abort_reason and now + _EPS >= watch.abort_deadline:
+                self._abort_unconfirmed(watch, now)
+                continue
+            if not watch.abort_reason and watch.deadline is not None and now + _EPS >= watch.deadline:
+                self._time_out(watch, now)  # the limit is the limit, even when DSS cannot tell us the state
+            watch.next_check = now + delay
+
+    # ---------------------------------------------------------------------------------------------------- outcomes
+
+    def _job_ended(self, watch: _Watch, snapshot: JobSnapshot, now: float) -> None:
+        del self.jobs[watch.job_id]
+        if watch.decided:  # timed out earlier: DSS confirms the job stopped, the slot is free again
+            return
+        unit, attempt = watch.unit, watch.attempt
+        attempt.ended_at = self._stamp(now)
+        if snapshot.state == "DONE":
+            attempt.state = "SUCCESS"
+            self._finish(unit, "SUCCESS", now)
+        elif snapshot.state == "FAILED":
+            error = self._job_error(snapshot)
+            attempt.state, attempt.error = "FAILED", error
+            unit.error = error
+            excerpt = self._fetch_excerpt(watch.job_id)
+            if excerpt:
+                unit.log_excerpt = excerpt
+            if error.transient and unit.attempt < self.max_attempts and not self.stopping:
+                self._schedule_retry(unit, attempt, error, now)
+            else:
+                self._finish(unit, "FAILED", now, error)
+        else:
+            if watch.abort_reason:
+                error = RecipeError(self._abort_message(watch.abort_reason))
+            else:
+                error = RecipeError(f"The DSS job {watch.job_id} was aborted outside this run")
+            attempt.state, attempt.error = "ABORTED", error
+            unit.error = error
+            self._finish(unit, "ABORTED", now, error, external=not watch.abort_reason)
+
+    def _job_error(self, snapshot: JobSnapshot) -> RecipeError:
+        message = snapshot.failure_message or (
+            f"The DSS job {snapshot.job_id} failed without an error message; open its log in DSS")
+        transient = classify(snapshot.failure_message, snapshot.failure_type, self.patterns)
+        return RecipeError(redact(message) or message, redact(snapshot.failure_type), transient)
+
+    def _fetch_excerpt(self, job_id: str) -> Optional[str]:
+        for attempt in range(LOG_FETCH_TRIES):
+            try:
+                return extract_log_excerpt(self.port.job_log(job_id)) or None
+            except TransientAPIError as exc:
+                logger.warning("Reading the log of job %s failed (%s)", job_id, redact(str(exc)))
+                if attempt + 1 < LOG_FETCH_TRIES:
+                    self._pause(API_BACKOFF_BASE_S * 2 ** attempt)
+            except Exception as exc:
+                logger.warning("Cannot read the log of job %s: %s", job_id, redact(str(exc)))
+                return None
+        return None
+
+    def _schedule_retry(self, unit: _Unit, attempt: Attempt, error: RecipeError, now: float) -> None:
+        retry = self.options.retry
+        base = min(retry.backoff_max_s, retry.backoff_s * 2 ** (unit.attempt - 1))
+        delay = round(base * (0.5 + 0.5 * self.rng.random()), 3)
+        attempt.retry_after_s = delay
+        unit.status = _RETRY_WAIT
+        heapq.heappush(self.retry_heap, (now + delay, unit.index, unit))
+        for run in unit.runs:
+            run.error = error
+            run.log_excerpt = unit.log_excerpt
+            self._event("recipe_retrying", run, attempt=unit.attempt + 1, job_id=attempt.job_id,
+                        message=(f"{run.name} failed: {_short(error.message)} (retrying in {delay:.1f}s, "
+                                 f"attempt {unit.attempt + 1} of {self.max_attempts})"))
+        self._sink(force=True)
+
+    def _time_out(self, watch: _Watch, now: float) -> None:
+        unit, attempt = watch.unit, watch.attempt
+        error = RecipeError(
+            f"Timed out: the DSS job {watch.job_id} was still running after {self.options.timeout_s:g} s "
+            f"(the timeout); it was aborted")
+        attempt.state, attempt.error, attempt.ended_at = "TIMED_OUT", error, self._stamp(now)
+        unit.error = error
+        watch.decided = True
+        self._request_abort(watch, "timeout", now)
+        self._finish(unit, "TIMED_OUT", now, error)
+
+    def _abort_unconfirmed(self, watch: _Watch, now: float) -> None:
+        del self.jobs[watch.job_id]
+        logger.warning("DSS had not confirmed the abort of job %s after %.0f s", watch.job_id, ABORT_CONFIRM_S)
+        if watch.decided:
+            return
+        error = RecipeError(self._abort_message(watch.abort_reason or "cancel")
+                            + f" (abort requested; DSS had not confirmed it after {ABORT_CONFIRM_S:.0f} s)")
+        watch.attempt.state, watch.attempt.error, watch.attempt.ended_at = "ABORTED", error, self._stamp(now)
+        watch.unit.error = error
+        self._finish(watch.unit, "ABORTED", now, error)
+
+    def _abort_message(self, reason: str) -> str:
+        if reason == "fail-fast":
+            return f"Aborted: the run stopped after {self.stop_cause} failed (on failure: fail-fast)"
+        if reason == "cancel":
+            return "Aborted: the run was cancelled"
+        return f"Aborted: the run stopped ({reason})"
+
+    def _finish(self, unit: _Unit, state: str, now: float, error: Optional[RecipeError] = None,
+                external: bool = False) -> None:
+        """Record the unit's final state, release or skip its downstream, stop a fail-fast run on a failure."""
+        unit.status = _FINISHED
+        unit.final = state
+        ran = unit.first_start is not None
+        for run in unit.runs:
+            run.state = state
+            if ran:
+                run.ended_at = self._stamp(now)
+                run.duration_s = round(now - unit.first_start, 3)
+            if state == "SUCCESS":  # an earlier failed attempt stays in attempt_history
+                run.error = None
+                run.log_excerpt = None
+            else:
+                run.error = error or unit.error
+                run.log_excerpt = unit.log_excerpt
+        self.done += len(unit.runs)
+        for run in unit.runs:
+            self._event("recipe_finished", run, attempt=unit.attempt or None, state=state,
+                        job_id=run.job_ids[-1] if run.job_ids else None, message=self._finish_message(run, state))
+        failed = state in _FAILURE_STATES or (state == "ABORTED" and external)
+        if state == "SUCCESS":
+            for down in unit.downstream:
+                down.waiting_on -= 1
+                if down.waiting_on == 0 and down.status == _PENDING:
+                    self._make_ready(down)
+        elif failed:
+            self._skip_downstream(unit)
+            if self.options.on_failure == "fail-fast" and not self.stopping:
+                self.stop_cause = ", ".join(r.name for r in unit.runs[:3]) + ("..." if len(unit.runs) > 3 else "")
+                self._begin_stop("fail-fast")
+        if state != "NOT_RUN":
+            self._sink(force=state != "SUCCESS")
+
+    def _finish_message(self, run: RecipeRun, state: str) -> str:
+        if state == "SUCCESS":
+            return f"{run.name} succeeded in {run.duration_s or 0:.1f}s"
+        if state == "SKIPPED":
+            return f"{run.name} skipped because {', '.join(run.skipped_because)} failed"
+        if state == "NOT_RUN":
+            if self.cancelled:
+                return f"{run.name} was not run: the run was cancelled"
+            if self.stopping == "error":
+                return f"{run.name} was not run: the run stopped on an unexpected error"
+            if self.stopping:
+                return f"{run.name} was not run: the run stopped after {self.stop_cause} failed"
+            return f"{run.name} was not run"
+        detail = run.error.message if run.error else state
+        return f"{run.name} {state.lower().replace('_', ' ')}: {_short(detail)}"
+
+    def _skip_downstream(self, unit: _Unit) -> None:
+        """Mark everything downstream SKIPPED, naming the failed recipe(s) at the root (iterative, no recursion)."""
+        causes = [run.name for run in unit.runs]
+        stack = list(unit.downstream)
+        while stack:
+            down = stack.pop()
+            new = [c for c in causes if c not in down.causes]
+            if not new or (down.status == _FINISHED and down.final != "SKIPPED"):
+                continue
+            for cause in new:
+                down.causes[cause] = self.order.get(cause, 0)
+            because = sorted(down.causes, key=down.causes.__getitem__)
+            for run in down.runs:
+                run.skipped_because = because
+            if down.status != _FINISHED:
+                down.status = _FINISHED
+                down.final = "SKIPPED"
+                for run in down.runs:
+                    run.state = "SKIPPED"
+                self.done += len(down.runs)
+                for run in down.runs:
+                    self._event("recipe_finished", run, state="SKIPPED", message=self._finish_message(run, "SKIPPED"))
+            stack.extend(down.downstream)
+
+    # ---------------------------------------------------------------------------------------------------- stopping
+
+    def _begin_stop(self, kind: str) -> None:
+        """Start nothing new and abort every job the run started (fail-fast or cancellation)."""
+        if kind == "cancel":
+            self.cancelled = True
+        if self.stopping is None or kind == "cancel":
+            self.stopping = kind
+        now = self.clock()
+        for watch in list(self.jobs.values()):
+            if not watch.abort_reason:
+                self._request_abort(watch, kind, now)
+        self._sink(force=True)
+
+    def _request_abort(self, watch: _Watch, reason: str, now: float) -> None:
+        watch.abort_reason = reason
+        watch.abort_deadline = now + ABORT_CONFIRM_S
+        watch.abort_step = self.options.poll_min_s
+        watch.next_check = now + self.options.poll_min_s
+        self._send_abort(watch)
+
+    def _send_abort(self, watch: _Watch) -> None:
+        try:
+            self.port.abort_job(watch.job_id)
+            watch.abort_sent = True
+        except TransientAPIError as exc:
+            logger.warning("Aborting job %s failed (%s); trying again", watch.job_id, redact(str(exc)))
+        except Exception as exc:
+            watch.abort_sent = True  # best effort: DSS refuses; keep watching until it stops or the wait ends
+            logger.warning("DSS refused to abort job %s: %s", watch.job_id, redact(str(exc)))
+
+    def _drop_waiting(self, now: float) -> None:
+        """While stopping: nothing ready starts, and a recipe waiting to retry stays FAILED."""
+        self.ready.clear()
+        while self.retry_heap:
+            _, _, unit = heapq.heappop(self.retry_heap)
+            if unit.status != _RETRY_WAIT:
+                continue
+            if unit.attempt == 0:  # only its start request failed: it never ran
+                unit.status = _PENDING
+                continue
+            error = unit.error
+            note = "the run was cancelled" if self.cancelled else f"the run stopped after {self.stop_cause} failed"
+            if error is not None:
+                error = RecipeError(f"{error.message} (not retried: {note})", error.type, error.transient)
+            self._finish(unit, "FAILED", now, error)
+
+    def _emergency_stop(self, exc: BaseException) -> None:
+        """An unexpected error: abort what runs (no waiting), complete the record, hand it over, let the error go."""
+        try:
+            self.stopping = "error"
+            if isinstance(exc, KeyboardInterrupt):
+                self.cancelled = True
+            now = self.clock()
+            reason = "the run was cancelled" if self.cancelled else (
+                f"the run stopped on an unexpected error ({type(exc).__name__}: {_short(redact(str(exc)) or '')})")
+            for watch in list(self.jobs.values()):
+                del self.jobs[watch.job_id]
+                try:
+                    self.port.abort_job(watch.job_id)
+                except Exception:
+                    logger.warning("Could not abort job %s while stopping", watch.job_id, exc_info=True)
+                if watch.decided:
+                    continue
+                error = RecipeError(f"Aborted: {reason}")
+                watch.attempt.state, watch.attempt.error, watch.attempt.ended_at = "ABORTED", error, self._stamp(now)
+                watch.unit.error = error
+                self._finish(watch.unit, "ABORTED", now, error)
+            self._close_record(now)
+            if self.record_sink is not None:
+                self.record_sink(self.record)
+        except Exception:
+            logger.exception("Could not complete the run record after an unexpected error")
+
+    def _close_record(self, now: float) -> None:
+        for unit in self.units:
+            if unit.status != _FINISHED:
+                self._finish(unit, "NOT_RUN", now)
+        record = self.record
+        if self.cancelled:
+            record.state = "CANCELLED"
+        elif all(run.state == "SUCCESS" for run in record.recipes):
+            record.state = "SUCCESS"
+        else:
+            record.state = "FAILED"
+        record.ended_at = self._stamp(now)
+        record.duration_s = round(now - self.t0, 3)
+        counts = record.counts
+        summary = ", ".join(f"{n} {state.lower().replace('_', ' ')}" for state, n in counts.items() if n)
+        self._event("run_finished", state=record.state, message=f"Run {record.state.lower()}: {summary or 'nothing to do'}")
+
+    def _finish_run(self) -> RunRecord:
+        self._close_record(self.clock())
+        if self.record_sink is not None:
+            self.record_sink(self.record)  # the final write: an error here reaches the caller
+        return self.record
+
+
+def _describe(outputs: Sequence[OutputRef]) -> str:
+    names = [o.id for o in outputs[:3]]
+    return ", ".join(names) + (f" and {len(outputs) - 3} more" if len(outputs) > 3 else "")
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,456 @@
+"""The runner on a simulated DSS with a virtual clock: scheduling, failures, retries, timeouts, cancellation."""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import threading
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import pytest
+from flow_orchestrator.config import RetryPolicy, RunOptions
+from flow_orchestrator.errors import ConfigError, DSSAccessError, GraphError
+from flow_orchestrator.events import ProgressEvent
+from flow_orchestrator.plan import BuildPlan, PlannedRecipe
+from flow_orchestrator.port import OutputRef
+from flow_orchestrator.record import RunRecord, resume_candidates, validate_record
+from flow_orchestrator.runner import ABORT_CONFIRM_S, MAX_START_API_ERRORS, run_plan
+
+from tests.fakes import Behaviour, FakeDSS, VirtualClock, make_test_plan
+
+CLINICAL = {
+    "prepare_LABS": [],
+    "prepare_VISITS": [],
+    "group_LAB_RESULTS_AGG": ["prepare_LABS"],
+    "group_VISITS_AGG": ["prepare_VISITS"],
+    "join_ML_TRAINING_DATA": ["group_LAB_RESULTS_AGG", "group_VISITS_AGG"],
+    "train_MODEL": ["join_ML_TRAINING_DATA"],
+}
+
+
+@dataclass
+class Outcome:
+    record: RunRecord
+    dss: FakeDSS
+    clock: VirtualClock
+    events: List[ProgressEvent]
+    sunk: List[dict] = field(default_factory=list)
+
+    def state(self, name: str) -> str:
+        return self.record.recipe(name).state
+
+    def states(self) -> Dict[str, str]:
+        return {r.name: r.state for r in self.record.recipes}
+
+
+def execute(plan: BuildPlan, behaviours: Optional[Dict[str, Behaviour]] = None, options: Optional[RunOptions] = None,
+            *, abort_delay_s: float = 0.0, prepare=None, **kwargs) -> Outcome:
+    options = options or RunOptions()
+    clock = VirtualClock()
+    dss = FakeDSS(plan, clock, behaviours, max_parallel=options.max_parallel, abort_delay_s=abort_delay_s)
+    if prepare:
+        prepare(dss, clock)
+    events: List[ProgressEvent] = []
+    sunk: List[dict] = []
+    record = run_plan(plan, dss, options, clock=clock, wait=clock.wait, rng=random.Random(7),
+                      on_event=events.append, record_sink=lambda r: sunk.append(r.to_dict()), **kwargs)
+    validate_record(record.to_dict())
+    assert dss.violations == []
+    assert [r.name for r in record.recipes] == plan.names
+    return Outcome(record, dss, clock, events, sunk)
+
+
+def test_everything_succeeds_in_dependency_order_with_parallel_branches():
+    plan = make_test_plan(CLINICAL, durations={"prepare_LABS": 4, "prepare_VISITS": 2, "group_LAB_RESULTS_AGG": 6,
+                                               "group_VISITS_AGG": 3, "join_ML_TRAINING_DATA": 5, "train_MODEL": 8})
+    out = execute(plan, options=RunOptions(max_parallel=2))
+    assert out.record.state == "SUCCESS"
+    assert set(out.states().values()) == {"SUCCESS"}
+    assert out.dss.max_live_jobs == 2
+    # the two aggregations overlap in time, the join starts after both
+    starts = {s.recipes[0]: s.time for s in out.dss.starts}
+    lab_end = starts["group_LAB_RESULTS_AGG"] + 6
+    assert starts["group_VISITS_AGG"] < lab_end
+    assert starts["join_ML_TRAINING_DATA"] >= lab_end
+    for run in out.record.recipes:
+        assert run.attempts == 1 and len(run.job_ids) == 1 and run.job_urls[0].endswith(run.job_ids[0] + "/")
+        assert run.error is None and run.log_excerpt is None and run.duration_s > 0
+    assert out.record.counts["SUCCESS"] == 6
+    kinds = [e.kind for e in out.events]
+    assert kinds[0] == "plan_ready" and kinds[-1] == "run_finished"
+    assert kinds.count("recipe_started") == 6 and kinds.count("recipe_finished") == 6
+    assert out.events[-1].done == out.events[-1].total == 6
+
+
+def test_ready_recipes_start_by_longest_remaining_path():
+    plan = make_test_plan({"short": [], "long_head": [], "long_tail": ["long_head"], "medium": []},
+                          durations={"short": 1, "long_head": 2, "long_tail": 10, "medium": 5})
+    out = execute(plan, options=RunOptions(max_parallel=1))
+    assert out.dss.started_recipes() == ["long_head", "long_tail", "medium", "short"]
+
+
+def test_all_outputs_of_a_recipe_are_built_in_one_non_recursive_job():
+    recipe = PlannedRecipe(name="split", type="split", outputs=(OutputRef("left"), OutputRef("right")))
+    plan = BuildPlan(project_key="PROJ", recipes=(recipe,), build_mode="RECURSIVE_FORCED_BUILD")
+    out = execute(plan)
+    (start,) = out.dss.starts
+    assert start.outputs == (OutputRef("left"), OutputRef("right"))
+    assert start.build_mode == "NON_RECURSIVE_FORCED_BUILD"
+
+
+def test_permanent_failure_is_not_retried_and_explains_itself():
+    plan = make_test_plan(CLINICAL)
+    behaviours = {"group_LAB_RESULTS_AGG": Behaviour(fail_message="Error in Python process: At line 7: "
+                                                                  "<class 'KeyError'>: 'amount'")}
+    out = execute(plan, behaviours, RunOptions(max_parallel=4, on_failure="continue", retry=RetryPolicy(retries=3)))
+    failed = out.record.recipe("group_LAB_RESULTS_AGG")
+    assert failed.state == "FAILED" and failed.attempts == 1
+    assert failed.error.message.endswith("<class 'KeyError'>: 'amount'")
+    assert failed.error.type == "com.dataiku.dip.exceptions.ExternalProcessFailedException"
+    assert failed.error.transient is False
+    assert "KeyError: 'amount'" in failed.log_excerpt
+    assert "tkt_8f1c2a9b77e04d5c" not in failed.log_excerpt and "***" in failed.log_excerpt
+    assert out.dss.log_requests == failed.job_ids  # the log is read once per failed attempt
+    assert failed.attempt_history[0].state == "FAILED" and failed.attempt_history[0].retry_after_s is None
+    assert out.record.state == "FAILED"
+
+
+def test_transient_failure_is_retried_with_backoff_then_succeeds():
+    plan = make_test_plan({"flaky": [], "after": ["flaky"]})
+    behaviours = {"flaky": Behaviour(duration_s=2, transient_failures=2)}
+    options = RunOptions(retry=RetryPolicy(retries=3, backoff_s=4, backoff_max_s=5))
+    out = execute(plan, behaviours, options)
+    flaky = out.record.recipe("flaky")
+    assert flaky.state == "SUCCESS" and flaky.attempts == 3 and len(set(flaky.job_ids)) == 3
+    assert flaky.error is None  # the earlier failures stay in the history
+    history = flaky.attempt_history
+    assert [a.state for a in history] == ["FAILED", "FAILED", "SUCCESS"]
+    assert all(a.error.transient for a in history[:2])
+    assert 2.0 <= history[0].retry_after_s <= 4.0  # 4 s with jitter in [0.5, 1]
+    assert 2.5 <= history[1].retry_after_s <= 5.0  # 8 s capped at 5
+    gaps = [b.time - (a.time + 2) for a, b in zip(out.dss.starts_of("flaky"), out.dss.starts_of("flaky")[1:])]
+    assert gaps[0] >= history[0].retry_after_s and gaps[1] >= history[1].retry_after_s
+    retrying = [e for e in out.events if e.kind == "recipe_retrying"]
+    assert [e.attempt for e in retrying] == [2, 3]
+    assert "attempt 2 of 4" in retrying[0].message
+    assert out.state("after") == "SUCCESS"
+
+
+def test_transient_failures_beyond_the_retry_budget_fail():
+    plan = make_test_plan({"flaky": []})
+    out = execute(plan, {"flaky": Behaviour(transient_failures=5)}, RunOptions(retry=RetryPolicy(retries=2,
+                                                                                              backoff_s=1)))
+    flaky = out.record.recipe("flaky")
+    assert flaky.state == "FAILED" and flaky.attempts == 3 and flaky.error.transient is True
+    assert len(out.dss.log_requests) == 3
+
+
+def test_a_waiting_retry_does_not_hold_a_slot():
+    plan = make_test_plan({"flaky": [], "other": []}, durations={"flaky": 5, "other": 3})
+    behaviours = {"flaky": Behaviour(duration_s=1, transient_failures=1)}
+    out = execute(plan, behaviours, RunOptions(max_parallel=1, retry=RetryPolicy(retries=1, backoff_s=60,
+                                                                                 backoff_max_s=60)))
+    first_flaky, second_flaky = out.dss.starts_of("flaky")
+    (other,) = out.dss.starts_of("other")
+    assert first_flaky.time < other.time < second_flaky.time
+    assert out.record.state == "SUCCESS"
+
+
+def test_timeout_aborts_the_job_and_is_not_retried():
+    plan = make_test_plan({"slow": [], "after": ["slow"], "side": []})
+    behaviours = {"slow": Behaviour(hang=True), "side": Behaviour(duration_s=8)}
+    out = execute(plan, behaviours, RunOptions(on_failure="continue", timeout_s=10,
+                                               retry=RetryPolicy(retries=2)), abort_delay_s=1.0)
+    slow = out.record.recipe("slow")
+    assert slow.state == "TIMED_OUT" and slow.attempts == 1
+    assert "timeout" in slow.error.message and slow.attempt_history[0].state == "TIMED_OUT"
+    (abort_time, job_id) = out.dss.abort_requests[0]
+    assert job_id == slow.job_ids[0]
+    assert 10 <= abort_time - out.dss.starts_of("slow")[0].time <= 10.5
+    assert out.dss.state_of(job_id) == "ABORTED"
+    assert out.state("after") == "SKIPPED" and out.record.recipe("after").skipped_because == ["slow"]
+    assert out.state("side") == "SUCCESS"
+    assert out.dss.live_jobs() == []
+
+
+def test_fail_fast_aborts_running_siblings_and_starts_nothing_new():
+    plan = make_test_plan(CLINICAL)
+    behaviours = {
+        "prepare_LABS": Behaviour(duration_s=1),
+        "group_LAB_RESULTS_AGG": Behaviour(duration_s=2, fail_message="Column 'LAB_ID' does not exist"),
+        "prepare_VISITS": Behaviour(duration_s=1),
+        "group_VISITS_AGG": Behaviour(duration_s=100),
+    }
+    out = execute(plan, behaviours, RunOptions(max_parallel=4, on_failure="fail-fast"), abort_delay_s=0.5)
+    assert out.states() == {
+        "prepare_LABS": "SUCCESS",
+        "prepare_VISITS": "SUCCESS",
+        "group_LAB_RESULTS_AGG": "FAILED",
+        "group_VISITS_AGG": "ABORTED",
+        "join_ML_TRAINING_DATA": "SKIPPED",
+        "train_MODEL": "SKIPPED",
+    }
+    visits = out.record.recipe("group_VISITS_AGG")
+    assert "group_LAB_RESULTS_AGG failed" in visits.error.message and "fail-fast" in visits.error.message
+    assert visits.attempt_history[0].state == "ABORTED"
+    assert out.record.recipe("train_MODEL").skipped_because == ["group_LAB_RESULTS_AGG"]
+    assert out.dss.live_jobs() == []
+    assert not any(s.recipes[0] in ("join_ML_TRAINING_DATA", "train_MODEL") for s in out.dss.starts)
+    assert out.record.state == "FAILED"
+
+
+def test_fail_fast_leaves_unrelated_recipes_not_run():
+    plan = make_test_plan({"bad": [], "later": [], "later2": ["later"]}, durations={"bad": 5, "later": 1})
+    out = execute(plan, {"bad": Behaviour(duration_s=1, fail_message="boom")}, RunOptions(max_parallel=1))
+    assert out.states() == {"bad": "FAILED", "later": "NOT_RUN", "later2": "NOT_RUN"}
+    assert out.record.recipe("later").skipped_because == []
+    assert [e.state for e in out.events if e.kind == "recipe_finished"].count("NOT_RUN") == 2
+
+
+def test_continue_skips_only_downstream_naming_the_root_causes():
+    plan = make_test_plan({
+        "a": [], "b": ["a"], "c": ["b"],  # a fails: b and c skipped because of a
+        "x": [], "y": [],  # both fail
+        "z": ["x", "y", "c"],  # skipped because of a, x and y
+        "ok1": [], "ok2": ["ok1"],  # independent branch succeeds
+    })
+    behaviours = {
+        "a": Behaviour(duration_s=1, fail_message="boom a"),
+        "x": Behaviour(duration_s=2, fail_message="boom x"),
+        "y": Behaviour(duration_s=9, fail_message="boom y"),
+        "ok1": Behaviour(duration_s=5),
+    }
+    out = execute(plan, behaviours, RunOptions(max_parallel=3, on_failure="continue"))
+    assert out.states() == {"a": "FAILED", "b": "SKIPPED", "c": "SKIPPED", "x": "FAILED", "y": "FAILED",
+                            "z": "SKIPPED", "ok1": "SUCCESS", "ok2": "SUCCESS"}
+    assert out.record.recipe("c").skipped_because == ["a"]
+    assert out.record.recipe("z").skipped_because == ["a", "x", "y"]
+    skipped_events = [e for e in out.events if e.kind == "recipe_finished" and e.state == "SKIPPED"]
+    assert sorted(e.recipe for e in skipped_events) == ["b", "c", "z"]  # each recipe finishes once
+    assert "skipped because a failed" in next(e.message for e in skipped_events if e.recipe == "c")
+    assert out.record.counts == {"SUCCESS": 2, "FAILED": 3, "SKIPPED": 3, "ABORTED": 0, "TIMED_OUT": 0,
+                                 "NOT_RUN": 0}
+
+
+def test_api_errors_while_polling_are_retried_and_never_fail_a_job():
+    plan = make_test_plan({"a": [], "b": ["a"]}, durations={"a": 5, "b": 5})
+
+    def prepare(dss, clock):
+        dss.fail_next_polls = 4
+        clock.at(6, lambda: setattr(dss, "api_down_until", clock() + 20))
+
+    out = execute(plan, options=RunOptions(timeout_s=100), prepare=prepare)
+    assert out.record.state == "SUCCESS"
+    assert all(r.attempts == 1 for r in out.record.recipes)
+    assert out.dss.fail_next_polls == 0
+
+
+def test_api_outage_longer_than_the_limit_stops_the_run_with_a_record():
+    plan = make_test_plan({"a": [], "b": ["a"]}, durations={"a": 50})
+    clock = VirtualClock()
+    dss = FakeDSS(plan, clock)
+    clock.at(5, lambda: setattr(dss, "api_down_until", float("inf")))
+    sunk = []
+    with pytest.raises(DSSAccessError, match="answered no job status request"):
+        run_plan(plan, dss, RunOptions(), clock=clock, wait=clock.wait, record_sink=lambda r: sunk.append(r.to_dict()),
+                 api_outage_limit_s=120)
+    final = sunk[-1]
+    validate_record(final)
+    assert final["state"] == "FAILED"
+    assert [r["state"] for r in final["recipes"]] == ["ABORTED", "NOT_RUN"]
+    assert "unexpected error (DSSAccessError" in final["recipes"][0]["error"]["message"]
+
+
+def test_start_api_errors_are_retried_then_fail_the_recipe_clearly():
+    plan = make_test_plan({"a": []})
+    out = execute(plan, prepare=lambda dss, clock: setattr(dss, "fail_next_starts", 2))
+    assert out.state("a") == "SUCCESS" and out.record.recipe("a").attempts == 1
+
+    out = execute(plan, prepare=lambda dss, clock: setattr(dss, "fail_next_starts", 99))
+    a = out.record.recipe("a")
+    assert a.state == "FAILED" and a.attempts == 0 and a.job_ids == []
+    assert f"after {MAX_START_API_ERRORS} tries" in a.error.message and "a_out" in a.error.message
+
+
+def test_a_refused_start_fails_that_recipe_with_the_message():
+    plan = make_test_plan({"a": [], "b": []})
+    behaviours = {"a": Behaviour(start_error=DSSAccessError("com.dataiku.dip.exceptions.UnauthorizedException: "
+                                                            "Insufficient rights (api_key=sk_live_123456)"))}
+    out = execute(plan, behaviours, RunOptions(on_failure="continue"))
+    a = out.record.recipe("a")
+    assert a.state == "FAILED" and "Insufficient rights" in a.error.message
+    assert "sk_live_123456" not in a.error.message and a.error.type == "DSSAccessError"
+    assert out.state("b") == "SUCCESS"
+
+
+def test_cancellation_aborts_started_jobs_and_returns_a_cancelled_record():
+    plan = make_test_plan(CLINICAL, durations={name: 10 for name in CLINICAL})
+    cancel = threading.Event()
+    out = execute(plan, options=RunOptions(max_parallel=2), cancel=cancel, abort_delay_s=1.0,
+                  prepare=lambda dss, clock: clock.at(15, cancel.set))
+    assert out.record.state == "CANCELLED"
+    assert out.states() == {
+        "prepare_LABS": "SUCCESS",
+        "prepare_VISITS": "SUCCESS",
+        "group_LAB_RESULTS_AGG": "ABORTED",
+        "group_VISITS_AGG": "ABORTED",
+        "join_ML_TRAINING_DATA": "NOT_RUN",
+        "train_MODEL": "NOT_RUN",
+    }
+    assert out.record.recipe("group_VISITS_AGG").error.message == "Aborted: the run was cancelled"
+    assert out.dss.live_jobs() == []
+    assert len(out.dss.abort_requests) == 2
+    assert out.sunk[-1]["state"] == "CANCELLED"
+    assert out.events[-1].kind == "run_finished" and out.events[-1].state == "CANCELLED"
+
+
+def test_an_abort_dss_never_confirms_is_recorded_after_the_wait():
+    plan = make_test_plan({"a": [], "b": []})
+    behaviours = {"a": Behaviour(duration_s=1, fail_message="boom"), "b": Behaviour(duration_s=1000)}
+    out = execute(plan, behaviours, abort_delay_s=ABORT_CONFIRM_S + 100,
+                  prepare=lambda dss, clock: setattr(dss, "fail_next_aborts", 1))
+    b = out.record.recipe("b")
+    assert b.state == "ABORTED" and "had not confirmed" in b.error.message
+    assert len(out.dss.abort_requests) == 1  # the first abort request failed and was sent again
+
+
+def test_single_job_strategy_maps_one_job_to_every_recipe():
+    plan = make_test_plan(CLINICAL, build_mode="RECURSIVE_FORCED_BUILD", strategy="single-job")
+    out = execute(plan)
+    (start,) = out.dss.starts
+    assert start.build_mode == "RECURSIVE_FORCED_BUILD"
+    assert start.outputs == (OutputRef("train_MODEL_out"),)
+    job_ids = {tuple(r.job_ids) for r in out.record.recipes}
+    assert job_ids == {(start.job_id,)}
+    assert out.record.state == "SUCCESS" and set(out.states().values()) == {"SUCCESS"}
+
+    failing = execute(plan, {"group_VISITS_AGG": Behaviour(fail_message="boom")})
+    assert set(failing.states().values()) == {"FAILED"}
+    assert all(r.error.message == "boom" for r in failing.record.recipes)
+
+
+def test_resume_runs_only_what_did_not_succeed():
+    plan = make_test_plan(CLINICAL)
+    first = execute(plan, {"group_VISITS_AGG": Behaviour(fail_message="boom")},
+                    RunOptions(on_failure="continue"))
+    todo = resume_candidates(first.record)
+    assert todo == ["group_VISITS_AGG", "join_ML_TRAINING_DATA", "train_MODEL"]
+    subset = make_test_plan({name: [u for u in CLINICAL[name] if u in todo] for name in todo})
+    second = execute(subset, resumed_from=first.record.run_id)
+    assert second.record.state == "SUCCESS" and second.record.resumed_from == first.record.run_id
+    assert second.dss.started_recipes() == todo
+
+
+def test_record_sink_sees_the_run_start_and_end_and_failures_at_once():
+    plan = make_test_plan({"a": [], "b": ["a"]})
+    out = execute(plan, {"a": Behaviour(fail_message="boom")})
+    assert out.sunk[0]["state"] == "RUNNING" and out.sunk[0]["ended_at"] is None
+    assert any(s["state"] == "RUNNING" and s["recipes"][0]["state"] == "FAILED" for s in out.sunk)
+    assert out.sunk[-1]["state"] == "FAILED" and out.sunk[-1]["ended_at"] is not None
+    for snapshot in out.sunk:
+        validate_record(snapshot)
+
+
+def test_a_crash_inside_the_loop_aborts_jobs_and_leaves_a_record():
+    plan = make_test_plan({"a": [], "b": []}, durations={"a": 10, "b": 10})
+    clock = VirtualClock()
+    dss = FakeDSS(plan, clock)
+
+    def broken_states(job_ids):
+        raise RuntimeError("bug in the port")
+
+    dss.job_states = broken_states
+    sunk = []
+    with pytest.raises(RuntimeError, match="bug in the port"):
+        run_plan(plan, dss, RunOptions(), clock=clock, wait=clock.wait, record_sink=lambda r: sunk.append(r.to_dict()))
+    assert sunk[-1]["state"] == "FAILED"
+    assert {r["state"] for r in sunk[-1]["recipes"]} == {"ABORTED"}
+    assert dss.live_jobs() == []
+
+
+def test_a_broken_progress_consumer_does_not_break_the_run():
+    plan = make_test_plan({"a": [], "b": ["a"]})
+    clock = VirtualClock()
+    dss = FakeDSS(plan, clock)
+
+    def consumer(event):
+        raise ValueError("progress bar bug")
+
+    record = run_plan(plan, dss, RunOptions(), clock=clock, wait=clock.wait, on_event=consumer)
+    assert record.state == "SUCCESS"
+
+
+def test_jobs_waiting_in_the_dss_queue_are_followed_until_they_finish():
+    plan = make_test_plan({"a": [], "b": ["a"]}, durations={"a": 3, "b": 3})
+    out = execute(plan, {"a": Behaviour(duration_s=3, queue_s=20)})
+    assert out.record.state == "SUCCESS"
+    b_start = out.dss.starts_of("b")[0].time
+    a_end = out.dss.starts_of("a")[0].time + 23
+    assert 0 <= b_start - a_end <= 3 * 0.1 + 0.05
+
+
+@pytest.mark.parametrize("poll_max_s,reads_per_job", [(60.0, 3), (5.0, 6)])
+def test_polling_is_sparse_when_expected_durations_are_right_and_detection_is_prompt(poll_max_s, reads_per_job):
+    durations = {f"r{i}": 5.0 + 7 * i for i in range(6)}
+    plan = make_test_plan({f"r{i}": ([f"r{i - 1}"] if i else []) for i in range(6)}, durations=durations)
+    out = execute(plan, options=RunOptions(max_parallel=1, poll_max_s=poll_max_s))
+    assert out.dss.status_job_reads <= reads_per_job * len(durations)
+    # dataikuapi's waiter (0.2 s x 1.1^n, up to 15 s) polls each job ceil(log(1 + T/2) / log(1.1)) times
+    waiter = sum(math.ceil(math.log(1 + t / 2) / math.log(1.1)) for t in durations.values())
+    assert out.dss.status_job_reads * 3 <= waiter
+    lags = []
+    starts = out.dss.starts
+    for start, following in zip(starts, starts[1:]):
+        duration = durations[start.recipes[0]]
+        lags.append((following.time - (start.time + duration)) / duration)
+    assert statistics.median(lags) <= 0.05
+
+
+def test_overrunning_jobs_are_noticed_within_a_tenth_of_their_run_time():
+    durations = {f"r{i}": 3.0 + 11 * i for i in range(5)}
+    plan = make_test_plan({f"r{i}": ([f"r{i - 1}"] if i else []) for i in range(5)})  # expected: 1 s each
+    out = execute(plan, {k: Behaviour(duration_s=v) for k, v in durations.items()}, RunOptions(max_parallel=1))
+    starts = out.dss.starts
+    for start, following in zip(starts, starts[1:]):
+        duration = durations[start.recipes[0]]
+        assert following.time - (start.time + duration) <= 0.1 * duration + 0.05
+
+
+def test_invalid_options_are_rejected_before_anything_starts():
+    plan = make_test_plan({"a": []})
+    clock = VirtualClock()
+    dss = FakeDSS(plan, clock)
+    bad = RunOptions(max_parallel=0, on_failure="sometimes", timeout_s=-1, poll_min_s=2, poll_max_s=1,
+                     retry=RetryPolicy(retries=-1, transient_patterns=("(",)))
+    with pytest.raises(ConfigError) as info:
+        run_plan(plan, dss, bad, clock=clock, wait=clock.wait)
+    fields = [f for f, _ in info.value.problems]
+    assert fields == ["max_parallel", "on_failure", "retries", "timeout", "poll_max_s", "retry.transient_patterns[0]"]
+    assert dss.starts == []
+
+
+def test_a_plan_out_of_dependency_order_is_rejected():
+    recipes = (
+        PlannedRecipe(name="b", type="python", outputs=(OutputRef("b_out"),), upstream=("a",)),
+        PlannedRecipe(name="a", type="python", outputs=(OutputRef("a_out"),)),
+    )
+    with pytest.raises(GraphError, match="'b' comes before its upstream 'a'"):
+        run_plan(BuildPlan(project_key="P", recipes=recipes), FakeDSS(BuildPlan(project_key="P", recipes=recipes),
+                                                                      VirtualClock()), RunOptions())
+
+
+def test_an_empty_plan_succeeds_without_jobs():
+    out = execute(make_test_plan({}))
+    assert out.record.state == "SUCCESS" and out.record.recipes == [] and out.dss.starts == []
+
+
+def test_transient_patterns_from_the_options_make_an_error_retryable():
+    plan = make_test_plan({"a": []})
+    behaviours = {"a": Behaviour(transient_failures=1, transient_message="Quota exhausted, come back later",
+                                transient_type=None)}
+    plain = execute(plan, behaviours, RunOptions(retry=RetryPolicy(retries=1)))
+    assert plain.state("a") == "FAILED"
+    patterned = execute(plan, behaviours, RunOptions(retry=RetryPolicy(retries=1, transient_patterns=("quota",))))
+    assert patterned.state("a") == "SUCCESS" and patterned.record.recipe("a").attempts == 2
