@@ -7,6 +7,17 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)/python-lib:$(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
+# make plugin: the zip DSS installs, from committed files only (PLUGIN_REF=<rev> packs another revision).
+PLUGIN_REF ?= HEAD
+DIST_DIR := dist
+# make integration-tests DSS_URL=... DSS_API_KEY=... DSS_PROJECT=...: the integration suite on a real DSS
+# (default: on the emulator). DSS_CONNECTION: connection for the test datasets; DSS_VERIFY_TLS=0 for self-signed TLS.
+DSS_URL ?=
+DSS_API_KEY ?=
+DSS_PROJECT ?=
+DSS_CONNECTION ?= filesystem_managed
+DSS_VERIFY_TLS ?= 1
+
 .PHONY: test demo bench lint format plugin integration-tests browser clean
 
 $(STAMP): requirements-dev.txt code-env/python/spec/requirements.txt
@@ -25,7 +36,7 @@ test: $(STAMP) browser
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(PY) -m dss_emulator.demo examples/flows/clinical.json
+	$(PY) examples/demo.py
 
 bench: $(STAMP)
 	$(PY) -m bench
@@ -35,6 +46,18 @@ lint: $(STAMP)
 
 format: $(STAMP)
 	$(PY) -m ruff format python-lib dss_emulator tests bench python-runnables python-steps resource
+
+plugin:
+	python3 tools/build_plugin_zip.py --ref $(PLUGIN_REF) --output-dir $(DIST_DIR)
+
+# The variables reach pytest through the environment only: the API key never appears in the echoed command.
+integration-tests: export DSS_URL := $(DSS_URL)
+integration-tests: export DSS_API_KEY := $(DSS_API_KEY)
+integration-tests: export DSS_PROJECT := $(DSS_PROJECT)
+integration-tests: export DSS_CONNECTION := $(DSS_CONNECTION)
+integration-tests: export DSS_VERIFY_TLS := $(DSS_VERIFY_TLS)
+integration-tests: $(STAMP)
+	$(PY) -m pytest tests/integration
 
 clean:
 	rm -rf dist build .pytest_cache .ruff_cache

@@ -6,8 +6,22 @@ Schemas in ``resource/schemas/`` and turned into these frozen dataclasses; every
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import re
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Tuple
+
+from .errors import ConfigError, FlowOrchestratorError
+from .plan import BUILD_MODE_LABELS, BUILD_MODES, STRATEGIES
+
+__all__ = [
+    "BUILD_MODES", "BUILD_MODE_LABELS", "STRATEGIES", "ON_FAILURE_MODES", "Selection", "RetryPolicy", "RunOptions",
+    "BuildConfig", "parse_build_config", "config_to_dict", "config_from_dict", "load_schema", "schemas_dir",
+    "normalize_build_mode",
+]
 
 ON_FAILURE_MODES = ("fail-fast", "continue")
 
@@ -62,3 +76,387 @@ class BuildConfig:
     options: RunOptions = field(default_factory=RunOptions)
     dry_run: bool = False
     resume_last_run: bool = False
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parsing: one path for the macro form, the scenario step and the command line.
+
+SOURCES = ("macro", "step", "cli")
+DEFAULT_MAX_PARALLEL = RunOptions().max_parallel
+
+_LIST_FIELDS = frozenset({"targets", "recipes", "select", "exclude", "transient_patterns"})
+_NAME_LIST_FIELDS = frozenset({"targets", "recipes"})  # a plain string of names is split on commas and spaces
+_BOOL_FIELDS = frozenset({"all", "ordered", "reorder", "dry_run", "resume_last_run", "parallel"})
+_INT_FIELDS = frozenset({"max_parallel", "retries"})
+_NUMBER_FIELDS = frozenset(
+    {"retry_backoff_s", "retry_backoff_max_s", "timeout_minutes", "timeout", "timeout_s", "poll_min_s", "poll_max_s"}
+)
+_TRUE = {"true", "yes", "y", "1", "on"}
+_FALSE = {"false", "no", "n", "0", "off", ""}
+
+#: How the command line spells its options, for error messages (macro and step use the form field names).
+_CLI_FLAGS = {
+    "mode": "--mode", "build_mode": "--mode", "max_parallel": "--max-parallel", "on_failure": "--on-failure",
+    "retry_backoff_s": "--retry-backoff", "transient_patterns": "--transient-pattern", "timeout": "--timeout",
+    "timeout_s": "--timeout", "dry_run": "--dry-run", "project": "--project", "project_key": "--project",
+}
+
+
+def schemas_dir() -> Path:
+    """The plugin's ``resource/schemas`` folder.
+
+    Looked up, in order: ``$FLOW_ORCHESTRATOR_SCHEMAS``, ``$DKU_CUSTOM_RESOURCE_FOLDER/schemas`` (set by DSS in steps),
+    and ``python-lib/flow_orchestrator/../../resource/schemas`` (the plugin layout).
+    """
+    candidates = []
+    if os.environ.get("FLOW_ORCHESTRATOR_SCHEMAS"):
+        candidates.append(Path(os.environ["FLOW_ORCHESTRATOR_SCHEMAS"]))
+    if os.environ.get("DKU_CUSTOM_RESOURCE_FOLDER"):
+        candidates.append(Path(os.environ["DKU_CUSTOM_RESOURCE_FOLDER"]) / "schemas")
+    candidates.append(Path(__file__).resolve().parent.parent.parent / "resource" / "schemas")
+    for path in candidates:
+        if (path / "build-config.schema.json").is_file():
+            return path
+    raise FlowOrchestratorError(
+        "The plugin's JSON Schemas are missing: looked for build-config.schema.json in {}. The plugin installation "
+        "is incomplete (resource/schemas must sit beside python-lib), or set FLOW_ORCHESTRATOR_SCHEMAS to the "
+        "folder.".format(", ".join(str(p) for p in candidates))
+    )
+
+
+@functools.cache
+def load_schema(name: str) -> dict:
+    """A JSON Schema of ``resource/schemas`` by file name (``"build-config.schema.json"``)."""
+    path = schemas_dir() / name
+    if not path.is_file():
+        raise FlowOrchestratorError(f"JSON Schema {name} is missing from {path.parent}: reinstall the plugin.")
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@functools.cache
+def _validator(source: str):
+    import jsonschema  # imported here so that modules not validating configs never pay for it
+
+    schema = load_schema("build-config.schema.json")
+    root = {"$ref": f"#/$defs/{source}", "$defs": schema["$defs"]}
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(root)
+
+
+def parse_build_config(raw: Optional[Mapping], source: str = "macro") -> BuildConfig:
+    """Validate a macro form, a step config or argparse results and turn them into a :class:`BuildConfig`.
+
+    Values are accepted the way DSS sends them: missing keys and ``None`` mean "default", integers may arrive as
+    floats, blank entries of STRINGS lists are dropped. ``source`` says which field names to expect:
+
+    - ``"macro"``: ``targets, recipes, select, exclude, build_mode, strategy, max_parallel, on_failure, retries,
+      retry_backoff_s, transient_patterns, timeout_minutes (0 = none), dry_run, resume_last_run, reorder``;
+    - ``"step"``: the same, with ``recipes`` an ordered list and ``parallel`` (false: one recipe at a time);
+    - ``"cli"``: argparse names: ``project, mode, timeout`` (seconds), ``select``/``exclude`` lists, ``all``,
+      ``ordered``; it also reads back :func:`config_to_dict` output (``build_mode``, ``timeout_s``, ``project_key``).
+
+    :raises ConfigError: listing every problem, each with the field as the user knows it
+    """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(("", f"the configuration must be a JSON object, not {type(raw).__name__}"))
+    values = _clean(raw)
+    problems = [(_field(source, path), message) for path, message in _schema_problems(values, source)]
+    problems += [(_field(source, [key]), message) for key, message in _semantic_problems(values, source)]
+    if problems:
+        raise ConfigError(problems)
+    return _build(values, source)
+
+
+def config_to_dict(cfg: BuildConfig) -> dict:
+    """The config as flat JSON for the run record (no secrets); :func:`config_from_dict` reads it back."""
+    sel = cfg.selection
+    opt = cfg.options
+    return {
+        "project_key": cfg.project_key,
+        "targets": list(sel.targets),
+        "recipes": list(sel.recipes),
+        "ordered": sel.ordered,
+        "reorder": sel.reorder,
+        "select": list(sel.select),
+        "exclude": list(sel.exclude),
+        "all": sel.all,
+        "build_mode": opt.build_mode,
+        "strategy": opt.strategy,
+        "max_parallel": opt.max_parallel,
+        "on_failure": opt.on_failure,
+        "retries": opt.retry.retries,
+        "retry_backoff_s": opt.retry.backoff_s,
+        "retry_backoff_max_s": opt.retry.backoff_max_s,
+        "transient_patterns": list(opt.retry.transient_patterns),
+        "timeout_s": opt.timeout_s,
+        "poll_min_s": opt.poll_min_s,
+        "poll_max_s": opt.poll_max_s,
+        "dry_run": cfg.dry_run,
+        "resume_last_run": cfg.resume_last_run,
+    }
+
+
+def config_from_dict(data: Mapping) -> BuildConfig:
+    """Inverse of :func:`config_to_dict` (e.g. the ``config`` of a previous run record), validated again."""
+    return parse_build_config(data, source="cli")
+
+
+def normalize_build_mode(value: str) -> str:
+    """``RECURSIVE_BUILD`` from ``recursive-build``, ``recursive build`` or its label ``Build only modified``."""
+    text = value.strip()
+    key = re.sub(r"[\s-]+", "_", text).upper()
+    if key in BUILD_MODE_LABELS:
+        return key
+    for mode, label in BUILD_MODE_LABELS.items():
+        if text.lower() == label.lower():
+            return mode
+    return text
+
+
+def _normalize_choice(value: str) -> str:
+    """``fail-fast`` from ``FAIL_FAST`` or ``fail fast``; ``per-recipe`` from ``per_recipe``."""
+    return re.sub(r"[\s_]+", "-", value.strip()).lower()
+
+
+def _clean(raw: Mapping) -> Dict[str, object]:
+    """Drop nulls and blank list entries, split name strings, turn numeric/boolean strings into values.
+
+    Anything still of the wrong type is left for the JSON Schema to report.
+    """
+    values: Dict[str, object] = {}
+    for key, value in raw.items():
+        if value is None:
+            continue
+        if key in _LIST_FIELDS:
+            value = _clean_list(key, value)
+        elif key in _BOOL_FIELDS:
+            value = _clean_bool(value)
+        elif key in _INT_FIELDS or key in _NUMBER_FIELDS:
+            value = _clean_number(value, integer=key in _INT_FIELDS)
+            if value is None:
+                continue  # a blank number field: the default
+        elif key in ("build_mode", "mode") and isinstance(value, str):
+            if not value.strip():
+                continue
+            value = normalize_build_mode(value)
+        elif key in ("strategy", "on_failure") and isinstance(value, str):
+            if not value.strip():
+                continue
+            value = _normalize_choice(value)
+        elif key in ("project", "project_key") and isinstance(value, str):
+            if not value.strip():
+                continue
+            value = value.strip()
+        values[key] = value
+    return values
+
+
+def _clean_list(key: str, value):
+    if isinstance(value, str):
+        if key in _NAME_LIST_FIELDS:
+            items = re.split(r"[,\s]+", value)
+        elif key == "transient_patterns":
+            items = value.splitlines()
+        else:
+            items = [value]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        return value
+    out = []
+    for item in items:
+        if item is None:
+            continue
+        if isinstance(item, str):
+            item = item.strip() if key != "transient_patterns" else item
+            if not item.strip():
+                continue
+        out.append(item)
+    return out
+
+
+def _clean_bool(value):
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value in (0, 1):
+        return bool(value)
+    return value
+
+
+def _clean_number(value, integer: bool):
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            return value
+    if isinstance(value, float) and integer and value.is_integer():
+        return int(value)
+    return value
+
+
+def _schema_problems(values: Mapping, source: str) -> List[Tuple[list, str]]:
+    problems = []
+    for error in sorted(_validator(source).iter_errors(dict(values)), key=lambda e: [str(p) for p in e.absolute_path]):
+        path = list(error.absolute_path)
+        problems.append((path, _schema_message(error, path)))
+    return problems
+
+
+def _schema_message(error, path: list) -> str:
+    value = error.instance
+    kind = error.validator
+    schema = error.schema
+    if path and path[0] in ("build_mode", "mode") and kind == "enum":
+        return "unknown build mode {!r}; use one of: {}".format(
+            value, ", ".join(f'{m} ("{label}")' for m, label in BUILD_MODE_LABELS.items())
+        )
+    if kind == "enum":
+        return "must be one of: {} (got {!r})".format(", ".join(str(v) for v in schema["enum"]), value)
+    if kind == "type":
+        wanted = schema["type"]
+        words = {
+            "integer": "a whole number", "number": "a number", "boolean": "true or false",
+            "string": "text", "array": "a list", "object": "an object",
+        }
+        what = " or ".join(words.get(t, t) for t in (wanted if isinstance(wanted, list) else [wanted]))
+        return f"must be {what} (got {value!r})"
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        low = schema.get("minimum", schema.get("exclusiveMinimum"))
+        high = schema.get("maximum", schema.get("exclusiveMaximum"))
+        unit = _unit(path[0] if path else "")
+        if "exclusiveMinimum" in schema:
+            bound = f"must be more than {low}{unit}" + (f" and at most {high}{unit}" if high is not None else "")
+        elif low is not None and high is not None:
+            bound = f"must be between {low} and {high}{unit}"
+        elif low is not None:
+            bound = f"must be at least {low}{unit}"
+        else:
+            bound = f"must be at most {high}{unit}"
+        return f"{bound} (got {value!r})"
+    if kind == "minLength":
+        return "must not be empty"
+    return error.message
+
+
+def _unit(key: str) -> str:
+    if key == "timeout_minutes":
+        return " minutes"
+    if key.endswith("_s") or key == "timeout":
+        return " seconds"
+    return ""
+
+
+def _semantic_problems(values: Mapping, source: str) -> List[Tuple[str, str]]:
+    """Rules JSON Schema cannot say well: regular expressions, duplicates, contradictory fields."""
+    problems: List[Tuple[str, str]] = []
+    patterns = values.get("transient_patterns")
+    if isinstance(patterns, list):
+        for index, pattern in enumerate(patterns):
+            if not isinstance(pattern, str):
+                continue
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                problems.append(("transient_patterns", f"entry {index + 1}, {pattern!r}, is not a valid regular "
+                                                       f"expression ({exc})"))
+    recipes = values.get("recipes")
+    if _is_ordered(values, source) and isinstance(recipes, list):
+        seen = set()
+        for name in recipes:
+            if isinstance(name, str) and name in seen:
+                problems.append(("recipes", f"{name!r} is listed more than once; list each recipe once"))
+            seen.add(name)
+    if values.get("all") is True and any(values.get(k) for k in ("targets", "recipes", "select")):
+        problems.append(("all", "'all' selects every recipe: leave targets, recipes and select empty, or untick it"))
+    low, high = values.get("retry_backoff_s"), values.get("retry_backoff_max_s")
+    if _is_number(low) and _is_number(high) and high < low:
+        problems.append(("retry_backoff_max_s", f"must be at least retry_backoff_s ({low}) (got {high})"))
+    low, high = values.get("poll_min_s"), values.get("poll_max_s")
+    if _is_number(low) and _is_number(high) and high < low:
+        problems.append(("poll_max_s", f"must be at least poll_min_s ({low}) (got {high})"))
+    return problems
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_ordered(values: Mapping, source: str) -> bool:
+    return source == "step" or values.get("ordered") is True
+
+
+def _field(source: str, path: list) -> str:
+    """The field as the user knows it: the form field name, or the command-line flag."""
+    if not path:
+        return ""
+    key = str(path[0])
+    if source == "cli":
+        name = _CLI_FLAGS.get(key, "--" + key.replace("_", "-"))
+    else:
+        name = key
+    return name + "".join(f"[{p}]" for p in path[1:])
+
+
+def _build(values: Mapping, source: str) -> BuildConfig:
+    def get(key, default):
+        return values[key] if key in values else default
+
+    defaults = RunOptions()
+    retry_defaults = RetryPolicy()
+    if source == "cli":
+        build_mode = get("mode", get("build_mode", defaults.build_mode))
+        timeout = get("timeout", get("timeout_s", None))
+        project_key = get("project", get("project_key", None))
+    else:
+        build_mode = get("build_mode", defaults.build_mode)
+        minutes = get("timeout_minutes", None)
+        timeout = None if minutes is None else float(minutes) * 60.0
+        project_key = get("project_key", None)
+    max_parallel = int(get("max_parallel", defaults.max_parallel))
+    if source == "step" and get("parallel", True) is False:
+        max_parallel = 1
+    selection = Selection(
+        targets=tuple(get("targets", ())),
+        recipes=tuple(get("recipes", ())),
+        ordered=_is_ordered(values, source),
+        reorder=bool(get("reorder", False)),
+        select=tuple(get("select", ())),
+        exclude=tuple(get("exclude", ())),
+        all=bool(get("all", False)),
+    )
+    retry = RetryPolicy(
+        retries=int(get("retries", retry_defaults.retries)),
+        backoff_s=float(get("retry_backoff_s", retry_defaults.backoff_s)),
+        backoff_max_s=float(get("retry_backoff_max_s", max(retry_defaults.backoff_max_s,
+                                                               float(get("retry_backoff_s", 0.0))))),
+        transient_patterns=tuple(get("transient_patterns", ())),
+    )
+    options = RunOptions(
+        build_mode=build_mode,
+        strategy=get("strategy", defaults.strategy),
+        max_parallel=max_parallel,
+        on_failure=get("on_failure", defaults.on_failure),
+        retry=retry,
+        timeout_s=float(timeout) if timeout else None,
+        poll_min_s=float(get("poll_min_s", defaults.poll_min_s)),
+        poll_max_s=float(get("poll_max_s", max(defaults.poll_max_s, float(get("poll_min_s", 0.0))))),
+    )
+    return BuildConfig(
+        project_key=project_key,
+        selection=selection,
+        options=options,
+        dry_run=bool(get("dry_run", False)),
+        resume_last_run=bool(get("resume_last_run", False)),
+    )

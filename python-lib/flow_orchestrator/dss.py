@@ -230,23 +230,31 @@ class DSSGateway:
         return job.id
 
     def job_states(self, job_ids: Sequence[str]) -> Dict[str, JobSnapshot]:
-        """States of many jobs: one list of running jobs, then one status read per job no longer running."""
+        """States of many jobs in one request (the project's job list); a status read only for failed jobs
+        (to get their cause) and for jobs the list does not show."""
         ids = list(job_ids)
         if not ids:
             return {}
-        running: Dict[str, str] = {}
+        listed: Dict[str, dict] = {}
         if len(ids) > 1:
-            items = self._call("Listing running jobs", self.project.list_running_jobs)
-            for item in items:
+            for item in self._call("Listing jobs", self.project.list_jobs):
                 job_id = item.get("jobId") or (item.get("def") or {}).get("id")
                 if job_id:
-                    running[job_id] = item.get("state") or "RUNNING"
+                    listed[job_id] = item
         result: Dict[str, JobSnapshot] = {}
         for job_id in ids:
-            state = running.get(job_id)
-            if state is not None and state not in ("DONE", "FAILED", "ABORTED"):
-                result[job_id] = JobSnapshot(job_id=job_id, state=state)
-                continue
+            item = listed.get(job_id)
+            if item is not None:
+                state = item.get("state") if item.get("stableState", True) else None
+                if state is None or state not in ("DONE", "FAILED", "ABORTED"):
+                    result[job_id] = JobSnapshot(job_id=job_id, state=state or "RUNNING",
+                                                 started_at_ms=item.get("startTime") or None)
+                    continue
+                if state in ("DONE", "ABORTED"):
+                    result[job_id] = JobSnapshot(job_id=job_id, state=state,
+                                                 started_at_ms=item.get("startTime") or None,
+                                                 ended_at_ms=item.get("endTime") or None)
+                    continue
             status = self._call(f"Reading job {job_id}", self.project.get_job(job_id).get_status)
             result[job_id] = snapshot_from_status(job_id, status)
         return result

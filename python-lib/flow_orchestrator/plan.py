@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from .graph import FlowGraph, bottom_levels_of, critical_path_of, gc_paused, layers_of
 from .port import OutputRef
+from .selection import order_by_preference, resolve_selection
+
+if TYPE_CHECKING:  # config imports this module for BUILD_MODES
+    from .config import BuildConfig
 
 BUILD_MODES = (
     "NON_RECURSIVE_FORCED_BUILD",
@@ -13,7 +18,15 @@ BUILD_MODES = (
     "RECURSIVE_FORCED_BUILD",
     "RECURSIVE_MISSING_ONLY_BUILD",
 )
+#: The words DSS's build dialog uses for each job type (v12+), which users know better than the API names.
+BUILD_MODE_LABELS = {
+    "NON_RECURSIVE_FORCED_BUILD": "Build only this",
+    "RECURSIVE_BUILD": "Build only modified",
+    "RECURSIVE_FORCED_BUILD": "Build all upstream",
+    "RECURSIVE_MISSING_ONLY_BUILD": "Missing data only",
+}
 STRATEGIES = ("per-recipe", "single-job")
+DEFAULT_EXPECTED_DURATION_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +55,7 @@ class PlannedRecipe:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "PlannedRecipe":
+    def from_dict(cls, data: dict) -> PlannedRecipe:
         return cls(
             name=data["name"],
             type=data.get("type", ""),
@@ -67,6 +80,7 @@ class BuildPlan:
     critical_path: Tuple[str, ...] = ()  # recipe names along the longest expected-duration path
     critical_path_s: float = 0.0
     notes: Tuple[str, ...] = ()  # human-readable remarks (reordered list, excluded recipes...)
+    ordered: bool = False  # ``recipes`` follows the user's ordered list: with one slot, run exactly in this order
     _index: Dict[str, PlannedRecipe] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
@@ -108,10 +122,11 @@ class BuildPlan:
             "critical_path_s": self.critical_path_s,
             "total_work_s": self.total_work_s,
             "notes": list(self.notes),
+            "ordered": self.ordered,
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "BuildPlan":
+    def from_dict(cls, data: dict) -> BuildPlan:
         return cls(
             project_key=data["project_key"],
             recipes=tuple(PlannedRecipe.from_dict(r) for r in data.get("recipes", [])),
@@ -121,6 +136,7 @@ class BuildPlan:
             critical_path=tuple(data.get("critical_path", [])),
             critical_path_s=float(data.get("critical_path_s", 0.0)),
             notes=tuple(data.get("notes", [])),
+            ordered=bool(data.get("ordered", False)),
         )
 
 
@@ -134,3 +150,231 @@ def per_recipe_job_type(build_mode: str) -> str:
     if build_mode in ("NON_RECURSIVE_FORCED_BUILD", "RECURSIVE_FORCED_BUILD"):
         return "NON_RECURSIVE_FORCED_BUILD"
     return build_mode
+
+
+def is_recursive(build_mode: str) -> bool:
+    """Recursive modes build what the selection needs upstream; the plan includes those recipes."""
+    return build_mode.startswith("RECURSIVE")
+
+
+def make_plan(
+    graph: FlowGraph,
+    config: BuildConfig,
+    project_key: str,
+    expected_durations: Optional[Mapping[str, float]] = None,
+    only: Optional[Iterable[str]] = None,
+) -> BuildPlan:
+    """The plan a run executes: the selected recipes, what each waits for, layers, priorities and critical path.
+
+    :param expected_durations: seconds per recipe (from the last run record); 1 s for recipes without one
+    :param only: resume: re-run just these recipes (dependencies among them kept); the selection is not re-resolved
+    :raises SelectionError: when the selection is invalid or empty (not for ``only``, which may be empty)
+    """
+    with gc_paused():
+        return _make_plan(graph, config, project_key, expected_durations, only)
+
+
+def _make_plan(
+    graph: FlowGraph,
+    config: BuildConfig,
+    project_key: str,
+    expected_durations: Optional[Mapping[str, float]],
+    only: Optional[Iterable[str]],
+) -> BuildPlan:
+    options = config.options
+    notes: List[str] = []
+    if only is None:
+        resolved = resolve_selection(graph, config.selection, options.build_mode)
+        names = list(resolved.recipes)
+        notes.extend(resolved.notes)
+        ordered = resolved.ordered
+    else:
+        wanted = list(dict.fromkeys(only))
+        present = [n for n in wanted if graph.is_runnable(n)]
+        gone = [n for n in wanted if not graph.is_runnable(n)]
+        preferred = list(config.selection.recipes) if config.selection.ordered else []
+        names = order_by_preference(graph, present, preferred) if preferred else graph.in_topological_order(present)
+        ordered = bool(preferred)
+        notes.append(f"Resume: re-running {len(names)} recipe(s) that did not succeed in the previous run")
+        if gone:
+            notes.append("Resume: left out {} recipe(s) no longer runnable in the Flow: {}".format(
+                len(gone), ", ".join(gone)))
+
+    if len(names) == len(graph) and not ordered:
+        # The whole Flow in its own order (the common case): reuse the graph's adjacency and layers.
+        upstream: Mapping[str, Tuple[str, ...]] = graph.upstream_map
+        downstream: Mapping[str, Sequence[str]] = graph.downstream_map
+        layer: Mapping[str, int] = {n: graph.layer(n) for n in names}
+    else:
+        upstream = _nearest_planned_upstream(graph, names)
+        downstream = {n: [] for n in names}
+        for name in names:
+            for u in upstream[name]:
+                downstream[u].append(name)
+        layer = layers_of(names, upstream)
+    durations = _expected(names, expected_durations)
+    bottom = bottom_levels_of(names, downstream, durations)
+    critical, critical_s = critical_path_of(names, downstream, bottom)
+    recipes = tuple(
+        PlannedRecipe(
+            name=n,
+            type=graph.recipe_type(n),
+            outputs=graph.outputs(n),
+            inputs=graph.inputs(n),
+            upstream=upstream[n],
+            layer=layer[n],
+            expected_duration_s=durations[n],
+            bottom_level_s=bottom[n],
+        )
+        for n in names
+    )
+    targets = _targets(graph, names, downstream, options.build_mode, options.strategy, notes)
+    return BuildPlan(
+        project_key=project_key,
+        recipes=recipes,
+        build_mode=options.build_mode,
+        strategy=options.strategy,
+        targets=targets,
+        critical_path=critical,
+        critical_path_s=critical_s,
+        notes=tuple(notes),
+        ordered=ordered,
+    )
+
+
+def _nearest_planned_upstream(graph: FlowGraph, names: Sequence[str]) -> Dict[str, Tuple[str, ...]]:
+    """For each planned recipe, the nearest planned recipes upstream, looking through recipes left out of the plan.
+
+    One pass over the Flow in topological order: a recipe outside the plan forwards the planned recipes it waits for.
+    """
+    in_plan = {n: i for i, n in enumerate(names)}
+    carry: Dict[str, Tuple[str, ...]] = {}
+    result: Dict[str, Tuple[str, ...]] = {}
+    up = graph.upstream_map
+    for recipe in graph.recipes:
+        ups = up[recipe]
+        if not ups:
+            if recipe in in_plan:
+                result[recipe] = ()
+            continue
+        found: List[str] = []
+        single: Optional[Tuple[str, ...]] = None
+        contributions = 0
+        for u in ups:
+            if u in in_plan:
+                found.append(u)
+                contributions += 1
+            else:
+                forwarded = carry.get(u)
+                if forwarded:
+                    found.extend(forwarded)
+                    single = forwarded
+                    contributions += 1
+        if recipe in in_plan:
+            if len(found) > 1:
+                found = sorted(set(found), key=in_plan.__getitem__)
+            result[recipe] = tuple(found)
+        elif found:
+            # Share the tuple when one upstream forwards everything: chains of left-out recipes stay O(1) each.
+            carry[recipe] = single if contributions == 1 and single is not None else tuple(dict.fromkeys(found))
+    return result
+
+
+def _expected(names: Sequence[str], expected: Optional[Mapping[str, float]]) -> Dict[str, float]:
+    if not expected:
+        return dict.fromkeys(names, DEFAULT_EXPECTED_DURATION_S)
+    out: Dict[str, float] = {}
+    for n in names:
+        value = expected.get(n)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        out[n] = float(value) if ok else DEFAULT_EXPECTED_DURATION_S
+    return out
+
+
+def _targets(
+    graph: FlowGraph,
+    names: Sequence[str],
+    downstream: Mapping[str, Sequence[str]],
+    build_mode: str,
+    strategy: str,
+    notes: List[str],
+) -> Tuple[OutputRef, ...]:
+    """What one DSS job must be asked to build: the sinks' outputs in a recursive mode (DSS builds what they need).
+
+    A non-recursive single job builds only the recipes writing its outputs, so then every planned recipe's outputs
+    are targets.
+    """
+    if strategy == "single-job" and not is_recursive(build_mode):
+        chosen = list(names)
+        notes.append("Single job in a non-recursive mode: the job lists the outputs of every planned recipe")
+    else:
+        chosen = [n for n in names if not downstream[n]]
+    return tuple(dict.fromkeys(ref for n in chosen for ref in graph.outputs(n)))
+
+
+def expected_durations_from_record(record: Mapping) -> Dict[str, float]:
+    """Seconds each recipe took in a previous run record, for recipes that succeeded (the plan's priorities)."""
+    out: Dict[str, float] = {}
+    for item in (record or {}).get("recipes") or ():
+        if not isinstance(item, Mapping) or item.get("state") != "SUCCESS":
+            continue
+        duration = item.get("duration_s")
+        if isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration >= 0:
+            out[str(item.get("name"))] = float(duration)
+    return out
+
+
+def format_plan_text(plan: BuildPlan) -> str:
+    """A readable dry-run listing: the summary, the critical path, then each layer's recipes and what they wait for."""
+    label = BUILD_MODE_LABELS.get(plan.build_mode, plan.build_mode)
+    layers = plan.layers
+    lines = [
+        f"Plan for project {plan.project_key}: {len(plan.recipes)} recipe(s) in {len(layers)} layer(s)",
+        f"Build mode: {label} ({plan.build_mode}) · strategy: {plan.strategy}"
+        + (" · in the listed order" if plan.ordered else ""),
+    ]
+    if not plan.recipes:
+        lines.append("Nothing to run.")
+    else:
+        lines.append(
+            "Critical path: {} ({} expected; total work {})".format(
+                " → ".join(plan.critical_path), _seconds(plan.critical_path_s), _seconds(plan.total_work_s)
+            )
+        )
+    if plan.strategy == "single-job" and plan.targets:
+        lines.append("Single job targets: " + ", ".join(_ref_text(t) for t in plan.targets))
+    on_critical = set(plan.critical_path)
+    for number, layer in enumerate(layers):
+        lines.append("")
+        lines.append(f"Layer {number} ({len(layer)} recipe(s))")
+        for name in layer:
+            r = plan.recipe(name)
+            text = "  {} {}{}".format("*" if name in on_critical else " ", name, f" [{r.type}]" if r.type else "")
+            text += " → " + (", ".join(_ref_text(o) for o in r.outputs) or "(no output)")
+            text += f" · ~{_seconds(r.expected_duration_s)}"
+            if r.upstream:
+                text += " · after " + ", ".join(r.upstream)
+            lines.append(text)
+    if on_critical:
+        lines.append("")
+        lines.append("* on the critical path")
+    if plan.notes:
+        lines.append("")
+        lines.append("Notes:")
+        lines.extend(f"  - {note}" for note in plan.notes)
+    return "\n".join(lines)
+
+
+def _ref_text(ref: OutputRef) -> str:
+    name = f"{ref.project_key}.{ref.id}" if ref.project_key else ref.id
+    return name if ref.type == "DATASET" else f"{name} ({ref.type.lower().replace('_', ' ')})"
+
+
+def _seconds(value: float) -> str:
+    if value < 120:
+        return f"{value:.1f} s"
+    minutes, seconds = divmod(int(round(value)), 60)
+    if minutes < 120:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

@@ -1,0 +1,76 @@
+"""Command line: ``python -m dss_emulator serve --flow FILE ...`` and ``python -m dss_emulator generate --recipes N``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from . import EmulatedDSS
+    from .flowfile import FlowFileError
+
+    try:
+        dss = EmulatedDSS(args.flow or [], api_key=args.api_key, read_only_api_key=args.read_only_key,
+                          activity_cap=args.activity_cap, port=args.port)
+    except (FlowFileError, ValueError, OSError) as exc:
+        print(f"dss_emulator: cannot start: {exc}", file=sys.stderr)
+        return 2
+    print(f"DSS emulator listening on {dss.url} api-key {dss.api_key}", flush=True)
+    try:
+        dss.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dss.stop()
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from .flowfile import generate_flow
+
+    if args.min_duration > args.max_duration:
+        print("dss_emulator: --min-duration must not exceed --max-duration", file=sys.stderr)
+        return 2
+    try:
+        flow = generate_flow(args.recipes, width=args.width, seed=args.seed, min_duration=args.min_duration,
+                             max_duration=args.max_duration, project_key=args.project_key)
+    except ValueError as exc:
+        print(f"dss_emulator: {exc}", file=sys.stderr)
+        return 2
+    json.dump(flow, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dss_emulator",
+                                     description="A local emulator of the Dataiku DSS public REST API.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve flow files on 127.0.0.1 until interrupted")
+    serve.add_argument("--flow", action="append", metavar="FILE", help="flow file to load (repeatable)")
+    serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    serve.add_argument("--api-key", default=None, help="admin API key (default: a random one, printed)")
+    serve.add_argument("--read-only-key", default=None, help="an API key that may only read")
+    serve.add_argument("--activity-cap", type=int, default=5, help="instance-wide cap on running activities")
+    serve.set_defaults(run=_serve)
+    generate = commands.add_parser("generate", help="print a synthetic flow file")
+    generate.add_argument("--recipes", type=int, required=True, help="number of recipes")
+    generate.add_argument("--width", type=int, default=8, help="recipes per layer, at most")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--min-duration", type=float, default=0.05, help="seconds")
+    generate.add_argument("--max-duration", type=float, default=0.2, help="seconds")
+    generate.add_argument("--project-key", default="GENERATED")
+    generate.set_defaults(run=_generate)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

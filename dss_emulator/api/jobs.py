@@ -1,0 +1,71 @@
+"""Jobs: start, list, running, status, log (text), abort."""
+
+from __future__ import annotations
+
+import copy
+
+from ..server import Request, Response, json_response, text_response
+from ..state import MALFORMED_REQUEST, DSSError
+
+
+def start_job(ctx, request: Request) -> Response:
+    job = ctx.scheduler.start_job(request.path_params["pk"], request.json(required=True))
+    with ctx.state.lock:
+        return json_response(copy.deepcopy(job.definition))
+
+
+def list_jobs(ctx, request: Request) -> Response:
+    limit = request.arg("limit")
+    if limit is not None:
+        try:
+            limit_value = int(limit)
+        except ValueError:
+            limit_value = 0
+        if limit_value <= 0:
+            raise DSSError(400, MALFORMED_REQUEST, "limit parameter must be positive")
+    with ctx.state.lock:
+        jobs = list(ctx.state.project(request.path_params["pk"]).jobs.values())
+        jobs.reverse()  # newest first, as DSS lists them
+        if limit is not None:
+            jobs = jobs[:int(limit)]
+        return json_response([job.list_item_json() for job in jobs])
+
+
+def list_running_in_project(ctx, request: Request) -> Response:
+    with ctx.state.lock:
+        jobs = [j for j in ctx.state.project(request.path_params["pk"]).jobs.values() if not j.terminal]
+        return json_response([j.list_item_json() for j in reversed(jobs)])
+
+
+def list_running(ctx, request: Request) -> Response:
+    with ctx.state.lock:
+        jobs = [j for p in ctx.state.projects.values() for j in p.jobs.values() if not j.terminal]
+        return json_response([j.list_item_json() for j in jobs])
+
+
+def job_status(ctx, request: Request) -> Response:
+    job = ctx.scheduler.get_job(request.path_params["pk"], request.path_params["job"])
+    with ctx.state.lock:
+        return json_response(job.status_json())
+
+
+def job_log(ctx, request: Request) -> Response:
+    job = ctx.scheduler.get_job(request.path_params["pk"], request.path_params["job"])
+    with ctx.state.lock:
+        return text_response(job.log_text(request.arg("activity") or None))
+
+
+def abort_job(ctx, request: Request) -> Response:
+    ctx.scheduler.abort_job(request.path_params["pk"], request.path_params["job"])
+    return json_response({"msg": "abort requested"})
+
+
+ROUTES = [
+    ("POST", "projects/{pk}/jobs", start_job),
+    ("GET", "projects/{pk}/jobs", list_jobs),
+    ("GET", "projects/{pk}/jobs/running", list_running_in_project),
+    ("GET", "jobs/running", list_running),
+    ("GET", "projects/{pk}/jobs/{job}", job_status),
+    ("GET", "projects/{pk}/jobs/{job}/log", job_log),
+    ("POST", "projects/{pk}/jobs/{job}/abort", abort_job),
+]

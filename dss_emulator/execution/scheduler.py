@@ -1,0 +1,818 @@
+"""Jobs as DSS runs them: resolve outputs to recipes, choose what to rebuild by build mode, run activities.
+
+A job is NOT_STARTED when created, RUNNING once its thread picks it up, and ends DONE, FAILED or ABORTED. It has one
+activity per recipe to run (id ``<recipe>_NP``). Activities start in dependency order, independent ones in parallel,
+and every activity of every job first takes a slot of the instance-wide cap (default 5, like DSS's
+``maxRunningActivities``): while it waits it is WAITING. All waits are on events or conditions with time-outs, so an
+abort stops a running activity at once.
+
+Build modes pick the recipes:
+
+* ``NON_RECURSIVE_FORCED_BUILD``: only the recipes producing the requested outputs;
+* ``RECURSIVE_FORCED_BUILD``: those and every upstream recipe of the same project;
+* ``RECURSIVE_BUILD``: of those, the out-of-date ones: an output never built, the recipe changed, an input or an
+  output changed since the recipe's last successful run, or an upstream recipe of the job runs;
+* ``RECURSIVE_MISSING_ONLY_BUILD``: of those, only the ones with an output never built.
+
+Nothing here knows about HTTP; :mod:`dss_emulator.api.jobs` translates requests into :meth:`Scheduler.start_job`.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+import time
+from collections import OrderedDict, deque
+from datetime import datetime
+from typing import Callable, Dict, List, Optional, Tuple
+
+from ..state import (
+    DATASTORE_IO,
+    INSTANCE_USER,
+    NOT_FOUND,
+    PROCESS_FAILED,
+    PYTHON_PROCESS_FAILED,
+    Dataset,
+    DSSError,
+    EmulatorState,
+    Recipe,
+    RecipeRun,
+    bad_request,
+    now_ms,
+    split_ref,
+)
+
+BUILD_MODES = ("NON_RECURSIVE_FORCED_BUILD", "RECURSIVE_BUILD", "RECURSIVE_FORCED_BUILD", "RECURSIVE_MISSING_ONLY_BUILD")
+TERMINAL_STATES = frozenset({"DONE", "FAILED", "ABORTED"})
+PYTHON_LIKE_TYPES = frozenset({"python", "pyspark"})
+OUTPUT_TYPES = ("DATASET", "MANAGED_FOLDER", "SAVED_MODEL", "STREAMING_ENDPOINT", "MODEL_EVALUATION_STORE",
+                "RETRIEVABLE_KNOWLEDGE")
+
+_thread_numbers = itertools.count(40)
+
+
+def log_line(thread: str, level: str, logger: str, ndc: str, message: str, when: Optional[float] = None) -> str:
+    """One line in DSS's log4j layout: ``[yyyy/MM/dd-HH:mm:ss.SSS] [thread] [LEVEL] [logger] NDC - message``."""
+    moment = datetime.fromtimestamp(time.time() if when is None else when)
+    stamp = moment.strftime("%Y/%m/%d-%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+    return f"[{stamp}] [{thread}] [{level}] [{logger}] {ndc} - {message}"
+
+
+def job_id_for(first_target: str, partition: str, when_ms: int) -> Tuple[str, str]:
+    """(id, name) as DSS makes them: ``build_<target>_<partition>`` and ``<name>_<yyyy-MM-dd>T<HH-mm-ss.SSS>``."""
+    name = f"build_{first_target}_{partition}"
+    moment = datetime.fromtimestamp(when_ms / 1000.0)
+    return f"{name}_{moment.strftime('%Y-%m-%dT%H-%M-%S')}.{when_ms % 1000:03d}", name
+
+
+class ActivitySlots:
+    """The instance-wide cap on running activities, granted first come, first served."""
+
+    def __init__(self, cap: int) -> None:
+        if cap < 1:
+            raise ValueError(f"activity_cap must be at least 1, got {cap!r}")
+        self.cap = cap
+        self._in_use = 0
+        self._queue: deque = deque()
+        self._cond = threading.Condition()
+
+    def acquire(self, cancelled: Callable[[], bool]) -> bool:
+        """Wait for a slot; False (and no slot) when ``cancelled()`` becomes true first."""
+        ticket = object()
+        with self._cond:
+            self._queue.append(ticket)
+            try:
+                while self._queue[0] is not ticket or self._in_use >= self.cap:
+                    if cancelled():
+                        return False
+                    self._cond.wait(0.5)
+                if cancelled():
+                    return False
+                self._in_use += 1
+                return True
+            finally:
+                self._queue.remove(ticket)
+                self._cond.notify_all()
+
+    def release(self) -> None:
+        with self._cond:
+            self._in_use -= 1
+            self._cond.notify_all()
+
+    def wake_all(self) -> None:
+        """Make waiters re-check whether they were cancelled."""
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def in_use(self) -> int:
+        with self._cond:
+            return self._in_use
+
+
+class ActivityFailure(Exception):
+    """Why an activity failed: the ``firstFailure`` object and the log lines that explain it."""
+
+    def __init__(self, first_failure: dict, log_lines: Optional[List[str]] = None) -> None:
+        super().__init__(first_failure.get("message"))
+        self.first_failure = first_failure
+        self.log_lines = log_lines or []
+
+
+class Activity:
+    """One recipe run inside a job."""
+
+    def __init__(self, job: Job, recipe: Recipe, reason: dict) -> None:
+        self.job = job
+        self.id = f"{recipe.name}_NP"
+        self.recipe_name = recipe.name
+        self.recipe_type = recipe.type
+        self.project_key = recipe.project_key
+        self.required_reason = reason
+        self.deps: List[str] = []
+        self.state = "NOT_STARTED"
+        self.start_ms = 0
+        self.end_ms = 0
+        self.waiting_ms = 0
+        self.message = ""
+        self.first_failure: Optional[dict] = None
+        self.log: List[str] = []
+        self.thread_name = f"ActivityExecutor-{next(_thread_numbers)}"
+        self.targets: List[dict] = []
+        self.sources: List[dict] = []
+        self.records: Dict[str, int] = {}
+
+    def to_json(self) -> dict:
+        targets = []
+        for target in self.targets:
+            item = dict(target)
+            item["records"] = self.records.get(target["id"], 0)
+            targets.append(item)
+        body = {"activityId": self.id, "activityType": "RECIPE", "recipeName": self.recipe_name,
+                "recipeType": self.recipe_type, "def": {"recipeProjectKey": self.project_key},
+                "state": self.state, "startTime": self.start_ms, "endTime": self.end_ms,
+                "message": self.message, "targets": targets, "sources": copy.deepcopy(self.sources),
+                "requiredReason": copy.deepcopy(self.required_reason), "dependencies": list(self.deps),
+                "warnings": {"totalCount": 0, "warnings": {}},
+                "totalTime": self._running_ms() + self.waiting_ms, "preparingTime": 0,
+                "waitingTime": self.waiting_ms, "runningTime": self._running_ms()}
+        if self.first_failure is not None:
+            body["firstFailure"] = copy.deepcopy(self.first_failure)
+        return body
+
+    def _running_ms(self) -> int:
+        if not self.start_ms:
+            return 0
+        return (self.end_ms or now_ms()) - self.start_ms
+
+
+class Job:
+    """A DSS job: its stored definition, state, activities and log."""
+
+    def __init__(self, project_key: str, job_id: str, definition: dict) -> None:
+        self.project_key = project_key
+        self.id = job_id
+        self.definition = definition
+        self.state = "NOT_STARTED"
+        self.start_ms = 0
+        self.end_ms = 0
+        self.activities: OrderedDict[str, Activity] = OrderedDict()
+        self.header_log: List[str] = []
+        self.footer_log: List[str] = []
+        self.abort_event = threading.Event()
+        self.abort_reason: Optional[str] = None
+        self.unexpected_failure: Optional[dict] = None
+        self.thread_name = f"FRT-{next(_thread_numbers)}-FlowRunnable"
+        self.resolve_ms = 0
+        self.finished = threading.Event()
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def log(self, level: str, message: str, logger: str = "dku.flow.jobrunner") -> None:
+        self.header_log.append(log_line(self.thread_name, level, logger, "", message))
+
+    def log_text(self, activity: Optional[str] = None) -> str:
+        if activity is not None:
+            found = self.activities.get(activity)
+            if found is None:
+                raise DSSError(500, "java.lang.IllegalArgumentException", "File does not exist",
+                               "File does not exist: no activity {!r} in job {} (activities: {})".format(activity, self.id, ", ".join(self.activities) or "none"))
+            return "\n".join(found.log) + ("\n" if found.log else "")
+        lines = list(self.header_log)
+        for act in self.activities.values():
+            if act.log:
+                lines.append(log_line(self.thread_name, "INFO", "dku.flow.jobrunner", "",
+                                      f"---------- Activity {act.id} ({act.state}) ----------",
+                                      when=(act.start_ms or act.end_ms or now_ms()) / 1000.0))
+                lines.extend(act.log)
+        lines.extend(self.footer_log)
+        return "\n".join(lines) + "\n"
+
+    def global_state(self) -> dict:
+        counts = {"notStarted": 0, "running": 0, "done": 0, "failed": 0, "aborted": 0, "waiting": 0, "skipped": 0}
+        key = {"NOT_STARTED": "notStarted", "RUNNING": "running", "DONE": "done", "FAILED": "failed",
+               "ABORTED": "aborted", "WAITING": "waiting", "SKIPPED": "skipped"}
+        for act in self.activities.values():
+            counts[key[act.state]] += 1
+        counts["total"] = len(self.activities)
+        return counts
+
+    def status_json(self) -> dict:
+        base = {"def": copy.deepcopy(self.definition), "state": self.state,
+                "jobStartTime": self.start_ms, "jobEndTime": self.end_ms,
+                "resolveDuration": self.resolve_ms,
+                "execDuration": ((self.end_ms or now_ms()) - self.start_ms) if self.start_ms else 0,
+                "activities": OrderedDict((a.id, a.to_json()) for a in self.activities.values()),
+                "warningsCount": 0}
+        body = {"baseStatus": base, "globalState": self.global_state(),
+                "initiator": {"login": INSTANCE_USER, "displayName": "Administrator"},
+                "runtimeSummary": {"jobType": self.definition.get("type"), "triggerType": "API",
+                                   "activities": [{"activityId": a.id, "state": a.state, "activityType": "RECIPE",
+                                                   "engineType": "DSS", "totalTime": a.to_json()["totalTime"],
+                                                   "preparingTime": 0, "waitingTime": a.waiting_ms,
+                                                   "runningTime": a.to_json()["runningTime"]}
+                                                  for a in self.activities.values()]},
+                "stateByGraphNodeId": {}, "removed": False}
+        if self.unexpected_failure is not None:
+            base["unexpectedFailure"] = copy.deepcopy(self.unexpected_failure)
+        return body
+
+    def list_item_json(self) -> dict:
+        item = {"def": copy.deepcopy(self.definition), "stableState": self.terminal,
+                "startTime": self.start_ms, "endTime": self.end_ms, "warningsCount": 0}
+        if self.terminal:
+            # DSS leaves ``state`` out while a job is not in a stable state.
+            item["state"] = self.state
+        return item
+
+
+class Scheduler:
+    """Starts, runs and aborts the jobs of one emulator instance."""
+
+    def __init__(self, state: EmulatorState, activity_cap: int = 5) -> None:
+        self.state = state
+        self.slots = ActivitySlots(activity_cap)
+
+    # -- starting -----------------------------------------------------------------------------------------------------
+    def start_job(self, project_key: str, request: dict) -> Job:
+        """Validate a job definition (as ``POST /jobs/`` receives it), plan it and start running it."""
+        if not isinstance(request, dict):
+            raise bad_request("Job definition must be a JSON object")
+        job_type = request.get("type") or "NON_RECURSIVE_FORCED_BUILD"
+        if job_type not in BUILD_MODES:
+            raise bad_request("Unknown job type {!r}: use one of {}".format(job_type, ", ".join(BUILD_MODES)))
+        outputs = request.get("outputs")
+        if outputs is None:
+            raise bad_request("outputs is null")
+        if not isinstance(outputs, list) or not outputs:
+            raise bad_request("outputs must be a non-empty list of {id, type, projectKey, partition}")
+        with self.state.lock:
+            project = self.state.project(project_key)
+            targets = [self._target(project_key, output) for output in outputs]
+            when = now_ms()
+            first = targets[0]
+            job_id, job_name = job_id_for(first["id"], first["partition"], when)
+            while job_id in project.jobs:
+                when += 1
+                job_id, job_name = job_id_for(first["id"], first["partition"], when)
+            definition = {
+                "projectKey": project_key, "id": job_id, "name": job_name, "type": job_type,
+                "initiator": INSTANCE_USER, "initiationTimestamp": when, "triggeredFrom": "API",
+                "mailNotification": False, "refreshHiveMetastore": bool(request.get("refreshHiveMetastore", False)),
+                "refreshIntermediateMirrors": True, "refreshTargetMirrors": True,
+                "autoUpdateSchemaBeforeEachRecipeRun": bool(request.get("autoUpdateSchemaBeforeEachRecipeRun",
+                                                                        False)),
+                "outputs": [t["stored"] for t in targets],
+            }
+            job = Job(project_key, job_id, definition)
+            resolve_start = time.time()
+            self._plan(job, targets, job_type)
+            job.resolve_ms = int((time.time() - resolve_start) * 1000)
+            project.jobs[job_id] = job
+            project.job_starts += 1
+            self.state.changed.notify_all()
+        threading.Thread(target=self._run_job, args=(job,), name=job.thread_name, daemon=True).start()
+        return job
+
+    def _target(self, project_key: str, output: dict) -> dict:
+        if not isinstance(output, dict):
+            raise bad_request(f"Each job output must be an object with an id, got {output!r}")
+        target_id = output.get("id")
+        if target_id is None or str(target_id).strip() == "":
+            raise bad_request("id in output is null")
+        target_id = str(target_id)
+        target_project = output.get("projectKey") or project_key
+        if "." in target_id and not output.get("projectKey"):
+            target_project, target_id = split_ref(project_key, target_id)
+        object_type = output.get("type") or "DATASET"
+        if object_type not in OUTPUT_TYPES:
+            raise bad_request("Unknown output type {!r}: use one of {}".format(object_type, ", ".join(OUTPUT_TYPES)))
+        partition = output.get("partition")
+        if isinstance(partition, (list, tuple)):
+            partition = "|".join(str(p) for p in partition if p)
+        partition = str(partition).replace("/", "-").replace("#", "-").replace("?", "-") if partition else "NP"
+        self.state.project(target_project)
+        if object_type == "DATASET":
+            if self.state.find_dataset(target_project, target_id) is None:
+                raise DSSError(404, NOT_FOUND, f"dataset does not exist: {target_project}.{target_id}")
+            stored = {"targetDataset": target_id, "targetDatasetProjectKey": target_project,
+                      "targetPartition": partition, "type": "DATASET"}
+        elif object_type == "MANAGED_FOLDER":
+            folder = self.state.find_folder(target_project, target_id)
+            if folder is None:
+                raise DSSError(404, NOT_FOUND, f"managed folder does not exist: {target_project}.{target_id}")
+            target_id = folder.id
+            stored = {"targetManagedFolder": target_id, "targetManagedFolderProjectKey": target_project,
+                      "targetPartition": partition, "type": "MANAGED_FOLDER"}
+        else:
+            raise DSSError(404, NOT_FOUND, "{} does not exist: {}.{} (the emulator only builds datasets and managed "
+                           "folders)".format(object_type.lower().replace("_", " "), target_project, target_id))
+        return {"project": target_project, "id": target_id, "type": object_type, "partition": partition,
+                "stored": stored}
+
+    # -- planning (lock held) ----------------------------------------------------------------------------------------
+    def _plan(self, job: Job, targets: List[dict], job_type: str) -> None:
+        job.log("INFO", "Computing job {} ({}) for {}".format(job.id, job_type, ", ".join(
+            "{}.{}".format(t["project"], t["id"]) for t in targets)))
+        producers: List[Recipe] = []
+        for target in targets:
+            producer = self.state.producer_of(target["project"], target["id"])
+            if producer is None:
+                job.log("INFO", "{}.{} is not produced by any recipe (a source): nothing to build for it".format(target["project"], target["id"]))
+            elif producer not in producers:
+                producers.append(producer)
+        if job_type == "NON_RECURSIVE_FORCED_BUILD":
+            chosen = [(r, {"type": "NON_RECURSIVE_FORCED_BUILD"}) for r in producers]
+        else:
+            closure = self._upstream_closure(producers, job.project_key)
+            chosen = self._choose(closure, job_type)
+        ordered = self.topological([r for r, _ in chosen])
+        reasons = {id(r): reason for r, reason in chosen}
+        for recipe in ordered:
+            activity = Activity(job, recipe, reasons[id(recipe)])
+            activity.targets = [self._stats_ref(recipe.project_key, ref, target=True) for ref in recipe.output_refs()]
+            activity.sources = [self._stats_ref(recipe.project_key, ref, target=False) for ref in recipe.input_refs()]
+            job.activities[activity.id] = activity
+        selected = {r.name: r for r in ordered}
+        for recipe in ordered:
+            deps = self._selected_upstream(recipe, selected)
+            job.activities[f"{recipe.name}_NP"].deps = [f"{d}_NP" for d in deps]
+        if not job.activities:
+            job.log("INFO", "Nothing to do: every requested output is up to date or a source")
+        else:
+            job.log("INFO", f"Job has {len(job.activities)} activities: {', '.join(job.activities)}")
+
+    def _stats_ref(self, project_key: str, ref: str, target: bool) -> dict:
+        pk, name = split_ref(project_key, ref)
+        folder = self.state.find_folder(pk, name) if self.state.find_dataset(pk, name) is None else None
+        kind = "MANAGED_FOLDER" if folder is not None else "DATASET"
+        full = f"{pk}.{folder.id if folder is not None else name}"
+        if target:
+            return {"type": kind, "id": full, "partition": {"id": "NP"}, "bytes": 0}
+        return {"type": kind, "id": full, "statsType": "NONE",
+                "partitions": [{"id": "NP", "totalFiles": 1, "totalSize": 0, "readBytes": 0}], "totalReadBytes": 0}
+
+    def _upstream_closure(self, producers: List[Recipe], project_key: str) -> List[Recipe]:
+        """The producers and every recipe upstream of them in the job's project (DSS stops at project borders)."""
+        seen: List[Recipe] = []
+        stack = list(producers)
+        while stack:
+            recipe = stack.pop()
+            if recipe in seen:
+                continue
+            seen.append(recipe)
+            for upstream in self.state.upstream_recipes(recipe):
+                if upstream.project_key == project_key and upstream not in seen:
+                    stack.append(upstream)
+        return self.topological(seen)
+
+    def _choose(self, closure: List[Recipe], job_type: str) -> List[Tuple[Recipe, dict]]:
+        chosen: List[Tuple[Recipe, dict]] = []
+        if job_type == "RECURSIVE_FORCED_BUILD":
+            return [(r, {"type": "FORCED_RECURSIVE_BUILD"}) for r in closure]
+        chosen_names = set()
+        for recipe in closure:  # upstream first
+            if job_type == "RECURSIVE_MISSING_ONLY_BUILD":
+                reason = self._never_built(recipe)
+            else:
+                reason = self.out_of_date_reason(recipe)
+                if reason is None and any(u.name in chosen_names for u in self.state.upstream_recipes(recipe)):
+                    reason = {"type": "HAS_REQUIRED_DEPS"}
+            if reason is not None:
+                chosen.append((recipe, reason))
+                chosen_names.add(recipe.name)
+        return chosen
+
+    def _never_built(self, recipe: Recipe) -> Optional[dict]:
+        for ref in recipe.output_refs():
+            if not self.state.is_ready(recipe.project_key, ref):
+                return {"type": "NEVER_EXECUTED"}
+        return None
+
+    def out_of_date_reason(self, recipe: Recipe) -> Optional[dict]:
+        """Why ``recipe`` must run in a RECURSIVE_BUILD (None when it is up to date). Lock held."""
+        never = self._never_built(recipe)
+        last = recipe.last_run
+        if never is not None or last is None:
+            return {"type": "NEVER_EXECUTED"}
+        if recipe.version != last.recipe_version:
+            return {"type": "RECIPE_HAS_CHANGED", "previousRecordTime": last.end_ms}
+        for ref in recipe.input_refs():
+            if self.state.object_version(recipe.project_key, ref) != last.input_versions.get(ref):
+                pk, name = split_ref(recipe.project_key, ref)
+                return {"type": "SOURCE_DATASET_HAS_CHANGED", "sourceFullName": f"{pk}.{name}",
+                        "previousRecordTime": last.end_ms}
+        for ref in recipe.output_refs():
+            if self.state.object_version(recipe.project_key, ref) != last.output_versions.get(ref):
+                pk, name = split_ref(recipe.project_key, ref)
+                return {"type": "TARGET_DATASET_SETTINGS_HAVE_CHANGED", "targetFullName": f"{pk}.{name}",
+                        "previousRecordTime": last.end_ms}
+        return None
+
+    def topological(self, recipes: List[Recipe]) -> List[Recipe]:
+        """``recipes`` upstream first (stable: ties keep the Flow's declaration order)."""
+        names = {r.name: r for r in recipes}
+        indegree = {r.name: 0 for r in recipes}
+        downstream: Dict[str, List[str]] = {r.name: [] for r in recipes}
+        for recipe in recipes:
+            for upstream in self._selected_upstream(recipe, names):
+                indegree[recipe.name] += 1
+                downstream[upstream].append(recipe.name)
+        order = {r.name: i for i, r in enumerate(self._declaration_order(recipes))}
+        ready = sorted((n for n, d in indegree.items() if d == 0), key=order.get)
+        result: List[Recipe] = []
+        while ready:
+            name = ready.pop(0)
+            result.append(names[name])
+            for nxt in downstream[name]:
+                indegree[nxt] -= 1
+                if indegree[nxt] == 0:
+                    ready.append(nxt)
+                    ready.sort(key=order.get)
+        if len(result) != len(recipes):  # a cycle: keep the remaining ones in declaration order
+            result.extend(r for r in recipes if r not in result)
+        return result
+
+    def _declaration_order(self, recipes: List[Recipe]) -> List[Recipe]:
+        rank = {}
+        for p_index, project in enumerate(self.state.projects.values()):
+            for r_index, name in enumerate(project.recipes):
+                rank[(project.key, name)] = (p_index, r_index)
+        return sorted(recipes, key=lambda r: rank.get((r.project_key, r.name), (len(rank), 0)))
+
+    def _selected_upstream(self, recipe: Recipe, selected: Dict[str, Recipe]) -> List[str]:
+        """Names of the selected recipes ``recipe`` depends on, directly or through unselected ones."""
+        found: List[str] = []
+        seen = set()
+        stack = list(self.state.upstream_recipes(recipe))
+        while stack:
+            upstream = stack.pop()
+            key = (upstream.project_key, upstream.name)
+            if key in seen:
+                continue
+            seen.add(key)
+            if selected.get(upstream.name) is upstream:
+                if upstream.name not in found:
+                    found.append(upstream.name)
+                continue
+            stack.extend(self.state.upstream_recipes(upstream))
+        return found
+
+    # -- running ------------------------------------------------------------------------------------------------------
+    def _run_job(self, job: Job) -> None:
+        lock = self.state.lock
+        with lock:
+            if job.abort_event.is_set():
+                self._finish_job(job)
+                return
+            job.state = "RUNNING"
+            job.start_ms = now_ms()
+            job.log("INFO", f"Job {job.id} is running")
+            self.state.changed.notify_all()
+        launched = set()
+        with lock:
+            while True:
+                stopping = job.abort_event.is_set() or any(a.state == "FAILED" for a in job.activities.values())
+                if not stopping:
+                    for act in job.activities.values():
+                        if act.id in launched or act.state != "NOT_STARTED":
+                            continue
+                        if all(job.activities[d].state == "DONE" for d in act.deps):
+                            launched.add(act.id)
+                            act.state = "WAITING"
+                            act.message = "Waiting for an activity slot"
+                            threading.Thread(target=self._run_activity, args=(job, act), name=act.thread_name,
+                                             daemon=True).start()
+                            self.state.changed.notify_all()
+                active = [a for a in job.activities.values() if a.state in ("WAITING", "RUNNING")]
+                if not active:
+                    break
+                self.state.changed.wait(1.0)
+            self._finish_job(job)
+
+    def _finish_job(self, job: Job) -> None:
+        """Set the final state (lock held)."""
+        aborted = job.abort_event.is_set()
+        for act in job.activities.values():
+            if aborted and act.state in ("NOT_STARTED", "WAITING", "RUNNING"):
+                act.state = "ABORTED"
+                act.message = "Aborted"
+                act.end_ms = act.end_ms or now_ms()
+        if aborted:
+            job.state = "ABORTED"
+        elif any(a.state == "FAILED" for a in job.activities.values()):
+            job.state = "FAILED"
+        else:
+            job.state = "DONE"
+        job.start_ms = job.start_ms or now_ms()
+        job.end_ms = now_ms()
+        failed = [a.id for a in job.activities.values() if a.state == "FAILED"]
+        if job.state == "FAILED":
+            job.footer_log.append(log_line(job.thread_name, "ERROR", "dku.flow.jobrunner", "",
+                                           "Job failed: activities failed: {}".format(", ".join(failed))))
+        else:
+            job.footer_log.append(log_line(job.thread_name, "INFO", "dku.flow.jobrunner", "",
+                                           f"Job {job.id} finished: {job.state}"))
+        job.finished.set()
+        self.state.changed.notify_all()
+
+    def _run_activity(self, job: Job, act: Activity) -> None:
+        lock = self.state.lock
+        ndc = f"act.{act.id}"
+        waiting_since = time.time()
+        if not self.slots.acquire(job.abort_event.is_set):
+            with lock:
+                act.state = "ABORTED"
+                act.message = "Aborted while waiting for an activity slot"
+                act.end_ms = now_ms()
+                self.state.changed.notify_all()
+            return
+        try:
+            with lock:
+                act.waiting_ms = int((time.time() - waiting_since) * 1000)
+                act.state = "RUNNING"
+                act.message = "Running"
+                act.start_ms = now_ms()
+                act.log.append(log_line(act.thread_name, "INFO", "dku.flow.activity", f"running {act.id}",
+                                        "Run activity"))
+                act.log.append(log_line(job.thread_name, "INFO", "dku.flow.activity", ndc,
+                                        "Executing default pre-activity lifecycle hook"))
+                act.log.append(log_line(job.thread_name, "INFO", "dku.flow.recipe", ndc,
+                                        f"Running recipe {act.recipe_name} ({act.recipe_type})"))
+                self.state.changed.notify_all()
+            outcome = self._execute(job, act)
+        except ActivityFailure as failure:
+            outcome = failure
+        except Exception as exc:  # noqa: BLE001 - an emulator bug must end the activity, not hang the job
+            outcome = ActivityFailure({"errorType": "com.dataiku.dip.exceptions.DSSInternalErrorException",
+                                       "message": f"Internal error: {exc}",
+                                       "detailedMessage": f"Internal error: {exc}"})
+        finally:
+            self.slots.release()
+        with lock:
+            act.end_ms = now_ms()
+            if isinstance(outcome, ActivityFailure):
+                act.state = "FAILED"
+                act.message = "Failed"
+                act.first_failure = outcome.first_failure
+                act.log.extend(outcome.log_lines)
+                act.log.append(log_line(job.thread_name, "ERROR", "dku.flow.activity", ndc,
+                                        "Activity failed: {}".format(outcome.first_failure.get("message"))))
+                act.log.append(log_line(act.thread_name, "INFO", "dku.flow.activity", f"running {act.id}",
+                                        "Activity failed"))
+            elif outcome == "ABORTED":
+                act.state = "ABORTED"
+                act.message = "Aborted"
+                act.log.append(log_line(act.thread_name, "WARN", "dku.flow.activity", f"running {act.id}",
+                                        "Activity was aborted: %s" % (job.abort_reason or "abort requested")))
+            else:
+                act.state = "DONE"
+                act.message = "Done"
+                act.log.append(log_line(act.thread_name, "INFO", "dku.flow.activity", f"running {act.id}",
+                                        "Activity is successful"))
+            self.state.changed.notify_all()
+
+    def _execute(self, job: Job, act: Activity) -> str:
+        """Run one activity; returns "DONE" or "ABORTED", raises ActivityFailure."""
+        lock = self.state.lock
+        ndc = f"act.{act.id}"
+        faults = self.state.faults.plan_run(act.project_key, act.recipe_name)
+        if job.abort_event.wait(faults.duration):
+            return "ABORTED"
+        if faults.hang:
+            with lock:
+                act.log.append(log_line(job.thread_name, "INFO", "dku.flow.recipe", ndc,
+                                        "Waiting for the recipe's external process (it does not answer)"))
+            while not job.abort_event.wait(0.05):
+                if not self.state.faults.still_hanging(act.project_key, act.recipe_name):
+                    break
+            if job.abort_event.is_set():
+                return "ABORTED"
+        with lock:
+            recipe = self.state.project(act.project_key).recipes.get(act.recipe_name)
+            if recipe is None:
+                raise ActivityFailure({"errorType": NOT_FOUND,
+                                       "message": f"recipe does not exist: {act.project_key}.{act.recipe_name}",
+                                       "detailedMessage": f"recipe does not exist: {act.project_key}.{act.recipe_name} (deleted while the job ran)"})
+            self._check_inputs_ready(recipe)
+        if faults.failure is not None:
+            message, error_type = faults.failure
+            raise injected_failure(recipe, job, act, message, error_type)
+        with lock:
+            inputs, input_versions = read_inputs(self.state, recipe)
+            view = recipe.executor_view()
+            recipe_version = recipe.version
+        outputs = run_executor(recipe, view, inputs, job, act)
+        with lock:
+            if job.abort_event.is_set():
+                return "ABORTED"
+            counts = store_outputs(self.state, recipe, outputs, input_versions, recipe_version,
+                                   act.start_ms, now_ms(), job.id,
+                                   update_schema=True)
+            for ref, count in counts.items():
+                pk, name = split_ref(recipe.project_key, ref)
+                act.records[f"{pk}.{name}"] = count
+                act.log.append(log_line(job.thread_name, "INFO", "dku.flow.recipe", ndc,
+                                        f"Wrote {count} rows to {pk}.{name}"))
+        return "DONE"
+
+    def _check_inputs_ready(self, recipe: Recipe) -> None:
+        for ref in recipe.input_refs():
+            if self.state.is_ready(recipe.project_key, ref):
+                continue
+            pk, name = split_ref(recipe.project_key, ref)
+            dataset = self.state.find_dataset(pk, name)
+            if dataset is None and self.state.find_folder(pk, name) is None:
+                raise ActivityFailure({"errorType": NOT_FOUND,
+                                       "message": f"Input {pk}.{name} of recipe {recipe.name} does not exist",
+                                       "detailedMessage": f"Input {pk}.{name} of recipe {recipe.name} does not exist"})
+            message = (f"Input dataset {pk}.{name} of recipe {recipe.name} is not ready: it was never built (root path of the dataset "
+                       f"does not exist). Build {name} first.")
+            raise ActivityFailure({"errorType": DATASTORE_IO, "message": message,
+                                   "detailedMessage": "Job failed: " + message,
+                                   "code": "ERR_JOB_INPUT_DATASET_NOT_READY_NO_FILES",
+                                   "title": "Input dataset is not ready (no files found)",
+                                   "fixability": "USER_CONFIG_OR_BUILD"})
+
+    # -- aborting -----------------------------------------------------------------------------------------------------
+    def abort_job(self, project_key: str, job_id: str, reason: str = "abort requested") -> Job:
+        with self.state.lock:
+            job = self.get_job(project_key, job_id)
+            if not job.terminal and not job.abort_event.is_set():
+                job.abort_reason = reason
+                job.log("INFO", f"Abort requested ({reason})")
+                job.abort_event.set()
+                self.state.changed.notify_all()
+        self.slots.wake_all()
+        return job
+
+    def get_job(self, project_key: str, job_id: str) -> Job:
+        with self.state.lock:
+            job = self.state.project(project_key).jobs.get(job_id)
+            if job is None:
+                raise DSSError(404, NOT_FOUND, f"Job not found: {project_key}.{job_id}")
+            return job
+
+    def restart(self, timeout: float = 10.0) -> List[Job]:
+        """What a DSS restart does to jobs: the running ones are lost and end ABORTED with an unexpected failure."""
+        with self.state.lock:
+            running = [job for project in self.state.projects.values() for job in project.jobs.values()
+                       if not job.terminal]
+            for job in running:
+                job.unexpected_failure = {
+                    "errorType": "com.dataiku.dip.exceptions.ProcessDiedException",
+                    "message": "Job was lost: DSS was restarted while it was running",
+                    "detailedMessage": "Job was lost: the DSS backend was restarted while the job was running",
+                }
+                job.abort_reason = "DSS was restarted"
+                job.abort_event.set()
+            self.state.changed.notify_all()
+        self.slots.wake_all()
+        deadline = time.time() + timeout
+        for job in running:
+            job.finished.wait(max(0.0, deadline - time.time()))
+        return running
+
+
+# --- shared with loading (recipes built when a flow file is loaded) ----------------------------------------------
+def read_inputs(state: EmulatorState, recipe: Recipe) -> Tuple[Dict[str, tuple], Dict[str, int]]:
+    """Rows of each dataset input (folders are left out) and the input versions they came from. Lock held."""
+    inputs: Dict[str, tuple] = {}
+    versions: Dict[str, int] = {}
+    for ref in recipe.input_refs():
+        pk, name = split_ref(recipe.project_key, ref)
+        if state.find_dataset(pk, name) is not None:
+            inputs[ref] = state.read_dataset(pk, name)
+        versions[ref] = state.object_version(recipe.project_key, ref)
+    return inputs, versions
+
+
+def run_executor(recipe: Recipe, view: dict, inputs: dict, job: Optional[Job] = None,
+                 act: Optional[Activity] = None) -> dict:
+    """Compute a recipe's output rows with EMU-DATA's executors; their errors become ActivityFailure."""
+    from .executors import RecipeExecutionError, execute_recipe
+
+    try:
+        return execute_recipe(view, inputs)
+    except RecipeExecutionError as exc:
+        raise execution_failure(recipe, job, act, exc) from None
+
+
+def store_outputs(state: EmulatorState, recipe: Recipe, outputs: dict, input_versions: Dict[str, int],
+                  recipe_version: int, start_ms: int, end_ms: int, job_id: Optional[str],
+                  update_schema: bool = True) -> Dict[str, int]:
+    """Write a successful run's rows, update schemas, lastBuild and versions. Lock held. Returns row counts."""
+    counts: Dict[str, int] = {}
+    for ref in recipe.output_refs():
+        pk, name = split_ref(recipe.project_key, ref)
+        dataset = state.find_dataset(pk, name)
+        if dataset is not None:
+            columns, rows = outputs.get(ref) or outputs.get(name) or (dataset.columns, [])
+            state.storage.write(pk, name, list(columns), list(rows))
+            if update_schema and _schema_signature(columns) != _schema_signature(dataset.columns):
+                dataset.set_columns(list(columns))
+            state.touch_dataset(dataset)
+            dataset.last_build = {"buildStartTime": start_ms, "buildEndTime": end_ms, "buildSuccess": True}
+            if job_id:
+                dataset.last_build["jobId"] = job_id
+            state.record_basic_metrics(dataset, end_ms)
+            counts[ref] = len(rows)
+            continue
+        folder = state.find_folder(pk, name)
+        if folder is not None:
+            folder.built = True
+            folder.version = state.next_version()
+            folder.last_build = {"buildStartTime": start_ms, "buildEndTime": end_ms, "buildSuccess": True}
+    output_versions = {ref: state.object_version(recipe.project_key, ref) for ref in recipe.output_refs()}
+    recipe.last_run = RecipeRun(recipe_version, dict(input_versions), output_versions, end_ms)
+    return counts
+
+
+def _schema_signature(columns: List[dict]) -> List[Tuple[str, str]]:
+    return [(c.get("name"), c.get("type")) for c in columns or []]
+
+
+# --- failures as DSS reports them -----------------------------------------------------------------------------------
+def python_failure(recipe: Recipe, job: Optional[Job], act: Optional[Activity], exc_class: str, exc_message: str,
+                   line: int, extra_log: Optional[List[str]] = None) -> ActivityFailure:
+    """A Python recipe failure: ``Error in Python process: At line N: <class 'X'>: msg`` and a traceback in the log."""
+    short = f"At line {line}: <class '{exc_class}'>: {exc_message}"
+    first_failure = {"errorType": PYTHON_PROCESS_FAILED, "message": "Error in Python process: " + short,
+                     "detailedMessage": "Job failed: Error in Python process: " + short, "fixability": "USER_CONFIG"}
+    job_id = job.id if job else "load"
+    act_id = act.id if act else f"{recipe.name}_NP"
+    thread_err = f"null-err-{next(_thread_numbers)}"
+    stack = [
+        "*************** Recipe code failed **************",
+        "Begin Python stack",
+        "Traceback (most recent call last):",
+        f'  File "/data/dataiku/dss_data/jobs/{recipe.project_key}/{job_id}/{act_id}/python-exec-wrapper.py", line 206, in <module>',
+        "    exec(f.read())",
+        f'  File "<string>", line {line}, in <module>',
+        f"{exc_class}: {exc_message}",
+        "End Python stack",
+    ]
+    lines = [log_line(thread_err, "INFO", "dku.utils", "", s) for s in (extra_log or [])]
+    lines.extend(log_line(thread_err, "INFO", "dku.utils", "", s) for s in stack)
+    return ActivityFailure(first_failure, lines)
+
+
+def injected_failure(recipe: Recipe, job: Job, act: Activity, message: str,
+                     error_type: Optional[str]) -> ActivityFailure:
+    """A failure asked for by ``fail_recipe`` or the flow file's ``emulation.fail``."""
+    if recipe.type in PYTHON_LIKE_TYPES and not error_type:
+        return python_failure(recipe, job, act, "Exception", message, 12)
+    error_type = error_type or PROCESS_FAILED
+    lines = [log_line(job.thread_name, "ERROR", "dku.flow.recipe", f"act.{act.id}",
+                      f"{error_type}: {message}")]
+    return ActivityFailure({"errorType": error_type, "message": message, "detailedMessage": "Job failed: " + message},
+                           lines)
+
+
+def execution_failure(recipe: Recipe, job: Optional[Job], act: Optional[Activity], exc) -> ActivityFailure:
+    """A RecipeExecutionError from an executor, as DSS reports it: firstFailure, and the child's lines in the log."""
+    message = getattr(exc, "message", None) or str(exc)
+    error_type = getattr(exc, "error_type", None) or PROCESS_FAILED
+    code = getattr(exc, "code", None)
+    first_failure = {"errorType": error_type, "message": message, "detailedMessage": "Job failed: " + message}
+    if code:
+        first_failure["code"] = code
+    extra = list(getattr(exc, "log_lines", None) or [])
+    if error_type == PYTHON_PROCESS_FAILED:
+        # The Python child's stderr, re-logged by DSS line by line (empty NDC, ``null-err-N`` thread).
+        first_failure["fixability"] = "USER_CONFIG"
+        thread_err = f"null-err-{next(_thread_numbers)}"
+        lines = [log_line(thread_err, "INFO", "dku.utils", "", s) for s in extra]
+    else:
+        thread = job.thread_name if job else "loader"
+        ndc = f"act.{act.id}" if act else ""
+        lines = [log_line(thread, "INFO", "dku.flow.recipe", ndc, s) for s in extra]
+        lines.append(log_line(thread, "ERROR", "dku.flow.recipe", ndc, f"{error_type}: {message}"))
+    return ActivityFailure(first_failure, lines)
+
+
+__all__ = ["ActivityFailure", "ActivitySlots", "BUILD_MODES", "Dataset", "Job", "Scheduler", "log_line",
+           "read_inputs", "run_executor", "store_outputs"]

@@ -1,0 +1,656 @@
+"""The emulated DSS instance: projects with their datasets, folders, recipes, jobs and futures, under one lock.
+
+Everything here is plain Python objects; nothing knows about HTTP. Handlers in :mod:`dss_emulator.api` read and change
+this state under :attr:`EmulatorState.lock`; the scheduler (:mod:`dss_emulator.execution.scheduler`) runs jobs on it.
+Dataset rows live in :class:`dss_emulator.storage.DatasetStorage`, not here.
+
+Every change that matters for "is this output out of date?" bumps a version number taken from one instance-wide
+counter: a dataset's version moves when its data, schema or settings change, a recipe's when its settings change.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+from .faults import FaultControls
+
+# --- DSS error types (Java class names as real DSS sends them in ``errorType``) ------------------------------------
+NOT_FOUND = "com.dataiku.dip.server.controllers.NotFoundException"
+NOT_AUTHENTICATED = "com.dataiku.dip.exceptions.NotAuthenticatedException"
+UNAUTHORIZED = "com.dataiku.dip.exceptions.UnauthorizedException"
+ILLEGAL_ARGUMENT = "java.lang.IllegalArgumentException"
+API_ILLEGAL_ARGUMENT = "com.dataiku.dip.exceptions.APIIllegalArgumentException"
+MALFORMED_REQUEST = "com.dataiku.common.server.DKUControllerBase$MalformedRequestException"
+INTERNAL_ERROR = "com.dataiku.dip.exceptions.DSSInternalErrorException"
+DATASTORE_IO = "com.dataiku.dip.exceptions.DataStoreIOException"
+CODED_EXCEPTION = "com.dataiku.dip.exceptions.CodedException"
+PYTHON_PROCESS_FAILED = "com.dataiku.common.server.APIError$SerializedErrorException"
+PROCESS_FAILED = "com.dataiku.dip.exceptions.ExternalProcessFailedException"
+
+SQL_DATASET_TYPES = frozenset({
+    "PostgreSQL", "MySQL", "Oracle", "SQLServer", "Redshift", "Snowflake", "BigQuery", "Vertica", "Synapse",
+    "Teradata", "Greenplum", "Netezza", "SAPHANA", "Athena", "JDBC",
+})
+CODE_RECIPE_TYPES = frozenset({
+    "python", "r", "sql_script", "sql_query", "pyspark", "sparkr", "spark_scala", "shell", "spark_sql_query",
+    "hive", "impala",
+})
+INSTANCE_USER = "admin"
+
+
+class DSSError(Exception):
+    """An error the API answers with an HTTP status and a DSS error object ``{errorType, message, detailedMessage}``."""
+
+    def __init__(self, status: int, error_type: str, message: str, detailed_message: Optional[str] = None,
+                 code: Optional[str] = None, title: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        self.detailed_message = detailed_message or message
+        self.code = code
+        self.title = title
+
+    def to_json(self) -> dict:
+        body = {"errorType": self.error_type, "message": self.message, "detailedMessage": self.detailed_message}
+        if self.code:
+            body["code"] = self.code
+        if self.title:
+            body["title"] = self.title
+        return body
+
+
+def not_found(kind: str, project_key: str, name: str) -> DSSError:
+    return DSSError(404, NOT_FOUND, f"{kind} does not exist: {project_key}.{name}")
+
+
+def bad_request(message: str) -> DSSError:
+    return DSSError(400, API_ILLEGAL_ARGUMENT, message)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def version_tag(when: Optional[int] = None, number: int = 0) -> dict:
+    return {"versionNumber": number, "lastModifiedBy": {"login": INSTANCE_USER},
+            "lastModifiedOn": when if when is not None else now_ms()}
+
+
+def split_ref(default_project: str, ref: str) -> Tuple[str, str]:
+    """``"PROJ.name"`` → (PROJ, name); a bare name belongs to ``default_project``."""
+    if "." in ref:
+        project_key, name = ref.split(".", 1)
+        if project_key and name:
+            return project_key, name
+    return default_project, ref
+
+
+def smart_ref(project_key: str, owner_project: str, name: str) -> str:
+    """How DSS names an object seen from ``owner_project``: bare inside it, ``PROJ.name`` across projects."""
+    return name if project_key == owner_project else f"{project_key}.{name}"
+
+
+# --- objects -----------------------------------------------------------------------------------------------------
+class Dataset:
+    """A dataset's definition (the JSON DSS stores), metadata, metrics and build information."""
+
+    def __init__(self, project_key: str, name: str, definition: dict, version: int) -> None:
+        self.project_key = project_key
+        self.name = name
+        self.definition = definition
+        self.metadata: dict = {"label": name, "tags": list(definition.get("tags", [])), "custom": {"kv": {}},
+                               "checklists": {"checklists": []}}
+        self.version = version
+        self.last_build: Optional[dict] = None  # {"buildStartTime", "buildEndTime", "buildSuccess", "jobId"?}
+        self.metric_values: Dict[str, dict] = {}  # metric id -> {"value", "dataType", "time"}
+        self.metric_history: Dict[str, List[dict]] = {}
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.project_key}.{self.name}"
+
+    @property
+    def columns(self) -> List[dict]:
+        return list((self.definition.get("schema") or {}).get("columns") or [])
+
+    def set_columns(self, columns: List[dict]) -> None:
+        schema = self.definition.setdefault("schema", {})
+        schema["columns"] = copy.deepcopy(columns)
+        schema.setdefault("userModified", False)
+
+
+class Folder:
+    """A managed folder: only its place in the Flow and whether its producing recipe ran are emulated."""
+
+    def __init__(self, project_key: str, folder_id: str, name: str, version: int, built: bool) -> None:
+        self.project_key = project_key
+        self.id = folder_id
+        self.name = name
+        self.version = version
+        self.built = built
+        self.last_build: Optional[dict] = None
+
+    def definition(self) -> dict:
+        return {"projectKey": self.project_key, "id": self.id, "name": self.name, "type": "Filesystem",
+                "params": {"connection": "filesystem_folders", "path": f"${{projectKey}}/{self.id}"},
+                "tags": [], "partitioning": {"dimensions": []}}
+
+
+class RecipeRun:
+    """What a recipe's last successful run saw: its own version and the versions of its inputs and outputs."""
+
+    def __init__(self, recipe_version: int, input_versions: Dict[str, int], output_versions: Dict[str, int],
+                 end_ms: int) -> None:
+        self.recipe_version = recipe_version
+        self.input_versions = input_versions
+        self.output_versions = output_versions
+        self.end_ms = end_ms
+
+
+class Recipe:
+    """A recipe as DSS stores it: ``{"recipe": {...}, "payload": "..."}`` plus emulation knobs and run history."""
+
+    def __init__(self, project_key: str, name: str, definition: dict, payload: Optional[str], version: int) -> None:
+        self.project_key = project_key
+        self.name = name
+        self.definition = definition
+        self.payload = payload
+        self.version = version
+        self.metadata: dict = {"label": name, "tags": list(definition.get("tags", [])), "custom": {"kv": {}},
+                               "checklists": {"checklists": []}}
+        self.last_run: Optional[RecipeRun] = None
+
+    @property
+    def type(self) -> str:
+        return self.definition.get("type") or ""
+
+    def input_refs(self) -> List[str]:
+        return _flat_refs(self.definition.get("inputs"))
+
+    def output_refs(self) -> List[str]:
+        return _flat_refs(self.definition.get("outputs"))
+
+    def executor_view(self) -> dict:
+        """The recipe as the executors and schema computers take it (flat input/output names, parsed payload)."""
+        payload: Any = self.payload
+        if isinstance(payload, str) and self.type not in CODE_RECIPE_TYPES:
+            try:
+                payload = json.loads(payload) if payload.strip() else {}
+            except ValueError:
+                pass
+        return {"name": self.name, "type": self.type, "projectKey": self.project_key,
+                "inputs": self.input_refs(), "outputs": self.output_refs(),
+                "payload": payload, "params": copy.deepcopy(self.definition.get("params") or {})}
+
+
+def _flat_refs(roles: Any) -> List[str]:
+    refs: List[str] = []
+    if isinstance(roles, dict):
+        for role in roles.values():
+            for item in (role or {}).get("items") or []:
+                ref = item.get("ref") if isinstance(item, dict) else None
+                if ref and ref not in refs:
+                    refs.append(ref)
+    return refs
+
+
+class Project:
+    """One DSS project and everything in it."""
+
+    def __init__(self, key: str, name: str, description: str = "", owner: str = INSTANCE_USER) -> None:
+        self.key = key
+        self.name = name
+        self.owner = owner
+        self.creation_ms = now_ms()
+        self.metadata: dict = {"label": name, "description": description, "shortDesc": "", "tags": [],
+                               "custom": {"kv": {}}, "checklists": {"checklists": []}}
+        self.settings: dict = {"settings": {"flowBuildSettings": {"maxRunningActivities": 5}}, "exposedObjects": {
+            "objects": []}}
+        self.variables: dict = {"standard": {}, "local": {}}
+        self.connections: Dict[str, str] = {}
+        self.datasets: OrderedDict[str, Dataset] = OrderedDict()
+        self.folders: OrderedDict[str, Folder] = OrderedDict()
+        self.recipes: OrderedDict[str, Recipe] = OrderedDict()
+        self.implicit_recipes: List[dict] = []
+        self.jobs: OrderedDict[str, Any] = OrderedDict()  # job id -> execution.scheduler.Job
+        self.job_starts = 0
+        self.structure_version = 0  # bumped when recipes' inputs/outputs or the set of objects change
+        self._producers: Optional[Tuple[int, Dict[str, Recipe]]] = None
+
+    def structure_changed(self) -> None:
+        self.structure_version += 1
+
+    def producers(self) -> Dict[str, Recipe]:
+        """Output ref (bare name, folder id or name) -> the recipe writing it; cached until the structure changes."""
+        if self._producers is None or self._producers[0] != self.structure_version:
+            index: Dict[str, Recipe] = {}
+            for recipe in self.recipes.values():
+                for ref in recipe.output_refs():
+                    index.setdefault(ref, recipe)
+                    folder = self.folders.get(ref) or next((f for f in self.folders.values() if f.name == ref), None)
+                    if folder is not None:
+                        index.setdefault(folder.id, recipe)
+                        index.setdefault(folder.name, recipe)
+            self._producers = (self.structure_version, index)
+        return self._producers[1]
+
+    def summary(self) -> dict:
+        return {"projectKey": self.key, "name": self.name, "owner": self.owner,
+                "shortDesc": self.metadata.get("shortDesc", ""), "description": self.metadata.get("description", ""),
+                "tags": list(self.metadata.get("tags", [])), "projectStatus": "",
+                "versionTag": version_tag(self.creation_ms, 1), "creationTag": version_tag(self.creation_ms, 0)}
+
+
+class Future:
+    """A long-running task (schema propagation...), polled through ``/futures/{id}``."""
+
+    def __init__(self, future_id: str, display_name: str, project_key: str) -> None:
+        self.id = future_id
+        self.display_name = display_name
+        self.project_key = project_key
+        self.start_ms = now_ms()
+        self.end_ms: Optional[int] = None
+        self.result: Any = None
+        self.error: Optional[DSSError] = None
+        self.aborted = False
+        self.cancel = threading.Event()
+        self.progress_name = display_name
+
+    @property
+    def alive(self) -> bool:
+        return self.end_ms is None
+
+    def response(self) -> dict:
+        running = (self.end_ms or now_ms()) - self.start_ms
+        body = {"jobId": self.id, "jobDisplayName": self.display_name, "hasResult": False,
+                "alive": self.alive, "aborted": self.aborted, "unknown": False, "startTime": self.start_ms,
+                "runningTime": running, "owner": INSTANCE_USER,
+                "payload": {"action": "propagate-schema", "displayName": self.display_name,
+                            "targets": [{"objectType": "PROJECT", "projectKey": self.project_key,
+                                         "objectId": self.project_key}], "extras": {}}}
+        if self.alive:
+            body["progress"] = {"states": [{"name": self.progress_name, "unit": "NONE", "target": -1.0, "cur": 0.0,
+                                            "important": True, "depth": 0, "msSinceStart": running}]}
+        elif not self.aborted and self.error is None:
+            body["hasResult"] = True
+            body["result"] = self.result
+        return body
+
+
+# --- dataset/recipe definitions in DSS's shape -------------------------------------------------------------------
+FS_LIKE_TYPES = frozenset({"Filesystem", "UploadedFiles", "FilesInFolder", "HDFS", "S3", "Azure", "GCS", "FTP", "SCP",
+                           "SFTP"})
+
+
+def dataset_definition(project_key: str, name: str, dataset_type: str, connection: str, managed: bool,
+                       columns: List[dict], tags: Iterable[str] = (), extra_params: Optional[dict] = None) -> dict:
+    """A dataset's stored JSON as DSS returns it from ``GET /datasets/{name}`` (filesystem or SQL flavour)."""
+    created = now_ms()
+    definition: dict = {"projectKey": project_key, "name": name, "type": dataset_type, "managed": managed}
+    if dataset_type in SQL_DATASET_TYPES:
+        definition["params"] = {"connection": connection, "mode": "table", "table": f"${{projectKey}}_{name}",
+                                "tableCreationMode": "auto", "notReadyIfEmpty": False, "normalizeDoubles": True}
+    else:
+        definition["params"] = {"connection": connection, "path": f"${{projectKey}}/{name}", "notReadyIfEmpty": False,
+                                "filesSelectionRules": {"mode": "ALL", "excludeRules": [], "includeRules": [],
+                                                        "explicitFiles": []}}
+        definition["formatType"] = "csv"
+        definition["formatParams"] = {"style": "unix", "charset": "utf8", "separator": "\t", "quoteChar": "\"",
+                                      "escapeChar": "\\", "dateSerializationFormat": "ISO", "arrayMapFormat": "json",
+                                      "parseHeaderRow": False, "compress": "gz"}
+    if extra_params:
+        definition["params"].update(extra_params)
+    definition.update({
+        "schema": {"columns": copy.deepcopy(list(columns)), "userModified": False},
+        "partitioning": {"ignoreNonMatchingFile": False, "considerMissingRequestedPartitionsAsEmpty": False,
+                         "dimensions": []},
+        "flowOptions": {"virtualizable": False, "rebuildBehavior": "NORMAL", "crossProjectBuildBehavior": "DEFAULT"},
+        "readWriteOptions": {"preserveOrder": False, "writeBuckets": 1, "forceSingleOutputFile": False,
+                             "defaultReadOrdering": {"enabled": False, "rules": []}},
+        "metrics": {"probes": [{"type": "basic", "enabled": True, "computeOnBuildMode": "PARTITION",
+                                "meta": {"name": "Basic data", "level": 0}, "configuration": {}},
+                               {"type": "records", "enabled": True, "computeOnBuildMode": "NO",
+                                "meta": {"name": "Record count", "level": 0}, "configuration": {}}],
+                    "engineConfig": {"padRunsWithMetrics": False},
+                    "displayedState": {"columns": [], "metrics": ["basic:COUNT_COLUMNS", "basic:COUNT_FILES",
+                                                                 "basic:SIZE", "records:COUNT_RECORDS"]}},
+        "metricsChecks": {"runOnBuild": False, "checks": [], "displayedState": {"checks": []}},
+        "checks": [], "customMeta": {"kv": {}}, "checklists": {"checklists": []}, "dkuProperties": [],
+        "tags": list(tags), "customFields": {},
+        "versionTag": version_tag(created, 1), "creationTag": version_tag(created, 0),
+    })
+    return definition
+
+
+def recipe_definition(project_key: str, name: str, recipe_type: str, inputs: List[str], outputs: List[str],
+                      params: Optional[dict] = None, tags: Iterable[str] = ()) -> dict:
+    """A recipe's stored JSON (the ``recipe`` half of ``GET /recipes/{name}``)."""
+    created = now_ms()
+    default_params: dict = {}
+    if recipe_type in ("python", "r", "pyspark"):
+        default_params = {"envSelection": {"envMode": "INHERIT"}, "containerSelection": {"containerMode": "INHERIT"},
+                          "skipPrerunValidate": False}
+    elif recipe_type == "sync":
+        default_params = {"schemaMode": "FREE_SCHEMA_NAME_BASED"}
+    merged = dict(default_params)
+    merged.update(params or {})
+    return {
+        "projectKey": project_key, "name": name, "type": recipe_type, "params": merged,
+        "inputs": {"main": {"items": [{"ref": ref, "deps": []} for ref in inputs]}},
+        "outputs": {"main": {"items": [{"ref": ref, "appendMode": False} for ref in outputs]}},
+        "neverRecomputeExistingPartitions": False, "optionalDependencies": False, "redispatchPartitioning": False,
+        "maxRunningActivities": 0, "variables": {}, "dkuProperties": [], "customMeta": {"kv": {}}, "labels": [],
+        "tags": list(tags), "customFields": {}, "checklists": {"checklists": []},
+        "versionTag": version_tag(created, 1), "creationTag": version_tag(created, 0),
+    }
+
+
+def payload_text(payload: Any) -> Optional[str]:
+    """DSS keeps a recipe payload as text: code as is, visual settings as indented JSON."""
+    if payload is None:
+        return None
+    if isinstance(payload, str):
+        return payload
+    return json.dumps(payload, indent=2, ensure_ascii=False)
+
+
+# --- the instance ------------------------------------------------------------------------------------------------
+class EmulatorState:
+    """All projects and futures of one emulated instance, plus the row storage and fault controls they use."""
+
+    def __init__(self, storage: Any, faults: FaultControls) -> None:
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)  # notified whenever a job or future changes state
+        self.storage = storage
+        self.faults = faults
+        self.projects: OrderedDict[str, Project] = OrderedDict()
+        self.futures: OrderedDict[str, Future] = OrderedDict()
+        self._version = 0
+        self.request_count = 0
+        self.started_ms = now_ms()
+
+    # -- versions -----------------------------------------------------------------------------------------------------
+    def next_version(self) -> int:
+        with self.lock:
+            self._version += 1
+            return self._version
+
+    # -- lookups (call with the lock held) ----------------------------------------------------------------------------
+    def project(self, key: str) -> Project:
+        project = self.projects.get(key)
+        if project is None:
+            raise DSSError(401, UNAUTHORIZED, "Failed to read project permissions",
+                           f"Failed to read project permissions: project {key} does not exist or cannot be read with "
+                           "this API key")
+        return project
+
+    def dataset(self, project_key: str, name: str) -> Dataset:
+        dataset = self.project(project_key).datasets.get(name)
+        if dataset is None:
+            raise not_found("dataset", project_key, name)
+        return dataset
+
+    def recipe(self, project_key: str, name: str) -> Recipe:
+        recipe = self.project(project_key).recipes.get(name)
+        if recipe is None:
+            raise not_found("recipe", project_key, name)
+        return recipe
+
+    def find_dataset(self, project_key: str, ref: str) -> Optional[Dataset]:
+        pk, name = split_ref(project_key, ref)
+        project = self.projects.get(pk)
+        return project.datasets.get(name) if project else None
+
+    def find_folder(self, project_key: str, ref: str) -> Optional[Folder]:
+        pk, name = split_ref(project_key, ref)
+        project = self.projects.get(pk)
+        if project is None:
+            return None
+        folder = project.folders.get(name)
+        if folder is None:
+            folder = next((f for f in project.folders.values() if f.name == name), None)
+        return folder
+
+    def object_version(self, project_key: str, ref: str) -> int:
+        """Version of a dataset or folder named by ``ref`` (0 when unknown)."""
+        dataset = self.find_dataset(project_key, ref)
+        if dataset is not None:
+            return dataset.version
+        folder = self.find_folder(project_key, ref)
+        return folder.version if folder is not None else 0
+
+    def producer_of(self, project_key: str, ref: str) -> Optional[Recipe]:
+        """The recipe that writes the dataset or folder named by ``ref`` (None for a source)."""
+        pk, name = split_ref(project_key, ref)
+        project = self.projects.get(pk)
+        if project is None:
+            return None
+        return project.producers().get(name)
+
+    def consumers_of(self, project_key: str, name: str) -> List[Recipe]:
+        """Recipes of any project that read ``project_key.name``."""
+        found = []
+        for project in self.projects.values():
+            for recipe in project.recipes.values():
+                for ref in recipe.input_refs():
+                    if split_ref(project.key, ref) == (project_key, name):
+                        found.append(recipe)
+                        break
+        return found
+
+    def upstream_recipes(self, recipe: Recipe) -> List[Recipe]:
+        """Recipes producing ``recipe``'s inputs (one level)."""
+        found = []
+        for ref in recipe.input_refs():
+            producer = self.producer_of(recipe.project_key, ref)
+            if producer is not None and producer not in found:
+                found.append(producer)
+        return found
+
+    def is_ready(self, project_key: str, ref: str) -> bool:
+        """Does the dataset or folder named by ``ref`` hold data (built, or a source with rows)?"""
+        pk, name = split_ref(project_key, ref)
+        dataset = self.find_dataset(pk, name)
+        if dataset is not None:
+            return bool(self.storage.has_data(pk, name))
+        folder = self.find_folder(pk, name)
+        return bool(folder and folder.built)
+
+    def read_dataset(self, project_key: str, name: str) -> Tuple[List[dict], List[list]]:
+        """Rows of a dataset, seen through its current schema: columns the schema lost are dropped, new ones are null.
+
+        This is how a schema edit on a source (a renamed or removed column) reaches the recipes that read it.
+        """
+        dataset = self.dataset(project_key, name)
+        stored_columns, rows = self.storage.read(project_key, name)
+        schema = dataset.columns
+        if not schema:
+            return stored_columns, rows
+        positions = {column.get("name"): i for i, column in enumerate(stored_columns)}
+        picks = [positions.get(column.get("name")) for column in schema]
+        if picks == list(range(len(stored_columns))):
+            return copy.deepcopy(schema), rows
+        projected = [[row[p] if p is not None and p < len(row) else None for p in picks] for row in rows]
+        return copy.deepcopy(schema), projected
+
+    # -- changes ------------------------------------------------------------------------------------------------------
+    def touch_dataset(self, dataset: Dataset) -> None:
+        """Record that a dataset's data, schema or settings changed (downstream recipes become out of date)."""
+        dataset.version = self.next_version()
+        tag = dataset.definition.get("versionTag") or version_tag()
+        dataset.definition["versionTag"] = version_tag(now_ms(), int(tag.get("versionNumber", 0)) + 1)
+
+    def touch_recipe(self, recipe: Recipe) -> None:
+        recipe.version = self.next_version()
+        tag = recipe.definition.get("versionTag") or version_tag()
+        recipe.definition["versionTag"] = version_tag(now_ms(), int(tag.get("versionNumber", 0)) + 1)
+
+    def record_basic_metrics(self, dataset: Dataset, when: int) -> None:
+        """Metrics DSS computes on every build (the ``basic`` probe): column count, size, files."""
+        dataset.metric_values["basic:COUNT_COLUMNS"] = {"value": str(len(dataset.columns)), "dataType": "BIGINT",
+                                                        "time": when}
+        dataset.metric_values["basic:COUNT_FILES"] = {"value": "1", "dataType": "BIGINT", "time": when}
+
+    def new_future(self, display_name: str, project_key: str, work: Callable[[Future], Any]) -> Future:
+        """Run ``work(future)`` in a daemon thread; its return value becomes the result, a DSSError the failure."""
+        future = Future(uuid.uuid4().hex[:8], display_name, project_key)
+        with self.lock:
+            self.futures[future.id] = future
+
+        def run() -> None:
+            result: Any = None
+            error: Optional[DSSError] = None
+            try:
+                result = work(future)
+            except DSSError as exc:
+                error = exc
+            except Exception as exc:  # noqa: BLE001 - a bug in a future must surface as a DSS error, not a hang
+                error = DSSError(500, INTERNAL_ERROR, "Internal error", f"Internal error: {exc}")
+            with self.lock:
+                future.result = result
+                future.error = error
+                future.aborted = future.cancel.is_set() and error is None and result is None
+                future.end_ms = now_ms()
+                self.changed.notify_all()
+
+        threading.Thread(target=run, name=f"future-{future.id}", daemon=True).start()
+        return future
+
+    # -- loading flow files -------------------------------------------------------------------------------------------
+    def install_flow(self, flow: dict) -> Project:
+        """Create the project a validated flow file describes: objects, source rows, computed schemas, and the
+        outputs marked ``"built": true`` (their recipes run now, upstream first)."""
+        key = flow["projectKey"]
+        with self.lock:
+            if key in self.projects:
+                raise ValueError(f"Project {key} is already loaded: each flow file needs its own projectKey")
+            project = Project(key, flow.get("name") or key, flow.get("description") or "")
+            variables = flow.get("variables") or {}
+            project.variables = {"standard": copy.deepcopy(variables.get("standard") or {}),
+                                 "local": copy.deepcopy(variables.get("local") or {})}
+            for connection in flow.get("connections") or []:
+                project.connections[connection["name"]] = connection.get("type") or "Filesystem"
+            built_outputs = set()
+            for entry in flow.get("datasets") or []:
+                self._install_dataset(project, entry, built_outputs)
+            for entry in flow.get("folders") or []:
+                folder_id = entry.get("id") or entry.get("name")
+                project.folders[folder_id] = Folder(key, folder_id, entry.get("name") or folder_id,
+                                                    self.next_version(), built=entry.get("built", True) is not False)
+            for entry in flow.get("recipes") or []:
+                self._install_recipe(project, entry)
+            project.implicit_recipes = copy.deepcopy(flow.get("implicitRecipes") or [])
+            for ref in project.producers():
+                folder = project.folders.get(ref)
+                if folder is not None and not any(f.get("id") == ref and f.get("built") for f in
+                                                  flow.get("folders") or []):
+                    folder.built = False
+            self.projects[key] = project
+            try:
+                self._complete_schemas(project)
+                self._build_at_load(project, built_outputs)
+            except Exception:
+                del self.projects[key]
+                self.storage.clear_project(key)
+                raise
+            return project
+
+    def _install_dataset(self, project: Project, entry: dict, built_outputs: set) -> None:
+        name = entry["name"]
+        connection = entry.get("connection") or "filesystem_managed"
+        dataset_type = entry.get("type") or project.connections.get(connection) or "Filesystem"
+        columns = [dict(c) for c in entry.get("schema") or []]
+        definition = dataset_definition(project.key, name, dataset_type, connection,
+                                        bool(entry.get("managed", True)), columns, entry.get("tags") or [],
+                                        entry.get("params"))
+        dataset = Dataset(project.key, name, definition, self.next_version())
+        if entry.get("description"):
+            dataset.definition["description"] = entry["description"]
+        project.datasets[name] = dataset
+        rows = entry.get("rows")  # load_flow already turned ``generate`` into rows
+        if entry.get("built"):
+            if rows is not None:
+                self.storage.write(project.key, name, columns, [list(r) for r in rows])
+            else:
+                built_outputs.add(name)
+
+    def _install_recipe(self, project: Project, entry: dict) -> None:
+        name = entry["name"]
+        recipe_type = entry.get("type") or "sync"
+        if recipe_type == "prepare":
+            recipe_type = "shaker"
+        definition = recipe_definition(project.key, name, recipe_type, list(entry.get("inputs") or []),
+                                       list(entry.get("outputs") or []), entry.get("params"), entry.get("tags") or [])
+        if entry.get("description"):
+            definition["description"] = entry["description"]
+        project.recipes[name] = Recipe(project.key, name, definition, payload_text(entry.get("payload")),
+                                       self.next_version())
+        self.faults.register_recipe(project.key, name, entry.get("emulation"))
+
+    def _complete_schemas(self, project: Project) -> None:
+        """Outputs declared without a schema get the one their recipe computes (upstream first)."""
+        from .execution.schemas import SchemaComputationError, output_schemas
+
+        for recipe in self._recipes_upstream_first(project):
+            outputs = [self.find_dataset(project.key, ref) for ref in recipe.output_refs()]
+            missing = [d for d in outputs if d is not None and not d.columns]
+            if not missing:
+                continue
+            inputs = {}
+            for ref in recipe.input_refs():
+                dataset = self.find_dataset(project.key, ref)
+                if dataset is not None:
+                    inputs[ref] = dataset.columns
+            try:
+                computed = output_schemas(recipe.executor_view(), inputs)
+            except SchemaComputationError as exc:
+                raise ValueError("Flow {}: cannot compute the output schema of recipe {}: {}".format(project.key, recipe.name, getattr(exc, "message", exc))) from None
+            for dataset in missing:
+                columns = computed.get(dataset.name)
+                if columns:
+                    dataset.set_columns(columns)
+
+    def _build_at_load(self, project: Project, built_outputs: set) -> None:
+        from .execution.scheduler import ActivityFailure, read_inputs, run_executor, store_outputs
+
+        produced = set(project.producers())
+        for name in built_outputs - produced:  # a source declared built without rows: empty but ready
+            self.storage.write(project.key, name, project.datasets[name].columns, [])
+        for recipe in self._recipes_upstream_first(project):
+            if not built_outputs.intersection(recipe.output_refs()):
+                continue
+            for ref in recipe.input_refs():
+                if not self.is_ready(project.key, ref):
+                    raise ValueError(f"Flow {project.key}: output of recipe {recipe.name} is marked built but its input {ref} has no data")
+            inputs, versions = read_inputs(self, recipe)
+            start = now_ms()
+            try:
+                outputs = run_executor(recipe, recipe.executor_view(), inputs)
+            except ActivityFailure as failure:
+                raise ValueError("Flow {}: building recipe {} at load failed: {}".format(project.key, recipe.name, failure.first_failure.get("message"))) from None
+            store_outputs(self, recipe, outputs, versions, recipe.version, start, now_ms(), None)
+
+    def _recipes_upstream_first(self, project: Project) -> List[Recipe]:
+        remaining = list(project.recipes.values())
+        done: set = set()
+        ordered: List[Recipe] = []
+        while remaining:
+            progressed = False
+            for recipe in list(remaining):
+                ups = [u for u in self.upstream_recipes(recipe) if u.project_key == project.key]
+                if all(u.name in done for u in ups):
+                    ordered.append(recipe)
+                    done.add(recipe.name)
+                    remaining.remove(recipe)
+                    progressed = True
+            if not progressed:
+                names = ", ".join(r.name for r in remaining)
+                raise ValueError(f"Flow {project.key} has a cycle between recipes: {names}")
+        return ordered

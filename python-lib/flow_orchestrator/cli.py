@@ -1,0 +1,224 @@
+"""``flow-orchestrator`` / ``python -m flow_orchestrator``: plan, build and resume Flows from a terminal or CI.
+
+Exit codes: 0 everything succeeded, 1 recipes failed (or the run was cancelled, or outputs failed
+verification), 2 bad input (nothing was started).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import List, Optional
+
+from . import __version__
+from .config import BUILD_MODE_LABELS, parse_build_config
+from .errors import FlowOrchestratorError
+from .plan import format_plan_text
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+log = logging.getLogger("flow_orchestrator")
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse exits with 2 on bad arguments already; keep its message but make it name the fix."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\nRun '{self.prog} --help' for the options.\n")
+
+
+def _connection_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("DSS instance")
+    group.add_argument("--url", default=os.environ.get("DSS_URL"), help="DSS base URL (default: $DSS_URL)")
+    group.add_argument("--api-key", default=None, help="API key (default: $DSS_API_KEY; prefer the variable)")
+    group.add_argument("--project", default=os.environ.get("DSS_PROJECT"), help="project key (default: $DSS_PROJECT)")
+    group.add_argument("--no-verify-tls", action="store_true", help="do not verify the instance's TLS certificate")
+
+
+def _selection_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("what to build (nothing: every recipe of the Flow)")
+    group.add_argument("--targets", nargs="+", default=[], metavar="DATASET", help="datasets to build")
+    group.add_argument("--recipes", nargs="+", default=[], metavar="RECIPE",
+                       help="recipes to run; with --ordered, an ordered pipeline checked against the Flow")
+    group.add_argument("--ordered", action="store_true", help="--recipes is an ordered list (like the scenario step)")
+    group.add_argument("--reorder", action="store_true", help="reorder an --ordered list that contradicts the Flow")
+    group.add_argument("--select", nargs="+", default=[], metavar="EXPR",
+                       help="dbt-style expressions: +X, X+, +X+, @X, tag:T (commas for unions)")
+    group.add_argument("--exclude", nargs="+", default=[], metavar="EXPR", help="expressions to leave out")
+    group.add_argument("--all", action="store_true", help="every recipe of the Flow (the default)")
+
+
+def _run_args(parser: argparse.ArgumentParser, *, for_resume: bool = False) -> None:
+    modes = ", ".join(f"{mode} ({label})" for mode, label in BUILD_MODE_LABELS.items())
+    group = parser.add_argument_group("how to run")
+    default = None if for_resume else argparse.SUPPRESS
+    group.add_argument("--mode", default=default, help=f"build mode: {modes}")
+    group.add_argument("--strategy", default=default, choices=["per-recipe", "single-job"])
+    group.add_argument("--max-parallel", type=int, default=default, help="most jobs at once (default 4)")
+    group.add_argument("--on-failure", default=default, choices=["fail-fast", "continue"])
+    group.add_argument("--retries", type=int, default=default, help="retries of transient failures (default 0)")
+    group.add_argument("--retry-backoff", type=float, default=default, dest="retry_backoff_s",
+                       help="first wait before a retry, seconds (doubles each time)")
+    group.add_argument("--transient-pattern", action="append", default=default, dest="transient_patterns",
+                       metavar="REGEX", help="extra error pattern to treat as transient (repeatable)")
+    group.add_argument("--timeout", type=float, default=default, metavar="SECONDS", help="per-recipe time limit")
+
+
+def _output_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument("--json", dest="json_path", metavar="FILE", help="write the run record (or plan) as JSON")
+    group.add_argument("--html", dest="html_path", metavar="FILE", help="write the HTML report")
+    group.add_argument("--quiet", action="store_true", help="no live progress line")
+    group.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _ArgumentParser(prog="flow-orchestrator", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
+    commands.required = True
+
+    plan = commands.add_parser("plan", help="show what a build would run, start nothing")
+    _connection_args(plan)
+    _selection_args(plan)
+    _run_args(plan)
+    _output_args(plan)
+
+    build = commands.add_parser("build", help="run the selected recipes")
+    _connection_args(build)
+    _selection_args(build)
+    _run_args(build)
+    build.add_argument("--dry-run", action="store_true", help="plan only (same as the plan command)")
+    _output_args(build)
+
+    resume = commands.add_parser("resume", help="re-run what failed, was skipped or never ran in a run record")
+    _connection_args(resume)
+    resume.add_argument("--record", required=True, metavar="FILE", help="the run record (JSON) to resume")
+    _run_args(resume, for_resume=True)
+    resume.add_argument("--dry-run", action="store_true", help="plan only")
+    _output_args(resume)
+
+    return parser
+
+
+def _raw_config(args: argparse.Namespace) -> dict:
+    """The argparse result as the config module's "cli" input."""
+    keys = ("targets", "recipes", "ordered", "reorder", "select", "exclude", "all", "mode", "strategy",
+            "max_parallel", "on_failure", "retries", "retry_backoff_s", "transient_patterns", "timeout", "dry_run")
+    raw = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    raw["project"] = args.project
+    if args.command == "plan":
+        raw["dry_run"] = True
+    return raw
+
+
+def make_gateway(args: argparse.Namespace):
+    """Connect to the instance named by the arguments (or DSS_URL / DSS_API_KEY)."""
+    from .dss import DSSGateway, connect
+    from .errors import ConfigError
+
+    problems = []
+    if not args.url:
+        problems.append(("--url", "no DSS URL: pass --url or set DSS_URL"))
+    api_key = args.api_key or os.environ.get("DSS_API_KEY")
+    if not api_key:
+        problems.append(("--api-key", "no API key: set DSS_API_KEY (or pass --api-key)"))
+    if not args.project:
+        problems.append(("--project", "no project key: pass --project or set DSS_PROJECT"))
+    if problems:
+        raise ConfigError(problems)
+    client = connect(args.url, api_key, verify_tls=not args.no_verify_tls)
+    return DSSGateway(client, args.project, dss_url=args.url)
+
+
+def _install_cancel_handlers(cancel: threading.Event) -> None:
+    def handler(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        log.warning("Cancelling: aborting the jobs this run started (press Ctrl-C again to stop waiting)")
+        cancel.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+
+def _write(path: Optional[str], text: str) -> None:
+    if not path:
+        return
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def run_build_command(args: argparse.Namespace) -> int:
+    from .pipeline import run_build
+    from .record import load_record, write_record
+    from .report.html import html_document, render_build_report
+    from .report.terminal import ProgressLine, format_summary_table
+
+    previous = None
+    if args.command == "resume":
+        previous = load_record(args.record).to_dict()
+        raw = dict(previous.get("config") or {})
+        raw.update(_raw_config(args))
+        raw["resume_last_run"] = True
+        if not args.project:
+            args.project = previous.get("project_key")
+            raw["project"] = args.project
+    else:
+        raw = _raw_config(args)
+    config = parse_build_config(raw, source="cli")
+    gateway = make_gateway(args)
+    cancel = threading.Event()
+    _install_cancel_handlers(cancel)
+    progress = None if args.quiet else ProgressLine(sys.stderr)
+
+    def sink(record):
+        if args.json_path:
+            write_record(record, args.json_path)
+
+    record = run_build(gateway, config, previous_record=previous, on_event=progress, cancel=cancel, record_sink=sink)
+    if progress is not None:
+        progress.close()
+    data = record.to_dict()
+    if args.json_path:
+        write_record(record, args.json_path)
+    if args.html_path:
+        title = f"Flow Orchestrator run {data['run_id']} ({data['project_key']})"
+        _write(args.html_path, html_document(render_build_report(data, dss_url=gateway.dss_url), title=title))
+    if data["state"] == "PLANNED":
+        from .plan import BuildPlan
+
+        print(format_plan_text(BuildPlan.from_dict(data["plan"])))
+        return EXIT_OK
+    print(format_summary_table(data))
+    return EXIT_OK if data["state"] == "SUCCESS" else EXIT_FAILED
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        if args.command in ("plan", "build", "resume"):
+            return run_build_command(args)
+        return args.handler(args)
+    except FlowOrchestratorError as exc:
+        print(f"flow-orchestrator: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"flow-orchestrator: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

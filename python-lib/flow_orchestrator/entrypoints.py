@@ -1,0 +1,530 @@
+"""The library side of the plugin's shells (macros, scenario step, dynamic form choices).
+
+``runnable.py``, ``step.py`` and ``resource/choices.py`` only fetch what DSS gives them (the form, a client, the
+project key, the scenario handle) and call one function here, so everything they do is testable without DSS:
+merging presets under form values, choosing the instance, keeping the last run record where the next run can
+resume from it, and turning a run record into a report, scenario variables or a failure message.
+Nothing here imports ``dataiku``; API keys never reach logs, records, reports or messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
+
+from .config import BuildConfig, parse_build_config
+from .dss import DSSGateway, connect
+from .errors import ConfigError, FlowOrchestratorError
+
+log = logging.getLogger(__name__)
+
+#: Name the build macro keeps its last run record under (``flow_orchestrator.last_run.build-pipeline``).
+MACRO_RECORD_NAME = "build-pipeline"
+#: Default record name of the Run recipes step (its ``record_name`` field).
+STEP_RECORD_NAME = "run-recipes"
+#: Local project variable prefix holding a component's last run record (compact JSON text).
+LAST_RUN_VARIABLE_PREFIX = "flow_orchestrator.last_run."
+
+#: Form fields whose blank value is taken from the ``pipeline_policy`` preset (same names in both).
+POLICY_FIELDS = ("max_parallel", "on_failure", "retries", "retry_backoff_s", "transient_patterns", "timeout_minutes")
+#: Form fields of the Build pipeline macro that make its build configuration.
+MACRO_FIELDS = ("targets", "recipes", "select", "exclude", "build_mode", "strategy") + POLICY_FIELDS + (
+    "dry_run", "resume_last_run")
+#: Step fields that make its build configuration (``recipes`` is the ordered pipeline).
+STEP_FIELDS = ("recipes", "reorder", "build_mode", "parallel") + POLICY_FIELDS + ("resume_last_run",)
+#: PRESET fields: DSS resolves them to the preset's values (a dict).
+PRESET_FIELDS = ("dss_instance", "pipeline_policy")
+#: Fields of the step that only the shell side reads.
+STEP_ONLY_FIELDS = ("record_name",)
+#: The DSS parameter types this module can read each field as (the descriptor tests hold the forms to it).
+FIELD_TYPES = {
+    "targets": ("DATASETS",),
+    "recipes": ("MULTISELECT", "STRINGS"),
+    "select": ("STRING",),
+    "exclude": ("STRING",),
+    "build_mode": ("SELECT",),
+    "strategy": ("SELECT",),
+    "max_parallel": ("INT",),
+    "on_failure": ("SELECT",),
+    "retries": ("INT",),
+    "retry_backoff_s": ("DOUBLE", "INT"),
+    "transient_patterns": ("STRINGS",),
+    "timeout_minutes": ("DOUBLE", "INT"),
+    "dry_run": ("BOOLEAN",),
+    "resume_last_run": ("BOOLEAN",),
+    "reorder": ("BOOLEAN",),
+    "parallel": ("BOOLEAN",),
+    "record_name": ("STRING",),
+    "dss_instance": ("PRESET",),
+    "pipeline_policy": ("PRESET",),
+}
+#: Values the ``dss_instance`` preset provides, with their DSS types.
+INSTANCE_PRESET_TYPES = {"url": ("STRING",), "api_key": ("PASSWORD",), "verify_tls": ("BOOLEAN",),
+                         "project_key": ("STRING",)}
+
+#: Recipe states a run record uses, in the order the step reports them.
+RECIPE_STATES = ("SUCCESS", "FAILED", "TIMED_OUT", "ABORTED", "SKIPPED", "NOT_RUN")
+#: States that mean "this recipe itself went wrong" (skips and never-run are consequences).
+FAILED_STATES = ("FAILED", "TIMED_OUT", "ABORTED")
+
+_ERROR_CHARS_KEPT = 500  # per recipe error in the stored record: enough to recognise it, small enough to store
+_CAUSE_CHARS_SHOWN = 300  # per recipe cause in the step's failure message
+_SAVE_EVERY_S = 10.0  # shortest interval between two saves of a running record
+
+
+class RecipesFailed(FlowOrchestratorError):
+    """A run ended with failed, timed-out or aborted recipes; the message names each one and its cause."""
+
+
+# --------------------------------------------------------------------------- forms and presets
+
+
+def is_blank(value) -> bool:
+    """An unset form field: DSS sends None, "" or an empty list for a field left empty."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, (list, tuple, dict)):
+        return len(value) == 0
+    return False
+
+
+def _preset_values(form: dict, field: str) -> dict:
+    """The values of a PRESET field, ``{}`` when none is chosen; an unresolved preset is a clear error."""
+    value = form.get(field)
+    if is_blank(value):
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError((field, f"expected the preset's values, got {type(value).__name__}; choose a preset again"))
+    if value.get("mode") in ("PRESET", "INLINE") and set(value) <= {"mode", "name", "params"}:
+        name = value.get("name") or "?"
+        raise ConfigError((field, f"the preset {name!r} was not resolved by DSS; check that it exists and that "
+                                  "you may use it (plugin settings > presets)"))
+    return value
+
+
+def merge_policy(form: dict, policy: Optional[dict]) -> dict:
+    """The policy fields: a value typed in the form wins, a blank one takes the preset's; blanks stay out."""
+    policy = policy or {}
+    merged = {}
+    for field in POLICY_FIELDS:
+        value = form.get(field)
+        if is_blank(value):
+            value = policy.get(field)
+        if not is_blank(value):
+            merged[field] = value
+    return merged
+
+
+def _clean_list(value) -> list:
+    """A list field without blank entries (the choices fallback has an empty value)."""
+    if is_blank(value):
+        return []
+    if isinstance(value, str):
+        value = [value]
+    return [item.strip() if isinstance(item, str) else item for item in value if not is_blank(item)]
+
+
+def raw_build_form(form: dict, fields: Iterable[str]) -> dict:
+    """The form's build fields with the pipeline policy merged under them, blanks removed."""
+    raw = {}
+    for field in fields:
+        if field in POLICY_FIELDS:
+            continue
+        value = form.get(field)
+        if field in ("targets", "recipes", "transient_patterns"):
+            value = _clean_list(value)
+        if not is_blank(value):
+            raw[field] = value
+    raw.update(merge_policy(form, _preset_values(form, "pipeline_policy")))
+    return raw
+
+
+def macro_build_config(form: dict) -> BuildConfig:
+    """The Build pipeline macro's form as a validated config; raises ConfigError naming each bad field."""
+    return parse_build_config(raw_build_form(form, MACRO_FIELDS), source="macro")
+
+
+def step_form(step_config: Optional[dict], plugin_config: Optional[dict]) -> dict:
+    """One dict of the step's parameters with presets resolved.
+
+    DSS gives a step its plain parameters in ``get_step_config()`` and the resolved PRESET values only in
+    ``get_plugin_config()["config"]`` (plugin-conventions §3.2), so presets are taken from there.
+    """
+    form = dict(step_config or {})
+    resolved = (plugin_config or {}).get("config") or {}
+    for field in PRESET_FIELDS:
+        if isinstance(resolved.get(field), dict):
+            form[field] = resolved[field]
+    for field, value in resolved.items():
+        form.setdefault(field, value)
+    return form
+
+
+def step_build_config(form: dict) -> BuildConfig:
+    """The Run recipes step's parameters as a validated config (the recipe list is an ordered pipeline)."""
+    return parse_build_config(raw_build_form(form, STEP_FIELDS), source="step")
+
+
+# --------------------------------------------------------------------------- instance
+
+
+@dataclass(frozen=True)
+class RemoteInstance:
+    """The ``dss_instance`` preset: another instance to orchestrate. ``repr`` hides the key."""
+
+    url: str
+    api_key: str
+    verify_tls: bool = True
+    project_key: Optional[str] = None
+
+    def __repr__(self) -> str:
+        return f"RemoteInstance(url={self.url!r}, verify_tls={self.verify_tls}, project_key={self.project_key!r})"
+
+
+def remote_instance(form: dict) -> Optional[RemoteInstance]:
+    """The instance chosen in the form's ``dss_instance`` preset, or None for the local instance."""
+    preset = _preset_values(form, "dss_instance")
+    if not preset:
+        return None
+    url, api_key = str(preset.get("url") or "").strip(), str(preset.get("api_key") or "").strip()
+    problems = []
+    if not url:
+        problems.append(("dss_instance.url", "the DSS instance preset has no URL; fill it in the preset"))
+    if not api_key:
+        problems.append(("dss_instance.api_key", "the DSS instance preset has no API key; fill it in the preset"))
+    if problems:
+        raise ConfigError(problems)
+    verify = preset.get("verify_tls")
+    return RemoteInstance(url=url.rstrip("/"), api_key=api_key, verify_tls=True if verify is None else bool(verify),
+                          project_key=str(preset.get("project_key") or "").strip() or None)
+
+
+def open_gateway(form: dict, *, client, project_key: str) -> DSSGateway:
+    """The project to orchestrate: the preset's instance when one is chosen, else ``client`` (the current user)."""
+    remote = remote_instance(form)
+    if remote is None:
+        return DSSGateway(client, project_key)
+    log.info("Orchestrating project %s on %s", remote.project_key or project_key, remote.url)
+    remote_client = connect(remote.url, remote.api_key, verify_tls=remote.verify_tls)
+    return DSSGateway(remote_client, remote.project_key or project_key, dss_url=remote.url)
+
+
+# --------------------------------------------------------------------------- last run record
+
+
+def last_run_variable(record_name: str) -> str:
+    """The local project variable holding the last run record of a macro or step."""
+    return LAST_RUN_VARIABLE_PREFIX + record_name
+
+
+def compact_record(record: dict) -> dict:
+    """The record without what resume and planning never read (logs, long errors, job links, plan details).
+
+    It stays a valid run record (the schema's required keys are kept), only smaller: a variable is rewritten
+    at every save, and a Flow of 1,000 recipes must not make it megabytes.
+    """
+    compact = dict(record)
+    plan = record.get("plan")
+    if isinstance(plan, dict):
+        keep = ("name", "type", "layer", "upstream")
+        compact["plan"] = dict(plan, recipes=[{k: r[k] for k in keep if k in r} for r in plan.get("recipes") or []])
+    recipes = []
+    for item in record.get("recipes") or []:
+        item = dict(item)
+        item["log_excerpt"] = None
+        item.pop("job_urls", None)
+        error = item.get("error")
+        if isinstance(error, dict) and len(str(error.get("message") or "")) > _ERROR_CHARS_KEPT:
+            item["error"] = dict(error, message=str(error["message"])[:_ERROR_CHARS_KEPT] + "…")
+        if item.get("state") == "SUCCESS":
+            item.pop("attempt_history", None)  # one clean attempt: its times are the recipe's own
+        else:
+            item["attempt_history"] = [_compact_attempt(a) for a in item.get("attempt_history") or []]
+        recipes.append(item)
+    compact["recipes"] = recipes
+    return compact
+
+
+def _compact_attempt(attempt: dict) -> dict:
+    attempt = dict(attempt)
+    if isinstance(attempt.get("error"), dict):
+        attempt["error"] = dict(attempt["error"], message=str(attempt["error"].get("message") or "")[:200])
+    return attempt
+
+
+def load_last_record(gateway: DSSGateway, record_name: str) -> Optional[dict]:
+    """The last run record kept by this macro or step, or None (none yet, or unreadable: logged)."""
+    variables = gateway.get_variables()
+    name = last_run_variable(record_name)
+    text = (variables.get("local") or {}).get(name)
+    if text is None:
+        text = (variables.get("standard") or {}).get(name)
+    if is_blank(text):
+        return None
+    try:
+        record = json.loads(text) if isinstance(text, str) else text
+    except ValueError as exc:
+        log.warning("Ignoring project variable %s: it is not a run record (%s)", name, exc)
+        return None
+    if not isinstance(record, dict) or "recipes" not in record:
+        log.warning("Ignoring project variable %s: it is not a run record", name)
+        return None
+    return record
+
+
+def save_last_record(gateway: DSSGateway, record_name: str, record: dict) -> str:
+    """Keep ``record`` (compacted) in the project's local variables; returns the variable's name."""
+    name = last_run_variable(record_name)
+    text = json.dumps(compact_record(record), separators=(",", ":"), sort_keys=True)
+    gateway.update_variables({name: text}, kind="local")
+    return name
+
+
+class _RecordKeeper:
+    """``record_sink`` of a run: saves the running record now and then, so a killed run can still be resumed."""
+
+    def __init__(self, gateway: DSSGateway, record_name: str, clock: Callable[[], float] = time.monotonic):
+        self._gateway, self._name, self._clock = gateway, record_name, clock
+        self._last_save: Optional[float] = None
+
+    def __call__(self, record) -> None:
+        now = self._clock()
+        if self._last_save is not None and now - self._last_save < _SAVE_EVERY_S:
+            return
+        self._last_save = now
+        try:
+            save_last_record(self._gateway, self._name, _as_dict(record))
+        except Exception as exc:  # noqa: BLE001 - a failed intermediate save must not stop the run
+            log.warning("Could not save the running record in %s: %s", last_run_variable(self._name), exc)
+
+
+def _as_dict(record) -> dict:
+    return record if isinstance(record, dict) else record.to_dict()
+
+
+# --------------------------------------------------------------------------- running
+
+
+def progress_reporter(progress_callback: Optional[Callable[[int], None]]) -> Callable:
+    """An ``on_event`` consumer: logs each event's sentence and reports the finished-recipe count to DSS."""
+
+    def on_event(event) -> None:
+        if getattr(event, "message", None):
+            log.info("%s", event.message)
+        if progress_callback is not None and event.kind in ("recipe_finished", "run_finished"):
+            progress_callback(event.done)
+
+    return on_event
+
+
+def _run(gateway: DSSGateway, config: BuildConfig, record_name: str, progress_callback=None) -> dict:
+    """Run the build with the last record as resume point and duration history; keep the new record."""
+    from .pipeline import run_build
+
+    previous = load_last_record(gateway, record_name)
+    keeper = None if config.dry_run else _RecordKeeper(gateway, record_name)
+    record = run_build(gateway, config, previous_record=previous, on_event=progress_reporter(progress_callback),
+                       record_sink=keeper)
+    data = record.to_dict()
+    if not config.dry_run:
+        save_last_record(gateway, record_name, data)
+    return data
+
+
+def run_build_macro(config: dict, plugin_config: Optional[dict] = None, *, client, project_key: str,
+                    progress_callback: Optional[Callable[[int], None]] = None) -> str:
+    """The Build pipeline macro: validate, run (or plan), keep the record, return the HTML report.
+
+    Invalid input raises before any job starts; failed recipes do not raise: the report shows them first.
+    """
+    from .report.html import render_build_report
+
+    build_config = macro_build_config(config)
+    gateway = open_gateway(config, client=client, project_key=project_key)
+    data = _run(gateway, build_config, MACRO_RECORD_NAME, progress_callback)
+    return render_build_report(data, dss_url=gateway.dss_url)
+
+
+def max_progress(config: dict, plugin_config: Optional[dict] = None, *, client, project_key: str) -> Optional[int]:
+    """How many recipes the macro will run (its progress target), or None when that cannot be known yet.
+
+    Never raises: a bad form or an unreachable instance is reported by :func:`run_build_macro` instead.
+    """
+    from .pipeline import prepare_build
+
+    try:
+        build_config = macro_build_config(config)
+        gateway = open_gateway(config, client=client, project_key=project_key)
+        previous = load_last_record(gateway, MACRO_RECORD_NAME) if build_config.resume_last_run else None
+        return len(prepare_build(gateway, build_config, previous_record=previous).recipes)
+    except Exception as exc:  # noqa: BLE001 - progress is optional; run() reports the problem clearly
+        log.info("No progress target: %s", exc)
+        return None
+
+
+def run_recipes_step(step_config: Optional[dict], plugin_config: Optional[dict], *, client, project_key: str,
+                     scenario) -> None:
+    """The Run recipes step: run the list, publish variables and report items, raise when recipes failed."""
+    form = step_form(step_config, plugin_config)
+    build_config = step_build_config(form)
+    record_name = str(form.get("record_name") or "").strip() or STEP_RECORD_NAME
+    gateway = open_gateway(form, client=client, project_key=project_key)
+    data = _run(gateway, build_config, record_name)
+    publish_step_outcome(scenario, data, project_key=gateway.project_key, variable=last_run_variable(record_name))
+    message = failure_message(data, variable=last_run_variable(record_name))
+    if message:
+        raise RecipesFailed(message)
+
+
+# --------------------------------------------------------------------------- step outcome
+
+
+def state_counts(record: dict) -> Dict[str, int]:
+    """Recipes per state, every state present (0 when none)."""
+    counts = {state: 0 for state in RECIPE_STATES}
+    for item in record.get("recipes") or []:
+        counts[item.get("state") or "NOT_RUN"] = counts.get(item.get("state") or "NOT_RUN", 0) + 1
+    return counts
+
+
+def failed_recipes(record: dict) -> List[str]:
+    return [item["name"] for item in record.get("recipes") or [] if item.get("state") in FAILED_STATES]
+
+
+def scenario_variables(record: dict, *, project_key: str, variable: str) -> dict:
+    """The scenario variables the step sets: run state, counts per state, failed recipes, record location."""
+    values = {
+        "flow_orchestrator_state": record.get("state"),
+        "flow_orchestrator_run_id": record.get("run_id"),
+        "flow_orchestrator_failed_recipes": ", ".join(failed_recipes(record)),
+        "flow_orchestrator_run_record_project": project_key,
+        "flow_orchestrator_run_record_variable": variable,
+    }
+    for state, count in state_counts(record).items():
+        values[f"flow_orchestrator_{state.lower()}_count"] = count
+    return values
+
+
+def report_items(record: dict, *, project_key: str) -> List[Tuple[str, str, dict]]:
+    """One ``(object_ref, partition, item)`` per recipe that ran or was skipped, for the step's report."""
+    items = []
+    for recipe in record.get("recipes") or []:
+        if recipe.get("state") == "NOT_RUN":
+            continue
+        outputs = recipe.get("outputs") or []
+        first = outputs[0] if outputs else {}
+        owner = first.get("project_key") or project_key
+        object_ref = f"{owner}.{first['id']}" if first.get("id") else f"{project_key}.{recipe['name']}"
+        item = {
+            "type": "FLOW_ORCHESTRATOR_RECIPE",
+            "recipe": recipe.get("name"),
+            "recipeType": recipe.get("type"),
+            "state": recipe.get("state"),
+            "attempts": recipe.get("attempts"),
+            "jobIds": list(recipe.get("job_ids") or []),
+            "durationS": recipe.get("duration_s"),
+            "message": _recipe_cause(recipe),
+        }
+        items.append((object_ref, "NP", item))
+    return items
+
+
+def publish_step_outcome(scenario, record: dict, *, project_key: str, variable: str) -> None:
+    """Set the scenario variables and add one report item per recipe (failures never hide the variables)."""
+    scenario.set_scenario_variables(**scenario_variables(record, project_key=project_key, variable=variable))
+    for object_ref, partition, item in report_items(record, project_key=project_key):
+        scenario.add_report_item(object_ref, partition, item)
+
+
+def _recipe_cause(recipe: dict) -> Optional[str]:
+    state = recipe.get("state")
+    if state == "SKIPPED":
+        because = recipe.get("skipped_because") or []
+        return ("skipped because " + ", ".join(because) + " failed") if because else "skipped"
+    error = recipe.get("error")
+    if isinstance(error, dict) and error.get("message"):
+        return " ".join(str(error["message"]).split())
+    if state == "TIMED_OUT":
+        return "exceeded the time limit"
+    if state == "ABORTED":
+        return "aborted"
+    return None
+
+
+def failure_message(record: dict, *, variable: Optional[str] = None) -> Optional[str]:
+    """None when the run succeeded (or only planned); else one line per failed recipe with its cause."""
+    state = record.get("state")
+    if state in ("SUCCESS", "PLANNED"):
+        return None
+    counts = state_counts(record)
+    total = sum(counts.values())
+    bad = [r for r in record.get("recipes") or [] if r.get("state") in FAILED_STATES]
+    head = f"{len(bad)} of {total} recipes did not succeed" if bad else f"The run ended {state}"
+    extras = [f"{counts[s]} {s.lower().replace('_', ' ')}" for s in ("SKIPPED", "NOT_RUN") if counts[s]]
+    lines = [head + (f" ({', '.join(extras)})" if extras else "") + ":"]
+    for recipe in bad:
+        cause = _recipe_cause(recipe) or "no cause reported"
+        if len(cause) > _CAUSE_CHARS_SHOWN:
+            cause = cause[:_CAUSE_CHARS_SHOWN] + "…"
+        attempts = recipe.get("attempts") or 0
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        lines.append(f"- {recipe.get('name')} {recipe.get('state')}{tries}: {cause}")
+    if variable:
+        lines.append(f"The run record is in project variable {variable}; fix the cause and run again with "
+                     "'Resume last run' to re-run only what did not succeed.")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- dynamic choices
+
+
+def recipe_choices(gateway: DSSGateway) -> List[dict]:
+    """Recipes in Flow order, labelled ``name (type → outputs)``."""
+    from .pipeline import read_flow
+
+    graph = read_flow(gateway)
+    choices = []
+    for name in graph.recipes:
+        outputs = list(graph.output_keys(name))
+        shown = ", ".join(outputs[:3]) + (f" +{len(outputs) - 3} more" if len(outputs) > 3 else "")
+        kind = graph.recipe_type(name) or "recipe"
+        choices.append({"value": name, "label": f"{name} ({kind} → {shown or 'no output'})"})
+    return choices
+
+
+def dataset_choices(gateway: DSSGateway) -> List[dict]:
+    """The project's datasets by name, labelled ``name (type)``."""
+    items = sorted(gateway.list_datasets(), key=lambda d: str(d.get("name", "")).lower())
+    return [{"value": d["name"], "label": f"{d['name']} ({d.get('type') or 'dataset'})"} for d in items if d.get("name")]
+
+
+#: Which list each choice-backed form field shows.
+CHOICE_PROVIDERS = {
+    "recipes": ("recipes", recipe_choices),
+    "datasets": ("datasets", dataset_choices),
+}
+
+
+def form_choices(parameter_name: str, config: Optional[dict], *, client, project_key: str) -> dict:
+    """The ``{"choices": [...]}`` answer for a form field; never raises (a readable placeholder instead)."""
+    what, provider = CHOICE_PROVIDERS.get(parameter_name, (parameter_name, None))
+    try:
+        if provider is None:
+            raise ValueError(f"no list is defined for the field {parameter_name!r}")
+        gateway = open_gateway(config or {}, client=client, project_key=project_key)
+        return {"choices": provider(gateway)}
+    except Exception as exc:  # noqa: BLE001 - the form must keep working whatever happened
+        return {"choices": [unavailable_choice(what, exc)]}
+
+
+def unavailable_choice(what: str, exc: BaseException) -> dict:
+    """The one choice shown when a list cannot be read: empty value, the reason as label."""
+    reason = " ".join(str(exc).split()) or exc.__class__.__name__
+    if len(reason) > 160:
+        reason = reason[:160] + "…"
+    return {"value": "", "label": f"(could not list {what}: {reason})"}

@@ -1,0 +1,17 @@
+"""Verify outputs scenario step: fails the scenario when an ERROR expectation fails, naming each one and why.
+
+A shell: DSS gives the step's parameters through environment variables (read by ``dataiku.customstep``);
+``flow_orchestrator.verification`` validates them, verifies, sets scenario variables and report items.
+"""
+
+import logging
+
+import dataiku
+from dataiku.customstep import get_plugin_config, get_step_config
+from dataiku.scenario import Scenario
+from flow_orchestrator.verification import run_verify_step
+
+logging.basicConfig(level=logging.INFO, format="flow-orchestrator %(levelname)s %(message)s")
+
+run_verify_step(get_step_config(), get_plugin_config(), client=dataiku.api_client(),
+                project_key=dataiku.default_project_key(), scenario=Scenario())

@@ -1,0 +1,130 @@
+"""DatasetStorage keeps rows faithfully, per (project, dataset), across threads."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dss_emulator.storage import DatasetStorage
+
+COLUMNS = [{"name": "id", "type": "string"}, {"name": "value", "type": "double"}, {"name": "flag", "type": "boolean"}]
+
+
+def test_round_trip_keeps_values_order_and_types():
+    storage = DatasetStorage()
+    rows = [["P001", 4.2, True], ["Pé-ü 北京", None, False], [None, -0.5, None], ["big", 2**70, True]]
+    storage.write("PROJ", "LAB", COLUMNS, rows)
+    columns, read = storage.read("PROJ", "LAB")
+    assert columns == COLUMNS
+    assert read == rows
+    assert [type(v) for v in read[0]] == [str, float, bool]
+    assert read[3][1] == 2**70
+    assert storage.count("PROJ", "LAB") == 4
+
+
+def test_complex_values_and_nan_survive():
+    storage = DatasetStorage()
+    storage.write("P", "d", [{"name": "a", "type": "array"}, {"name": "f", "type": "double"}],
+                  [[[1, "x", None], float("nan")], [{"k": [1, 2]}, float("inf")]])
+    _, rows = storage.read("P", "d")
+    assert rows[0][0] == [1, "x", None] and math.isnan(rows[0][1])
+    assert rows[1] == [{"k": [1, 2]}, float("inf")]
+
+
+def test_unknown_dataset_reads_empty_and_has_no_data():
+    storage = DatasetStorage()
+    assert storage.read("P", "missing") == ([], [])
+    assert storage.count("P", "missing") == 0
+    assert not storage.has_data("P", "missing")
+
+
+def test_write_replaces_contents_and_schema():
+    storage = DatasetStorage()
+    storage.write("P", "d", COLUMNS, [["a", 1.0, True]] * 5)
+    storage.write("P", "d", [{"name": "only", "type": "int"}], [[1], [2]])
+    assert storage.read("P", "d") == ([{"name": "only", "type": "int"}], [[1], [2]])
+    assert storage.count("P", "d") == 2
+
+
+def test_zero_rows_is_data_and_clear_forgets_it():
+    storage = DatasetStorage()
+    storage.write("P", "empty", COLUMNS, [])
+    assert storage.has_data("P", "empty")
+    assert storage.read("P", "empty") == (COLUMNS, [])
+    storage.clear("P", "empty")
+    assert not storage.has_data("P", "empty")
+    storage.clear("P", "empty")  # clearing twice is harmless
+
+
+def test_projects_are_separate():
+    storage = DatasetStorage()
+    storage.write("A", "d", COLUMNS, [["a", 1.0, True]])
+    storage.write("B", "d", COLUMNS, [["b", 2.0, False], ["c", 3.0, True]])
+    assert storage.count("A", "d") == 1 and storage.count("B", "d") == 2
+    storage.clear_project("A")
+    assert not storage.has_data("A", "d") and storage.has_data("B", "d")
+    assert storage.datasets("B") == ["d"]
+
+
+def test_row_width_mismatch_is_refused_and_previous_data_kept():
+    storage = DatasetStorage()
+    storage.write("P", "d", COLUMNS, [["a", 1.0, True]])
+    with pytest.raises(ValueError, match="row 1 of dataset P.d has 2 values but the schema has 3 columns"):
+        storage.write("P", "d", COLUMNS, [["a", 1.0, True], ["b", 2.0]])
+    assert storage.count("P", "d") == 1
+
+
+def test_schema_without_columns():
+    storage = DatasetStorage()
+    storage.write("P", "nocols", [], [[], []])
+    assert storage.read("P", "nocols") == ([], [[], []])
+
+
+def test_many_datasets():
+    storage = DatasetStorage()
+    for number in range(500):
+        storage.write("BIG", f"ds{number:04d}", COLUMNS, [[f"k{i}", float(i), i % 2 == 0] for i in range(6)])
+    assert len(storage.datasets("BIG")) == 500
+    assert storage.read("BIG", "ds0499")[1][5] == ["k5", 5.0, False]
+
+
+def test_concurrent_writers_and_readers():
+    storage = DatasetStorage()
+    start = threading.Barrier(8)
+    errors = []
+
+    def work(worker: int) -> None:
+        try:
+            start.wait()
+            for round_number in range(30):
+                rows = [[f"w{worker}", float(round_number), True]] * (round_number % 5)
+                storage.write("P", f"d{worker}", COLUMNS, rows)
+                columns, read = storage.read("P", f"d{worker}")
+                assert read == rows
+        except Exception as error:  # collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(storage.datasets("P")) == [f"d{n}" for n in range(8)]
+
+
+scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text())
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.lists(st.lists(scalar, min_size=3, max_size=3), max_size=8))
+def test_any_json_scalar_round_trips(rows):
+    storage = DatasetStorage()
+    storage.write("P", "d", COLUMNS, rows)
+    read = storage.read("P", "d")[1]
+    assert read == rows
+    assert [[type(v) for v in row] for row in read] == [[type(v) for v in row] for row in rows]

@@ -1,0 +1,235 @@
+from __future__ import annotations
+
+import copy
+
+import pytest
+from flow_orchestrator.errors import GraphError
+from flow_orchestrator.graph import FlowGraph, job_output_type
+from flow_orchestrator.port import OutputRef
+
+from tests.unit.flow_payloads import chain, clinical, flow
+
+# The example of dss-response-shapes.md §2, verbatim in shape (a foreign dataset, no subType).
+DSS_EXAMPLE = {
+    "nodes": {
+        "orders": {"type": "COMPUTABLE_DATASET", "ref": "orders", "fullId": "PROJ.orders",
+                   "predecessors": [], "successors": ["compute_orders_prepared"]},
+        "compute_orders_prepared": {"type": "RUNNABLE_RECIPE", "ref": "compute_orders_prepared",
+                                    "fullId": "PROJ.compute_orders_prepared",
+                                    "predecessors": ["orders", "OTHER.customers"], "successors": ["orders_prepared"]},
+        "OTHER.customers": {"type": "COMPUTABLE_DATASET", "ref": "OTHER.customers", "fullId": "OTHER.customers",
+                            "predecessors": [], "successors": ["compute_orders_prepared"]},
+        "orders_prepared": {"type": "COMPUTABLE_DATASET", "ref": "orders_prepared", "fullId": "PROJ.orders_prepared",
+                            "predecessors": ["compute_orders_prepared"], "successors": []},
+    },
+    "datasets": ["orders", "OTHER.customers", "orders_prepared"],
+    "recipes": ["compute_orders_prepared"],
+    "implicitRecipes": [], "folders": [], "models": [], "stores": [], "evaluationStores": [], "streamingEndpoints": [],
+}
+
+
+def diamond() -> FlowGraph:
+    return FlowGraph.from_payload(flow({
+        "a": (["src"], ["A"]),
+        "b": (["A"], ["B"]),
+        "c": (["A"], ["C"]),
+        "d": (["B", "C"], ["D"]),
+    }))
+
+
+def test_dss_example_payload_with_a_foreign_dataset():
+    graph = FlowGraph.from_payload(DSS_EXAMPLE, project_key="PROJ")
+    assert graph.recipes == ("compute_orders_prepared",)
+    assert graph.inputs("compute_orders_prepared") == ("orders", "OTHER.customers")
+    assert graph.outputs("compute_orders_prepared") == (OutputRef("orders_prepared", "DATASET", None),)
+    assert graph.is_foreign("OTHER.customers") and not graph.is_foreign("orders")
+    assert graph.output_ref("OTHER.customers") == OutputRef("customers", "DATASET", "OTHER")
+    assert graph.producer("OTHER.customers") is None
+    assert graph.source_computables() == ["orders", "OTHER.customers"]
+    assert graph.sink_computables() == ["orders_prepared"]
+
+
+def test_foreign_objects_are_recognised_without_a_project_key():
+    graph = FlowGraph.from_payload(DSS_EXAMPLE)
+    assert graph.is_foreign("OTHER.customers")
+    assert graph.output_ref("OTHER.customers").project_key == "OTHER"
+
+
+def test_clinical_flow_order_layers_and_critical_path():
+    graph = FlowGraph.from_payload(clinical(), project_key="CLINICAL")
+    assert graph.recipes == ("group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG", "join_ML_TRAINING_DATA",
+                             "train_RISK_MODEL")
+    assert graph.layers() == [["group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG"], ["join_ML_TRAINING_DATA"],
+                              ["train_RISK_MODEL"]]
+    assert graph.upstream("join_ML_TRAINING_DATA") == ("group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG")
+    assert graph.outputs("train_RISK_MODEL") == (OutputRef("risk_model", "SAVED_MODEL", None),)
+    path, length = graph.critical_path({"group_CLINICAL_NOTES_AGG": 10.0})
+    assert path == ("group_CLINICAL_NOTES_AGG", "join_ML_TRAINING_DATA", "train_RISK_MODEL")
+    assert length == 12.0
+    assert graph.source_recipes() == ["group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG"]
+    assert graph.sink_recipes() == ["train_RISK_MODEL"]
+
+
+def test_topological_order_breaks_ties_by_flow_order_not_by_name():
+    graph = FlowGraph.from_payload(flow({
+        "zeta": (["s"], ["Z"]),
+        "alpha": (["s"], ["A"]),
+        "mid": (["Z", "A"], ["M"]),
+        "beta": (["s"], ["B"]),
+    }))
+    assert graph.recipes == ("zeta", "alpha", "beta", "mid")
+    assert graph.layer("beta") == 0 and graph.layer("mid") == 1
+
+
+def test_outputs_list_datasets_first_with_job_output_types():
+    graph = FlowGraph.from_payload(flow(
+        {"r": (["in"], ["fld", "mdl", "ds", "st", "ev"])},
+        kinds={"fld": "folder", "mdl": "model", "st": "stream", "ev": "mes"},
+    ))
+    assert graph.outputs("r") == (
+        OutputRef("ds", "DATASET"),
+        OutputRef("fld", "MANAGED_FOLDER"),
+        OutputRef("mdl", "SAVED_MODEL"),
+        OutputRef("st", "STREAMING_ENDPOINT"),
+        OutputRef("ev", "MODEL_EVALUATION_STORE"),
+    )
+    assert graph.output_keys("r") == ("ds", "fld", "mdl", "st", "ev")
+
+
+def test_job_output_type_of_unknown_computable_strips_the_prefix():
+    assert job_output_type("COMPUTABLE_RETRIEVABLE_KNOWLEDGE") == "RETRIEVABLE_KNOWLEDGE"
+    assert job_output_type("COMPUTABLE_SOMETHING_NEW") == "SOMETHING_NEW"
+
+
+def test_implicit_recipes_are_passed_through_and_never_scheduled():
+    payload = flow({"fill": (["raw"], ["fld"])}, kinds={"fld": "folder"})
+    nodes = payload["nodes"]
+    implicit = "FilesInFolder->P.tx"
+    nodes["fld"]["successors"].append(implicit)
+    nodes[implicit] = {"type": "RUNNABLE_IMPLICIT_RECIPE", "ref": implicit, "predecessors": ["fld"],
+                       "successors": ["tx"]}
+    nodes["tx"] = {"type": "COMPUTABLE_DATASET", "ref": "tx", "predecessors": [implicit], "successors": ["use"]}
+    nodes["use"] = {"type": "RUNNABLE_RECIPE", "ref": "use", "predecessors": ["tx"], "successors": ["out"]}
+    nodes["out"] = {"type": "COMPUTABLE_DATASET", "ref": "out", "predecessors": ["use"], "successors": []}
+    graph = FlowGraph.from_payload(payload, project_key="P")
+    assert graph.recipes == ("fill", "use")
+    assert not graph.is_recipe(implicit) and not graph.is_foreign(implicit)
+    assert graph.upstream("use") == ("fill",)
+    assert graph.producer("tx") is None
+    assert graph.producers("tx") == ("fill",)
+    assert graph.readers("fld") == ("use",)
+    assert graph.downstream_computables("raw") == ["fld", "tx", "out"]
+
+
+def test_recipe_without_outputs_is_in_the_graph_but_not_runnable():
+    graph = FlowGraph.from_payload(flow({"a": (["s"], ["A"]), "dangling_sink": (["A"], [])}))
+    assert graph.recipes == ("a", "dangling_sink")
+    assert graph.runnable_recipes == ("a",)
+    assert not graph.is_runnable("dangling_sink")
+    assert graph.outputs("dangling_sink") == ()
+
+
+def test_recipe_types_and_tags_from_list_items_then_subtype():
+    payload = flow({"a": (["s"], ["A"]), "b": (["A"], ["B"])})
+    payload["nodes"]["b"]["subType"] = "python"
+    items = [{"name": "a", "type": "grouping", "tags": ["nightly", None]}, {"name": "not_in_flow", "type": "join"}]
+    graph = FlowGraph.from_payload(payload, items)
+    assert graph.recipe_type("a") == "grouping" and graph.recipe_tags("a") == ("nightly",)
+    assert graph.recipe_type("b") == "python" and graph.recipe_tags("b") == ()
+    assert graph.all_tags() == ["nightly"]
+    assert not graph.has_node("not_in_flow")
+
+
+def test_closures_and_depth_limits():
+    graph = FlowGraph.from_payload(flow({f"r{i}": ([f"d{i}"], [f"d{i + 1}"]) for i in range(5)}))
+    assert graph.upstream_closure(["r4"]) == {"r0", "r1", "r2", "r3"}
+    assert graph.upstream_closure(["r4"], depth=2) == {"r2", "r3"}
+    assert graph.downstream_closure(["r1"]) == {"r2", "r3", "r4"}
+    assert graph.downstream_closure(["r1"], depth=1) == {"r2"}
+    assert graph.upstream_closure(["r2", "r4"]) == {"r0", "r1", "r2", "r3"}  # r2 is upstream of r4
+    assert graph.in_topological_order({"r3", "r0"}) == ["r0", "r3"]
+
+
+def test_bottom_levels_follow_the_longest_remaining_path():
+    graph = diamond()
+    levels = graph.bottom_levels({"a": 1, "b": 5, "c": 2, "d": 1})
+    assert levels == {"a": 7.0, "b": 6.0, "c": 3.0, "d": 1.0}
+    assert graph.critical_path({"a": 1, "b": 5, "c": 2, "d": 1}) == (("a", "b", "d"), 7.0)
+    assert graph.bottom_levels() == {"a": 3.0, "b": 2.0, "c": 2.0, "d": 1.0}
+
+
+def test_downstream_computables_in_dependency_order():
+    graph = diamond()
+    assert graph.downstream_computables("A") == ["B", "C", "D"]
+    assert graph.downstream_computables("D") == []
+    with pytest.raises(GraphError, match="'nope' is not in the Flow graph"):
+        graph.downstream_computables("nope")
+
+
+def test_cycle_names_the_path_and_the_datasets():
+    payload = flow({"r1": (["B"], ["A"]), "r2": (["A"], ["B"]), "r3": (["A"], ["C"])})
+    with pytest.raises(GraphError) as info:
+        FlowGraph.from_payload(payload)
+    text = str(info.value)
+    assert "cycle" in text
+    assert "r1 → r2 → r1" in text or "r2 → r1 → r2" in text
+    assert "r2 reads A written by r1" in text
+
+
+def test_cycle_through_implicit_recipes_only_is_reported():
+    nodes = {
+        "x": {"type": "COMPUTABLE_DATASET", "ref": "x", "predecessors": ["i2"], "successors": ["i1", "r"]},
+        "i1": {"type": "RUNNABLE_IMPLICIT_RECIPE", "ref": "i1", "predecessors": ["x"], "successors": ["y"]},
+        "y": {"type": "COMPUTABLE_DATASET", "ref": "y", "predecessors": ["i1"], "successors": ["i2"]},
+        "i2": {"type": "RUNNABLE_IMPLICIT_RECIPE", "ref": "i2", "predecessors": ["y"], "successors": ["x"]},
+        "r": {"type": "RUNNABLE_RECIPE", "ref": "r", "predecessors": ["x"], "successors": ["out"]},
+        "out": {"type": "COMPUTABLE_DATASET", "ref": "out", "predecessors": ["r"], "successors": []},
+    }
+    with pytest.raises(GraphError, match=r"cycle: .*i2 → x"):
+        FlowGraph.from_payload({"nodes": nodes})
+
+
+@pytest.mark.parametrize("field", ["successors", "predecessors"])
+def test_dangling_reference_names_node_and_missing_key(field):
+    payload = flow({"a": (["s"], ["A"])})
+    payload["nodes"]["a"][field].append("ghost")
+    with pytest.raises(GraphError) as info:
+        FlowGraph.from_payload(payload)
+    assert "'a'" in str(info.value) and "'ghost'" in str(info.value) and field in str(info.value)
+
+
+def test_edges_listed_on_one_end_only_are_still_followed():
+    payload = flow({"a": (["s"], ["A"]), "b": (["A"], ["B"])})
+    payload["nodes"]["b"]["predecessors"] = []  # only A's successors still say A -> b
+    graph = FlowGraph.from_payload(payload)
+    assert graph.upstream("b") == ("a",)
+    assert graph.inputs("b") == ("A",)
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({}, "no 'nodes' map"),
+    ({"nodes": []}, "no 'nodes' map"),
+    ({"nodes": {"a": "x"}}, "'a' is not an object"),
+    ({"nodes": {"a": {"type": "RUNNABLE_RECIPE", "predecessors": "s"}}}, "not lists"),
+])
+def test_malformed_payloads(payload, message):
+    with pytest.raises(GraphError, match=message):
+        FlowGraph.from_payload(payload)
+
+
+def test_building_does_not_modify_the_payload():
+    payload = clinical()
+    before = copy.deepcopy(payload)
+    FlowGraph.from_payload(payload)
+    assert payload == before
+
+
+def test_a_100000_deep_chain_is_built_and_sorted_without_recursion():
+    graph = FlowGraph.from_payload(chain(100_000))
+    assert len(graph) == 100_000
+    assert graph.recipes[0] == "r0" and graph.recipes[-1] == "r99999"
+    assert graph.layer("r99999") == 99_999
+    assert len(graph.upstream_closure(["r99999"])) == 99_999
+    path, length = graph.critical_path()
+    assert len(path) == 100_000 and length == 100_000.0
+    assert graph.downstream_computables("d99990") == [f"d{i}" for i in range(99_991, 100_001)]
