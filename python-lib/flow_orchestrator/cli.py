@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--dry-run", action="store_true", help="plan only")
     _output_args(resume)
 
+    from .cli_schema import add_commands  # propagate and verify share the connection and output options
+
+    add_commands(commands, _connection_args, _output_args)
     return parser
 
 
