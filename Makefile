@@ -32,8 +32,8 @@ browser:
 	  echo "chromium not installed: browser tests will be skipped")
 
 test: $(STAMP) browser
-	$(PY) -m ruff check python-lib dss_emulator tests bench python-runnables python-steps resource
-	$(PY) -m pytest
+	$(PY) -m ruff check python-lib dss_emulator tests bench tools examples python-runnables python-steps resource
+	env -u DSS_URL -u DSS_API_KEY -u DSS_PROJECT $(PY) -m pytest  # always the emulator: see integration-tests
 
 demo: $(STAMP)
 	$(PY) examples/demo.py
@@ -42,10 +42,10 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 lint: $(STAMP)
-	$(PY) -m ruff check python-lib dss_emulator tests bench python-runnables python-steps resource
+	$(PY) -m ruff check python-lib dss_emulator tests bench tools examples python-runnables python-steps resource
 
 format: $(STAMP)
-	$(PY) -m ruff format python-lib dss_emulator tests bench python-runnables python-steps resource
+	$(PY) -m ruff format python-lib dss_emulator tests bench tools examples python-runnables python-steps resource
 
 plugin:
 	python3 tools/build_plugin_zip.py --ref $(PLUGIN_REF) --output-dir $(DIST_DIR)

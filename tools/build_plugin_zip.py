@@ -72,15 +72,19 @@ def check_contents(files: Dict[str, bytes]) -> None:
     """Refuse a zip DSS would reject or half-load: missing parts, or a JSON descriptor that is not strict JSON."""
     for required in REQUIRED:
         if required not in files and not any(name.startswith(required + "/") for name in files):
-            raise BuildError(f"{required} is missing from the files to package: the plugin cannot be installed "
-                             "without it (is it committed?)")
+            raise BuildError(
+                f"{required} is missing from the files to package: the plugin cannot be installed "
+                "without it (is it committed?)"
+            )
     for name, content in sorted(files.items()):
         if name.endswith(".json"):
             try:
                 json.loads(content.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise BuildError(f"{name} is not strict JSON ({exc}): DSS and the tests read it with a strict parser, "
-                                 "remove comments and trailing commas") from exc
+                raise BuildError(
+                    f"{name} is not strict JSON ({exc}): DSS and the tests read it with a strict parser, "
+                    "remove comments and trailing commas"
+                ) from exc
 
 
 def _git(args: List[str], cwd: Path) -> bytes:
@@ -166,8 +170,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--ref", default="HEAD", help="git revision to package (default: HEAD)")
-    source.add_argument("--from-worktree", action="store_true",
-                        help="package the working tree (uncommitted files included) instead of a git revision")
+    source.add_argument(
+        "--from-worktree",
+        action="store_true",
+        help="package the working tree (uncommitted files included) instead of a git revision",
+    )
     parser.add_argument("--root", type=Path, default=ROOT, help="plugin repository root (default: this repository)")
     parser.add_argument("--output-dir", type=Path, default=None, help="where to write the zip (default: <root>/dist)")
     args = parser.parse_args(argv)

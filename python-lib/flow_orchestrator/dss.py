@@ -166,7 +166,7 @@ class DSSGateway:
         import json
 
         settings = self._call(f"Reading recipe {name}", self.project.get_recipe(name).get_settings)
-        raw = dict(settings.get_recipe_raw())
+        raw = dict(settings.get_recipe_raw_definition())
         payload = settings.get_payload()
         try:
             raw["payload"] = json.loads(payload) if payload and payload.lstrip().startswith("{") else payload

@@ -31,6 +31,7 @@ from real_dss_setup import (  # noqa: E402
     delete_test_objects,
 )
 
+
 def pytest_configure(config) -> None:
     config._flow_orchestrator_real_dss = real_dss_settings(os.environ)
 
@@ -43,16 +44,20 @@ def pytest_report_header(config):
     settings = _settings(config)
     if settings is None:
         return f"integration target: DSS emulator ({CLINICAL_FLOW.relative_to(ROOT)}, project {EMULATOR_PROJECT})"
-    return (f"integration target: real DSS at {settings.display_url}, project {settings.project_key}, "
-            f"test objects {DEFAULT_PREFIX}* on connection {settings.connection}")
+    return (
+        f"integration target: real DSS at {settings.display_url}, project {settings.project_key}, "
+        f"test objects {DEFAULT_PREFIX}* on connection {settings.connection}"
+    )
 
 
 def pytest_collection_modifyitems(config, items) -> None:
     settings = _settings(config)
     if settings is None:
         return
-    skip = pytest.mark.skip(reason=f"emulator_only: needs the emulator's fault controls (injected failures, hangs, "
-                                   f"restarts or timing), which a real DSS ({settings.display_url}) does not have")
+    skip = pytest.mark.skip(
+        reason=f"emulator_only: needs the emulator's fault controls (injected failures, hangs, "
+        f"restarts or timing), which a real DSS ({settings.display_url}) does not have"
+    )
     for item in items:
         if item.get_closest_marker("emulator_only") and HERE in Path(str(item.fspath)).resolve().parents:
             item.add_marker(skip)
@@ -66,11 +71,17 @@ def dss_target(pytestconfig):
         from dss_emulator import EmulatedDSS
 
         with EmulatedDSS.start(flows=[str(CLINICAL_FLOW)]) as emulator:
-            yield DSSTarget(emulator.url, emulator.api_key, EMULATOR_PROJECT, ClinicalTestFlow(prefix=""),
-                            emulator=emulator)
+            yield DSSTarget(
+                emulator.url, emulator.api_key, EMULATOR_PROJECT, ClinicalTestFlow(prefix=""), emulator=emulator
+            )
         return
-    target = DSSTarget(settings.url, settings.api_key, settings.project_key, ClinicalTestFlow(DEFAULT_PREFIX),
-                       verify_tls=settings.verify_tls)
+    target = DSSTarget(
+        settings.url,
+        settings.api_key,
+        settings.project_key,
+        ClinicalTestFlow(DEFAULT_PREFIX),
+        verify_tls=settings.verify_tls,
+    )
     project = target.project()
     create_clinical_test_flow(project, DEFAULT_PREFIX, settings.connection)
     try:

@@ -30,7 +30,8 @@ class RealDSSSettings:
     def display_url(self) -> str:
         """Scheme, host and port only: user info or query strings never reach the terminal."""
         parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.hostname or ''}{':%d' % parts.port if parts.port else ''}"
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname or ''}{port}"
 
 
 def real_dss_settings(environ: Mapping[str, str]) -> Optional[RealDSSSettings]:
@@ -42,11 +43,14 @@ def real_dss_settings(environ: Mapping[str, str]) -> Optional[RealDSSSettings]:
     if missing:
         raise pytest.UsageError(
             f"Real-DSS mode needs {ENV_URL}, {ENV_API_KEY} and {ENV_PROJECT}; {', '.join(missing)} "
-            f"{'is' if len(missing) == 1 else 'are'} not set. Run: make integration-tests DSS_URL=https://dss.example.com "
-            "DSS_API_KEY=<key> DSS_PROJECT=<an empty project key>, or unset them all to use the emulator.")
+            f"{'is' if len(missing) == 1 else 'are'} not set. Run: make integration-tests "
+            "DSS_URL=https://dss.example.com DSS_API_KEY=<key> DSS_PROJECT=<an empty project key>, "
+            "or unset them all to use the emulator."
+        )
     if not url.startswith(("http://", "https://")):
-        raise pytest.UsageError(f"{ENV_URL}={url!r} is not a URL: give the instance's base URL, e.g. "
-                                "https://dss.example.com:11200")
+        raise pytest.UsageError(
+            f"{ENV_URL}={url!r} is not a URL: give the instance's base URL, e.g. https://dss.example.com:11200"
+        )
     verify = environ.get(ENV_VERIFY_TLS, "1").strip().lower() not in ("0", "false", "no", "off")
     connection = environ.get(ENV_CONNECTION, "").strip() or DEFAULT_CONNECTION
     return RealDSSSettings(url.rstrip("/"), api_key, project, connection, verify)
@@ -55,8 +59,15 @@ def real_dss_settings(environ: Mapping[str, str]) -> Optional[RealDSSSettings]:
 class DSSTarget:
     """The instance and project the integration tests act on, and the names of the clinical Flow's objects there."""
 
-    def __init__(self, url: str, api_key: str, project_key: str, flow: ClinicalTestFlow,
-                 emulator: Any = None, verify_tls: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        project_key: str,
+        flow: ClinicalTestFlow,
+        emulator: Any = None,
+        verify_tls: bool = True,
+    ) -> None:
         self.url = url
         self.api_key = api_key
         self.project_key = project_key
@@ -78,7 +89,7 @@ class DSSTarget:
         return self.client().get_project(self.project_key)
 
     def name(self, clinical_name: str) -> str:
-        """The target's name for an object of the clinical Flow (``LAB_RESULTS`` -> ``FO_TEST_LAB_RESULTS`` on a DSS)."""
+        """The target's name for a clinical Flow object: ``LAB_RESULTS`` -> ``FO_TEST_LAB_RESULTS`` on a DSS."""
         return self.flow.name(clinical_name)
 
     def __repr__(self) -> str:  # never the API key

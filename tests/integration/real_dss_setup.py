@@ -30,9 +30,14 @@ RECIPES = ("group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG", "join_ML_TRAININ
 
 LAB_COLUMNS = (("patient_id", "string"), ("test_name", "string"), ("value", "double"), ("abnormal", "boolean"))
 LAB_ROWS = (
-    ("P001", "glucose", 5.4, False), ("P001", "hba1c", 6.9, True), ("P001", "ldl_cholesterol", 3.1, False),
-    ("P002", "glucose", 7.8, True), ("P002", "creatinine", 4.2, False),
-    ("P003", "glucose", 5.1, False), ("P003", "hemoglobin", 12.5, False), ("P003", "hba1c", 5.6, False),
+    ("P001", "glucose", 5.4, False),
+    ("P001", "hba1c", 6.9, True),
+    ("P001", "ldl_cholesterol", 3.1, False),
+    ("P002", "glucose", 7.8, True),
+    ("P002", "creatinine", 4.2, False),
+    ("P003", "glucose", 5.1, False),
+    ("P003", "hemoglobin", 12.5, False),
+    ("P003", "hba1c", 5.6, False),
     ("P004", "glucose", 9.3, True),
 )
 NOTES_COLUMNS = (("note_id", "string"), ("patient_id", "string"), ("department", "string"), ("note_text", "string"))
@@ -58,8 +63,10 @@ class ClinicalTestFlow:
 
     def name(self, clinical_name: str) -> str:
         if clinical_name not in SOURCE_DATASETS + DERIVED_DATASETS + RECIPES:
-            raise KeyError(f"{clinical_name!r} is not an object of the clinical Flow: use one of "
-                           f"{', '.join(SOURCE_DATASETS + DERIVED_DATASETS + RECIPES)}")
+            raise KeyError(
+                f"{clinical_name!r} is not an object of the clinical Flow: use one of "
+                f"{', '.join(SOURCE_DATASETS + DERIVED_DATASETS + RECIPES)}"
+            )
         return self.prefix + clinical_name
 
     @property
@@ -76,8 +83,10 @@ class ClinicalTestFlow:
         flags = ("min", "max", "avg", "sum", "count", "countDistinct", "first", "last", "stddev", "concat")
         return {
             "keys": [{"column": key, "type": "string"}],
-            "values": [dict({"column": column, "type": column_type}, **{f: f in wanted for f in flags})
-                       for column, column_type, wanted in values],
+            "values": [
+                dict({"column": column, "type": column_type}, **{f: f in wanted for f in flags})
+                for column, column_type, wanted in values
+            ],
             "globalCount": True,
             "outputColumnNameOverrides": {},
             "computedColumns": [],
@@ -86,32 +95,57 @@ class ClinicalTestFlow:
         }
 
     def lab_grouping_payload(self) -> dict:
-        return self.grouping_payload("patient_id", [("value", "double", ("min", "max", "avg")),
-                                                    ("test_name", "string", ("countDistinct",))])
+        return self.grouping_payload(
+            "patient_id", [("value", "double", ("min", "max", "avg")), ("test_name", "string", ("countDistinct",))]
+        )
 
     def notes_grouping_payload(self) -> dict:
         return self.grouping_payload("patient_id", [("department", "string", ("countDistinct",))])
 
     def join_payload(self) -> dict:
         """Left join of the two aggregates on patient_id, with explicit (aliased) column selection."""
-        def virtual_input(index: int) -> dict:
-            return {"index": index, "autoSelectColumns": False, "computedColumns": [],
-                    "preFilter": {"distinct": False, "enabled": False}}
 
-        selected = [("patient_id", "string", 0, None), ("value_min", "double", 0, None),
-                    ("value_max", "double", 0, None), ("value_avg", "double", 0, None),
-                    ("test_name_distinct", "bigint", 0, None), ("count", "bigint", 0, "lab_count"),
-                    ("department_distinct", "bigint", 1, None), ("count", "bigint", 1, "note_count")]
+        def virtual_input(index: int) -> dict:
+            return {
+                "index": index,
+                "autoSelectColumns": False,
+                "computedColumns": [],
+                "preFilter": {"distinct": False, "enabled": False},
+            }
+
+        selected = [
+            ("patient_id", "string", 0, None),
+            ("value_min", "double", 0, None),
+            ("value_max", "double", 0, None),
+            ("value_avg", "double", 0, None),
+            ("test_name_distinct", "bigint", 0, None),
+            ("count", "bigint", 0, "lab_count"),
+            ("department_distinct", "bigint", 1, None),
+            ("count", "bigint", 1, "note_count"),
+        ]
         return {
             "virtualInputs": [virtual_input(0), virtual_input(1)],
-            "joins": [{
-                "table1": 0, "table2": 1, "type": "LEFT", "conditionsMode": "AND", "outerJoinOnTheLeft": True,
-                "rightLimit": {"enabled": False, "maxMatches": 1, "type": "KEEP_LARGEST", "decisionColumn": {}},
-                "on": [{"column1": {"name": "patient_id", "table": 0}, "column2": {"name": "patient_id", "table": 1},
-                        "type": "EQ"}],
-            }],
-            "selectedColumns": [dict({"name": n, "type": t, "table": table}, **({"alias": a} if a else {}))
-                                for n, t, table, a in selected],
+            "joins": [
+                {
+                    "table1": 0,
+                    "table2": 1,
+                    "type": "LEFT",
+                    "conditionsMode": "AND",
+                    "outerJoinOnTheLeft": True,
+                    "rightLimit": {"enabled": False, "maxMatches": 1, "type": "KEEP_LARGEST", "decisionColumn": {}},
+                    "on": [
+                        {
+                            "column1": {"name": "patient_id", "table": 0},
+                            "column2": {"name": "patient_id", "table": 1},
+                            "type": "EQ",
+                        }
+                    ],
+                }
+            ],
+            "selectedColumns": [
+                dict({"name": n, "type": t, "table": table}, **({"alias": a} if a else {}))
+                for n, t, table, a in selected
+            ],
             "computedColumns": [],
             "enableAutoCastInJoinConditions": False,
             "postFilter": {"distinct": False, "enabled": False},
@@ -148,8 +182,10 @@ def csv_bytes(columns: Sequence[Tuple[str, str]], rows: Sequence[tuple]) -> byte
 def check_prefix(prefix: str) -> None:
     """Refuse prefixes that could match objects the suite did not create (empty, or without a separator)."""
     if not _PREFIX_PATTERN.match(prefix or ""):
-        raise ValueError(f"Test object prefix {prefix!r} is not allowed: use letters, digits and '_', starting with a letter and ending with '_', "
-                         "such as 'FO_TEST_', so that clean-up only ever deletes the suite's own objects")
+        raise ValueError(
+            f"Test object prefix {prefix!r} is not allowed: use letters, digits and '_', starting with a letter "
+            "and ending with '_', such as 'FO_TEST_', so that clean-up only ever deletes the suite's own objects"
+        )
 
 
 def _describe(exc: BaseException) -> str:
@@ -170,7 +206,8 @@ def check_project_access(project) -> dict:
     except Exception as exc:  # noqa: BLE001 - every failure means the same thing here: no usable project
         raise RealDSSSetupError(
             f"Cannot read project {project.project_key} ({_describe(exc)}). Check DSS_URL, DSS_API_KEY and "
-            "DSS_PROJECT: the key's user needs to read the project, write its content and run its jobs.") from exc
+            "DSS_PROJECT: the key's user needs to read the project, write its content and run its jobs."
+        ) from exc
 
 
 def create_source_dataset(project, name: str, columns: Sequence[Tuple[str, str]], rows: Sequence[tuple]) -> None:
@@ -208,8 +245,13 @@ def create_recipes(project, flow: ClinicalTestFlow, connection: str = DEFAULT_CO
         ("LAB_RESULTS", "LAB_RESULTS_AGG", "group_LAB_RESULTS_AGG", flow.lab_grouping_payload()),
         ("CLINICAL_NOTES", "CLINICAL_NOTES_AGG", "group_CLINICAL_NOTES_AGG", flow.notes_grouping_payload()),
     ):
-        recipe = (project.new_recipe("grouping", n(recipe_name)).with_input(n(source))
-                  .with_new_output(n(output), connection).with_group_key("patient_id").create())
+        recipe = (
+            project.new_recipe("grouping", n(recipe_name))
+            .with_input(n(source))
+            .with_new_output(n(output), connection)
+            .with_group_key("patient_id")
+            .create()
+        )
         _apply_payload(recipe, payload, [n(source)])
 
     join_inputs = [n("LAB_RESULTS_AGG"), n("CLINICAL_NOTES_AGG")]
@@ -220,8 +262,13 @@ def create_recipes(project, flow: ClinicalTestFlow, connection: str = DEFAULT_CO
     _apply_payload(recipe, flow.join_payload(), join_inputs)
 
     project.new_managed_dataset(n("MODEL_SCORES")).with_store_into(connection).create()
-    recipe = (project.new_recipe("python", n("train_MODEL_SCORES")).with_input(n("ML_TRAINING_DATA"))
-              .with_output(n("MODEL_SCORES")).with_script(flow.python_script()).create())
+    recipe = (
+        project.new_recipe("python", n("train_MODEL_SCORES"))
+        .with_input(n("ML_TRAINING_DATA"))
+        .with_output(n("MODEL_SCORES"))
+        .with_script(flow.python_script())
+        .create()
+    )
     settings = recipe.get_settings()
     _tag(settings.get_recipe_raw_definition())
     settings.save()
@@ -247,8 +294,9 @@ def delete_test_objects(project, prefix: str = DEFAULT_PREFIX) -> List[str]:
     return deleted
 
 
-def create_clinical_test_flow(project, prefix: str = DEFAULT_PREFIX,
-                              connection: str = DEFAULT_CONNECTION) -> ClinicalTestFlow:
+def create_clinical_test_flow(
+    project, prefix: str = DEFAULT_PREFIX, connection: str = DEFAULT_CONNECTION
+) -> ClinicalTestFlow:
     """Create the test Flow in ``project`` (after removing leftovers); on failure, remove what was created."""
     check_prefix(prefix)
     check_project_access(project)
@@ -270,7 +318,8 @@ def create_clinical_test_flow(project, prefix: str = DEFAULT_PREFIX,
         raise RealDSSSetupError(
             f"Creating the test Flow in project {project.project_key} failed while {step}: {_describe(exc)}. "
             "The key's user needs 'Write project content'; set DSS_CONNECTION to a managed-dataset connection "
-            "of the instance if 'filesystem_managed' does not exist.") from exc
+            "of the instance if 'filesystem_managed' does not exist."
+        ) from exc
     return flow
 
 
@@ -292,4 +341,3 @@ def describe_layout(project, flow: ClinicalTestFlow) -> Dict[str, Tuple[List[str
         settings = project.get_recipe(name).get_settings()
         layout[name] = (settings.get_flat_input_refs(), settings.get_flat_output_refs())
     return layout
-

@@ -45,20 +45,32 @@ def test_no_variables_means_the_emulator():
 
 
 def test_all_variables_select_the_real_instance_without_showing_the_key():
-    settings = real_dss_settings({"DSS_URL": "https://user:pw@dss.example.com:11200/", "DSS_API_KEY": "s3cr3t-key",
-                                  "DSS_PROJECT": "ORCH_TESTS", "DSS_VERIFY_TLS": "0"})
+    settings = real_dss_settings(
+        {
+            "DSS_URL": "https://user:pw@dss.example.com:11200/",
+            "DSS_API_KEY": "s3cr3t-key",
+            "DSS_PROJECT": "ORCH_TESTS",
+            "DSS_VERIFY_TLS": "0",
+        }
+    )
     assert (settings.url, settings.project_key, settings.verify_tls) == (
-        "https://user:pw@dss.example.com:11200", "ORCH_TESTS", False)
+        "https://user:pw@dss.example.com:11200",
+        "ORCH_TESTS",
+        False,
+    )
     assert settings.connection == "filesystem_managed"
     assert settings.display_url == "https://dss.example.com:11200"
     assert "s3cr3t-key" not in repr(settings)
 
 
-@pytest.mark.parametrize(("environ", "missing"), [
-    ({"DSS_URL": "https://dss.example.com"}, "DSS_API_KEY, DSS_PROJECT are not set"),
-    ({"DSS_URL": "https://dss.example.com", "DSS_API_KEY": "k"}, "DSS_PROJECT is not set"),
-    ({"DSS_API_KEY": "k", "DSS_PROJECT": "P"}, "DSS_URL is not set"),
-])
+@pytest.mark.parametrize(
+    ("environ", "missing"),
+    [
+        ({"DSS_URL": "https://dss.example.com"}, "DSS_API_KEY, DSS_PROJECT are not set"),
+        ({"DSS_URL": "https://dss.example.com", "DSS_API_KEY": "k"}, "DSS_PROJECT is not set"),
+        ({"DSS_API_KEY": "k", "DSS_PROJECT": "P"}, "DSS_URL is not set"),
+    ],
+)
 def test_half_set_variables_are_a_usage_error_naming_what_is_missing(environ, missing):
     with pytest.raises(pytest.UsageError, match=missing):
         real_dss_settings(environ)
@@ -91,8 +103,11 @@ def test_names_follow_the_clinical_flow():
 
 def test_source_rows_are_csv_with_header_and_lowercase_booleans():
     text = csv_bytes(LAB_COLUMNS, [("P1", "glucose", 5.5, True), ("P2", "hba1c, high", 7.0, False)]).decode()
-    assert text.splitlines() == ["patient_id,test_name,value,abnormal", "P1,glucose,5.5,true",
-                                 'P2,"hba1c, high",7.0,false']
+    assert text.splitlines() == [
+        "patient_id,test_name,value,abnormal",
+        "P1,glucose,5.5,true",
+        'P2,"hba1c, high",7.0,false',
+    ]
 
 
 # ------------------------------------------------------------------------------------------- creation on the emulator
@@ -145,8 +160,16 @@ def test_recipes_are_created_with_their_layout_payloads_and_tags(setup_project):
     lab_agg = [c["name"] for c in setup_project.get_dataset(flow.name("LAB_RESULTS_AGG")).get_schema()["columns"]]
     assert lab_agg == ["patient_id", "value_min", "value_max", "value_avg", "test_name_distinct", "count"]
     training = [c["name"] for c in setup_project.get_dataset(flow.name("ML_TRAINING_DATA")).get_schema()["columns"]]
-    assert training == ["patient_id", "value_min", "value_max", "value_avg", "test_name_distinct", "lab_count",
-                        "department_distinct", "note_count"]
+    assert training == [
+        "patient_id",
+        "value_min",
+        "value_max",
+        "value_avg",
+        "test_name_distinct",
+        "lab_count",
+        "department_distinct",
+        "note_count",
+    ]
 
 
 def test_clean_up_deletes_only_the_prefixed_objects(setup_project):
@@ -164,9 +187,11 @@ def test_clean_up_deletes_only_the_prefixed_objects(setup_project):
 
 def test_full_creation_with_uploaded_sources(setup_project):
     if _emulator_lacks_uploads(setup_project):
-        pytest.skip("the emulator does not implement uploaded-files datasets (POST/GET .../datasets/{name}/uploaded/"
-                    "files): the upload of the source rows is only exercised on a real DSS "
-                    "(make integration-tests DSS_URL=...)")
+        pytest.skip(
+            "the emulator does not implement uploaded-files datasets (POST/GET .../datasets/{name}/uploaded/"
+            "files): the upload of the source rows is only exercised on a real DSS "
+            "(make integration-tests DSS_URL=...)"
+        )
     flow = create_clinical_test_flow(setup_project, "FO_TEST_")
     assert describe_layout(setup_project, flow) == expected_layout(flow)
     delete_test_objects(setup_project, "FO_TEST_")
@@ -177,12 +202,18 @@ def test_full_creation_with_uploaded_sources(setup_project):
 
 def _cli(target: DSSTarget, *args: str) -> subprocess.CompletedProcess:
     """The command line a CI job would run; the key goes through the environment, as the README advises."""
-    env = dict(os.environ, DSS_URL=target.url, DSS_API_KEY=target.api_key, DSS_PROJECT=target.project_key,
-               PYTHONPATH=str(ROOT / "python-lib"))
+    env = dict(
+        os.environ,
+        DSS_URL=target.url,
+        DSS_API_KEY=target.api_key,
+        DSS_PROJECT=target.project_key,
+        PYTHONPATH=str(ROOT / "python-lib"),
+    )
     if not target.verify_tls:
         args = (*args, "--no-verify-tls")
-    return subprocess.run([sys.executable, "-m", "flow_orchestrator", *args], env=env, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "flow_orchestrator", *args], env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_target_holds_the_clinical_flow(dss_target):

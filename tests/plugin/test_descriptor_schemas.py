@@ -92,17 +92,18 @@ def test_every_component_folder_has_its_descriptor(folder):
         missing = [name for name in required if not (component / name).is_file()]
         assert not missing, f"{_rel(component)} lacks {', '.join(missing)}"
         assert re.match(r"^[a-z0-9]+(-[a-z0-9]+)*$", component.name), (
-            f"{_rel(component)}: component ids are lower-case words joined by '-'")
+            f"{_rel(component)}: component ids are lower-case words joined by '-'"
+        )
 
 
 def test_code_env_accepts_only_interpreters_the_library_supports():
     """The library needs Python >= requires-python; DSS must not build the code env on an older one."""
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     minimum = re.search(r'requires-python\s*=\s*">=\s*(\d+)\.(\d+)"', pyproject)
-    assert minimum, "pyproject.toml must declare requires-python = \">=X.Y\""
+    assert minimum, 'pyproject.toml must declare requires-python = ">=X.Y"'
     floor = (int(minimum.group(1)), int(minimum.group(2)))
     for interpreter in _load(ROOT / "code-env" / "python" / "desc.json")["acceptedPythonInterpreters"]:
-        digits = interpreter[len("PYTHON"):]
+        digits = interpreter[len("PYTHON") :]
         version = (int(digits[0]), int(digits[1:]))
         assert version >= floor, f"{interpreter} is older than requires-python >={floor[0]}.{floor[1]}"
 
@@ -120,37 +121,73 @@ VALID_RUNNABLE = {
         {"type": "SEPARATOR", "label": "Section"},
         {"name": "targets", "label": "Targets", "type": "DATASETS"},
         {"name": "recipes", "label": "Recipes", "type": "MULTISELECT", "getChoicesFromPython": True},
-        {"name": "mode", "label": "Mode", "type": "SELECT", "defaultValue": "a",
-         "selectChoices": [{"value": "a", "label": "A"}, {"value": "b", "label": "B"}]},
+        {
+            "name": "mode",
+            "label": "Mode",
+            "type": "SELECT",
+            "defaultValue": "a",
+            "selectChoices": [{"value": "a", "label": "A"}, {"value": "b", "label": "B"}],
+        },
         {"name": "max_parallel", "label": "Max", "type": "INT", "defaultValue": 4, "minI": 1, "maxI": 64},
         {"name": "wait_s", "label": "Wait", "type": "DOUBLE", "defaultValue": 5.0, "minD": 0},
-        {"name": "dry_run", "label": "Dry run", "type": "BOOLEAN", "defaultValue": False,
-         "visibilityCondition": "model.mode == 'a'"},
+        {
+            "name": "dry_run",
+            "label": "Dry run",
+            "type": "BOOLEAN",
+            "defaultValue": False,
+            "visibilityCondition": "model.mode == 'a'",
+        },
         {"name": "patterns", "label": "Patterns", "type": "STRINGS", "defaultValue": []},
         {"name": "policy", "label": "Policy", "type": "PRESET", "parameterSetId": "pipeline-policy"},
     ],
 }
-VALID_STEP = {"meta": {"label": "Step", "description": "A sample step", "icon": "icon-play"},
-              "params": [{"name": "recipes", "label": "Recipes", "type": "STRINGS"}]}
+VALID_STEP = {
+    "meta": {"label": "Step", "description": "A sample step", "icon": "icon-play"},
+    "params": [{"name": "recipes", "label": "Recipes", "type": "STRINGS"}],
+}
 VALID_PARAMETER_SET = {
     "meta": {"label": "Instance", "description": "Another instance", "icon": "icon-cloud"},
     "defaultDefinableInline": False,
     "defaultDefinableAtProjectLevel": True,
     "pluginParams": [],
-    "params": [{"name": "url", "label": "URL", "type": "STRING", "mandatory": True},
-               {"name": "api_key", "label": "API key", "type": "PASSWORD"},
-               {"name": "token", "label": "Token", "type": "CREDENTIAL_REQUEST",
-                "credentialRequestSettings": {"type": "SINGLE_FIELD"}}],
+    "params": [
+        {"name": "url", "label": "URL", "type": "STRING", "mandatory": True},
+        {"name": "api_key", "label": "API key", "type": "PASSWORD"},
+        {
+            "name": "token",
+            "label": "Token",
+            "type": "CREDENTIAL_REQUEST",
+            "credentialRequestSettings": {"type": "SINGLE_FIELD"},
+        },
+    ],
 }
-VALID_PLUGIN = {"id": "sample-plugin", "version": "1.2.3",
-                "meta": {"label": "Sample", "description": "A sample", "author": "Someone", "icon": "icon-check",
-                         "licenseInfo": "Apache Software License", "supportLevel": "NOT_SUPPORTED"}}
-VALID_DESC = {"acceptedPythonInterpreters": ["PYTHON39", "PYTHON311"], "forceConda": False,
-              "installCorePackages": True, "corePackagesSet": "AUTO", "installJupyterSupport": False}
+VALID_PLUGIN = {
+    "id": "sample-plugin",
+    "version": "1.2.3",
+    "meta": {
+        "label": "Sample",
+        "description": "A sample",
+        "author": "Someone",
+        "icon": "icon-check",
+        "licenseInfo": "Apache Software License",
+        "supportLevel": "NOT_SUPPORTED",
+    },
+}
+VALID_DESC = {
+    "acceptedPythonInterpreters": ["PYTHON39", "PYTHON311"],
+    "forceConda": False,
+    "installCorePackages": True,
+    "corePackagesSet": "AUTO",
+    "installJupyterSupport": False,
+}
 
-VALID = {"runnable.schema.json": VALID_RUNNABLE, "step.schema.json": VALID_STEP,
-         "parameter-set.schema.json": VALID_PARAMETER_SET, "plugin.schema.json": VALID_PLUGIN,
-         "desc.schema.json": VALID_DESC}
+VALID = {
+    "runnable.schema.json": VALID_RUNNABLE,
+    "step.schema.json": VALID_STEP,
+    "parameter-set.schema.json": VALID_PARAMETER_SET,
+    "plugin.schema.json": VALID_PLUGIN,
+    "desc.schema.json": VALID_DESC,
+}
 
 
 def _param(name: str) -> Callable[[dict], dict]:
@@ -161,18 +198,21 @@ def _param(name: str) -> Callable[[dict], dict]:
 def _set(getter, key, value):
     def mutate(d):
         getter(d)[key] = value
+
     return mutate
 
 
 def _delete(getter, key):
     def mutate(d):
         del getter(d)[key]
+
     return mutate
 
 
 def _append_param(param: dict):
     def mutate(d):
         d["params"].append(param)
+
     return mutate
 
 
@@ -199,26 +239,47 @@ BAD_SAMPLES = [
     ("runnable.schema.json", "integer bounds on a DOUBLE", _set(_param("wait_s"), "minI", 0)),
     ("runnable.schema.json", "SELECT without choices", _delete(_param("mode"), "selectChoices")),
     ("runnable.schema.json", "choice without label", _set(_param("mode"), "selectChoices", [{"value": "a"}])),
-    ("runnable.schema.json", "choices on a STRING", _set(_param("patterns"), "selectChoices",
-                                                         [{"value": "a", "label": "A"}])),
+    (
+        "runnable.schema.json",
+        "choices on a STRING",
+        _set(_param("patterns"), "selectChoices", [{"value": "a", "label": "A"}]),
+    ),
     ("runnable.schema.json", "PRESET without parameter set", _delete(_param("policy"), "parameterSetId")),
     ("runnable.schema.json", "reserved param name", _set(_param("dry_run"), "name", "__dry_run")),
     ("runnable.schema.json", "param name not an identifier", _set(_param("max_parallel"), "name", "max-parallel")),
     ("runnable.schema.json", "param without name", _delete(_param("targets"), "name")),
     ("runnable.schema.json", "param without label", _delete(_param("targets"), "label")),
-    ("runnable.schema.json", "credential request outside a preset",
-     _append_param({"name": "tok", "label": "Tok", "type": "CREDENTIAL_REQUEST",
-                    "credentialRequestSettings": {"type": "BASIC"}})),
+    (
+        "runnable.schema.json",
+        "credential request outside a preset",
+        _append_param(
+            {
+                "name": "tok",
+                "label": "Tok",
+                "type": "CREDENTIAL_REQUEST",
+                "credentialRequestSettings": {"type": "BASIC"},
+            }
+        ),
+    ),
     ("step.schema.json", "macro key in a step", _set(ROOT_OF, "resultType", "HTML")),
     ("step.schema.json", "step without params", _delete(ROOT_OF, "params")),
-    ("step.schema.json", "dynamic choices without script",
-     _append_param({"name": "r", "label": "R", "type": "SELECT", "getChoicesFromPython": True})),
-    ("parameter-set.schema.json", "preset inside a preset",
-     _append_param({"name": "p", "label": "P", "type": "PRESET", "parameterSetId": "other"})),
+    (
+        "step.schema.json",
+        "dynamic choices without script",
+        _append_param({"name": "r", "label": "R", "type": "SELECT", "getChoicesFromPython": True}),
+    ),
+    (
+        "parameter-set.schema.json",
+        "preset inside a preset",
+        _append_param({"name": "p", "label": "P", "type": "PRESET", "parameterSetId": "other"}),
+    ),
     ("parameter-set.schema.json", "legacy definableInline", _set(ROOT_OF, "definableInline", True)),
     ("parameter-set.schema.json", "no defaultDefinableInline", _delete(ROOT_OF, "defaultDefinableInline")),
-    ("parameter-set.schema.json", "credential request without settings",
-     _delete(lambda d: d["params"][2], "credentialRequestSettings")),
+    (
+        "parameter-set.schema.json",
+        "credential request without settings",
+        _delete(lambda d: d["params"][2], "credentialRequestSettings"),
+    ),
     ("plugin.schema.json", "version not semantic", _set(ROOT_OF, "version", "1.0")),
     ("plugin.schema.json", "id with a space", _set(ROOT_OF, "id", "sample plugin")),
     ("plugin.schema.json", "meta without description", _delete(META, "description")),

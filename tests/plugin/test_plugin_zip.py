@@ -30,8 +30,17 @@ REQUIRED_PATHS = (
 )
 REQUIRED_FOLDERS = ("python-runnables", "python-steps", "parameter-sets", "resource")
 ALLOWED_TOP_LEVEL = {
-    "plugin.json", "README.md", "LICENSE", "CHANGELOG.md", "release_info.json",
-    "python-lib", "python-runnables", "python-steps", "parameter-sets", "resource", "code-env",
+    "plugin.json",
+    "README.md",
+    "LICENSE",
+    "CHANGELOG.md",
+    "release_info.json",
+    "python-lib",
+    "python-runnables",
+    "python-steps",
+    "parameter-sets",
+    "resource",
+    "code-env",
 }
 FORBIDDEN_PARTS = {"tests", "dss_emulator", "bench", "examples", "docs", "tools", "__pycache__", ".git", ".venv"}
 FORBIDDEN_SUFFIXES = (".pyc", ".pyo")
@@ -100,8 +109,13 @@ def test_every_component_ships_with_its_code(names):
 
 def test_every_descriptor_of_the_tree_is_shipped(names):
     """A macro, step or preset added to the repository is packaged without touching the builder."""
-    patterns = ("python-runnables/*/runnable.json", "python-steps/*/step.json", "parameter-sets/*/parameter-set.json",
-                "resource/*.py", "resource/schemas/*.json")
+    patterns = (
+        "python-runnables/*/runnable.json",
+        "python-steps/*/step.json",
+        "parameter-sets/*/parameter-set.json",
+        "resource/*.py",
+        "resource/schemas/*.json",
+    )
     for pattern in patterns:
         for path in ROOT.glob(pattern):
             assert path.relative_to(ROOT).as_posix() in names
@@ -171,13 +185,20 @@ def _run_clean(unpacked: Path, body: str) -> subprocess.CompletedProcess:
                 found.append(info.name)
             return sorted(found)
     """)
-    return subprocess.run([sys.executable, "-I", "-c", prelude + textwrap.dedent(body)], cwd=str(unpacked),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-I", "-c", prelude + textwrap.dedent(body)],
+        cwd=str(unpacked),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_library_imports_without_dataiku_nor_emulator(unpacked):
     """Every module imports in a DSS-like code env (dataikuapi present, the ``dataiku`` package absent)."""
-    result = _run_clean(unpacked, """
+    result = _run_clean(
+        unpacked,
+        """
         modules = all_modules()
         failures = {}
         for name in modules:
@@ -190,7 +211,8 @@ def test_library_imports_without_dataiku_nor_emulator(unpacked):
         from flow_orchestrator.config import schemas_dir
         print(json.dumps({"modules": modules, "failures": failures, "version": flow_orchestrator.__version__,
                           "schemas": str(schemas_dir())}))
-    """)
+    """,
+    )
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["failures"] == {}
@@ -202,7 +224,9 @@ def test_library_imports_without_dataiku_nor_emulator(unpacked):
 
 def test_only_the_dss_adapter_needs_dataikuapi_at_import(unpacked):
     """With ``dataikuapi`` blocked, only ``flow_orchestrator.dss`` (and what imports it) may fail to import."""
-    result = _run_clean(unpacked, """
+    result = _run_clean(
+        unpacked,
+        """
         importers = set()
 
         class BlockDataikuapi:
@@ -228,9 +252,11 @@ def test_only_the_dss_adapter_needs_dataikuapi_at_import(unpacked):
             except Exception as exc:
                 failures[name] = repr(exc)
         print(json.dumps({"importers": sorted(importers), "failures": failures}))
-    """)
+    """,
+    )
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(outcome["importers"]) <= DATAIKUAPI_IMPORTERS, (
-        f"{outcome['importers']} import dataikuapi when imported: only the DSS adapter may")
+        f"{outcome['importers']} import dataikuapi when imported: only the DSS adapter may"
+    )
     assert all(missing == "dataikuapi" for missing in outcome["failures"].values()), outcome["failures"]
