@@ -15,8 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "python-lib"), str(ROOT)]
 
-from dss_emulator import EmulatedDSS  # noqa: E402
 from flow_orchestrator.cli import main as flow_orchestrator  # noqa: E402
+
+from dss_emulator import EmulatedDSS  # noqa: E402
 
 FLOW = ROOT / "examples" / "flows" / "clinical.json"
 OUT = ROOT / "demo-output"
