@@ -70,6 +70,23 @@ def _run_args(parser: argparse.ArgumentParser, *, for_resume: bool = False) -> N
     group.add_argument("--timeout", type=float, default=default, metavar="SECONDS", help="per-recipe time limit")
 
 
+def _schema_and_verify_args(parser: argparse.ArgumentParser) -> None:
+    """Options of the steps around the build; unset (None) on resume keeps the resumed run's settings."""
+    group = parser.add_argument_group("schemas and outputs")
+    group.add_argument("--propagate-schema-first", action="store_true", default=None,
+                       help="before the first job, propagate schemas from the datasets feeding the selection "
+                            "(no auto-rebuild); with --dry-run, only preview the impact")
+    group.add_argument("--verify", action="store_true", default=None, dest="verify_after_build",
+                       help="after the build, check the outputs of the recipes that succeeded (default check: each "
+                            "exists and was built during this run); a failed ERROR expectation exits 1")
+    group.add_argument("--expectations", metavar="FILE", dest="expectations_file", default=None,
+                       help="JSON spec of the expectations (resource/schemas/expectations.schema.json); implies --verify")
+    group.add_argument("--expect-columns", nargs="+", metavar="NAME[:TYPE]", dest="expected_columns", default=None,
+                       help="columns every output dataset must have; implies --verify")
+    group.add_argument("--min-rows", type=int, metavar="N", default=None,
+                       help="least number of rows of every output dataset; implies --verify")
+
+
 def _output_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output")
     group.add_argument("--json", dest="json_path", metavar="FILE", help="write the run record (or plan) as JSON")
@@ -95,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     _selection_args(build)
     _run_args(build)
     build.add_argument("--dry-run", action="store_true", help="plan only (same as the plan command)")
+    _schema_and_verify_args(build)
     _output_args(build)
 
     resume = commands.add_parser("resume", help="re-run what failed, was skipped or never ran in a run record")
@@ -102,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--record", required=True, metavar="FILE", help="the run record (JSON) to resume")
     _run_args(resume, for_resume=True)
     resume.add_argument("--dry-run", action="store_true", help="plan only")
+    _schema_and_verify_args(resume)
     _output_args(resume)
 
     from .cli_schema import add_commands  # propagate and verify share the connection and output options
@@ -113,12 +132,29 @@ def build_parser() -> argparse.ArgumentParser:
 def _raw_config(args: argparse.Namespace) -> dict:
     """The argparse result as the config module's "cli" input."""
     keys = ("targets", "recipes", "ordered", "reorder", "select", "exclude", "all", "mode", "strategy",
-            "max_parallel", "on_failure", "retries", "retry_backoff_s", "transient_patterns", "timeout", "dry_run")
+            "max_parallel", "on_failure", "retries", "retry_backoff_s", "transient_patterns", "timeout", "dry_run",
+            "propagate_schema_first", "verify_after_build", "expected_columns", "min_rows")
     raw = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     raw["project"] = args.project
     if args.command == "plan":
         raw["dry_run"] = True
+    path = getattr(args, "expectations_file", None)
+    if path:
+        raw["expectations"] = _read_spec(path)
+    if any(key in raw for key in ("expectations", "expected_columns", "min_rows")):
+        raw["verify_after_build"] = True  # giving expectations asks for them to be checked
     return raw
+
+
+def _read_spec(path: str) -> str:
+    from .errors import ConfigError
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as error:
+        raise ConfigError(("--expectations", f"cannot read {path}: {error.strerror or error}; pass the JSON spec "
+                                             "file (write one with 'flow-orchestrator verify --capture FILE')")) from None
 
 
 def make_gateway(args: argparse.Namespace):
@@ -201,9 +237,40 @@ def run_build_command(args: argparse.Namespace) -> int:
         from .plan import BuildPlan
 
         print(format_plan_text(BuildPlan.from_dict(data["plan"])))
+        _print_steps(data)
         return EXIT_OK
     print(format_summary_table(data))
+    _print_steps(data)
     return EXIT_OK if data["state"] == "SUCCESS" else EXIT_FAILED
+
+
+def _print_steps(data: dict) -> None:
+    """What "propagate schema first" and "verify after build" did, after the summary (errors also on stderr)."""
+    propagation = data.get("propagation")
+    if isinstance(propagation, dict):
+        if propagation.get("error"):
+            print(f"flow-orchestrator: {propagation['error']}", file=sys.stderr)
+        for result in propagation.get("results") or []:
+            print(result.get("summary") or "")
+            for diff in result.get("changes") or []:
+                print(f"  {diff.get('dataset')}: {diff.get('summary')}")
+    verification = data.get("verification")
+    if not isinstance(verification, dict):
+        return
+    if verification.get("error"):
+        print(f"flow-orchestrator: {verification['error']}", file=sys.stderr)
+    for item in verification.get("results") or []:
+        if item.get("status") == "passed":
+            continue
+        if item.get("status") == "failed":
+            label = "FAILED" if item.get("severity") == "ERROR" else "WARN"
+        else:
+            label = "SKIPPED"
+        print(f"{label:8} {item.get('dataset')} {item.get('kind')}: {item.get('message')}")
+    for note in verification.get("notes") or []:
+        print(f"note: {note}")
+    if verification.get("summary"):
+        print(f"Output checks: {verification['summary']}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

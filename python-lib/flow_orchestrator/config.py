@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .errors import ConfigError, FlowOrchestratorError
 from .plan import BUILD_MODE_LABELS, BUILD_MODES, STRATEGIES
@@ -20,7 +20,7 @@ from .plan import BUILD_MODE_LABELS, BUILD_MODES, STRATEGIES
 __all__ = [
     "BUILD_MODES", "BUILD_MODE_LABELS", "STRATEGIES", "ON_FAILURE_MODES", "Selection", "RetryPolicy", "RunOptions",
     "BuildConfig", "parse_build_config", "config_to_dict", "config_from_dict", "load_schema", "schemas_dir",
-    "normalize_build_mode",
+    "normalize_build_mode", "build_expectations",
 ]
 
 ON_FAILURE_MODES = ("fail-fast", "continue")
@@ -76,6 +76,15 @@ class BuildConfig:
     options: RunOptions = field(default_factory=RunOptions)
     dry_run: bool = False
     resume_last_run: bool = False
+    #: Before the first job, propagate schemas from each source dataset feeding the plan (no auto-rebuild);
+    #: a dry run previews the impact instead.
+    propagate_schema_first: bool = False
+    #: After the build, check the outputs; the three fields below are the expectations (none: every output of a
+    #: successful recipe exists and was built within this run). They are only kept when verification is on.
+    verify_after_build: bool = False
+    expectations: Optional[str] = None  # a JSON spec (resource/schemas/expectations.schema.json), as text
+    expected_columns: Tuple[str, ...] = ()  # "name" or "name:type", for every output dataset of the plan
+    min_rows: Optional[int] = None  # for every output dataset of the plan; None: not checked
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -84,10 +93,15 @@ class BuildConfig:
 SOURCES = ("macro", "step", "cli")
 DEFAULT_MAX_PARALLEL = RunOptions().max_parallel
 
-_LIST_FIELDS = frozenset({"targets", "recipes", "select", "exclude", "transient_patterns"})
+_LIST_FIELDS = frozenset({"targets", "recipes", "select", "exclude", "transient_patterns", "expected_columns"})
 _NAME_LIST_FIELDS = frozenset({"targets", "recipes"})  # a plain string of names is split on commas and spaces
-_BOOL_FIELDS = frozenset({"all", "ordered", "reorder", "dry_run", "resume_last_run", "parallel"})
-_INT_FIELDS = frozenset({"max_parallel", "retries"})
+_BOOL_FIELDS = frozenset(
+    {"all", "ordered", "reorder", "dry_run", "resume_last_run", "parallel", "propagate_schema_first",
+     "verify_after_build"}
+)
+_INT_FIELDS = frozenset({"max_parallel", "retries", "min_rows"})
+#: The verification fields, checked with the Verify outputs rules (spec problems are named by their JSON path).
+_VERIFY_FIELDS = ("expectations", "expected_columns", "min_rows")
 _NUMBER_FIELDS = frozenset(
     {"retry_backoff_s", "retry_backoff_max_s", "timeout_minutes", "timeout", "timeout_s", "poll_min_s", "poll_max_s"}
 )
@@ -99,6 +113,8 @@ _CLI_FLAGS = {
     "mode": "--mode", "build_mode": "--mode", "max_parallel": "--max-parallel", "on_failure": "--on-failure",
     "retry_backoff_s": "--retry-backoff", "transient_patterns": "--transient-pattern", "timeout": "--timeout",
     "timeout_s": "--timeout", "dry_run": "--dry-run", "project": "--project", "project_key": "--project",
+    "propagate_schema_first": "--propagate-schema-first", "verify_after_build": "--verify",
+    "expectations": "--expectations", "expected_columns": "--expect-columns", "min_rows": "--min-rows",
 }
 
 
@@ -151,7 +167,9 @@ def parse_build_config(raw: Optional[Mapping], source: str = "macro") -> BuildCo
     floats, blank entries of STRINGS lists are dropped. ``source`` says which field names to expect:
 
     - ``"macro"``: ``targets, recipes, select, exclude, build_mode, strategy, max_parallel, on_failure, retries,
-      retry_backoff_s, transient_patterns, timeout_minutes (0 = none), dry_run, resume_last_run, reorder``;
+      retry_backoff_s, transient_patterns, timeout_minutes (0 = none), dry_run, resume_last_run, reorder``, and
+      ``propagate_schema_first``, ``verify_after_build`` with its ``expectations`` (JSON spec text),
+      ``expected_columns`` and ``min_rows`` (0 = not checked; all three ignored unless ``verify_after_build``);
     - ``"step"``: the same, with ``recipes`` an ordered list and ``parallel`` (false: one recipe at a time);
     - ``"cli"``: argparse names: ``project, mode, timeout`` (seconds), ``select``/``exclude`` lists, ``all``,
       ``ordered``; it also reads back :func:`config_to_dict` output (``build_mode``, ``timeout_s``, ``project_key``).
@@ -165,8 +183,11 @@ def parse_build_config(raw: Optional[Mapping], source: str = "macro") -> BuildCo
     if not isinstance(raw, Mapping):
         raise ConfigError(("", f"the configuration must be a JSON object, not {type(raw).__name__}"))
     values = _clean(raw)
-    problems = [(_field(source, path), message) for path, message in _schema_problems(values, source)]
+    schema_problems = _schema_problems(values, source)
+    problems = [(_field(source, path), message) for path, message in schema_problems]
     problems += [(_field(source, [key]), message) for key, message in _semantic_problems(values, source)]
+    mistyped = {path[0] for path, _ in schema_problems if path}
+    problems += _verification_problems(values, source, skip=mistyped)  # one message per slip
     if problems:
         raise ConfigError(problems)
     return _build(values, source)
@@ -198,12 +219,41 @@ def config_to_dict(cfg: BuildConfig) -> dict:
         "poll_max_s": opt.poll_max_s,
         "dry_run": cfg.dry_run,
         "resume_last_run": cfg.resume_last_run,
+        "propagate_schema_first": cfg.propagate_schema_first,
+        "verify_after_build": cfg.verify_after_build,
+        "expectations": cfg.expectations,
+        "expected_columns": list(cfg.expected_columns),
+        "min_rows": cfg.min_rows,
     }
 
 
 def config_from_dict(data: Mapping) -> BuildConfig:
     """Inverse of :func:`config_to_dict` (e.g. the ``config`` of a previous run record), validated again."""
     return parse_build_config(data, source="cli")
+
+
+def build_expectations(cfg: BuildConfig, output_datasets: Sequence[str]):
+    """The expectations of "verify after build": the spec, plus the simple fields applied to ``output_datasets``.
+
+    Returns ``(ExpectationSet, default)``: with no spec nor simple field, ``default`` is True and every output is
+    expected to exist and to have been built within this run. The config was validated when parsed.
+    """
+    from .verification import parse_verify_config
+    from .verify import ExpectationSet, expectations_from_form
+
+    datasets = list(dict.fromkeys(output_datasets))
+    asked = bool(cfg.expectations) or bool(cfg.expected_columns) or cfg.min_rows is not None
+    if not asked:
+        if not datasets:
+            return ExpectationSet(), True
+        return expectations_from_form(datasets, within_run=True), True
+    if not datasets and not cfg.expectations:
+        return ExpectationSet(), False
+    form = {"datasets": datasets, "expectations": cfg.expectations, "expected_columns": list(cfg.expected_columns),
+            "min_rows": cfg.min_rows}
+    if not datasets:
+        form.update(expected_columns=[], min_rows=None)  # nothing to apply them to; the spec alone is checked
+    return parse_verify_config(form).expectations, False
 
 
 def normalize_build_mode(value: str) -> str:
@@ -262,6 +312,8 @@ def _clean_list(key: str, value):
             items = re.split(r"[,\s]+", value)
         elif key == "transient_patterns":
             items = value.splitlines()
+        elif key == "expected_columns":
+            items = re.split(r"[,\n]+", value)
         else:
             items = [value]
     elif isinstance(value, (list, tuple)):
@@ -389,6 +441,32 @@ def _semantic_problems(values: Mapping, source: str) -> List[Tuple[str, str]]:
     return problems
 
 
+def _verification_problems(values: Mapping, source: str, skip=frozenset()) -> List[Tuple[str, str]]:
+    """The verification fields checked as the Verify outputs macro checks them, before anything runs.
+
+    Only when ``verify_after_build`` is on: the fields are hidden (and ignored) otherwise. Spec problems are named
+    ``expectations (JSON path)``; the simple fields are checked against a stand-in dataset, since the plan's outputs
+    are not known yet. Fields in ``skip`` already have a type problem reported.
+    """
+    if values.get("verify_after_build") is not True:
+        return []
+    from .verification import parse_verify_config
+
+    names = {key: (_CLI_FLAGS[key] if source == "cli" else key) for key in _VERIFY_FIELDS}
+    spec = values.get("expectations")
+    if isinstance(spec, Mapping):
+        spec = json.dumps(spec)
+    form = {"datasets": ["the plan's outputs"], "expectations": spec,
+            "expected_columns": values.get("expected_columns"), "min_rows": values.get("min_rows")}
+    form.update({key: None for key in _VERIFY_FIELDS if key in skip})
+    try:
+        parse_verify_config(form, names)
+    except ConfigError as error:
+        redundant = f"{names['expectations']} (expectations)"  # a JSON syntax error is about the whole text
+        return [(names["expectations"] if field == redundant else field, message) for field, message in error.problems]
+    return []
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -459,4 +537,24 @@ def _build(values: Mapping, source: str) -> BuildConfig:
         options=options,
         dry_run=bool(get("dry_run", False)),
         resume_last_run=bool(get("resume_last_run", False)),
+        propagate_schema_first=bool(get("propagate_schema_first", False)),
+        **_verification_settings(values),
     )
+
+
+def _verification_settings(values: Mapping) -> dict:
+    """The verification fields of :class:`BuildConfig`; blank (and ignored) unless ``verify_after_build``."""
+    if values.get("verify_after_build") is not True:
+        return {"verify_after_build": False}
+    spec = values.get("expectations")
+    if isinstance(spec, Mapping):
+        spec = json.dumps(spec, ensure_ascii=False)
+    elif isinstance(spec, str) and not spec.strip():
+        spec = None
+    min_rows = values.get("min_rows")
+    return {
+        "verify_after_build": True,
+        "expectations": spec,
+        "expected_columns": tuple(values.get("expected_columns", ())),
+        "min_rows": int(min_rows) if min_rows else None,  # 0: not checked, as on the Verify outputs form
+    }

@@ -30,11 +30,15 @@ LAST_RUN_VARIABLE_PREFIX = "flow_orchestrator.last_run."
 
 #: Form fields whose blank value is taken from the ``pipeline_policy`` preset (same names in both).
 POLICY_FIELDS = ("max_parallel", "on_failure", "retries", "retry_backoff_s", "transient_patterns", "timeout_minutes")
+#: Fields of the optional steps around the build: propagate schemas first, verify the outputs after it.
+SCHEMA_AND_VERIFY_FIELDS = ("propagate_schema_first", "verify_after_build", "expectations", "expected_columns",
+                            "min_rows")
 #: Form fields of the Build pipeline macro that make its build configuration.
 MACRO_FIELDS = ("targets", "recipes", "select", "exclude", "build_mode", "strategy") + POLICY_FIELDS + (
-    "dry_run", "resume_last_run")
+    "dry_run", "resume_last_run") + SCHEMA_AND_VERIFY_FIELDS
 #: Step fields that make its build configuration (``recipes`` is the ordered pipeline).
-STEP_FIELDS = ("recipes", "reorder", "build_mode", "parallel") + POLICY_FIELDS + ("resume_last_run",)
+STEP_FIELDS = ("recipes", "reorder", "build_mode", "parallel") + POLICY_FIELDS + (
+    "resume_last_run",) + SCHEMA_AND_VERIFY_FIELDS
 #: PRESET fields: DSS resolves them to the preset's values (a dict).
 PRESET_FIELDS = ("dss_instance", "pipeline_policy")
 #: Fields of the step that only the shell side reads.
@@ -58,6 +62,11 @@ FIELD_TYPES = {
     "reorder": ("BOOLEAN",),
     "parallel": ("BOOLEAN",),
     "record_name": ("STRING",),
+    "propagate_schema_first": ("BOOLEAN",),
+    "verify_after_build": ("BOOLEAN",),
+    "expectations": ("TEXTAREA",),
+    "expected_columns": ("STRINGS",),
+    "min_rows": ("INT",),
     "dss_instance": ("PRESET",),
     "pipeline_policy": ("PRESET",),
 }
@@ -136,7 +145,7 @@ def raw_build_form(form: dict, fields: Iterable[str]) -> dict:
         if field in POLICY_FIELDS:
             continue
         value = form.get(field)
-        if field in ("targets", "recipes", "transient_patterns"):
+        if field in ("targets", "recipes", "transient_patterns", "expected_columns"):
             value = _clean_list(value)
         if not is_blank(value):
             raw[field] = value
@@ -407,7 +416,47 @@ def scenario_variables(record: dict, *, project_key: str, variable: str) -> dict
     }
     for state, count in state_counts(record).items():
         values[f"flow_orchestrator_{state.lower()}_count"] = count
+    propagation = record.get("propagation")
+    if isinstance(propagation, dict):
+        values["flow_orchestrator_propagation_state"] = propagation.get("state")
+        values["flow_orchestrator_schema_changed_datasets"] = ", ".join(propagation.get("changed_datasets") or [])
+    verification = record.get("verification")
+    if isinstance(verification, dict):
+        counts = verification.get("counts") or {}
+        values.update({
+            "flow_orchestrator_verify_state": verification.get("state"),
+            "flow_orchestrator_verify_total": counts.get("total", 0),
+            "flow_orchestrator_verify_failed_error": counts.get("failed_error", 0),
+            "flow_orchestrator_verify_failed_warn": counts.get("failed_warn", 0),
+            "flow_orchestrator_verify_skipped": counts.get("skipped", 0),
+            "flow_orchestrator_verify_failures": "; ".join(
+                f"{r.get('dataset')} {r.get('kind')}: {r.get('message')}" for r in _failed_checks(verification)),
+        })
     return values
+
+
+def _failed_checks(verification: dict, severity: Optional[str] = None) -> List[dict]:
+    return [r for r in verification.get("results") or [] if isinstance(r, dict) and r.get("status") == "failed"
+            and (severity is None or r.get("severity") == severity)]
+
+
+def check_report_items(record: dict, *, project_key: str) -> List[Tuple[str, str, dict]]:
+    """One ``(object_ref, partition, item)`` per output check of "verify after build", for the step's report."""
+    verification = record.get("verification")
+    items = []
+    for result in (verification.get("results") or []) if isinstance(verification, dict) else []:
+        dataset = str(result.get("dataset") or "")
+        object_ref = dataset if "." in dataset else f"{project_key}.{dataset}"
+        items.append((object_ref, "NP", {
+            "type": "FLOW_ORCHESTRATOR_EXPECTATION",
+            "kind": result.get("kind"),
+            "severity": result.get("severity"),
+            "status": result.get("status"),
+            "expected": result.get("expected"),
+            "subject": result.get("subject"),
+            "message": result.get("message"),
+        }))
+    return items
 
 
 def report_items(record: dict, *, project_key: str) -> List[Tuple[str, str, dict]]:
@@ -439,6 +488,12 @@ def publish_step_outcome(scenario, record: dict, *, project_key: str, variable: 
     scenario.set_scenario_variables(**scenario_variables(record, project_key=project_key, variable=variable))
     for object_ref, partition, item in report_items(record, project_key=project_key):
         scenario.add_report_item(object_ref, partition, item)
+    for object_ref, partition, item in check_report_items(record, project_key=project_key):
+        scenario.add_report_item(object_ref, partition, item)
+    verification = record.get("verification")
+    if isinstance(verification, dict):
+        for result in _failed_checks(verification, "WARN"):
+            log.warning("Output check %s %s (WARN): %s", result.get("dataset"), result.get("kind"), result.get("message"))
 
 
 def _recipe_cause(recipe: dict) -> Optional[str]:
@@ -464,8 +519,15 @@ def failure_message(record: dict, *, variable: Optional[str] = None) -> Optional
     counts = state_counts(record)
     total = sum(counts.values())
     bad = [r for r in record.get("recipes") or [] if r.get("state") in FAILED_STATES]
+    propagation = record.get("propagation") if isinstance(record.get("propagation"), dict) else {}
+    if propagation.get("state") in ("FAILED", "CANCELLED") and propagation.get("error"):
+        return f"No recipe was run: {propagation['error']}"
+    verification = record.get("verification") if isinstance(record.get("verification"), dict) else {}
+    check_lines = _check_failure_lines(verification)
     head = f"{len(bad)} of {total} recipes did not succeed" if bad else f"The run ended {state}"
     extras = [f"{counts[s]} {s.lower().replace('_', ' ')}" for s in ("SKIPPED", "NOT_RUN") if counts[s]]
+    if not bad and not extras and check_lines:
+        return "\n".join(check_lines)
     lines = [head + (f" ({', '.join(extras)})" if extras else "") + ":"]
     for recipe in bad:
         cause = _recipe_cause(recipe) or "no cause reported"
@@ -474,10 +536,26 @@ def failure_message(record: dict, *, variable: Optional[str] = None) -> Optional
         attempts = recipe.get("attempts") or 0
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         lines.append(f"- {recipe.get('name')} {recipe.get('state')}{tries}: {cause}")
+    lines.extend(check_lines)
     if variable:
         lines.append(f"The run record is in project variable {variable}; fix the cause and run again with "
                      "'Resume last run' to re-run only what did not succeed.")
     return "\n".join(lines)
+
+
+def _check_failure_lines(verification: dict) -> List[str]:
+    """The failed ERROR output checks, one line each (or why verification could not run)."""
+    if verification.get("state") == "ERROR":
+        return [str(verification.get("error") or "The outputs could not be verified")]
+    failed = _failed_checks(verification, "ERROR")
+    if not failed:
+        return []
+    total = (verification.get("counts") or {}).get("total", len(failed))
+    lines = [f"{len(failed)} of {total} output checks failed:"]
+    for result in failed:
+        subject = f" [{result.get('subject')}]" if result.get("subject") else ""
+        lines.append(f"- {result.get('dataset')} {result.get('kind')}{subject}: {result.get('message')}")
+    return lines
 
 
 # --------------------------------------------------------------------------- dynamic choices

@@ -52,6 +52,11 @@ def gc_paused():
 
     Building a 10,000-recipe graph allocates ~10^5 containers and no reference cycles; the collector would rescan the
     growing heap many times for nothing (it doubled build time in measurements). Re-enabled on exit, errors included.
+
+    What was built is long-lived (a graph, a plan): on exit it goes straight to the oldest generation, which
+    ``freeze()`` + ``unfreeze()`` do in O(1), instead of the next young collection scanning all of it only to promote
+    it (a third of a plan's build time). Not done when the application keeps objects frozen: unfreeze would release
+    them.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -59,6 +64,9 @@ def gc_paused():
         yield
     finally:
         if was_enabled:
+            if not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
@@ -93,10 +101,8 @@ def bottom_levels_of(
     level: Dict[str, float] = {}
     for name in reversed(order):
         given = durations.get(name)
-        longest = 0.0
-        for d in downstream.get(name, _EMPTY):
-            if level[d] > longest:
-                longest = level[d]
+        downs = downstream.get(name)
+        longest = max(map(level.__getitem__, downs)) if downs else 0.0
         level[name] = (float(given) if given is not None and given >= 0 else default_s) + longest
     return level
 
@@ -156,8 +162,9 @@ class FlowGraph:
     def __init__(self) -> None:
         # Filled by from_payload; kept private so that every public view is derived consistently.
         self.project_key: Optional[str] = None
-        self._nodes: Dict[str, dict] = {}  # the payload's node objects (read lazily for ref and subType)
-        self._node_index: Dict[str, int] = {}
+        self._nodes: Dict[str, dict] = {}  # the payload's node objects (read lazily for subType)
+        self._refs: Dict[str, str] = {}  # a node's "ref" when it is not its key (foreign objects...)
+        self._node_index: Optional[Dict[str, int]] = None  # payload position of each node, built when first needed
         self._type: Dict[str, str] = {}
         self._project: Dict[str, str] = {}  # owning project of foreign nodes only
         self._preds: Dict[str, List[str]] = {}
@@ -170,7 +177,7 @@ class FlowGraph:
         self._down: Dict[str, List[str]] = {}
         self._order: Tuple[str, ...] = ()
         self._runnable: Tuple[str, ...] = ()
-        self._pos: Dict[str, int] = {}
+        self._pos: Optional[Dict[str, int]] = None  # topological index of each recipe, built when first needed
         self._layer: Dict[str, int] = {}
         self._layers: List[List[str]] = []
         self._outputs_cache: Dict[str, Tuple[OutputRef, ...]] = {}
@@ -213,6 +220,7 @@ class FlowGraph:
         succs = self._succs
         flow_recipes = self._flow_recipes
         foreign = self._project
+        refs = self._refs
         project_key = self.project_key
         empty: List[str] = []
         # One tight pass: this loop and the edge check below are most of the cost of building a graph.
@@ -227,6 +235,9 @@ class FlowGraph:
             types[key] = node_type
             preds[key] = p
             succs[key] = s
+            ref = node.get("ref")
+            if ref and ref != key:  # rare: most refs are their key; read now while the node is at hand
+                refs[key] = ref
             if "." in key:
                 owner = _owner_project(key, node, project_key, node_type)
                 if owner is not None:
@@ -234,7 +245,6 @@ class FlowGraph:
                     continue
             if node_type == RECIPE_NODE:
                 flow_recipes.append(key)
-        self._node_index = {key: i for i, key in enumerate(nodes)}
         self._recipe_set = set(flow_recipes)
         self._check_edges()
 
@@ -242,24 +252,18 @@ class FlowGraph:
         """Report dangling keys; read edges from both ends when the two lists disagree (DSS lists each twice)."""
         preds = self._preds
         succs = self._succs
-        consistent = True
+        if _ends_agree(preds, succs):
+            return
         for key, s in succs.items():
             for other in s:
-                p = preds.get(other)
-                if p is None:
+                if other not in preds:
                     raise GraphError(_dangling(key, "successors", other))
-                if consistent and key not in p:
-                    consistent = False
         missing = set(itertools.chain.from_iterable(preds.values())).difference(preds)  # at C speed
         if missing:
             for key, p in preds.items():
                 for other in p:
                     if other in missing:
                         raise GraphError(_dangling(key, "predecessors", other))
-        pred_edges = sum(map(len, preds.values()))
-        succ_edges = sum(map(len, succs.values()))
-        if consistent and pred_edges == succ_edges:
-            return
         merged_preds: Dict[str, List[str]] = {k: list(v) for k, v in preds.items()}
         merged_succs: Dict[str, List[str]] = {k: list(v) for k, v in succs.items()}
         for key, s in succs.items():
@@ -276,10 +280,12 @@ class FlowGraph:
             name = item.get("name") if isinstance(item, dict) else None
             if name not in self._recipe_set:
                 continue  # the graph is the source of truth: a listed recipe it lacks is not schedulable
-            if item.get("type"):
-                self._recipe_type[name] = item["type"]
-            tags = item.get("tags") or ()
-            self._recipe_tags[name] = tuple(t for t in tags if isinstance(t, str))
+            recipe_type = item.get("type")
+            if recipe_type:
+                self._recipe_type[name] = recipe_type
+            tags = item.get("tags")
+            if tags:  # most recipes have none: recipe_tags() answers () for them
+                self._recipe_tags[name] = tuple(t for t in tags if isinstance(t, str))
 
     def _link_recipes(self) -> None:
         """Recipe-level upstream: the recipes producing each input, through implicit recipes and foreign objects."""
@@ -350,16 +356,17 @@ class FlowGraph:
         """Kahn's algorithm by levels: each level is a layer, kept in Flow order; the layers concatenated are the order.
 
         Incremental like ``graphlib`` (O(V + E)) but without its per-node bookkeeping objects; ``graphlib`` names the
-        cycle when one stops the sort.
+        cycle when one stops the sort. Layers are filled by one pass over the recipes in Flow order afterwards, which
+        keeps each in Flow order without sorting.
         """
         up = self._up
         down = self._down
-        flow_index = self._node_index.__getitem__
         remaining = {r: len(ups) for r, ups in up.items() if ups}
         frontier = [r for r in self._flow_recipes if not up[r]]
-        layers: List[List[str]] = []
+        layer_of = dict.fromkeys(frontier, 0)
+        depth = 0
         while frontier:
-            layers.append(frontier)
+            depth += 1
             ready: List[str] = []
             for r in frontier:
                 for d in down[r]:
@@ -367,18 +374,18 @@ class FlowGraph:
                     remaining[d] = left
                     if not left:
                         ready.append(d)
-            if len(ready) > 1:
-                ready.sort(key=flow_index)
+                        layer_of[d] = depth
             frontier = ready
-        order = tuple(r for layer in layers for r in layer)
-        if len(order) != len(self._flow_recipes):
+        if len(layer_of) != len(self._flow_recipes):
             self._raise_cycle({r for r, left in remaining.items() if left})
+        layers: List[List[str]] = [[] for _ in range(depth)]
+        for r in self._flow_recipes:
+            layers[layer_of[r]].append(r)
+        order = tuple(itertools.chain.from_iterable(layers))
         self._order = order
         self._layers = layers
-        self._pos = {r: i for i, r in enumerate(order)}
-        self._layer = {r: i for i, layer in enumerate(layers) for r in layer}
-        succs = self._succs
-        self._runnable = tuple(r for r in order if succs[r])
+        self._layer = layer_of
+        self._runnable = tuple(filter(self._succs.__getitem__, order))  # recipes with at least one output
 
     def _raise_cycle(self, stuck: Set[str]) -> None:
         sorter: graphlib.TopologicalSorter = graphlib.TopologicalSorter()
@@ -413,7 +420,13 @@ class FlowGraph:
 
     def node_keys(self) -> List[str]:
         """Every node key, in payload (Flow) order."""
-        return list(self._node_index)
+        return list(self._type)
+
+    def _node_positions(self) -> Dict[str, int]:
+        """Payload position of every node; only some queries need it, so building a graph does not pay for it."""
+        if self._node_index is None:
+            self._node_index = {key: i for i, key in enumerate(self._type)}
+        return self._node_index
 
     def is_recipe(self, key: str) -> bool:
         """True for a recipe of this project (a ``RUNNABLE_RECIPE`` we may run)."""
@@ -428,11 +441,11 @@ class FlowGraph:
 
     def computables(self) -> List[str]:
         """Every computable node key (datasets, folders, models...), in Flow order."""
-        return [k for k in self._node_index if self._type[k].startswith("COMPUTABLE")]
+        return [k for k, node_type in self._type.items() if node_type.startswith("COMPUTABLE")]
 
     def output_ref(self, computable: str) -> OutputRef:
         """How a job names this computable."""
-        ref = self._nodes[computable].get("ref") or computable
+        ref = self._refs.get(computable, computable)
         node_type = self._type[computable]
         owner = self._project.get(computable)
         if owner is not None and ref.startswith(owner + "."):
@@ -521,7 +534,7 @@ class FlowGraph:
                 found[node] = None
             else:
                 queue.extend(self._succs[node])
-        return tuple(sorted(found, key=self._pos.__getitem__))
+        return tuple(sorted(found, key=self._positions().__getitem__))
 
     def upstream(self, recipe: str) -> Tuple[str, ...]:
         """Recipes whose outputs this recipe reads (direct dependencies)."""
@@ -549,13 +562,29 @@ class FlowGraph:
         return _bfs(recipes, self._down, depth)
 
     def topological_index(self, recipe: str) -> int:
-        return self._pos[recipe]
+        return self._positions()[recipe]
+
+    def _positions(self) -> Dict[str, int]:
+        if self._pos is None:
+            self._pos = {r: i for i, r in enumerate(self._order)}
+        return self._pos
 
     def in_topological_order(self, recipes: Iterable[str]) -> List[str]:
-        return sorted(set(recipes), key=self._pos.__getitem__)
+        wanted = set(recipes)
+        if len(wanted) * 8 >= len(self._order):
+            # A large share of the Flow (a whole-Flow plan): filtering the order is linear, sorting is not.
+            found = [r for r in self._order if r in wanted]
+            if len(found) == len(wanted):
+                return found
+        return sorted(wanted, key=self._positions().__getitem__)
 
     def layer(self, recipe: str) -> int:
         return self._layer[recipe]
+
+    @property
+    def layer_map(self) -> Mapping[str, int]:
+        """Layer of every recipe (read-only view for plans, which must not copy it per recipe)."""
+        return self._layer
 
     def layers(self) -> List[List[str]]:
         """Recipes grouped by layer (each in Flow order): layer k only depends on layers < k."""
@@ -596,7 +625,7 @@ class FlowGraph:
             for s in self._succs[n]:
                 if s in indegree:
                     indegree[s] += 1
-        index = self._node_index
+        index = self._node_positions()
         ready = [(index[n], n) for n, d in indegree.items() if d == 0]
         heapq.heapify(ready)
         out: List[str] = []
@@ -621,6 +650,25 @@ class FlowGraph:
 
     def __repr__(self) -> str:
         return f"FlowGraph(project_key={self.project_key!r}, recipes={len(self._order)}, nodes={len(self._type)})"
+
+
+def _ends_agree(preds: Dict[str, List[str]], succs: Dict[str, List[str]]) -> bool:
+    """True when the predecessor and successor lists hold exactly the same links (then none names a missing node).
+
+    Checked from the successor side only: each link found among its target's predecessors, no successor listed twice,
+    and as many links on each side leave no room for another predecessor (a dangling one included). This is the usual
+    case, with as little work per link as possible; the caller finds and reports any problem on a slow path.
+    """
+    try:
+        for key, s in succs.items():
+            for other in s:
+                if key not in preds[other]:
+                    return False
+            if len(s) > 1 and len(set(s)) != len(s):
+                return False
+    except KeyError:  # a successor that is not a node
+        return False
+    return sum(map(len, preds.values())) == sum(map(len, succs.values()))
 
 
 def _owner_project(key: str, node: dict, project_key: Optional[str], node_type: str) -> Optional[str]:

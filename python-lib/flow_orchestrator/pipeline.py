@@ -2,19 +2,36 @@
 
 It reads the Flow once, resolves the selection into a :class:`~flow_orchestrator.plan.BuildPlan`, and
 either returns the plan (dry run) or runs it; every user error surfaces before the first job starts.
+
+Two optional steps wrap the build. "Propagate schema first" runs DSS's schema propagation from each source dataset
+feeding the plan before the first job (a dry run only previews its impact); if it stops, no job starts. "Verify after
+build" checks the outputs of the recipes that succeeded once the run is over; a failed ERROR expectation makes the
+run FAILED. Both results go into the run record (``propagation``, ``verification``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, Optional
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .config import BuildConfig, config_to_dict
-from .errors import ConfigError
+from .config import BuildConfig, build_expectations, config_to_dict
+from .errors import ConfigError, FlowOrchestratorError
 from .graph import FlowGraph
 from .plan import BuildPlan, expected_durations_from_record, make_plan
-from .record import RunRecord, load_record, new_run_id, planned_record, resume_candidates
+from .port import TransientAPIError
+from .record import (
+    RunRecord,
+    format_utc,
+    load_record,
+    new_record,
+    new_run_id,
+    parse_utc,
+    planned_record,
+    resume_candidates,
+)
 from .runner import run_plan
 
 log = logging.getLogger(__name__)
@@ -27,8 +44,7 @@ def read_flow(gateway) -> FlowGraph:
     return FlowGraph.from_payload(payload, recipes, project_key=gateway.project_key)
 
 
-def prepare_build(gateway, config: BuildConfig, *, previous_record: Optional[dict] = None) -> BuildPlan:
-    """Check access, read the Flow and plan; raises ConfigError/SelectionError/GraphError/DSSAccessError."""
+def _prepare(gateway, config: BuildConfig, previous_record: Optional[dict]) -> Tuple[FlowGraph, BuildPlan]:
     gateway.check_access()
     graph = read_flow(gateway)
     durations = expected_durations_from_record(previous_record) if previous_record else None
@@ -41,7 +57,12 @@ def prepare_build(gateway, config: BuildConfig, *, previous_record: Optional[dic
             raise ConfigError(("resume_last_run", f"the last run record is for project "
                                                   f"{previous_record.get('project_key')}, not {gateway.project_key}"))
         only = resume_candidates(previous_record)
-    return make_plan(graph, config, gateway.project_key, expected_durations=durations, only=only)
+    return graph, make_plan(graph, config, gateway.project_key, expected_durations=durations, only=only)
+
+
+def prepare_build(gateway, config: BuildConfig, *, previous_record: Optional[dict] = None) -> BuildPlan:
+    """Check access, read the Flow and plan; raises ConfigError/SelectionError/GraphError/DSSAccessError."""
+    return _prepare(gateway, config, previous_record)[1]
 
 
 def run_build(
@@ -53,19 +74,36 @@ def run_build(
     cancel: Optional[threading.Event] = None,
     record_sink: Optional[Callable[[RunRecord], None]] = None,
 ) -> RunRecord:
-    """Plan, then run (or only plan, for a dry run); the returned record says what happened."""
+    """Plan, propagate schemas (when asked), run (or only plan, for a dry run), verify (when asked).
+
+    The returned record says what happened; ``record.propagation`` and ``record.verification`` hold the results of
+    the optional steps. A propagation that stops gives a FAILED record in which no recipe ran.
+    """
     if previous_record is not None and not isinstance(previous_record, dict):
         previous_record = load_record(previous_record).to_dict()
-    plan = prepare_build(gateway, config, previous_record=previous_record)
+    graph, plan = _prepare(gateway, config, previous_record)
     resumed_from = previous_record.get("run_id") if (config.resume_last_run and previous_record) else None
     config_dict = config_to_dict(config)
+    propagation = None
+    if config.propagate_schema_first:
+        propagation = propagate_first(gateway, graph, plan, preview=config.dry_run, cancel=cancel)
     if config.dry_run:
         record = planned_record(plan, run_id=new_run_id(), config_dict=config_dict, dss_url=gateway.dss_url,
                                 resumed_from=resumed_from)
+        record.propagation = propagation
         if record_sink is not None:
             record_sink(record)
         return record
-    return run_plan(
+    if propagation is not None and propagation["state"] != "SUCCESS":
+        return _stopped_before_build(plan, propagation, config_dict=config_dict, dss_url=gateway.dss_url,
+                                     resumed_from=resumed_from, record_sink=record_sink)
+
+    def sink(record: RunRecord) -> None:
+        record.propagation = propagation
+        if record_sink is not None:
+            record_sink(record)
+
+    record = run_plan(
         plan,
         gateway,
         config.options,
@@ -74,5 +112,177 @@ def run_build(
         on_event=on_event,
         cancel=cancel,
         resumed_from=resumed_from,
-        record_sink=record_sink,
+        record_sink=sink,
     )
+    record.propagation = propagation
+    if config.verify_after_build and record.state != "CANCELLED" and not (cancel is not None and cancel.is_set()):
+        record.verification = verify_build_outputs(gateway, config, plan, record)
+        if record.verification["state"] in ("FAILED", "ERROR") and record.state == "SUCCESS":
+            record.state = "FAILED"
+        if record_sink is not None:
+            record_sink(record)
+    return record
+
+
+# ------------------------------------------------------------------------------------------ propagate schema first
+
+
+def plan_sources(graph: FlowGraph, plan: BuildPlan) -> List[str]:
+    """Datasets of this project that feed the plan: inputs of planned recipes that no planned recipe builds.
+
+    In plan order; datasets shared from other projects are left out (their propagation belongs to their project).
+    """
+    produced = {key for item in plan.recipes for key in graph.output_keys(item.name)}
+    sources: Dict[str, None] = {}
+    for item in plan.recipes:
+        for key in graph.inputs(item.name):
+            if key in produced or graph.is_foreign(key) or graph.node_type(key) != "COMPUTABLE_DATASET":
+                continue
+            sources.setdefault(key, None)
+    return list(sources)
+
+
+def propagate_first(
+    gateway,
+    graph: FlowGraph,
+    plan: BuildPlan,
+    *,
+    preview: bool = False,
+    cancel: Optional[threading.Event] = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Dict[str, Any]:
+    """Propagate (or, for ``preview``, only preview) schemas from each source of the plan, stopping at the first error.
+
+    No auto-rebuild: the build follows. Returns the record's ``propagation`` section: ``state`` (SUCCESS, FAILED,
+    PREVIEW or CANCELLED), ``sources``, ``results`` (one per source handled: its diffs, or the predicted ones and
+    the recipes that would break), ``changed_datasets``, ``stopped_at`` and ``error``.
+    """
+    from .propagate import PropagateConfig, propagate_schema
+
+    started = clock()
+    sources = plan_sources(graph, plan)
+    results: List[Dict[str, Any]] = []
+    state, error, stopped_at = ("PREVIEW" if preview else "SUCCESS"), None, None
+    for source in sources:
+        if cancel is not None and cancel.is_set():
+            state, error = "CANCELLED", "The run was cancelled during the schema propagation; no job was started."
+            break
+        log.info("%s schema propagation from %s", "Previewing the" if preview else "Running the", source)
+        outcome = propagate_schema(
+            gateway, PropagateConfig(source_dataset=source, auto_rebuild=False, preview_only=preview), cancel=cancel
+        )
+        results.append(_source_result(outcome.to_dict()))
+        if outcome.error is not None:
+            cancelled = cancel is not None and cancel.is_set()
+            state = "CANCELLED" if cancelled else "FAILED"
+            error, stopped_at = str(outcome.error), outcome.stopped_at
+            break
+    changed = [diff["dataset"] for result in results for diff in result["changes"]]
+    return {
+        "state": state,
+        "preview": preview,
+        "sources": sources,
+        "results": results,
+        "changed_datasets": list(dict.fromkeys(changed)),
+        "stopped_at": stopped_at,
+        "error": error,
+        "duration_s": round(clock() - started, 3),
+    }
+
+
+def _source_result(outcome: Dict[str, Any]) -> Dict[str, Any]:
+    """What the record keeps of one propagation: the diffs (actual, or predicted by a preview) and what breaks."""
+    preview = outcome.get("preview") or {}
+    changes = outcome["changes"] if outcome.get("ran") else list((preview.get("changes") or {}).values())
+    return {
+        "source": (outcome.get("config") or {}).get("source_dataset"),
+        "state": outcome.get("state"),
+        "ran": bool(outcome.get("ran")),
+        "changes": changes,
+        "breaks": list(preview.get("breaks") or []),
+        "unchecked": list(preview.get("unchecked") or []),
+        "stops_at": preview.get("stops_at"),
+        "error": outcome.get("error"),
+        "notes": list(outcome.get("notes") or []) + list(preview.get("notes") or []),
+        "summary": outcome.get("summary"),
+        "duration_s": outcome.get("duration_s"),
+    }
+
+
+def _stopped_before_build(plan: BuildPlan, propagation: Dict[str, Any], *, config_dict: dict, dss_url,
+                          resumed_from: Optional[str], record_sink) -> RunRecord:
+    """The record of a run the propagation stopped: every recipe NOT_RUN, state FAILED (or CANCELLED)."""
+    started = datetime.now(timezone.utc)
+    record = new_record(plan, started=started, config_dict=config_dict, dss_url=dss_url, resumed_from=resumed_from)
+    record.state = "CANCELLED" if propagation["state"] == "CANCELLED" else "FAILED"
+    record.ended_at = format_utc(datetime.now(timezone.utc))
+    record.duration_s = propagation.get("duration_s") or 0.0
+    record.propagation = propagation
+    log.info("%s", propagation.get("error"))  # the report, the step's failure and the CLI show it
+    if record_sink is not None:
+        record_sink(record)
+    return record
+
+
+# ------------------------------------------------------------------------------------------ verify after build
+
+
+def verify_build_outputs(gateway, config: BuildConfig, plan: BuildPlan, record: RunRecord) -> Dict[str, Any]:
+    """Check the outputs of the recipes that succeeded; returns the record's ``verification`` section.
+
+    The expectations are the config's spec plus its simple fields applied to those outputs (none: each output must
+    exist and have been built within this run). Outputs of recipes that did not succeed are not verified, and a note
+    says so. ``state`` is PASSED, WARN (only WARN expectations failed), FAILED, or ERROR (DSS could not be read).
+    """
+    from .verification import verify_after_build
+    from .verify import ExpectationSet, VerificationResult
+
+    started = time.monotonic()
+    states = {item.name: item.state for item in record.recipes}
+    verifiable: List[str] = []
+    not_verified: List[Dict[str, str]] = []
+    for item in plan.recipes:
+        for output in item.outputs:
+            if output.type != "DATASET" or output.project_key not in (None, plan.project_key):
+                continue
+            state = states.get(item.name, "NOT_RUN")
+            if state == "SUCCESS":
+                verifiable.append(output.id)
+            else:
+                not_verified.append({"dataset": output.id, "recipe": item.name, "state": state})
+    expectations, default = build_expectations(config, verifiable)
+    skipped = {entry["dataset"] for entry in not_verified}
+    prefix = f"{plan.project_key}."
+    kept = tuple(e for e in expectations.expectations
+                 if (e.dataset[len(prefix):] if e.dataset.startswith(prefix) else e.dataset) not in skipped)
+    expectations = ExpectationSet(kept, expectations.description)
+    notes = [f"{entry['dataset']}: not verified, because recipe {entry['recipe']} ended {entry['state']}"
+             for entry in not_verified]
+    base: Dict[str, Any] = {
+        "datasets": list(expectations.datasets),
+        "not_verified": not_verified,
+        "default_checks": default,
+    }
+    started_ms = _epoch_ms(record.started_at)
+    try:
+        if expectations.is_empty:
+            result = VerificationResult((), ())
+        else:
+            result = verify_after_build(gateway, expectations, started_ms)
+    except (FlowOrchestratorError, TransientAPIError) as error:
+        message = f"The outputs could not be verified: {error}"
+        log.info("%s", message)
+        return dict(base, state="ERROR", error=message, passed=False, results=[], notes=notes, warnings=notes,
+                    counts=VerificationResult().counts, summary=message, duration_s=round(time.monotonic() - started, 3))
+    result = VerificationResult(result.results, tuple(notes) + result.notes)
+    if not result.passed:
+        state = "FAILED"
+    else:
+        state = "WARN" if result.counts["failed_warn"] else "PASSED"
+    log.info("Output checks: %s", result.summary())
+    return dict(base, state=state, error=None, duration_s=round(time.monotonic() - started, 3), **result.to_dict())
+
+
+def _epoch_ms(text: Optional[str]) -> Optional[int]:
+    moment = parse_utc(text)
+    return None if moment is None else int(moment.timestamp() * 1000)

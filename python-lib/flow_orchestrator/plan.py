@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .graph import FlowGraph, bottom_levels_of, critical_path_of, gc_paused, layers_of
-from .port import OutputRef
+from .port import OutputRef, value_eq, value_ne
 from .selection import order_by_preference, resolve_selection
 
 if TYPE_CHECKING:  # config imports this module for BUILD_MODES
@@ -29,9 +29,12 @@ STRATEGIES = ("per-recipe", "single-job")
 DEFAULT_EXPECTED_DURATION_S = 1.0
 
 
-@dataclass(frozen=True)
-class PlannedRecipe:
-    """One recipe of the plan and where it sits in the schedule."""
+class PlannedRecipe(NamedTuple):
+    """One recipe of the plan and where it sits in the schedule.
+
+    Immutable and hashable; a NamedTuple for the same reason as :class:`OutputRef` (one per recipe, ~10^4 in a large
+    plan), with a dataclass's equality.
+    """
 
     name: str
     type: str
@@ -41,6 +44,10 @@ class PlannedRecipe:
     layer: int = 0  # 0 for recipes with no upstream in the plan, else 1 + max(layer of upstream)
     expected_duration_s: float = 1.0  # from the last run record when known, else 1
     bottom_level_s: float = 1.0  # longest path of expected durations from this recipe to a sink of the plan
+
+    __eq__ = value_eq
+    __ne__ = value_ne
+    __hash__ = tuple.__hash__
 
     def to_dict(self) -> dict:
         return {
@@ -204,7 +211,7 @@ def _make_plan(
         # The whole Flow in its own order (the common case): reuse the graph's adjacency and layers.
         upstream: Mapping[str, Tuple[str, ...]] = graph.upstream_map
         downstream: Mapping[str, Sequence[str]] = graph.downstream_map
-        layer: Mapping[str, int] = {n: graph.layer(n) for n in names}
+        layer: Mapping[str, int] = graph.layer_map
     else:
         upstream = _nearest_planned_upstream(graph, names)
         downstream = {n: [] for n in names}
@@ -215,19 +222,17 @@ def _make_plan(
     durations = _expected(names, expected_durations)
     bottom = bottom_levels_of(names, downstream, durations)
     critical, critical_s = critical_path_of(names, downstream, bottom)
-    recipes = tuple(
-        PlannedRecipe(
-            name=n,
-            type=graph.recipe_type(n),
-            outputs=graph.outputs(n),
-            inputs=graph.inputs(n),
-            upstream=upstream[n],
-            layer=layer[n],
-            expected_duration_s=durations[n],
-            bottom_level_s=bottom[n],
-        )
-        for n in names
-    )
+    # Column by column, in PlannedRecipe's field order, through zip() and _make(): no keyword call per recipe.
+    recipes = tuple(map(PlannedRecipe._make, zip(
+        names,
+        map(graph.recipe_type, names),
+        map(graph.outputs, names),
+        map(graph.inputs, names),
+        map(upstream.__getitem__, names),
+        map(layer.__getitem__, names),
+        map(durations.__getitem__, names),
+        map(bottom.__getitem__, names),
+    )))
     targets = _targets(graph, names, downstream, options.build_mode, options.strategy, notes)
     return BuildPlan(
         project_key=project_key,
@@ -313,15 +318,34 @@ def _targets(
 
 
 def expected_durations_from_record(record: Mapping) -> Dict[str, float]:
-    """Seconds each recipe took in a previous run record, for recipes that succeeded (the plan's priorities)."""
+    """Seconds each recipe that succeeded in a previous run record took: the plan's priorities and the polling plan.
+
+    DSS's own duration of the successful job (``job_duration_s`` of its attempt) comes first: the recipe's
+    ``duration_s`` also holds the run's detection lag and earlier attempts, and learning from it would make every run
+    poll a little later than the one before. Older records without it fall back on ``duration_s``. A single-job
+    record says nothing per recipe (every recipe shows the whole job's time): it gives no durations.
+    """
     out: Dict[str, float] = {}
+    plan = (record or {}).get("plan")
+    if isinstance(plan, Mapping) and plan.get("strategy") == "single-job":
+        return out
     for item in (record or {}).get("recipes") or ():
         if not isinstance(item, Mapping) or item.get("state") != "SUCCESS":
             continue
-        duration = item.get("duration_s")
-        if isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration >= 0:
+        duration = None
+        for attempt in reversed(item.get("attempt_history") or ()):
+            if isinstance(attempt, Mapping) and attempt.get("state") == "SUCCESS":
+                duration = attempt.get("job_duration_s")
+                break
+        if not _is_seconds(duration):
+            duration = item.get("duration_s")
+        if _is_seconds(duration):
             out[str(item.get("name"))] = float(duration)
     return out
+
+
+def _is_seconds(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
 def format_plan_text(plan: BuildPlan) -> str:

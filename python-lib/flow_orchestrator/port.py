@@ -6,25 +6,48 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Protocol, Sequence
+from typing import Dict, NamedTuple, Optional, Protocol, Sequence
 
 #: DSS job states after which a job never changes again.
 TERMINAL_JOB_STATES = frozenset({"DONE", "FAILED", "ABORTED"})
 
 
-@dataclass(frozen=True)
-class OutputRef:
-    """Something a job builds: a dataset, managed folder, saved model... of a project."""
+def value_eq(self: tuple, other: object) -> bool:
+    """``__eq__`` for NamedTuple-based value types: equal only to the same class with equal fields, like a dataclass.
+
+    Plain tuple equality would also make ``OutputRef("a") == ("a", "DATASET", None)`` true.
+    """
+    if isinstance(other, tuple):  # answer for tuples too: Python asks the subclass first, and tuple would say yes
+        return other.__class__ is self.__class__ and tuple.__eq__(self, other)
+    return NotImplemented
+
+
+def value_ne(self: tuple, other: object) -> bool:
+    equal = value_eq(self, other)
+    return equal if equal is NotImplemented else not equal
+
+
+class OutputRef(NamedTuple):
+    """Something a job builds: a dataset, managed folder, saved model... of a project.
+
+    Immutable and hashable. A NamedTuple rather than a frozen dataclass because planning a large Flow creates one per
+    output (~10^4), and a tuple is several times cheaper to build; equality stays that of a dataclass (only between
+    OutputRefs, never with a plain tuple).
+    """
 
     id: str
     type: str = "DATASET"  # DATASET, MANAGED_FOLDER, SAVED_MODEL, STREAMING_ENDPOINT, ...
     project_key: Optional[str] = None  # None: the run's project
 
+    __eq__ = value_eq
+    __ne__ = value_ne
+    __hash__ = tuple.__hash__  # what a frozen dataclass hashes too: the tuple of its fields
+
     def to_dict(self) -> dict:
         return {"id": self.id, "type": self.type, "project_key": self.project_key}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "OutputRef":
+    def from_dict(cls, data: dict) -> OutputRef:
         return cls(id=data["id"], type=data.get("type") or "DATASET", project_key=data.get("project_key"))
 
 

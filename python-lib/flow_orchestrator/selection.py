@@ -173,7 +173,7 @@ def resolve_selection(
             selected |= added
             shown = _names(graph.in_topological_order(added))
             notes.append(f"{build_mode} adds {len(added)} upstream recipe(s): {shown}")
-    not_runnable = sorted(r for r in selected if not graph.is_runnable(r))
+    not_runnable = sorted(selected.difference(graph.runnable_recipes))
     if not_runnable:
         selected.difference_update(not_runnable)
         notes.append(f"Left out {len(not_runnable)} recipe(s) without outputs: {_names(not_runnable)}")

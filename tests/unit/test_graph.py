@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import copy
+import gc
 
 import pytest
 from flow_orchestrator.errors import GraphError
-from flow_orchestrator.graph import FlowGraph, job_output_type
+from flow_orchestrator.graph import FlowGraph, gc_paused, job_output_type
 from flow_orchestrator.port import OutputRef
 
 from tests.unit.flow_payloads import chain, clinical, flow
@@ -206,6 +207,30 @@ def test_edges_listed_on_one_end_only_are_still_followed():
     assert graph.inputs("b") == ("A",)
 
 
+def test_a_dangling_predecessor_is_found_when_a_duplicate_successor_evens_the_link_counts():
+    payload = flow({"a": (["s"], ["A"]), "b": (["A"], ["B"])})
+    payload["nodes"]["A"]["successors"].append("b")  # A -> b listed twice on A's end...
+    payload["nodes"]["b"]["predecessors"].append("ghost")  # ...and a dangling link on b's end: same link counts
+    with pytest.raises(GraphError, match=r"'b' lists 'ghost' in its predecessors"):
+        FlowGraph.from_payload(payload)
+
+
+def test_duplicate_links_are_read_once():
+    payload = flow({"a": (["s"], ["A"]), "b": (["A"], ["B"])})
+    payload["nodes"]["A"]["successors"].append("b")
+    graph = FlowGraph.from_payload(payload)
+    assert graph.readers("A") == ("b",)
+    assert graph.upstream("b") == ("a",)
+
+
+def test_topological_order_of_any_share_of_the_flow():
+    graph = diamond()
+    assert graph.in_topological_order(["d", "c", "b", "a"]) == ["a", "b", "c", "d"]
+    assert graph.in_topological_order(["d", "a", "d"]) == ["a", "d"]
+    with pytest.raises(KeyError):
+        graph.in_topological_order(["a", "b", "c", "d", "not_a_recipe"])
+
+
 @pytest.mark.parametrize("payload, message", [
     ({}, "no 'nodes' map"),
     ({"nodes": []}, "no 'nodes' map"),
@@ -233,3 +258,21 @@ def test_a_100000_deep_chain_is_built_and_sorted_without_recursion():
     path, length = graph.critical_path()
     assert len(path) == 100_000 and length == 100_000.0
     assert graph.downstream_computables("d99990") == [f"d{i}" for i in range(99_991, 100_001)]
+
+
+def test_gc_paused_restores_the_collector_and_keeps_the_application_frozen_objects_frozen():
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with gc_paused():
+            [[] for _ in range(100)]
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    with pytest.raises(ValueError), gc_paused():
+        raise ValueError("errors re-enable it too")
+    assert gc.isenabled()

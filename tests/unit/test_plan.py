@@ -6,6 +6,7 @@ from flow_orchestrator.errors import SelectionError
 from flow_orchestrator.graph import FlowGraph
 from flow_orchestrator.plan import (
     BuildPlan,
+    PlannedRecipe,
     expected_durations_from_record,
     format_plan_text,
     make_plan,
@@ -162,3 +163,21 @@ def test_per_recipe_job_type():
     assert per_recipe_job_type("NON_RECURSIVE_FORCED_BUILD") == "NON_RECURSIVE_FORCED_BUILD"
     assert per_recipe_job_type("RECURSIVE_BUILD") == "RECURSIVE_BUILD"
     assert per_recipe_job_type("RECURSIVE_MISSING_ONLY_BUILD") == "RECURSIVE_MISSING_ONLY_BUILD"
+
+
+def test_output_refs_and_planned_recipes_are_values_equal_only_to_their_own_kind():
+    ref = OutputRef("orders")
+    assert ref == OutputRef("orders", "DATASET", None) and hash(ref) == hash(OutputRef(id="orders"))
+    assert ref != ("orders", "DATASET", None) and ("orders", "DATASET", None) != ref
+    assert not ref == ("orders", "DATASET", None)
+    assert ref != OutputRef("orders", "MANAGED_FOLDER")
+    assert repr(ref) == "OutputRef(id='orders', type='DATASET', project_key=None)"
+    recipe = PlannedRecipe(name="r", type="python", outputs=(ref,), upstream=("q",), layer=1)
+    copy = PlannedRecipe.from_dict(recipe.to_dict())
+    assert recipe == copy and len({recipe, copy}) == 1
+    assert recipe != tuple(recipe)
+    assert OutputRef.from_dict(ref.to_dict()) == ref
+    with pytest.raises(AttributeError):
+        ref.id = "other"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        recipe.layer = 3  # type: ignore[misc]

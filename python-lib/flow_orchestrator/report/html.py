@@ -189,10 +189,17 @@ def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = N
         failure["caused_skips"] = names[:_MAX_CAUSED_SKIPS_LISTED]
         failure["caused_skips_more"] = max(0, len(names) - _MAX_CAUSED_SKIPS_LISTED)
 
+    propagation = record.get("propagation") if isinstance(record.get("propagation"), Mapping) else None
+    verification = record.get("verification") if isinstance(record.get("verification"), Mapping) else None
+    headline = _headline(record, state, dry_run, counts, len(recipes), plan_view)
+    headline = _steps_headline(headline, propagation, verification, counts, len(recipes), dry_run)
     body = render_template(
         "build.html",
         banner={"state": "PLANNED" if dry_run else state, "tone": state_tone("PLANNED" if dry_run else state),
-                "headline": _headline(record, state, dry_run, counts, len(recipes), plan_view)},
+                "headline": headline},
+        step_problems=_step_problems(propagation, verification),
+        schema_section=_schema_section(propagation),
+        checks_section=_checks_section(verification),
         failures=failures[:_MAX_FAILURES_LISTED],
         failures_more=max(0, len(failures) - _MAX_FAILURES_LISTED),
         open_logs=len(failures) <= 3,
@@ -211,6 +218,127 @@ def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = N
     if started:
         subtitle += f" · started {started}"
     return render_page(title, body, subtitle=subtitle)
+
+
+# ---------------------------------------------------------------------------- propagate first, verify after build
+
+
+def _steps_headline(headline: str, propagation: Optional[Mapping[str, Any]], verification: Optional[Mapping[str, Any]],
+                    counts, n_recipes: int, dry_run: bool) -> str:
+    """The banner sentence once the optional steps are counted: a stopped propagation or failed checks lead."""
+    if propagation is not None:
+        changed = len(propagation.get("changed_datasets") or [])
+        if dry_run:
+            breaking = {b.get("recipe") for r in propagation.get("results") or [] for b in r.get("breaks") or []}
+            headline += " Schema preview: {} would change{}.".format(
+                _plural(changed, "dataset"), ", {} would break".format(_plural(len(breaking), "recipe")) if breaking else "")
+        elif propagation.get("state") == "FAILED":
+            where = propagation.get("stopped_at")
+            return "Schema propagation stopped{}; no recipe was run.".format(f" at recipe {where}" if where else "")
+        elif propagation.get("state") == "CANCELLED":
+            return "Cancelled during the schema propagation; no recipe was run."
+    if verification is None:
+        return headline
+    tally = verification.get("counts") if isinstance(verification.get("counts"), Mapping) else {}
+    total, errors, warns = tally.get("total", 0), tally.get("failed_error", 0), tally.get("failed_warn", 0)
+    state = verification.get("state")
+    if state == "ERROR":
+        return headline + " The outputs could not be verified."
+    if state == "FAILED":
+        failed_recipes = sum(n for s, n in counts if s in FAILURE_STATES)
+        checks = "{} of {} failed".format(errors, _plural(total, "output check"))
+        if not failed_recipes:
+            return "{} built, but {}.".format(_plural(n_recipes, "recipe"), checks)
+        return headline + " " + checks[0].upper() + checks[1:] + "."
+    if state == "WARN":
+        return headline + " Output checks passed with {}.".format(_plural(warns, "warning"))
+    return headline + " All {} passed.".format(_plural(total, "output check"))
+
+
+def _step_problems(propagation: Optional[Mapping[str, Any]], verification: Optional[Mapping[str, Any]]) -> Markup:
+    """Failure-first blocks: where the propagation stopped, why verification could not run, failed ERROR checks."""
+    from .verify_html import render_results_table
+
+    parts: List[Markup] = []
+    if propagation is not None and propagation.get("state") in ("FAILED", "CANCELLED") and propagation.get("error"):
+        parts.append(Markup('<section class="fo-section fo-failures fo-propagation-failure"><h3>Schema propagation '
+                            'stopped</h3><pre class="fo-error">{}</pre></section>').format(propagation["error"]))
+    if verification is not None and verification.get("state") == "ERROR":
+        parts.append(Markup('<section class="fo-section fo-failures fo-verification-failure"><h3>Output checks could '
+                            'not run</h3><pre class="fo-error">{}</pre></section>').format(verification.get("error")))
+    failed = [r for r in verification.get("results") or [] if isinstance(r, Mapping) and r.get("status") == "failed"
+              and r.get("severity") == "ERROR"] if verification is not None else []
+    if failed:
+        title = "Failed output check" if len(failed) == 1 else f"{len(failed)} failed output checks"
+        parts.append(Markup('<section class="fo-section fo-failures fo-check-failures"><h3>{}</h3>{}</section>').format(
+            title, render_results_table(failed)))
+    return Markup("").join(parts)
+
+
+def _schema_section(propagation: Optional[Mapping[str, Any]]) -> Markup:
+    """"Schema changes": per source, the diffs of the propagation (or of its preview) and the recipes that break."""
+    if propagation is None:
+        return Markup("")
+    from .schema_html import render_diffs
+
+    preview = bool(propagation.get("preview"))
+    sources = propagation.get("sources") or []
+    if preview:
+        intro = "Preview of the schema propagation from the plan's sources (nothing was changed)."
+    else:
+        intro = "Schemas propagated from the plan's sources before the build (without rebuilding)."
+    parts = [Markup('<p class="fo-muted">{} Sources: {}.</p>').format(
+        intro, ", ".join(str(name) for name in sources) or "none")]
+    for result in propagation.get("results") or []:
+        if not isinstance(result, Mapping):
+            continue
+        head = Markup('<p class="fo-dataset-head">From <span class="fo-name">{}</span> {}</p>').format(
+            result.get("source"), badge(result.get("state")))
+        block = [head]
+        breaks = [b for b in result.get("breaks") or [] if isinstance(b, Mapping)]
+        if breaks:
+            rows = Markup("").join(
+                Markup('<tr class="fo-row-fail" data-recipe="{}"><td class="fo-name">{}</td><td><code>{}</code></td>'
+                       "<td><code>{}</code></td><td>{}</td></tr>").format(
+                    b.get("recipe"), b.get("recipe"), b.get("column"), b.get("input"), b.get("usage"))
+                for b in breaks)
+            block.append(Markup('<div class="fo-table-scroll"><table class="fo-table fo-breaks"><thead><tr>'
+                                "<th>Recipe that would break</th><th>Missing column</th><th>Of input</th>"
+                                "<th>Used as</th></tr></thead><tbody>{}</tbody></table></div>").format(rows))
+        block.append(render_diffs([d for d in result.get("changes") or [] if isinstance(d, Mapping)]))
+        for note in result.get("notes") or []:
+            block.append(Markup('<p class="fo-muted">{}</p>').format(note))
+        parts.append(Markup('<div class="fo-propagation-source" data-source="{}">{}</div>').format(
+            result.get("source"), Markup("").join(block)))
+    return Markup('<section class="fo-section fo-schema-changes"><h3>Schema changes</h3>{}</section>').format(
+        Markup("").join(parts))
+
+
+def _checks_section(verification: Optional[Mapping[str, Any]]) -> Markup:
+    """"Output checks": counts, one row per expectation (failures first), and what was not verified."""
+    if verification is None:
+        return Markup("")
+    from .verify_html import render_results_table
+
+    tally = verification.get("counts") if isinstance(verification.get("counts"), Mapping) else {}
+    pairs = [("PASSED", tally.get("passed", 0)), ("FAILED", tally.get("failed_error", 0)),
+             ("WARN", tally.get("failed_warn", 0)), ("SKIPPED", tally.get("skipped", 0))]
+    parts = [Markup('<ul class="fo-counts">{}</ul>').format(Markup("").join(
+        Markup('<li><span class="fo-count">{}</span>{}</li>').format(n, badge(state)) for state, n in pairs))]
+    if verification.get("default_checks"):
+        parts.append(Markup('<p class="fo-muted">No expectations were given: each output of a recipe that succeeded '
+                            "must exist and have been built during this run.</p>"))
+    results = [r for r in verification.get("results") or [] if isinstance(r, Mapping)]
+    if results:
+        parts.append(render_results_table(results))
+    elif verification.get("state") != "ERROR":
+        parts.append(Markup('<p class="fo-muted">No output was checked.</p>'))
+    notes = verification.get("notes") or []
+    if notes:
+        parts.append(Markup('<ul class="fo-notes">{}</ul>').format(
+            Markup("").join(Markup("<li>{}</li>").format(note) for note in notes)))
+    return Markup('<section class="fo-section fo-output-checks"><h3>Output checks</h3>{}</section>').format(
+        Markup("").join(parts))
 
 
 def render_plan_report(plan: Mapping[str, Any]) -> str:

@@ -61,6 +61,14 @@ def _row(result: Mapping[str, Any]) -> Markup:
         what, result.get("severity"), result.get("expected") or "", result.get("message") or "")
 
 
+def render_results_table(results: Sequence[Mapping[str, Any]]) -> Markup:
+    """One row per expectation result, failures first: the verification report's table (the build report uses it too)."""
+    rows = [_row(item) for item in ordered_results(results)]
+    return Markup('<div class="fo-table-scroll"><table class="fo-table fo-expectations"><thead><tr>'
+                  "<th>Result</th><th>Dataset</th><th>Expectation</th><th>Severity</th><th>Expected</th>"
+                  "<th>Found / reason</th></tr></thead><tbody>{}</tbody></table></div>").format(_join(rows))
+
+
 def _counts(counts: Mapping[str, int]) -> Markup:
     pairs = [("PASSED", counts.get("passed", 0)), ("FAILED", counts.get("failed_error", 0)),
              ("WARN", counts.get("failed_warn", 0)), ("SKIPPED", counts.get("skipped", 0))]
@@ -107,10 +115,7 @@ def render_verification_report(outcome: Mapping[str, Any], *, title: Optional[st
                                                   "" if counts.get("failed_warn", 0) == 1 else "s")
     else:
         text = "All {} expectations passed".format(counts.get("total", 0))
-    rows = [_row(item) for item in ordered_results(result.get("results") or [])]
-    table = Markup('<div class="fo-table-scroll"><table class="fo-table fo-expectations"><thead><tr>'
-                   "<th>Result</th><th>Dataset</th><th>Expectation</th><th>Severity</th><th>Expected</th>"
-                   "<th>Found / reason</th></tr></thead><tbody>{}</tbody></table></div>").format(_join(rows))
+    table = render_results_table(result.get("results") or [])
     facts = Markup('<dl class="fo-facts"><dt>Project</dt><dd>{}</dd><dt>Datasets</dt><dd>{}</dd>'
                    "<dt>Duration</dt><dd>{}</dd></dl>").format(
         project_key, len(outcome.get("datasets") or []), format_duration(outcome.get("duration_s")))
@@ -122,4 +127,4 @@ def render_verification_report(outcome: Mapping[str, Any], *, title: Optional[st
     return render_page(title or "Output verification", str(body), subtitle=project_key)
 
 
-__all__ = ["ordered_results", "render_verification_report"]
+__all__ = ["ordered_results", "render_results_table", "render_verification_report"]
