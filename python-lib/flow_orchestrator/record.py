@@ -106,6 +106,9 @@ class Attempt:
     state: str = "RUNNING"  # RUNNING while it runs, then SUCCESS | FAILED | ABORTED | TIMED_OUT
     error: Optional[RecipeError] = None
     retry_after_s: Optional[float] = None  # wait before the next attempt, when this one is retried
+    #: How long DSS says the job ran (its jobStartTime to jobEndTime), free of the run's detection lag: the next
+    #: run's expected duration. None when DSS did not say (timed out, aborted unconfirmed, old records).
+    job_duration_s: Optional[float] = None
 
     def to_dict(self) -> dict:
         return {
@@ -116,6 +119,7 @@ class Attempt:
             "state": self.state,
             "error": self.error.to_dict() if self.error else None,
             "retry_after_s": self.retry_after_s,
+            "job_duration_s": self.job_duration_s,
         }
 
     @classmethod
@@ -128,6 +132,7 @@ class Attempt:
             state=data.get("state", "RUNNING"),
             error=RecipeError.from_dict(data.get("error")),
             retry_after_s=data.get("retry_after_s"),
+            job_duration_s=data.get("job_duration_s"),
         )
 
 
@@ -205,6 +210,8 @@ class RunRecord:
     plan: Dict[str, Any] = field(default_factory=dict)
     recipes: List[RecipeRun] = field(default_factory=list)
     record_version: int = RECORD_VERSION
+    propagation: Optional[Dict[str, Any]] = None  # "propagate schema first": per source, diffs or the preview
+    verification: Optional[Dict[str, Any]] = None  # "verify after build": one result per expectation
 
     @property
     def counts(self) -> Dict[str, int]:
@@ -220,6 +227,8 @@ class RunRecord:
         raise KeyError(f"Recipe {name!r} is not in run {self.run_id}")
 
     def to_dict(self) -> dict:
+        optional = {key: value for key, value in (("propagation", self.propagation),
+                                                  ("verification", self.verification)) if value is not None}
         return {
             "record_version": self.record_version,
             "run_id": self.run_id,
@@ -235,6 +244,7 @@ class RunRecord:
             "plan": self.plan,
             "counts": self.counts,
             "recipes": [r.to_dict() for r in self.recipes],
+            **optional,
         }
 
     @classmethod
@@ -253,6 +263,8 @@ class RunRecord:
             config=dict(data.get("config") or {}),
             plan=dict(data.get("plan") or {}),
             recipes=[RecipeRun.from_dict(r) for r in data.get("recipes", [])],
+            propagation=data.get("propagation"),
+            verification=data.get("verification"),
         )
 
 

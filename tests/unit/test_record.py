@@ -153,3 +153,34 @@ def test_schema_is_a_valid_json_schema():
     import jsonschema
 
     jsonschema.Draft202012Validator.check_schema(record_schema())
+
+
+def test_dss_job_durations_round_trip_and_are_the_next_runs_expected_durations():
+    from flow_orchestrator.plan import expected_durations_from_record
+
+    record = finished_record()
+    a = record.recipe("a")
+    a.duration_s = 9.9  # the run's own view: start request to detection, earlier attempts included
+    a.attempt_history = [
+        Attempt(1, "build_a_out_NP_1", state="FAILED", job_duration_s=0.5),
+        Attempt(2, "build_a_out_NP_2", state="SUCCESS", job_duration_s=2.345),
+    ]
+    record.recipe("c").duration_s = 3.0  # no DSS time (an older record): the run's duration is the fallback
+    data = record.to_dict()
+    validate_record(data)
+    assert data["recipes"][0]["attempt_history"][1]["job_duration_s"] == 2.345
+    assert RunRecord.from_dict(json.loads(json.dumps(data))).to_dict() == data
+    assert expected_durations_from_record(data) == {"a": 2.345, "c": 3.0}
+    data["recipes"][0]["attempt_history"][1]["job_duration_s"] = -1
+    with pytest.raises(ConfigError, match="job_duration_s"):
+        validate_record(data)
+
+
+def test_a_single_job_record_gives_no_expected_durations():
+    from flow_orchestrator.plan import expected_durations_from_record
+
+    data = finished_record().to_dict()
+    data["recipes"][0]["duration_s"] = 5.0  # the one job's time, shown on every recipe
+    assert expected_durations_from_record(data) == {"a": 5.0}
+    data["plan"]["strategy"] = "single-job"
+    assert expected_durations_from_record(data) == {}

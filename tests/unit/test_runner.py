@@ -13,10 +13,10 @@ import pytest
 from flow_orchestrator.config import RetryPolicy, RunOptions
 from flow_orchestrator.errors import ConfigError, DSSAccessError, GraphError
 from flow_orchestrator.events import ProgressEvent
-from flow_orchestrator.plan import BuildPlan, PlannedRecipe
+from flow_orchestrator.plan import BuildPlan, PlannedRecipe, expected_durations_from_record
 from flow_orchestrator.port import OutputRef
 from flow_orchestrator.record import RunRecord, resume_candidates, validate_record
-from flow_orchestrator.runner import ABORT_CONFIRM_S, MAX_START_API_ERRORS, run_plan
+from flow_orchestrator.runner import ABORT_CONFIRM_S, MAX_START_API_ERRORS, OVERRUN_RATIO, UNKNOWN_RATIO, run_plan
 
 from tests.fakes import Behaviour, FakeDSS, VirtualClock, make_test_plan
 
@@ -408,14 +408,46 @@ def test_polling_is_sparse_when_expected_durations_are_right_and_detection_is_pr
     assert statistics.median(lags) <= 0.05
 
 
-def test_overrunning_jobs_are_noticed_within_a_tenth_of_their_run_time():
+@pytest.mark.parametrize("expected,share", [(2.0, OVERRUN_RATIO), (None, UNKNOWN_RATIO)])
+def test_overrunning_jobs_and_jobs_of_unknown_duration_are_noticed_within_a_share_of_their_run_time(expected, share):
     durations = {f"r{i}": 3.0 + 11 * i for i in range(5)}
-    plan = make_test_plan({f"r{i}": ([f"r{i - 1}"] if i else []) for i in range(5)})  # expected: 1 s each
-    out = execute(plan, {k: Behaviour(duration_s=v) for k, v in durations.items()}, RunOptions(max_parallel=1))
+    chain = {f"r{i}": ([f"r{i - 1}"] if i else []) for i in range(5)}
+    plan = make_test_plan(chain, durations=dict.fromkeys(chain, expected) if expected else None)  # None: unknown
+    options = RunOptions(max_parallel=1)
+    out = execute(plan, {k: Behaviour(duration_s=v) for k, v in durations.items()}, options)
     starts = out.dss.starts
     for start, following in zip(starts, starts[1:]):
         duration = durations[start.recipes[0]]
-        assert following.time - (start.time + duration) <= 0.1 * duration + 0.05
+        assert following.time - (start.time + duration) <= share * duration + options.poll_min_s
+
+
+def test_short_jobs_of_unknown_duration_are_noticed_soon_after_they_end():
+    durations = {"a": 0.05, "b": 0.3, "c": 0.9, "d": 0.4}
+    plan = make_test_plan({"a": [], "b": ["a"], "c": ["b"], "d": ["c"]})  # no previous run: durations unknown
+    options = RunOptions(max_parallel=1)
+    out = execute(plan, {k: Behaviour(duration_s=v) for k, v in durations.items()}, options)
+    starts = out.dss.starts
+    for start, following in zip(starts, starts[1:]):
+        duration = durations[start.recipes[0]]
+        assert following.time - (start.time + duration) <= max(UNKNOWN_RATIO * duration, options.poll_min_s) + 1e-6
+
+
+def test_the_record_keeps_dss_job_durations_and_polls_of_a_repeat_run_stay_near_the_end():
+    chain = {f"r{i}": ([f"r{i - 1}"] if i else []) for i in range(6)}
+    durations = {f"r{i}": 0.3 + 0.17 * i for i in range(6)}
+    behaviours = {k: Behaviour(duration_s=v) for k, v in durations.items()}
+    first = execute(make_test_plan(chain), behaviours, RunOptions(max_parallel=1))
+    learned = expected_durations_from_record(first.record.to_dict())
+    assert learned == pytest.approx(durations, abs=0.002)  # DSS's own times, not our detection times
+    second = execute(make_test_plan(chain, durations=learned), behaviours, RunOptions(max_parallel=1))
+    assert second.dss.status_job_reads <= len(chain) + 1  # about one status read per job
+    assert second.dss.status_job_reads < first.dss.status_job_reads
+    starts = second.dss.starts
+    for start, following in zip(starts, starts[1:]):
+        duration = durations[start.recipes[0]]
+        assert following.time - (start.time + duration) <= 0.05 * duration
+    again = expected_durations_from_record(second.record.to_dict())
+    assert again == pytest.approx(durations, abs=0.002)  # no drift from one run to the next
 
 
 def test_invalid_options_are_rejected_before_anything_starts():

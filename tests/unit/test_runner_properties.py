@@ -6,8 +6,8 @@ import random
 from typing import Dict, List, Set
 
 from flow_orchestrator.config import RetryPolicy, RunOptions
-from flow_orchestrator.record import validate_record
-from flow_orchestrator.runner import run_plan
+from flow_orchestrator.record import parse_utc, validate_record
+from flow_orchestrator.runner import END_MARGIN, END_MARGIN_S, UNKNOWN_RATIO, run_plan
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -110,3 +110,32 @@ def test_runner_rules_hold_on_random_flows(scenario):
         assert record.state == "SUCCESS"
     # no job the run started is left running
     assert dss.live_jobs() == []
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    durations=st.lists(st.sampled_from((0.03, 0.3, 0.77, 1.6, 4.2, 9.0, 33.0, 120.0)), min_size=1, max_size=12),
+    accurate=st.booleans(),
+    max_parallel=st.integers(min_value=1, max_value=5),
+    poll_max_s=st.sampled_from((1.0, 5.0, 60.0)),
+)
+def test_every_job_end_is_noticed_within_a_bounded_share_of_its_duration(durations, accurate, max_parallel, poll_max_s):
+    names = [f"r{i}" for i in range(len(durations))]
+    real = dict(zip(names, durations))
+    plan = make_test_plan(dict.fromkeys(names, ()), durations=real if accurate else None)
+    options = RunOptions(max_parallel=max_parallel, poll_max_s=poll_max_s)
+    clock = VirtualClock()
+    dss = FakeDSS(plan, clock, {n: Behaviour(duration_s=d) for n, d in real.items()}, max_parallel=max_parallel)
+    record = run_plan(plan, dss, options, clock=clock, wait=clock.wait)
+    assert record.state == "SUCCESS"
+    t0 = parse_utc(record.started_at)
+    for run in record.recipes:
+        start = dss.starts_of(run.name)[0].time - clock.start
+        noticed = (parse_utc(run.ended_at) - t0).total_seconds()
+        lag = noticed - (start + real[run.name])
+        if accurate:  # checked just after the expected end
+            bound = max(END_MARGIN * real[run.name] + END_MARGIN_S, options.poll_min_s)
+        else:  # checked in step with the elapsed time
+            bound = min(max(UNKNOWN_RATIO * real[run.name], options.poll_min_s), poll_max_s)
+        assert -0.002 <= lag <= bound + 0.002, (run.name, real[run.name], lag, bound)
+        assert abs(run.attempt_history[0].job_duration_s - real[run.name]) <= 0.002  # DSS's times, in ms
