@@ -7,6 +7,7 @@ verification), 2 bad input (nothing was started).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -176,16 +177,25 @@ def make_gateway(args: argparse.Namespace):
     return DSSGateway(client, args.project, dss_url=args.url)
 
 
-def _install_cancel_handlers(cancel: threading.Event) -> None:
+@contextlib.contextmanager
+def _cancel_on_signals(cancel: threading.Event):
+    """Ctrl-C / SIGTERM set ``cancel`` (the runner aborts its jobs); a second Ctrl-C stops waiting. Restored after."""
+
     def handler(signum, frame):
         if cancel.is_set():
             raise KeyboardInterrupt
         log.warning("Cancelling: aborting the jobs this run started (press Ctrl-C again to stop waiting)")
         cancel.set()
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGTERM, handler)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old_handler in previous.items():
+            signal.signal(sig, old_handler)
 
 
 def _write(path: Optional[str], text: str) -> None:
@@ -217,14 +227,15 @@ def run_build_command(args: argparse.Namespace) -> int:
     config = parse_build_config(raw, source="cli")
     gateway = make_gateway(args)
     cancel = threading.Event()
-    _install_cancel_handlers(cancel)
     progress = None if args.quiet else ProgressLine(sys.stderr)
 
     def sink(record):
         if args.json_path:
             write_record(record, args.json_path)
 
-    record = run_build(gateway, config, previous_record=previous, on_event=progress, cancel=cancel, record_sink=sink)
+    with _cancel_on_signals(cancel):
+        record = run_build(gateway, config, previous_record=previous, on_event=progress, cancel=cancel,
+                           record_sink=sink)
     if progress is not None:
         progress.close()
     data = record.to_dict()
@@ -275,7 +286,10 @@ def _print_steps(data: dict) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) and bad arguments (2, message already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:

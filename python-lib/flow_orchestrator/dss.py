@@ -8,8 +8,11 @@ for what the user must fix (URL, API key, permissions, unknown project).
 
 from __future__ import annotations
 
+import difflib
+import email.utils
 import logging
 import threading
+import time
 from typing import Dict, List, Optional, Sequence
 
 import requests
@@ -22,6 +25,12 @@ log = logging.getLogger(__name__)
 
 #: Seconds to wait for any single HTTP answer; dataikuapi itself never times out.
 DEFAULT_HTTP_TIMEOUT_S = 60.0
+#: Pauses between attempts of a read that failed transiently (before the first job, nothing else retries them).
+READ_RETRY_PAUSES_S = (0.5, 1.0, 2.0)
+#: Slack when comparing DSS's start time of a job with the moment our unanswered start request was sent.
+START_ADOPTION_SLACK_MS = 500
+#: Longest wait for a job whose start got no answer to show up in the job list, before starting it again.
+ADOPTION_WAIT_MAX_S = 5.0
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -42,9 +51,32 @@ class _StatusTracker:
 
     def __init__(self):
         self._local = threading.local()
+        self.clock_offset_ms: Optional[int] = None  # best estimate of (DSS clock - our clock), never too high
+        self.last_start_ms: Optional[int] = None  # DSS's start time of the newest job started through this client
 
     def hook(self, response, *args, **kwargs):
         self._local.status = response.status_code
+        now_ms = int(time.time() * 1000)
+        server_ms = None
+        request = response.request
+        if request is not None and request.method == "POST" and request.path_url.split("?")[0].endswith("/jobs/") \
+                and response.status_code == 200:
+            try:  # a started job's definition carries DSS's own start time, to the millisecond
+                server_ms = int(response.json().get("initiationTimestamp") or 0) or None
+            except (ValueError, AttributeError, TypeError):
+                server_ms = None
+            if server_ms is not None and (self.last_start_ms is None or server_ms > self.last_start_ms):
+                self.last_start_ms = server_ms
+        if server_ms is None and response.headers.get("Date"):
+            try:  # to the second only
+                server_ms = int(email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp() * 1000)
+            except (TypeError, ValueError):
+                server_ms = None
+        if server_ms is not None:
+            # Both samples are taken before the answer reaches us, so each is at most the true offset: keep the highest.
+            offset = server_ms - now_ms
+            if self.clock_offset_ms is None or offset > self.clock_offset_ms:
+                self.clock_offset_ms = offset
         return response
 
     def reset(self) -> None:
@@ -65,7 +97,7 @@ def connect(url: str, api_key: str, *, verify_tls: bool = True, timeout_s: float
             "(--url, DSS_URL or the 'DSS instance' preset)."
         )
     if not api_key:
-        raise DSSAccessError("No API key: give one with --api-key, DSS_API_KEY or the 'DSS instance' preset.")
+        raise DSSAccessError("No API key: set DSS_API_KEY, choose a 'DSS instance' preset or pass --api-key.")
     client = dataikuapi.DSSClient(str(url).rstrip("/"), api_key, no_check_certificate=not verify_tls)
     return client
 
@@ -92,6 +124,10 @@ class DSSGateway:
             session.mount("https://", adapter)
             session.hooks.setdefault("response", []).append(self._status.hook)
         self.request_count = 0
+        self._http_timeout_s = timeout_s
+        self._started_jobs: set = set()  # ids of the jobs this gateway started
+        self._jobs_before: Optional[set] = None  # ids of the jobs that existed before this gateway's first start
+        self._unanswered_starts: Dict[frozenset, tuple] = {}  # outputs → (since when in DSS's clock, wait s)
 
     # ------------------------------------------------------------------ error mapping
     def _call(self, what: str, fn, *args, **kwargs):
@@ -110,27 +146,54 @@ class DSSGateway:
             message = _describe(exc)
             if status is not None and (status >= 500 or status == 429):
                 raise TransientAPIError(f"{what}: DSS answered HTTP {status}: {message}") from exc
-            if status == 401 or "authentication" in message.lower() or "Unauthorized" in message:
+            if status == 403 or (status is None and "PermissionDenied" in message):
                 raise DSSAccessError(
-                    f"{what}: DSS rejected the API key ({message}). Check the key (DSS_API_KEY, --api-key or the "
-                    "'DSS instance' preset)."
+                    f"{what}: permission denied on project {self.project_key} ({message}). Give the API key (or "
+                    "the user) the project permissions 'Read project content' and 'Run jobs'."
                 ) from exc
-            if status == 403 or "PermissionDenied" in message or "permission" in message.lower():
+            if status == 401 and "project" in message.lower():
+                raise self._project_unreadable(message) from exc
+            if status == 401 or (status is None and "authentication" in message.lower()):
                 raise DSSAccessError(
-                    f"{what}: permission denied on project {self.project_key} ({message}). The API key or user needs "
-                    "the project's 'Run jobs' (and 'Read project content') permissions."
+                    f"{what}: DSS rejected the API key ({message}). Check the key (the DSS_API_KEY variable, the "
+                    "'DSS instance' preset or --api-key)."
                 ) from exc
             raise
         except ValueError as exc:  # a non-JSON 200 answer (a proxy page): the instance is not a DSS API
             status = self._status.last_status
             raise TransientAPIError(f"{what}: unexpected answer from DSS (HTTP {status}): {_describe(exc)}") from exc
 
+    def _read(self, what: str, fn, *args, **kwargs):
+        """A read that may be repeated: transient failures (HTTP 5xx, dropped connections) are retried a few times."""
+        for attempt, pause in enumerate(READ_RETRY_PAUSES_S + (None,)):
+            try:
+                return self._call(what, fn, *args, **kwargs)
+            except TransientAPIError as exc:
+                if pause is None:
+                    raise
+                log.info("%s failed (%s); retrying in %.1f s (attempt %d)", what, exc, pause, attempt + 2)
+                time.sleep(pause)
+
+    def _project_unreadable(self, message: str) -> DSSAccessError:
+        keys: List[str] = []
+        try:
+            keys = sorted(self._call("Listing projects", self.client.list_project_keys))
+        except Exception:  # noqa: BLE001 - only used to suggest a fix
+            keys = []
+        close = difflib.get_close_matches(self.project_key, keys, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        visible = f" Projects this key can read: {', '.join(keys[:20])}." if keys else ""
+        return DSSAccessError(
+            f"Project {self.project_key!r} does not exist on {self.dss_url}, or this API key cannot read it "
+            f"({message}).{hint}{visible}"
+        )
+
     def check_access(self) -> dict:
         """Read the project summary: proves the URL, the key and the project before anything starts."""
         from dataikuapi.utils import DataikuException
 
         try:
-            return self._call(f"Reading project {self.project_key}", self.project.get_summary)
+            return self._read(f"Reading project {self.project_key}", self.project.get_summary)
         except TransientAPIError as exc:
             raise DSSAccessError(
                 f"Cannot reach DSS at {self.dss_url}: {exc}. Check the URL and that the instance is running."
@@ -138,34 +201,28 @@ class DSSGateway:
         except DataikuException as exc:
             message = _describe(exc)
             if "NotFound" in message or "does not exist" in message or "not found" in message.lower():
-                keys = []
-                try:
-                    keys = self.client.list_project_keys()
-                except Exception:  # noqa: BLE001 - only used to suggest a fix
-                    keys = []
-                hint = f" Projects visible to this key: {', '.join(sorted(keys)[:20])}." if keys else ""
-                raise DSSAccessError(f"Project {self.project_key!r} was not found on {self.dss_url}.{hint}") from exc
+                raise self._project_unreadable(message) from exc
             raise DSSAccessError(f"Cannot read project {self.project_key!r}: {message}") from exc
 
     # ------------------------------------------------------------------ flow
     def flow_graph_payload(self) -> dict:
         """The raw flow graph (one GET), for :class:`~flow_orchestrator.graph.FlowGraph`."""
-        graph = self._call("Reading the Flow graph", self.project.get_flow().get_graph)
+        graph = self._read("Reading the Flow graph", self.project.get_flow().get_graph)
         return graph.data
 
     def list_recipes(self) -> List[dict]:
-        items = self._call("Listing recipes", self.project.list_recipes)
+        items = self._read("Listing recipes", self.project.list_recipes)
         return [dict(item) for item in items]
 
     def list_datasets(self) -> List[dict]:
-        items = self._call("Listing datasets", self.project.list_datasets)
+        items = self._read("Listing datasets", self.project.list_datasets)
         return [dict(item) for item in items]
 
     def recipe_definition(self, name: str) -> dict:
         """``{name, type, inputs, outputs, params, payload}`` of a recipe, payload decoded when it is JSON."""
         import json
 
-        settings = self._call(f"Reading recipe {name}", self.project.get_recipe(name).get_settings)
+        settings = self._read(f"Reading recipe {name}", self.project.get_recipe(name).get_settings)
         raw = dict(settings.get_recipe_raw_definition())
         payload = settings.get_payload()
         try:
@@ -176,7 +233,7 @@ class DSSGateway:
 
     # ------------------------------------------------------------------ datasets
     def dataset_schema(self, name: str) -> List[dict]:
-        return self._call(f"Reading schema of {name}", self.project.get_dataset(name).get_schema).get("columns", [])
+        return self._read(f"Reading schema of {name}", self.project.get_dataset(name).get_schema).get("columns", [])
 
     def set_dataset_schema(self, name: str, columns: List[dict]) -> None:
         self._call(f"Writing schema of {name}", self.project.get_dataset(name).set_schema, {"columns": columns})
@@ -186,7 +243,7 @@ class DSSGateway:
         return name in names
 
     def dataset_last_build(self, name: str) -> Optional[dict]:
-        info = self._call(f"Reading build info of {name}", self.project.get_dataset(name).get_info)
+        info = self._read(f"Reading build info of {name}", self.project.get_dataset(name).get_info)
         last = (info.get_raw() if hasattr(info, "get_raw") else info).get("lastBuild") or {}
         if not last:
             return None
@@ -202,7 +259,7 @@ class DSSGateway:
         if compute:
             self._call(f"Computing metrics of {name}", dataset.compute_metrics,
                        metric_ids=["records:COUNT_RECORDS"])
-        metrics = self._call(f"Reading metrics of {name}", dataset.get_last_metric_values)
+        metrics = self._read(f"Reading metrics of {name}", dataset.get_last_metric_values)
         try:
             value = metrics.get_global_value("records:COUNT_RECORDS")
         except Exception:  # noqa: BLE001 - metric absent
@@ -211,7 +268,7 @@ class DSSGateway:
 
     # ------------------------------------------------------------------ variables
     def get_variables(self) -> dict:
-        return self._call("Reading project variables", self.project.get_variables)
+        return self._read("Reading project variables", self.project.get_variables)
 
     def update_variables(self, values: dict, kind: str = "standard") -> None:
         variables = self.get_variables()
@@ -222,12 +279,78 @@ class DSSGateway:
 
     # ------------------------------------------------------------------ BuildPort
     def start_job(self, outputs: Sequence[OutputRef], build_mode: str) -> str:
+        """Start a job; a start whose answer was lost is looked for before starting again (no duplicate jobs)."""
+        wanted = self._target_set(outputs)
+        pending = self._unanswered_starts.get(wanted)
+        if pending is not None:
+            since_ms, wait_s = pending
+            deadline = time.monotonic() + wait_s  # DSS may still be handling a request it received
+            adopted = self._find_started_job(wanted, since_ms)
+            while adopted is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+                adopted = self._find_started_job(wanted, since_ms)
+            del self._unanswered_starts[wanted]
+            if adopted is not None:
+                log.warning("Adopting job %s: DSS started it although its start request got no answer", adopted)
+                self._started_jobs.add(adopted)
+                return adopted
+        if self._jobs_before is None:  # once: jobs that existed before our first start are never ours
+            try:
+                self._jobs_before = {self._job_id_of(item) for item in self._call("Listing jobs", self.project.list_jobs)}
+            except TransientAPIError:
+                self._jobs_before = None
         builder = self.project.new_job(build_mode)
         for out in outputs:
             builder.with_output(out.id, object_type=out.type or "DATASET", object_project_key=out.project_key)
         names = ", ".join(o.id for o in outputs)
-        job = self._call(f"Starting a job for {names}", builder.start)
+        # Where a job DSS started for this request must lie in DSS's clock: after our previous start, and not
+        # before the moment we send (our clock, corrected by the offset seen in DSS's answers).
+        since_ms = int(time.time() * 1000) + (self._status.clock_offset_ms or 0) - START_ADOPTION_SLACK_MS
+        if self._status.last_start_ms is not None:
+            since_ms = max(since_ms, self._status.last_start_ms + 1)
+        try:
+            job = self._call(f"Starting a job for {names}", builder.start)
+        except TransientAPIError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, (requests.exceptions.ReadTimeout, requests.exceptions.ChunkedEncodingError)):
+                # DSS received the request: give it a moment to show the job (bounded: the runner waits meanwhile)
+                self._unanswered_starts[wanted] = (since_ms, min(ADOPTION_WAIT_MAX_S, max(1.0, self._http_timeout_s)))
+            elif isinstance(cause, requests.exceptions.ConnectionError) and "aborted" in str(cause).lower():
+                self._unanswered_starts[wanted] = (since_ms, 0.0)  # dropped: maybe before, maybe after DSS saw it
+            raise
+        self._unanswered_starts.pop(wanted, None)
+        self._started_jobs.add(job.id)
         return job.id
+
+    @staticmethod
+    def _job_id_of(item: dict) -> Optional[str]:
+        return item.get("jobId") or (item.get("def") or {}).get("id")
+
+    def _target_set(self, outputs: Sequence[OutputRef]) -> frozenset:
+        return frozenset((o.project_key or self.project_key, o.id) for o in outputs)
+
+    def _find_started_job(self, wanted: frozenset, since_ms: int) -> Optional[str]:
+        """The newest job on exactly these outputs, started since ``since_ms`` and not already ours."""
+        try:
+            items = self._call("Looking for a job whose start got no answer", self.project.list_jobs)
+        except TransientAPIError:
+            return None
+        found = []
+        for item in items:
+            definition = item.get("def") or {}
+            job_id = item.get("jobId") or definition.get("id")
+            started = definition.get("initiationTimestamp") or 0
+            if not job_id or job_id in self._started_jobs or job_id in (self._jobs_before or ()) or started < since_ms:
+                continue
+            targets = frozenset(
+                (o.get("targetDatasetProjectKey") or o.get("targetManagedFolderProjectKey") or self.project_key,
+                 o.get("targetDataset") or o.get("targetManagedFolder") or o.get("savedModelId") or o.get("id"))
+                for o in definition.get("outputs") or []
+            )
+            if targets == wanted:
+                found.append((started, job_id))
+        log.debug("Looking for a job on %s started since %s: %d found", sorted(wanted), since_ms, len(found))
+        return max(found)[1] if found else None
 
     def job_states(self, job_ids: Sequence[str]) -> Dict[str, JobSnapshot]:
         """States of many jobs in one request (the project's job list); a status read only for failed jobs
@@ -250,7 +373,7 @@ class DSSGateway:
                     result[job_id] = JobSnapshot(job_id=job_id, state=state or "RUNNING",
                                                  started_at_ms=item.get("startTime") or None)
                     continue
-                if state in ("DONE", "ABORTED"):
+                if state == "DONE":
                     result[job_id] = JobSnapshot(job_id=job_id, state=state,
                                                  started_at_ms=item.get("startTime") or None,
                                                  ended_at_ms=item.get("endTime") or None)
@@ -283,9 +406,11 @@ def snapshot_from_status(job_id: str, status: dict) -> JobSnapshot:
             message = failure.get("detailedMessage") or failure.get("message")
             failure_type = failure.get("errorType") or failure.get("code")
             break
-    if message is None and state == "FAILED":
+    if message is None and state in ("FAILED", "ABORTED"):  # ABORTED: a restart or crash says why here
         unexpected = status.get("unexpectedFailure") or base.get("unexpectedFailure") or {}
-        message = unexpected.get("detailedMessage") or unexpected.get("message") or "The job failed (DSS gave no cause)."
+        message = unexpected.get("detailedMessage") or unexpected.get("message")
+        if message is None and state == "FAILED":
+            message = "The job failed (DSS gave no cause)."
         failure_type = unexpected.get("errorType")
     return JobSnapshot(
         job_id=job_id,

@@ -135,6 +135,8 @@ def _clean_list(value) -> list:
         return []
     if isinstance(value, str):
         value = [value]
+    if not isinstance(value, (list, tuple)):
+        return value  # the schema check names the field and the expected type
     return [item.strip() if isinstance(item, str) else item for item in value if not is_blank(item)]
 
 
@@ -335,6 +337,7 @@ def _run(gateway: DSSGateway, config: BuildConfig, record_name: str, progress_ca
     """Run the build with the last record as resume point and duration history; keep the new record."""
     from .pipeline import run_build
 
+    gateway.check_access()  # URL, key and project first: their errors say what to fix
     previous = load_last_record(gateway, record_name)
     keeper = None if config.dry_run else _RecordKeeper(gateway, record_name)
     record = run_build(gateway, config, previous_record=previous, on_event=progress_reporter(progress_callback),

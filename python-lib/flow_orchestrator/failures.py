@@ -25,6 +25,8 @@ _TRANSIENT_PATTERNS = (
     r"network\s+is\s+unreachable|no\s+route\s+to\s+host|remote\s+end\s+closed\s+connection",
     r"temporar(?:y|ily)\s+(?:failure|unavailable)",
     r"try\s+again\s+later",
+    # the DSS backend went away under the job (restart, crash): the recipe itself was fine
+    r"(?:DSS|backend)\s+(?:was\s+)?restarted|\bProcessDiedException\b|job\s+was\s+lost",
     # HTTP
     r"\bHTTP(?:/\d(?:\.\d)?)?\s*(?:status\s*)?(?:code\s*)?[:=]?\s*(?:5\d\d|408|425|429)\b",
     r"\b(?:5\d\d|408|425|429)\s+(?:Server\s+Error|Internal\s+Server\s+Error|Bad\s+Gateway|Service\s+Unavailable|"

@@ -591,11 +591,19 @@ class _Run:
         else:
             if watch.abort_reason:
                 error = RecipeError(self._abort_message(watch.abort_reason))
+            elif snapshot.failure_message:  # e.g. lost to a DSS restart: retried when the cause is transient
+                error = RecipeError(
+                    redact(f"The DSS job {watch.job_id} was aborted outside this run: {snapshot.failure_message}"),
+                    redact(snapshot.failure_type),
+                    classify(snapshot.failure_message, snapshot.failure_type, self.patterns))
             else:
                 error = RecipeError(f"The DSS job {watch.job_id} was aborted outside this run")
             attempt.state, attempt.error = "ABORTED", error
             unit.error = error
-            self._finish(unit, "ABORTED", now, error, external=not watch.abort_reason)
+            if not watch.abort_reason and error.transient and unit.attempt < self.max_attempts and not self.stopping:
+                self._schedule_retry(unit, attempt, error, now)
+            else:
+                self._finish(unit, "ABORTED", now, error, external=not watch.abort_reason)
 
     def _job_error(self, snapshot: JobSnapshot) -> RecipeError:
         message = snapshot.failure_message or (

@@ -120,6 +120,9 @@ def resolve_selection(
     :raises SelectionError: unknown names (with suggestions), an ordered list that contradicts the Flow, duplicates
         in an ordered list, or a selection that resolves to nothing
     """
+    if (selection.is_everything and not selection.exclude and not (selection.ordered and selection.recipes)
+            and graph.runnable_recipes):
+        return ResolvedSelection(graph.runnable_recipes)  # the whole Flow, already in order: nothing to check
     problems: List[Tuple[str, str]] = []
     notes: List[str] = []
     explicit: Dict[str, str] = {}  # recipe named on purpose -> field, to report the ones no job can build
@@ -284,7 +287,7 @@ def _violation_text(graph: FlowGraph, early: str, late: str) -> str:
         why = f"{early} reads {shared[0]} which {late} produces"
     else:
         why = f"{early} depends on {late} through the Flow ({' → '.join(_path(graph, late, early))})"
-    return f"{early} is listed before {late}, but {why}; reorder the list or enable 'reorder'"
+    return f"{early} is listed before {late}, but {why}; reorder the list or allow reordering ('Fix the order' in the step, --reorder on the command line)"
 
 
 def _path(graph: FlowGraph, source: str, target: str) -> List[str]:

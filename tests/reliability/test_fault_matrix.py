@@ -208,10 +208,6 @@ def test_restart_that_loses_running_jobs_ends_them_aborted(dss, record_path):
     survived("DSS restart losing both running jobs")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG runner.py/dss.py: a job lost to a DSS restart is recorded as 'aborted outside this run'; the job's "
-    "unexpectedFailure ('DSS was restarted', ProcessDiedException) is never read, so the cause is hidden and the "
-    "recipe is not retried although the failure is transient"))
 def test_job_lost_to_a_restart_names_the_restart_and_is_retried(dss, record_path):
     dss.hang_recipe(CLINICAL, LAB)
 
@@ -241,9 +237,6 @@ def test_slow_api_within_the_http_timeout_changes_nothing(dss, record_path):
     survived("slow API (0.15 s per request)")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG dss.py/runner.py: a job-start POST that times out client-side still creates the job on DSS; the runner "
-    "retries the start blindly, so the recipe is built twice and the first job is never watched nor aborted"))
 def test_job_start_slower_than_the_http_timeout_leaves_no_untracked_job(dss, record_path):
     slow = Trigger("plan_ready", lambda event: dss.slow_requests(0.6, 1))
     gateway = gateway_for(dss, CLINICAL, timeout_s=0.3)
@@ -263,9 +256,6 @@ def _lab_jobs(dss, before):
             if job_id not in before and "LAB_RESULTS_AGG" in job.outputs]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG dss.py/pipeline.py: one HTTP 500 while reading the project or the Flow fails the whole run with "
-    "'Cannot reach DSS ... Check the URL' (exit 2); reads before the first job are not retried like polling is"))
 def test_one_http_500_while_planning_does_not_fail_the_run(dss, record_path):
     dss.fail_requests(1, "500")
 

@@ -386,10 +386,6 @@ def test_secrets_never_leave_the_run(secret_dss, tmp_path, caplog, capsys, monke
     assert len(seen) >= 12
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG dss.py DSSGateway._call: a 403 'Permission denied' carries UnauthorizedException, which the 401 branch "
-    "matches first ('Unauthorized' in message), so a read-only key is told 'DSS rejected the API key ... Check the "
-    "key' instead of the permission it lacks; the run then fails recipe by recipe instead of stopping"))
 def test_read_only_key_gets_a_permission_error_naming_the_fix(dss):
     """A key that may read but not run jobs: no job starts and the user is told which permission is missing."""
     before = dss.job_starts(CLINICAL)

@@ -55,15 +55,18 @@ def _status(state=None, start=0, end=0, activities=None) -> dict:
 
 
 def test_one_list_request_gives_states_and_dss_times_of_many_jobs():
+    """One list for all; only an ABORTED job gets its status read, to learn why (a DSS restart is retried)."""
     items = [
         _item("running", stableState=False, startTime=1000, endTime=0),  # DSS leaves the state out while running
         _item("done", state="DONE", stableState=True, startTime=1000, endTime=3500),
         _item("aborted", state="ABORTED", stableState=True, startTime=0, endTime=0),
         _item("other", state="DONE", stableState=True, startTime=5, endTime=6),
     ]
-    project = _Project(items, {})
+    lost = {"errorType": "ProcessDiedException", "message": "Job was lost: DSS was restarted"}
+    project = _Project(items, {"aborted": dict(_status("ABORTED"), unexpectedFailure=lost)})
     snapshots = DSSGateway(_Client(project), "P").job_states(["running", "done", "aborted"])
-    assert project.requests == ["list"]
+    assert project.requests == ["list", "status aborted"]
+    assert snapshots["aborted"].failure_message == "Job was lost: DSS was restarted"
     assert set(snapshots) == {"running", "done", "aborted"}
     assert (snapshots["running"].state, snapshots["running"].started_at_ms, snapshots["running"].ended_at_ms) == (
         "RUNNING", 1000, None)

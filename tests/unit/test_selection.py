@@ -224,7 +224,7 @@ def test_ordered_list_contradicting_the_flow_names_both_recipes(shop):
     assert info.value.problems == [(
         "recipes",
         "join_X is listed before group_Y, but join_X reads GROUP_Y_OUT which group_Y produces; "
-        "reorder the list or enable 'reorder'",
+        "reorder the list or allow reordering ('Fix the order' in the step, --reorder on the command line)",
     )]
 
 

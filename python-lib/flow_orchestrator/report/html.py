@@ -99,7 +99,7 @@ def badge(state: Any) -> Markup:
 
 def format_duration(seconds: Any) -> str:
     """Seconds as a short human duration: ``0.4s``, ``12.3s``, ``2m 05s``, ``1h 02m``; ``–`` when unknown."""
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or math.isnan(seconds):
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
         return "–"
     seconds = max(0.0, float(seconds))
     if seconds < 59.95:
