@@ -32,6 +32,9 @@ MIN_DURATION_S, MAX_DURATION_S = 0.05, 0.2
 PROJECT_KEY = "LOAD500"
 API_KEY = "bench-load-500-key"
 ROOT = Path(__file__).resolve().parent.parent
+for _path in (str(ROOT / "python-lib"), str(ROOT)):  # runnable as a script or as python -m bench load_500
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 
 @dataclass
@@ -172,5 +175,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path[:0] = [str(ROOT / "python-lib"), str(ROOT)]
     sys.exit(main())
