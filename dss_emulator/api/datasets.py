@@ -20,6 +20,7 @@ from ..state import (
     dataset_definition,
     now_ms,
 )
+from .flow_objects import VOLATILE_KEYS, comparable, metadata_response, save_metadata
 
 ROWS_PER_CHUNK = 500
 KNOWN_METRICS = (
@@ -28,7 +29,6 @@ KNOWN_METRICS = (
     ("basic:SIZE", "basic", "SIZE", "Basic data"),
     ("records:COUNT_RECORDS", "records", "COUNT_RECORDS", "Record count"),
 )
-_VOLATILE_KEYS = ("versionTag", "creationTag")
 
 
 def _dataset(ctx, request: Request) -> Dataset:
@@ -110,16 +110,12 @@ def save_settings(ctx, request: Request) -> Response:
         new = copy.deepcopy(body)
         new["projectKey"] = dataset.project_key
         new["name"] = dataset.name
-        if _comparable(new) != _comparable(dataset.definition):
-            for key in _VOLATILE_KEYS:
+        if comparable(new) != comparable(dataset.definition):
+            for key in VOLATILE_KEYS:
                 new[key] = dataset.definition.get(key)
             dataset.definition = new
             ctx.state.touch_dataset(dataset)
         return json_response({"msg": "Dataset settings saved"})
-
-
-def _comparable(definition: dict) -> str:
-    return json.dumps({k: v for k, v in definition.items() if k not in _VOLATILE_KEYS}, sort_keys=True)
 
 
 def delete_dataset(ctx, request: Request) -> Response:
@@ -161,17 +157,13 @@ def set_schema(ctx, request: Request) -> Response:
 
 def get_metadata(ctx, request: Request) -> Response:
     with ctx.state.lock:
-        return json_response(copy.deepcopy(_dataset(ctx, request).metadata))
+        return metadata_response(_dataset(ctx, request))
 
 
 def set_metadata(ctx, request: Request) -> Response:
     body = request.json_object()
     with ctx.state.lock:
-        dataset = _dataset(ctx, request)
-        dataset.metadata = copy.deepcopy(body)
-        if isinstance(body.get("tags"), list):
-            dataset.definition["tags"] = list(body["tags"])
-        return json_response({"msg": "Metadata saved"})
+        return save_metadata(_dataset(ctx, request), body)
 
 
 def get_info(ctx, request: Request) -> Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import List
 
 from ..server import Request, Response, json_response
@@ -20,8 +19,7 @@ from ..state import (
     recipe_definition,
     split_ref,
 )
-
-_VOLATILE_KEYS = ("versionTag", "creationTag")
+from .flow_objects import VOLATILE_KEYS, comparable, metadata_response, save_metadata
 
 
 def _recipe(ctx, request: Request) -> Recipe:
@@ -96,9 +94,9 @@ def save_recipe(ctx, request: Request) -> Response:
         merged["name"] = recipe.name
         if not merged.get("type"):
             merged["type"] = recipe.type
-        for key in _VOLATILE_KEYS:
+        for key in VOLATILE_KEYS:
             merged[key] = recipe.definition.get(key)
-        changed = _comparable(merged) != _comparable(recipe.definition) or payload != recipe.payload
+        changed = comparable(merged) != comparable(recipe.definition) or payload != recipe.payload
         structure = (inputs, outputs) != (recipe.input_refs(), recipe.output_refs())
         recipe.definition = merged
         recipe.payload = payload
@@ -107,10 +105,6 @@ def save_recipe(ctx, request: Request) -> Response:
         if structure:
             ctx.state.project(recipe.project_key).structure_changed()
         return json_response({"msg": "Recipe saved", "versionTag": copy.deepcopy(recipe.definition["versionTag"])})
-
-
-def _comparable(definition: dict) -> str:
-    return json.dumps({k: v for k, v in definition.items() if k not in _VOLATILE_KEYS}, sort_keys=True)
 
 
 def create_recipe(ctx, request: Request) -> Response:
@@ -183,17 +177,13 @@ def delete_recipe(ctx, request: Request) -> Response:
 
 def get_metadata(ctx, request: Request) -> Response:
     with ctx.state.lock:
-        return json_response(copy.deepcopy(_recipe(ctx, request).metadata))
+        return metadata_response(_recipe(ctx, request))
 
 
 def set_metadata(ctx, request: Request) -> Response:
     body = request.json_object()
     with ctx.state.lock:
-        recipe = _recipe(ctx, request)
-        recipe.metadata = copy.deepcopy(body)
-        if isinstance(body.get("tags"), list):
-            recipe.definition["tags"] = list(body["tags"])
-        return json_response({"msg": "Metadata saved"})
+        return save_metadata(_recipe(ctx, request), body)
 
 
 def _computed_schemas(ctx, recipe: Recipe) -> dict:

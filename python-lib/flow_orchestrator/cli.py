@@ -199,6 +199,7 @@ def _cancel_on_signals(cancel: threading.Event):
 
 
 def _write(path: Optional[str], text: str) -> None:
+    """Write an output file (JSON, HTML, captured spec) whole or not at all; nothing when its flag was not given."""
     if not path:
         return
     tmp = f"{path}.tmp"

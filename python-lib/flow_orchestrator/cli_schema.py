@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from typing import Callable, Optional
+from typing import Callable
 
+from .cli import _write
 from .errors import ConfigError, FlowOrchestratorError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -68,15 +68,6 @@ def add_commands(subparsers, connection_args: Callable, output_args: Callable) -
                        help="write a spec of the datasets as they are now to FILE (then verify with --expectations)")
     output_args(verify)
     verify.set_defaults(handler=run_verify_command)
-
-
-def _write(path: Optional[str], text: str) -> None:
-    if not path:
-        return
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def _html_document(fragment: str, title: str) -> str:

@@ -20,7 +20,7 @@ from .plan import BUILD_MODE_LABELS, BUILD_MODES, STRATEGIES
 __all__ = [
     "BUILD_MODES", "BUILD_MODE_LABELS", "STRATEGIES", "ON_FAILURE_MODES", "Selection", "RetryPolicy", "RunOptions",
     "BuildConfig", "parse_build_config", "config_to_dict", "config_from_dict", "load_schema", "schemas_dir",
-    "normalize_build_mode", "build_expectations",
+    "normalize_build_mode", "build_expectations", "is_blank",
 ]
 
 ON_FAILURE_MODES = ("fail-fast", "continue")
@@ -266,6 +266,17 @@ def normalize_build_mode(value: str) -> str:
         if text.lower() == label.lower():
             return mode
     return text
+
+
+def is_blank(value) -> bool:
+    """An unset form field: DSS sends None, "" or an empty list for a field left empty."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, (list, tuple, dict)):
+        return len(value) == 0
+    return False
 
 
 def _normalize_choice(value: str) -> str:

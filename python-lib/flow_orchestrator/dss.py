@@ -13,7 +13,7 @@ import email.utils
 import logging
 import threading
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -31,6 +31,8 @@ READ_RETRY_PAUSES_S = (0.5, 1.0, 2.0)
 START_ADOPTION_SLACK_MS = 500
 #: Longest wait for a job whose start got no answer to show up in the job list, before starting it again.
 ADOPTION_WAIT_MAX_S = 5.0
+#: First and longest pause between two polls of a DSS future (schema propagation, metric computation); x1.5 each poll.
+FUTURE_POLL_FIRST_S, FUTURE_POLL_MAX_S = 0.2, 5.0
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -238,34 +240,6 @@ class DSSGateway:
     def set_dataset_schema(self, name: str, columns: List[dict]) -> None:
         self._call(f"Writing schema of {name}", self.project.get_dataset(name).set_schema, {"columns": columns})
 
-    def dataset_exists(self, name: str) -> bool:
-        names = {d.get("name") for d in self.list_datasets()}
-        return name in names
-
-    def dataset_last_build(self, name: str) -> Optional[dict]:
-        info = self._read(f"Reading build info of {name}", self.project.get_dataset(name).get_info)
-        last = (info.get_raw() if hasattr(info, "get_raw") else info).get("lastBuild") or {}
-        if not last:
-            return None
-        return {
-            "start_ms": last.get("buildStartTime") or None,
-            "end_ms": last.get("buildEndTime") or None,
-            "success": bool(last.get("buildSuccess", False)),
-        }
-
-    def dataset_row_count(self, name: str, *, compute: bool = True) -> Optional[int]:
-        """The ``records:COUNT_RECORDS`` metric; computed first when ``compute`` (it may be stale)."""
-        dataset = self.project.get_dataset(name)
-        if compute:
-            self._call(f"Computing metrics of {name}", dataset.compute_metrics,
-                       metric_ids=["records:COUNT_RECORDS"])
-        metrics = self._read(f"Reading metrics of {name}", dataset.get_last_metric_values)
-        try:
-            value = metrics.get_global_value("records:COUNT_RECORDS")
-        except Exception:  # noqa: BLE001 - metric absent
-            return None
-        return int(value) if value is not None else None
-
     # ------------------------------------------------------------------ variables
     def get_variables(self) -> dict:
         return self._read("Reading project variables", self.project.get_variables)
@@ -392,6 +366,27 @@ class DSSGateway:
         if not self.dss_url:
             return None
         return f"{self.dss_url}/projects/{self.project_key}/jobs/{job_id}/"
+
+
+def split_dataset_ref(ref: str, project_key: str) -> Tuple[str, str]:
+    """``(project key, name)`` of a dataset named ``name`` (this project) or ``PROJECT.name`` (another one)."""
+    if "." in ref:
+        owner, name = ref.split(".", 1)
+        return owner, name
+    return project_key, ref
+
+
+def last_build_from_info(info) -> Optional[dict]:
+    """``{start_ms, end_ms, success}`` of a dataset's last build from its ``get_info()`` answer; None if never built."""
+    raw = info.get_raw() if hasattr(info, "get_raw") else info
+    last = (raw or {}).get("lastBuild") or {}
+    if not last:
+        return None
+    return {
+        "start_ms": last.get("buildStartTime") or None,
+        "end_ms": last.get("buildEndTime") or None,
+        "success": bool(last.get("buildSuccess", False)),
+    }
 
 
 def snapshot_from_status(job_id: str, status: dict) -> JobSnapshot:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
-from .config import BuildConfig, parse_build_config
+from .config import BuildConfig, is_blank, parse_build_config
 from .dss import DSSGateway, connect
 from .errors import ConfigError, FlowOrchestratorError
 
@@ -89,17 +89,6 @@ class RecipesFailed(FlowOrchestratorError):
 
 
 # --------------------------------------------------------------------------- forms and presets
-
-
-def is_blank(value) -> bool:
-    """An unset form field: DSS sends None, "" or an empty list for a field left empty."""
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    if isinstance(value, (list, tuple, dict)):
-        return len(value) == 0
-    return False
 
 
 def _preset_values(form: dict, field: str) -> dict:

@@ -7,6 +7,15 @@ node list (quadratic). Every walk here is iterative and every build step is O(V 
 Vocabulary: a *node* is any key of the payload's ``nodes`` map; a *recipe* is a ``RUNNABLE_RECIPE`` of this project
 (the only thing we run); a *computable* is a dataset, folder, saved model... Implicit recipes, labeling tasks and
 objects of other projects are never run by us: dependencies pass through them.
+
+Why it is built this way: building must cost about as much as parsing the payload (``make bench`` checks it on a
+10,000-recipe Flow), and what costs is not arithmetic but memory: each lookup of a node by name lands on a random
+place of a large heap. So the graph keeps the payload's node objects and link lists as its store (read in place,
+never copied) once they are known to be *regular* (each link listed once on both ends, as DSS answers), and a plain
+Flow (every link joins a recipe to a dataset, folder...) is built in one pass over its recipes that looks each
+neighbour up once, for the consistency check, the upstream recipes, the job outputs and the layers together
+(:meth:`FlowGraph._link_plain_flow`). Any other Flow takes the general path (:meth:`FlowGraph._link_any_flow`).
+Recipes stay keyed by name: mapping names to integers would itself cost a lookup per link, the very cost saved.
 """
 
 from __future__ import annotations
@@ -15,7 +24,6 @@ import contextlib
 import gc
 import graphlib
 import heapq
-import itertools
 from collections import deque
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -97,12 +105,18 @@ def bottom_levels_of(
     It is the list-scheduling priority: under a concurrency cap, starting the ready recipe with the highest bottom
     level first keeps the makespan close to max(critical path, total work / slots).
     """
-    durations = durations or {}
     level: Dict[str, float] = {}
+    below = level.__getitem__
+    if not durations:  # every node takes default_s (a first run): the loop without per-node lookups
+        default = default_s + 0.0
+        for name in reversed(order):
+            downs = downstream.get(name)
+            level[name] = default + max(map(below, downs)) if downs else default
+        return level
     for name in reversed(order):
         given = durations.get(name)
         downs = downstream.get(name)
-        longest = max(map(level.__getitem__, downs)) if downs else 0.0
+        longest = max(map(below, downs)) if downs else 0.0
         level[name] = (float(given) if given is not None and given >= 0 else default_s) + longest
     return level
 
@@ -113,22 +127,14 @@ def critical_path_of(
     """The longest expected-duration path (names from source to sink) and its length; ties go to earlier nodes."""
     if not order:
         return (), 0.0
-    start = order[0]
-    for name in order:
-        if bottom_levels[name] > bottom_levels[start]:
-            start = name
+    level = bottom_levels.__getitem__
+    start = max(order, key=level)  # max() keeps the first of equal candidates
     path = [start]
-    current = start
-    while True:
-        downs = downstream.get(current, _EMPTY)
-        if not downs:
-            break
-        best = downs[0]
-        for d in downs:
-            if bottom_levels[d] > bottom_levels[best]:
-                best = d
+    downs = downstream.get(start)
+    while downs:
+        best = max(downs, key=level)
         path.append(best)
-        current = best
+        downs = downstream.get(best)
     return tuple(path), bottom_levels[start]
 
 
@@ -162,13 +168,10 @@ class FlowGraph:
     def __init__(self) -> None:
         # Filled by from_payload; kept private so that every public view is derived consistently.
         self.project_key: Optional[str] = None
-        self._nodes: Dict[str, dict] = {}  # the payload's node objects (read lazily for subType)
-        self._refs: Dict[str, str] = {}  # a node's "ref" when it is not its key (foreign objects...)
+        # The payload's node objects, regular (see _is_regular): the store of types, refs and links, read in place.
+        self._nodes: Dict[str, dict] = {}
         self._node_index: Optional[Dict[str, int]] = None  # payload position of each node, built when first needed
-        self._type: Dict[str, str] = {}
         self._project: Dict[str, str] = {}  # owning project of foreign nodes only
-        self._preds: Dict[str, List[str]] = {}
-        self._succs: Dict[str, List[str]] = {}
         self._flow_recipes: List[str] = []  # recipes of this project in payload order
         self._recipe_set: Set[str] = set()
         self._recipe_type: Dict[str, str] = {}
@@ -179,7 +182,6 @@ class FlowGraph:
         self._runnable: Tuple[str, ...] = ()
         self._pos: Optional[Dict[str, int]] = None  # topological index of each recipe, built when first needed
         self._layer: Dict[str, int] = {}
-        self._layers: List[List[str]] = []
         self._outputs_cache: Dict[str, Tuple[OutputRef, ...]] = {}
         self._producers_memo: Dict[str, Tuple[str, ...]] = {}
 
@@ -199,117 +201,199 @@ class FlowGraph:
         :param project_key: the project the payload belongs to (tells own objects from foreign ones by ``fullId``)
         :raises GraphError: malformed payload, dangling reference, or a cycle
         """
-        graph = cls()
-        graph.project_key = project_key
-        with gc_paused():
-            graph._read_nodes(graph_payload)
-            graph._read_recipe_items(recipes or ())
-            graph._link_recipes()
-            graph._sort()
-        return graph
-
-    def _read_nodes(self, payload: dict) -> None:
-        nodes = payload.get("nodes") if isinstance(payload, dict) else None
+        nodes = graph_payload.get("nodes") if isinstance(graph_payload, dict) else None
         if not isinstance(nodes, dict):
             raise GraphError(
                 "The Flow graph payload has no 'nodes' map: pass the JSON answer of GET /projects/{key}/flow/graph/."
             )
-        self._nodes = nodes
-        types = self._type
-        preds = self._preds
-        succs = self._succs
-        flow_recipes = self._flow_recipes
-        foreign = self._project
-        refs = self._refs
-        project_key = self.project_key
-        empty: List[str] = []
-        # One tight pass: this loop and the edge check below are most of the cost of building a graph.
+        graph = cls()
+        graph.project_key = project_key
+        with gc_paused():
+            graph._nodes = nodes
+            if not graph._link_plain_flow():
+                graph._link_any_flow()
+            graph._read_recipe_items(recipes or ())
+            graph._sort()
+        return graph
+
+    def _link_plain_flow(self) -> bool:
+        """The fast path, for a *plain* Flow: every link joins one of its recipes to a non-recipe node. False if not.
+
+        That is most Flows (no implicit recipes, no recipes of other projects). One pass over the nodes checks their
+        shape and counts the links listed on each side; one pass over the recipes then looks up each input and output
+        node once, which checks the link from the far end too, gives the producers (upstream) and the job outputs, and
+        the layers while every recipe's upstream precedes it in the payload (the usual case: DSS lists objects as they
+        were created, and a recipe is created after its inputs). If these links, each listed on both ends and once,
+        are as many as all the links, there is no other link: every other node's predecessors are recipes, so the
+        upstream found is complete, and the payload is regular (see :func:`_is_regular`). Nothing is kept unless all
+        of this holds; the general path then starts over.
+        """
+        nodes = self._nodes
+        recipe_nodes: List[Tuple[str, dict]] = []
+        dotted: List[str] = []
+        pred_links = succ_links = 0
         for key, node in nodes.items():
             if type(node) is not dict:
-                raise GraphError(f"Flow graph node {key!r} is not an object (got {type(node).__name__}).")
-            node_type = node.get("type") or ""
-            p = node.get("predecessors") or empty
-            s = node.get("successors") or empty
+                return False
+            p = node.get("predecessors")
+            s = node.get("successors")
             if type(p) is not list or type(s) is not list:
-                raise GraphError(f"Flow graph node {key!r} has 'predecessors'/'successors' that are not lists.")
-            types[key] = node_type
-            preds[key] = p
-            succs[key] = s
-            ref = node.get("ref")
-            if ref and ref != key:  # rare: most refs are their key; read now while the node is at hand
-                refs[key] = ref
+                return False
+            pred_links += len(p)
+            succ_links += len(s)
+            if node.get("type") == RECIPE_NODE:
+                recipe_nodes.append((key, node))
             if "." in key:
-                owner = _owner_project(key, node, project_key, node_type)
-                if owner is not None:
-                    foreign[key] = owner
-                    continue
-            if node_type == RECIPE_NODE:
-                flow_recipes.append(key)
-        self._recipe_set = set(flow_recipes)
-        self._check_edges()
+                dotted.append(key)
+        if pred_links != succ_links:
+            return False
+        foreign = self._foreign_owners(dotted)
+        recipes = [key for key, _ in recipe_nodes]
+        if foreign and not foreign.keys().isdisjoint(recipes):
+            return False  # a recipe of another project: the general path sees through it
 
-    def _check_edges(self) -> None:
-        """Report dangling keys; read edges from both ends when the two lists disagree (DSS lists each twice)."""
-        preds = self._preds
-        succs = self._succs
-        if _ends_agree(preds, succs):
-            return
-        for key, s in succs.items():
-            for other in s:
-                if other not in preds:
-                    raise GraphError(_dangling(key, "successors", other))
-        missing = set(itertools.chain.from_iterable(preds.values())).difference(preds)  # at C speed
-        if missing:
-            for key, p in preds.items():
-                for other in p:
-                    if other in missing:
-                        raise GraphError(_dangling(key, "predecessors", other))
-        merged_preds: Dict[str, List[str]] = {k: list(v) for k, v in preds.items()}
-        merged_succs: Dict[str, List[str]] = {k: list(v) for k, v in succs.items()}
-        for key, s in succs.items():
-            for other in s:
-                merged_preds[other].append(key)
-        for key, p in preds.items():
-            for other in p:
-                merged_succs[other].append(key)
-        self._preds = {k: list(dict.fromkeys(v)) for k, v in merged_preds.items()}
-        self._succs = {k: list(dict.fromkeys(v)) for k, v in merged_succs.items()}
+        up: Dict[str, Tuple[str, ...]] = {}
+        down: Dict[str, List[str]] = {r: [] for r in recipes}
+        layer: Dict[str, int] = {}
+        layer_get = layer.get
+        not_yet = len(recipes)  # above any layer: marks an upstream recipe listed later
+        outputs: Dict[str, Tuple[OutputRef, ...]] = {}
+        new_tuple = tuple.__new__  # OutputRef(...) without the generated __new__'s Python frame
+        recipe_links = 0
+        try:
+            for recipe, node in recipe_nodes:
+                inputs = node["predecessors"]
+                found: List[str] = []
+                for key in inputs:
+                    source = nodes[key]
+                    if recipe not in source["successors"] or source.get("type") == RECIPE_NODE:
+                        return False
+                    found += source["predecessors"]
+                outs = node["successors"]
+                if len(outs) == 1:  # the usual case, without the lists below
+                    key = outs[0]
+                    target = nodes[key]
+                    node_type = target.get("type") or ""
+                    if recipe not in target["predecessors"] or node_type == RECIPE_NODE:
+                        return False
+                    job_type = JOB_OUTPUT_TYPES.get(node_type) or job_output_type(node_type)
+                    outputs[recipe] = (new_tuple(OutputRef, (target.get("ref") or key, job_type, None)),)
+                elif outs:
+                    refs = []
+                    later = None  # outputs that are not datasets: listed after the datasets
+                    for key in outs:
+                        target = nodes[key]
+                        node_type = target.get("type") or ""
+                        if recipe not in target["predecessors"] or node_type == RECIPE_NODE:
+                            return False
+                        ref = _new_output_ref((
+                            target.get("ref") or key, JOB_OUTPUT_TYPES.get(node_type) or job_output_type(node_type),
+                            None,
+                        ))
+                        if node_type == "COMPUTABLE_DATASET":
+                            refs.append(ref)
+                        elif later is None:
+                            later = [ref]
+                        else:
+                            later.append(ref)
+                    outputs[recipe] = tuple(refs + later) if later else tuple(refs)
+                    if len(outs) > 1 and len(set(outs)) != len(outs):
+                        return False
+                if len(inputs) > 1 and len(set(inputs)) != len(inputs):
+                    return False
+                recipe_links += len(inputs) + len(outs)
+                if len(found) > 1:
+                    found = list(dict.fromkeys(found))
+                up[recipe] = ups = tuple(found)
+                top = -1
+                for u in ups:
+                    down[u].append(recipe)  # KeyError if u is not a recipe: not a plain Flow
+                    depth = layer_get(u, not_yet)
+                    if depth > top:
+                        top = depth
+                layer[recipe] = top + 1
+        except KeyError:  # a dangling link, or a producer that is not a recipe
+            return False
+        if recipe_links != pred_links:
+            return False
+        self._project = foreign
+        self._flow_recipes = recipes
+        self._recipe_set = set(recipes)
+        self._up = up
+        self._down = down
+        if layer and max(layer.values()) < not_yet:
+            self._layer = layer
+        self._outputs_cache = outputs
+        self._remake_foreign_outputs()
+        return True
 
-    def _read_recipe_items(self, items: Iterable[dict]) -> None:
-        for item in items:
-            name = item.get("name") if isinstance(item, dict) else None
-            if name not in self._recipe_set:
-                continue  # the graph is the source of truth: a listed recipe it lacks is not schedulable
-            recipe_type = item.get("type")
-            if recipe_type:
-                self._recipe_type[name] = recipe_type
-            tags = item.get("tags")
-            if tags:  # most recipes have none: recipe_tags() answers () for them
-                self._recipe_tags[name] = tuple(t for t in tags if isinstance(t, str))
+    def _link_any_flow(self) -> None:
+        """The general path: any regular payload (an irregular one is copied into a regular one first, or reported).
 
-    def _link_recipes(self) -> None:
-        """Recipe-level upstream: the recipes producing each input, through implicit recipes and foreign objects."""
-        own = self._recipe_set
-        preds = self._preds
-        up = self._up
-        down: Dict[str, List[str]] = {r: [] for r in self._flow_recipes}
-        for recipe in self._flow_recipes:
+        Producers are found through implicit recipes and objects of other projects (:meth:`_effective_producers`).
+        """
+        nodes = self._nodes
+        if not _is_regular(nodes):
+            nodes = self._nodes = _regular_copy(nodes)
+        dotted = [key for key in nodes if "." in key]
+        self._project = foreign = self._foreign_owners(dotted)
+        self._flow_recipes = recipes = [
+            key for key, node in nodes.items() if node.get("type") == RECIPE_NODE and key not in foreign
+        ]
+        self._recipe_set = own = set(recipes)
+        up = self._up = {}
+        down: Dict[str, List[str]] = {r: [] for r in recipes}
+        for recipe in recipes:
             found: List[str] = []
-            for computable in preds[recipe]:
+            for computable in nodes[recipe]["predecessors"]:
                 if computable in own:
                     found.append(computable)
                     continue
-                for producer in preds[computable]:
+                for producer in nodes[computable]["predecessors"]:
                     if producer in own:
                         found.append(producer)
                     else:
                         found.extend(self._effective_producers(producer))
             if len(found) > 1:
                 found = list(dict.fromkeys(found))
-            up[recipe] = tuple(found)
-            for u in found:
+            up[recipe] = ups = tuple(found)
+            for u in ups:
                 down[u].append(recipe)
         self._down = down
+        self._layer = {}  # computed by _sort
+        self._outputs_cache = {}
+
+    def _foreign_owners(self, dotted: Iterable[str]) -> Dict[str, str]:
+        """Owning project of each foreign node; objects of other projects are named PROJECT.name, so only keys with a
+        dot can be foreign."""
+        owners: Dict[str, str] = {}
+        for key in dotted:
+            node = self._nodes[key]
+            owner = _owner_project(key, node, self.project_key, node.get("type") or "")
+            if owner is not None:
+                owners[key] = owner
+        return owners
+
+    def _remake_foreign_outputs(self) -> None:
+        """A foreign output is named in its own project: remake the job outputs of the recipes writing one."""
+        for key in self._project:
+            for writer in self._preds(key):
+                if self._outputs_cache.pop(writer, None) is not None:
+                    self.outputs(writer)
+
+    def _read_recipe_items(self, items: Iterable[dict]) -> None:
+        own = self._recipe_set
+        recipe_type = self._recipe_type
+        for item in items:
+            name = item.get("name") if isinstance(item, dict) else None
+            if name not in own:
+                continue  # the graph is the source of truth: a listed recipe it lacks is not schedulable
+            listed_type = item.get("type")
+            if listed_type:
+                recipe_type[name] = listed_type
+            tags = item.get("tags")
+            if tags:  # most recipes have none: recipe_tags() answers () for them
+                self._recipe_tags[name] = tuple(t for t in tags if isinstance(t, str))
 
     def _effective_producers(self, start: str) -> Tuple[str, ...]:
         """Own recipes feeding ``start`` (itself not an own recipe) through nodes we never run. Iterative, memoised."""
@@ -318,7 +402,7 @@ class FlowGraph:
             return memo[start]
         own = self._recipe_set
         preds = self._preds
-        stack = [(start, iter(preds[start]))]
+        stack = [(start, iter(preds(start)))]
         on_stack = {start}
         while stack:
             node, pending = stack[-1]
@@ -335,7 +419,7 @@ class FlowGraph:
                             " → ".join(loop + [loop[0]])
                         )
                     )
-                stack.append((p, iter(preds[p])))
+                stack.append((p, iter(preds(p))))
                 on_stack.add(p)
                 descended = True
                 break
@@ -344,7 +428,7 @@ class FlowGraph:
             stack.pop()
             on_stack.discard(node)
             found: List[str] = []
-            for p in preds[node]:
+            for p in preds(node):
                 if p in own:
                     found.append(p)
                 else:
@@ -353,12 +437,19 @@ class FlowGraph:
         return memo[start]
 
     def _sort(self) -> None:
-        """Kahn's algorithm by levels: each level is a layer, kept in Flow order; the layers concatenated are the order.
+        """The order: recipes by layer, each layer in Flow order (a stable sort of the recipes in Flow order).
 
-        Incremental like ``graphlib`` (O(V + E)) but without its per-node bookkeeping objects; ``graphlib`` names the
-        cycle when one stops the sort. Layers are filled by one pass over the recipes in Flow order afterwards, which
-        keeps each in Flow order without sorting.
+        Layers not found by :meth:`_link_plain_flow` come from Kahn's algorithm by levels (each level is a layer):
+        incremental like ``graphlib`` (O(V + E)) but without its per-node bookkeeping objects; ``graphlib`` names the
+        cycle when one stops the sort.
         """
+        if not self._layer:
+            self._layer = self._kahn_layers()
+        self._order = order = tuple(sorted(self._flow_recipes, key=self._layer.__getitem__))
+        nodes = self._nodes
+        self._runnable = tuple([r for r in order if nodes[r]["successors"]])  # recipes with at least one output
+
+    def _kahn_layers(self) -> Dict[str, int]:
         up = self._up
         down = self._down
         remaining = {r: len(ups) for r, ups in up.items() if ups}
@@ -378,14 +469,7 @@ class FlowGraph:
             frontier = ready
         if len(layer_of) != len(self._flow_recipes):
             self._raise_cycle({r for r, left in remaining.items() if left})
-        layers: List[List[str]] = [[] for _ in range(depth)]
-        for r in self._flow_recipes:
-            layers[layer_of[r]].append(r)
-        order = tuple(itertools.chain.from_iterable(layers))
-        self._order = order
-        self._layers = layers
-        self._layer = layer_of
-        self._runnable = tuple(filter(self._succs.__getitem__, order))  # recipes with at least one output
+        return layer_of
 
     def _raise_cycle(self, stuck: Set[str]) -> None:
         sorter: graphlib.TopologicalSorter = graphlib.TopologicalSorter()
@@ -401,8 +485,8 @@ class FlowGraph:
     def _cycle_message(self, cycle: List[str]) -> str:
         links = []
         for a, b in zip(cycle, cycle[1:]):
-            read_by_b = set(self._preds[b])
-            shared = [c for c in self._succs[a] if c in read_by_b]
+            read_by_b = set(self._preds(b))
+            shared = [c for c in self._succs(a) if c in read_by_b]
             links.append(f"{b} reads {', '.join(shared)} written by {a}" if shared else f"{b} depends on {a}")
         return (
             "The Flow has a cycle: {} ({}). DSS cannot build a cyclic Flow: remove one of these dependencies.".format(
@@ -410,22 +494,31 @@ class FlowGraph:
             )
         )
 
+    def _preds(self, key: str) -> List[str]:
+        return self._nodes[key]["predecessors"]
+
+    def _succs(self, key: str) -> List[str]:
+        return self._nodes[key]["successors"]
+
+    def _type(self, key: str) -> str:
+        return self._nodes[key].get("type") or ""
+
     # -- nodes ----------------------------------------------------------------------------------------------------
 
     def has_node(self, key: str) -> bool:
-        return key in self._type
+        return key in self._nodes
 
     def node_type(self, key: str) -> str:
-        return self._type[key]
+        return self._type(key)
 
     def node_keys(self) -> List[str]:
         """Every node key, in payload (Flow) order."""
-        return list(self._type)
+        return list(self._nodes)
 
     def _node_positions(self) -> Dict[str, int]:
         """Payload position of every node; only some queries need it, so building a graph does not pay for it."""
         if self._node_index is None:
-            self._node_index = {key: i for i, key in enumerate(self._type)}
+            self._node_index = {key: i for i, key in enumerate(self._nodes)}
         return self._node_index
 
     def is_recipe(self, key: str) -> bool:
@@ -433,7 +526,7 @@ class FlowGraph:
         return key in self._recipe_set
 
     def is_computable(self, key: str) -> bool:
-        return self._type.get(key, "").startswith("COMPUTABLE")
+        return key in self._nodes and self._type(key).startswith("COMPUTABLE")
 
     def is_foreign(self, key: str) -> bool:
         """True for an object of another project (shared into this Flow): never built by us."""
@@ -441,16 +534,17 @@ class FlowGraph:
 
     def computables(self) -> List[str]:
         """Every computable node key (datasets, folders, models...), in Flow order."""
-        return [k for k, node_type in self._type.items() if node_type.startswith("COMPUTABLE")]
+        return [k for k, node in self._nodes.items() if (node.get("type") or "").startswith("COMPUTABLE")]
 
     def output_ref(self, computable: str) -> OutputRef:
         """How a job names this computable."""
-        ref = self._refs.get(computable, computable)
-        node_type = self._type[computable]
+        node = self._nodes[computable]
+        ref = node.get("ref") or computable
+        node_type = node.get("type") or ""
         owner = self._project.get(computable)
         if owner is not None and ref.startswith(owner + "."):
             ref = ref[len(owner) + 1:]
-        return OutputRef(ref, JOB_OUTPUT_TYPES.get(node_type) or job_output_type(node_type), owner)
+        return _new_output_ref((ref, JOB_OUTPUT_TYPES.get(node_type) or job_output_type(node_type), owner))
 
     # -- recipes --------------------------------------------------------------------------------------------------
 
@@ -465,7 +559,7 @@ class FlowGraph:
         return self._runnable
 
     def is_runnable(self, recipe: str) -> bool:
-        return recipe in self._recipe_set and bool(self._succs[recipe])
+        return recipe in self._recipe_set and bool(self._succs(recipe))
 
     def recipe_type(self, recipe: str) -> str:
         """The recipe type (``python``, ``join``...) from the recipe list, else the node's ``subType``, else ""."""
@@ -484,32 +578,35 @@ class FlowGraph:
         """Every output of the recipe as job outputs: datasets first, then folders, models..., each in Flow order."""
         cached = self._outputs_cache.get(recipe)
         if cached is None:
-            succs = self._succs[recipe]
-            if len(succs) == 1:
-                cached = (self.output_ref(succs[0]),)
-            else:
-                cached = tuple(map(self.output_ref, self.output_keys(recipe)))
-            self._outputs_cache[recipe] = cached
+            cached = self._outputs_cache[recipe] = tuple(map(self.output_ref, self.output_keys(recipe)))
         return cached
+
+    def outputs_of(self, recipes: Iterable[str]) -> List[Tuple[OutputRef, ...]]:
+        """``[outputs(r) for r in recipes]``: what a plan asks for, made when the graph was built."""
+        try:
+            return list(map(self._outputs_cache.__getitem__, recipes))
+        except KeyError:  # a recipe without outputs, or a key that is not a recipe
+            return list(map(self.outputs, recipes))
 
     def output_keys(self, recipe: str) -> Tuple[str, ...]:
         """Node keys of the recipe's outputs, datasets first."""
-        succs = self._succs[recipe]
-        types = self._type
+        succs = self._succs(recipe)
         if len(succs) == 1:
             return (succs[0],)
-        datasets = [k for k in succs if types[k] == "COMPUTABLE_DATASET"]
-        if len(datasets) == len(succs):
+        types = list(map(self._type, succs))
+        if "COMPUTABLE_DATASET" not in types or all(t == "COMPUTABLE_DATASET" for t in types):
             return tuple(succs)
-        return tuple(datasets + [k for k in succs if types[k] != "COMPUTABLE_DATASET"])
+        datasets = [k for k, t in zip(succs, types) if t == "COMPUTABLE_DATASET"]
+        return tuple(datasets + [k for k, t in zip(succs, types) if t != "COMPUTABLE_DATASET"])
 
     def inputs(self, recipe: str) -> Tuple[str, ...]:
         """Node keys of the recipe's inputs (``OTHER.name`` for foreign ones)."""
-        return tuple(self._preds[recipe])
+        return tuple(self._preds(recipe))
 
     def producer(self, computable: str) -> Optional[str]:
         """The recipe of this project that writes the computable, or None (source, foreign, implicit recipe)."""
-        for p in self._preds.get(computable, _EMPTY):
+        node = self._nodes.get(computable)
+        for p in node["predecessors"] if node is not None else _EMPTY:
             if p in self._recipe_set:
                 return p
         return None
@@ -524,16 +621,17 @@ class FlowGraph:
         """Recipes of this project that read the computable, looking through implicit recipes and foreign objects."""
         found: Dict[str, None] = {}
         seen = {computable}
-        queue = deque(self._succs.get(computable, _EMPTY))
+        node = self._nodes.get(computable)
+        queue = deque(node["successors"] if node is not None else _EMPTY)
         while queue:
-            node = queue.popleft()
-            if node in seen:
+            key = queue.popleft()
+            if key in seen:
                 continue
-            seen.add(node)
-            if node in self._recipe_set:
-                found[node] = None
+            seen.add(key)
+            if key in self._recipe_set:
+                found[key] = None
             else:
-                queue.extend(self._succs[node])
+                queue.extend(self._succs(key))
         return tuple(sorted(found, key=self._positions().__getitem__))
 
     def upstream(self, recipe: str) -> Tuple[str, ...]:
@@ -573,7 +671,7 @@ class FlowGraph:
         wanted = set(recipes)
         if len(wanted) * 8 >= len(self._order):
             # A large share of the Flow (a whole-Flow plan): filtering the order is linear, sorting is not.
-            found = [r for r in self._order if r in wanted]
+            found = list(filter(wanted.__contains__, self._order))
             if len(found) == len(wanted):
                 return found
         return sorted(wanted, key=self._positions().__getitem__)
@@ -588,7 +686,13 @@ class FlowGraph:
 
     def layers(self) -> List[List[str]]:
         """Recipes grouped by layer (each in Flow order): layer k only depends on layers < k."""
-        return [list(layer) for layer in self._layers]
+        layers: List[List[str]] = []
+        for recipe in self._order:  # by layer, then Flow order
+            depth = self._layer[recipe]
+            if depth == len(layers):
+                layers.append([])
+            layers[depth].append(recipe)
+        return layers
 
     def bottom_levels(self, durations: Optional[Mapping[str, float]] = None) -> Dict[str, float]:
         """Longest remaining path of expected durations (default 1 s each) from each recipe to a sink."""
@@ -606,23 +710,33 @@ class FlowGraph:
 
     def source_computables(self) -> List[str]:
         """Computables nothing writes (raw inputs of the Flow, foreign datasets...)."""
-        return [k for k in self.computables() if not self._preds[k]]
+        return [k for k in self.computables() if not self._preds(k)]
 
     def sink_computables(self) -> List[str]:
-        return [k for k in self.computables() if not self._succs[k]]
+        return [k for k in self.computables() if not self._succs(k)]
 
     def downstream_computables(self, computable: str) -> List[str]:
         """Computables downstream of ``computable`` (itself excluded), in topological order of the node graph.
 
         These are the datasets a schema change of ``computable`` may reach.
         """
-        if computable not in self._type:
+        if computable not in self._nodes:
             raise GraphError(f"{computable!r} is not in the Flow graph.")
-        reached = _bfs([computable], self._succs, None)
+        succs = self._succs
+        reached: Set[str] = set()
+        frontier = [computable]
+        while frontier:
+            nxt = []
+            for name in frontier:
+                for other in succs(name):
+                    if other not in reached:
+                        reached.add(other)
+                        nxt.append(other)
+            frontier = nxt
         reached.discard(computable)
         indegree = {n: 0 for n in reached}
         for n in reached:
-            for s in self._succs[n]:
+            for s in succs(n):
                 if s in indegree:
                     indegree[s] += 1
         index = self._node_positions()
@@ -633,9 +747,9 @@ class FlowGraph:
         while ready:
             _, node = heapq.heappop(ready)
             emitted += 1
-            if self._type[node].startswith("COMPUTABLE"):
+            if self._type(node).startswith("COMPUTABLE"):
                 out.append(node)
-            for s in self._succs[node]:
+            for s in succs(node):
                 if s in indegree:
                     indegree[s] -= 1
                     if indegree[s] == 0:
@@ -649,26 +763,82 @@ class FlowGraph:
         return len(self._order)
 
     def __repr__(self) -> str:
-        return f"FlowGraph(project_key={self.project_key!r}, recipes={len(self._order)}, nodes={len(self._type)})"
+        return f"FlowGraph(project_key={self.project_key!r}, recipes={len(self._order)}, nodes={len(self._nodes)})"
 
 
-def _ends_agree(preds: Dict[str, List[str]], succs: Dict[str, List[str]]) -> bool:
-    """True when the predecessor and successor lists hold exactly the same links (then none names a missing node).
+def _new_output_ref(fields: Tuple[str, str, Optional[str]]) -> OutputRef:
+    """``OutputRef(*fields)`` without the generated ``__new__``'s Python frame (one per output of a large plan)."""
+    return tuple.__new__(OutputRef, fields)
 
-    Checked from the successor side only: each link found among its target's predecessors, no successor listed twice,
-    and as many links on each side leave no room for another predecessor (a dangling one included). This is the usual
-    case, with as little work per link as possible; the caller finds and reports any problem on a slow path.
+
+def _is_regular(nodes: Dict[str, dict]) -> bool:
+    """True when the payload is *regular*, so that the graph can read its link lists in place.
+
+    Regular: every node is an object with ``predecessors`` and ``successors`` lists, and every link is listed exactly
+    once on each of its two ends (so none names a missing node), as DSS answers. Checked from the successor side:
+    each link is found among its target's predecessors, no successor is listed twice, and as many links on each side
+    leave no room for another predecessor.
     """
+    pred_links = succ_links = 0
     try:
-        for key, s in succs.items():
-            for other in s:
-                if key not in preds[other]:
-                    return False
-            if len(s) > 1 and len(set(s)) != len(s):
+        for key, node in nodes.items():
+            p = node["predecessors"]
+            s = node["successors"]
+            if type(p) is not list or type(s) is not list or type(node) is not dict:
                 return False
-    except KeyError:  # a successor that is not a node
+            pred_links += len(p)
+            if s:
+                succ_links += len(s)
+                for other in s:
+                    if key not in nodes[other]["predecessors"]:
+                        return False
+                if len(s) > 1 and len(set(s)) != len(s):
+                    return False
+    except (KeyError, TypeError):  # a missing node or list, or a node that is not an object
         return False
-    return sum(map(len, preds.values())) == sum(map(len, succs.values()))
+    return pred_links == succ_links
+
+
+def _regular_copy(nodes: Dict[str, dict]) -> Dict[str, dict]:
+    """A regular copy of an irregular ``nodes`` map (see :func:`_is_regular`), or the GraphError naming the first
+    problem.
+
+    Missing or null link lists become empty; a link listed on one end only is added to the other; a link listed twice
+    is kept once. The payload itself is not modified.
+    """
+    empty: List[str] = []
+    preds: Dict[str, List[str]] = {}
+    succs: Dict[str, List[str]] = {}
+    for key, node in nodes.items():
+        if type(node) is not dict:
+            raise GraphError(f"Flow graph node {key!r} is not an object (got {type(node).__name__}).")
+        p = node.get("predecessors") or empty
+        s = node.get("successors") or empty
+        if type(p) is not list or type(s) is not list:
+            raise GraphError(f"Flow graph node {key!r} has 'predecessors'/'successors' that are not lists.")
+        preds[key] = p
+        succs[key] = s
+    for key, s in succs.items():
+        for other in s:
+            if other not in preds:
+                raise GraphError(_dangling(key, "successors", other))
+    for key, p in preds.items():
+        for other in p:
+            if other not in preds:
+                raise GraphError(_dangling(key, "predecessors", other))
+    merged_preds: Dict[str, List[str]] = {k: list(v) for k, v in preds.items()}
+    merged_succs: Dict[str, List[str]] = {k: list(v) for k, v in succs.items()}
+    for key, s in succs.items():
+        for other in s:
+            merged_preds[other].append(key)
+    for key, p in preds.items():
+        for other in p:
+            merged_succs[other].append(key)
+    return {
+        key: dict(node, predecessors=list(dict.fromkeys(merged_preds[key])),
+                  successors=list(dict.fromkeys(merged_succs[key])))
+        for key, node in nodes.items()
+    }
 
 
 def _owner_project(key: str, node: dict, project_key: Optional[str], node_type: str) -> Optional[str]:

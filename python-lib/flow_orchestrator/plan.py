@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain, repeat
+from operator import attrgetter
 from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .graph import FlowGraph, bottom_levels_of, critical_path_of, gc_paused, layers_of
@@ -91,7 +93,7 @@ class BuildPlan:
     _index: Dict[str, PlannedRecipe] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
-        self._index.update({r.name: r for r in self.recipes})
+        self._index.update(zip(map(attrgetter("name"), self.recipes), self.recipes))
 
     @property
     def names(self) -> List[str]:
@@ -219,18 +221,18 @@ def _make_plan(
             for u in upstream[name]:
                 downstream[u].append(name)
         layer = layers_of(names, upstream)
-    durations = _expected(names, expected_durations)
-    bottom = bottom_levels_of(names, downstream, durations)
+    durations = _expected(names, expected_durations)  # None: every recipe takes the default
+    bottom = bottom_levels_of(names, downstream, durations, DEFAULT_EXPECTED_DURATION_S)
     critical, critical_s = critical_path_of(names, downstream, bottom)
-    # Column by column, in PlannedRecipe's field order, through zip() and _make(): no keyword call per recipe.
-    recipes = tuple(map(PlannedRecipe._make, zip(
+    # Column by column, in PlannedRecipe's field order: one zip() and tuple.__new__ per recipe, no Python frame.
+    recipes = tuple(map(_new_planned_recipe, zip(
         names,
         map(graph.recipe_type, names),
-        map(graph.outputs, names),
+        graph.outputs_of(names),
         map(graph.inputs, names),
         map(upstream.__getitem__, names),
         map(layer.__getitem__, names),
-        map(durations.__getitem__, names),
+        repeat(DEFAULT_EXPECTED_DURATION_S) if durations is None else map(durations.__getitem__, names),
         map(bottom.__getitem__, names),
     )))
     targets = _targets(graph, names, downstream, options.build_mode, options.strategy, notes)
@@ -285,9 +287,15 @@ def _nearest_planned_upstream(graph: FlowGraph, names: Sequence[str]) -> Dict[st
     return result
 
 
-def _expected(names: Sequence[str], expected: Optional[Mapping[str, float]]) -> Dict[str, float]:
+def _new_planned_recipe(fields: tuple) -> PlannedRecipe:
+    """``PlannedRecipe(*fields)`` without the generated ``__new__``'s Python frame (one per recipe of a plan)."""
+    return tuple.__new__(PlannedRecipe, fields)
+
+
+def _expected(names: Sequence[str], expected: Optional[Mapping[str, float]]) -> Optional[Dict[str, float]]:
+    """Expected seconds of each recipe, None when nothing is known (then every recipe takes the default)."""
     if not expected:
-        return dict.fromkeys(names, DEFAULT_EXPECTED_DURATION_S)
+        return None
     out: Dict[str, float] = {}
     for n in names:
         value = expected.get(n)
@@ -314,7 +322,7 @@ def _targets(
         notes.append("Single job in a non-recursive mode: the job lists the outputs of every planned recipe")
     else:
         chosen = [n for n in names if not downstream[n]]
-    return tuple(dict.fromkeys(ref for n in chosen for ref in graph.outputs(n)))
+    return tuple(dict.fromkeys(chain.from_iterable(graph.outputs_of(chosen))))
 
 
 def expected_durations_from_record(record: Mapping) -> Dict[str, float]:

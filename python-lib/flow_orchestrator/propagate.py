@@ -12,7 +12,6 @@ DSS calls :class:`~flow_orchestrator.dss.DSSGateway` lacks, with the same error 
 from __future__ import annotations
 
 import difflib
-import json
 import logging
 import re
 import threading
@@ -20,6 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from .config import is_blank
+from .dss import FUTURE_POLL_FIRST_S, FUTURE_POLL_MAX_S, split_dataset_ref
 from .errors import ConfigError
 from .graph import FlowGraph
 from .port import TransientAPIError
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 #: Default time limit of one propagation (auto-rebuild runs a job per recipe, so it can take a while).
 DEFAULT_TIMEOUT_S = 3600.0
-_POLL_FIRST_S, _POLL_MAX_S = 0.2, 5.0
 _JAVA_EXCEPTION_PREFIX = re.compile(r"^(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*(?:Exception|Error):\s*")
 
 #: The form's field names; the CLI passes its own flags instead (``--source``...), so messages name what users typed.
@@ -80,16 +80,6 @@ class PropagateConfig:
         }
 
 
-def _blank(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    if isinstance(value, (list, tuple, dict)):
-        return len(value) == 0
-    return False
-
-
 def _flag(raw: Mapping, key: str, default: bool, name: str, problems: List[Tuple[str, str]]) -> bool:
     value = raw.get(key)
     if value is None:
@@ -105,7 +95,7 @@ def _flag(raw: Mapping, key: str, default: bool, name: str, problems: List[Tuple
 def _names(raw: Mapping, key: str, name: str, problems: List[Tuple[str, str]]) -> Tuple[str, ...]:
     """A list of recipe names (STRINGS or MULTISELECT; a comma-separated text is accepted too), duplicates named."""
     value = raw.get(key)
-    if _blank(value):
+    if is_blank(value):
         return ()
     if isinstance(value, str):
         value = value.split(",")
@@ -114,7 +104,7 @@ def _names(raw: Mapping, key: str, name: str, problems: List[Tuple[str, str]]) -
         return ()
     names: List[str] = []
     for index, item in enumerate(value):
-        if _blank(item):
+        if is_blank(item):
             continue
         if not isinstance(item, str):
             problems.append((f"{name}[{index}]", f"expected a recipe name; found {item!r}"))
@@ -130,7 +120,7 @@ def _names(raw: Mapping, key: str, name: str, problems: List[Tuple[str, str]]) -
 def _partition_values(raw: Mapping, name: str, problems: List[Tuple[str, str]]) -> Tuple[Tuple[str, str], ...]:
     """``{"dimension": "value"}`` or ``["dimension=value", ...]`` (a STRINGS field, or ``--partition`` flags)."""
     value = raw.get("partition_values")
-    if _blank(value):
+    if is_blank(value):
         return ()
     pairs: List[Tuple[str, str]] = []
     if isinstance(value, Mapping):
@@ -138,7 +128,7 @@ def _partition_values(raw: Mapping, name: str, problems: List[Tuple[str, str]]) 
     elif isinstance(value, (list, tuple, str)):
         items = []
         for index, text in enumerate([value] if isinstance(value, str) else value):
-            if _blank(text):
+            if is_blank(text):
                 continue
             dimension, separator, chosen = str(text).partition("=")
             if not separator:
@@ -174,7 +164,7 @@ def parse_propagate_config(raw: Optional[Mapping], field_names: Optional[Mapping
     names.update(field_names or {})
     problems: List[Tuple[str, str]] = []
     source = raw.get("source_dataset")
-    if _blank(source):
+    if is_blank(source):
         problems.append((names["source_dataset"], "choose the dataset whose schema changed (the propagation source)"))
         source = ""
     elif not isinstance(source, str):
@@ -289,7 +279,7 @@ class SchemaPropagationGateway:
 
     def schema(self, ref: str) -> List[dict]:
         """Columns of a dataset of this project, or of another one (``PROJECT.name``)."""
-        owner, name = _split_ref(ref, self.gateway.project_key)
+        owner, name = split_dataset_ref(ref, self.gateway.project_key)
         if owner == self.gateway.project_key:
             return [dict(column) for column in self.gateway.dataset_schema(name)]
         dataset = self.gateway.client.get_project(owner).get_dataset(name)
@@ -299,19 +289,9 @@ class SchemaPropagationGateway:
     def snapshot(self, refs: Sequence[str]) -> Dict[str, List[dict]]:
         return {ref: self.schema(ref) for ref in dict.fromkeys(refs)}
 
-    def recipe_definition(self, name: str) -> dict:
-        """``{name, type, inputs, outputs, params, payload}`` of a recipe, the payload decoded when it is JSON."""
-        settings = self.gateway._call(f"Reading recipe {name}", self.gateway.project.get_recipe(name).get_settings)
-        definition = dict(settings.get_recipe_raw_definition())
-        payload = settings.get_payload()
-        try:
-            definition["payload"] = json.loads(payload) if payload and payload.lstrip().startswith("{") else payload
-        except ValueError:
-            definition["payload"] = payload
-        return definition
-
     def recipe_definitions(self, names: Sequence[str]) -> List[dict]:
-        return [self.recipe_definition(name) for name in names]
+        """``{name, type, inputs, outputs, params, payload}`` of each recipe (see ``DSSGateway.recipe_definition``)."""
+        return [self.gateway.recipe_definition(name) for name in names]
 
     def start(self, config: PropagateConfig):
         """Start DSS's propagation from the source with the options set through the builder's (non-chainable) setters."""
@@ -337,7 +317,7 @@ class SchemaPropagationGateway:
         source = config.source_dataset
         state = getattr(future, "state", None) or {}
         deadline = self._clock() + config.timeout_s
-        delay = _POLL_FIRST_S
+        delay = FUTURE_POLL_FIRST_S
         waiter = cancel or threading.Event()
         while not state.get("hasResult") and state.get("alive", True) is not False:
             if not getattr(future, "job_id", None):
@@ -356,7 +336,7 @@ class SchemaPropagationGateway:
                     "(or without auto-rebuild)."
                 )
             waiter.wait(delay)
-            delay = min(delay * 1.5, _POLL_MAX_S)
+            delay = min(delay * 1.5, FUTURE_POLL_MAX_S)
             state = self.gateway._call(f"Polling the schema propagation from {source}", future.peek_state) or {}
         if state.get("hasResult"):
             return state.get("result")
@@ -385,13 +365,6 @@ class SchemaPropagationGateway:
 def _failed(error: BaseException, source: str) -> PropagationError:
     text = _JAVA_EXCEPTION_PREFIX.sub("", str(error).strip())
     return propagation_error(text, source=source)
-
-
-def _split_ref(ref: str, project_key: str) -> Tuple[str, str]:
-    if "." in ref:
-        owner, name = ref.split(".", 1)
-        return owner, name
-    return project_key, ref
 
 
 # ------------------------------------------------------------------------------------------------ the use case

@@ -441,12 +441,28 @@ def _rename(columns: List[Dict[str, Any]], overrides: Any, derived: _Derived) ->
     return renamed
 
 
-def _derive_grouping(recipe, payload, inputs, main_inputs) -> _Derived:
-    derived = _Derived()
+def _filtered_main_input(payload, inputs, main_inputs, derived: _Derived) -> Tuple[str, List[Dict[str, Any]], Dict]:
+    """(name, columns, columns by name) of the main input with its computed columns; its pre-filter checked."""
     source = main_inputs[0] if main_inputs else ""
     columns = _with_computed(list(inputs.get(source) or []), payload.get("computedColumns"), derived)
     available = _by_name(columns)
     _check_filter(payload.get("preFilter"), source, set(available), "pre-filter condition", derived)
+    return source, columns, available
+
+
+def _write_grouped_outputs(recipe, payload, output: List[Dict[str, Any]], derived: _Derived) -> _Derived:
+    """The global count column and the renamed columns, the same for every output (grouping and distinct)."""
+    if payload.get("globalCount"):
+        output.append(_col("count", "bigint"))
+    output = _rename(output, payload.get("outputColumnNameOverrides"), derived)
+    for target in _role_refs(recipe.get("outputs")):
+        derived.outputs[target] = [dict(column) for column in output]
+    return derived
+
+
+def _derive_grouping(recipe, payload, inputs, main_inputs) -> _Derived:
+    derived = _Derived()
+    source, _, available = _filtered_main_input(payload, inputs, main_inputs, derived)
     output: List[Dict[str, Any]] = []
     for key in payload.get("keys") or []:
         name = key.get("column")
@@ -480,20 +496,12 @@ def _derive_grouping(recipe, payload, inputs, main_inputs) -> _Derived:
                 out_type = "bigint" if input_type in _INTEGER_TYPES else "double"
                 derived.uncertain_types.add(out_name)
             output.append(_col(out_name, out_type))
-    if payload.get("globalCount"):
-        output.append(_col("count", "bigint"))
-    output = _rename(output, payload.get("outputColumnNameOverrides"), derived)
-    for target in _role_refs(recipe.get("outputs")):
-        derived.outputs[target] = [dict(column) for column in output]
-    return derived
+    return _write_grouped_outputs(recipe, payload, output, derived)
 
 
 def _derive_distinct(recipe, payload, inputs, main_inputs) -> _Derived:
     derived = _Derived()
-    source = main_inputs[0] if main_inputs else ""
-    columns = _with_computed(list(inputs.get(source) or []), payload.get("computedColumns"), derived)
-    available = _by_name(columns)
-    _check_filter(payload.get("preFilter"), source, set(available), "pre-filter condition", derived)
+    source, columns, available = _filtered_main_input(payload, inputs, main_inputs, derived)
     keys = [key.get("column") for key in payload.get("keys") or [] if isinstance(key.get("column"), str)]
     if keys:
         output = []
@@ -505,12 +513,7 @@ def _derive_distinct(recipe, payload, inputs, main_inputs) -> _Derived:
     else:
         output = [dict(column) for column in columns]
         derived.order_certain = True
-    if payload.get("globalCount"):
-        output.append(_col("count", "bigint"))
-    output = _rename(output, payload.get("outputColumnNameOverrides"), derived)
-    for target in _role_refs(recipe.get("outputs")):
-        derived.outputs[target] = [dict(column) for column in output]
-    return derived
+    return _write_grouped_outputs(recipe, payload, output, derived)
 
 
 def _derive_split(recipe, payload, inputs, main_inputs) -> _Derived:

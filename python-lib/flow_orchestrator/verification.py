@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
+from .config import is_blank
+from .dss import FUTURE_POLL_FIRST_S, FUTURE_POLL_MAX_S, last_build_from_info, split_dataset_ref
 from .errors import ConfigError, FlowOrchestratorError
 from .port import TransientAPIError
 from .verify import (
@@ -39,7 +41,6 @@ log = logging.getLogger(__name__)
 
 #: Time limit of one metric computation when DSS answers with a running future.
 METRIC_TIMEOUT_S = 600.0
-_POLL_FIRST_S, _POLL_MAX_S = 0.2, 5.0
 
 #: Form fields of the macro and the step (the CLI passes its own flags as ``field_names``).
 FORM_FIELDS = {
@@ -72,18 +73,8 @@ class VerifyConfig:
         return tuple(dict.fromkeys(self.datasets + self.expectations.datasets))
 
 
-def _blank(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    if isinstance(value, (list, tuple, dict)):
-        return len(value) == 0
-    return False
-
-
 def _text_list(value: Any, field: str, problems: List[Tuple[str, str]]) -> List[str]:
-    if _blank(value):
+    if is_blank(value):
         return []
     if isinstance(value, str):
         value = value.split(",")
@@ -95,7 +86,7 @@ def _text_list(value: Any, field: str, problems: List[Tuple[str, str]]) -> List[
 
 def _min_rows(value: Any, field: str, problems: List[Tuple[str, str]]) -> Optional[int]:
     """The form's INT (DSS may send 3.0); empty or 0 means "not checked"."""
-    if _blank(value):
+    if is_blank(value):
         return None
     if isinstance(value, str):
         try:
@@ -141,7 +132,7 @@ def parse_verify_config(form: Optional[Mapping], field_names: Optional[Mapping[s
             problems.append((renamed, message))
     spec = form.get("expectations")
     from_spec = ExpectationSet()
-    if not _blank(spec):
+    if not is_blank(spec):
         try:
             from_spec = parse_expectations(spec)
         except ConfigError as error:
@@ -164,13 +155,6 @@ def parse_verify_config(form: Optional[Mapping], field_names: Optional[Mapping[s
 
 
 # ------------------------------------------------------------------------------------------------ DSS reads
-
-
-def _split_ref(ref: str, project_key: str) -> Tuple[str, str]:
-    if "." in ref:
-        owner, name = ref.split(".", 1)
-        return owner, name
-    return project_key, ref
 
 
 def _http_answer(error: BaseException) -> bool:
@@ -207,7 +191,7 @@ class VerificationGateway:
         return self.gateway.client.get_project(owner)
 
     def _dataset(self, ref: str):
-        owner, name = _split_ref(ref, self.project_key)
+        owner, name = split_dataset_ref(ref, self.project_key)
         return self._project(owner).get_dataset(name)
 
     def dataset_names(self, owner: Optional[str] = None) -> Set[str]:
@@ -221,7 +205,7 @@ class VerificationGateway:
         return self._names[owner]
 
     def exists(self, ref: str) -> bool:
-        owner, name = _split_ref(ref, self.project_key)
+        owner, name = split_dataset_ref(ref, self.project_key)
         return name in self.dataset_names(owner)
 
     def columns(self, ref: str) -> List[dict]:
@@ -230,15 +214,7 @@ class VerificationGateway:
 
     def last_build(self, ref: str) -> Optional[dict]:
         info = self.gateway._call(f"Reading build info of {ref}", self._dataset(ref).get_info)
-        raw = info.get_raw() if hasattr(info, "get_raw") else info
-        last = (raw or {}).get("lastBuild") or {}
-        if not last:
-            return None
-        return {
-            "start_ms": last.get("buildStartTime") or None,
-            "end_ms": last.get("buildEndTime") or None,
-            "success": bool(last.get("buildSuccess", False)),
-        }
+        return last_build_from_info(info)
 
     def _last_row_count(self, ref: str) -> Tuple[Optional[int], Optional[int]]:
         """(value, time in ms) of the last ``records:COUNT_RECORDS`` of the whole dataset, (None, None) if never."""
@@ -278,7 +254,7 @@ class VerificationGateway:
 
         future = DSSFuture(self.gateway.client, report["jobId"], state=dict(report))
         deadline = self._clock() + self._metric_timeout_s
-        delay = _POLL_FIRST_S
+        delay = FUTURE_POLL_FIRST_S
         waiter = threading.Event()
         state: Mapping = report
         while not state.get("hasResult"):
@@ -290,7 +266,7 @@ class VerificationGateway:
                     f"Computing the row count of {ref} did not finish within {self._metric_timeout_s:.0f} s"
                 )
             waiter.wait(delay)
-            delay = min(delay * 1.5, _POLL_MAX_S)
+            delay = min(delay * 1.5, FUTURE_POLL_MAX_S)
             state = self.gateway._call(f"Polling the row count computation of {ref}", future.peek_state) or {}
         return state
 
@@ -339,7 +315,7 @@ class VerificationGateway:
         found: Dict[str, DatasetFacts] = {}
         for ref, need in needs.items():
             if not self.exists(ref):
-                owner, name = _split_ref(ref, self.project_key)
+                owner, name = split_dataset_ref(ref, self.project_key)
                 close = _close_name(name, self.dataset_names(owner))
                 if close:
                     self.notes.append(f"{ref}: no such dataset in project {owner}; did you mean '{close}'?")
@@ -399,7 +375,7 @@ def capture_spec(gateway, datasets: Sequence[str], *, row_tolerance: float = 0.5
     problems = []
     for index, ref in enumerate(dict.fromkeys(datasets)):
         if not reads.exists(ref):
-            owner, name = _split_ref(ref, reads.project_key)
+            owner, name = split_dataset_ref(ref, reads.project_key)
             close = _close_name(name, reads.dataset_names(owner))
             hint = f"; did you mean '{close}'?" if close else ""
             problems.append((f"datasets[{index}]", f"dataset '{ref}' does not exist in project {owner}{hint}"))
@@ -504,7 +480,7 @@ def report_items(outcome: VerificationOutcome) -> List[Tuple[str, str, dict]]:
     """One ``(object_ref, partition, item)`` per expectation result, for the step's report."""
     items = []
     for result in outcome.result.results if outcome.result is not None else ():
-        owner, name = _split_ref(result.dataset, outcome.project_key)
+        owner, name = split_dataset_ref(result.dataset, outcome.project_key)
         items.append((f"{owner}.{name}", "NP", _report_item(result)))
     return items
 

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from dss_emulator.flowfile import generate_flow
 from tests.reliability.harness import assert_run_settled, build_config, run_pipeline
+from tests.unit.test_runner_properties import descendants
 
 PROPERTIES = 6
 MAX_EXAMPLES = 8
@@ -52,21 +53,6 @@ def scenarios(draw):
         "on_failure": draw(st.sampled_from(("fail-fast", "continue"))),
         "retries": draw(st.integers(min_value=0, max_value=2)),
     }
-
-
-def _descendants(upstream: Dict[str, List[str]], roots: Set[str]) -> Set[str]:
-    downstream: Dict[str, List[str]] = {name: [] for name in upstream}
-    for name, ups in upstream.items():
-        for up in ups:
-            downstream[up].append(name)
-    seen: Set[str] = set()
-    stack = [d for root in roots for d in downstream[root]]
-    while stack:
-        name = stack.pop()
-        if name not in seen:
-            seen.add(name)
-            stack.extend(downstream[name])
-    return seen
 
 
 def _expected_continue(order: List[str], upstream: Dict[str, List[str]], failing: Set[str],
@@ -138,7 +124,7 @@ def test_runner_rules_hold_on_random_generated_flows(wide_emulator, scenario):
 
     # 2. nothing downstream of a failure starts
     failed = {name for name, r in recipes.items() if r["state"] in FAILED_STATES}
-    for name in _descendants(upstream, failed):
+    for name in descendants(upstream, failed):
         assert recipes[name]["attempts"] == 0 and not jobs_of[name], f"{name} ran downstream of a failure"
         assert recipes[name]["state"] in ("SKIPPED", "NOT_RUN")
 

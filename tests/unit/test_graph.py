@@ -276,3 +276,94 @@ def test_gc_paused_restores_the_collector_and_keeps_the_application_frozen_objec
     with pytest.raises(ValueError), gc_paused():
         raise ValueError("errors re-enable it too")
     assert gc.isenabled()
+
+
+class GeneralPathOnly(FlowGraph):
+    """The graph built without the plain-Flow fast path: the reference the fast path must agree with."""
+
+    def _link_plain_flow(self) -> bool:
+        return False
+
+
+def public_views(graph: FlowGraph) -> dict:
+    """Everything a caller can read from a graph, for comparing two builds of the same payload."""
+    names = graph.recipes
+    return {
+        "recipes": names,
+        "runnable": graph.runnable_recipes,
+        "layers": graph.layers(),
+        "layer": {r: graph.layer(r) for r in names},
+        "upstream": {r: graph.upstream(r) for r in names},
+        "downstream": {r: graph.downstream(r) for r in names},
+        "outputs": {r: graph.outputs(r) for r in names},
+        "outputs_of": graph.outputs_of(names),
+        "inputs": {r: graph.inputs(r) for r in names},
+        "types": {r: graph.recipe_type(r) for r in names},
+        "critical_path": graph.critical_path(),
+        "foreign": [k for k in graph.node_keys() if graph.is_foreign(k)],
+        "readers": {k: graph.readers(k) for k in graph.computables()},
+        "producers": {k: graph.producers(k) for k in graph.computables()},
+    }
+
+
+def implicit_flow() -> dict:
+    payload = flow({"fill": (["raw"], ["fld"]), "use": (["tx"], ["out"])}, kinds={"fld": "folder"})
+    nodes = payload["nodes"]
+    nodes["fld"]["successors"].append("FilesInFolder->P.tx")
+    nodes["tx"]["predecessors"].append("FilesInFolder->P.tx")
+    nodes["FilesInFolder->P.tx"] = {"type": "RUNNABLE_IMPLICIT_RECIPE", "ref": "FilesInFolder->P.tx",
+                                    "predecessors": ["fld"], "successors": ["tx"]}
+    return payload
+
+
+def writes_a_foreign_dataset() -> dict:
+    return flow({"a": (["s"], ["A", "OTHER.shared"]), "b": (["A", "OTHER.shared"], ["B"])})
+
+
+def listed_out_of_order() -> dict:
+    payload = flow({"a": (["s"], ["A"]), "b": (["A"], ["B"]), "c": (["A", "B"], ["C"]), "d": (["s"], ["D"])})
+    payload["nodes"] = dict(reversed(list(payload["nodes"].items())))  # every reader listed before its producer
+    return payload
+
+
+@pytest.mark.parametrize("payload, project_key", [
+    (clinical(), "CLINICAL"),
+    (DSS_EXAMPLE, "PROJ"),
+    (implicit_flow(), "P"),
+    (writes_a_foreign_dataset(), "P"),
+    (listed_out_of_order(), "P"),
+    (flow({"r": (["in"], ["fld", "mdl", "ds"]), "s": (["ds", "mdl"], [])}, kinds={"fld": "folder", "mdl": "model"}),
+     "P"),
+    (chain(50), "P"),
+])
+def test_the_plain_flow_fast_path_and_the_general_path_build_the_same_graph(payload, project_key):
+    items = [{"name": key, "type": "python", "tags": ["t"]} for key in payload["nodes"]]
+    fast = FlowGraph.from_payload(copy.deepcopy(payload), items, project_key=project_key)
+    general = GeneralPathOnly.from_payload(copy.deepcopy(payload), items, project_key=project_key)
+    assert public_views(fast) == public_views(general)
+
+
+def test_a_recipe_writing_a_foreign_dataset_names_it_in_its_project():
+    graph = FlowGraph.from_payload(writes_a_foreign_dataset(), project_key="P")
+    assert graph.outputs("a") == (OutputRef("A", "DATASET", None), OutputRef("shared", "DATASET", "OTHER"))
+    assert graph.upstream("b") == ("a",)
+
+
+def test_a_flow_listed_out_of_order_gets_the_same_order_and_layers():
+    graph = FlowGraph.from_payload(listed_out_of_order())
+    assert graph.layers() == [["d", "a"], ["b"], ["c"]]  # each layer in Flow (payload) order
+    assert graph.recipes == ("d", "a", "b", "c")
+    assert graph.downstream("a") == ("c", "b")  # readers in Flow order too
+
+
+def test_a_dangling_input_of_a_plain_flow_is_reported_like_any_other():
+    payload = flow({"a": (["s"], ["A"]), "b": (["A"], ["B"])})
+    payload["nodes"]["b"]["predecessors"] = ["ghost"]
+    payload["nodes"]["A"]["successors"] = []
+    with pytest.raises(GraphError, match=r"'b' lists 'ghost' in its predecessors"):
+        FlowGraph.from_payload(payload)
+
+
+def test_outputs_of_many_recipes_at_once_match_outputs():
+    graph = FlowGraph.from_payload(flow({"a": (["s"], ["A"]), "b": (["A"], []), "c": (["A"], ["C1", "C2"])}))
+    assert graph.outputs_of(["c", "b", "a"]) == [graph.outputs("c"), (), graph.outputs("a")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import random
 from typing import Dict, List, Set, Tuple
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.flow_payloads import flow
+from tests.unit.test_graph import GeneralPathOnly, public_views
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -39,6 +41,28 @@ def random_flows(draw, max_recipes: int = 14):
     payload["nodes"] = {k: payload["nodes"][k] for k in keys}
     durations = {name: float(rnd.randint(1, 20)) for name in recipes}
     return FlowGraph.from_payload(payload), recipes, durations, rnd
+
+
+@FAST
+@given(st.integers(1, 14), st.integers(0, 2 ** 32 - 1), st.booleans())
+def test_the_fast_path_agrees_with_the_general_path_in_any_payload_order(n, seed, shuffled):
+    rnd = random.Random(seed)
+    available = ["src0", "src1"]
+    recipes: Dict[str, Tuple[List[str], List[str]]] = {}
+    for i in range(n):
+        outputs = [f"ds{i}"] + ([f"ds{i}b"] if rnd.random() < 0.25 else [])
+        recipes[f"r{i}"] = (rnd.sample(available, rnd.randint(1, min(3, len(available)))), outputs)
+        available.extend(outputs)
+    payload = flow(recipes)
+    if shuffled:
+        keys = list(payload["nodes"])
+        rnd.shuffle(keys)
+        payload["nodes"] = {k: payload["nodes"][k] for k in keys}
+    fast = FlowGraph.from_payload(copy.deepcopy(payload))
+    general = GeneralPathOnly.from_payload(copy.deepcopy(payload))
+    assert public_views(fast) == public_views(general)
+    config = BuildConfig()
+    assert make_plan(fast, config, "P").to_dict() == make_plan(general, config, "P").to_dict()
 
 
 def direct_upstream(recipes) -> Dict[str, Set[str]]:
