@@ -31,8 +31,11 @@ browser:
 	  (apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1) || \
 	  echo "chromium not installed: browser tests will be skipped")
 
+LINTED := python-lib dss_emulator tests bench tools examples python-runnables python-steps resource
+
 test: $(STAMP) browser
-	$(PY) -m ruff check python-lib dss_emulator tests bench tools examples python-runnables python-steps resource
+	$(PY) -m ruff check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
 	env -u DSS_URL -u DSS_API_KEY -u DSS_PROJECT $(PY) -m pytest  # always the emulator: see integration-tests
 
 demo: $(STAMP)
@@ -42,10 +45,11 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 lint: $(STAMP)
-	$(PY) -m ruff check python-lib dss_emulator tests bench tools examples python-runnables python-steps resource
+	$(PY) -m ruff check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
 
 format: $(STAMP)
-	$(PY) -m ruff format python-lib dss_emulator tests bench tools examples python-runnables python-steps resource
+	$(PY) -m ruff format $(LINTED)
 
 plugin:
 	python3 tools/build_plugin_zip.py --ref $(PLUGIN_REF) --output-dir $(DIST_DIR)

@@ -36,8 +36,11 @@ def main() -> int:
     with EmulatedDSS.start(flows=[flow]) as dss:
         setup = dss.client().get_project(project_key)
         graph = setup.get_flow().get_graph()
-        sinks = [n["ref"] for n in graph.nodes.values()
-                 if n["type"] == "COMPUTABLE_DATASET" and not n["successors"] and n["predecessors"]]
+        sinks = [
+            n["ref"]
+            for n in graph.nodes.values()
+            if n["type"] == "COMPUTABLE_DATASET" and not n["successors"] and n["predecessors"]
+        ]
         builder = setup.new_job("RECURSIVE_FORCED_BUILD")
         for sink in sinks:
             builder.with_output(sink, object_type="DATASET")
@@ -91,8 +94,10 @@ def main() -> int:
 
     print(f"{len(recipes)} concurrent jobs, {served} requests in {elapsed:.2f} s: {served / elapsed:.0f} requests/s")
     if latencies:
-        print(f"latency p50 {_percentile(latencies, 0.50) * 1000:.1f} ms, p95 {_percentile(latencies, 0.95) * 1000:.1f}"
-              f" ms, p99 {_percentile(latencies, 0.99) * 1000:.1f} ms, mean {statistics.mean(latencies) * 1000:.1f} ms")
+        print(
+            f"latency p50 {_percentile(latencies, 0.50) * 1000:.1f} ms, p95 {_percentile(latencies, 0.95) * 1000:.1f}"
+            f" ms, p99 {_percentile(latencies, 0.99) * 1000:.1f} ms, mean {statistics.mean(latencies) * 1000:.1f} ms"
+        )
     print(f"errors: {len(errors)} (goal: 0)")
     for error in errors[:10]:
         print(f"  {error}")

@@ -120,8 +120,9 @@ def planning_ratio(n: int = 10_000):
     with EmulatedDSS.start(flows=[flow]) as dss:
         import requests
 
-        text = requests.get(f"{dss.url}/dip/publicapi/projects/{flow['projectKey']}/flow/graph/",
-                            auth=(dss.api_key, ""), timeout=120).text
+        text = requests.get(
+            f"{dss.url}/dip/publicapi/projects/{flow['projectKey']}/flow/graph/", auth=(dss.api_key, ""), timeout=120
+        ).text
     recipes = [{"name": r["name"], "type": r["type"], "tags": []} for r in flow["recipes"]]
     parse_s, plan_s = [], []
     for _ in range(3):
@@ -164,23 +165,31 @@ def main() -> int:
     bound = lower_bound(flow, durations)
     ratio = makespan / bound
     per_recipe, seq_per_recipe = status / RECIPES, seq_status / RECIPES
-    print(f"Flow: {RECIPES} generated recipes (width {WIDTH}, seed {SEED}), durations {MIN_S}-{MAX_S} s, "
-          f"max_parallel {MAX_PARALLEL}; total work {sum(durations.values()):.1f} s")
+    print(
+        f"Flow: {RECIPES} generated recipes (width {WIDTH}, seed {SEED}), durations {MIN_S}-{MAX_S} s, "
+        f"max_parallel {MAX_PARALLEL}; total work {sum(durations.values()):.1f} s"
+    )
     print(f"{'measure':<44}{'engine':>12}{'seed loop':>12}{'goal':>12}")
     print(f"{'makespan (s)':<44}{makespan:>12.2f}{seq_makespan:>12.2f}")
-    print(f"{'makespan / max(critical path, work/slots)':<44}{ratio:>12.3f}{seq_makespan / bound:>12.3f}{'<= 1.10':>12}")
+    print(
+        f"{'makespan / max(critical path, work/slots)':<44}{ratio:>12.3f}{seq_makespan / bound:>12.3f}{'<= 1.10':>12}"
+    )
     print(f"{'status requests per recipe':<44}{per_recipe:>12.2f}{seq_per_recipe:>12.2f}{'<= 1/3':>12}")
     print(f"{'  engine / dataikuapi waiter':<44}{per_recipe / seq_per_recipe:>12.3f}")
     print(f"{'median detection lag / job duration':<44}{lag:>12.1%}{'':>12}{'<= 5 %':>12}")
     cold_ratio = cold_makespan / lower_bound(flow, cold_durations)
-    print(f"{'  first run, no durations known yet':<44}{cold_lag:>12.1%}   "
-          f"(makespan {cold_makespan:.2f} s, ratio {cold_ratio:.3f}, {cold_status / RECIPES:.2f} status requests "
-          "per recipe)")
+    print(
+        f"{'  first run, no durations known yet':<44}{cold_lag:>12.1%}   "
+        f"(makespan {cold_makespan:.2f} s, ratio {cold_ratio:.3f}, {cold_status / RECIPES:.2f} status requests "
+        "per recipe)"
+    )
     ok &= ratio <= 1.10 and per_recipe <= seq_per_recipe / 3 and lag <= 0.05
 
     plan_ratio, parse_s, plan_s, size = planning_ratio()
-    print(f"{'plan 10,000 recipes / parse their JSON':<44}{plan_ratio:>12.2f}{'':>12}{'<= 2':>12}"
-          f"   (parse {parse_s * 1000:.0f} ms, plan {plan_s * 1000:.0f} ms, {size / 1e6:.1f} MB)")
+    print(
+        f"{'plan 10,000 recipes / parse their JSON':<44}{plan_ratio:>12.2f}{'':>12}{'<= 2':>12}"
+        f"   (parse {parse_s * 1000:.0f} ms, plan {plan_s * 1000:.0f} ms, {size / 1e6:.1f} MB)"
+    )
     deep_s, deep_n, deep_cp = deep_chain()
     print(f"{'100,000-deep chain planned (s)':<44}{deep_s:>12.2f}   ({deep_n} recipes, critical path {deep_cp})")
     ok &= plan_ratio <= 2

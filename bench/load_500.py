@@ -48,8 +48,9 @@ class LoadRun:
     jobs: List[dict]  # the project's job list after the run (DSS's view)
 
 
-def build_under_load(url: str, api_key: str, project_key: str, max_parallel: int, *,
-                     measure_memory: bool = False, **option_fields) -> LoadRun:
+def build_under_load(
+    url: str, api_key: str, project_key: str, max_parallel: int, *, measure_memory: bool = False, **option_fields
+) -> LoadRun:
     """Build every recipe of the project with ``max_parallel`` jobs at once; count requests, time and memory."""
     from flow_orchestrator.config import BuildConfig, RunOptions
     from flow_orchestrator.dss import DSSGateway, connect
@@ -93,8 +94,11 @@ def check_run(run: LoadRun, recipes: Sequence[str], outputs: Dict[str, str]) -> 
     missing, extra = sorted(set(recipes) - set(names)), sorted(set(names) - set(recipes))
     if missing or extra:
         problems.append(f"record differs from the Flow: missing {missing[:5]}, extra {extra[:5]}")
-    not_once = [(r["name"], r["state"], r["attempts"]) for r in record["recipes"]
-                if r["state"] != "SUCCESS" or r["attempts"] != 1 or len(r["job_ids"]) != 1]
+    not_once = [
+        (r["name"], r["state"], r["attempts"])
+        for r in record["recipes"]
+        if r["state"] != "SUCCESS" or r["attempts"] != 1 or len(r["job_ids"]) != 1
+    ]
     if not_once:
         problems.append(f"{len(not_once)} recipes not built exactly once with success: {not_once[:5]}")
     built = Counter()
@@ -110,8 +114,10 @@ def check_run(run: LoadRun, recipes: Sequence[str], outputs: Dict[str, str]) -> 
     recorded = {job_id for r in record["recipes"] for job_id in r["job_ids"]}
     on_dss = {job.get("def", {}).get("id") for job in run.jobs}
     if recorded != on_dss:
-        problems.append(f"jobs on DSS but not in the record: {sorted(on_dss - recorded)[:5]}; "
-                        f"in the record but not on DSS: {sorted(recorded - on_dss)[:5]}")
+        problems.append(
+            f"jobs on DSS but not in the record: {sorted(on_dss - recorded)[:5]}; "
+            f"in the record but not on DSS: {sorted(recorded - on_dss)[:5]}"
+        )
     return problems
 
 
@@ -128,9 +134,24 @@ def _start_emulator(flow_file: Path) -> tuple:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python-lib"), str(ROOT), env.get("PYTHONPATH", "")])
     process = subprocess.Popen(
-        [sys.executable, "-m", "dss_emulator", "serve", "--flow", str(flow_file), "--api-key", API_KEY,
-         "--activity-cap", str(ACTIVITY_CAP)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
+        [
+            sys.executable,
+            "-m",
+            "dss_emulator",
+            "serve",
+            "--flow",
+            str(flow_file),
+            "--api-key",
+            API_KEY,
+            "--activity-cap",
+            str(ACTIVITY_CAP),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(ROOT),
+    )
     line = process.stdout.readline()
     if not line.startswith("DSS emulator listening on "):
         process.kill()
@@ -141,8 +162,14 @@ def _start_emulator(flow_file: Path) -> tuple:
 def main() -> int:
     from dss_emulator.flowfile import generate_flow
 
-    flow = generate_flow(RECIPES, width=WIDTH, seed=SEED, min_duration=MIN_DURATION_S, max_duration=MAX_DURATION_S,
-                         project_key=PROJECT_KEY)
+    flow = generate_flow(
+        RECIPES,
+        width=WIDTH,
+        seed=SEED,
+        min_duration=MIN_DURATION_S,
+        max_duration=MAX_DURATION_S,
+        project_key=PROJECT_KEY,
+    )
     recipes = [r["name"] for r in flow["recipes"]]
     outputs = {r["name"]: r["outputs"][0] for r in flow["recipes"]}
     durations = {r["name"]: r["emulation"]["duration"] for r in flow["recipes"]}
@@ -160,10 +187,13 @@ def main() -> int:
     problems = check_run(run, recipes, outputs)
     critical = critical_path_s(plan, durations)
     bound = max(critical, work / MAX_PARALLEL)
-    print(f"flow: {RECIPES} recipes in {len(plan.get('layers') or [])} layers, {work:.1f} s of work, "
-          f"critical path {critical:.2f} s; max_parallel {MAX_PARALLEL}, {ACTIVITY_CAP} activity slots")
-    print(f"wall time:          {run.wall_s:8.1f} s   (lower bound max(critical path, work / max_parallel) "
-          f"{bound:.1f} s)")
+    print(
+        f"flow: {RECIPES} recipes in {len(plan.get('layers') or [])} layers, {work:.1f} s of work, "
+        f"critical path {critical:.2f} s; max_parallel {MAX_PARALLEL}, {ACTIVITY_CAP} activity slots"
+    )
+    print(
+        f"wall time:          {run.wall_s:8.1f} s   (lower bound max(critical path, work / max_parallel) {bound:.1f} s)"
+    )
     print(f"HTTP requests:      {run.requests:8d}")
     print(f"requests / recipe:  {run.requests / RECIPES:8.2f}")
     print(f"runner peak memory: {run.peak_bytes / 1e6:8.1f} MB (tracemalloc during run_build)")

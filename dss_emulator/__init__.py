@@ -39,9 +39,15 @@ __all__ = ["EmulatedDSS"]
 class EmulatedDSS:
     """One running emulator: an HTTP server on 127.0.0.1 plus the instance state it serves."""
 
-    def __init__(self, flows: Iterable[FlowSource] = (), api_key: Optional[str] = None,
-                 read_only_api_key: Optional[str] = None, activity_cap: int = 5, port: int = 0,
-                 host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        flows: Iterable[FlowSource] = (),
+        api_key: Optional[str] = None,
+        read_only_api_key: Optional[str] = None,
+        activity_cap: int = 5,
+        port: int = 0,
+        host: str = "127.0.0.1",
+    ) -> None:
         from .api import build_routers
 
         self.api_key = api_key or "emu-" + secrets.token_hex(12)
@@ -61,12 +67,19 @@ class EmulatedDSS:
 
     # -- life cycle ---------------------------------------------------------------------------------------------------
     @classmethod
-    def start(cls, flows: Iterable[FlowSource] = (), api_key: Optional[str] = None,
-              read_only_api_key: Optional[str] = None, activity_cap: int = 5, port: int = 0) -> EmulatedDSS:
+    def start(
+        cls,
+        flows: Iterable[FlowSource] = (),
+        api_key: Optional[str] = None,
+        read_only_api_key: Optional[str] = None,
+        activity_cap: int = 5,
+        port: int = 0,
+    ) -> EmulatedDSS:
         """Load the flows and serve on 127.0.0.1 (an ephemeral port unless ``port`` is given), in a daemon thread."""
         dss = cls(flows, api_key=api_key, read_only_api_key=read_only_api_key, activity_cap=activity_cap, port=port)
-        dss._thread = threading.Thread(target=dss._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                       name="dss-emulator-http", daemon=True)
+        dss._thread = threading.Thread(
+            target=dss._server.serve_forever, kwargs={"poll_interval": 0.1}, name="dss-emulator-http", daemon=True
+        )
         dss._thread.start()
         return dss
 
@@ -125,8 +138,9 @@ class EmulatedDSS:
         """Make every later run of ``recipe`` last ``seconds``."""
         self.faults.set_duration(project_key, recipe, seconds)
 
-    def fail_recipe(self, project_key: str, recipe: str, message: str, times: Optional[int] = None,
-                    error_type: Optional[str] = None) -> None:
+    def fail_recipe(
+        self, project_key: str, recipe: str, message: str, times: Optional[int] = None, error_type: Optional[str] = None
+    ) -> None:
         """Make ``recipe`` fail with ``message``: every run (times None) or the next ``times`` runs."""
         self.faults.fail_recipe(project_key, recipe, message, times, error_type)
 
@@ -171,14 +185,16 @@ class EmulatedDSS:
             raise TimeoutError(f"Job {project_key}.{job_id} still {job.state} after {timeout:.1f} s")
         return job.state
 
-    def wait_for_activity_state(self, project_key: str, job_id: str, activity_id: str, states: Iterable[str],
-                                timeout: float = 30.0) -> str:
+    def wait_for_activity_state(
+        self, project_key: str, job_id: str, activity_id: str, states: Iterable[str], timeout: float = 30.0
+    ) -> str:
         """Block until an activity of a job reaches one of ``states`` (for tests); returns that state."""
         wanted = set(states)
         job = self.scheduler.get_job(project_key, job_id)
         with self.state.lock:
             ok = self.state.changed.wait_for(
-                lambda: activity_id in job.activities and job.activities[activity_id].state in wanted, timeout)
+                lambda: activity_id in job.activities and job.activities[activity_id].state in wanted, timeout
+            )
             if not ok:
                 current = job.activities[activity_id].state if activity_id in job.activities else "absent"
                 raise TimeoutError(f"Activity {activity_id} of job {job_id} still {current} after {timeout:.1f} s")
@@ -187,8 +203,17 @@ class EmulatedDSS:
     def status(self) -> dict:
         """Requests served, projects, running jobs and pending faults (what ``GET /emulator/status`` answers)."""
         with self.state.lock:
-            running = [{"projectKey": p.key, "jobId": j.id, "state": j.state}
-                       for p in self.state.projects.values() for j in p.jobs.values() if not j.terminal]
-            return {"requestCount": self.request_count, "projects": list(self.state.projects),
-                    "runningJobs": running, "activitySlotsInUse": self.scheduler.slots.in_use,
-                    "activityCap": self.scheduler.slots.cap, "faults": self.faults.describe()}
+            running = [
+                {"projectKey": p.key, "jobId": j.id, "state": j.state}
+                for p in self.state.projects.values()
+                for j in p.jobs.values()
+                if not j.terminal
+            ]
+            return {
+                "requestCount": self.request_count,
+                "projects": list(self.state.projects),
+                "runningJobs": running,
+                "activitySlotsInUse": self.scheduler.slots.in_use,
+                "activityCap": self.scheduler.slots.cap,
+                "faults": self.faults.describe(),
+            }

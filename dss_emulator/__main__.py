@@ -13,8 +13,13 @@ def _serve(args: argparse.Namespace) -> int:
     from .flowfile import FlowFileError
 
     try:
-        dss = EmulatedDSS(args.flow or [], api_key=args.api_key, read_only_api_key=args.read_only_key,
-                          activity_cap=args.activity_cap, port=args.port)
+        dss = EmulatedDSS(
+            args.flow or [],
+            api_key=args.api_key,
+            read_only_api_key=args.read_only_key,
+            activity_cap=args.activity_cap,
+            port=args.port,
+        )
     except (FlowFileError, ValueError, OSError) as exc:
         print(f"dss_emulator: cannot start: {exc}", file=sys.stderr)
         return 2
@@ -35,8 +40,14 @@ def _generate(args: argparse.Namespace) -> int:
         print("dss_emulator: --min-duration must not exceed --max-duration", file=sys.stderr)
         return 2
     try:
-        flow = generate_flow(args.recipes, width=args.width, seed=args.seed, min_duration=args.min_duration,
-                             max_duration=args.max_duration, project_key=args.project_key)
+        flow = generate_flow(
+            args.recipes,
+            width=args.width,
+            seed=args.seed,
+            min_duration=args.min_duration,
+            max_duration=args.max_duration,
+            project_key=args.project_key,
+        )
     except ValueError as exc:
         print(f"dss_emulator: {exc}", file=sys.stderr)
         return 2
@@ -46,8 +57,9 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m dss_emulator",
-                                     description="A local emulator of the Dataiku DSS public REST API.")
+    parser = argparse.ArgumentParser(
+        prog="python -m dss_emulator", description="A local emulator of the Dataiku DSS public REST API."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve flow files on 127.0.0.1 until interrupted")
     serve.add_argument("--flow", action="append", metavar="FILE", help="flow file to load (repeatable)")

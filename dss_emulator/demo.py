@@ -73,8 +73,10 @@ def run_demo(flow_file: str, out=sys.stdout) -> int:
                 rows = sum(1 for _ in dataset.iter_rows())
                 print(f"  {rows} rows", file=out)
         print("", file=out)
-        print(f"{'FAILED' if failed_at else 'DONE'} in {time.time() - started:.1f}s "
-              f"({dss.request_count} API requests)", file=out)
+        print(
+            f"{'FAILED' if failed_at else 'DONE'} in {time.time() - started:.1f}s ({dss.request_count} API requests)",
+            file=out,
+        )
         return 1 if failed_at else 0
 
 

@@ -104,14 +104,16 @@ class FaultControls:
         with self._lock:
             self._overrides.setdefault((project_key, recipe), _RecipeKnobs()).duration = float(seconds)
 
-    def fail_recipe(self, project_key: str, recipe: str, message: str, times: Optional[int] = None,
-                    error_type: Optional[str] = None) -> None:
+    def fail_recipe(
+        self, project_key: str, recipe: str, message: str, times: Optional[int] = None, error_type: Optional[str] = None
+    ) -> None:
         if times is not None and int(times) < 0:
             raise ValueError(f"times must be None (every run) or >= 0, got {times!r}")
         with self._lock:
             knobs = self._overrides.setdefault((project_key, recipe), _RecipeKnobs())
-            knobs.failure = FailureSpec(message=message, error_type=error_type,
-                                        remaining=None if times is None else int(times))
+            knobs.failure = FailureSpec(
+                message=message, error_type=error_type, remaining=None if times is None else int(times)
+            )
 
     def hang_recipe(self, project_key: str, recipe: str) -> None:
         with self._lock:
@@ -188,8 +190,11 @@ class FaultControls:
                 if knobs.duration is not None:
                     entry["duration"] = knobs.duration
                 if knobs.failure is not None:
-                    entry["fail"] = {"message": knobs.failure.message, "errorType": knobs.failure.error_type,
-                                     "remaining": knobs.failure.remaining}
+                    entry["fail"] = {
+                        "message": knobs.failure.message,
+                        "errorType": knobs.failure.error_type,
+                        "remaining": knobs.failure.remaining,
+                    }
                 recipes.append(entry)
             return {
                 "recipes": recipes,

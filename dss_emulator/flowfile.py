@@ -29,19 +29,53 @@ DEFAULT_DURATION = 0.05
 DEFAULT_FAIL_ERROR_TYPE = "com.dataiku.common.server.APIError$SerializedErrorException"
 
 # Recipe types whose payload is code text rather than a JSON object.
-CODE_RECIPE_TYPES = ("python", "r", "sql_query", "sql_script", "pyspark", "sparkr", "spark_scala", "spark_sql_query",
-                     "shell", "julia", "hive", "impala")
-SQL_DATASET_TYPES = ("PostgreSQL", "MySQL", "Oracle", "SQLServer", "Redshift", "Snowflake", "BigQuery", "Vertica",
-                     "Synapse", "Teradata", "Greenplum", "Netezza", "SAPHANA", "Athena", "JDBC")
+CODE_RECIPE_TYPES = (
+    "python",
+    "r",
+    "sql_query",
+    "sql_script",
+    "pyspark",
+    "sparkr",
+    "spark_scala",
+    "spark_sql_query",
+    "shell",
+    "julia",
+    "hive",
+    "impala",
+)
+SQL_DATASET_TYPES = (
+    "PostgreSQL",
+    "MySQL",
+    "Oracle",
+    "SQLServer",
+    "Redshift",
+    "Snowflake",
+    "BigQuery",
+    "Vertica",
+    "Synapse",
+    "Teradata",
+    "Greenplum",
+    "Netezza",
+    "SAPHANA",
+    "Athena",
+    "JDBC",
+)
 
 _RECIPE_PARAM_DEFAULTS: Dict[str, dict] = {
-    "python": {"envSelection": {"envMode": "INHERIT"}, "containerSelection": {"containerMode": "INHERIT"},
-               "skipPrerunValidate": False},
+    "python": {
+        "envSelection": {"envMode": "INHERIT"},
+        "containerSelection": {"containerMode": "INHERIT"},
+        "skipPrerunValidate": False,
+    },
     "sync": {"schemaMode": "FREE_SCHEMA_NAME_BASED"},
-    "sql_query": {"allowMultipleConnections": False, "displayExecutionPlan": True,
-                  "sqlPipelineParams": {"pipelineAllowStart": True, "pipelineAllowMerge": True},
-                  "skipPrerunValidate": False},
+    "sql_query": {
+        "allowMultipleConnections": False,
+        "displayExecutionPlan": True,
+        "sqlPipelineParams": {"pipelineAllowStart": True, "pipelineAllowMerge": True},
+        "skipPrerunValidate": False,
+    },
 }
+
 
 class FlowFileError(Exception):
     """An invalid flow file. ``problems`` lists ``(json_path, message)``; each message says what is wrong and how to
@@ -86,7 +120,7 @@ def _validator() -> jsonschema.Draft202012Validator:
 def _inline_refs(node: Any, definitions: dict) -> Any:
     if isinstance(node, dict):
         if set(node) == {"$ref"} and node["$ref"].startswith("#/$defs/"):
-            return _inline_refs(definitions[node["$ref"][len("#/$defs/"):]], definitions)
+            return _inline_refs(definitions[node["$ref"][len("#/$defs/") :]], definitions)
         return {key: _inline_refs(value, definitions) for key, value in node.items() if key != "$defs"}
     if isinstance(node, list):
         return [_inline_refs(item, definitions) for item in node]
@@ -99,14 +133,14 @@ def _schema_problem(error: jsonschema.ValidationError) -> Tuple[str, str]:
     validator = error.validator
     schema = error.schema if isinstance(error.schema, dict) else {}
     if validator == "required":
-        missing = [key for key in error.validator_value if isinstance(error.instance, dict)
-                   and key not in error.instance]
+        missing = [
+            key for key in error.validator_value if isinstance(error.instance, dict) and key not in error.instance
+        ]
         return json_path(path), f"required key {', '.join(repr(k) for k in missing)} is missing: add it"
     if validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted(schema.get("properties", {}))
         patterns = list(schema.get("patternProperties", {}))
-        unknown = [key for key in error.instance if key not in allowed
-                   and not any(re.search(p, key) for p in patterns)]
+        unknown = [key for key in error.instance if key not in allowed and not any(re.search(p, key) for p in patterns)]
         key = unknown[0] if unknown else "?"
         hint = f"allowed keys: {', '.join(allowed)}" if allowed else "no keys are allowed here"
         return json_path(path + [key]), f"unknown key {key!r}: remove it or fix its spelling ({hint})"
@@ -165,8 +199,9 @@ def _read_source(source: Any) -> Tuple[dict, str]:
         line = getattr(error, "lineno", "?")
         column = getattr(error, "colno", "?")
         message = getattr(error, "msg", str(error))
-        raise FlowFileError([("(root)", f"not valid JSON at line {line}, column {column} ({message}): fix the syntax")],
-                            label) from None
+        raise FlowFileError(
+            [("(root)", f"not valid JSON at line {line}, column {column} ({message}): fix the syntax")], label
+        ) from None
     if not isinstance(document, dict):
         raise FlowFileError([("(root)", "a flow file is a JSON object with projectKey, datasets and recipes")], label)
     return document, label
@@ -179,8 +214,9 @@ def load_flow(source: Union[str, os.PathLike[str], dict]) -> dict:
     docs/flow-file.md filled in; datasets carry ``rows`` (a list, or None when the dataset has no data yet).
     """
     document, label = _read_source(source)
-    problems = sorted((_schema_problem(error) for error in _validator().iter_errors(document)),
-                      key=lambda problem: problem[0])
+    problems = sorted(
+        (_schema_problem(error) for error in _validator().iter_errors(document)), key=lambda problem: problem[0]
+    )
     if problems:
         raise FlowFileError(_dedupe(problems), label)
     flow = _normalise(document)
@@ -198,6 +234,7 @@ def _dedupe(problems: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
 
 
 # -- normalisation -------------------------------------------------------------------------------------------------
+
 
 def _normalise(document: dict) -> dict:
     project_key = document["projectKey"]
@@ -217,8 +254,11 @@ def _normalise(document: dict) -> dict:
         emulation = recipe.get("emulation") or {}
         fail = emulation.get("fail")
         if fail is not None:
-            fail = {"message": fail["message"], "errorType": fail.get("errorType", DEFAULT_FAIL_ERROR_TYPE),
-                    "times": fail.get("times")}
+            fail = {
+                "message": fail["message"],
+                "errorType": fail.get("errorType", DEFAULT_FAIL_ERROR_TYPE),
+                "times": fail.get("times"),
+            }
         payload = copy.deepcopy(recipe.get("payload"))
         if recipe_type in VISUAL_RECIPE_TYPES and isinstance(payload, str) and payload.strip():
             try:
@@ -226,18 +266,23 @@ def _normalise(document: dict) -> dict:
             except ValueError:
                 parsed = payload  # reported by the semantic checks
             payload = parsed
-        recipes.append({
-            "name": recipe["name"],
-            "type": recipe_type,
-            "description": recipe.get("description", ""),
-            "inputs": list(recipe.get("inputs") or []),
-            "outputs": list(recipe.get("outputs") or []),
-            "payload": payload,
-            "params": params,
-            "tags": list(recipe.get("tags") or []),
-            "emulation": {"duration": float(emulation.get("duration", DEFAULT_DURATION)), "fail": fail,
-                          "hang": bool(emulation.get("hang", False))},
-        })
+        recipes.append(
+            {
+                "name": recipe["name"],
+                "type": recipe_type,
+                "description": recipe.get("description", ""),
+                "inputs": list(recipe.get("inputs") or []),
+                "outputs": list(recipe.get("outputs") or []),
+                "payload": payload,
+                "params": params,
+                "tags": list(recipe.get("tags") or []),
+                "emulation": {
+                    "duration": float(emulation.get("duration", DEFAULT_DURATION)),
+                    "fail": fail,
+                    "hang": bool(emulation.get("hang", False)),
+                },
+            }
+        )
     produced = {output for recipe in recipes for output in recipe["outputs"]}
     for recipe in recipes:
         if recipe["type"] == "python" and recipe["payload"] is None:
@@ -257,10 +302,15 @@ def _normalise(document: dict) -> dict:
             "description": dataset.get("description", ""),
             "schema": [dict(column) for column in dataset.get("schema") or []],
             "schemaDeclared": "schema" in dataset,
-            "rows": [copy.deepcopy(row) if any(isinstance(v, (list, dict)) for v in row) else list(row)
-                     for row in dataset["rows"]] if "rows" in dataset else None,
-            "params": _dataset_params(project_key, dataset["name"], dataset_type, connection,
-                                      dataset.get("params") or {}),
+            "rows": [
+                copy.deepcopy(row) if any(isinstance(v, (list, dict)) for v in row) else list(row)
+                for row in dataset["rows"]
+            ]
+            if "rows" in dataset
+            else None,
+            "params": _dataset_params(
+                project_key, dataset["name"], dataset_type, connection, dataset.get("params") or {}
+            ),
             "tags": list(dataset.get("tags") or []),
             "built": bool(dataset.get("built", has_data and not is_output)),
         }
@@ -270,23 +320,29 @@ def _normalise(document: dict) -> dict:
 
     folders = []
     for folder in document.get("folders") or []:
-        normalised_folder = {"id": folder["id"], "name": folder.get("name", folder["id"]),
-                             "type": folder.get("type", "Filesystem"),
-                             "connection": folder.get("connection", DEFAULT_CONNECTION),
-                             "tags": list(folder.get("tags") or [])}
+        normalised_folder = {
+            "id": folder["id"],
+            "name": folder.get("name", folder["id"]),
+            "type": folder.get("type", "Filesystem"),
+            "connection": folder.get("connection", DEFAULT_CONNECTION),
+            "tags": list(folder.get("tags") or []),
+        }
         if "built" in folder:
             normalised_folder["built"] = folder["built"]
         folders.append(normalised_folder)
-    implicit_recipes = [{"id": entry["id"], "inputs": list(entry.get("inputs") or []),
-                         "outputs": list(entry.get("outputs") or [])}
-                        for entry in document.get("implicitRecipes") or []]
+    implicit_recipes = [
+        {"id": entry["id"], "inputs": list(entry.get("inputs") or []), "outputs": list(entry.get("outputs") or [])}
+        for entry in document.get("implicitRecipes") or []
+    ]
     return {
         "projectKey": project_key,
         "name": document.get("name", project_key),
         "description": document.get("description", ""),
         "tags": list(document.get("tags") or []),
-        "variables": {"standard": copy.deepcopy(variables.get("standard") or {}),
-                      "local": copy.deepcopy(variables.get("local") or {})},
+        "variables": {
+            "standard": copy.deepcopy(variables.get("standard") or {}),
+            "local": copy.deepcopy(variables.get("local") or {}),
+        },
         "connections": connections,
         "datasets": datasets,
         "folders": folders,
@@ -298,24 +354,39 @@ def _normalise(document: dict) -> dict:
 def _dataset_params(project_key: str, name: str, dataset_type: str, connection: str, given: dict) -> dict:
     """DSS-like dataset params: a path for files, a table for SQL; what the flow file gives wins."""
     if dataset_type in SQL_DATASET_TYPES:
-        params: dict = {"connection": connection, "mode": "table", "table": "${projectKey}_" + name,
-                        "tableCreationMode": "auto", "notReadyIfEmpty": False}
+        params: dict = {
+            "connection": connection,
+            "mode": "table",
+            "table": "${projectKey}_" + name,
+            "tableCreationMode": "auto",
+            "notReadyIfEmpty": False,
+        }
     else:
-        params = {"connection": connection, "path": "${projectKey}/" + name, "notReadyIfEmpty": False,
-                  "filesSelectionRules": {"mode": "ALL", "excludeRules": [], "includeRules": [],
-                                          "explicitFiles": []}}
+        params = {
+            "connection": connection,
+            "path": "${projectKey}/" + name,
+            "notReadyIfEmpty": False,
+            "filesSelectionRules": {"mode": "ALL", "excludeRules": [], "includeRules": [], "explicitFiles": []},
+        }
     params.update(copy.deepcopy(given))
     return params
 
 
 def python_code_text(recipe: dict) -> str:
     """A plausible DSS python recipe script for a recipe without one (what clients see as its payload)."""
+
     def variable(name: str) -> str:
         return re.sub(r"\W", "_", name.split(".")[-1]).lower()
 
     transform = (recipe.get("params") or {}).get("transform") or {}
-    lines = ["# -*- coding: utf-8 -*-", "import dataiku", "import pandas as pd, numpy as np",
-             "from dataiku import pandasutils as pdu", "", "# Read recipe inputs"]
+    lines = [
+        "# -*- coding: utf-8 -*-",
+        "import dataiku",
+        "import pandas as pd, numpy as np",
+        "from dataiku import pandasutils as pdu",
+        "",
+        "# Read recipe inputs",
+    ]
     inputs = recipe.get("inputs") or []
     for name in inputs:
         lines.append(f'{variable(name)} = dataiku.Dataset("{name}")')
@@ -355,14 +426,20 @@ def payload_text(recipe: dict) -> Optional[str]:
 
 # -- semantic checks -----------------------------------------------------------------------------------------------
 
+
 def _semantic_problems(document: dict, flow: dict) -> List[Tuple[str, str]]:
     problems: List[Tuple[str, str]] = []
     project_key = flow["projectKey"]
     seen_connections: Dict[str, int] = {}
     for index, connection in enumerate(document.get("connections") or []):
         if connection["name"] in seen_connections:
-            problems.append((f"connections[{index}].name", f"connection {connection['name']!r} is already defined by "
-                             f"connections[{seen_connections[connection['name']]}]: keep one"))
+            problems.append(
+                (
+                    f"connections[{index}].name",
+                    f"connection {connection['name']!r} is already defined by "
+                    f"connections[{seen_connections[connection['name']]}]: keep one",
+                )
+            )
         seen_connections.setdefault(connection["name"], index)
     connection_types = {connection["name"]: connection["type"] for connection in flow["connections"]}
 
@@ -370,48 +447,82 @@ def _semantic_problems(document: dict, flow: dict) -> List[Tuple[str, str]]:
     for index, dataset in enumerate(flow["datasets"]):
         raw = document["datasets"][index]
         if dataset["name"] in dataset_index:
-            problems.append((f"datasets[{index}].name",
-                             f"dataset name {dataset['name']!r} is already used by "
-                             f"datasets[{dataset_index[dataset['name']]}]: rename one of them"))
+            problems.append(
+                (
+                    f"datasets[{index}].name",
+                    f"dataset name {dataset['name']!r} is already used by "
+                    f"datasets[{dataset_index[dataset['name']]}]: rename one of them",
+                )
+            )
         else:
             dataset_index[dataset["name"]] = index
         if dataset["connection"] not in connection_types:
             known = ", ".join(sorted(connection_types))
-            problems.append((f"datasets[{index}].connection",
-                             f"connection {dataset['connection']!r} is not defined: add it to connections or use "
-                             f"one of {known}"))
+            problems.append(
+                (
+                    f"datasets[{index}].connection",
+                    f"connection {dataset['connection']!r} is not defined: add it to connections or use one of {known}",
+                )
+            )
         elif "type" in raw and raw["type"] != connection_types[dataset["connection"]]:
-            problems.append((f"datasets[{index}].type",
-                             f"dataset type {raw['type']!r} does not match connection {dataset['connection']!r} of "
-                             f"type {connection_types[dataset['connection']]!r}: use that type or another connection"))
+            problems.append(
+                (
+                    f"datasets[{index}].type",
+                    f"dataset type {raw['type']!r} does not match connection {dataset['connection']!r} of "
+                    f"type {connection_types[dataset['connection']]!r}: use that type or another connection",
+                )
+            )
         if "rows" in raw and "generate" in raw:
             problems.append((f"datasets[{index}]", "has both rows and generate: keep only one source of data"))
         width = len(dataset["schema"])
         for row_number, row in enumerate(raw.get("rows") or []):
             if len(row) != width:
-                problems.append((f"datasets[{index}].rows[{row_number}]",
-                                 f"has {len(row)} values but the schema of {dataset['name']} has {width} columns: "
-                                 "give one value per column, in schema order"))
+                problems.append(
+                    (
+                        f"datasets[{index}].rows[{row_number}]",
+                        f"has {len(row)} values but the schema of {dataset['name']} has {width} columns: "
+                        "give one value per column, in schema order",
+                    )
+                )
         if "generate" in raw:
             names = {column["name"] for column in dataset["schema"]}
             for column_name, spec in (raw["generate"].get("columns") or {}).items():
                 column_path = json_path(["datasets", index, "generate", "columns", column_name])
                 if column_name not in names:
-                    problems.append((column_path, f"column {column_name!r} is not in the schema of {dataset['name']}: "
-                                     "add it to the schema or remove its generator"))
+                    problems.append(
+                        (
+                            column_path,
+                            f"column {column_name!r} is not in the schema of {dataset['name']}: "
+                            "add it to the schema or remove its generator",
+                        )
+                    )
                 problems.extend(_generator_problems(spec, column_path))
             if not dataset["schema"]:
-                problems.append((f"datasets[{index}].generate", "generates rows but the dataset has no schema: "
-                                 "declare its columns in schema"))
+                problems.append(
+                    (
+                        f"datasets[{index}].generate",
+                        "generates rows but the dataset has no schema: declare its columns in schema",
+                    )
+                )
 
     folder_ids: Dict[str, int] = {}
     for index, folder in enumerate(flow["folders"]):
         if folder["id"] in folder_ids:
-            problems.append((f"folders[{index}].id", f"folder id {folder['id']!r} is already used by "
-                             f"folders[{folder_ids[folder['id']]}]: give each folder its own id"))
+            problems.append(
+                (
+                    f"folders[{index}].id",
+                    f"folder id {folder['id']!r} is already used by "
+                    f"folders[{folder_ids[folder['id']]}]: give each folder its own id",
+                )
+            )
         elif folder["id"] in dataset_index:
-            problems.append((f"folders[{index}].id", f"folder id {folder['id']!r} is also a dataset name "
-                             f"(datasets[{dataset_index[folder['id']]}]): rename one of them"))
+            problems.append(
+                (
+                    f"folders[{index}].id",
+                    f"folder id {folder['id']!r} is also a dataset name "
+                    f"(datasets[{dataset_index[folder['id']]}]): rename one of them",
+                )
+            )
         folder_ids.setdefault(folder["id"], index)
 
     recipe_index: Dict[str, int] = {}
@@ -420,14 +531,24 @@ def _semantic_problems(document: dict, flow: dict) -> List[Tuple[str, str]]:
     for index, recipe in enumerate(flow["recipes"]):
         where = f"recipes[{index}]"
         if recipe["name"] in recipe_index:
-            problems.append((f"{where}.name", f"recipe name {recipe['name']!r} is already used by "
-                             f"recipes[{recipe_index[recipe['name']]}]: rename one of them"))
+            problems.append(
+                (
+                    f"{where}.name",
+                    f"recipe name {recipe['name']!r} is already used by "
+                    f"recipes[{recipe_index[recipe['name']]}]: rename one of them",
+                )
+            )
         else:
             recipe_index[recipe["name"]] = index
         if recipe["name"] in dataset_index:
-            problems.append((f"{where}.name", f"recipe name {recipe['name']!r} is also a dataset name "
-                             f"(datasets[{dataset_index[recipe['name']]}]): rename the recipe, e.g. "
-                             f"compute_{recipe['name']}"))
+            problems.append(
+                (
+                    f"{where}.name",
+                    f"recipe name {recipe['name']!r} is also a dataset name "
+                    f"(datasets[{dataset_index[recipe['name']]}]): rename the recipe, e.g. "
+                    f"compute_{recipe['name']}",
+                )
+            )
         for position, ref in enumerate(recipe["inputs"]):
             local = _local_name(ref, project_key)
             if local is not None and local not in local_objects:
@@ -435,24 +556,35 @@ def _semantic_problems(document: dict, flow: dict) -> List[Tuple[str, str]]:
         for position, ref in enumerate(recipe["outputs"]):
             local = _local_name(ref, project_key)
             if local is None:
-                problems.append((f"{where}.outputs[{position}]",
-                                 f"output {ref!r} belongs to another project: a recipe writes into its own project"))
+                problems.append(
+                    (
+                        f"{where}.outputs[{position}]",
+                        f"output {ref!r} belongs to another project: a recipe writes into its own project",
+                    )
+                )
                 continue
             if local not in local_objects:
                 problems.append((f"{where}.outputs[{position}]", _unknown_ref_message(ref, "output")))
                 continue
             if local in producer:
                 other, other_position = producer[local]
-                problems.append((f"{where}.outputs[{position}]",
-                                 f"{local} is already the output of recipe {flow['recipes'][other]['name']} "
-                                 f"(recipes[{other}].outputs[{other_position}]): a dataset has one producing recipe; "
-                                 "write to another dataset"))
+                problems.append(
+                    (
+                        f"{where}.outputs[{position}]",
+                        f"{local} is already the output of recipe {flow['recipes'][other]['name']} "
+                        f"(recipes[{other}].outputs[{other_position}]): a dataset has one producing recipe; "
+                        "write to another dataset",
+                    )
+                )
             else:
                 producer[local] = (index, position)
             if local in recipe["inputs"] or f"{project_key}.{local}" in recipe["inputs"]:
-                problems.append((f"{where}.outputs[{position}]",
-                                 f"{local} is both an input and an output of recipe {recipe['name']}: write to "
-                                 "another dataset"))
+                problems.append(
+                    (
+                        f"{where}.outputs[{position}]",
+                        f"{local} is both an input and an output of recipe {recipe['name']}: write to another dataset",
+                    )
+                )
         problems.extend(_payload_problems(recipe, where))
 
     for index, entry in enumerate(flow["implicitRecipes"]):
@@ -460,8 +592,9 @@ def _semantic_problems(document: dict, flow: dict) -> List[Tuple[str, str]]:
             for position, ref in enumerate(entry[role]):
                 local = _local_name(ref, project_key)
                 if local is not None and local not in local_objects:
-                    problems.append((f"implicitRecipes[{index}].{role}[{position}]",
-                                     _unknown_ref_message(ref, role[:-1])))
+                    problems.append(
+                        (f"implicitRecipes[{index}].{role}[{position}]", _unknown_ref_message(ref, role[:-1]))
+                    )
 
     for name, (recipe_number, _position) in producer.items():
         if name in dataset_index:
@@ -469,10 +602,14 @@ def _semantic_problems(document: dict, flow: dict) -> List[Tuple[str, str]]:
             raw = document["datasets"][dataset_number]
             for key in ("rows", "generate"):
                 if key in raw:
-                    problems.append((f"datasets[{dataset_number}].{key}",
-                                     f"{name} is the output of recipe {flow['recipes'][recipe_number]['name']}: its "
-                                     f"rows come from the recipe; remove {key} (set \"built\": true to compute them "
-                                     "when the flow loads)"))
+                    problems.append(
+                        (
+                            f"datasets[{dataset_number}].{key}",
+                            f"{name} is the output of recipe {flow['recipes'][recipe_number]['name']}: its "
+                            f'rows come from the recipe; remove {key} (set "built": true to compute them '
+                            "when the flow loads)",
+                        )
+                    )
     if not problems:
         problems.extend(_cycle_problems(flow, project_key))
     return problems
@@ -487,8 +624,9 @@ def _local_name(ref: str, project_key: str) -> Optional[str]:
 
 
 def _unknown_ref_message(ref: str, role: str) -> str:
-    return (f"{role} {ref!r} is not a dataset or folder of this flow: declare it in datasets (or folders), or fix the "
-            "name")
+    return (
+        f"{role} {ref!r} is not a dataset or folder of this flow: declare it in datasets (or folders), or fix the name"
+    )
 
 
 def _generator_problems(spec: dict, where: str) -> List[Tuple[str, str]]:
@@ -510,25 +648,48 @@ def _payload_problems(recipe: dict, where: str) -> List[Tuple[str, str]]:
     recipe_type = recipe["type"]
     if recipe_type in VISUAL_RECIPE_TYPES:
         if isinstance(payload, str):
-            return [(f"{where}.payload", f"the payload of {recipe_type} recipe {recipe['name']} is not valid JSON: "
-                     "write it as a JSON object")]
+            return [
+                (
+                    f"{where}.payload",
+                    f"the payload of {recipe_type} recipe {recipe['name']} is not valid JSON: "
+                    "write it as a JSON object",
+                )
+            ]
         if recipe_type != "sync" and not payload:
-            return [(f"{where}.payload", f"{recipe_type} recipe {recipe['name']} needs a payload: add the "
-                     f"{recipe_type} settings (see docs/flow-file.md)")]
+            return [
+                (
+                    f"{where}.payload",
+                    f"{recipe_type} recipe {recipe['name']} needs a payload: add the "
+                    f"{recipe_type} settings (see docs/flow-file.md)",
+                )
+            ]
     elif recipe_type in CODE_RECIPE_TYPES and isinstance(payload, dict):
-        return [(f"{where}.payload", f"the payload of {recipe_type} recipe {recipe['name']} is its code text, not an "
-                 "object: give a string (put emulation settings of python recipes in params.transform)")]
+        return [
+            (
+                f"{where}.payload",
+                f"the payload of {recipe_type} recipe {recipe['name']} is its code text, not an "
+                "object: give a string (put emulation settings of python recipes in params.transform)",
+            )
+        ]
     transform = recipe["params"].get("transform")
     if recipe_type == "python" and transform is not None:
         if not isinstance(transform, dict):
-            return [(f"{where}.params.transform", "must be an object such as {\"type\": \"copy\"}")]
+            return [(f"{where}.params.transform", 'must be an object such as {"type": "copy"}')]
         if transform.get("type", "copy") not in ("copy", "formula", "logistic_score"):
-            return [(f"{where}.params.transform.type", f"{transform.get('type')!r} is not a built-in transform: use "
-                     "copy, formula or logistic_score")]
+            return [
+                (
+                    f"{where}.params.transform.type",
+                    f"{transform.get('type')!r} is not a built-in transform: use copy, formula or logistic_score",
+                )
+            ]
         fail_with = transform.get("fail_with")
         if fail_with is not None and not isinstance(fail_with, (str, dict)):
-            return [(f"{where}.params.transform.fail_with", "must be text such as \"KeyError: 'amount'\" or an "
-                     "object {\"exception\", \"message\", \"line\"}")]
+            return [
+                (
+                    f"{where}.params.transform.fail_with",
+                    'must be text such as "KeyError: \'amount\'" or an object {"exception", "message", "line"}',
+                )
+            ]
     return []
 
 
@@ -540,9 +701,13 @@ def _recipe_graph(flow: dict, project_key: str) -> Dict[str, List[str]]:
             producers[_local_name(ref, project_key)] = recipe["name"]
     graph = {}
     for recipe in flow["recipes"]:
-        graph[recipe["name"]] = sorted({producers[name] for name in
-                                        (_local_name(ref, project_key) for ref in recipe["inputs"])
-                                        if name in producers})
+        graph[recipe["name"]] = sorted(
+            {
+                producers[name]
+                for name in (_local_name(ref, project_key) for ref in recipe["inputs"])
+                if name in producers
+            }
+        )
     return graph
 
 
@@ -552,9 +717,13 @@ def _cycle_problems(flow: dict, project_key: str) -> List[Tuple[str, str]]:
     except graphlib.CycleError as error:
         cycle = list(reversed(error.args[1]))
         positions = {recipe["name"]: index for index, recipe in enumerate(flow["recipes"])}
-        return [(f"recipes[{positions[cycle[0]]}]",
-                 f"recipes {' -> '.join(cycle)} form a cycle: each reads what the next writes; break the cycle by "
-                 "writing to a new dataset")]
+        return [
+            (
+                f"recipes[{positions[cycle[0]]}]",
+                f"recipes {' -> '.join(cycle)} form a cycle: each reads what the next writes; break the cycle by "
+                "writing to a new dataset",
+            )
+        ]
     return []
 
 
@@ -573,6 +742,7 @@ def recipe_order(flow: dict) -> List[str]:
 
 
 # -- materialisation: generated rows and computed output schemas ---------------------------------------------------
+
 
 def _materialise(flow: dict) -> List[Tuple[str, str]]:
     problems: List[Tuple[str, str]] = []
@@ -602,9 +772,13 @@ def _materialise(flow: dict) -> List[Tuple[str, str]]:
         try:
             computed = output_schemas(recipe, input_schemas)
         except SchemaComputationError as error:
-            problems.append((f"recipes[{positions[name]}].payload",
-                             f"cannot compute the schema of {', '.join(undeclared)}: {error.message} (or declare the "
-                             "output schema in datasets)"))
+            problems.append(
+                (
+                    f"recipes[{positions[name]}].payload",
+                    f"cannot compute the schema of {', '.join(undeclared)}: {error.message} (or declare the "
+                    "output schema in datasets)",
+                )
+            )
             continue
         for ref, local in zip(recipe["outputs"], outputs):
             if local in undeclared:
@@ -628,18 +802,27 @@ def _built_output_problems(flow: dict) -> List[Tuple[str, str]]:
     recipes = {recipe["name"]: recipe for recipe in flow["recipes"]}
     for name in recipe_order(flow):
         recipe = recipes[name]
-        built_outputs = [_local_name(ref, project_key) for ref in recipe["outputs"]
-                         if _local_name(ref, project_key) in datasets
-                         and datasets[_local_name(ref, project_key)][1]["built"]]
+        built_outputs = [
+            _local_name(ref, project_key)
+            for ref in recipe["outputs"]
+            if _local_name(ref, project_key) in datasets and datasets[_local_name(ref, project_key)][1]["built"]
+        ]
         if not built_outputs:
             continue
-        missing = [ref for ref in recipe["inputs"] if _local_name(ref, project_key) in datasets
-                   and _local_name(ref, project_key) not in has_data]
+        missing = [
+            ref
+            for ref in recipe["inputs"]
+            if _local_name(ref, project_key) in datasets and _local_name(ref, project_key) not in has_data
+        ]
         if missing:
             index = datasets[built_outputs[0]][0]
-            problems.append((f"datasets[{index}].built",
-                             f"{built_outputs[0]} is marked built but recipe {name} reads {', '.join(missing)}, which "
-                             "has no data at load: give it rows, mark it built too, or set \"built\": false"))
+            problems.append(
+                (
+                    f"datasets[{index}].built",
+                    f"{built_outputs[0]} is marked built but recipe {name} reads {', '.join(missing)}, which "
+                    'has no data at load: give it rows, mark it built too, or set "built": false',
+                )
+            )
         else:
             has_data.update(built_outputs)
     return problems
@@ -647,8 +830,26 @@ def _built_output_problems(flow: dict) -> List[Tuple[str, str]]:
 
 # -- synthetic rows ------------------------------------------------------------------------------------------------
 
-_DEFAULT_WORDS = ("patient", "reports", "mild", "pain", "stable", "follow-up", "scheduled", "normal", "review",
-                  "medication", "adjusted", "symptoms", "improving", "fever", "cough", "résumé", "naïve", "Müller")
+_DEFAULT_WORDS = (
+    "patient",
+    "reports",
+    "mild",
+    "pain",
+    "stable",
+    "follow-up",
+    "scheduled",
+    "normal",
+    "review",
+    "medication",
+    "adjusted",
+    "symptoms",
+    "improving",
+    "fever",
+    "cough",
+    "résumé",
+    "naïve",
+    "Müller",
+)
 
 
 def _parse_date(value: Any) -> datetime.datetime:
@@ -752,29 +953,66 @@ _GENERATED_TYPES = ("grouping", "sync", "shaker")
 def _generated_payload(recipe_type: str, join_type: str = "LEFT") -> Optional[dict]:
     """Payloads that keep the generated schema (key, grp, v, x) so any recipe can feed any other."""
     if recipe_type == "grouping":
-        return {"keys": [{"column": "key", "type": "string"}, {"column": "grp", "type": "string"}],
-                "values": [{"column": "v", "type": "bigint", "sum": True},
-                           {"column": "x", "type": "double", "avg": True}],
-                "globalCount": False, "outputColumnNameOverrides": {"v_sum": "v", "x_avg": "x"},
-                "computedColumns": [], "preFilter": {"distinct": False, "enabled": False},
-                "postFilter": {"distinct": False, "enabled": False}}
+        return {
+            "keys": [{"column": "key", "type": "string"}, {"column": "grp", "type": "string"}],
+            "values": [{"column": "v", "type": "bigint", "sum": True}, {"column": "x", "type": "double", "avg": True}],
+            "globalCount": False,
+            "outputColumnNameOverrides": {"v_sum": "v", "x_avg": "x"},
+            "computedColumns": [],
+            "preFilter": {"distinct": False, "enabled": False},
+            "postFilter": {"distinct": False, "enabled": False},
+        }
     if recipe_type == "shaker":
-        return {"columnsSelection": {"mode": "ALL"}, "origin": "PREPARE_RECIPE", "steps": [
-            {"metaType": "PROCESSOR", "type": "CreateColumnWithGREL", "preview": False, "disabled": False,
-             "params": {"column": "x", "expression": "x * 1.5 + 1"}},
-            {"metaType": "PROCESSOR", "type": "FilterOnNumericalRange", "preview": False, "disabled": False,
-             "params": {"appliesTo": "SINGLE_COLUMN", "columns": ["v"], "min": 0, "max": 95,
-                        "action": "KEEP_ROW", "booleanMode": "AND"}}]}
+        return {
+            "columnsSelection": {"mode": "ALL"},
+            "origin": "PREPARE_RECIPE",
+            "steps": [
+                {
+                    "metaType": "PROCESSOR",
+                    "type": "CreateColumnWithGREL",
+                    "preview": False,
+                    "disabled": False,
+                    "params": {"column": "x", "expression": "x * 1.5 + 1"},
+                },
+                {
+                    "metaType": "PROCESSOR",
+                    "type": "FilterOnNumericalRange",
+                    "preview": False,
+                    "disabled": False,
+                    "params": {
+                        "appliesTo": "SINGLE_COLUMN",
+                        "columns": ["v"],
+                        "min": 0,
+                        "max": 95,
+                        "action": "KEEP_ROW",
+                        "booleanMode": "AND",
+                    },
+                },
+            ],
+        }
     if recipe_type == "join":
-        return {"virtualInputs": [{"index": 0, "autoSelectColumns": False}, {"index": 1, "autoSelectColumns": False}],
-                "joins": [{"table1": 0, "table2": 1, "type": join_type, "conditionsMode": "AND",
-                           "on": [{"column1": {"name": "key", "table": 0}, "column2": {"name": "key", "table": 1},
-                                   "type": "EQ"}]}],
-                "selectedColumns": [{"name": "key", "type": "string", "table": 0},
-                                    {"name": "grp", "type": "string", "table": 0},
-                                    {"name": "v", "type": "bigint", "table": 0},
-                                    {"name": "x", "type": "double", "table": 1}],
-                "computedColumns": [], "enableAutoCastInJoinConditions": False}
+        return {
+            "virtualInputs": [{"index": 0, "autoSelectColumns": False}, {"index": 1, "autoSelectColumns": False}],
+            "joins": [
+                {
+                    "table1": 0,
+                    "table2": 1,
+                    "type": join_type,
+                    "conditionsMode": "AND",
+                    "on": [
+                        {"column1": {"name": "key", "table": 0}, "column2": {"name": "key", "table": 1}, "type": "EQ"}
+                    ],
+                }
+            ],
+            "selectedColumns": [
+                {"name": "key", "type": "string", "table": 0},
+                {"name": "grp", "type": "string", "table": 0},
+                {"name": "v", "type": "bigint", "table": 0},
+                {"name": "x", "type": "double", "table": 1},
+            ],
+            "computedColumns": [],
+            "enableAutoCastInJoinConditions": False,
+        }
     return None
 
 
@@ -794,8 +1032,14 @@ def _component_layers(size: int, layer_width: int, rng: random.Random) -> List[i
     return layers
 
 
-def generate_flow(recipes: int, width: int = 8, seed: int = 0, min_duration: float = 0.05,
-                  max_duration: float = 0.2, project_key: str = "GENERATED") -> dict:
+def generate_flow(
+    recipes: int,
+    width: int = 8,
+    seed: int = 0,
+    min_duration: float = 0.05,
+    max_duration: float = 0.2,
+    project_key: str = "GENERATED",
+) -> dict:
     """A synthetic flow of ``recipes`` recipes, deterministic from ``seed``.
 
     It has independent branches (one set of sources each), fan-out (several recipes read one dataset), fan-in and
@@ -824,9 +1068,17 @@ def generate_flow(recipes: int, width: int = 8, seed: int = 0, min_duration: flo
     def add_source(branch: int) -> str:
         name = f"src{len([d for d in datasets if d['name'].startswith('src')]) + 1:0{digits}d}"
         rows = [[key, rng.choice(("a", "b", "c")), rng.randint(1, 100), round(rng.uniform(0, 10), 2)] for key in keys]
-        datasets.append({"name": name, "type": "Filesystem", "connection": "filesystem_managed", "managed": False,
-                         "schema": [dict(c) for c in GENERATED_SCHEMA], "rows": rows,
-                         "tags": ["source", f"branch{branch + 1}"]})
+        datasets.append(
+            {
+                "name": name,
+                "type": "Filesystem",
+                "connection": "filesystem_managed",
+                "managed": False,
+                "schema": [dict(c) for c in GENERATED_SCHEMA],
+                "rows": rows,
+                "tags": ["source", f"branch{branch + 1}"],
+            }
+        )
         return name
 
     sources = [[add_source(b), add_source(b)] for b in range(branches)]
@@ -863,15 +1115,28 @@ def generate_flow(recipes: int, width: int = 8, seed: int = 0, min_duration: flo
                 join_type = rng.choice(("LEFT", "LEFT", "INNER")) if recipe_type == "join" else "LEFT"
                 duration = min(max_duration, max(min_duration, round(rng.uniform(min_duration, max_duration), 4)))
                 short_type = {"grouping": "group", "shaker": "prepare"}.get(recipe_type, recipe_type)
-                recipe = {"name": f"r{number:0{digits}d}_{short_type}", "type": recipe_type, "inputs": inputs,
-                          "outputs": [output], "tags": [f"branch{branch + 1}"], "emulation": {"duration": duration}}
+                recipe = {
+                    "name": f"r{number:0{digits}d}_{short_type}",
+                    "type": recipe_type,
+                    "inputs": inputs,
+                    "outputs": [output],
+                    "tags": [f"branch{branch + 1}"],
+                    "emulation": {"duration": duration},
+                }
                 payload = _generated_payload(recipe_type, join_type)
                 if payload is not None:
                     recipe["payload"] = payload
                 generated_recipes.append(recipe)
-                datasets.append({"name": output, "type": "Filesystem", "connection": "filesystem_managed",
-                                 "managed": True, "schema": [dict(c) for c in GENERATED_SCHEMA],
-                                 "tags": [f"branch{branch + 1}"]})
+                datasets.append(
+                    {
+                        "name": output,
+                        "type": "Filesystem",
+                        "connection": "filesystem_managed",
+                        "managed": True,
+                        "schema": [dict(c) for c in GENERATED_SCHEMA],
+                        "tags": [f"branch{branch + 1}"],
+                    }
+                )
                 new_layers[branch].append(output)
         for branch in range(branches):
             if new_layers[branch]:

@@ -38,8 +38,13 @@ _SLASHES = re.compile(r"/+")
 class Response:
     """What a handler answers: a status, a content type and a body (bytes, or an iterator of chunks to stream)."""
 
-    def __init__(self, status: int = 200, body: Any = b"", content_type: str = "application/json;charset=utf-8",
-                 headers: Optional[Dict[str, str]] = None) -> None:
+    def __init__(
+        self,
+        status: int = 200,
+        body: Any = b"",
+        content_type: str = "application/json;charset=utf-8",
+        headers: Optional[Dict[str, str]] = None,
+    ) -> None:
         self.status = status
         self.body = body
         self.content_type = content_type
@@ -69,8 +74,9 @@ def error_response(error: DSSError) -> Response:
 class Request:
     """One parsed API request: method, decoded path segments (prefix removed), query lists, raw body."""
 
-    def __init__(self, method: str, segments: List[str], query: Dict[str, List[str]], body: bytes,
-                 headers: Any, access: str) -> None:
+    def __init__(
+        self, method: str, segments: List[str], query: Dict[str, List[str]], body: bytes, headers: Any, access: str
+    ) -> None:
         self.method = method
         self.segments = segments
         self.query = query
@@ -116,7 +122,9 @@ class Request:
     def json_object(self) -> dict:
         value = self.json(required=True)
         if not isinstance(value, dict):
-            raise DSSError(400, MALFORMED_REQUEST, f"Could not parse a JSON object from request body: got {type(value).__name__}")
+            raise DSSError(
+                400, MALFORMED_REQUEST, f"Could not parse a JSON object from request body: got {type(value).__name__}"
+            )
         return value
 
 
@@ -149,9 +157,13 @@ class Router:
                 return handler, params
             allowed.append(route_method)
         if allowed:
-            raise DSSError(405, "com.dataiku.dip.server.controllers.MethodNotAllowedException",
-                           "Method {} is not supported on /{} (use {})".format(method, "/".join(segments),
-                                                                          ", ".join(sorted(set(allowed)))))
+            raise DSSError(
+                405,
+                "com.dataiku.dip.server.controllers.MethodNotAllowedException",
+                "Method {} is not supported on /{} (use {})".format(
+                    method, "/".join(segments), ", ".join(sorted(set(allowed)))
+                ),
+            )
         raise DSSError(404, NOT_FOUND, "No public API endpoint at /{}".format("/".join(segments)))
 
 
@@ -173,8 +185,9 @@ def split_path(raw_path: str) -> Tuple[List[str], Dict[str, List[str]]]:
     """(decoded segments without empty ones, query) of a request target; ``//a//b/`` → ``["a", "b"]``."""
     path, _, query = raw_path.partition("?")
     path = path.split("#", 1)[0]
-    segments = [unquote(s, encoding="utf-8", errors="replace") for s in _SLASHES.sub("/", path).strip("/").split("/")
-                if s]
+    segments = [
+        unquote(s, encoding="utf-8", errors="replace") for s in _SLASHES.sub("/", path).strip("/").split("/") if s
+    ]
     return segments, parse_qs(query, keep_blank_values=True)
 
 
@@ -185,8 +198,15 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256  # many clients connect at once in benchmarks; the default of 5 drops SYNs
 
-    def __init__(self, address: Tuple[str, int], context: Any, public: Router, admin: Router,
-                 api_key: str, read_only_api_key: Optional[str]) -> None:
+    def __init__(
+        self,
+        address: Tuple[str, int],
+        context: Any,
+        public: Router,
+        admin: Router,
+        api_key: str,
+        read_only_api_key: Optional[str],
+    ) -> None:
         super().__init__(address, _RequestHandler)
         self.context = context
         self.public_router = public
@@ -202,7 +222,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             self.request_count += 1
 
     def access_for(self, authorization: Optional[str]) -> Optional[str]:
-        """"admin", "read" or None (not authenticated) for an ``Authorization`` header."""
+        """ "admin", "read" or None (not authenticated) for an ``Authorization`` header."""
         if not authorization or not authorization.lower().startswith("basic "):
             return None
         try:
@@ -249,13 +269,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         segments, query = split_path(self.path)
         admin = tuple(segments[:1]) == ADMIN_PREFIX
-        prefix = next((p for p in PUBLIC_PREFIXES if tuple(segments[:len(p)]) == p), None)
+        prefix = next((p for p in PUBLIC_PREFIXES if tuple(segments[: len(p)]) == p), None)
         if admin:
             router = self.server.admin_router
             segments = segments[1:]
         elif prefix is not None:
             router = self.server.public_router
-            segments = segments[len(prefix):]
+            segments = segments[len(prefix) :]
             self.server.count_request()
             fault = self.server.context.faults.take_request_fault()
             if fault.delay:
@@ -264,26 +284,52 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             if fault.mode == "500":
-                self._send(error_response(DSSError(500, INTERNAL_ERROR, "Internal error",
-                                                   "Internal error (injected by the emulator's fail_requests)")))
+                self._send(
+                    error_response(
+                        DSSError(
+                            500,
+                            INTERNAL_ERROR,
+                            "Internal error",
+                            "Internal error (injected by the emulator's fail_requests)",
+                        )
+                    )
+                )
                 return
         else:
-            self._send(error_response(DSSError(404, NOT_FOUND, f"No endpoint at {self.path}: the public API is under "
-                                                               "/dip/publicapi or /public/api")))
+            self._send(
+                error_response(
+                    DSSError(
+                        404,
+                        NOT_FOUND,
+                        f"No endpoint at {self.path}: the public API is under /dip/publicapi or /public/api",
+                    )
+                )
+            )
             return
         access = self.server.access_for(self.headers.get("Authorization"))
         if access is None:
-            self._send(error_response(DSSError(401, NOT_AUTHENTICATED, "Unknown API Key",
-                                               "Unknown API Key: authenticate with HTTP Basic, the API key as user "
-                                               "name and an empty password")))
+            self._send(
+                error_response(
+                    DSSError(
+                        401,
+                        NOT_AUTHENTICATED,
+                        "Unknown API Key",
+                        "Unknown API Key: authenticate with HTTP Basic, the API key as user name and an empty password",
+                    )
+                )
+            )
             return
         request = Request(method, segments, query, body, self.headers, access)
         try:
             handler, params = router.resolve(method, segments)
             if method not in READ_METHODS and access != "admin":
-                raise DSSError(403, UNAUTHORIZED, "Permission denied: this API key is read-only",
-                               f"Permission denied: this API key is read-only and cannot {method} {request.path} (writes and job starts "
-                               "need a read-write key)")
+                raise DSSError(
+                    403,
+                    UNAUTHORIZED,
+                    "Permission denied: this API key is read-only",
+                    f"Permission denied: this API key is read-only and cannot {method} {request.path} (writes and job starts "
+                    "need a read-write key)",
+                )
             if admin and access != "admin":
                 raise DSSError(403, UNAUTHORIZED, "Permission denied: the emulator admin API needs the admin key")
             request.path_params = params
@@ -291,8 +337,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except DSSError as error:
             response = error_response(error)
         except Exception as exc:  # noqa: BLE001 - any emulator bug answers a DSS-shaped 500, never a dropped socket
-            response = error_response(DSSError(500, INTERNAL_ERROR, "Internal error",
-                                               f"Internal error: {type(exc).__name__}: {exc}"))
+            response = error_response(
+                DSSError(500, INTERNAL_ERROR, "Internal error", f"Internal error: {type(exc).__name__}: {exc}")
+            )
         self._send(response)
 
     def _read_body(self) -> Optional[bytes]:

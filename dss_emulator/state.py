@@ -33,22 +33,55 @@ CODED_EXCEPTION = "com.dataiku.dip.exceptions.CodedException"
 PYTHON_PROCESS_FAILED = "com.dataiku.common.server.APIError$SerializedErrorException"
 PROCESS_FAILED = "com.dataiku.dip.exceptions.ExternalProcessFailedException"
 
-SQL_DATASET_TYPES = frozenset({
-    "PostgreSQL", "MySQL", "Oracle", "SQLServer", "Redshift", "Snowflake", "BigQuery", "Vertica", "Synapse",
-    "Teradata", "Greenplum", "Netezza", "SAPHANA", "Athena", "JDBC",
-})
-CODE_RECIPE_TYPES = frozenset({
-    "python", "r", "sql_script", "sql_query", "pyspark", "sparkr", "spark_scala", "shell", "spark_sql_query",
-    "hive", "impala",
-})
+SQL_DATASET_TYPES = frozenset(
+    {
+        "PostgreSQL",
+        "MySQL",
+        "Oracle",
+        "SQLServer",
+        "Redshift",
+        "Snowflake",
+        "BigQuery",
+        "Vertica",
+        "Synapse",
+        "Teradata",
+        "Greenplum",
+        "Netezza",
+        "SAPHANA",
+        "Athena",
+        "JDBC",
+    }
+)
+CODE_RECIPE_TYPES = frozenset(
+    {
+        "python",
+        "r",
+        "sql_script",
+        "sql_query",
+        "pyspark",
+        "sparkr",
+        "spark_scala",
+        "shell",
+        "spark_sql_query",
+        "hive",
+        "impala",
+    }
+)
 INSTANCE_USER = "admin"
 
 
 class DSSError(Exception):
     """An error the API answers with an HTTP status and a DSS error object ``{errorType, message, detailedMessage}``."""
 
-    def __init__(self, status: int, error_type: str, message: str, detailed_message: Optional[str] = None,
-                 code: Optional[str] = None, title: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        error_type: str,
+        message: str,
+        detailed_message: Optional[str] = None,
+        code: Optional[str] = None,
+        title: Optional[str] = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error_type = error_type
@@ -79,8 +112,11 @@ def now_ms() -> int:
 
 
 def version_tag(when: Optional[int] = None, number: int = 0) -> dict:
-    return {"versionNumber": number, "lastModifiedBy": {"login": INSTANCE_USER},
-            "lastModifiedOn": when if when is not None else now_ms()}
+    return {
+        "versionNumber": number,
+        "lastModifiedBy": {"login": INSTANCE_USER},
+        "lastModifiedOn": when if when is not None else now_ms(),
+    }
 
 
 def split_ref(default_project: str, ref: str) -> Tuple[str, str]:
@@ -105,8 +141,12 @@ class Dataset:
         self.project_key = project_key
         self.name = name
         self.definition = definition
-        self.metadata: dict = {"label": name, "tags": list(definition.get("tags", [])), "custom": {"kv": {}},
-                               "checklists": {"checklists": []}}
+        self.metadata: dict = {
+            "label": name,
+            "tags": list(definition.get("tags", [])),
+            "custom": {"kv": {}},
+            "checklists": {"checklists": []},
+        }
         self.version = version
         self.last_build: Optional[dict] = None  # {"buildStartTime", "buildEndTime", "buildSuccess", "jobId"?}
         self.metric_values: Dict[str, dict] = {}  # metric id -> {"value", "dataType", "time"}
@@ -138,16 +178,23 @@ class Folder:
         self.last_build: Optional[dict] = None
 
     def definition(self) -> dict:
-        return {"projectKey": self.project_key, "id": self.id, "name": self.name, "type": "Filesystem",
-                "params": {"connection": "filesystem_folders", "path": f"${{projectKey}}/{self.id}"},
-                "tags": [], "partitioning": {"dimensions": []}}
+        return {
+            "projectKey": self.project_key,
+            "id": self.id,
+            "name": self.name,
+            "type": "Filesystem",
+            "params": {"connection": "filesystem_folders", "path": f"${{projectKey}}/{self.id}"},
+            "tags": [],
+            "partitioning": {"dimensions": []},
+        }
 
 
 class RecipeRun:
     """What a recipe's last successful run saw: its own version and the versions of its inputs and outputs."""
 
-    def __init__(self, recipe_version: int, input_versions: Dict[str, int], output_versions: Dict[str, int],
-                 end_ms: int) -> None:
+    def __init__(
+        self, recipe_version: int, input_versions: Dict[str, int], output_versions: Dict[str, int], end_ms: int
+    ) -> None:
         self.recipe_version = recipe_version
         self.input_versions = input_versions
         self.output_versions = output_versions
@@ -163,8 +210,12 @@ class Recipe:
         self.definition = definition
         self.payload = payload
         self.version = version
-        self.metadata: dict = {"label": name, "tags": list(definition.get("tags", [])), "custom": {"kv": {}},
-                               "checklists": {"checklists": []}}
+        self.metadata: dict = {
+            "label": name,
+            "tags": list(definition.get("tags", [])),
+            "custom": {"kv": {}},
+            "checklists": {"checklists": []},
+        }
         self.last_run: Optional[RecipeRun] = None
 
     @property
@@ -185,9 +236,15 @@ class Recipe:
                 payload = json.loads(payload) if payload.strip() else {}
             except ValueError:
                 pass
-        return {"name": self.name, "type": self.type, "projectKey": self.project_key,
-                "inputs": self.input_refs(), "outputs": self.output_refs(),
-                "payload": payload, "params": copy.deepcopy(self.definition.get("params") or {})}
+        return {
+            "name": self.name,
+            "type": self.type,
+            "projectKey": self.project_key,
+            "inputs": self.input_refs(),
+            "outputs": self.output_refs(),
+            "payload": payload,
+            "params": copy.deepcopy(self.definition.get("params") or {}),
+        }
 
 
 def _flat_refs(roles: Any) -> List[str]:
@@ -209,10 +266,18 @@ class Project:
         self.name = name
         self.owner = owner
         self.creation_ms = now_ms()
-        self.metadata: dict = {"label": name, "description": description, "shortDesc": "", "tags": [],
-                               "custom": {"kv": {}}, "checklists": {"checklists": []}}
-        self.settings: dict = {"settings": {"flowBuildSettings": {"maxRunningActivities": 5}}, "exposedObjects": {
-            "objects": []}}
+        self.metadata: dict = {
+            "label": name,
+            "description": description,
+            "shortDesc": "",
+            "tags": [],
+            "custom": {"kv": {}},
+            "checklists": {"checklists": []},
+        }
+        self.settings: dict = {
+            "settings": {"flowBuildSettings": {"maxRunningActivities": 5}},
+            "exposedObjects": {"objects": []},
+        }
         self.variables: dict = {"standard": {}, "local": {}}
         self.connections: Dict[str, str] = {}
         self.datasets: OrderedDict[str, Dataset] = OrderedDict()
@@ -242,10 +307,17 @@ class Project:
         return self._producers[1]
 
     def summary(self) -> dict:
-        return {"projectKey": self.key, "name": self.name, "owner": self.owner,
-                "shortDesc": self.metadata.get("shortDesc", ""), "description": self.metadata.get("description", ""),
-                "tags": list(self.metadata.get("tags", [])), "projectStatus": "",
-                "versionTag": version_tag(self.creation_ms, 1), "creationTag": version_tag(self.creation_ms, 0)}
+        return {
+            "projectKey": self.key,
+            "name": self.name,
+            "owner": self.owner,
+            "shortDesc": self.metadata.get("shortDesc", ""),
+            "description": self.metadata.get("description", ""),
+            "tags": list(self.metadata.get("tags", [])),
+            "projectStatus": "",
+            "versionTag": version_tag(self.creation_ms, 1),
+            "creationTag": version_tag(self.creation_ms, 0),
+        }
 
 
 class Future:
@@ -269,15 +341,37 @@ class Future:
 
     def response(self) -> dict:
         running = (self.end_ms or now_ms()) - self.start_ms
-        body = {"jobId": self.id, "jobDisplayName": self.display_name, "hasResult": False,
-                "alive": self.alive, "aborted": self.aborted, "unknown": False, "startTime": self.start_ms,
-                "runningTime": running, "owner": INSTANCE_USER,
-                "payload": {"action": "propagate-schema", "displayName": self.display_name,
-                            "targets": [{"objectType": "PROJECT", "projectKey": self.project_key,
-                                         "objectId": self.project_key}], "extras": {}}}
+        body = {
+            "jobId": self.id,
+            "jobDisplayName": self.display_name,
+            "hasResult": False,
+            "alive": self.alive,
+            "aborted": self.aborted,
+            "unknown": False,
+            "startTime": self.start_ms,
+            "runningTime": running,
+            "owner": INSTANCE_USER,
+            "payload": {
+                "action": "propagate-schema",
+                "displayName": self.display_name,
+                "targets": [{"objectType": "PROJECT", "projectKey": self.project_key, "objectId": self.project_key}],
+                "extras": {},
+            },
+        }
         if self.alive:
-            body["progress"] = {"states": [{"name": self.progress_name, "unit": "NONE", "target": -1.0, "cur": 0.0,
-                                            "important": True, "depth": 0, "msSinceStart": running}]}
+            body["progress"] = {
+                "states": [
+                    {
+                        "name": self.progress_name,
+                        "unit": "NONE",
+                        "target": -1.0,
+                        "cur": 0.0,
+                        "important": True,
+                        "depth": 0,
+                        "msSinceStart": running,
+                    }
+                ]
+            }
         elif not self.aborted and self.error is None:
             body["hasResult"] = True
             body["result"] = self.result
@@ -285,70 +379,152 @@ class Future:
 
 
 # --- dataset/recipe definitions in DSS's shape -------------------------------------------------------------------
-FS_LIKE_TYPES = frozenset({"Filesystem", "UploadedFiles", "FilesInFolder", "HDFS", "S3", "Azure", "GCS", "FTP", "SCP",
-                           "SFTP"})
+FS_LIKE_TYPES = frozenset(
+    {"Filesystem", "UploadedFiles", "FilesInFolder", "HDFS", "S3", "Azure", "GCS", "FTP", "SCP", "SFTP"}
+)
 
 
-def dataset_definition(project_key: str, name: str, dataset_type: str, connection: str, managed: bool,
-                       columns: List[dict], tags: Iterable[str] = (), extra_params: Optional[dict] = None) -> dict:
+def dataset_definition(
+    project_key: str,
+    name: str,
+    dataset_type: str,
+    connection: str,
+    managed: bool,
+    columns: List[dict],
+    tags: Iterable[str] = (),
+    extra_params: Optional[dict] = None,
+) -> dict:
     """A dataset's stored JSON as DSS returns it from ``GET /datasets/{name}`` (filesystem or SQL flavour)."""
     created = now_ms()
     definition: dict = {"projectKey": project_key, "name": name, "type": dataset_type, "managed": managed}
     if dataset_type in SQL_DATASET_TYPES:
-        definition["params"] = {"connection": connection, "mode": "table", "table": f"${{projectKey}}_{name}",
-                                "tableCreationMode": "auto", "notReadyIfEmpty": False, "normalizeDoubles": True}
+        definition["params"] = {
+            "connection": connection,
+            "mode": "table",
+            "table": f"${{projectKey}}_{name}",
+            "tableCreationMode": "auto",
+            "notReadyIfEmpty": False,
+            "normalizeDoubles": True,
+        }
     else:
-        definition["params"] = {"connection": connection, "path": f"${{projectKey}}/{name}", "notReadyIfEmpty": False,
-                                "filesSelectionRules": {"mode": "ALL", "excludeRules": [], "includeRules": [],
-                                                        "explicitFiles": []}}
+        definition["params"] = {
+            "connection": connection,
+            "path": f"${{projectKey}}/{name}",
+            "notReadyIfEmpty": False,
+            "filesSelectionRules": {"mode": "ALL", "excludeRules": [], "includeRules": [], "explicitFiles": []},
+        }
         definition["formatType"] = "csv"
-        definition["formatParams"] = {"style": "unix", "charset": "utf8", "separator": "\t", "quoteChar": "\"",
-                                      "escapeChar": "\\", "dateSerializationFormat": "ISO", "arrayMapFormat": "json",
-                                      "parseHeaderRow": False, "compress": "gz"}
+        definition["formatParams"] = {
+            "style": "unix",
+            "charset": "utf8",
+            "separator": "\t",
+            "quoteChar": '"',
+            "escapeChar": "\\",
+            "dateSerializationFormat": "ISO",
+            "arrayMapFormat": "json",
+            "parseHeaderRow": False,
+            "compress": "gz",
+        }
     if extra_params:
         definition["params"].update(extra_params)
-    definition.update({
-        "schema": {"columns": copy.deepcopy(list(columns)), "userModified": False},
-        "partitioning": {"ignoreNonMatchingFile": False, "considerMissingRequestedPartitionsAsEmpty": False,
-                         "dimensions": []},
-        "flowOptions": {"virtualizable": False, "rebuildBehavior": "NORMAL", "crossProjectBuildBehavior": "DEFAULT"},
-        "readWriteOptions": {"preserveOrder": False, "writeBuckets": 1, "forceSingleOutputFile": False,
-                             "defaultReadOrdering": {"enabled": False, "rules": []}},
-        "metrics": {"probes": [{"type": "basic", "enabled": True, "computeOnBuildMode": "PARTITION",
-                                "meta": {"name": "Basic data", "level": 0}, "configuration": {}},
-                               {"type": "records", "enabled": True, "computeOnBuildMode": "NO",
-                                "meta": {"name": "Record count", "level": 0}, "configuration": {}}],
-                    "engineConfig": {"padRunsWithMetrics": False},
-                    "displayedState": {"columns": [], "metrics": ["basic:COUNT_COLUMNS", "basic:COUNT_FILES",
-                                                                 "basic:SIZE", "records:COUNT_RECORDS"]}},
-        "metricsChecks": {"runOnBuild": False, "checks": [], "displayedState": {"checks": []}},
-        "checks": [], "customMeta": {"kv": {}}, "checklists": {"checklists": []}, "dkuProperties": [],
-        "tags": list(tags), "customFields": {},
-        "versionTag": version_tag(created, 1), "creationTag": version_tag(created, 0),
-    })
+    definition.update(
+        {
+            "schema": {"columns": copy.deepcopy(list(columns)), "userModified": False},
+            "partitioning": {
+                "ignoreNonMatchingFile": False,
+                "considerMissingRequestedPartitionsAsEmpty": False,
+                "dimensions": [],
+            },
+            "flowOptions": {
+                "virtualizable": False,
+                "rebuildBehavior": "NORMAL",
+                "crossProjectBuildBehavior": "DEFAULT",
+            },
+            "readWriteOptions": {
+                "preserveOrder": False,
+                "writeBuckets": 1,
+                "forceSingleOutputFile": False,
+                "defaultReadOrdering": {"enabled": False, "rules": []},
+            },
+            "metrics": {
+                "probes": [
+                    {
+                        "type": "basic",
+                        "enabled": True,
+                        "computeOnBuildMode": "PARTITION",
+                        "meta": {"name": "Basic data", "level": 0},
+                        "configuration": {},
+                    },
+                    {
+                        "type": "records",
+                        "enabled": True,
+                        "computeOnBuildMode": "NO",
+                        "meta": {"name": "Record count", "level": 0},
+                        "configuration": {},
+                    },
+                ],
+                "engineConfig": {"padRunsWithMetrics": False},
+                "displayedState": {
+                    "columns": [],
+                    "metrics": ["basic:COUNT_COLUMNS", "basic:COUNT_FILES", "basic:SIZE", "records:COUNT_RECORDS"],
+                },
+            },
+            "metricsChecks": {"runOnBuild": False, "checks": [], "displayedState": {"checks": []}},
+            "checks": [],
+            "customMeta": {"kv": {}},
+            "checklists": {"checklists": []},
+            "dkuProperties": [],
+            "tags": list(tags),
+            "customFields": {},
+            "versionTag": version_tag(created, 1),
+            "creationTag": version_tag(created, 0),
+        }
+    )
     return definition
 
 
-def recipe_definition(project_key: str, name: str, recipe_type: str, inputs: List[str], outputs: List[str],
-                      params: Optional[dict] = None, tags: Iterable[str] = ()) -> dict:
+def recipe_definition(
+    project_key: str,
+    name: str,
+    recipe_type: str,
+    inputs: List[str],
+    outputs: List[str],
+    params: Optional[dict] = None,
+    tags: Iterable[str] = (),
+) -> dict:
     """A recipe's stored JSON (the ``recipe`` half of ``GET /recipes/{name}``)."""
     created = now_ms()
     default_params: dict = {}
     if recipe_type in ("python", "r", "pyspark"):
-        default_params = {"envSelection": {"envMode": "INHERIT"}, "containerSelection": {"containerMode": "INHERIT"},
-                          "skipPrerunValidate": False}
+        default_params = {
+            "envSelection": {"envMode": "INHERIT"},
+            "containerSelection": {"containerMode": "INHERIT"},
+            "skipPrerunValidate": False,
+        }
     elif recipe_type == "sync":
         default_params = {"schemaMode": "FREE_SCHEMA_NAME_BASED"}
     merged = dict(default_params)
     merged.update(params or {})
     return {
-        "projectKey": project_key, "name": name, "type": recipe_type, "params": merged,
+        "projectKey": project_key,
+        "name": name,
+        "type": recipe_type,
+        "params": merged,
         "inputs": {"main": {"items": [{"ref": ref, "deps": []} for ref in inputs]}},
         "outputs": {"main": {"items": [{"ref": ref, "appendMode": False} for ref in outputs]}},
-        "neverRecomputeExistingPartitions": False, "optionalDependencies": False, "redispatchPartitioning": False,
-        "maxRunningActivities": 0, "variables": {}, "dkuProperties": [], "customMeta": {"kv": {}}, "labels": [],
-        "tags": list(tags), "customFields": {}, "checklists": {"checklists": []},
-        "versionTag": version_tag(created, 1), "creationTag": version_tag(created, 0),
+        "neverRecomputeExistingPartitions": False,
+        "optionalDependencies": False,
+        "redispatchPartitioning": False,
+        "maxRunningActivities": 0,
+        "variables": {},
+        "dkuProperties": [],
+        "customMeta": {"kv": {}},
+        "labels": [],
+        "tags": list(tags),
+        "customFields": {},
+        "checklists": {"checklists": []},
+        "versionTag": version_tag(created, 1),
+        "creationTag": version_tag(created, 0),
     }
 
 
@@ -386,9 +562,12 @@ class EmulatorState:
     def project(self, key: str) -> Project:
         project = self.projects.get(key)
         if project is None:
-            raise DSSError(401, UNAUTHORIZED, "Failed to read project permissions",
-                           f"Failed to read project permissions: project {key} does not exist or cannot be read with "
-                           "this API key")
+            raise DSSError(
+                401,
+                UNAUTHORIZED,
+                "Failed to read project permissions",
+                f"Failed to read project permissions: project {key} does not exist or cannot be read with this API key",
+            )
         return project
 
     def dataset(self, project_key: str, name: str) -> Dataset:
@@ -494,8 +673,11 @@ class EmulatorState:
 
     def record_basic_metrics(self, dataset: Dataset, when: int) -> None:
         """Metrics DSS computes on every build (the ``basic`` probe): column count, size, files."""
-        dataset.metric_values["basic:COUNT_COLUMNS"] = {"value": str(len(dataset.columns)), "dataType": "BIGINT",
-                                                        "time": when}
+        dataset.metric_values["basic:COUNT_COLUMNS"] = {
+            "value": str(len(dataset.columns)),
+            "dataType": "BIGINT",
+            "time": when,
+        }
         dataset.metric_values["basic:COUNT_FILES"] = {"value": "1", "dataType": "BIGINT", "time": when}
 
     def new_future(self, display_name: str, project_key: str, work: Callable[[Future], Any]) -> Future:
@@ -533,8 +715,10 @@ class EmulatorState:
                 raise ValueError(f"Project {key} is already loaded: each flow file needs its own projectKey")
             project = Project(key, flow.get("name") or key, flow.get("description") or "")
             variables = flow.get("variables") or {}
-            project.variables = {"standard": copy.deepcopy(variables.get("standard") or {}),
-                                 "local": copy.deepcopy(variables.get("local") or {})}
+            project.variables = {
+                "standard": copy.deepcopy(variables.get("standard") or {}),
+                "local": copy.deepcopy(variables.get("local") or {}),
+            }
             for connection in flow.get("connections") or []:
                 project.connections[connection["name"]] = connection.get("type") or "Filesystem"
             built_outputs = set()
@@ -542,15 +726,21 @@ class EmulatorState:
                 self._install_dataset(project, entry, built_outputs)
             for entry in flow.get("folders") or []:
                 folder_id = entry.get("id") or entry.get("name")
-                project.folders[folder_id] = Folder(key, folder_id, entry.get("name") or folder_id,
-                                                    self.next_version(), built=entry.get("built", True) is not False)
+                project.folders[folder_id] = Folder(
+                    key,
+                    folder_id,
+                    entry.get("name") or folder_id,
+                    self.next_version(),
+                    built=entry.get("built", True) is not False,
+                )
             for entry in flow.get("recipes") or []:
                 self._install_recipe(project, entry)
             project.implicit_recipes = copy.deepcopy(flow.get("implicitRecipes") or [])
             for ref in project.producers():
                 folder = project.folders.get(ref)
-                if folder is not None and not any(f.get("id") == ref and f.get("built") for f in
-                                                  flow.get("folders") or []):
+                if folder is not None and not any(
+                    f.get("id") == ref and f.get("built") for f in flow.get("folders") or []
+                ):
                     folder.built = False
             self.projects[key] = project
             try:
@@ -567,9 +757,16 @@ class EmulatorState:
         connection = entry.get("connection") or "filesystem_managed"
         dataset_type = entry.get("type") or project.connections.get(connection) or "Filesystem"
         columns = [dict(c) for c in entry.get("schema") or []]
-        definition = dataset_definition(project.key, name, dataset_type, connection,
-                                        bool(entry.get("managed", True)), columns, entry.get("tags") or [],
-                                        entry.get("params"))
+        definition = dataset_definition(
+            project.key,
+            name,
+            dataset_type,
+            connection,
+            bool(entry.get("managed", True)),
+            columns,
+            entry.get("tags") or [],
+            entry.get("params"),
+        )
         dataset = Dataset(project.key, name, definition, self.next_version())
         if entry.get("description"):
             dataset.definition["description"] = entry["description"]
@@ -586,12 +783,20 @@ class EmulatorState:
         recipe_type = entry.get("type") or "sync"
         if recipe_type == "prepare":
             recipe_type = "shaker"
-        definition = recipe_definition(project.key, name, recipe_type, list(entry.get("inputs") or []),
-                                       list(entry.get("outputs") or []), entry.get("params"), entry.get("tags") or [])
+        definition = recipe_definition(
+            project.key,
+            name,
+            recipe_type,
+            list(entry.get("inputs") or []),
+            list(entry.get("outputs") or []),
+            entry.get("params"),
+            entry.get("tags") or [],
+        )
         if entry.get("description"):
             definition["description"] = entry["description"]
-        project.recipes[name] = Recipe(project.key, name, definition, payload_text(entry.get("payload")),
-                                       self.next_version())
+        project.recipes[name] = Recipe(
+            project.key, name, definition, payload_text(entry.get("payload")), self.next_version()
+        )
         self.faults.register_recipe(project.key, name, entry.get("emulation"))
 
     def _complete_schemas(self, project: Project) -> None:
@@ -611,7 +816,11 @@ class EmulatorState:
             try:
                 computed = output_schemas(recipe.executor_view(), inputs)
             except SchemaComputationError as exc:
-                raise ValueError("Flow {}: cannot compute the output schema of recipe {}: {}".format(project.key, recipe.name, getattr(exc, "message", exc))) from None
+                raise ValueError(
+                    "Flow {}: cannot compute the output schema of recipe {}: {}".format(
+                        project.key, recipe.name, getattr(exc, "message", exc)
+                    )
+                ) from None
             for dataset in missing:
                 columns = computed.get(dataset.name)
                 if columns:
@@ -628,13 +837,19 @@ class EmulatorState:
                 continue
             for ref in recipe.input_refs():
                 if not self.is_ready(project.key, ref):
-                    raise ValueError(f"Flow {project.key}: output of recipe {recipe.name} is marked built but its input {ref} has no data")
+                    raise ValueError(
+                        f"Flow {project.key}: output of recipe {recipe.name} is marked built but its input {ref} has no data"
+                    )
             inputs, versions = read_inputs(self, recipe)
             start = now_ms()
             try:
                 outputs = run_executor(recipe, recipe.executor_view(), inputs)
             except ActivityFailure as failure:
-                raise ValueError("Flow {}: building recipe {} at load failed: {}".format(project.key, recipe.name, failure.first_failure.get("message"))) from None
+                raise ValueError(
+                    "Flow {}: building recipe {} at load failed: {}".format(
+                        project.key, recipe.name, failure.first_failure.get("message")
+                    )
+                ) from None
             store_outputs(self, recipe, outputs, versions, recipe.version, start, now_ms(), None)
 
     def _recipes_upstream_first(self, project: Project) -> List[Recipe]:

@@ -82,9 +82,7 @@ class DatasetStorage:
                 column_defs = ", ".join([f"c{i}" for i in range(width)] or ["placeholder"])
                 self._conn.execute(f"CREATE TABLE {table} ({column_defs})")
                 if width and encoded:
-                    self._conn.executemany(
-                        f"INSERT INTO {table} VALUES ({', '.join('?' * width)})", encoded
-                    )
+                    self._conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * width)})", encoded)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")

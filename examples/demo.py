@@ -38,22 +38,53 @@ def main() -> int:
         flow_orchestrator(["plan", *common])
 
         act("2. Build everything, independent branches in parallel")
-        code = flow_orchestrator(["build", *common, "--max-parallel", "4",
-                                  "--json", str(OUT / "build.json"), "--html", str(OUT / "build.html")])
+        code = flow_orchestrator(
+            [
+                "build",
+                *common,
+                "--max-parallel",
+                "4",
+                "--json",
+                str(OUT / "build.json"),
+                "--html",
+                str(OUT / "build.html"),
+            ]
+        )
         if code != 0:
             return code
 
         act("3. A bad night: group_CLINICAL_NOTES_AGG fails, the other branch goes on")
-        dss.fail_recipe("CLINICAL", "group_CLINICAL_NOTES_AGG",
-                        "Column 'note_date' cannot be parsed as a date: '31/02/2026'")
-        failed = flow_orchestrator(["build", *common, "--on-failure", "continue",
-                                    "--json", str(OUT / "failed.json"), "--html", str(OUT / "failed.html")])
+        dss.fail_recipe(
+            "CLINICAL", "group_CLINICAL_NOTES_AGG", "Column 'note_date' cannot be parsed as a date: '31/02/2026'"
+        )
+        failed = flow_orchestrator(
+            [
+                "build",
+                *common,
+                "--on-failure",
+                "continue",
+                "--json",
+                str(OUT / "failed.json"),
+                "--html",
+                str(OUT / "failed.html"),
+            ]
+        )
         print(f"(exit code {failed}: recipes failed)")
 
         act("4. Cause fixed: resume runs only what failed or was skipped")
         dss.clear_faults()
-        code = flow_orchestrator(["resume", *common, "--record", str(OUT / "failed.json"),
-                                  "--json", str(OUT / "resumed.json"), "--html", str(OUT / "resumed.html")])
+        code = flow_orchestrator(
+            [
+                "resume",
+                *common,
+                "--record",
+                str(OUT / "failed.json"),
+                "--json",
+                str(OUT / "resumed.json"),
+                "--html",
+                str(OUT / "resumed.html"),
+            ]
+        )
         print(f"\nReports: {', '.join(str(p.relative_to(ROOT)) for p in sorted(OUT.glob('*.html')))}")
         print(f"Emulator answered {dss.request_count} API requests in all.")
         return code

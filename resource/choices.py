@@ -11,8 +11,9 @@ def do(payload, config, plugin_config, inputs):
         import dataiku
         from flow_orchestrator import entrypoints
 
-        return entrypoints.form_choices(name, config, client=dataiku.api_client(),
-                                        project_key=dataiku.default_project_key())
+        return entrypoints.form_choices(
+            name, config, client=dataiku.api_client(), project_key=dataiku.default_project_key()
+        )
     except Exception as exc:  # noqa: BLE001 - the form must keep working whatever happened
         reason = " ".join(str(exc).split())[:160] or exc.__class__.__name__
         return {"choices": [{"value": "", "label": f"(could not list {name}: {reason})"}]}

@@ -213,7 +213,8 @@ class FakeDSS:
                 failure_message=job.failure_message if failed else None,
                 failure_type=job.failure_type if failed else None,
                 started_at_ms=int(job.started * 1000),
-                ended_at_ms=int(job.ended_at(self.abort_delay_s) * 1000) if state in ("DONE", "FAILED", "ABORTED")
+                ended_at_ms=int(job.ended_at(self.abort_delay_s) * 1000)
+                if state in ("DONE", "FAILED", "ABORTED")
                 else None,
             )
         return out
@@ -251,7 +252,9 @@ class FakeDSS:
 
     def live_jobs(self, now: Optional[float] = None) -> List[FakeJob]:
         now = self.clock() if now is None else now
-        return [j for j in self.jobs.values() if j.state_at(now, self.abort_delay_s) not in ("DONE", "FAILED", "ABORTED")]
+        return [
+            j for j in self.jobs.values() if j.state_at(now, self.abort_delay_s) not in ("DONE", "FAILED", "ABORTED")
+        ]
 
     def starts_of(self, recipe: str) -> List[StartRecord]:
         return [s for s in self.starts if recipe in s.recipes]
@@ -273,8 +276,10 @@ class FakeDSS:
         for output in outputs:
             name = self.producer.get(output.id)
             if name is None:
-                raise DSSAccessError(f"com.dataiku.dip.server.controllers.NotFoundException: dataset does not exist: "
-                                     f"{self.project_key}.{output.id}")
+                raise DSSAccessError(
+                    f"com.dataiku.dip.server.controllers.NotFoundException: dataset does not exist: "
+                    f"{self.project_key}.{output.id}"
+                )
             names.append(name)
         if build_mode.startswith("RECURSIVE"):
             stack = list(names)
@@ -294,9 +299,7 @@ class FakeDSS:
             for up in recipe.upstream:
                 if up not in self.recipes:
                     continue
-                done = any(
-                    self.jobs[s.job_id].state_at(now, self.abort_delay_s) == "DONE" for s in self.starts_of(up)
-                )
+                done = any(self.jobs[s.job_id].state_at(now, self.abort_delay_s) == "DONE" for s in self.starts_of(up))
                 if not done:
                     self.violations.append(f"{recipe.name} started at {now:.3f} before its upstream {up} was DONE")
         live = len(self.live_jobs(now))
@@ -318,10 +321,18 @@ class FakeDSS:
             if b.hang:
                 hang = True
         return FakeJob(
-            job_id=job_id, recipes=covered, build_mode=build_mode, outputs=outputs, attempt=attempt, started=now,
+            job_id=job_id,
+            recipes=covered,
+            build_mode=build_mode,
+            outputs=outputs,
+            attempt=attempt,
+            started=now,
             queue_s=max(b.queue_s for b in behaviours) if behaviours else 0.0,
             duration_s=math.inf if hang and outcome == "DONE" else duration,
-            outcome=outcome, failure_message=message, failure_type=error_type, log=log,
+            outcome=outcome,
+            failure_message=message,
+            failure_type=error_type,
+            log=log,
         )
 
     def _duration(self, covered: Tuple[str, ...]) -> float:
@@ -335,6 +346,7 @@ class FakeDSS:
 
 
 # ---------------------------------------------------------------------------------------------------- plan helpers
+
 
 def make_test_plan(
     upstream: Dict[str, Sequence[str]],

@@ -52,8 +52,9 @@ def main() -> int:
         return 1
     with EmulatedDSS.start(flows=[FLOW]) as dss:
         gateway = DSSGateway(dss.client(), "CLINICAL", dss_url=dss.url)
-        dss.fail_recipe("CLINICAL", "group_CLINICAL_NOTES_AGG",
-                        "Column 'note_date' cannot be parsed as a date: '31/02/2026'")
+        dss.fail_recipe(
+            "CLINICAL", "group_CLINICAL_NOTES_AGG", "Column 'note_date' cannot be parsed as a date: '31/02/2026'"
+        )
         record = run_build(gateway, BuildConfig(options=RunOptions(on_failure="continue"))).to_dict()
         dss.clear_faults()
         shoot(render_build_report(record, dss_url=dss.url), "Build report", "build-report-failed.png", 1150)

@@ -49,8 +49,11 @@ def set_duration(ctx, request: Request) -> Response:
 
 def fail_recipe(ctx, request: Request) -> Response:
     body = _fields(request, "projectKey", "recipe", "message")
-    _call(lambda: ctx.fail_recipe(body["projectKey"], body["recipe"], body["message"], body.get("times"),
-                                  body.get("errorType")))
+    _call(
+        lambda: ctx.fail_recipe(
+            body["projectKey"], body["recipe"], body["message"], body.get("times"), body.get("errorType")
+        )
+    )
     return json_response({"msg": "ok"})
 
 

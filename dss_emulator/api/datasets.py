@@ -59,8 +59,9 @@ def create_dataset(ctx, request: Request) -> Response:
     with ctx.state.lock:
         project = ctx.state.project(pk)
         _check_new_name(project, name)
-        definition = dataset_definition(pk, name, body["type"], params.pop("connection", "filesystem_managed"),
-                                        False, [], extra_params=params)
+        definition = dataset_definition(
+            pk, name, body["type"], params.pop("connection", "filesystem_managed"), False, [], extra_params=params
+        )
         if body.get("formatType") and body["type"] not in SQL_DATASET_TYPES:
             definition["formatType"] = body["formatType"]
             definition["formatParams"].update(body.get("formatParams") or {})
@@ -81,7 +82,8 @@ def create_managed_dataset(ctx, request: Request) -> Response:
         project = ctx.state.project(pk)
         _check_new_name(project, name)
         dataset_type = project.connections.get(connection) or (
-            settings.get("typeOptionId") if settings.get("typeOptionId") in SQL_DATASET_TYPES else "Filesystem")
+            settings.get("typeOptionId") if settings.get("typeOptionId") in SQL_DATASET_TYPES else "Filesystem"
+        )
         definition = dataset_definition(pk, name, dataset_type, connection, True, [])
         project.datasets[name] = Dataset(pk, name, definition, ctx.state.next_version())
         project.structure_changed()
@@ -92,8 +94,11 @@ def _check_new_name(project, name: str) -> None:
     if name in project.datasets:
         raise DSSError(400, API_ILLEGAL_ARGUMENT, f"Dataset {project.key}.{name} already exists")
     if name in project.recipes:
-        raise DSSError(400, API_ILLEGAL_ARGUMENT, f"A recipe named {name} already exists in {project.key}: datasets and recipes need "
-                                                  "distinct names")
+        raise DSSError(
+            400,
+            API_ILLEGAL_ARGUMENT,
+            f"A recipe named {name} already exists in {project.key}: datasets and recipes need distinct names",
+        )
 
 
 def get_settings(ctx, request: Request) -> Response:
@@ -122,8 +127,11 @@ def delete_dataset(ctx, request: Request) -> Response:
     with ctx.state.lock:
         dataset = _dataset(ctx, request)
         project = ctx.state.project(dataset.project_key)
-        users = [r.name for r in project.recipes.values()
-                 if dataset.name in r.input_refs() or dataset.name in r.output_refs()]
+        users = [
+            r.name
+            for r in project.recipes.values()
+            if dataset.name in r.input_refs() or dataset.name in r.output_refs()
+        ]
         del project.datasets[dataset.name]
         project.structure_changed()
         # With or without dropData the rows become unreachable: the emulator forgets them.
@@ -170,9 +178,12 @@ def get_info(ctx, request: Request) -> Response:
     with ctx.state.lock:
         dataset = _dataset(ctx, request)
         ready = ctx.state.storage.has_data(dataset.project_key, dataset.name)
-        info = {"dataset": copy.deepcopy(dataset.definition), "ready": ready,
-                "records": ctx.state.storage.count(dataset.project_key, dataset.name) if ready else 0,
-                "partitioned": False}
+        info = {
+            "dataset": copy.deepcopy(dataset.definition),
+            "ready": ready,
+            "records": ctx.state.storage.count(dataset.project_key, dataset.name) if ready else 0,
+            "partitioned": False,
+        }
         if dataset.last_build is not None:
             info["lastBuild"] = copy.deepcopy(dataset.last_build)
         return json_response(info)
@@ -187,8 +198,13 @@ def clear_data(ctx, request: Request) -> Response:
 
 
 def _not_ready(dataset: Dataset) -> DSSError:
-    return DSSError(500, DATASTORE_IO, f"Root path of the dataset {dataset.full_name} does not exist",
-                    f"Root path of the dataset {dataset.full_name} does not exist: it was never built or was cleared. Build it first.", code="ERR_DATASET_NOT_READY")
+    return DSSError(
+        500,
+        DATASTORE_IO,
+        f"Root path of the dataset {dataset.full_name} does not exist",
+        f"Root path of the dataset {dataset.full_name} does not exist: it was never built or was cleared. Build it first.",
+        code="ERR_DATASET_NOT_READY",
+    )
 
 
 def read_rows(ctx, request: Request) -> Response:
@@ -202,7 +218,11 @@ def read_rows(ctx, request: Request) -> Response:
     if wanted:
         missing = [w for w in wanted if w not in names]
         if missing:
-            raise bad_request("Unknown columns {} in dataset {} (columns: {})".format(", ".join(missing), dataset.full_name, ", ".join(names)))
+            raise bad_request(
+                "Unknown columns {} in dataset {} (columns: {})".format(
+                    ", ".join(missing), dataset.full_name, ", ".join(names)
+                )
+            )
         picks = [names.index(w) for w in wanted]
         rows = [[row[i] for i in picks] for row in rows]
     return stream_response(_tsv_chunks(rows), "text/tab-separated-values;charset=utf-8")
@@ -222,7 +242,7 @@ def _tsv_chunks(rows: List[list]) -> Iterator[bytes]:
     for start in range(0, len(rows), ROWS_PER_CHUNK):
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter="\t", quotechar='"', doublequote=True, lineterminator="\n")
-        for row in rows[start:start + ROWS_PER_CHUNK]:
+        for row in rows[start : start + ROWS_PER_CHUNK]:
             writer.writerow([_tsv_value(v) for v in row])
         yield buffer.getvalue().encode("utf-8")
 
@@ -261,13 +281,29 @@ def compute_metrics(ctx, request: Request) -> Response:
             if metric_id not in values:
                 skipped.append({"metricId": metric_id, "reason": "Unknown metric"})
         partition = request.arg("partition") or "NP"
-        result = {"target": {"type": "DATASET", "projectKey": dataset.project_key, "datasetName": dataset.name},
-                  "partition": partition, "startTime": start, "endTime": end, "computed": computed,
-                  "skipped": skipped, "runs": [{"engine": "DSS", "engineType": "DSS", "computations": [],
-                                                "logTail": {"lines": [], "totalLines": 0}}]}
-    return json_response({"hasResult": True, "aborted": False, "alive": False, "unknown": False,
-                          "jobId": uuid.uuid4().hex[:8], "startTime": start, "runningTime": end - start,
-                          "result": result})
+        result = {
+            "target": {"type": "DATASET", "projectKey": dataset.project_key, "datasetName": dataset.name},
+            "partition": partition,
+            "startTime": start,
+            "endTime": end,
+            "computed": computed,
+            "skipped": skipped,
+            "runs": [
+                {"engine": "DSS", "engineType": "DSS", "computations": [], "logTail": {"lines": [], "totalLines": 0}}
+            ],
+        }
+    return json_response(
+        {
+            "hasResult": True,
+            "aborted": False,
+            "alive": False,
+            "unknown": False,
+            "jobId": uuid.uuid4().hex[:8],
+            "startTime": start,
+            "runningTime": end - start,
+            "result": result,
+        }
+    )
 
 
 def last_metrics(ctx, request: Request) -> Response:
@@ -276,13 +312,23 @@ def last_metrics(ctx, request: Request) -> Response:
         dataset = _dataset(ctx, request)
         metrics = []
         for metric_id, probe, metric_type, label in KNOWN_METRICS:
-            entry = {"metric": {"id": metric_id, "type": probe, "metricType": metric_type, "dataType": "BIGINT"},
-                     "meta": {"name": label, "level": 0}, "displayedAsMetric": True, "computingProbe": probe,
-                     "lastValues": []}
+            entry = {
+                "metric": {"id": metric_id, "type": probe, "metricType": metric_type, "dataType": "BIGINT"},
+                "meta": {"name": label, "level": 0},
+                "displayedAsMetric": True,
+                "computingProbe": probe,
+                "lastValues": [],
+            }
             value = dataset.metric_values.get(metric_id)
             if value is not None:
-                entry["lastValues"].append({"partition": partition, "value": value["value"], "time": value["time"],
-                                            "dataType": value["dataType"]})
+                entry["lastValues"].append(
+                    {
+                        "partition": partition,
+                        "value": value["value"],
+                        "time": value["time"],
+                        "dataType": value["dataType"],
+                    }
+                )
             metrics.append(entry)
         return json_response({"metrics": metrics})
 
@@ -294,8 +340,13 @@ def metric_history(ctx, request: Request) -> Response:
     with ctx.state.lock:
         dataset = _dataset(ctx, request)
         values = copy.deepcopy(dataset.metric_history.get(metric_id, []))
-        body = {"metricId": metric_id, "metric": {"id": metric_id, "dataType": "BIGINT"}, "values": values,
-                "from": values[0]["time"] if values else 0, "to": values[-1]["time"] if values else 0}
+        body = {
+            "metricId": metric_id,
+            "metric": {"id": metric_id, "dataType": "BIGINT"},
+            "values": values,
+            "from": values[0]["time"] if values else 0,
+            "to": values[-1]["time"] if values else 0,
+        }
         if values:
             body["lastValue"] = values[-1]
         return json_response(body)
@@ -312,12 +363,12 @@ def usages(ctx, request: Request) -> Response:
         dataset = _dataset(ctx, request)
         found = []
         for recipe in ctx.state.consumers_of(dataset.project_key, dataset.name):
-            found.append({"type": "RECIPE", "projectKey": recipe.project_key, "objectId": recipe.name,
-                          "role": "input"})
+            found.append({"type": "RECIPE", "projectKey": recipe.project_key, "objectId": recipe.name, "role": "input"})
         producer = ctx.state.producer_of(dataset.project_key, dataset.name)
         if producer is not None:
-            found.append({"type": "RECIPE", "projectKey": producer.project_key, "objectId": producer.name,
-                          "role": "output"})
+            found.append(
+                {"type": "RECIPE", "projectKey": producer.project_key, "objectId": producer.name, "role": "output"}
+            )
         return json_response(found)
 
 

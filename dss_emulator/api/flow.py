@@ -40,8 +40,14 @@ def flow_graph(state: EmulatorState, project: Project) -> dict:
         return computable(smart_ref(pk, project.key, name), "COMPUTABLE_DATASET", f"{pk}.{name}")
 
     for recipe in project.recipes.values():
-        node = {"type": "RUNNABLE_RECIPE", "subType": recipe.type, "ref": recipe.name,
-                "fullId": f"{project.key}.{recipe.name}", "predecessors": [], "successors": []}
+        node = {
+            "type": "RUNNABLE_RECIPE",
+            "subType": recipe.type,
+            "ref": recipe.name,
+            "fullId": f"{project.key}.{recipe.name}",
+            "predecessors": [],
+            "successors": [],
+        }
         for ref in recipe.input_refs():
             source = node_for_ref(ref)
             if source["ref"] not in node["predecessors"]:
@@ -62,17 +68,30 @@ def flow_graph(state: EmulatorState, project: Project) -> dict:
         key = entry.get("id") or entry.get("name")
         if not key:
             continue
-        node = {"type": "RUNNABLE_IMPLICIT_RECIPE", "ref": key, "fullId": f"{project.key}.{key}",
-                "predecessors": [node_for_ref(r)["ref"] for r in entry.get("inputs") or []],
-                "successors": [node_for_ref(r)["ref"] for r in entry.get("outputs") or []]}
+        node = {
+            "type": "RUNNABLE_IMPLICIT_RECIPE",
+            "ref": key,
+            "fullId": f"{project.key}.{key}",
+            "predecessors": [node_for_ref(r)["ref"] for r in entry.get("inputs") or []],
+            "successors": [node_for_ref(r)["ref"] for r in entry.get("outputs") or []],
+        }
         for pred in node["predecessors"]:
             nodes[pred]["successors"].append(key)
         for succ in node["successors"]:
             nodes[succ]["predecessors"].append(key)
         nodes[key] = node
         implicit.append(key)
-    return {"nodes": nodes, "datasets": datasets, "recipes": recipes, "implicitRecipes": implicit,
-            "folders": folders, "models": [], "stores": [], "evaluationStores": [], "streamingEndpoints": []}
+    return {
+        "nodes": nodes,
+        "datasets": datasets,
+        "recipes": recipes,
+        "implicitRecipes": implicit,
+        "folders": folders,
+        "models": [],
+        "stores": [],
+        "evaluationStores": [],
+        "streamingEndpoints": [],
+    }
 
 
 def get_graph(ctx, request: Request) -> Response:
@@ -86,8 +105,7 @@ def list_zones(ctx, request: Request) -> Response:
         items = [{"objectType": "DATASET", "objectId": d} for d in project.datasets]
         items += [{"objectType": "MANAGED_FOLDER", "objectId": f} for f in project.folders]
         items += [{"objectType": "RECIPE", "objectId": r} for r in project.recipes]
-        return json_response([{"id": "default", "name": "Default", "color": "#2ab1ac", "items": items,
-                               "shared": []}])
+        return json_response([{"id": "default", "name": "Default", "color": "#2ab1ac", "items": items, "shared": []}])
 
 
 def propagate_schema(ctx, request: Request) -> Response:

@@ -27,7 +27,7 @@ def list_jobs(ctx, request: Request) -> Response:
         jobs = list(ctx.state.project(request.path_params["pk"]).jobs.values())
         jobs.reverse()  # newest first, as DSS lists them
         if limit is not None:
-            jobs = jobs[:int(limit)]
+            jobs = jobs[: int(limit)]
         return json_response([job.list_item_json() for job in jobs])
 
 

@@ -26,8 +26,7 @@ def create_project(ctx, request: Request) -> Response:
     with ctx.state.lock:
         if key in ctx.state.projects:
             raise DSSError(400, API_ILLEGAL_ARGUMENT, f"Project {key} already exists")
-        project = Project(key, body.get("name") or key, body.get("description") or "",
-                          body.get("owner") or "admin")
+        project = Project(key, body.get("name") or key, body.get("description") or "", body.get("owner") or "admin")
         project.metadata["tags"] = list(body.get("tags") or [])
         ctx.state.projects[key] = project
     # The client reads this answer as text.

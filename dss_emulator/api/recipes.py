@@ -53,7 +53,7 @@ def _flat(roles) -> List[str]:
     if isinstance(roles, dict):
         for role in roles.values():
             if not isinstance(role, dict) or not isinstance(role.get("items", []), list):
-                raise bad_request(f"Recipe roles must be {{role: {{\"items\": [{{\"ref\": ...}}]}}}}, got {role!r}")
+                raise bad_request(f'Recipe roles must be {{role: {{"items": [{{"ref": ...}}]}}}}, got {role!r}')
             for item in role.get("items") or []:
                 if not isinstance(item, dict) or not item.get("ref"):
                     raise bad_request(f"Each recipe input/output item needs a 'ref', got {item!r}")
@@ -68,9 +68,12 @@ def _check_refs(ctx, project_key: str, recipe_name: str, inputs: List[str], outp
     for ref in inputs + outputs:
         if state.find_dataset(project_key, ref) is None and state.find_folder(project_key, ref) is None:
             pk, name = split_ref(project_key, ref)
-            raise DSSError(404, "com.dataiku.dip.server.controllers.NotFoundException",
-                           f"dataset does not exist: {pk}.{name}",
-                           f"dataset does not exist: {pk}.{name} (used by recipe {recipe_name})")
+            raise DSSError(
+                404,
+                "com.dataiku.dip.server.controllers.NotFoundException",
+                f"dataset does not exist: {pk}.{name}",
+                f"dataset does not exist: {pk}.{name} (used by recipe {recipe_name})",
+            )
     for ref in outputs:
         producer = state.producer_of(project_key, ref)
         if producer is not None and producer.name != recipe_name:
@@ -81,7 +84,7 @@ def save_recipe(ctx, request: Request) -> Response:
     body = request.json_object()
     new_def = body.get("recipe")
     if not isinstance(new_def, dict):
-        raise bad_request("Recipe settings must be {\"recipe\": {...}, \"payload\": \"...\"}")
+        raise bad_request('Recipe settings must be {"recipe": {...}, "payload": "..."}')
     payload = body.get("payload")
     if payload is not None and not isinstance(payload, str):
         raise bad_request("The recipe payload must be a string (JSON text for visual recipes)")
@@ -130,9 +133,12 @@ def create_recipe(ctx, request: Request) -> Response:
             for ref in outputs:
                 if ctx.state.find_dataset(pk, ref) is None and ctx.state.find_folder(pk, ref) is None:
                     dataset_type = project.connections.get(connection) or "Filesystem"
-                    project.datasets[ref] = Dataset(pk, ref, dataset_definition(pk, ref, dataset_type, connection,
-                                                                                True, []),
-                                                    ctx.state.next_version())
+                    project.datasets[ref] = Dataset(
+                        pk,
+                        ref,
+                        dataset_definition(pk, ref, dataset_type, connection, True, []),
+                        ctx.state.next_version(),
+                    )
         _check_refs(ctx, pk, name, inputs, outputs)
         definition = recipe_definition(pk, name, proto["type"], inputs, outputs)
         for role_key in ("inputs", "outputs"):
@@ -199,9 +205,13 @@ def _computed_schemas(ctx, recipe: Recipe) -> dict:
         return output_schemas(recipe.executor_view(), inputs)
     except SchemaComputationError as exc:
         message = getattr(exc, "message", None) or str(exc)
-        raise DSSError(500, CODED_EXCEPTION, f"Cannot check schema consistency of recipe {recipe.name}: {message}",
-                       code="ERR_RECIPE_CANNOT_CHECK_SCHEMA_CONSISTENCY",
-                       title="Cannot check schema consistency") from None
+        raise DSSError(
+            500,
+            CODED_EXCEPTION,
+            f"Cannot check schema consistency of recipe {recipe.name}: {message}",
+            code="ERR_RECIPE_CANNOT_CHECK_SCHEMA_CONSISTENCY",
+            title="Cannot check schema consistency",
+        ) from None
 
 
 def get_status(ctx, request: Request) -> Response:
@@ -218,28 +228,56 @@ def get_status(ctx, request: Request) -> Response:
                 if dataset is None or ref not in computed:
                     continue
                 if _signature(dataset.columns) != _signature(computed[ref]):
-                    messages.append({"severity": "WARNING", "isFatal": False, "code": "WARN_RECIPE_SCHEMA_MISMATCH",
-                                     "title": "Output schema is not up to date",
-                                     "message": f"The schema of {ref} does not match what recipe {recipe.name} produces",
-                                     "details": "Run schema propagation or apply the recipe's schema update"})
+                    messages.append(
+                        {
+                            "severity": "WARNING",
+                            "isFatal": False,
+                            "code": "WARN_RECIPE_SCHEMA_MISMATCH",
+                            "title": "Output schema is not up to date",
+                            "message": f"The schema of {ref} does not match what recipe {recipe.name} produces",
+                            "details": "Run schema propagation or apply the recipe's schema update",
+                        }
+                    )
         except DSSError as error:
-            messages.append({"severity": "ERROR", "isFatal": True, "code": error.code or "ERR_RECIPE",
-                             "title": error.title or "Recipe cannot run", "message": error.message, "details": ""})
+            messages.append(
+                {
+                    "severity": "ERROR",
+                    "isFatal": True,
+                    "code": error.code or "ERR_RECIPE",
+                    "title": error.title or "Recipe cannot run",
+                    "message": error.message,
+                    "details": "",
+                }
+            )
         severity = "SUCCESS"
         if any(m["severity"] == "ERROR" for m in messages):
             severity = "ERROR"
         elif messages:
             severity = "WARNING"
-        engine = {"type": "DSS", "label": "In-Memory", "isSelectable": True, "statusWarnLevel": "OK",
-                  "statusMessage": "", "recommended": True}
-        return json_response({
-            "selectedEngine": engine, "engines": [engine],
-            "allMessagesForFrontend": {"maxSeverity": severity, "anyMessage": bool(messages),
-                                       "success": severity == "SUCCESS", "warning": severity == "WARNING",
-                                       "error": severity == "ERROR", "fatal": severity == "ERROR",
-                                       "messages": messages},
-            "outputSchema": {"columns": output_columns},
-        })
+        engine = {
+            "type": "DSS",
+            "label": "In-Memory",
+            "isSelectable": True,
+            "statusWarnLevel": "OK",
+            "statusMessage": "",
+            "recommended": True,
+        }
+        return json_response(
+            {
+                "selectedEngine": engine,
+                "engines": [engine],
+                "allMessagesForFrontend": {
+                    "maxSeverity": severity,
+                    "anyMessage": bool(messages),
+                    "success": severity == "SUCCESS",
+                    "warning": severity == "WARNING",
+                    "error": severity == "ERROR",
+                    "fatal": severity == "ERROR",
+                    "messages": messages,
+                },
+                "outputSchema": {"columns": output_columns},
+            }
+        )
 
 
 def _signature(columns) -> list:
@@ -260,15 +298,31 @@ def schema_update(ctx, request: Request) -> Response:
             old = {c.get("name"): c.get("type") for c in dataset.columns}
             new = {c.get("name"): c.get("type") for c in computed[ref]}
             incompatibilities = [f"Column {n} is missing from the new schema" for n in old if n not in new]
-            incompatibilities += [f"Column {n} changes type from {old[n]} to {new[n]}"
-                                  for n in new if n in old and old[n] != new[n]]
+            incompatibilities += [
+                f"Column {n} changes type from {old[n]} to {new[n]}" for n in new if n in old and old[n] != new[n]
+            ]
             incompatibilities += [f"Column {n} is new" for n in new if n not in old]
-            computables.append({"type": "DATASET", "id": dataset.name, "datasetName": dataset.name,
-                                "newSchema": {"columns": computed[ref]}, "incompatibilities": incompatibilities,
-                                "previousSchemaWasEmpty": not dataset.columns, "isPartitioned": False,
-                                "isHDFS": False, "lostComplexTypes": [], "messages": []})
-        return json_response({"totalIncompatibilities": sum(len(c["incompatibilities"]) for c in computables),
-                              "computables": computables, "recipeChanges": []})
+            computables.append(
+                {
+                    "type": "DATASET",
+                    "id": dataset.name,
+                    "datasetName": dataset.name,
+                    "newSchema": {"columns": computed[ref]},
+                    "incompatibilities": incompatibilities,
+                    "previousSchemaWasEmpty": not dataset.columns,
+                    "isPartitioned": False,
+                    "isHDFS": False,
+                    "lostComplexTypes": [],
+                    "messages": [],
+                }
+            )
+        return json_response(
+            {
+                "totalIncompatibilities": sum(len(c["incompatibilities"]) for c in computables),
+                "computables": computables,
+                "recipeChanges": [],
+            }
+        )
 
 
 def update_output_schema(ctx, request: Request) -> Response:

@@ -34,8 +34,13 @@ class RecipeExecutionError(Exception):
     """A failed recipe run: ``message`` and ``error_type`` become the activity's ``firstFailure``, ``log_lines`` go
     to the job log (raw message lines, without the log4j prefix)."""
 
-    def __init__(self, message: str, error_type: str = CONFIG_ERROR_TYPE, log_lines: Optional[List[str]] = None,
-                 code: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        error_type: str = CONFIG_ERROR_TYPE,
+        log_lines: Optional[List[str]] = None,
+        code: Optional[str] = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.error_type = error_type
@@ -79,6 +84,7 @@ class CompiledRecipe:
 
 # -- recipe definition helpers -------------------------------------------------------------------------------------
 
+
 def ref_names(items: Any) -> List[str]:
     """Names of a recipe's inputs or outputs, whether given as names, ``{"ref": name}`` items or DSS's roles map."""
     if items is None:
@@ -119,8 +125,9 @@ def payload_object(recipe: dict) -> dict:
                 f"{type(parsed).__name__}",
             )
         return parsed
-    raise RecipeConfigError(recipe.get("name", "?"),
-                            f"the payload of recipe {recipe.get('name')} must be a JSON object or text")
+    raise RecipeConfigError(
+        recipe.get("name", "?"), f"the payload of recipe {recipe.get('name')} must be a JSON object or text"
+    )
 
 
 def _column_index(recipe: str, columns: Columns, name: Any, input_name: str, purpose: str) -> int:
@@ -192,12 +199,14 @@ def _dataset_inputs(recipe: dict, input_schemas: Dict[str, Columns], required: b
 def _first_input(recipe: dict, input_schemas: Dict[str, Columns]) -> str:
     names = _dataset_inputs(recipe, input_schemas, required=True)
     if not names:
-        raise RecipeConfigError(recipe["name"], f"{recipe.get('type')} recipe {recipe['name']} has no input dataset: "
-                                "add one")
+        raise RecipeConfigError(
+            recipe["name"], f"{recipe.get('type')} recipe {recipe['name']} has no input dataset: add one"
+        )
     return names[0]
 
 
 # -- copy (sync and types without a dedicated executor) ------------------------------------------------------------
+
 
 def _compile_copy(recipe: dict, input_schemas: Dict[str, Columns], required: bool) -> CompiledRecipe:
     inputs = _dataset_inputs(recipe, input_schemas, required=required)
@@ -222,9 +231,18 @@ def _compile_sync(recipe: dict, input_schemas: Dict[str, Columns]) -> CompiledRe
 
 # (payload flag, output suffix) in the order the aggregates of one column appear in the output.
 GROUPING_AGGREGATES = (
-    ("min", "min"), ("max", "max"), ("avg", "avg"), ("sum", "sum"), ("count", "count"),
-    ("countDistinct", "distinct"), ("first", "first"), ("last", "last"), ("stddev", "std"),
-    ("concat", "concat"), ("concatDistinct", "concat_distinct"), ("sum2", "sum2"),
+    ("min", "min"),
+    ("max", "max"),
+    ("avg", "avg"),
+    ("sum", "sum"),
+    ("count", "count"),
+    ("countDistinct", "distinct"),
+    ("first", "first"),
+    ("last", "last"),
+    ("stddev", "std"),
+    ("concat", "concat"),
+    ("concatDistinct", "concat_distinct"),
+    ("sum2", "sum2"),
 )
 
 
@@ -307,8 +325,7 @@ def _compile_grouping(recipe: dict, input_schemas: Dict[str, Columns]) -> Compil
         for flag, suffix in GROUPING_AGGREGATES:
             if value.get(flag):
                 aggregates.append((index, flag, column_type, bool(value.get("firstLastNotNull"))))
-                output_columns.append({"name": f"{column_name}_{suffix}",
-                                       "type": _aggregate_type(flag, column_type)})
+                output_columns.append({"name": f"{column_name}_{suffix}", "type": _aggregate_type(flag, column_type)})
     global_count = bool(payload.get("globalCount"))
     if global_count:
         output_columns.append({"name": "count", "type": "bigint"})
@@ -393,8 +410,10 @@ def _compile_join(recipe: dict, input_schemas: Dict[str, Columns]) -> CompiledRe
         index = virtual.get("index", position)
         if not isinstance(index, int) or not 0 <= index < len(inputs):
             raise RecipeConfigError(
-                name, f"virtualInputs[{position}].index of join recipe {name} is {index!r} but the recipe "
-                      f"has {len(inputs)} inputs: fix the index")
+                name,
+                f"virtualInputs[{position}].index of join recipe {name} is {index!r} but the recipe "
+                f"has {len(inputs)} inputs: fix the index",
+            )
         tables.append(inputs[index])
         prefixes.append(virtual.get("prefix") or "")
     schemas = [input_schemas[table] for table in tables]
@@ -405,32 +424,44 @@ def _compile_join(recipe: dict, input_schemas: Dict[str, Columns]) -> CompiledRe
 
     def table_index(value: Any, where: str) -> int:
         if not isinstance(value, int) or not 0 <= value < len(tables):
-            raise RecipeConfigError(name, f"{where} of join recipe {name} refers to table {value!r} but the recipe "
-                                          f"has {len(tables)} tables: fix the table index")
+            raise RecipeConfigError(
+                name,
+                f"{where} of join recipe {name} refers to table {value!r} but the recipe "
+                f"has {len(tables)} tables: fix the table index",
+            )
         return value
 
     joins = payload.get("joins") or []
     if len(tables) > 1 and not joins:
-        raise RecipeConfigError(name, f"join recipe {name} has {len(tables)} inputs but no join: add a join between "
-                                      "them")
+        raise RecipeConfigError(
+            name, f"join recipe {name} has {len(tables)} inputs but no join: add a join between them"
+        )
     joined = {table_index(joins[0].get("table1", 0), "joins[0].table1")} if joins else {0}
     steps = []  # (table2, join type, conditions mode, [(left table, left index, right index, test)])
     for number, join in enumerate(joins):
         where = f"joins[{number}]"
         table2 = table_index(join.get("table2"), where + ".table2")
         if table2 in joined:
-            raise RecipeConfigError(name, f"{where}.table2 of join recipe {name} joins table {table2} twice: each "
-                                          "join must bring a new table")
+            raise RecipeConfigError(
+                name,
+                f"{where}.table2 of join recipe {name} joins table {table2} twice: each join must bring a new table",
+            )
         join_type = join.get("type", "LEFT")
         if join_type not in JOIN_TYPES:
             supported = ", ".join(JOIN_TYPES)
-            raise RecipeConfigError(name, f"{where} of join recipe {name} has type {join_type!r}, which the emulator "
-                                    f"does not run (supported: {supported})")
+            raise RecipeConfigError(
+                name,
+                f"{where} of join recipe {name} has type {join_type!r}, which the emulator "
+                f"does not run (supported: {supported})",
+            )
         conditions = []
         if join_type != "CROSS":
             if not join.get("on"):
-                raise RecipeConfigError(name, f"{where} of join recipe {name} ({join_type}) has no condition: add an "
-                                              "`on` condition or use a CROSS join")
+                raise RecipeConfigError(
+                    name,
+                    f"{where} of join recipe {name} ({join_type}) has no condition: add an "
+                    "`on` condition or use a CROSS join",
+                )
             for position, condition in enumerate(join.get("on") or []):
                 cwhere = f"{where}.on[{position}]"
                 sides = []
@@ -439,29 +470,40 @@ def _compile_join(recipe: dict, input_schemas: Dict[str, Columns]) -> CompiledRe
                     table = table_index(side.get("table"), f"{cwhere}.{key}.table")
                     if table != table2 and table not in joined:
                         raise RecipeConfigError(
-                            name, f"{cwhere}.{key} of join recipe {name} refers to {describe(table)}, which is not "
-                                  "joined yet at that point: reorder the joins")
-                    index = _column_index(name, schemas[table], side.get("name"), describe(table),
-                                          f"join condition {cwhere}")
+                            name,
+                            f"{cwhere}.{key} of join recipe {name} refers to {describe(table)}, which is not "
+                            "joined yet at that point: reorder the joins",
+                        )
+                    index = _column_index(
+                        name, schemas[table], side.get("name"), describe(table), f"join condition {cwhere}"
+                    )
                     sides.append((table, index))
                 if (sides[0][0] == table2) == (sides[1][0] == table2):
                     raise RecipeConfigError(
-                        name, f"{cwhere} of join recipe {name} must compare a column of {describe(table2)} with a "
-                              "column of an earlier table")
+                        name,
+                        f"{cwhere} of join recipe {name} must compare a column of {describe(table2)} with a "
+                        "column of an earlier table",
+                    )
                 if sides[0][0] == table2:
                     sides.reverse()
                 kind = condition.get("type", "EQ")
                 if kind not in CONDITION_TYPES:
                     supported = ", ".join(CONDITION_TYPES)
-                    raise RecipeConfigError(name, f"{cwhere} of join recipe {name} has condition type {kind!r}, which "
-                                            f"the emulator does not run (supported: {supported})")
+                    raise RecipeConfigError(
+                        name,
+                        f"{cwhere} of join recipe {name} has condition type {kind!r}, which "
+                        f"the emulator does not run (supported: {supported})",
+                    )
                 left_type = schemas[sides[0][0]][sides[0][1]].get("type")
                 right_type = schemas[table2][sides[1][1]].get("type")
-                numeric = kind_of_column_type(left_type) in ("int", "double") and \
-                    kind_of_column_type(right_type) in ("int", "double")
+                numeric = kind_of_column_type(left_type) in ("int", "double") and kind_of_column_type(right_type) in (
+                    "int",
+                    "double",
+                )
                 normalise = _condition_normaliser(numeric, autocast or left_type != right_type)
-                conditions.append((sides[0][0], sides[0][1], sides[1][1], kind, normalise,
-                                   _condition_test(kind, normalise)))
+                conditions.append(
+                    (sides[0][0], sides[0][1], sides[1][1], kind, normalise, _condition_test(kind, normalise))
+                )
         mode = join.get("conditionsMode", "AND")
         if mode not in ("AND", "OR"):
             raise RecipeConfigError(name, f"{where}.conditionsMode of join recipe {name} is {mode!r}: use AND or OR")
@@ -478,11 +520,13 @@ def _compile_join(recipe: dict, input_schemas: Dict[str, Columns]) -> CompiledRe
     if selected:
         for position, column in enumerate(selected):
             table = table_index(column.get("table", 0), f"selectedColumns[{position}].table")
-            index = _column_index(name, schemas[table], column.get("name"), describe(table),
-                                  f"selectedColumns[{position}]")
+            index = _column_index(
+                name, schemas[table], column.get("name"), describe(table), f"selectedColumns[{position}]"
+            )
             source_column = schemas[table][index]
             out_name = column.get("alias") or (
-                f"{prefixes[table]}_{source_column['name']}" if prefixes[table] else source_column["name"])
+                f"{prefixes[table]}_{source_column['name']}" if prefixes[table] else source_column["name"]
+            )
             selections.append((table, index))
             output_columns.append({"name": out_name, "type": source_column.get("type") or "string"})
         _check_unique(name, output_columns, "join recipe")
@@ -518,8 +562,9 @@ def _compile_join(recipe: dict, input_schemas: Dict[str, Columns]) -> CompiledRe
     return CompiledRecipe({output: [dict(c) for c in output_columns] for output in outputs}, run)
 
 
-def _join_step(combined: List[list], right_rows: Rows, table2: int, join_type: str, mode: str,
-               conditions: list, width: int) -> List[list]:
+def _join_step(
+    combined: List[list], right_rows: Rows, table2: int, join_type: str, mode: str, conditions: list, width: int
+) -> List[list]:
     """Join the rows built so far with one more table, keeping left order and right order within matches."""
     if join_type == "CROSS":
         out = []
@@ -555,7 +600,7 @@ def _join_step(combined: List[list], right_rows: Rows, table2: int, join_type: s
             for left_table, left_index, right_index, _, _, test in conditions:
                 left_row = slot[left_table]
                 results.append(left_row is not None and test(left_row[left_index], right[right_index]))
-            if (all(results) if mode == "AND" else any(results)):
+            if all(results) if mode == "AND" else any(results):
                 found.append(position)
         return found
 
@@ -587,8 +632,15 @@ def _join_step(combined: List[list], right_rows: Rows, table2: int, join_type: s
 
 # -- shaker (Prepare) ----------------------------------------------------------------------------------------------
 
-SHAKER_PROCESSORS = ("ColumnRenamer", "ColumnsSelector", "ColumnReorder", "FilterOnValue", "FilterOnNumericalRange",
-                     "CreateColumnWithGREL", "FindReplace")
+SHAKER_PROCESSORS = (
+    "ColumnRenamer",
+    "ColumnsSelector",
+    "ColumnReorder",
+    "FilterOnValue",
+    "FilterOnNumericalRange",
+    "CreateColumnWithGREL",
+    "FindReplace",
+)
 
 RowStep = Callable[[Rows], Rows]
 
@@ -611,13 +663,17 @@ def _step_columns(recipe: str, seen_as: str, columns: Columns, params: dict, whe
     if applies_to == "ALL":
         return list(range(len(columns)))
     if applies_to not in ("SINGLE_COLUMN", "COLUMNS"):
-        raise RecipeConfigError(recipe, f"{where} ({processor}) of prepare recipe {recipe} applies to "
-                                        f"{applies_to!r}, which the emulator does not run (use SINGLE_COLUMN, "
-                                        "COLUMNS or ALL)")
+        raise RecipeConfigError(
+            recipe,
+            f"{where} ({processor}) of prepare recipe {recipe} applies to "
+            f"{applies_to!r}, which the emulator does not run (use SINGLE_COLUMN, "
+            "COLUMNS or ALL)",
+        )
     names = params.get("columns") or []
     if not names:
-        raise RecipeConfigError(recipe, f"{where} ({processor}) of prepare recipe {recipe} lists no column: set "
-                                        "params.columns")
+        raise RecipeConfigError(
+            recipe, f"{where} ({processor}) of prepare recipe {recipe} lists no column: set params.columns"
+        )
     return [_column_index(recipe, columns, column, seen_as, f"{where} {processor}") for column in names]
 
 
@@ -626,8 +682,9 @@ def _row_filter(action: str, match: Callable[[list], bool], recipe: str, where: 
         return lambda rows: [row for row in rows if not match(row)]
     if action == "KEEP_ROW":
         return lambda rows: [row for row in rows if match(row)]
-    raise RecipeConfigError(recipe, f"{where} ({processor}) of prepare recipe {recipe} has action {action!r}: use "
-                                    "KEEP_ROW or REMOVE_ROW")
+    raise RecipeConfigError(
+        recipe, f"{where} ({processor}) of prepare recipe {recipe} has action {action!r}: use KEEP_ROW or REMOVE_ROW"
+    )
 
 
 def _normaliser(mode: str) -> Callable[[str], str]:
@@ -636,8 +693,7 @@ def _normaliser(mode: str) -> Callable[[str], str]:
     return lambda text: text.strip().lower()
 
 
-def _compile_shaker_step(recipe: str, source: str, columns: Columns, where: str,
-                         step: dict) -> Tuple[Columns, RowStep]:
+def _compile_shaker_step(recipe: str, source: str, columns: Columns, where: str, step: dict) -> Tuple[Columns, RowStep]:
     """One Prepare step: the columns after it and what it does to rows. ``source`` names the recipe's input."""
     seen_as = f"{source} (as seen by {where})"
     processor = step.get("type")
@@ -645,12 +701,14 @@ def _compile_shaker_step(recipe: str, source: str, columns: Columns, where: str,
     if processor == "ColumnRenamer":
         new_columns = [dict(column) for column in columns]
         for position, renaming in enumerate(params.get("renamings") or []):
-            index = _column_index(recipe, columns, renaming.get("from"), seen_as,
-                                  f"{where}.params.renamings[{position}]")
+            index = _column_index(
+                recipe, columns, renaming.get("from"), seen_as, f"{where}.params.renamings[{position}]"
+            )
             target = renaming.get("to")
             if not target:
-                raise RecipeConfigError(recipe, f"{where}.params.renamings[{position}] of prepare recipe {recipe} "
-                                                "has no `to` name")
+                raise RecipeConfigError(
+                    recipe, f"{where}.params.renamings[{position}] of prepare recipe {recipe} has no `to` name"
+                )
             new_columns[index]["name"] = target
         _check_unique(recipe, new_columns, "prepare recipe")
         return new_columns, lambda rows: rows
@@ -660,8 +718,9 @@ def _compile_shaker_step(recipe: str, source: str, columns: Columns, where: str,
         kept = [i for i in range(len(columns)) if (i in indexes) == keep]
         return [dict(columns[i]) for i in kept], lambda rows: [[row[i] for i in kept] for row in rows]
     if processor == "ColumnReorder":
-        moved = _step_columns(recipe, seen_as, columns, dict(params, appliesTo=params.get("appliesTo", "COLUMNS")),
-                              where, processor)
+        moved = _step_columns(
+            recipe, seen_as, columns, dict(params, appliesTo=params.get("appliesTo", "COLUMNS")), where, processor
+        )
         rest = [i for i in range(len(columns)) if i not in moved]
         action = params.get("reorderAction", "AT_START")
         if action == "AT_START":
@@ -669,16 +728,23 @@ def _compile_shaker_step(recipe: str, source: str, columns: Columns, where: str,
         elif action == "AT_END":
             order = rest + moved
         elif action in ("BEFORE_COLUMN", "AFTER_COLUMN"):
-            reference = _column_index(recipe, columns, params.get("referenceColumn"), seen_as,
-                                      where + " referenceColumn")
+            reference = _column_index(
+                recipe, columns, params.get("referenceColumn"), seen_as, where + " referenceColumn"
+            )
             if reference in moved:
-                raise RecipeConfigError(recipe, f"{where} (ColumnReorder) of prepare recipe {recipe} moves its own "
-                                                "reference column: choose another referenceColumn")
+                raise RecipeConfigError(
+                    recipe,
+                    f"{where} (ColumnReorder) of prepare recipe {recipe} moves its own "
+                    "reference column: choose another referenceColumn",
+                )
             at = rest.index(reference) + (1 if action == "AFTER_COLUMN" else 0)
             order = rest[:at] + moved + rest[at:]
         else:
-            raise RecipeConfigError(recipe, f"{where} (ColumnReorder) of prepare recipe {recipe} has reorderAction "
-                                            f"{action!r}: use AT_START, AT_END, BEFORE_COLUMN or AFTER_COLUMN")
+            raise RecipeConfigError(
+                recipe,
+                f"{where} (ColumnReorder) of prepare recipe {recipe} has reorderAction "
+                f"{action!r}: use AT_START, AT_END, BEFORE_COLUMN or AFTER_COLUMN",
+            )
         return [dict(columns[i]) for i in order], lambda rows: [[row[i] for i in order] for row in rows]
     if processor == "FilterOnValue":
         indexes = _step_columns(recipe, seen_as, columns, params, where, processor)
@@ -691,15 +757,20 @@ def _compile_shaker_step(recipe: str, source: str, columns: Columns, where: str,
             def cell_matches(value: Any) -> bool:
                 return value is not None and normalise(to_text(value)) in wanted_set
         elif matching == "SUBSTRING":
+
             def cell_matches(value: Any) -> bool:
                 return value is not None and any(w in normalise(to_text(value)) for w in wanted)
         else:
-            raise RecipeConfigError(recipe, f"{where} (FilterOnValue) of prepare recipe {recipe} has matchingMode "
-                                            f"{matching!r}: use FULL_STRING or SUBSTRING")
+            raise RecipeConfigError(
+                recipe,
+                f"{where} (FilterOnValue) of prepare recipe {recipe} has matchingMode "
+                f"{matching!r}: use FULL_STRING or SUBSTRING",
+            )
         combine = any if params.get("booleanMode", "AND") == "OR" else all
         match = lambda row: combine(cell_matches(row[i]) for i in indexes)  # noqa: E731
-        return [dict(c) for c in columns], _row_filter(params.get("action", "KEEP_ROW"), match, recipe, where,
-                                                       processor)
+        return [dict(c) for c in columns], _row_filter(
+            params.get("action", "KEEP_ROW"), match, recipe, where, processor
+        )
     if processor == "FilterOnNumericalRange":
         indexes = _step_columns(recipe, seen_as, columns, params, where, processor)
         low = to_number(params.get("min"))
@@ -711,18 +782,24 @@ def _compile_shaker_step(recipe: str, source: str, columns: Columns, where: str,
 
         combine = any if params.get("booleanMode", "AND") == "OR" else all
         match = lambda row: combine(in_range(row[i]) for i in indexes)  # noqa: E731
-        return [dict(c) for c in columns], _row_filter(params.get("action", "KEEP_ROW"), match, recipe, where,
-                                                       processor)
+        return [dict(c) for c in columns], _row_filter(
+            params.get("action", "KEEP_ROW"), match, recipe, where, processor
+        )
     if processor == "CreateColumnWithGREL":
         target = params.get("column")
         if not target:
-            raise RecipeConfigError(recipe, f"{where} (CreateColumnWithGREL) of prepare recipe {recipe} has no "
-                                            "output column: set params.column")
+            raise RecipeConfigError(
+                recipe,
+                f"{where} (CreateColumnWithGREL) of prepare recipe {recipe} has no output column: set params.column",
+            )
         try:
             formula = compile_formula(params.get("expression", ""), columns)
         except FormulaError as error:
-            raise RecipeConfigError(recipe, f"{where} (CreateColumnWithGREL) of prepare recipe {recipe}: "
-                                            f"{error.message}", column=error.column) from None
+            raise RecipeConfigError(
+                recipe,
+                f"{where} (CreateColumnWithGREL) of prepare recipe {recipe}: {error.message}",
+                column=error.column,
+            ) from None
         new_columns = [dict(c) for c in columns]
         existing = [i for i, c in enumerate(columns) if c["name"] == target]
         column = {"name": target, "type": formula.output_type}
@@ -747,11 +824,17 @@ def _compile_shaker_step(recipe: str, source: str, columns: Columns, where: str,
         mapping = [(to_text(m.get("from")), to_text(m.get("to"))) for m in params.get("mapping") or []]
         matching = params.get("matching", "FULL_STRING")
         if matching not in ("FULL_STRING", "SUBSTRING"):
-            raise RecipeConfigError(recipe, f"{where} (FindReplace) of prepare recipe {recipe} has matching "
-                                            f"{matching!r}: use FULL_STRING or SUBSTRING")
+            raise RecipeConfigError(
+                recipe,
+                f"{where} (FindReplace) of prepare recipe {recipe} has matching "
+                f"{matching!r}: use FULL_STRING or SUBSTRING",
+            )
         if params.get("output"):
-            raise RecipeConfigError(recipe, f"{where} (FindReplace) of prepare recipe {recipe} writes to another "
-                                            "column, which the emulator does not run: leave params.output empty")
+            raise RecipeConfigError(
+                recipe,
+                f"{where} (FindReplace) of prepare recipe {recipe} writes to another "
+                "column, which the emulator does not run: leave params.output empty",
+            )
 
         flags = 0 if params.get("normalization", "EXACT") == "EXACT" else re.IGNORECASE
         patterns = [(re.compile(re.escape(source), flags), target) for source, target in mapping if source]
@@ -787,8 +870,11 @@ def _compile_shaker_step(recipe: str, source: str, columns: Columns, where: str,
 
         return new_columns, find_replace
     supported = ", ".join(SHAKER_PROCESSORS)
-    raise RecipeConfigError(recipe, f"{where} of prepare recipe {recipe} uses processor {processor!r}, which the "
-                            f"emulator does not run (supported: {supported})")
+    raise RecipeConfigError(
+        recipe,
+        f"{where} of prepare recipe {recipe} uses processor {processor!r}, which the "
+        f"emulator does not run (supported: {supported})",
+    )
 
 
 def _compile_shaker(recipe: dict, input_schemas: Dict[str, Columns]) -> CompiledRecipe:
@@ -813,6 +899,7 @@ def _compile_shaker(recipe: dict, input_schemas: Dict[str, Columns]) -> Compiled
 
 # -- split ---------------------------------------------------------------------------------------------------------
 
+
 def _compile_split(recipe: dict, input_schemas: Dict[str, Columns]) -> CompiledRecipe:
     name = recipe["name"]
     payload = payload_object(recipe)
@@ -823,9 +910,12 @@ def _compile_split(recipe: dict, input_schemas: Dict[str, Columns]) -> CompiledR
 
     def check_output(index: Any, where: str) -> int:
         if not isinstance(index, int) or not -1 <= index < len(outputs):
-            raise RecipeConfigError(name, f"{where} of split recipe {name} is {index!r} but the recipe has "
-                                          f"{len(outputs)} outputs: "
-                                          f"use an index from 0 to {len(outputs) - 1}, or -1 to drop the rows")
+            raise RecipeConfigError(
+                name,
+                f"{where} of split recipe {name} is {index!r} but the recipe has "
+                f"{len(outputs)} outputs: "
+                f"use an index from 0 to {len(outputs) - 1}, or -1 to drop the rows",
+            )
         return index
 
     check_output(default_index, "defaultOutputIndex")
@@ -845,17 +935,25 @@ def _compile_split(recipe: dict, input_schemas: Dict[str, Columns]) -> CompiledR
                 continue
             expression = condition.get("expression")
             if not expression:
-                raise RecipeConfigError(name, f"filterSplits[{position}].filter of split recipe {name} has no "
-                                              "expression: write a formula such as `amount > 100`")
+                raise RecipeConfigError(
+                    name,
+                    f"filterSplits[{position}].filter of split recipe {name} has no "
+                    "expression: write a formula such as `amount > 100`",
+                )
             try:
                 formula = compile_formula(expression, columns)
             except FormulaError as error:
-                raise RecipeConfigError(name, f"filterSplits[{position}] of split recipe {name}: {error.message}",
-                                        column=error.column, input_name=source) from None
+                raise RecipeConfigError(
+                    name,
+                    f"filterSplits[{position}] of split recipe {name}: {error.message}",
+                    column=error.column,
+                    input_name=source,
+                ) from None
             routes.append((lambda row, f=formula: f.evaluate(row) is True, target))
     else:
-        raise RecipeConfigError(name, f"split recipe {name} uses mode {mode!r}, which the emulator does not run (use "
-                                      "VALUES or FILTERS)")
+        raise RecipeConfigError(
+            name, f"split recipe {name} uses mode {mode!r}, which the emulator does not run (use VALUES or FILTERS)"
+        )
 
     def run(rows: RowsByName) -> RowsByName:
         result: Dict[str, Rows] = {output: [] for output in outputs}
@@ -881,8 +979,11 @@ def _python_failure(spec: Any, code: str) -> _PythonFailure:
     if isinstance(spec, str):
         exception, _, message = spec.partition(":")
         return _PythonFailure(exception.strip() or "Exception", message.strip(), _default_line(code))
-    return _PythonFailure(str(spec.get("exception", "Exception")), str(spec.get("message", "")),
-                          int(spec.get("line") or _default_line(code)))
+    return _PythonFailure(
+        str(spec.get("exception", "Exception")),
+        str(spec.get("message", "")),
+        int(spec.get("line") or _default_line(code)),
+    )
 
 
 def _default_line(code: str) -> int:
@@ -902,14 +1003,16 @@ def _compile_python(recipe: dict, input_schemas: Dict[str, Columns]) -> Compiled
     if transform is None:
         return _compile_copy(recipe, input_schemas, required=False)
     if not isinstance(transform, dict):
-        raise RecipeConfigError(name, f"params.transform of python recipe {name} must be an object such as "
-                                "{\"type\": \"copy\"}")
+        raise RecipeConfigError(
+            name, f'params.transform of python recipe {name} must be an object such as {{"type": "copy"}}'
+        )
     failure = transform.get("fail_with")
     kind = transform.get("type", "copy")
     if kind not in PYTHON_TRANSFORMS:
         choices = ", ".join(PYTHON_TRANSFORMS)
-        raise RecipeConfigError(name, f"params.transform.type of python recipe {name} is {kind!r}: use one of "
-                                f"{choices}")
+        raise RecipeConfigError(
+            name, f"params.transform.type of python recipe {name} is {kind!r}: use one of {choices}"
+        )
     inputs = _dataset_inputs(recipe, input_schemas, required=False)
     if kind == "copy":
         compiled = _compile_copy(recipe, input_schemas, required=False)
@@ -929,12 +1032,16 @@ def _compile_python(recipe: dict, input_schemas: Dict[str, Columns]) -> Compiled
     return CompiledRecipe(compiled.outputs, fail)
 
 
-def _compile_python_formula(recipe: dict, transform: dict, source: str, columns: Columns,
-                            outputs: List[str]) -> CompiledRecipe:
+def _compile_python_formula(
+    recipe: dict, transform: dict, source: str, columns: Columns, outputs: List[str]
+) -> CompiledRecipe:
     name = recipe["name"]
     keep = transform.get("keep")
-    keep_indexes = list(range(len(columns))) if keep is None else [
-        _column_index(name, columns, column, source, "params.transform.keep") for column in keep]
+    keep_indexes = (
+        list(range(len(columns)))
+        if keep is None
+        else [_column_index(name, columns, column, source, "params.transform.keep") for column in keep]
+    )
     output_columns = [dict(columns[i]) for i in keep_indexes]
     formulas = []
     for position, spec in enumerate(transform.get("columns") or []):
@@ -944,8 +1051,9 @@ def _compile_python_formula(recipe: dict, transform: dict, source: str, columns:
         try:
             formula = compile_formula(spec.get("expression", ""), columns)
         except FormulaError as error:
-            raise RecipeConfigError(name, f"{where} of python recipe {name}: {error.message}",
-                                    column=error.column, input_name=source) from None
+            raise RecipeConfigError(
+                name, f"{where} of python recipe {name}: {error.message}", column=error.column, input_name=source
+            ) from None
         declared = spec.get("type") or formula.output_type
         formulas.append((formula, declared))
         output_columns.append({"name": spec["name"], "type": declared})
@@ -955,8 +1063,12 @@ def _compile_python_formula(recipe: dict, transform: dict, source: str, columns:
         try:
             condition = compile_formula(transform["filter"], columns)
         except FormulaError as error:
-            raise RecipeConfigError(name, f"params.transform.filter of python recipe {name}: {error.message}",
-                                    column=error.column, input_name=source) from None
+            raise RecipeConfigError(
+                name,
+                f"params.transform.filter of python recipe {name}: {error.message}",
+                column=error.column,
+                input_name=source,
+            ) from None
 
     def run(rows: RowsByName) -> RowsByName:
         result = []
@@ -971,23 +1083,29 @@ def _compile_python_formula(recipe: dict, transform: dict, source: str, columns:
     return CompiledRecipe({output: [dict(c) for c in output_columns] for output in outputs}, run)
 
 
-def _compile_logistic_score(recipe: dict, transform: dict, source: str, columns: Columns,
-                            outputs: List[str]) -> CompiledRecipe:
+def _compile_logistic_score(
+    recipe: dict, transform: dict, source: str, columns: Columns, outputs: List[str]
+) -> CompiledRecipe:
     """A deterministic stand-in for a trained model: standardised features, fixed weights, a logistic link."""
     name = recipe["name"]
     id_columns = transform.get("id_columns") or []
-    id_indexes = [_column_index(name, columns, column, source, "params.transform.id_columns")
-                  for column in id_columns]
+    id_indexes = [_column_index(name, columns, column, source, "params.transform.id_columns") for column in id_columns]
     features = transform.get("features")
     if features is None:
-        feature_indexes = [i for i, c in enumerate(columns)
-                           if i not in id_indexes and kind_of_column_type(c.get("type")) in ("int", "double")]
+        feature_indexes = [
+            i
+            for i, c in enumerate(columns)
+            if i not in id_indexes and kind_of_column_type(c.get("type")) in ("int", "double")
+        ]
     else:
-        feature_indexes = [_column_index(name, columns, column, source, "params.transform.features")
-                           for column in features]
+        feature_indexes = [
+            _column_index(name, columns, column, source, "params.transform.features") for column in features
+        ]
     if not feature_indexes:
-        raise RecipeConfigError(name, f"python recipe {name} has no numeric feature column for logistic_score: list "
-                                "params.transform.features")
+        raise RecipeConfigError(
+            name,
+            f"python recipe {name} has no numeric feature column for logistic_score: list params.transform.features",
+        )
     weights_spec = transform.get("weights") or {}
     weights = []
     for position, index in enumerate(feature_indexes):
@@ -1064,12 +1182,15 @@ def execute_recipe(recipe: dict, inputs: Dict[str, Tuple[Columns, Rows]]) -> Dic
     except RecipeConfigError as error:
         error_type = INPUT_NOT_READY_ERROR_TYPE if isinstance(error, InputNotReadyError) else CONFIG_ERROR_TYPE
         if recipe.get("type") == "python" and error.column is not None:
-            failure = _PythonFailure("KeyError", f"{error.column!r}",
-                                     _default_line(recipe.get("payload") if isinstance(recipe.get("payload"), str)
-                                                   else ""))
+            failure = _PythonFailure(
+                "KeyError",
+                f"{error.column!r}",
+                _default_line(recipe.get("payload") if isinstance(recipe.get("payload"), str) else ""),
+            )
             raise _python_error(recipe, failure) from None
         raise RecipeExecutionError(
-            error.message, error_type,
+            error.message,
+            error_type,
             [f"Recipe {name} failed to start", f"{error_type}: {error.message}"],
         ) from None
     try:
@@ -1084,8 +1205,9 @@ def _python_error(recipe: dict, failure: _PythonFailure) -> RecipeExecutionError
     code = recipe.get("payload") if isinstance(recipe.get("payload"), str) else ""
     code_lines = code.splitlines()
     source_line = code_lines[failure.line - 1].strip() if 0 < failure.line <= len(code_lines) else ""
-    described = f"<class '{failure.exception}'>: {failure.message}" if failure.message \
-        else f"<class '{failure.exception}'>"
+    described = (
+        f"<class '{failure.exception}'>: {failure.message}" if failure.message else f"<class '{failure.exception}'>"
+    )
     message = f"Error in Python process: At line {failure.line}: {described}"
     log_lines = [
         "*************** Recipe code failed **************",
@@ -1093,7 +1215,7 @@ def _python_error(recipe: dict, failure: _PythonFailure) -> RecipeExecutionError
         "Traceback (most recent call last):",
         '  File "/opt/dataiku/python/dataiku/container/exec_py_recipe.py", line 19, in <module>',
         "    exec(fd.read())",
-        f"  File \"<string>\", line {failure.line}, in <module>",
+        f'  File "<string>", line {failure.line}, in <module>',
     ]
     if source_line:
         log_lines.append("    " + source_line)

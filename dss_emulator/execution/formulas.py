@@ -185,8 +185,9 @@ class _Parser:
         kind, value, position = self._take()
         if value != text or kind not in ("op",):
             found = "the end" if kind == "end" else repr(value)
-            raise FormulaError(f"expected {text!r} at position {position} in formula `{self.expression}`, found "
-                               f"{found}")
+            raise FormulaError(
+                f"expected {text!r} at position {position} in formula `{self.expression}`, found {found}"
+            )
 
     def parse(self) -> _Node:
         node = self._or()
@@ -315,14 +316,17 @@ class _Parser:
     def _function(self, name: str, args: List[_Node], literal_names: List[Optional[str]], position: int) -> _Node:
         def arity(count: int) -> None:
             if len(args) != count:
-                raise FormulaError(f"function {name}() takes {count} argument{'' if count == 1 else 's'}, got "
-                                   f"{len(args)} in formula `{self.expression}`")
+                raise FormulaError(
+                    f"function {name}() takes {count} argument{'' if count == 1 else 's'}, got "
+                    f"{len(args)} in formula `{self.expression}`"
+                )
 
         if name == "val":
             arity(1)
             if literal_names[0] is None:
-                raise FormulaError("val() takes a quoted column name, e.g. val(\"my column\"), in formula "
-                                   f"`{self.expression}`")
+                raise FormulaError(
+                    f'val() takes a quoted column name, e.g. val("my column"), in formula `{self.expression}`'
+                )
             return self._column(literal_names[0])
         if name == "if":
             arity(3)

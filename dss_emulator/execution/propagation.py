@@ -45,8 +45,11 @@ def start_propagation(state: EmulatorState, scheduler: Scheduler, project_key: s
                 raise not_found("dataset", pk, name)
             resolved.append((pk, name))
     names = ", ".join("{}.{}".format(*s) for s in resolved)
-    return state.new_future(f"Propagating schema from {names}", project_key,
-                            lambda future: _propagate(state, scheduler, project_key, resolved, options, future))
+    return state.new_future(
+        f"Propagating schema from {names}",
+        project_key,
+        lambda future: _propagate(state, scheduler, project_key, resolved, options, future),
+    )
 
 
 def _downstream(state: EmulatorState, sources: List[Tuple[str, str]], excluded: Set[str]) -> List[Recipe]:
@@ -71,12 +74,21 @@ def _downstream(state: EmulatorState, sources: List[Tuple[str, str]], excluded: 
 def _columns_diff(before: List[dict], after: List[dict]) -> Dict[str, List[str]]:
     old = {c.get("name"): c.get("type") for c in before}
     new = {c.get("name"): c.get("type") for c in after}
-    return {"addedColumns": [n for n in new if n not in old], "removedColumns": [n for n in old if n not in new],
-            "changedColumns": [n for n in new if n in old and old[n] != new[n]]}
+    return {
+        "addedColumns": [n for n in new if n not in old],
+        "removedColumns": [n for n in old if n not in new],
+        "changedColumns": [n for n in new if n in old and old[n] != new[n]],
+    }
 
 
-def _propagate(state: EmulatorState, scheduler: Scheduler, project_key: str, sources: List[Tuple[str, str]],
-               options: dict, future: Future) -> Optional[dict]:
+def _propagate(
+    state: EmulatorState,
+    scheduler: Scheduler,
+    project_key: str,
+    sources: List[Tuple[str, str]],
+    options: dict,
+    future: Future,
+) -> Optional[dict]:
     from .schemas import SchemaComputationError, output_schemas
 
     excluded = set(options.get("excludedRecipes") or [])
@@ -96,8 +108,14 @@ def _propagate(state: EmulatorState, scheduler: Scheduler, project_key: str, sou
             return None
         if recipe.name in mark_ok:
             marked.append(recipe.name)
-            messages.append(_message("INFO", "RECIPE_MARKED_AS_OK", f"Recipe {recipe.name} marked as OK",
-                                     f"Outputs of {recipe.name} keep their schema"))
+            messages.append(
+                _message(
+                    "INFO",
+                    "RECIPE_MARKED_AS_OK",
+                    f"Recipe {recipe.name} marked as OK",
+                    f"Outputs of {recipe.name} keep their schema",
+                )
+            )
             continue
         with state.lock:
             visited.append(recipe.name)
@@ -110,10 +128,14 @@ def _propagate(state: EmulatorState, scheduler: Scheduler, project_key: str, sou
                 computed = output_schemas(recipe.executor_view(), input_schemas)
             except SchemaComputationError as exc:
                 message = getattr(exc, "message", None) or str(exc)
-                raise DSSError(500, CODED_EXCEPTION,
-                               f"Cannot check schema consistency of recipe {recipe.name}: {message}",
-                               f"Schema propagation failed at recipe {recipe.project_key}.{recipe.name}: {message}",
-                               code=SCHEMA_ERROR_CODE, title="Cannot check schema consistency") from None
+                raise DSSError(
+                    500,
+                    CODED_EXCEPTION,
+                    f"Cannot check schema consistency of recipe {recipe.name}: {message}",
+                    f"Schema propagation failed at recipe {recipe.project_key}.{recipe.name}: {message}",
+                    code=SCHEMA_ERROR_CODE,
+                    title="Cannot check schema consistency",
+                ) from None
             for ref in recipe.output_refs():
                 dataset = state.find_dataset(recipe.project_key, ref)
                 if dataset is None:
@@ -122,20 +144,35 @@ def _propagate(state: EmulatorState, scheduler: Scheduler, project_key: str, sou
                 if columns is None:
                     continue
                 before = dataset.columns
-                if [(c.get("name"), c.get("type")) for c in before] == [(c.get("name"), c.get("type"))
-                                                                        for c in columns]:
+                if [(c.get("name"), c.get("type")) for c in before] == [
+                    (c.get("name"), c.get("type")) for c in columns
+                ]:
                     unchanged.append(dataset.name)
                     continue
                 dataset.set_columns(columns)
                 state.touch_dataset(dataset)
-                change = {"projectKey": dataset.project_key, "name": dataset.name, "recipe": recipe.name,
-                          "previousSchema": {"columns": before}, "newSchema": {"columns": copy.deepcopy(columns)}}
+                change = {
+                    "projectKey": dataset.project_key,
+                    "name": dataset.name,
+                    "recipe": recipe.name,
+                    "previousSchema": {"columns": before},
+                    "newSchema": {"columns": copy.deepcopy(columns)},
+                }
                 change.update(_columns_diff(before, columns))
                 updated.append(change)
-                messages.append(_message("INFO", "SCHEMA_UPDATED", f"Schema of {dataset.name} updated",
-                                         "Recipe {}: added {}, removed {}, changed {}".format(
-                                             recipe.name, change["addedColumns"] or "none",
-                                             change["removedColumns"] or "none", change["changedColumns"] or "none")))
+                messages.append(
+                    _message(
+                        "INFO",
+                        "SCHEMA_UPDATED",
+                        f"Schema of {dataset.name} updated",
+                        "Recipe {}: added {}, removed {}, changed {}".format(
+                            recipe.name,
+                            change["addedColumns"] or "none",
+                            change["removedColumns"] or "none",
+                            change["changedColumns"] or "none",
+                        ),
+                    )
+                )
         if auto_rebuild:
             job_id = _rebuild(state, scheduler, recipe, future)
             if job_id is None:
@@ -143,10 +180,19 @@ def _propagate(state: EmulatorState, scheduler: Scheduler, project_key: str, sou
             job_ids.append(job_id)
             rebuilt.extend(split_ref(recipe.project_key, ref)[1] for ref in recipe.output_refs())
     return {
-        "anyMessage": bool(messages), "success": True, "warning": False, "error": False, "fatal": False,
-        "maxSeverity": "INFO" if messages else "SUCCESS", "messages": messages,
-        "updatedDatasets": updated, "unchangedDatasets": unchanged, "rebuiltDatasets": rebuilt,
-        "visitedRecipes": visited, "excludedRecipes": sorted(excluded), "markedAsOkRecipes": marked,
+        "anyMessage": bool(messages),
+        "success": True,
+        "warning": False,
+        "error": False,
+        "fatal": False,
+        "maxSeverity": "INFO" if messages else "SUCCESS",
+        "messages": messages,
+        "updatedDatasets": updated,
+        "unchangedDatasets": unchanged,
+        "rebuiltDatasets": rebuilt,
+        "visitedRecipes": visited,
+        "excludedRecipes": sorted(excluded),
+        "markedAsOkRecipes": marked,
         "jobIds": job_ids,
     }
 
@@ -171,9 +217,12 @@ def _rebuild(state: EmulatorState, scheduler: Scheduler, recipe: Recipe, future:
         if job.state != "DONE":
             failures = [a.first_failure.get("message") for a in job.activities.values() if a.first_failure]
             detail = failures[0] if failures else f"job ended {job.state}"
-            raise DSSError(500, CODED_EXCEPTION,
-                           f"Auto-rebuild of recipe {recipe.name} failed during schema propagation: {detail}",
-                           f"Schema propagation stopped at recipe {recipe.project_key}.{recipe.name}: its rebuild (job {job.id}) ended {job.state}: {detail}")
+            raise DSSError(
+                500,
+                CODED_EXCEPTION,
+                f"Auto-rebuild of recipe {recipe.name} failed during schema propagation: {detail}",
+                f"Schema propagation stopped at recipe {recipe.project_key}.{recipe.name}: its rebuild (job {job.id}) ended {job.state}: {detail}",
+            )
     return job.id
 
 

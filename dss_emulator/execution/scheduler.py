@@ -43,11 +43,22 @@ from ..state import (
     split_ref,
 )
 
-BUILD_MODES = ("NON_RECURSIVE_FORCED_BUILD", "RECURSIVE_BUILD", "RECURSIVE_FORCED_BUILD", "RECURSIVE_MISSING_ONLY_BUILD")
+BUILD_MODES = (
+    "NON_RECURSIVE_FORCED_BUILD",
+    "RECURSIVE_BUILD",
+    "RECURSIVE_FORCED_BUILD",
+    "RECURSIVE_MISSING_ONLY_BUILD",
+)
 TERMINAL_STATES = frozenset({"DONE", "FAILED", "ABORTED"})
 PYTHON_LIKE_TYPES = frozenset({"python", "pyspark"})
-OUTPUT_TYPES = ("DATASET", "MANAGED_FOLDER", "SAVED_MODEL", "STREAMING_ENDPOINT", "MODEL_EVALUATION_STORE",
-                "RETRIEVABLE_KNOWLEDGE")
+OUTPUT_TYPES = (
+    "DATASET",
+    "MANAGED_FOLDER",
+    "SAVED_MODEL",
+    "STREAMING_ENDPOINT",
+    "MODEL_EVALUATION_STORE",
+    "RETRIEVABLE_KNOWLEDGE",
+)
 
 _thread_numbers = itertools.count(40)
 
@@ -149,14 +160,26 @@ class Activity:
             item = dict(target)
             item["records"] = self.records.get(target["id"], 0)
             targets.append(item)
-        body = {"activityId": self.id, "activityType": "RECIPE", "recipeName": self.recipe_name,
-                "recipeType": self.recipe_type, "def": {"recipeProjectKey": self.project_key},
-                "state": self.state, "startTime": self.start_ms, "endTime": self.end_ms,
-                "message": self.message, "targets": targets, "sources": copy.deepcopy(self.sources),
-                "requiredReason": copy.deepcopy(self.required_reason), "dependencies": list(self.deps),
-                "warnings": {"totalCount": 0, "warnings": {}},
-                "totalTime": self._running_ms() + self.waiting_ms, "preparingTime": 0,
-                "waitingTime": self.waiting_ms, "runningTime": self._running_ms()}
+        body = {
+            "activityId": self.id,
+            "activityType": "RECIPE",
+            "recipeName": self.recipe_name,
+            "recipeType": self.recipe_type,
+            "def": {"recipeProjectKey": self.project_key},
+            "state": self.state,
+            "startTime": self.start_ms,
+            "endTime": self.end_ms,
+            "message": self.message,
+            "targets": targets,
+            "sources": copy.deepcopy(self.sources),
+            "requiredReason": copy.deepcopy(self.required_reason),
+            "dependencies": list(self.deps),
+            "warnings": {"totalCount": 0, "warnings": {}},
+            "totalTime": self._running_ms() + self.waiting_ms,
+            "preparingTime": 0,
+            "waitingTime": self.waiting_ms,
+            "runningTime": self._running_ms(),
+        }
         if self.first_failure is not None:
             body["firstFailure"] = copy.deepcopy(self.first_failure)
         return body
@@ -198,51 +221,95 @@ class Job:
         if activity is not None:
             found = self.activities.get(activity)
             if found is None:
-                raise DSSError(500, "java.lang.IllegalArgumentException", "File does not exist",
-                               "File does not exist: no activity {!r} in job {} (activities: {})".format(activity, self.id, ", ".join(self.activities) or "none"))
+                raise DSSError(
+                    500,
+                    "java.lang.IllegalArgumentException",
+                    "File does not exist",
+                    "File does not exist: no activity {!r} in job {} (activities: {})".format(
+                        activity, self.id, ", ".join(self.activities) or "none"
+                    ),
+                )
             return "\n".join(found.log) + ("\n" if found.log else "")
         lines = list(self.header_log)
         for act in self.activities.values():
             if act.log:
-                lines.append(log_line(self.thread_name, "INFO", "dku.flow.jobrunner", "",
-                                      f"---------- Activity {act.id} ({act.state}) ----------",
-                                      when=(act.start_ms or act.end_ms or now_ms()) / 1000.0))
+                lines.append(
+                    log_line(
+                        self.thread_name,
+                        "INFO",
+                        "dku.flow.jobrunner",
+                        "",
+                        f"---------- Activity {act.id} ({act.state}) ----------",
+                        when=(act.start_ms or act.end_ms or now_ms()) / 1000.0,
+                    )
+                )
                 lines.extend(act.log)
         lines.extend(self.footer_log)
         return "\n".join(lines) + "\n"
 
     def global_state(self) -> dict:
         counts = {"notStarted": 0, "running": 0, "done": 0, "failed": 0, "aborted": 0, "waiting": 0, "skipped": 0}
-        key = {"NOT_STARTED": "notStarted", "RUNNING": "running", "DONE": "done", "FAILED": "failed",
-               "ABORTED": "aborted", "WAITING": "waiting", "SKIPPED": "skipped"}
+        key = {
+            "NOT_STARTED": "notStarted",
+            "RUNNING": "running",
+            "DONE": "done",
+            "FAILED": "failed",
+            "ABORTED": "aborted",
+            "WAITING": "waiting",
+            "SKIPPED": "skipped",
+        }
         for act in self.activities.values():
             counts[key[act.state]] += 1
         counts["total"] = len(self.activities)
         return counts
 
     def status_json(self) -> dict:
-        base = {"def": copy.deepcopy(self.definition), "state": self.state,
-                "jobStartTime": self.start_ms, "jobEndTime": self.end_ms,
-                "resolveDuration": self.resolve_ms,
-                "execDuration": ((self.end_ms or now_ms()) - self.start_ms) if self.start_ms else 0,
-                "activities": OrderedDict((a.id, a.to_json()) for a in self.activities.values()),
-                "warningsCount": 0}
-        body = {"baseStatus": base, "globalState": self.global_state(),
-                "initiator": {"login": INSTANCE_USER, "displayName": "Administrator"},
-                "runtimeSummary": {"jobType": self.definition.get("type"), "triggerType": "API",
-                                   "activities": [{"activityId": a.id, "state": a.state, "activityType": "RECIPE",
-                                                   "engineType": "DSS", "totalTime": a.to_json()["totalTime"],
-                                                   "preparingTime": 0, "waitingTime": a.waiting_ms,
-                                                   "runningTime": a.to_json()["runningTime"]}
-                                                  for a in self.activities.values()]},
-                "stateByGraphNodeId": {}, "removed": False}
+        base = {
+            "def": copy.deepcopy(self.definition),
+            "state": self.state,
+            "jobStartTime": self.start_ms,
+            "jobEndTime": self.end_ms,
+            "resolveDuration": self.resolve_ms,
+            "execDuration": ((self.end_ms or now_ms()) - self.start_ms) if self.start_ms else 0,
+            "activities": OrderedDict((a.id, a.to_json()) for a in self.activities.values()),
+            "warningsCount": 0,
+        }
+        body = {
+            "baseStatus": base,
+            "globalState": self.global_state(),
+            "initiator": {"login": INSTANCE_USER, "displayName": "Administrator"},
+            "runtimeSummary": {
+                "jobType": self.definition.get("type"),
+                "triggerType": "API",
+                "activities": [
+                    {
+                        "activityId": a.id,
+                        "state": a.state,
+                        "activityType": "RECIPE",
+                        "engineType": "DSS",
+                        "totalTime": a.to_json()["totalTime"],
+                        "preparingTime": 0,
+                        "waitingTime": a.waiting_ms,
+                        "runningTime": a.to_json()["runningTime"],
+                    }
+                    for a in self.activities.values()
+                ],
+            },
+            "stateByGraphNodeId": {},
+            "removed": False,
+        }
         if self.unexpected_failure is not None:
             base["unexpectedFailure"] = copy.deepcopy(self.unexpected_failure)
         return body
 
     def list_item_json(self) -> dict:
-        item = {"def": copy.deepcopy(self.definition), "stableState": self.terminal,
-                "startTime": self.start_ms, "endTime": self.end_ms, "warningsCount": 0}
+        item = {
+            "def": copy.deepcopy(self.definition),
+            "stableState": self.terminal,
+            "startTime": self.start_ms,
+            "endTime": self.end_ms,
+            "warningsCount": 0,
+        }
         if self.terminal:
             # DSS leaves ``state`` out while a job is not in a stable state.
             item["state"] = self.state
@@ -279,12 +346,18 @@ class Scheduler:
                 when += 1
                 job_id, job_name = job_id_for(first["id"], first["partition"], when)
             definition = {
-                "projectKey": project_key, "id": job_id, "name": job_name, "type": job_type,
-                "initiator": INSTANCE_USER, "initiationTimestamp": when, "triggeredFrom": "API",
-                "mailNotification": False, "refreshHiveMetastore": bool(request.get("refreshHiveMetastore", False)),
-                "refreshIntermediateMirrors": True, "refreshTargetMirrors": True,
-                "autoUpdateSchemaBeforeEachRecipeRun": bool(request.get("autoUpdateSchemaBeforeEachRecipeRun",
-                                                                        False)),
+                "projectKey": project_key,
+                "id": job_id,
+                "name": job_name,
+                "type": job_type,
+                "initiator": INSTANCE_USER,
+                "initiationTimestamp": when,
+                "triggeredFrom": "API",
+                "mailNotification": False,
+                "refreshHiveMetastore": bool(request.get("refreshHiveMetastore", False)),
+                "refreshIntermediateMirrors": True,
+                "refreshTargetMirrors": True,
+                "autoUpdateSchemaBeforeEachRecipeRun": bool(request.get("autoUpdateSchemaBeforeEachRecipeRun", False)),
                 "outputs": [t["stored"] for t in targets],
             }
             job = Job(project_key, job_id, definition)
@@ -318,30 +391,57 @@ class Scheduler:
         if object_type == "DATASET":
             if self.state.find_dataset(target_project, target_id) is None:
                 raise DSSError(404, NOT_FOUND, f"dataset does not exist: {target_project}.{target_id}")
-            stored = {"targetDataset": target_id, "targetDatasetProjectKey": target_project,
-                      "targetPartition": partition, "type": "DATASET"}
+            stored = {
+                "targetDataset": target_id,
+                "targetDatasetProjectKey": target_project,
+                "targetPartition": partition,
+                "type": "DATASET",
+            }
         elif object_type == "MANAGED_FOLDER":
             folder = self.state.find_folder(target_project, target_id)
             if folder is None:
                 raise DSSError(404, NOT_FOUND, f"managed folder does not exist: {target_project}.{target_id}")
             target_id = folder.id
-            stored = {"targetManagedFolder": target_id, "targetManagedFolderProjectKey": target_project,
-                      "targetPartition": partition, "type": "MANAGED_FOLDER"}
+            stored = {
+                "targetManagedFolder": target_id,
+                "targetManagedFolderProjectKey": target_project,
+                "targetPartition": partition,
+                "type": "MANAGED_FOLDER",
+            }
         else:
-            raise DSSError(404, NOT_FOUND, "{} does not exist: {}.{} (the emulator only builds datasets and managed "
-                           "folders)".format(object_type.lower().replace("_", " "), target_project, target_id))
-        return {"project": target_project, "id": target_id, "type": object_type, "partition": partition,
-                "stored": stored}
+            raise DSSError(
+                404,
+                NOT_FOUND,
+                "{} does not exist: {}.{} (the emulator only builds datasets and managed folders)".format(
+                    object_type.lower().replace("_", " "), target_project, target_id
+                ),
+            )
+        return {
+            "project": target_project,
+            "id": target_id,
+            "type": object_type,
+            "partition": partition,
+            "stored": stored,
+        }
 
     # -- planning (lock held) ----------------------------------------------------------------------------------------
     def _plan(self, job: Job, targets: List[dict], job_type: str) -> None:
-        job.log("INFO", "Computing job {} ({}) for {}".format(job.id, job_type, ", ".join(
-            "{}.{}".format(t["project"], t["id"]) for t in targets)))
+        job.log(
+            "INFO",
+            "Computing job {} ({}) for {}".format(
+                job.id, job_type, ", ".join("{}.{}".format(t["project"], t["id"]) for t in targets)
+            ),
+        )
         producers: List[Recipe] = []
         for target in targets:
             producer = self.state.producer_of(target["project"], target["id"])
             if producer is None:
-                job.log("INFO", "{}.{} is not produced by any recipe (a source): nothing to build for it".format(target["project"], target["id"]))
+                job.log(
+                    "INFO",
+                    "{}.{} is not produced by any recipe (a source): nothing to build for it".format(
+                        target["project"], target["id"]
+                    ),
+                )
             elif producer not in producers:
                 producers.append(producer)
         if job_type == "NON_RECURSIVE_FORCED_BUILD":
@@ -372,8 +472,13 @@ class Scheduler:
         full = f"{pk}.{folder.id if folder is not None else name}"
         if target:
             return {"type": kind, "id": full, "partition": {"id": "NP"}, "bytes": 0}
-        return {"type": kind, "id": full, "statsType": "NONE",
-                "partitions": [{"id": "NP", "totalFiles": 1, "totalSize": 0, "readBytes": 0}], "totalReadBytes": 0}
+        return {
+            "type": kind,
+            "id": full,
+            "statsType": "NONE",
+            "partitions": [{"id": "NP", "totalFiles": 1, "totalSize": 0, "readBytes": 0}],
+            "totalReadBytes": 0,
+        }
 
     def _upstream_closure(self, producers: List[Recipe], project_key: str) -> List[Recipe]:
         """The producers and every recipe upstream of them in the job's project (DSS stops at project borders)."""
@@ -423,13 +528,19 @@ class Scheduler:
         for ref in recipe.input_refs():
             if self.state.object_version(recipe.project_key, ref) != last.input_versions.get(ref):
                 pk, name = split_ref(recipe.project_key, ref)
-                return {"type": "SOURCE_DATASET_HAS_CHANGED", "sourceFullName": f"{pk}.{name}",
-                        "previousRecordTime": last.end_ms}
+                return {
+                    "type": "SOURCE_DATASET_HAS_CHANGED",
+                    "sourceFullName": f"{pk}.{name}",
+                    "previousRecordTime": last.end_ms,
+                }
         for ref in recipe.output_refs():
             if self.state.object_version(recipe.project_key, ref) != last.output_versions.get(ref):
                 pk, name = split_ref(recipe.project_key, ref)
-                return {"type": "TARGET_DATASET_SETTINGS_HAVE_CHANGED", "targetFullName": f"{pk}.{name}",
-                        "previousRecordTime": last.end_ms}
+                return {
+                    "type": "TARGET_DATASET_SETTINGS_HAVE_CHANGED",
+                    "targetFullName": f"{pk}.{name}",
+                    "previousRecordTime": last.end_ms,
+                }
         return None
 
     def topological(self, recipes: List[Recipe]) -> List[Recipe]:
@@ -504,8 +615,9 @@ class Scheduler:
                             launched.add(act.id)
                             act.state = "WAITING"
                             act.message = "Waiting for an activity slot"
-                            threading.Thread(target=self._run_activity, args=(job, act), name=act.thread_name,
-                                             daemon=True).start()
+                            threading.Thread(
+                                target=self._run_activity, args=(job, act), name=act.thread_name, daemon=True
+                            ).start()
                             self.state.changed.notify_all()
                 active = [a for a in job.activities.values() if a.state in ("WAITING", "RUNNING")]
                 if not active:
@@ -531,11 +643,19 @@ class Scheduler:
         job.end_ms = now_ms()
         failed = [a.id for a in job.activities.values() if a.state == "FAILED"]
         if job.state == "FAILED":
-            job.footer_log.append(log_line(job.thread_name, "ERROR", "dku.flow.jobrunner", "",
-                                           "Job failed: activities failed: {}".format(", ".join(failed))))
+            job.footer_log.append(
+                log_line(
+                    job.thread_name,
+                    "ERROR",
+                    "dku.flow.jobrunner",
+                    "",
+                    "Job failed: activities failed: {}".format(", ".join(failed)),
+                )
+            )
         else:
-            job.footer_log.append(log_line(job.thread_name, "INFO", "dku.flow.jobrunner", "",
-                                           f"Job {job.id} finished: {job.state}"))
+            job.footer_log.append(
+                log_line(job.thread_name, "INFO", "dku.flow.jobrunner", "", f"Job {job.id} finished: {job.state}")
+            )
         job.finished.set()
         self.state.changed.notify_all()
 
@@ -556,20 +676,39 @@ class Scheduler:
                 act.state = "RUNNING"
                 act.message = "Running"
                 act.start_ms = now_ms()
-                act.log.append(log_line(act.thread_name, "INFO", "dku.flow.activity", f"running {act.id}",
-                                        "Run activity"))
-                act.log.append(log_line(job.thread_name, "INFO", "dku.flow.activity", ndc,
-                                        "Executing default pre-activity lifecycle hook"))
-                act.log.append(log_line(job.thread_name, "INFO", "dku.flow.recipe", ndc,
-                                        f"Running recipe {act.recipe_name} ({act.recipe_type})"))
+                act.log.append(
+                    log_line(act.thread_name, "INFO", "dku.flow.activity", f"running {act.id}", "Run activity")
+                )
+                act.log.append(
+                    log_line(
+                        job.thread_name,
+                        "INFO",
+                        "dku.flow.activity",
+                        ndc,
+                        "Executing default pre-activity lifecycle hook",
+                    )
+                )
+                act.log.append(
+                    log_line(
+                        job.thread_name,
+                        "INFO",
+                        "dku.flow.recipe",
+                        ndc,
+                        f"Running recipe {act.recipe_name} ({act.recipe_type})",
+                    )
+                )
                 self.state.changed.notify_all()
             outcome = self._execute(job, act)
         except ActivityFailure as failure:
             outcome = failure
         except Exception as exc:  # noqa: BLE001 - an emulator bug must end the activity, not hang the job
-            outcome = ActivityFailure({"errorType": "com.dataiku.dip.exceptions.DSSInternalErrorException",
-                                       "message": f"Internal error: {exc}",
-                                       "detailedMessage": f"Internal error: {exc}"})
+            outcome = ActivityFailure(
+                {
+                    "errorType": "com.dataiku.dip.exceptions.DSSInternalErrorException",
+                    "message": f"Internal error: {exc}",
+                    "detailedMessage": f"Internal error: {exc}",
+                }
+            )
         finally:
             self.slots.release()
         with lock:
@@ -579,20 +718,38 @@ class Scheduler:
                 act.message = "Failed"
                 act.first_failure = outcome.first_failure
                 act.log.extend(outcome.log_lines)
-                act.log.append(log_line(job.thread_name, "ERROR", "dku.flow.activity", ndc,
-                                        "Activity failed: {}".format(outcome.first_failure.get("message"))))
-                act.log.append(log_line(act.thread_name, "INFO", "dku.flow.activity", f"running {act.id}",
-                                        "Activity failed"))
+                act.log.append(
+                    log_line(
+                        job.thread_name,
+                        "ERROR",
+                        "dku.flow.activity",
+                        ndc,
+                        "Activity failed: {}".format(outcome.first_failure.get("message")),
+                    )
+                )
+                act.log.append(
+                    log_line(act.thread_name, "INFO", "dku.flow.activity", f"running {act.id}", "Activity failed")
+                )
             elif outcome == "ABORTED":
                 act.state = "ABORTED"
                 act.message = "Aborted"
-                act.log.append(log_line(act.thread_name, "WARN", "dku.flow.activity", f"running {act.id}",
-                                        "Activity was aborted: %s" % (job.abort_reason or "abort requested")))
+                act.log.append(
+                    log_line(
+                        act.thread_name,
+                        "WARN",
+                        "dku.flow.activity",
+                        f"running {act.id}",
+                        "Activity was aborted: %s" % (job.abort_reason or "abort requested"),
+                    )
+                )
             else:
                 act.state = "DONE"
                 act.message = "Done"
-                act.log.append(log_line(act.thread_name, "INFO", "dku.flow.activity", f"running {act.id}",
-                                        "Activity is successful"))
+                act.log.append(
+                    log_line(
+                        act.thread_name, "INFO", "dku.flow.activity", f"running {act.id}", "Activity is successful"
+                    )
+                )
             self.state.changed.notify_all()
 
     def _execute(self, job: Job, act: Activity) -> str:
@@ -604,8 +761,15 @@ class Scheduler:
             return "ABORTED"
         if faults.hang:
             with lock:
-                act.log.append(log_line(job.thread_name, "INFO", "dku.flow.recipe", ndc,
-                                        "Waiting for the recipe's external process (it does not answer)"))
+                act.log.append(
+                    log_line(
+                        job.thread_name,
+                        "INFO",
+                        "dku.flow.recipe",
+                        ndc,
+                        "Waiting for the recipe's external process (it does not answer)",
+                    )
+                )
             while not job.abort_event.wait(0.05):
                 if not self.state.faults.still_hanging(act.project_key, act.recipe_name):
                     break
@@ -614,9 +778,13 @@ class Scheduler:
         with lock:
             recipe = self.state.project(act.project_key).recipes.get(act.recipe_name)
             if recipe is None:
-                raise ActivityFailure({"errorType": NOT_FOUND,
-                                       "message": f"recipe does not exist: {act.project_key}.{act.recipe_name}",
-                                       "detailedMessage": f"recipe does not exist: {act.project_key}.{act.recipe_name} (deleted while the job ran)"})
+                raise ActivityFailure(
+                    {
+                        "errorType": NOT_FOUND,
+                        "message": f"recipe does not exist: {act.project_key}.{act.recipe_name}",
+                        "detailedMessage": f"recipe does not exist: {act.project_key}.{act.recipe_name} (deleted while the job ran)",
+                    }
+                )
             self._check_inputs_ready(recipe)
         if faults.failure is not None:
             message, error_type = faults.failure
@@ -629,14 +797,23 @@ class Scheduler:
         with lock:
             if job.abort_event.is_set():
                 return "ABORTED"
-            counts = store_outputs(self.state, recipe, outputs, input_versions, recipe_version,
-                                   act.start_ms, now_ms(), job.id,
-                                   update_schema=True)
+            counts = store_outputs(
+                self.state,
+                recipe,
+                outputs,
+                input_versions,
+                recipe_version,
+                act.start_ms,
+                now_ms(),
+                job.id,
+                update_schema=True,
+            )
             for ref, count in counts.items():
                 pk, name = split_ref(recipe.project_key, ref)
                 act.records[f"{pk}.{name}"] = count
-                act.log.append(log_line(job.thread_name, "INFO", "dku.flow.recipe", ndc,
-                                        f"Wrote {count} rows to {pk}.{name}"))
+                act.log.append(
+                    log_line(job.thread_name, "INFO", "dku.flow.recipe", ndc, f"Wrote {count} rows to {pk}.{name}")
+                )
         return "DONE"
 
     def _check_inputs_ready(self, recipe: Recipe) -> None:
@@ -646,16 +823,27 @@ class Scheduler:
             pk, name = split_ref(recipe.project_key, ref)
             dataset = self.state.find_dataset(pk, name)
             if dataset is None and self.state.find_folder(pk, name) is None:
-                raise ActivityFailure({"errorType": NOT_FOUND,
-                                       "message": f"Input {pk}.{name} of recipe {recipe.name} does not exist",
-                                       "detailedMessage": f"Input {pk}.{name} of recipe {recipe.name} does not exist"})
-            message = (f"Input dataset {pk}.{name} of recipe {recipe.name} is not ready: it was never built (root path of the dataset "
-                       f"does not exist). Build {name} first.")
-            raise ActivityFailure({"errorType": DATASTORE_IO, "message": message,
-                                   "detailedMessage": "Job failed: " + message,
-                                   "code": "ERR_JOB_INPUT_DATASET_NOT_READY_NO_FILES",
-                                   "title": "Input dataset is not ready (no files found)",
-                                   "fixability": "USER_CONFIG_OR_BUILD"})
+                raise ActivityFailure(
+                    {
+                        "errorType": NOT_FOUND,
+                        "message": f"Input {pk}.{name} of recipe {recipe.name} does not exist",
+                        "detailedMessage": f"Input {pk}.{name} of recipe {recipe.name} does not exist",
+                    }
+                )
+            message = (
+                f"Input dataset {pk}.{name} of recipe {recipe.name} is not ready: it was never built (root path of the dataset "
+                f"does not exist). Build {name} first."
+            )
+            raise ActivityFailure(
+                {
+                    "errorType": DATASTORE_IO,
+                    "message": message,
+                    "detailedMessage": "Job failed: " + message,
+                    "code": "ERR_JOB_INPUT_DATASET_NOT_READY_NO_FILES",
+                    "title": "Input dataset is not ready (no files found)",
+                    "fixability": "USER_CONFIG_OR_BUILD",
+                }
+            )
 
     # -- aborting -----------------------------------------------------------------------------------------------------
     def abort_job(self, project_key: str, job_id: str, reason: str = "abort requested") -> Job:
@@ -679,8 +867,9 @@ class Scheduler:
     def restart(self, timeout: float = 10.0) -> List[Job]:
         """What a DSS restart does to jobs: the running ones are lost and end ABORTED with an unexpected failure."""
         with self.state.lock:
-            running = [job for project in self.state.projects.values() for job in project.jobs.values()
-                       if not job.terminal]
+            running = [
+                job for project in self.state.projects.values() for job in project.jobs.values() if not job.terminal
+            ]
             for job in running:
                 job.unexpected_failure = {
                     "errorType": "com.dataiku.dip.exceptions.ProcessDiedException",
@@ -710,8 +899,9 @@ def read_inputs(state: EmulatorState, recipe: Recipe) -> Tuple[Dict[str, tuple],
     return inputs, versions
 
 
-def run_executor(recipe: Recipe, view: dict, inputs: dict, job: Optional[Job] = None,
-                 act: Optional[Activity] = None) -> dict:
+def run_executor(
+    recipe: Recipe, view: dict, inputs: dict, job: Optional[Job] = None, act: Optional[Activity] = None
+) -> dict:
     """Compute a recipe's output rows with EMU-DATA's executors; their errors become ActivityFailure."""
     from .executors import RecipeExecutionError, execute_recipe
 
@@ -721,9 +911,17 @@ def run_executor(recipe: Recipe, view: dict, inputs: dict, job: Optional[Job] = 
         raise execution_failure(recipe, job, act, exc) from None
 
 
-def store_outputs(state: EmulatorState, recipe: Recipe, outputs: dict, input_versions: Dict[str, int],
-                  recipe_version: int, start_ms: int, end_ms: int, job_id: Optional[str],
-                  update_schema: bool = True) -> Dict[str, int]:
+def store_outputs(
+    state: EmulatorState,
+    recipe: Recipe,
+    outputs: dict,
+    input_versions: Dict[str, int],
+    recipe_version: int,
+    start_ms: int,
+    end_ms: int,
+    job_id: Optional[str],
+    update_schema: bool = True,
+) -> Dict[str, int]:
     """Write a successful run's rows, update schemas, lastBuild and versions. Lock held. Returns row counts."""
     counts: Dict[str, int] = {}
     for ref in recipe.output_refs():
@@ -756,12 +954,23 @@ def _schema_signature(columns: List[dict]) -> List[Tuple[str, str]]:
 
 
 # --- failures as DSS reports them -----------------------------------------------------------------------------------
-def python_failure(recipe: Recipe, job: Optional[Job], act: Optional[Activity], exc_class: str, exc_message: str,
-                   line: int, extra_log: Optional[List[str]] = None) -> ActivityFailure:
+def python_failure(
+    recipe: Recipe,
+    job: Optional[Job],
+    act: Optional[Activity],
+    exc_class: str,
+    exc_message: str,
+    line: int,
+    extra_log: Optional[List[str]] = None,
+) -> ActivityFailure:
     """A Python recipe failure: ``Error in Python process: At line N: <class 'X'>: msg`` and a traceback in the log."""
     short = f"At line {line}: <class '{exc_class}'>: {exc_message}"
-    first_failure = {"errorType": PYTHON_PROCESS_FAILED, "message": "Error in Python process: " + short,
-                     "detailedMessage": "Job failed: Error in Python process: " + short, "fixability": "USER_CONFIG"}
+    first_failure = {
+        "errorType": PYTHON_PROCESS_FAILED,
+        "message": "Error in Python process: " + short,
+        "detailedMessage": "Job failed: Error in Python process: " + short,
+        "fixability": "USER_CONFIG",
+    }
     job_id = job.id if job else "load"
     act_id = act.id if act else f"{recipe.name}_NP"
     thread_err = f"null-err-{next(_thread_numbers)}"
@@ -780,16 +989,17 @@ def python_failure(recipe: Recipe, job: Optional[Job], act: Optional[Activity], 
     return ActivityFailure(first_failure, lines)
 
 
-def injected_failure(recipe: Recipe, job: Job, act: Activity, message: str,
-                     error_type: Optional[str]) -> ActivityFailure:
+def injected_failure(
+    recipe: Recipe, job: Job, act: Activity, message: str, error_type: Optional[str]
+) -> ActivityFailure:
     """A failure asked for by ``fail_recipe`` or the flow file's ``emulation.fail``."""
     if recipe.type in PYTHON_LIKE_TYPES and not error_type:
         return python_failure(recipe, job, act, "Exception", message, 12)
     error_type = error_type or PROCESS_FAILED
-    lines = [log_line(job.thread_name, "ERROR", "dku.flow.recipe", f"act.{act.id}",
-                      f"{error_type}: {message}")]
-    return ActivityFailure({"errorType": error_type, "message": message, "detailedMessage": "Job failed: " + message},
-                           lines)
+    lines = [log_line(job.thread_name, "ERROR", "dku.flow.recipe", f"act.{act.id}", f"{error_type}: {message}")]
+    return ActivityFailure(
+        {"errorType": error_type, "message": message, "detailedMessage": "Job failed: " + message}, lines
+    )
 
 
 def execution_failure(recipe: Recipe, job: Optional[Job], act: Optional[Activity], exc) -> ActivityFailure:
@@ -814,5 +1024,15 @@ def execution_failure(recipe: Recipe, job: Optional[Job], act: Optional[Activity
     return ActivityFailure(first_failure, lines)
 
 
-__all__ = ["ActivityFailure", "ActivitySlots", "BUILD_MODES", "Dataset", "Job", "Scheduler", "log_line",
-           "read_inputs", "run_executor", "store_outputs"]
+__all__ = [
+    "ActivityFailure",
+    "ActivitySlots",
+    "BUILD_MODES",
+    "Dataset",
+    "Job",
+    "Scheduler",
+    "log_line",
+    "read_inputs",
+    "run_executor",
+    "store_outputs",
+]

@@ -18,8 +18,9 @@ class SchemaComputationError(Exception):
     the missing column and the input it was looked up in, when that is the problem.
     """
 
-    def __init__(self, recipe: str, message: str, column: Optional[str] = None,
-                 input_name: Optional[str] = None) -> None:
+    def __init__(
+        self, recipe: str, message: str, column: Optional[str] = None, input_name: Optional[str] = None
+    ) -> None:
         super().__init__(message)
         self.recipe = recipe
         self.message = message
@@ -35,6 +36,7 @@ def output_schemas(recipe: dict, input_schemas: Dict[str, List[dict]]) -> Dict[s
     try:
         compiled = compile_recipe(recipe, input_schemas)
     except RecipeConfigError as error:
-        raise SchemaComputationError(recipe.get("name", error.recipe), error.message, error.column,
-                                     error.input_name) from None
+        raise SchemaComputationError(
+            recipe.get("name", error.recipe), error.message, error.column, error.input_name
+        ) from None
     return {name: [dict(column) for column in columns] for name, columns in compiled.outputs.items()}

@@ -45,12 +45,22 @@ def _connection_args(parser: argparse.ArgumentParser) -> None:
 def _selection_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("what to build (nothing: every recipe of the Flow)")
     group.add_argument("--targets", nargs="+", default=[], metavar="DATASET", help="datasets to build")
-    group.add_argument("--recipes", nargs="+", default=[], metavar="RECIPE",
-                       help="recipes to run; with --ordered, an ordered pipeline checked against the Flow")
+    group.add_argument(
+        "--recipes",
+        nargs="+",
+        default=[],
+        metavar="RECIPE",
+        help="recipes to run; with --ordered, an ordered pipeline checked against the Flow",
+    )
     group.add_argument("--ordered", action="store_true", help="--recipes is an ordered list (like the scenario step)")
     group.add_argument("--reorder", action="store_true", help="reorder an --ordered list that contradicts the Flow")
-    group.add_argument("--select", nargs="+", default=[], metavar="EXPR",
-                       help="dbt-style expressions: +X, X+, +X+, @X, tag:T (commas for unions)")
+    group.add_argument(
+        "--select",
+        nargs="+",
+        default=[],
+        metavar="EXPR",
+        help="dbt-style expressions: +X, X+, +X+, @X, tag:T (commas for unions)",
+    )
     group.add_argument("--exclude", nargs="+", default=[], metavar="EXPR", help="expressions to leave out")
     group.add_argument("--all", action="store_true", help="every recipe of the Flow (the default)")
 
@@ -64,28 +74,64 @@ def _run_args(parser: argparse.ArgumentParser, *, for_resume: bool = False) -> N
     group.add_argument("--max-parallel", type=int, default=default, help="most jobs at once (default 4)")
     group.add_argument("--on-failure", default=default, choices=["fail-fast", "continue"])
     group.add_argument("--retries", type=int, default=default, help="retries of transient failures (default 0)")
-    group.add_argument("--retry-backoff", type=float, default=default, dest="retry_backoff_s",
-                       help="first wait before a retry, seconds (doubles each time)")
-    group.add_argument("--transient-pattern", action="append", default=default, dest="transient_patterns",
-                       metavar="REGEX", help="extra error pattern to treat as transient (repeatable)")
+    group.add_argument(
+        "--retry-backoff",
+        type=float,
+        default=default,
+        dest="retry_backoff_s",
+        help="first wait before a retry, seconds (doubles each time)",
+    )
+    group.add_argument(
+        "--transient-pattern",
+        action="append",
+        default=default,
+        dest="transient_patterns",
+        metavar="REGEX",
+        help="extra error pattern to treat as transient (repeatable)",
+    )
     group.add_argument("--timeout", type=float, default=default, metavar="SECONDS", help="per-recipe time limit")
 
 
 def _schema_and_verify_args(parser: argparse.ArgumentParser) -> None:
     """Options of the steps around the build; unset (None) on resume keeps the resumed run's settings."""
     group = parser.add_argument_group("schemas and outputs")
-    group.add_argument("--propagate-schema-first", action="store_true", default=None,
-                       help="before the first job, propagate schemas from the datasets feeding the selection "
-                            "(no auto-rebuild); with --dry-run, only preview the impact")
-    group.add_argument("--verify", action="store_true", default=None, dest="verify_after_build",
-                       help="after the build, check the outputs of the recipes that succeeded (default check: each "
-                            "exists and was built during this run); a failed ERROR expectation exits 1")
-    group.add_argument("--expectations", metavar="FILE", dest="expectations_file", default=None,
-                       help="JSON spec of the expectations (resource/schemas/expectations.schema.json); implies --verify")
-    group.add_argument("--expect-columns", nargs="+", metavar="NAME[:TYPE]", dest="expected_columns", default=None,
-                       help="columns every output dataset must have; implies --verify")
-    group.add_argument("--min-rows", type=int, metavar="N", default=None,
-                       help="least number of rows of every output dataset; implies --verify")
+    group.add_argument(
+        "--propagate-schema-first",
+        action="store_true",
+        default=None,
+        help="before the first job, propagate schemas from the datasets feeding the selection "
+        "(no auto-rebuild); with --dry-run, only preview the impact",
+    )
+    group.add_argument(
+        "--verify",
+        action="store_true",
+        default=None,
+        dest="verify_after_build",
+        help="after the build, check the outputs of the recipes that succeeded (default check: each "
+        "exists and was built during this run); a failed ERROR expectation exits 1",
+    )
+    group.add_argument(
+        "--expectations",
+        metavar="FILE",
+        dest="expectations_file",
+        default=None,
+        help="JSON spec of the expectations (resource/schemas/expectations.schema.json); implies --verify",
+    )
+    group.add_argument(
+        "--expect-columns",
+        nargs="+",
+        metavar="NAME[:TYPE]",
+        dest="expected_columns",
+        default=None,
+        help="columns every output dataset must have; implies --verify",
+    )
+    group.add_argument(
+        "--min-rows",
+        type=int,
+        metavar="N",
+        default=None,
+        help="least number of rows of every output dataset; implies --verify",
+    )
 
 
 def _output_args(parser: argparse.ArgumentParser) -> None:
@@ -132,9 +178,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _raw_config(args: argparse.Namespace) -> dict:
     """The argparse result as the config module's "cli" input."""
-    keys = ("targets", "recipes", "ordered", "reorder", "select", "exclude", "all", "mode", "strategy",
-            "max_parallel", "on_failure", "retries", "retry_backoff_s", "transient_patterns", "timeout", "dry_run",
-            "propagate_schema_first", "verify_after_build", "expected_columns", "min_rows")
+    keys = (
+        "targets",
+        "recipes",
+        "ordered",
+        "reorder",
+        "select",
+        "exclude",
+        "all",
+        "mode",
+        "strategy",
+        "max_parallel",
+        "on_failure",
+        "retries",
+        "retry_backoff_s",
+        "transient_patterns",
+        "timeout",
+        "dry_run",
+        "propagate_schema_first",
+        "verify_after_build",
+        "expected_columns",
+        "min_rows",
+    )
     raw = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     raw["project"] = args.project
     if args.command == "plan":
@@ -154,8 +219,13 @@ def _read_spec(path: str) -> str:
         with open(path, encoding="utf-8") as handle:
             return handle.read()
     except OSError as error:
-        raise ConfigError(("--expectations", f"cannot read {path}: {error.strerror or error}; pass the JSON spec "
-                                             "file (write one with 'flow-orchestrator verify --capture FILE')")) from None
+        raise ConfigError(
+            (
+                "--expectations",
+                f"cannot read {path}: {error.strerror or error}; pass the JSON spec "
+                "file (write one with 'flow-orchestrator verify --capture FILE')",
+            )
+        ) from None
 
 
 def make_gateway(args: argparse.Namespace):
@@ -235,8 +305,9 @@ def run_build_command(args: argparse.Namespace) -> int:
             write_record(record, args.json_path)
 
     with _cancel_on_signals(cancel):
-        record = run_build(gateway, config, previous_record=previous, on_event=progress, cancel=cancel,
-                           record_sink=sink)
+        record = run_build(
+            gateway, config, previous_record=previous, on_event=progress, cancel=cancel, record_sink=sink
+        )
     if progress is not None:
         progress.close()
     data = record.to_dict()
@@ -291,8 +362,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version (0) and bad arguments (2, message already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
-    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     try:
         if args.command in ("plan", "build", "resume"):
             return run_build_command(args)

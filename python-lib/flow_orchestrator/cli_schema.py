@@ -43,29 +43,51 @@ def add_commands(subparsers, connection_args: Callable, output_args: Callable) -
     connection_args(propagate)
     group = propagate.add_argument_group("propagation")
     group.add_argument("--source", required=True, metavar="DATASET", help="the dataset whose schema changed")
-    group.add_argument("--stop-at", nargs="+", default=[], metavar="RECIPE",
-                       help="recipes the propagation must not update nor pass")
-    group.add_argument("--mark-as-ok", nargs="+", default=[], metavar="RECIPE",
-                       help="recipes to accept as they are (their outputs keep their schema)")
-    group.add_argument("--partition", nargs="+", default=[], metavar="DIM=VALUE",
-                       help="partition values to use for partitioned datasets")
+    group.add_argument(
+        "--stop-at", nargs="+", default=[], metavar="RECIPE", help="recipes the propagation must not update nor pass"
+    )
+    group.add_argument(
+        "--mark-as-ok",
+        nargs="+",
+        default=[],
+        metavar="RECIPE",
+        help="recipes to accept as they are (their outputs keep their schema)",
+    )
+    group.add_argument(
+        "--partition",
+        nargs="+",
+        default=[],
+        metavar="DIM=VALUE",
+        help="partition values to use for partitioned datasets",
+    )
     group.add_argument("--no-auto-rebuild", action="store_true", help="only update schemas, rebuild nothing")
-    group.add_argument("--preview", action="store_true", help="show what would change and what would break; change nothing")
-    group.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                       help="time limit of the propagation (default 3600)")
+    group.add_argument(
+        "--preview", action="store_true", help="show what would change and what would break; change nothing"
+    )
+    group.add_argument(
+        "--timeout", type=float, default=None, metavar="SECONDS", help="time limit of the propagation (default 3600)"
+    )
     output_args(propagate)
     propagate.set_defaults(handler=run_propagate_command)
 
     verify = subparsers.add_parser("verify", help="check datasets against expectations (schema, builds, row counts)")
     connection_args(verify)
     group = verify.add_argument_group("expectations")
-    group.add_argument("--datasets", nargs="+", default=[], metavar="DATASET",
-                       help="datasets to check (each must exist; --columns and --min-rows apply to each)")
+    group.add_argument(
+        "--datasets",
+        nargs="+",
+        default=[],
+        metavar="DATASET",
+        help="datasets to check (each must exist; --columns and --min-rows apply to each)",
+    )
     group.add_argument("--expectations", metavar="FILE", help="JSON spec (resource/schemas/expectations.schema.json)")
     group.add_argument("--columns", nargs="+", default=[], metavar="NAME[:TYPE]", help="columns each dataset must have")
     group.add_argument("--min-rows", type=int, default=None, metavar="N", help="least number of rows of each dataset")
-    group.add_argument("--capture", metavar="FILE",
-                       help="write a spec of the datasets as they are now to FILE (then verify with --expectations)")
+    group.add_argument(
+        "--capture",
+        metavar="FILE",
+        help="write a spec of the datasets as they are now to FILE (then verify with --expectations)",
+    )
     output_args(verify)
     verify.set_defaults(handler=run_verify_command)
 
@@ -150,8 +172,10 @@ def run_verify_command(args: argparse.Namespace) -> int:
         _write(args.html_path, _html_document(render_verification_report(data), "Output verification"))
     if outcome.captured_spec is not None:
         _write(args.capture, outcome.captured_spec + "\n")
-        print(f"Captured {len(outcome.datasets)} dataset(s) into {args.capture}; verify with --expectations "
-              f"{args.capture}")
+        print(
+            f"Captured {len(outcome.datasets)} dataset(s) into {args.capture}; verify with --expectations "
+            f"{args.capture}"
+        )
         return EXIT_OK
     result = outcome.result
     for item in result.results:

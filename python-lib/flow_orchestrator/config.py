@@ -18,9 +18,22 @@ from .errors import ConfigError, FlowOrchestratorError
 from .plan import BUILD_MODE_LABELS, BUILD_MODES, STRATEGIES
 
 __all__ = [
-    "BUILD_MODES", "BUILD_MODE_LABELS", "STRATEGIES", "ON_FAILURE_MODES", "Selection", "RetryPolicy", "RunOptions",
-    "BuildConfig", "parse_build_config", "config_to_dict", "config_from_dict", "load_schema", "schemas_dir",
-    "normalize_build_mode", "build_expectations", "is_blank",
+    "BUILD_MODES",
+    "BUILD_MODE_LABELS",
+    "STRATEGIES",
+    "ON_FAILURE_MODES",
+    "Selection",
+    "RetryPolicy",
+    "RunOptions",
+    "BuildConfig",
+    "parse_build_config",
+    "config_to_dict",
+    "config_from_dict",
+    "load_schema",
+    "schemas_dir",
+    "normalize_build_mode",
+    "build_expectations",
+    "is_blank",
 ]
 
 ON_FAILURE_MODES = ("fail-fast", "continue")
@@ -96,8 +109,16 @@ DEFAULT_MAX_PARALLEL = RunOptions().max_parallel
 _LIST_FIELDS = frozenset({"targets", "recipes", "select", "exclude", "transient_patterns", "expected_columns"})
 _NAME_LIST_FIELDS = frozenset({"targets", "recipes"})  # a plain string of names is split on commas and spaces
 _BOOL_FIELDS = frozenset(
-    {"all", "ordered", "reorder", "dry_run", "resume_last_run", "parallel", "propagate_schema_first",
-     "verify_after_build"}
+    {
+        "all",
+        "ordered",
+        "reorder",
+        "dry_run",
+        "resume_last_run",
+        "parallel",
+        "propagate_schema_first",
+        "verify_after_build",
+    }
 )
 _INT_FIELDS = frozenset({"max_parallel", "retries", "min_rows"})
 #: The verification fields, checked with the Verify outputs rules (spec problems are named by their JSON path).
@@ -110,11 +131,22 @@ _FALSE = {"false", "no", "n", "0", "off", ""}
 
 #: How the command line spells its options, for error messages (macro and step use the form field names).
 _CLI_FLAGS = {
-    "mode": "--mode", "build_mode": "--mode", "max_parallel": "--max-parallel", "on_failure": "--on-failure",
-    "retry_backoff_s": "--retry-backoff", "transient_patterns": "--transient-pattern", "timeout": "--timeout",
-    "timeout_s": "--timeout", "dry_run": "--dry-run", "project": "--project", "project_key": "--project",
-    "propagate_schema_first": "--propagate-schema-first", "verify_after_build": "--verify",
-    "expectations": "--expectations", "expected_columns": "--expect-columns", "min_rows": "--min-rows",
+    "mode": "--mode",
+    "build_mode": "--mode",
+    "max_parallel": "--max-parallel",
+    "on_failure": "--on-failure",
+    "retry_backoff_s": "--retry-backoff",
+    "transient_patterns": "--transient-pattern",
+    "timeout": "--timeout",
+    "timeout_s": "--timeout",
+    "dry_run": "--dry-run",
+    "project": "--project",
+    "project_key": "--project",
+    "propagate_schema_first": "--propagate-schema-first",
+    "verify_after_build": "--verify",
+    "expectations": "--expectations",
+    "expected_columns": "--expect-columns",
+    "min_rows": "--min-rows",
 }
 
 
@@ -249,8 +281,12 @@ def build_expectations(cfg: BuildConfig, output_datasets: Sequence[str]):
         return expectations_from_form(datasets, within_run=True), True
     if not datasets and not cfg.expectations:
         return ExpectationSet(), False
-    form = {"datasets": datasets, "expectations": cfg.expectations, "expected_columns": list(cfg.expected_columns),
-            "min_rows": cfg.min_rows}
+    form = {
+        "datasets": datasets,
+        "expectations": cfg.expectations,
+        "expected_columns": list(cfg.expected_columns),
+        "min_rows": cfg.min_rows,
+    }
     if not datasets:
         form.update(expected_columns=[], min_rows=None)  # nothing to apply them to; the spec alone is checked
     return parse_verify_config(form).expectations, False
@@ -390,8 +426,12 @@ def _schema_message(error, path: list) -> str:
     if kind == "type":
         wanted = schema["type"]
         words = {
-            "integer": "a whole number", "number": "a number", "boolean": "true or false",
-            "string": "text", "array": "a list", "object": "an object",
+            "integer": "a whole number",
+            "number": "a number",
+            "boolean": "true or false",
+            "string": "text",
+            "array": "a list",
+            "object": "an object",
         }
         what = " or ".join(words.get(t, t) for t in (wanted if isinstance(wanted, list) else [wanted]))
         return f"must be {what} (got {value!r})"
@@ -432,8 +472,9 @@ def _semantic_problems(values: Mapping, source: str) -> List[Tuple[str, str]]:
             try:
                 re.compile(pattern)
             except re.error as exc:
-                problems.append(("transient_patterns", f"entry {index + 1}, {pattern!r}, is not a valid regular "
-                                                       f"expression ({exc})"))
+                problems.append(
+                    ("transient_patterns", f"entry {index + 1}, {pattern!r}, is not a valid regular expression ({exc})")
+                )
     recipes = values.get("recipes")
     if _is_ordered(values, source) and isinstance(recipes, list):
         seen = set()
@@ -467,8 +508,12 @@ def _verification_problems(values: Mapping, source: str, skip=frozenset()) -> Li
     spec = values.get("expectations")
     if isinstance(spec, Mapping):
         spec = json.dumps(spec)
-    form = {"datasets": ["the plan's outputs"], "expectations": spec,
-            "expected_columns": values.get("expected_columns"), "min_rows": values.get("min_rows")}
+    form = {
+        "datasets": ["the plan's outputs"],
+        "expectations": spec,
+        "expected_columns": values.get("expected_columns"),
+        "min_rows": values.get("min_rows"),
+    }
     form.update({key: None for key in _VERIFY_FIELDS if key in skip})
     try:
         parse_verify_config(form, names)
@@ -528,8 +573,9 @@ def _build(values: Mapping, source: str) -> BuildConfig:
     retry = RetryPolicy(
         retries=int(get("retries", retry_defaults.retries)),
         backoff_s=float(get("retry_backoff_s", retry_defaults.backoff_s)),
-        backoff_max_s=float(get("retry_backoff_max_s", max(retry_defaults.backoff_max_s,
-                                                               float(get("retry_backoff_s", 0.0))))),
+        backoff_max_s=float(
+            get("retry_backoff_max_s", max(retry_defaults.backoff_max_s, float(get("retry_backoff_s", 0.0))))
+        ),
         transient_patterns=tuple(get("transient_patterns", ())),
     )
     options = RunOptions(

@@ -61,8 +61,12 @@ class _StatusTracker:
         now_ms = int(time.time() * 1000)
         server_ms = None
         request = response.request
-        if request is not None and request.method == "POST" and request.path_url.split("?")[0].endswith("/jobs/") \
-                and response.status_code == 200:
+        if (
+            request is not None
+            and request.method == "POST"
+            and request.path_url.split("?")[0].endswith("/jobs/")
+            and response.status_code == 200
+        ):
             try:  # a started job's definition carries DSS's own start time, to the millisecond
                 server_ms = int(response.json().get("initiationTimestamp") or 0) or None
             except (ValueError, AttributeError, TypeError):
@@ -112,8 +116,9 @@ def _describe(exc: BaseException) -> str:
 class DSSGateway:
     """A project of a DSS instance as the library needs it; implements :class:`~flow_orchestrator.port.BuildPort`."""
 
-    def __init__(self, client, project_key: str, *, dss_url: Optional[str] = None,
-                 timeout_s: float = DEFAULT_HTTP_TIMEOUT_S):
+    def __init__(
+        self, client, project_key: str, *, dss_url: Optional[str] = None, timeout_s: float = DEFAULT_HTTP_TIMEOUT_S
+    ):
         self.client = client
         self.project_key = project_key
         self.project = client.get_project(project_key)
@@ -140,8 +145,11 @@ class DSSGateway:
         self.request_count += 1
         try:
             return fn(*args, **kwargs)
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                requests.exceptions.ChunkedEncodingError) as exc:
+        except (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
             raise TransientAPIError(f"{what}: DSS did not answer ({exc.__class__.__name__}: {_describe(exc)})") from exc
         except DataikuException as exc:
             status = self._status.last_status
@@ -270,7 +278,9 @@ class DSSGateway:
                 return adopted
         if self._jobs_before is None:  # once: jobs that existed before our first start are never ours
             try:
-                self._jobs_before = {self._job_id_of(item) for item in self._call("Listing jobs", self.project.list_jobs)}
+                self._jobs_before = {
+                    self._job_id_of(item) for item in self._call("Listing jobs", self.project.list_jobs)
+                }
             except TransientAPIError:
                 self._jobs_before = None
         builder = self.project.new_job(build_mode)
@@ -317,8 +327,10 @@ class DSSGateway:
             if not job_id or job_id in self._started_jobs or job_id in (self._jobs_before or ()) or started < since_ms:
                 continue
             targets = frozenset(
-                (o.get("targetDatasetProjectKey") or o.get("targetManagedFolderProjectKey") or self.project_key,
-                 o.get("targetDataset") or o.get("targetManagedFolder") or o.get("savedModelId") or o.get("id"))
+                (
+                    o.get("targetDatasetProjectKey") or o.get("targetManagedFolderProjectKey") or self.project_key,
+                    o.get("targetDataset") or o.get("targetManagedFolder") or o.get("savedModelId") or o.get("id"),
+                )
                 for o in definition.get("outputs") or []
             )
             if targets == wanted:
@@ -344,13 +356,17 @@ class DSSGateway:
             if item is not None:
                 state = item.get("state") if item.get("stableState", True) else None
                 if state is None or state not in ("DONE", "FAILED", "ABORTED"):
-                    result[job_id] = JobSnapshot(job_id=job_id, state=state or "RUNNING",
-                                                 started_at_ms=item.get("startTime") or None)
+                    result[job_id] = JobSnapshot(
+                        job_id=job_id, state=state or "RUNNING", started_at_ms=item.get("startTime") or None
+                    )
                     continue
                 if state == "DONE":
-                    result[job_id] = JobSnapshot(job_id=job_id, state=state,
-                                                 started_at_ms=item.get("startTime") or None,
-                                                 ended_at_ms=item.get("endTime") or None)
+                    result[job_id] = JobSnapshot(
+                        job_id=job_id,
+                        state=state,
+                        started_at_ms=item.get("startTime") or None,
+                        ended_at_ms=item.get("endTime") or None,
+                    )
                     continue
             status = self._call(f"Reading job {job_id}", self.project.get_job(job_id).get_status)
             result[job_id] = snapshot_from_status(job_id, status)

@@ -31,14 +31,24 @@ LAST_RUN_VARIABLE_PREFIX = "flow_orchestrator.last_run."
 #: Form fields whose blank value is taken from the ``pipeline_policy`` preset (same names in both).
 POLICY_FIELDS = ("max_parallel", "on_failure", "retries", "retry_backoff_s", "transient_patterns", "timeout_minutes")
 #: Fields of the optional steps around the build: propagate schemas first, verify the outputs after it.
-SCHEMA_AND_VERIFY_FIELDS = ("propagate_schema_first", "verify_after_build", "expectations", "expected_columns",
-                            "min_rows")
+SCHEMA_AND_VERIFY_FIELDS = (
+    "propagate_schema_first",
+    "verify_after_build",
+    "expectations",
+    "expected_columns",
+    "min_rows",
+)
 #: Form fields of the Build pipeline macro that make its build configuration.
-MACRO_FIELDS = ("targets", "recipes", "select", "exclude", "build_mode", "strategy") + POLICY_FIELDS + (
-    "dry_run", "resume_last_run") + SCHEMA_AND_VERIFY_FIELDS
+MACRO_FIELDS = (
+    ("targets", "recipes", "select", "exclude", "build_mode", "strategy")
+    + POLICY_FIELDS
+    + ("dry_run", "resume_last_run")
+    + SCHEMA_AND_VERIFY_FIELDS
+)
 #: Step fields that make its build configuration (``recipes`` is the ordered pipeline).
-STEP_FIELDS = ("recipes", "reorder", "build_mode", "parallel") + POLICY_FIELDS + (
-    "resume_last_run",) + SCHEMA_AND_VERIFY_FIELDS
+STEP_FIELDS = (
+    ("recipes", "reorder", "build_mode", "parallel") + POLICY_FIELDS + ("resume_last_run",) + SCHEMA_AND_VERIFY_FIELDS
+)
 #: PRESET fields: DSS resolves them to the preset's values (a dict).
 PRESET_FIELDS = ("dss_instance", "pipeline_policy")
 #: Fields of the step that only the shell side reads.
@@ -71,8 +81,12 @@ FIELD_TYPES = {
     "pipeline_policy": ("PRESET",),
 }
 #: Values the ``dss_instance`` preset provides, with their DSS types.
-INSTANCE_PRESET_TYPES = {"url": ("STRING",), "api_key": ("PASSWORD",), "verify_tls": ("BOOLEAN",),
-                         "project_key": ("STRING",)}
+INSTANCE_PRESET_TYPES = {
+    "url": ("STRING",),
+    "api_key": ("PASSWORD",),
+    "verify_tls": ("BOOLEAN",),
+    "project_key": ("STRING",),
+}
 
 #: Recipe states a run record uses, in the order the step reports them.
 RECIPE_STATES = ("SUCCESS", "FAILED", "TIMED_OUT", "ABORTED", "SKIPPED", "NOT_RUN")
@@ -100,8 +114,13 @@ def _preset_values(form: dict, field: str) -> dict:
         raise ConfigError((field, f"expected the preset's values, got {type(value).__name__}; choose a preset again"))
     if value.get("mode") in ("PRESET", "INLINE") and set(value) <= {"mode", "name", "params"}:
         name = value.get("name") or "?"
-        raise ConfigError((field, f"the preset {name!r} was not resolved by DSS; check that it exists and that "
-                                  "you may use it (plugin settings > presets)"))
+        raise ConfigError(
+            (
+                field,
+                f"the preset {name!r} was not resolved by DSS; check that it exists and that "
+                "you may use it (plugin settings > presets)",
+            )
+        )
     return value
 
 
@@ -200,8 +219,12 @@ def remote_instance(form: dict) -> Optional[RemoteInstance]:
     if problems:
         raise ConfigError(problems)
     verify = preset.get("verify_tls")
-    return RemoteInstance(url=url.rstrip("/"), api_key=api_key, verify_tls=True if verify is None else bool(verify),
-                          project_key=str(preset.get("project_key") or "").strip() or None)
+    return RemoteInstance(
+        url=url.rstrip("/"),
+        api_key=api_key,
+        verify_tls=True if verify is None else bool(verify),
+        project_key=str(preset.get("project_key") or "").strip() or None,
+    )
 
 
 def open_gateway(form: dict, *, client, project_key: str) -> DSSGateway:
@@ -329,16 +352,23 @@ def _run(gateway: DSSGateway, config: BuildConfig, record_name: str, progress_ca
     gateway.check_access()  # URL, key and project first: their errors say what to fix
     previous = load_last_record(gateway, record_name)
     keeper = None if config.dry_run else _RecordKeeper(gateway, record_name)
-    record = run_build(gateway, config, previous_record=previous, on_event=progress_reporter(progress_callback),
-                       record_sink=keeper)
+    record = run_build(
+        gateway, config, previous_record=previous, on_event=progress_reporter(progress_callback), record_sink=keeper
+    )
     data = record.to_dict()
     if not config.dry_run:
         save_last_record(gateway, record_name, data)
     return data
 
 
-def run_build_macro(config: dict, plugin_config: Optional[dict] = None, *, client, project_key: str,
-                    progress_callback: Optional[Callable[[int], None]] = None) -> str:
+def run_build_macro(
+    config: dict,
+    plugin_config: Optional[dict] = None,
+    *,
+    client,
+    project_key: str,
+    progress_callback: Optional[Callable[[int], None]] = None,
+) -> str:
     """The Build pipeline macro: validate, run (or plan), keep the record, return the HTML report.
 
     Invalid input raises before any job starts; failed recipes do not raise: the report shows them first.
@@ -368,8 +398,9 @@ def max_progress(config: dict, plugin_config: Optional[dict] = None, *, client, 
         return None
 
 
-def run_recipes_step(step_config: Optional[dict], plugin_config: Optional[dict], *, client, project_key: str,
-                     scenario) -> None:
+def run_recipes_step(
+    step_config: Optional[dict], plugin_config: Optional[dict], *, client, project_key: str, scenario
+) -> None:
     """The Run recipes step: run the list, publish variables and report items, raise when recipes failed."""
     form = step_form(step_config, plugin_config)
     build_config = step_build_config(form)
@@ -415,21 +446,27 @@ def scenario_variables(record: dict, *, project_key: str, variable: str) -> dict
     verification = record.get("verification")
     if isinstance(verification, dict):
         counts = verification.get("counts") or {}
-        values.update({
-            "flow_orchestrator_verify_state": verification.get("state"),
-            "flow_orchestrator_verify_total": counts.get("total", 0),
-            "flow_orchestrator_verify_failed_error": counts.get("failed_error", 0),
-            "flow_orchestrator_verify_failed_warn": counts.get("failed_warn", 0),
-            "flow_orchestrator_verify_skipped": counts.get("skipped", 0),
-            "flow_orchestrator_verify_failures": "; ".join(
-                f"{r.get('dataset')} {r.get('kind')}: {r.get('message')}" for r in _failed_checks(verification)),
-        })
+        values.update(
+            {
+                "flow_orchestrator_verify_state": verification.get("state"),
+                "flow_orchestrator_verify_total": counts.get("total", 0),
+                "flow_orchestrator_verify_failed_error": counts.get("failed_error", 0),
+                "flow_orchestrator_verify_failed_warn": counts.get("failed_warn", 0),
+                "flow_orchestrator_verify_skipped": counts.get("skipped", 0),
+                "flow_orchestrator_verify_failures": "; ".join(
+                    f"{r.get('dataset')} {r.get('kind')}: {r.get('message')}" for r in _failed_checks(verification)
+                ),
+            }
+        )
     return values
 
 
 def _failed_checks(verification: dict, severity: Optional[str] = None) -> List[dict]:
-    return [r for r in verification.get("results") or [] if isinstance(r, dict) and r.get("status") == "failed"
-            and (severity is None or r.get("severity") == severity)]
+    return [
+        r
+        for r in verification.get("results") or []
+        if isinstance(r, dict) and r.get("status") == "failed" and (severity is None or r.get("severity") == severity)
+    ]
 
 
 def check_report_items(record: dict, *, project_key: str) -> List[Tuple[str, str, dict]]:
@@ -439,15 +476,21 @@ def check_report_items(record: dict, *, project_key: str) -> List[Tuple[str, str
     for result in (verification.get("results") or []) if isinstance(verification, dict) else []:
         dataset = str(result.get("dataset") or "")
         object_ref = dataset if "." in dataset else f"{project_key}.{dataset}"
-        items.append((object_ref, "NP", {
-            "type": "FLOW_ORCHESTRATOR_EXPECTATION",
-            "kind": result.get("kind"),
-            "severity": result.get("severity"),
-            "status": result.get("status"),
-            "expected": result.get("expected"),
-            "subject": result.get("subject"),
-            "message": result.get("message"),
-        }))
+        items.append(
+            (
+                object_ref,
+                "NP",
+                {
+                    "type": "FLOW_ORCHESTRATOR_EXPECTATION",
+                    "kind": result.get("kind"),
+                    "severity": result.get("severity"),
+                    "status": result.get("status"),
+                    "expected": result.get("expected"),
+                    "subject": result.get("subject"),
+                    "message": result.get("message"),
+                },
+            )
+        )
     return items
 
 
@@ -485,7 +528,9 @@ def publish_step_outcome(scenario, record: dict, *, project_key: str, variable: 
     verification = record.get("verification")
     if isinstance(verification, dict):
         for result in _failed_checks(verification, "WARN"):
-            log.warning("Output check %s %s (WARN): %s", result.get("dataset"), result.get("kind"), result.get("message"))
+            log.warning(
+                "Output check %s %s (WARN): %s", result.get("dataset"), result.get("kind"), result.get("message")
+            )
 
 
 def _recipe_cause(recipe: dict) -> Optional[str]:
@@ -530,8 +575,10 @@ def failure_message(record: dict, *, variable: Optional[str] = None) -> Optional
         lines.append(f"- {recipe.get('name')} {recipe.get('state')}{tries}: {cause}")
     lines.extend(check_lines)
     if variable:
-        lines.append(f"The run record is in project variable {variable}; fix the cause and run again with "
-                     "'Resume last run' to re-run only what did not succeed.")
+        lines.append(
+            f"The run record is in project variable {variable}; fix the cause and run again with "
+            "'Resume last run' to re-run only what did not succeed."
+        )
     return "\n".join(lines)
 
 
@@ -570,7 +617,9 @@ def recipe_choices(gateway: DSSGateway) -> List[dict]:
 def dataset_choices(gateway: DSSGateway) -> List[dict]:
     """The project's datasets by name, labelled ``name (type)``."""
     items = sorted(gateway.list_datasets(), key=lambda d: str(d.get("name", "")).lower())
-    return [{"value": d["name"], "label": f"{d['name']} ({d.get('type') or 'dataset'})"} for d in items if d.get("name")]
+    return [
+        {"value": d["name"], "label": f"{d['name']} ({d.get('type') or 'dataset'})"} for d in items if d.get("name")
+    ]
 
 
 #: Which list each choice-backed form field shows.

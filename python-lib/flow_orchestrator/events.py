@@ -44,8 +44,9 @@ def fan_out(consumers: Iterable[Optional[EventConsumer]]) -> EventConsumer:
             try:
                 consumer(event)
             except Exception:  # a consumer's bug must not break the run
-                logger.warning("Progress consumer %r failed on a %s event; the run goes on", consumer, event.kind,
-                               exc_info=True)
+                logger.warning(
+                    "Progress consumer %r failed on a %s event; the run goes on", consumer, event.kind, exc_info=True
+                )
 
     return deliver
 

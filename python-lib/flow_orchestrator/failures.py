@@ -73,7 +73,9 @@ def compile_patterns(patterns: Iterable[str], field: str = "retry.transient_patt
         try:
             compiled.append(re.compile(pattern, re.IGNORECASE))
         except re.error as exc:
-            problems.append((f"{field}[{i}]", f"{pattern!r} is not a valid regular expression ({exc}); fix or remove it"))
+            problems.append(
+                (f"{field}[{i}]", f"{pattern!r} is not a valid regular expression ({exc}); fix or remove it")
+            )
     if problems:
         raise ConfigError(problems)
     return tuple(compiled)
@@ -112,12 +114,20 @@ _REDACTIONS = (
     # Authorization: Bearer xxx / Basic xxx (header or prose)
     (re.compile(r"(\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE), r"\1***"),
     # "apiKey": "value with spaces" (JSON, possibly escaped inside another string)
-    (re.compile(r'((?<![A-Za-z0-9])' + _SECRET_KEY + r'\\?["\']?\s*[:=]\s*\\?")((?:[^"\\]|\\(?!"))*)(\\?")', re.IGNORECASE),
-     r"\1***\3"),
+    (
+        re.compile(
+            r"((?<![A-Za-z0-9])" + _SECRET_KEY + r'\\?["\']?\s*[:=]\s*\\?")((?:[^"\\]|\\(?!"))*)(\\?")', re.IGNORECASE
+        ),
+        r"\1***\3",
+    ),
     (re.compile(r"((?<![A-Za-z0-9])" + _SECRET_KEY + r"\\?[\"']?\s*[:=]\s*')([^']*)(')", re.IGNORECASE), r"\1***\3"),
     # api_key=value, X-DKU-APITicket: value, password: value
-    (re.compile(r"((?<![A-Za-z0-9])" + _SECRET_KEY + r"[\"']?\s*[:=]\s*)(?![\s\"'*])([^\s\"',;&}\]]+)", re.IGNORECASE),
-     r"\1***"),
+    (
+        re.compile(
+            r"((?<![A-Za-z0-9])" + _SECRET_KEY + r"[\"']?\s*[:=]\s*)(?![\s\"'*])([^\s\"',;&}\]]+)", re.IGNORECASE
+        ),
+        r"\1***",
+    ),
     # --api-key value, --password value
     (re.compile(r"(--(?:api-key|apikey|password|token|ticket|secret)(?:=|\s+))(?!\*\*\*)\S+", re.IGNORECASE), r"\1***"),
     # scheme://user:password@host
@@ -193,8 +203,13 @@ def _python_blocks(messages: List[str]) -> List[Tuple[int, int]]:
             while end < n and (messages[end].startswith((" ", "\t")) or not messages[end].strip()):
                 end += 1
             # chained exceptions ("During handling..." / "The above exception...") continue the block
-            while end + 2 < n and messages[end + 1].strip() == "" and (
-                messages[end + 2].startswith("During handling") or messages[end + 2].startswith("The above exception")
+            while (
+                end + 2 < n
+                and messages[end + 1].strip() == ""
+                and (
+                    messages[end + 2].startswith("During handling")
+                    or messages[end + 2].startswith("The above exception")
+                )
             ):
                 end += 3
                 while end < n and (messages[end].startswith((" ", "\t", "Traceback")) or not messages[end].strip()):
@@ -258,8 +273,10 @@ def extract_log_excerpt(log: Optional[str], max_lines: int = 60, max_chars: int 
             since_exception += 1
             continue
         since_exception = None
-        if level == "ERROR" or (level is None and _ERROR_MARKERS.search(stripped)) or (
-            level in ("INFO", "WARN") and re.search(r"Recipe code failed|Error in Python process", stripped)
+        if (
+            level == "ERROR"
+            or (level is None and _ERROR_MARKERS.search(stripped))
+            or (level in ("INFO", "WARN") and re.search(r"Recipe code failed|Error in Python process", stripped))
         ):
             mark(k, _P_ERROR)
 
@@ -310,7 +327,7 @@ def _render(lines: List[str], chosen: List[int], max_chars: int) -> str:
         head.append(line)
         used += len(line) + 1
     tail: List[str] = []
-    for line in reversed(out[len(head):]):
+    for line in reversed(out[len(head) :]):
         if used + len(line) + 1 > budget:
             break
         tail.append(line)

@@ -51,7 +51,7 @@ def job_output_type(node_type: str) -> str:
     known = JOB_OUTPUT_TYPES.get(node_type)
     if known is not None:
         return known
-    return node_type[len("COMPUTABLE_"):] if node_type.startswith("COMPUTABLE_") else node_type
+    return node_type[len("COMPUTABLE_") :] if node_type.startswith("COMPUTABLE_") else node_type
 
 
 @contextlib.contextmanager
@@ -286,10 +286,13 @@ class FlowGraph:
                         node_type = target.get("type") or ""
                         if recipe not in target["predecessors"] or node_type == RECIPE_NODE:
                             return False
-                        ref = _new_output_ref((
-                            target.get("ref") or key, JOB_OUTPUT_TYPES.get(node_type) or job_output_type(node_type),
-                            None,
-                        ))
+                        ref = _new_output_ref(
+                            (
+                                target.get("ref") or key,
+                                JOB_OUTPUT_TYPES.get(node_type) or job_output_type(node_type),
+                                None,
+                            )
+                        )
                         if node_type == "COMPUTABLE_DATASET":
                             refs.append(ref)
                         elif later is None:
@@ -412,7 +415,7 @@ class FlowGraph:
                     continue
                 if p in on_stack:
                     names = [n for n, _ in stack]
-                    loop = names[names.index(p):]
+                    loop = names[names.index(p) :]
                     loop.reverse()  # the stack walks upstream; show the loop in Flow direction
                     raise GraphError(
                         "The Flow has a cycle: {}. DSS cannot build a cyclic Flow: remove one of these links.".format(
@@ -543,7 +546,7 @@ class FlowGraph:
         node_type = node.get("type") or ""
         owner = self._project.get(computable)
         if owner is not None and ref.startswith(owner + "."):
-            ref = ref[len(owner) + 1:]
+            ref = ref[len(owner) + 1 :]
         return _new_output_ref((ref, JOB_OUTPUT_TYPES.get(node_type) or job_output_type(node_type), owner))
 
     # -- recipes --------------------------------------------------------------------------------------------------
@@ -835,8 +838,9 @@ def _regular_copy(nodes: Dict[str, dict]) -> Dict[str, dict]:
         for other in p:
             merged_succs[other].append(key)
     return {
-        key: dict(node, predecessors=list(dict.fromkeys(merged_preds[key])),
-                  successors=list(dict.fromkeys(merged_succs[key])))
+        key: dict(
+            node, predecessors=list(dict.fromkeys(merged_preds[key])), successors=list(dict.fromkeys(merged_succs[key]))
+        )
         for key, node in nodes.items()
     }
 

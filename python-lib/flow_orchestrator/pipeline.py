@@ -51,11 +51,20 @@ def _prepare(gateway, config: BuildConfig, previous_record: Optional[dict]) -> T
     only = None
     if config.resume_last_run:
         if previous_record is None:
-            raise ConfigError(("resume_last_run", "there is no previous run record to resume from; run a build first "
-                                                  "or untick 'Resume last run'"))
+            raise ConfigError(
+                (
+                    "resume_last_run",
+                    "there is no previous run record to resume from; run a build first or untick 'Resume last run'",
+                )
+            )
         if previous_record.get("project_key") not in (None, gateway.project_key):
-            raise ConfigError(("resume_last_run", f"the last run record is for project "
-                                                  f"{previous_record.get('project_key')}, not {gateway.project_key}"))
+            raise ConfigError(
+                (
+                    "resume_last_run",
+                    f"the last run record is for project "
+                    f"{previous_record.get('project_key')}, not {gateway.project_key}",
+                )
+            )
         only = resume_candidates(previous_record)
     return graph, make_plan(graph, config, gateway.project_key, expected_durations=durations, only=only)
 
@@ -88,15 +97,22 @@ def run_build(
     if config.propagate_schema_first:
         propagation = propagate_first(gateway, graph, plan, preview=config.dry_run, cancel=cancel)
     if config.dry_run:
-        record = planned_record(plan, run_id=new_run_id(), config_dict=config_dict, dss_url=gateway.dss_url,
-                                resumed_from=resumed_from)
+        record = planned_record(
+            plan, run_id=new_run_id(), config_dict=config_dict, dss_url=gateway.dss_url, resumed_from=resumed_from
+        )
         record.propagation = propagation
         if record_sink is not None:
             record_sink(record)
         return record
     if propagation is not None and propagation["state"] != "SUCCESS":
-        return _stopped_before_build(plan, propagation, config_dict=config_dict, dss_url=gateway.dss_url,
-                                     resumed_from=resumed_from, record_sink=record_sink)
+        return _stopped_before_build(
+            plan,
+            propagation,
+            config_dict=config_dict,
+            dss_url=gateway.dss_url,
+            resumed_from=resumed_from,
+            record_sink=record_sink,
+        )
 
     def sink(record: RunRecord) -> None:
         record.propagation = propagation
@@ -209,8 +225,15 @@ def _source_result(outcome: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def _stopped_before_build(plan: BuildPlan, propagation: Dict[str, Any], *, config_dict: dict, dss_url,
-                          resumed_from: Optional[str], record_sink) -> RunRecord:
+def _stopped_before_build(
+    plan: BuildPlan,
+    propagation: Dict[str, Any],
+    *,
+    config_dict: dict,
+    dss_url,
+    resumed_from: Optional[str],
+    record_sink,
+) -> RunRecord:
     """The record of a run the propagation stopped: every recipe NOT_RUN, state FAILED (or CANCELLED)."""
     started = datetime.now(timezone.utc)
     record = new_record(plan, started=started, config_dict=config_dict, dss_url=dss_url, resumed_from=resumed_from)
@@ -253,11 +276,16 @@ def verify_build_outputs(gateway, config: BuildConfig, plan: BuildPlan, record: 
     expectations, default = build_expectations(config, verifiable)
     skipped = {entry["dataset"] for entry in not_verified}
     prefix = f"{plan.project_key}."
-    kept = tuple(e for e in expectations.expectations
-                 if (e.dataset[len(prefix):] if e.dataset.startswith(prefix) else e.dataset) not in skipped)
+    kept = tuple(
+        e
+        for e in expectations.expectations
+        if (e.dataset[len(prefix) :] if e.dataset.startswith(prefix) else e.dataset) not in skipped
+    )
     expectations = ExpectationSet(kept, expectations.description)
-    notes = [f"{entry['dataset']}: not verified, because recipe {entry['recipe']} ended {entry['state']}"
-             for entry in not_verified]
+    notes = [
+        f"{entry['dataset']}: not verified, because recipe {entry['recipe']} ended {entry['state']}"
+        for entry in not_verified
+    ]
     base: Dict[str, Any] = {
         "datasets": list(expectations.datasets),
         "not_verified": not_verified,
@@ -272,8 +300,18 @@ def verify_build_outputs(gateway, config: BuildConfig, plan: BuildPlan, record: 
     except (FlowOrchestratorError, TransientAPIError) as error:
         message = f"The outputs could not be verified: {error}"
         log.info("%s", message)
-        return dict(base, state="ERROR", error=message, passed=False, results=[], notes=notes, warnings=notes,
-                    counts=VerificationResult().counts, summary=message, duration_s=round(time.monotonic() - started, 3))
+        return dict(
+            base,
+            state="ERROR",
+            error=message,
+            passed=False,
+            results=[],
+            notes=notes,
+            warnings=notes,
+            counts=VerificationResult().counts,
+            summary=message,
+            duration_s=round(time.monotonic() - started, 3),
+        )
     result = VerificationResult(result.results, tuple(notes) + result.notes)
     if not result.passed:
         state = "FAILED"

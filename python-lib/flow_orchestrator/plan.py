@@ -206,8 +206,9 @@ def _make_plan(
         ordered = bool(preferred)
         notes.append(f"Resume: re-running {len(names)} recipe(s) that did not succeed in the previous run")
         if gone:
-            notes.append("Resume: left out {} recipe(s) no longer runnable in the Flow: {}".format(
-                len(gone), ", ".join(gone)))
+            notes.append(
+                "Resume: left out {} recipe(s) no longer runnable in the Flow: {}".format(len(gone), ", ".join(gone))
+            )
 
     if len(names) == len(graph) and not ordered:
         # The whole Flow in its own order (the common case): reuse the graph's adjacency and layers.
@@ -225,16 +226,21 @@ def _make_plan(
     bottom = bottom_levels_of(names, downstream, durations, DEFAULT_EXPECTED_DURATION_S)
     critical, critical_s = critical_path_of(names, downstream, bottom)
     # Column by column, in PlannedRecipe's field order: one zip() and tuple.__new__ per recipe, no Python frame.
-    recipes = tuple(map(_new_planned_recipe, zip(
-        names,
-        map(graph.recipe_type, names),
-        graph.outputs_of(names),
-        map(graph.inputs, names),
-        map(upstream.__getitem__, names),
-        map(layer.__getitem__, names),
-        repeat(DEFAULT_EXPECTED_DURATION_S) if durations is None else map(durations.__getitem__, names),
-        map(bottom.__getitem__, names),
-    )))
+    recipes = tuple(
+        map(
+            _new_planned_recipe,
+            zip(
+                names,
+                map(graph.recipe_type, names),
+                graph.outputs_of(names),
+                map(graph.inputs, names),
+                map(upstream.__getitem__, names),
+                map(layer.__getitem__, names),
+                repeat(DEFAULT_EXPECTED_DURATION_S) if durations is None else map(durations.__getitem__, names),
+                map(bottom.__getitem__, names),
+            ),
+        )
+    )
     targets = _targets(graph, names, downstream, options.build_mode, options.strategy, notes)
     return BuildPlan(
         project_key=project_key,

@@ -132,7 +132,9 @@ def _partition_values(raw: Mapping, name: str, problems: List[Tuple[str, str]]) 
                 continue
             dimension, separator, chosen = str(text).partition("=")
             if not separator:
-                problems.append((f"{name}[{index}]", f"write 'dimension=value' (e.g. 'day=2024-05-01'); found {text!r}"))
+                problems.append(
+                    (f"{name}[{index}]", f"write 'dimension=value' (e.g. 'day=2024-05-01'); found {text!r}")
+                )
                 continue
             items.append((dimension, chosen, f"{name}[{index}]"))
     else:
@@ -175,8 +177,11 @@ def parse_propagate_config(raw: Optional[Mapping], field_names: Optional[Mapping
     for recipe in stop_at:
         if recipe in mark_as_ok:
             problems.append(
-                (names["mark_as_ok"], f"recipe '{recipe}' is also in {names['stop_at']}: a recipe is either where the "
-                                      "propagation stops or one it passes as OK; keep it in one list")
+                (
+                    names["mark_as_ok"],
+                    f"recipe '{recipe}' is also in {names['stop_at']}: a recipe is either where the "
+                    "propagation stops or one it passes as OK; keep it in one list",
+                )
             )
     timeout_s = raw.get("timeout_s")
     if timeout_s is None:
@@ -457,7 +462,9 @@ def propagate_schema(
     source = config.source_dataset
     datasets = downstream_datasets(graph, source)
     order = _preview_order(graph, config)
-    side_inputs = [ref for recipe in order for ref in graph.inputs(recipe) if graph.node_type(ref) == "COMPUTABLE_DATASET"]
+    side_inputs = [
+        ref for recipe in order for ref in graph.inputs(recipe) if graph.node_type(ref) == "COMPUTABLE_DATASET"
+    ]
     before = calls.snapshot(datasets + side_inputs)
     preview = preview_impact(source, new_source_columns, before, calls.recipe_definitions(order), order)
     if new_source_columns is not None and not config.preview_only:

@@ -37,6 +37,7 @@ _SECRET_KEY_RE = re.compile(r"api[_-]?key|apikey|ticket|password|passwd|secret|t
 # Time and ids
 # --------------------------------------------------------------------------------------------------------------------
 
+
 def format_utc(moment: Optional[datetime]) -> Optional[str]:
     """``2026-11-25T12:34:56.123Z`` (ISO 8601, UTC, milliseconds), or None."""
     if moment is None:
@@ -64,8 +65,10 @@ def new_run_id(now: Optional[datetime] = None) -> str:
 def scrub_secrets(value: Any) -> Any:
     """A copy of a JSON-like value with secret-looking keys masked and secrets in strings redacted."""
     if isinstance(value, Mapping):
-        return {k: ("***" if _SECRET_KEY_RE.search(str(k)) and v not in (None, "") else scrub_secrets(v))
-                for k, v in value.items()}
+        return {
+            k: ("***" if _SECRET_KEY_RE.search(str(k)) and v not in (None, "") else scrub_secrets(v))
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [scrub_secrets(v) for v in value]
     if isinstance(value, str):
@@ -76,6 +79,7 @@ def scrub_secrets(value: Any) -> Any:
 # --------------------------------------------------------------------------------------------------------------------
 # Dataclasses
 # --------------------------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class RecipeError:
@@ -227,8 +231,11 @@ class RunRecord:
         raise KeyError(f"Recipe {name!r} is not in run {self.run_id}")
 
     def to_dict(self) -> dict:
-        optional = {key: value for key, value in (("propagation", self.propagation),
-                                                  ("verification", self.verification)) if value is not None}
+        optional = {
+            key: value
+            for key, value in (("propagation", self.propagation), ("verification", self.verification))
+            if value is not None
+        }
         return {
             "record_version": self.record_version,
             "run_id": self.run_id,
@@ -305,8 +312,9 @@ def planned_record(
     resumed_from: Optional[str] = None,
 ) -> RunRecord:
     """The record of a dry run: state PLANNED, every recipe NOT_RUN, nothing started."""
-    return new_record(plan, run_id=run_id, config_dict=config_dict, dss_url=dss_url, dry_run=True,
-                      resumed_from=resumed_from)
+    return new_record(
+        plan, run_id=run_id, config_dict=config_dict, dss_url=dss_url, dry_run=True, resumed_from=resumed_from
+    )
 
 
 def resume_candidates(record: Union[RunRecord, dict]) -> List[str]:
@@ -319,6 +327,7 @@ def resume_candidates(record: Union[RunRecord, dict]) -> List[str]:
 # --------------------------------------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------------------------------------
+
 
 def write_record(record: RunRecord, path: Union[str, Path]) -> Path:
     """Write the record as JSON atomically (temp file + rename), so readers never see half a record."""
@@ -374,15 +383,17 @@ def load_record(path_or_dict: Union[str, Path, dict]) -> RunRecord:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise ConfigError(("record", f"Run record file {source} does not exist; pass the --json file "
-                                         "written by a previous build")) from None
+            raise ConfigError(
+                ("record", f"Run record file {source} does not exist; pass the --json file written by a previous build")
+            ) from None
         except OSError as exc:
             raise ConfigError(("record", f"Cannot read run record file {source}: {exc.strerror or exc}")) from None
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise ConfigError(("record", f"{source} is not valid JSON ({exc}); pass a run record written by "
-                                         "flow-orchestrator")) from None
+            raise ConfigError(
+                ("record", f"{source} is not valid JSON ({exc}); pass a run record written by flow-orchestrator")
+            ) from None
     if not isinstance(data, dict):
         raise ConfigError(("record", f"{source} must be a JSON object (a run record), not {type(data).__name__}"))
     validate_record(data, source)

@@ -97,12 +97,36 @@ RecordSink = Callable[[RunRecord], None]
 class _Unit:
     """What one DSS job builds: a recipe (per-recipe strategy) or the whole plan (single-job strategy)."""
 
-    __slots__ = ("index", "name", "runs", "outputs", "job_type", "expected_s", "priority", "downstream",
-                 "waiting_on", "status", "final", "attempt", "start_errors", "first_start", "causes", "error",
-                 "log_excerpt")
+    __slots__ = (
+        "index",
+        "name",
+        "runs",
+        "outputs",
+        "job_type",
+        "expected_s",
+        "priority",
+        "downstream",
+        "waiting_on",
+        "status",
+        "final",
+        "attempt",
+        "start_errors",
+        "first_start",
+        "causes",
+        "error",
+        "log_excerpt",
+    )
 
-    def __init__(self, index: int, name: str, runs: List[RecipeRun], outputs: Tuple[OutputRef, ...],
-                 job_type: str, expected_s: Optional[float], priority: float):
+    def __init__(
+        self,
+        index: int,
+        name: str,
+        runs: List[RecipeRun],
+        outputs: Tuple[OutputRef, ...],
+        job_type: str,
+        expected_s: Optional[float],
+        priority: float,
+    ):
         self.index = index
         self.name = name
         self.runs = runs
@@ -125,11 +149,27 @@ class _Unit:
 class _Watch:
     """A DSS job the run started and still watches (it holds a parallel slot until DSS says it stopped)."""
 
-    __slots__ = ("unit", "job_id", "attempt", "started", "ref", "deadline", "next_check", "scheduled_at", "exact",
-                 "queued", "abort_reason", "abort_sent", "abort_deadline", "abort_step", "decided")
+    __slots__ = (
+        "unit",
+        "job_id",
+        "attempt",
+        "started",
+        "ref",
+        "deadline",
+        "next_check",
+        "scheduled_at",
+        "exact",
+        "queued",
+        "abort_reason",
+        "abort_sent",
+        "abort_deadline",
+        "abort_step",
+        "decided",
+    )
 
-    def __init__(self, unit: _Unit, job_id: str, attempt: Attempt, started: float, ref: float,
-                 deadline: Optional[float]):
+    def __init__(
+        self, unit: _Unit, job_id: str, attempt: Attempt, started: float, ref: float, deadline: Optional[float]
+    ):
         self.unit = unit
         self.job_id = job_id
         self.attempt = attempt
@@ -177,9 +217,22 @@ def run_plan(
     :raises GraphError: a plan whose order or outputs cannot be run (nothing started).
     :raises DSSAccessError: DSS stopped answering status requests for ``api_outage_limit_s`` (record written).
     """
-    run = _Run(plan, port, options, run_id=run_id, config_dict=config_dict, dss_url=dss_url, on_event=on_event,
-               cancel=cancel, clock=clock, wait=wait, rng=rng, resumed_from=resumed_from, record_sink=record_sink,
-               api_outage_limit_s=api_outage_limit_s)
+    run = _Run(
+        plan,
+        port,
+        options,
+        run_id=run_id,
+        config_dict=config_dict,
+        dss_url=dss_url,
+        on_event=on_event,
+        cancel=cancel,
+        clock=clock,
+        wait=wait,
+        rng=rng,
+        resumed_from=resumed_from,
+        record_sink=record_sink,
+        api_outage_limit_s=api_outage_limit_s,
+    )
     return run.execute()
 
 
@@ -202,7 +255,9 @@ def validate_options(options: RunOptions, plan: Optional[BuildPlan] = None) -> N
     if not options.poll_min_s > 0:
         problems.append(("poll_min_s", f"must be a positive number of seconds, not {options.poll_min_s!r}"))
     elif not options.poll_max_s >= options.poll_min_s:
-        problems.append(("poll_max_s", f"must be at least poll_min_s ({options.poll_min_s}), not {options.poll_max_s!r}"))
+        problems.append(
+            ("poll_max_s", f"must be at least poll_min_s ({options.poll_min_s}), not {options.poll_max_s!r}")
+        )
     if plan is not None and plan.strategy not in STRATEGIES:
         problems.append(("strategy", f"must be one of {', '.join(STRATEGIES)}, not {plan.strategy!r}"))
     try:
@@ -216,8 +271,24 @@ def validate_options(options: RunOptions, plan: Optional[BuildPlan] = None) -> N
 class _Run:
     """The state of one run; :meth:`execute` drives it to the end."""
 
-    def __init__(self, plan: BuildPlan, port: BuildPort, options: RunOptions, *, run_id, config_dict, dss_url,
-                 on_event, cancel, clock, wait, rng, resumed_from, record_sink, api_outage_limit_s):
+    def __init__(
+        self,
+        plan: BuildPlan,
+        port: BuildPort,
+        options: RunOptions,
+        *,
+        run_id,
+        config_dict,
+        dss_url,
+        on_event,
+        cancel,
+        clock,
+        wait,
+        rng,
+        resumed_from,
+        record_sink,
+        api_outage_limit_s,
+    ):
         validate_options(options, plan)
         self.plan = plan
         self.port = port
@@ -234,8 +305,9 @@ class _Run:
 
         self.t0 = self.clock()
         self.wall0 = datetime.now(timezone.utc)
-        self.record = new_record(plan, run_id=run_id, started=self.wall0, config_dict=config_dict, dss_url=dss_url,
-                                 resumed_from=resumed_from)
+        self.record = new_record(
+            plan, run_id=run_id, started=self.wall0, config_dict=config_dict, dss_url=dss_url, resumed_from=resumed_from
+        )
         self.ready: List[Tuple[float, int, _Unit]] = []  # heap: (-bottom level, plan index, unit)
         self.order = {r.name: i for i, r in enumerate(plan.recipes)}
         self.units = self._build_units()
@@ -263,8 +335,15 @@ class _Run:
             return [self._single_unit(runs)]
         job_type = per_recipe_job_type(plan.build_mode)
         units = [
-            _Unit(i, r.name, [runs[i]], tuple(r.outputs), job_type, _known_duration(r.expected_duration_s),
-                  float(r.bottom_level_s))
+            _Unit(
+                i,
+                r.name,
+                [runs[i]],
+                tuple(r.outputs),
+                job_type,
+                _known_duration(r.expected_duration_s),
+                float(r.bottom_level_s),
+            )
             for i, r in enumerate(plan.recipes)
         ]
         for i, recipe in enumerate(plan.recipes):
@@ -296,8 +375,15 @@ class _Run:
             raise GraphError("The single-job plan has no target to build; select target datasets or recipes")
         expected = max([plan.critical_path_s] + [r.bottom_level_s for r in plan.recipes] + [1.0])
         known = all(_known_duration(r.expected_duration_s) is not None for r in plan.recipes)
-        unit = _Unit(0, plan.recipes[0].name if plan.recipes else "", list(runs), targets, plan.build_mode,
-                     expected if known else None, expected)
+        unit = _Unit(
+            0,
+            plan.recipes[0].name if plan.recipes else "",
+            list(runs),
+            targets,
+            plan.build_mode,
+            expected if known else None,
+            expected,
+        )
         if plan.recipes:
             self._make_ready(unit)
         return unit
@@ -324,8 +410,16 @@ class _Run:
             self.cancel.wait(seconds)
 
     def _event(self, kind: str, unit_run: Optional[RecipeRun] = None, **fields) -> None:
-        self.emit(ProgressEvent(kind=kind, run_id=self.record.run_id, recipe=unit_run.name if unit_run else None,
-                                done=self.done, total=self.total, **fields))
+        self.emit(
+            ProgressEvent(
+                kind=kind,
+                run_id=self.record.run_id,
+                recipe=unit_run.name if unit_run else None,
+                done=self.done,
+                total=self.total,
+                **fields,
+            )
+        )
 
     def _sink(self, force: bool = False) -> None:
         if self.record_sink is None:
@@ -353,8 +447,10 @@ class _Run:
         plan = self.plan
         self._event(
             "plan_ready",
-            message=(f"{self.total} recipe(s) in {len(plan.layers)} layer(s), strategy {plan.strategy}, "
-                     f"up to {self.options.max_parallel} job(s) at once, on failure {self.options.on_failure}"),
+            message=(
+                f"{self.total} recipe(s) in {len(plan.layers)} layer(s), strategy {plan.strategy}, "
+                f"up to {self.options.max_parallel} job(s) at once, on failure {self.options.on_failure}"
+            ),
         )
         try:
             self._loop()
@@ -414,19 +510,25 @@ class _Run:
                 error = RecipeError(
                     f"DSS did not accept the job building {_describe(unit.outputs)} after {unit.start_errors} "
                     f"tries: {redact(str(exc))}",
-                    type(exc).__name__, True)
+                    type(exc).__name__,
+                    True,
+                )
                 unit.error = error
                 self._finish(unit, "FAILED", now, error)
             else:
                 delay = min(API_BACKOFF_MAX_S, API_BACKOFF_BASE_S * 2 ** (unit.start_errors - 1))
-                logger.warning("Starting the job for %s failed (%s); trying again in %.1f s", unit.name,
-                               redact(str(exc)), delay)
+                logger.warning(
+                    "Starting the job for %s failed (%s); trying again in %.1f s", unit.name, redact(str(exc)), delay
+                )
                 unit.status = _RETRY_WAIT
                 heapq.heappush(self.retry_heap, (now + delay, unit.index, unit))
             return
         except Exception as exc:  # permissions, unknown dataset...: this recipe cannot run
-            error = RecipeError(f"DSS refused to start the job building {_describe(unit.outputs)}: "
-                                f"{redact(str(exc))}", type(exc).__name__, False)
+            error = RecipeError(
+                f"DSS refused to start the job building {_describe(unit.outputs)}: {redact(str(exc))}",
+                type(exc).__name__,
+                False,
+            )
             unit.error = error
             self._finish(unit, "FAILED", now, error)
             return
@@ -453,8 +555,13 @@ class _Run:
         self.jobs[job_id] = watch
         of = f" (attempt {unit.attempt} of {self.max_attempts})" if unit.attempt > 1 else ""
         for run in unit.runs:
-            self._event("recipe_started", run, attempt=unit.attempt, job_id=job_id,
-                        message=f"{run.name} started as job {job_id}{of}")
+            self._event(
+                "recipe_started",
+                run,
+                attempt=unit.attempt,
+                job_id=job_id,
+                message=f"{run.name} started as job {job_id}{of}",
+            )
         self._sink()
 
     # ---------------------------------------------------------------------------------------------------- polling
@@ -595,7 +702,8 @@ class _Run:
                 error = RecipeError(
                     redact(f"The DSS job {watch.job_id} was aborted outside this run: {snapshot.failure_message}"),
                     redact(snapshot.failure_type),
-                    classify(snapshot.failure_message, snapshot.failure_type, self.patterns))
+                    classify(snapshot.failure_message, snapshot.failure_type, self.patterns),
+                )
             else:
                 error = RecipeError(f"The DSS job {watch.job_id} was aborted outside this run")
             attempt.state, attempt.error = "ABORTED", error
@@ -607,7 +715,8 @@ class _Run:
 
     def _job_error(self, snapshot: JobSnapshot) -> RecipeError:
         message = snapshot.failure_message or (
-            f"The DSS job {snapshot.job_id} failed without an error message; open its log in DSS")
+            f"The DSS job {snapshot.job_id} failed without an error message; open its log in DSS"
+        )
         transient = classify(snapshot.failure_message, snapshot.failure_type, self.patterns)
         return RecipeError(redact(message) or message, redact(snapshot.failure_type), transient)
 
@@ -618,7 +727,7 @@ class _Run:
             except TransientAPIError as exc:
                 logger.warning("Reading the log of job %s failed (%s)", job_id, redact(str(exc)))
                 if attempt + 1 < LOG_FETCH_TRIES:
-                    self._pause(API_BACKOFF_BASE_S * 2 ** attempt)
+                    self._pause(API_BACKOFF_BASE_S * 2**attempt)
             except Exception as exc:
                 logger.warning("Cannot read the log of job %s: %s", job_id, redact(str(exc)))
                 return None
@@ -634,16 +743,24 @@ class _Run:
         for run in unit.runs:
             run.error = error
             run.log_excerpt = unit.log_excerpt
-            self._event("recipe_retrying", run, attempt=unit.attempt + 1, job_id=attempt.job_id,
-                        message=(f"{run.name} failed: {_short(error.message)} (retrying in {delay:.1f}s, "
-                                 f"attempt {unit.attempt + 1} of {self.max_attempts})"))
+            self._event(
+                "recipe_retrying",
+                run,
+                attempt=unit.attempt + 1,
+                job_id=attempt.job_id,
+                message=(
+                    f"{run.name} failed: {_short(error.message)} (retrying in {delay:.1f}s, "
+                    f"attempt {unit.attempt + 1} of {self.max_attempts})"
+                ),
+            )
         self._sink(force=True)
 
     def _time_out(self, watch: _Watch, now: float) -> None:
         unit, attempt = watch.unit, watch.attempt
         error = RecipeError(
             f"Timed out: the DSS job {watch.job_id} was still running after {self.options.timeout_s:g} s "
-            f"(the timeout); it was aborted")
+            f"(the timeout); it was aborted"
+        )
         attempt.state, attempt.error, attempt.ended_at = "TIMED_OUT", error, self._stamp(now)
         unit.error = error
         watch.decided = True
@@ -655,8 +772,10 @@ class _Run:
         logger.warning("DSS had not confirmed the abort of job %s after %.0f s", watch.job_id, ABORT_CONFIRM_S)
         if watch.decided:
             return
-        error = RecipeError(self._abort_message(watch.abort_reason or "cancel")
-                            + f" (abort requested; DSS had not confirmed it after {ABORT_CONFIRM_S:.0f} s)")
+        error = RecipeError(
+            self._abort_message(watch.abort_reason or "cancel")
+            + f" (abort requested; DSS had not confirmed it after {ABORT_CONFIRM_S:.0f} s)"
+        )
         watch.attempt.state, watch.attempt.error, watch.attempt.ended_at = "ABORTED", error, self._stamp(now)
         watch.unit.error = error
         self._finish(watch.unit, "ABORTED", now, error)
@@ -668,8 +787,9 @@ class _Run:
             return "Aborted: the run was cancelled"
         return f"Aborted: the run stopped ({reason})"
 
-    def _finish(self, unit: _Unit, state: str, now: float, error: Optional[RecipeError] = None,
-                external: bool = False) -> None:
+    def _finish(
+        self, unit: _Unit, state: str, now: float, error: Optional[RecipeError] = None, external: bool = False
+    ) -> None:
         """Record the unit's final state, release or skip its downstream, stop a fail-fast run on a failure."""
         unit.status = _FINISHED
         unit.final = state
@@ -687,8 +807,14 @@ class _Run:
                 run.log_excerpt = unit.log_excerpt
         self.done += len(unit.runs)
         for run in unit.runs:
-            self._event("recipe_finished", run, attempt=unit.attempt or None, state=state,
-                        job_id=run.job_ids[-1] if run.job_ids else None, message=self._finish_message(run, state))
+            self._event(
+                "recipe_finished",
+                run,
+                attempt=unit.attempt or None,
+                state=state,
+                job_id=run.job_ids[-1] if run.job_ids else None,
+                message=self._finish_message(run, state),
+            )
         failed = state in _FAILURE_STATES or (state == "ABORTED" and external)
         if state == "SUCCESS":
             for down in unit.downstream:
@@ -797,8 +923,13 @@ class _Run:
             if isinstance(exc, KeyboardInterrupt):
                 self.cancelled = True
             now = self.clock()
-            reason = "the run was cancelled" if self.cancelled else (
-                f"the run stopped on an unexpected error ({type(exc).__name__}: {_short(redact(str(exc)) or '')})")
+            reason = (
+                "the run was cancelled"
+                if self.cancelled
+                else (
+                    f"the run stopped on an unexpected error ({type(exc).__name__}: {_short(redact(str(exc)) or '')})"
+                )
+            )
             for watch in list(self.jobs.values()):
                 del self.jobs[watch.job_id]
                 try:
@@ -832,7 +963,9 @@ class _Run:
         record.duration_s = round(now - self.t0, 3)
         counts = record.counts
         summary = ", ".join(f"{n} {state.lower().replace('_', ' ')}" for state, n in counts.items() if n)
-        self._event("run_finished", state=record.state, message=f"Run {record.state.lower()}: {summary or 'nothing to do'}")
+        self._event(
+            "run_finished", state=record.state, message=f"Run {record.state.lower()}: {summary or 'nothing to do'}"
+        )
 
     def _finish_run(self) -> RunRecord:
         self._close_record(self.clock())

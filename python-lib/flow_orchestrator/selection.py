@@ -66,8 +66,15 @@ def parse_selector(text: str, field: str = "select") -> SelectorSpec:
     term = text.strip()
     match = _TERM.match(term)
     if not match:
-        raise _error([(field, f"{term!r} is not a valid selector: use NAME, +NAME, NAME+, +NAME+, 2+NAME, NAME+1, "
-                              "@NAME, tag:TAG or type:TYPE")])
+        raise _error(
+            [
+                (
+                    field,
+                    f"{term!r} is not a valid selector: use NAME, +NAME, NAME+, +NAME+, 2+NAME, NAME+1, "
+                    "@NAME, tag:TAG or type:TYPE",
+                )
+            ]
+        )
     if match.group("at") and match.group("up"):
         raise _error([(field, f"{term!r}: '@' cannot be combined with a leading '+' (use @NAME or +NAME+)")])
     name = match.group("name")
@@ -77,8 +84,15 @@ def parse_selector(text: str, field: str = "select") -> SelectorSpec:
         if prefix in SELECTOR_METHODS and rest:
             method, name = prefix, rest
         elif prefix not in SELECTOR_METHODS:
-            raise _error([(field, f"{term!r}: unknown selector method {prefix!r}; use one of: "
-                                  + ", ".join(m + ":" for m in SELECTOR_METHODS))])
+            raise _error(
+                [
+                    (
+                        field,
+                        f"{term!r}: unknown selector method {prefix!r}; use one of: "
+                        + ", ".join(m + ":" for m in SELECTOR_METHODS),
+                    )
+                ]
+            )
         else:
             raise _error([(field, f"{term!r}: {prefix}: needs a value, e.g. {prefix}:nightly")])
     up_depth = match.group("up_depth")
@@ -120,8 +134,12 @@ def resolve_selection(
     :raises SelectionError: unknown names (with suggestions), an ordered list that contradicts the Flow, duplicates
         in an ordered list, or a selection that resolves to nothing
     """
-    if (selection.is_everything and not selection.exclude and not (selection.ordered and selection.recipes)
-            and graph.runnable_recipes):
+    if (
+        selection.is_everything
+        and not selection.exclude
+        and not (selection.ordered and selection.recipes)
+        and graph.runnable_recipes
+    ):
         return ResolvedSelection(graph.runnable_recipes)  # the whole Flow, already in order: nothing to check
     problems: List[Tuple[str, str]] = []
     notes: List[str] = []
@@ -233,9 +251,7 @@ def _rank(recipe: str, wanted: Set[str], position: Dict[str, int]) -> int:
     return position[recipe]
 
 
-def _follow_list(
-    graph: FlowGraph, selected: Set[str], listed: List[str], reorder: bool
-) -> Tuple[List[str], List[str]]:
+def _follow_list(graph: FlowGraph, selected: Set[str], listed: List[str], reorder: bool) -> Tuple[List[str], List[str]]:
     """Check an ordered list against the Flow; reorder it when allowed, else raise naming the first contradictions."""
     violations = _order_violations(graph, listed)
     if violations and not reorder:
@@ -361,8 +377,8 @@ def _apply(graph: FlowGraph, spec: SelectorSpec, field: str) -> Set[str]:
 def _local(graph: FlowGraph, name: str) -> str:
     """``PROJ.name`` -> ``name`` when PROJ is the graph's own project (DSS pickers may qualify own datasets)."""
     key = graph.project_key
-    if key and name.startswith(key + ".") and graph.has_node(name[len(key) + 1:]):
-        return name[len(key) + 1:]
+    if key and name.startswith(key + ".") and graph.has_node(name[len(key) + 1 :]):
+        return name[len(key) + 1 :]
     return name
 
 

@@ -136,7 +136,9 @@ def parse_verify_config(form: Optional[Mapping], field_names: Optional[Mapping[s
         try:
             from_spec = parse_expectations(spec)
         except ConfigError as error:
-            problems.extend((_spec_problem_field(names["expectations"], path), message) for path, message in error.problems)
+            problems.extend(
+                (_spec_problem_field(names["expectations"], path), message) for path, message in error.problems
+            )
     if problems:
         raise ConfigError(problems)
     merged = merge_expectations(from_form, from_spec)
@@ -172,8 +174,9 @@ def _short(error: BaseException) -> str:
 class VerificationGateway:
     """The DSS reads of a verification, through ``gateway._call`` (same error mapping as the rest of the library)."""
 
-    def __init__(self, gateway, *, clock: Callable[[], float] = time.monotonic,
-                 metric_timeout_s: float = METRIC_TIMEOUT_S):
+    def __init__(
+        self, gateway, *, clock: Callable[[], float] = time.monotonic, metric_timeout_s: float = METRIC_TIMEOUT_S
+    ):
         self.gateway = gateway
         self._clock = clock
         self._metric_timeout_s = metric_timeout_s
@@ -236,8 +239,9 @@ class VerificationGateway:
     def _compute_row_count(self, ref: str) -> Optional[int]:
         """Compute ``records:COUNT_RECORDS`` now (waiting for DSS's future within the time limit)."""
         dataset = self._dataset(ref)
-        report = self.gateway._call(f"Computing the row count of {ref}", dataset.compute_metrics,
-                                    metric_ids=[ROW_COUNT_METRIC])
+        report = self.gateway._call(
+            f"Computing the row count of {ref}", dataset.compute_metrics, metric_ids=[ROW_COUNT_METRIC]
+        )
         report = self._finished(report, ref)
         result = (report or {}).get("result") if isinstance(report, Mapping) and "result" in report else report
         for item in (result or {}).get("computed") or []:
@@ -310,7 +314,9 @@ class VerificationGateway:
         self._rules_offered = True
         return [dict(item.get_raw() if hasattr(item, "get_raw") else item) for item in results or []]
 
-    def facts(self, needs: Mapping[str, FactsNeeded], run_started_at_ms: Optional[int] = None) -> Dict[str, DatasetFacts]:
+    def facts(
+        self, needs: Mapping[str, FactsNeeded], run_started_at_ms: Optional[int] = None
+    ) -> Dict[str, DatasetFacts]:
         """Exactly the facts each dataset's expectations need (existence always)."""
         found: Dict[str, DatasetFacts] = {}
         for ref, need in needs.items():
@@ -415,17 +421,21 @@ class VerificationOutcome:
         }
 
 
-def run_verification(gateway, config: VerifyConfig, *, clock: Callable[[], float] = time.monotonic) -> VerificationOutcome:
+def run_verification(
+    gateway, config: VerifyConfig, *, clock: Callable[[], float] = time.monotonic
+) -> VerificationOutcome:
     """Capture the current state (``capture_current``) or verify the expectations."""
     started = clock()
     if config.capture_current:
         datasets = config.capture_datasets
         text = capture_spec(gateway, datasets)
-        return VerificationOutcome(gateway.project_key, captured_spec=text, datasets=datasets,
-                                   duration_s=clock() - started)
+        return VerificationOutcome(
+            gateway.project_key, captured_spec=text, datasets=datasets, duration_s=clock() - started
+        )
     result = verify_outputs(gateway, config.expectations)
-    return VerificationOutcome(gateway.project_key, result=result, datasets=config.expectations.datasets,
-                               duration_s=clock() - started)
+    return VerificationOutcome(
+        gateway.project_key, result=result, datasets=config.expectations.datasets, duration_s=clock() - started
+    )
 
 
 def failure_message(result: VerificationResult) -> Optional[str]:
@@ -497,8 +507,9 @@ def _report_item(result: ExpectationResult) -> dict:
     }
 
 
-def run_verify_step(step_config: Optional[Mapping], plugin_config: Optional[Mapping], *, client, project_key: str,
-                    scenario) -> VerificationOutcome:
+def run_verify_step(
+    step_config: Optional[Mapping], plugin_config: Optional[Mapping], *, client, project_key: str, scenario
+) -> VerificationOutcome:
     """The Verify outputs step: verify, publish variables and report items, log WARN failures, raise on ERROR ones."""
     from .entrypoints import open_gateway, step_form
 

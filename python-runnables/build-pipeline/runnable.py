@@ -17,11 +17,17 @@ class BuildPipelineMacro(Runnable):
     """
 
     def get_progress_target(self):
-        target = max_progress(self.config, self.plugin_config, client=dataiku.api_client(),
-                              project_key=self.project_key)
+        target = max_progress(
+            self.config, self.plugin_config, client=dataiku.api_client(), project_key=self.project_key
+        )
         return None if target is None else (target, "NONE")
 
     def run(self, progress_callback):
         logging.basicConfig(level=logging.INFO, format="flow-orchestrator %(levelname)s %(message)s")
-        return run_build_macro(self.config, self.plugin_config, client=dataiku.api_client(),
-                               project_key=self.project_key, progress_callback=progress_callback)
+        return run_build_macro(
+            self.config,
+            self.plugin_config,
+            client=dataiku.api_client(),
+            project_key=self.project_key,
+            progress_callback=progress_callback,
+        )

@@ -18,5 +18,6 @@ class PropagateSchemaMacro(Runnable):
         return None
 
     def run(self, progress_callback):
-        return run_propagate_macro(self.config, self.plugin_config, client=dataiku.api_client(),
-                                   project_key=self.project_key)
+        return run_propagate_macro(
+            self.config, self.plugin_config, client=dataiku.api_client(), project_key=self.project_key
+        )

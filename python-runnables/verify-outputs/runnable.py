@@ -18,5 +18,6 @@ class VerifyOutputsMacro(Runnable):
         return None
 
     def run(self, progress_callback):
-        return run_verify_macro(self.config, self.plugin_config, client=dataiku.api_client(),
-                                project_key=self.project_key)
+        return run_verify_macro(
+            self.config, self.plugin_config, client=dataiku.api_client(), project_key=self.project_key
+        )

@@ -13,5 +13,10 @@ from flow_orchestrator.entrypoints import run_recipes_step
 
 logging.basicConfig(level=logging.INFO, format="flow-orchestrator %(levelname)s %(message)s")
 
-run_recipes_step(get_step_config(), get_plugin_config(), client=dataiku.api_client(),
-                 project_key=dataiku.default_project_key(), scenario=Scenario())
+run_recipes_step(
+    get_step_config(),
+    get_plugin_config(),
+    client=dataiku.api_client(),
+    project_key=dataiku.default_project_key(),
+    scenario=Scenario(),
+)

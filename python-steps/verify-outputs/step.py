@@ -13,5 +13,10 @@ from flow_orchestrator.verification import run_verify_step
 
 logging.basicConfig(level=logging.INFO, format="flow-orchestrator %(levelname)s %(message)s")
 
-run_verify_step(get_step_config(), get_plugin_config(), client=dataiku.api_client(),
-                project_key=dataiku.default_project_key(), scenario=Scenario())
+run_verify_step(
+    get_step_config(),
+    get_plugin_config(),
+    client=dataiku.api_client(),
+    project_key=dataiku.default_project_key(),
+    scenario=Scenario(),
+)

@@ -14,8 +14,14 @@ from flow_orchestrator.cli import main as cli
 from flow_orchestrator.record import load_record
 
 LAB, NOTES = "group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG"
-CLINICAL_DATASETS = ("LAB_RESULTS", "CLINICAL_NOTES", "LAB_RESULTS_AGG", "CLINICAL_NOTES_AGG", "ML_TRAINING_DATA",
-                     "MODEL_SCORES")
+CLINICAL_DATASETS = (
+    "LAB_RESULTS",
+    "CLINICAL_NOTES",
+    "LAB_RESULTS_AGG",
+    "CLINICAL_NOTES_AGG",
+    "ML_TRAINING_DATA",
+    "MODEL_SCORES",
+)
 
 
 @pytest.fixture
@@ -25,8 +31,17 @@ def run(dss_target, monkeypatch, tmp_path):
 
     def invoke(*args):
         path = tmp_path / f"record-{len(list(tmp_path.iterdir()))}.json"
-        argv = [args[0], "--url", dss_target.url, "--project", dss_target.project_key, "--quiet", *args[1:],
-                "--json", str(path)]
+        argv = [
+            args[0],
+            "--url",
+            dss_target.url,
+            "--project",
+            dss_target.project_key,
+            "--quiet",
+            *args[1:],
+            "--json",
+            str(path),
+        ]
         code = cli(argv)
         return code, (json.loads(path.read_text()) if path.exists() else None)
 
@@ -68,8 +83,19 @@ def results(record):
 def test_build_then_verify_passes_and_the_record_holds_every_check(dss_target, run, tmp_path):
     lab, notes = dss_target.name("LAB_RESULTS_AGG"), dss_target.name("CLINICAL_NOTES_AGG")
     html = tmp_path / "report.html"
-    code, record = run("build", "--recipes", dss_target.name(LAB), dss_target.name(NOTES), "--verify",
-                       "--expect-columns", "patient_id:string", "--min-rows", "1", "--html", str(html))
+    code, record = run(
+        "build",
+        "--recipes",
+        dss_target.name(LAB),
+        dss_target.name(NOTES),
+        "--verify",
+        "--expect-columns",
+        "patient_id:string",
+        "--min-rows",
+        "1",
+        "--html",
+        str(html),
+    )
     assert code == 0, record
     assert record["state"] == "SUCCESS" and set(states(record).values()) == {"SUCCESS"}
     load_record(record)  # valid against the published schema, verification included
@@ -119,8 +145,10 @@ def test_a_missing_spec_file_exits_2(dss_target, run, tmp_path, capsys):
 
 @pytest.mark.emulator_only
 def test_propagate_first_carries_a_source_type_change_three_levels_down_then_builds(dss_target, run, schemas):
-    schemas.set_columns("LAB_RESULTS", [dict(c, type="string") if c["name"] == "test_date" else c
-                                        for c in schemas.columns("LAB_RESULTS")])
+    schemas.set_columns(
+        "LAB_RESULTS",
+        [dict(c, type="string") if c["name"] == "test_date" else c for c in schemas.columns("LAB_RESULTS")],
+    )
     before = job_starts(dss_target)
     code, record = run("build", "--propagate-schema-first", "--verify")
     assert code == 0, record

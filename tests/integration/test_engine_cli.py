@@ -74,8 +74,15 @@ def test_build_runs_aggregations_in_parallel_then_join_then_training(dss_target,
 
 
 def test_single_job_strategy_builds_everything_in_one_job(dss_target, run):
-    code, record = run("build", "--strategy", "single-job", "--mode", "RECURSIVE_FORCED_BUILD",
-                       "--targets", dss_target.name("MODEL_SCORES"))
+    code, record = run(
+        "build",
+        "--strategy",
+        "single-job",
+        "--mode",
+        "RECURSIVE_FORCED_BUILD",
+        "--targets",
+        dss_target.name("MODEL_SCORES"),
+    )
     assert code == 0, record
     job_ids = {tuple(r["job_ids"]) for r in record["recipes"]}
     assert len(job_ids) == 1 and len(next(iter(job_ids))) == 1
@@ -144,8 +151,12 @@ def test_continue_fails_one_branch_then_resume_reruns_only_the_rest(dss_target, 
 
 @pytest.mark.emulator_only
 def test_transient_failure_is_retried_and_succeeds(dss_target, run):
-    dss_target.emulator.fail_recipe(dss_target.project_key, "group_LAB_RESULTS_AGG",
-                                    "ERR_SQL_DB_UNREACHABLE: connection refused by the database", times=1)
+    dss_target.emulator.fail_recipe(
+        dss_target.project_key,
+        "group_LAB_RESULTS_AGG",
+        "ERR_SQL_DB_UNREACHABLE: connection refused by the database",
+        times=1,
+    )
     try:
         code, record = run("build", "--recipes", "group_LAB_RESULTS_AGG", "--retries", "2", "--retry-backoff", "0.05")
     finally:
@@ -153,8 +164,9 @@ def test_transient_failure_is_retried_and_succeeds(dss_target, run):
     assert code == 0
     (recipe,) = record["recipes"]
     assert recipe["state"] == "SUCCESS" and recipe["attempts"] == 2
-    assert [a["state"] for a in recipe["attempt_history"]] == ["FAILED", "DONE"] or \
-        recipe["attempt_history"][0]["error"]["transient"] is True
+    assert [a["state"] for a in recipe["attempt_history"]] == ["FAILED", "DONE"] or recipe["attempt_history"][0][
+        "error"
+    ]["transient"] is True
 
 
 @pytest.mark.emulator_only

@@ -41,20 +41,32 @@ def _iso(offset_s):
 
 def _recipe(name, state, attempts=(), *, error=None, log=None, skipped_because=(), outputs=("OUT",)):
     history = [
-        {"attempt": i + 1, "job_id": job or f"build_{name.split()[0]}_{i + 1}", "started_at": _iso(start),
-         "ended_at": _iso(end), "state": st, "error": {"message": err, "type": "JobFailed", "transient": bool(retry)} if err else None,
-         "retry_after_s": retry}
+        {
+            "attempt": i + 1,
+            "job_id": job or f"build_{name.split()[0]}_{i + 1}",
+            "started_at": _iso(start),
+            "ended_at": _iso(end),
+            "state": st,
+            "error": {"message": err, "type": "JobFailed", "transient": bool(retry)} if err else None,
+            "retry_after_s": retry,
+        }
         for i, (start, end, st, err, retry, job) in enumerate(attempts)
     ]
     return {
-        "name": name, "type": "grouping" if name.startswith("group") else "python", "state": state,
-        "attempts": len(history), "job_ids": [a["job_id"] for a in history], "job_urls": [],
+        "name": name,
+        "type": "grouping" if name.startswith("group") else "python",
+        "state": state,
+        "attempts": len(history),
+        "job_ids": [a["job_id"] for a in history],
+        "job_urls": [],
         "outputs": [{"id": o, "type": "DATASET", "project_key": None} for o in outputs],
         "started_at": history[0]["started_at"] if history else None,
         "ended_at": history[-1]["ended_at"] if history else None,
         "duration_s": (attempts[-1][1] - attempts[0][0]) if attempts else None,
         "error": {"message": error, "type": "JobFailed", "transient": False} if error else None,
-        "log_excerpt": log, "skipped_because": list(skipped_because), "attempt_history": history,
+        "log_excerpt": log,
+        "skipped_because": list(skipped_because),
+        "attempt_history": history,
     }
 
 
@@ -63,26 +75,43 @@ def three_branch_record():
     recipes = [
         _recipe("prepare_PATIENTS " + NAME_PAYLOAD, "SUCCESS", [(0.2, 3.0, "SUCCESS", None, None, None)]),
         _recipe("group_VITALS_AGG", "SUCCESS", [(3.2, 11.5, "SUCCESS", None, None, None)], outputs=(DATASET_PAYLOAD,)),
-        _recipe(FAILED, "FAILED", [
-            (3.2, 5.0, "FAILED", "Connection reset by peer", 2.0, None),
-            (7.0, 9.4, "FAILED", "Column LAB_VALUE not found " + ERROR_PAYLOAD, None, JOB_PAYLOAD),
-        ], error="Column LAB_VALUE not found in dataset LAB_RESULTS " + ERROR_PAYLOAD,
-            log="[01:00:07] INFO Grouping by PATIENT_ID\n[01:00:09] ERROR Column LAB_VALUE not found\n" + LOG_PAYLOAD),
+        _recipe(
+            FAILED,
+            "FAILED",
+            [
+                (3.2, 5.0, "FAILED", "Connection reset by peer", 2.0, None),
+                (7.0, 9.4, "FAILED", "Column LAB_VALUE not found " + ERROR_PAYLOAD, None, JOB_PAYLOAD),
+            ],
+            error="Column LAB_VALUE not found in dataset LAB_RESULTS " + ERROR_PAYLOAD,
+            log="[01:00:07] INFO Grouping by PATIENT_ID\n[01:00:09] ERROR Column LAB_VALUE not found\n" + LOG_PAYLOAD,
+        ),
         _recipe("window_MEDICATIONS", "SUCCESS", [(3.3, 8.0, "SUCCESS", None, None, None)]),
         _recipe(SKIPPED[0], "SKIPPED", skipped_because=[FAILED]),
         _recipe(SKIPPED[1], "SKIPPED", skipped_because=[FAILED]),
     ]
     names = [r["name"] for r in recipes]
     return {
-        "record_version": 1, "run_id": "20261125T010000Z-3f9a1c", "project_key": "CLINICAL",
-        "dss_url": "http://127.0.0.1:5000", "started_at": _iso(0), "ended_at": _iso(12.0), "duration_s": 12.0,
-        "state": "FAILED", "dry_run": False, "resumed_from": None,
+        "record_version": 1,
+        "run_id": "20261125T010000Z-3f9a1c",
+        "project_key": "CLINICAL",
+        "dss_url": "http://127.0.0.1:5000",
+        "started_at": _iso(0),
+        "ended_at": _iso(12.0),
+        "duration_s": 12.0,
+        "state": "FAILED",
+        "dry_run": False,
+        "resumed_from": None,
         "config": {"max_parallel": 4, "on_failure": "continue", "retries": 1, "timeout_s": 600.0},
         "plan": {
-            "project_key": "CLINICAL", "build_mode": "NON_RECURSIVE_FORCED_BUILD", "strategy": "per-recipe",
+            "project_key": "CLINICAL",
+            "build_mode": "NON_RECURSIVE_FORCED_BUILD",
+            "strategy": "per-recipe",
             "recipes": [{"name": n, "type": "python", "outputs": [], "upstream": [], "layer": 0} for n in names],
-            "layers": [names[:1], names[1:4], names[4:5], names[5:]], "targets": [],
-            "critical_path": [names[0], names[2], names[4], names[5]], "critical_path_s": 20.0, "total_work_s": 30.0,
+            "layers": [names[:1], names[1:4], names[4:5], names[5:]],
+            "targets": [],
+            "critical_path": [names[0], names[2], names[4], names[5]],
+            "critical_path_s": 20.0,
+            "total_work_s": 30.0,
             "notes": ["note " + NAME_PAYLOAD],
         },
         "counts": {"SUCCESS": 3, "FAILED": 1, "SKIPPED": 2, "ABORTED": 0, "TIMED_OUT": 0, "NOT_RUN": 0},
@@ -184,8 +213,11 @@ def test_three_branch_failure_report_as_a_person_sees_it(tmp_path):
     # The timeline: one visible bar per attempt (the failed recipe's retry is a second bar).
     bars = [a for t, a in dom.elements if t == "rect" and "fo-bar" in a.get("class", "")]
     assert [(b["data-recipe"], b["data-state"]) for b in bars] == [
-        ("prepare_PATIENTS " + NAME_PAYLOAD, "SUCCESS"), ("group_VITALS_AGG", "SUCCESS"),
-        (FAILED, "FAILED"), (FAILED, "FAILED"), ("window_MEDICATIONS", "SUCCESS"),
+        ("prepare_PATIENTS " + NAME_PAYLOAD, "SUCCESS"),
+        ("group_VITALS_AGG", "SUCCESS"),
+        (FAILED, "FAILED"),
+        (FAILED, "FAILED"),
+        ("window_MEDICATIONS", "SUCCESS"),
     ]
     assert all(width >= 2 for width in probe["barWidths"]), probe["barWidths"]
 

@@ -140,8 +140,10 @@ def run_step(dss_env):
 
     def run(step_config: dict, resolved: Optional[dict] = None):
         dss_env.setenv("DKU_PLUGIN_STEP_CONFIG", json.dumps(step_config))
-        dss_env.setenv("DKU_PLUGIN_CONFIG", json.dumps({"config": resolved if resolved is not None else step_config,
-                                                        "pluginConfig": {}}))
+        dss_env.setenv(
+            "DKU_PLUGIN_CONFIG",
+            json.dumps({"config": resolved if resolved is not None else step_config, "pluginConfig": {}}),
+        )
         scenario_double.RECORDED_CALLS.clear()
         try:
             runpy.run_path(str(STEP_PY), run_name="__main__")

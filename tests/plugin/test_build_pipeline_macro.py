@@ -13,8 +13,12 @@ import pytest
 from flow_orchestrator.errors import ConfigError, SelectionError
 from flow_orchestrator.record import validate_record
 
-LAB, NOTES, JOIN, TRAIN = ("group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG", "join_ML_TRAINING_DATA",
-                           "train_MODEL_SCORES")
+LAB, NOTES, JOIN, TRAIN = (
+    "group_LAB_RESULTS_AGG",
+    "group_CLINICAL_NOTES_AGG",
+    "join_ML_TRAINING_DATA",
+    "train_MODEL_SCORES",
+)
 RECORD_VARIABLE = "flow_orchestrator.last_run.build-pipeline"
 SECRET = "emu-never-show-this-key"
 CLINICAL_FLOW = str(Path(__file__).resolve().parents[2] / "examples" / "flows" / "clinical.json")
@@ -98,12 +102,15 @@ def test_resume_reruns_only_what_did_not_succeed(run_macro, clinical_dss, projec
     assert clinical_dss.job_starts(project_key) - started_before == 3
 
 
-@pytest.mark.parametrize("config, error, field", [
-    ({"max_parallel": 0}, ConfigError, "max_parallel"),
-    ({"build_mode": "BUILD_EVERYTHING"}, ConfigError, "build_mode"),
-    ({"recipes": ["no_such_recipe"]}, SelectionError, "no_such_recipe"),
-    ({"resume_last_run": True}, ConfigError, "resume_last_run"),  # no previous run yet
-])
+@pytest.mark.parametrize(
+    "config, error, field",
+    [
+        ({"max_parallel": 0}, ConfigError, "max_parallel"),
+        ({"build_mode": "BUILD_EVERYTHING"}, ConfigError, "build_mode"),
+        ({"recipes": ["no_such_recipe"]}, SelectionError, "no_such_recipe"),
+        ({"resume_last_run": True}, ConfigError, "resume_last_run"),  # no previous run yet
+    ],
+)
 def test_invalid_input_raises_a_clear_error_before_any_job(run_macro, clinical_dss, project_key, config, error, field):
     with pytest.raises(error) as caught:
         run_macro(config)

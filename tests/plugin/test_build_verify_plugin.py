@@ -27,8 +27,15 @@ def retype_test_date(dss, project_key):
 
 def test_the_macro_propagates_first_then_verifies_and_reports_both(run_macro, clinical_dss, project_key):
     retype_test_date(clinical_dss, project_key)
-    run = run_macro({"recipes": [LAB, NOTES, JOIN], "propagate_schema_first": True, "verify_after_build": True,
-                     "expected_columns": ["patient_id:string"], "min_rows": 1000})
+    run = run_macro(
+        {
+            "recipes": [LAB, NOTES, JOIN],
+            "propagate_schema_first": True,
+            "verify_after_build": True,
+            "expected_columns": ["patient_id:string"],
+            "min_rows": 1000,
+        }
+    )
 
     html = run.result
     assert "Schema changes" in html and "test_date_max" in html and "date → string" in html
@@ -38,8 +45,14 @@ def test_the_macro_propagates_first_then_verifies_and_reports_both(run_macro, cl
     validate_record(record, source="the kept record")
     assert record["state"] == "FAILED" and {r["state"] for r in record["recipes"]} == {"SUCCESS"}
     assert record["propagation"]["changed_datasets"] == ["LAB_RESULTS_AGG", "ML_TRAINING_DATA"]
-    assert record["verification"]["counts"] == {"total": 9, "passed": 6, "failed": 3, "failed_error": 3,
-                                                "failed_warn": 0, "skipped": 0}
+    assert record["verification"]["counts"] == {
+        "total": 9,
+        "passed": 6,
+        "failed": 3,
+        "failed_error": 3,
+        "failed_warn": 0,
+        "skipped": 0,
+    }
 
 
 def test_a_macro_dry_run_previews_the_schema_impact_and_changes_nothing(run_macro, clinical_dss, project_key):
@@ -60,10 +73,15 @@ def test_a_malformed_spec_stops_the_macro_before_any_job(run_macro, clinical_dss
 
 
 def test_the_step_fails_naming_the_failed_expectations_and_sets_its_variables(run_step, clinical_dss, project_key):
-    spec = json.dumps({"version": 1, "datasets": {
-        "LAB_RESULTS_AGG": {"max_rows": 10},
-        "CLINICAL_NOTES_AGG": {"max_rows": {"value": 10, "severity": "WARN"}},
-    }})
+    spec = json.dumps(
+        {
+            "version": 1,
+            "datasets": {
+                "LAB_RESULTS_AGG": {"max_rows": 10},
+                "CLINICAL_NOTES_AGG": {"max_rows": {"value": 10, "severity": "WARN"}},
+            },
+        }
+    )
     with pytest.raises(RecipesFailed) as caught:
         run_step({"recipes": [LAB, NOTES], "parallel": True, "verify_after_build": True, "expectations": spec})
 
@@ -76,8 +94,9 @@ def test_the_step_fails_naming_the_failed_expectations_and_sets_its_variables(ru
     assert variables["flow_orchestrator_verify_state"] == "FAILED"
     assert variables["flow_orchestrator_verify_failed_error"] == 1
     assert variables["flow_orchestrator_verify_failed_warn"] == 1
-    checks = [i["report_item"] for i in run_step.report_items
-              if i["report_item"]["type"] == "FLOW_ORCHESTRATOR_EXPECTATION"]
+    checks = [
+        i["report_item"] for i in run_step.report_items if i["report_item"]["type"] == "FLOW_ORCHESTRATOR_EXPECTATION"
+    ]
     assert len(checks) == 4 and sum(item["status"] == "failed" for item in checks) == 2
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-LAB, NOTES, JOIN, TRAIN = ("group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG", "join_ML_TRAINING_DATA",
-                           "train_MODEL_SCORES")
+LAB, NOTES, JOIN, TRAIN = (
+    "group_LAB_RESULTS_AGG",
+    "group_CLINICAL_NOTES_AGG",
+    "join_ML_TRAINING_DATA",
+    "train_MODEL_SCORES",
+)
 
 
 @pytest.fixture
@@ -13,8 +17,12 @@ def ask(choices_do):
     """Ask the choices script for one field, with DSS's payload shape."""
 
     def answer(parameter_name: str, config=None) -> dict:
-        payload = {"parameterType": "MULTISELECT", "parameterName": parameter_name, "customChoices": [],
-                   "rootModel": {}}
+        payload = {
+            "parameterType": "MULTISELECT",
+            "parameterName": parameter_name,
+            "customChoices": [],
+            "rootModel": {},
+        }
         return choices_do(payload, config or {}, {}, [])
 
     return answer

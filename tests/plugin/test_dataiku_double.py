@@ -10,10 +10,12 @@ import pytest
 def test_discovery_takes_exactly_one_runnable_subclass(tmp_path, dss_loader):
     load, instantiate = dss_loader
     one = tmp_path / "one.py"
-    one.write_text("from dataiku.runnables import Runnable\n"
-                   "class Macro(Runnable):\n"
-                   "    def __init__(self, project_key, config):\n"
-                   "        self.args = (project_key, config)\n")
+    one.write_text(
+        "from dataiku.runnables import Runnable\n"
+        "class Macro(Runnable):\n"
+        "    def __init__(self, project_key, config):\n"
+        "        self.args = (project_key, config)\n"
+    )
     macro = instantiate(load(one), "PK", {"a": 1}, {"b": 2})
     assert macro.args == ("PK", {"a": 1})  # the constructor's arity picks the arguments
 
@@ -48,8 +50,9 @@ def test_scenario_records_calls_and_rejects_what_the_backend_could_not_receive()
     handle.set_scenario_variables(count=3, names="a, b")
     handle.add_report_item("PK.ds", "NP", {"state": "SUCCESS"})
     assert scenario.recorded_variables() == {"count": 3, "names": "a, b"}
-    assert scenario.recorded_report_items() == [{"object_ref": "PK.ds", "partition": "NP",
-                                                  "report_item": {"state": "SUCCESS"}}]
+    assert scenario.recorded_report_items() == [
+        {"object_ref": "PK.ds", "partition": "NP", "report_item": {"state": "SUCCESS"}}
+    ]
     with pytest.raises(TypeError):
         handle.set_scenario_variables(bad=object())
 

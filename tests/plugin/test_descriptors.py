@@ -23,8 +23,13 @@ POLICY_SET = ROOT / "parameter-sets" / "pipeline-policy" / "parameter-set.json"
 
 
 def all_descriptors():
-    patterns = ("plugin.json", "code-env/python/desc.json", "python-runnables/*/runnable.json",
-                "python-steps/*/step.json", "parameter-sets/*/parameter-set.json")
+    patterns = (
+        "plugin.json",
+        "code-env/python/desc.json",
+        "python-runnables/*/runnable.json",
+        "python-steps/*/step.json",
+        "parameter-sets/*/parameter-set.json",
+    )
     return sorted(p for pattern in patterns for p in ROOT.glob(pattern))
 
 
@@ -54,8 +59,11 @@ def test_descriptor_is_strict_json(path):
         assert len(keys) == len(set(keys)), f"{_rel(path)}: duplicate keys {keys}"
         return dict(pairs)
 
-    json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=no_duplicates,
-               parse_constant=lambda c: pytest.fail(f"{_rel(path)}: non-standard constant {c}"))
+    json.loads(
+        path.read_text(encoding="utf-8"),
+        object_pairs_hook=no_duplicates,
+        parse_constant=lambda c: pytest.fail(f"{_rel(path)}: non-standard constant {c}"),
+    )
 
 
 def test_the_plugin_components_exist():
@@ -71,7 +79,8 @@ def _check_types(path: Path, names, types: dict):
     for name in names:
         assert name in params, f"{_rel(path)} has no field {name!r}, which the code reads"
         assert params[name]["type"] in types[name], (
-            f"{_rel(path)}: field {name!r} is {params[name]['type']}, the code reads it as one of {types[name]}")
+            f"{_rel(path)}: field {name!r} is {params[name]['type']}, the code reads it as one of {types[name]}"
+        )
 
 
 def test_macro_has_every_field_the_entry_points_read():
@@ -103,12 +112,24 @@ def _literal_keys(source: Path, receivers) -> set:
     """String keys read as ``x.get("k")`` or ``x["k"]`` where x is one of ``receivers``."""
     keys = set()
     for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
-                and isinstance(node.func.value, ast.Name) and node.func.value.id in receivers and node.args
-                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in receivers
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             keys.add(node.args[0].value)
-        if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in receivers
-                and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in receivers
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)
+        ):
             keys.add(node.slice.value)
     return keys
 
@@ -116,8 +137,11 @@ def _literal_keys(source: Path, receivers) -> set:
 def test_every_literal_form_key_in_the_code_is_a_declared_field():
     library = ROOT / "python-lib" / "flow_orchestrator" / "entrypoints.py"
     form_keys = set(params_of(MACRO)) | set(params_of(STEP))
-    for source in (library, ROOT / "python-runnables" / "build-pipeline" / "runnable.py",
-                   ROOT / "python-steps" / "run-recipes" / "step.py"):
+    for source in (
+        library,
+        ROOT / "python-runnables" / "build-pipeline" / "runnable.py",
+        ROOT / "python-steps" / "run-recipes" / "step.py",
+    ):
         read = _literal_keys(source, {"form", "config", "step_config"})
         assert read <= form_keys, f"{_rel(source)} reads fields no form declares: {sorted(read - form_keys)}"
     preset_keys = _literal_keys(library, {"preset"})

@@ -26,13 +26,20 @@ from hypothesis import strategies as st
 
 SECRET = "dkuaps-THIS-IS-A-SECRET-KEY"
 
-policy_values = st.fixed_dictionaries({}, optional={
-    "max_parallel": st.integers(1, 64), "retries": st.integers(0, 10), "on_failure": st.sampled_from(["fail-fast",
-                                                                                                    "continue"]),
-    "retry_backoff_s": st.floats(0, 100), "timeout_minutes": st.floats(0, 100),
-    "transient_patterns": st.lists(st.text(min_size=1), max_size=2)})
-form_values = st.fixed_dictionaries({}, optional={
-    name: st.one_of(st.none(), st.just(""), st.just([]), st.integers(0, 9)) for name in POLICY_FIELDS})
+policy_values = st.fixed_dictionaries(
+    {},
+    optional={
+        "max_parallel": st.integers(1, 64),
+        "retries": st.integers(0, 10),
+        "on_failure": st.sampled_from(["fail-fast", "continue"]),
+        "retry_backoff_s": st.floats(0, 100),
+        "timeout_minutes": st.floats(0, 100),
+        "transient_patterns": st.lists(st.text(min_size=1), max_size=2),
+    },
+)
+form_values = st.fixed_dictionaries(
+    {}, optional={name: st.one_of(st.none(), st.just(""), st.just([]), st.integers(0, 9)) for name in POLICY_FIELDS}
+)
 
 
 @given(form=form_values, policy=policy_values)
@@ -48,17 +55,26 @@ def test_a_typed_form_value_wins_and_a_blank_one_inherits_the_policy(form, polic
 
 
 def test_raw_form_keeps_build_fields_only_and_drops_blank_choices():
-    form = {"recipes": ["", "compute_a", " "], "select": "  ", "targets": [], "dry_run": False,
-            "dss_instance": {"url": "https://x", "api_key": SECRET}, "pipeline_policy": {"retries": 2},
-            "retries": None, "max_parallel": 3}
+    form = {
+        "recipes": ["", "compute_a", " "],
+        "select": "  ",
+        "targets": [],
+        "dry_run": False,
+        "dss_instance": {"url": "https://x", "api_key": SECRET},
+        "pipeline_policy": {"retries": 2},
+        "retries": None,
+        "max_parallel": 3,
+    }
     raw = raw_build_form(form, entrypoints.MACRO_FIELDS)
     assert raw == {"recipes": ["compute_a"], "dry_run": False, "retries": 2, "max_parallel": 3}
 
 
 def test_step_form_takes_resolved_presets_from_the_plugin_config():
     step_config = {"recipes": ["a", "b"], "pipeline_policy": {"mode": "PRESET", "name": "nightly"}}
-    plugin_config = {"config": {"recipes": ["a", "b"], "pipeline_policy": {"retries": 3}, "parallel": True},
-                     "pluginConfig": {}}
+    plugin_config = {
+        "config": {"recipes": ["a", "b"], "pipeline_policy": {"retries": 3}, "parallel": True},
+        "pluginConfig": {},
+    }
     form = step_form(step_config, plugin_config)
     assert form["pipeline_policy"] == {"retries": 3}
     assert form["recipes"] == ["a", "b"] and form["parallel"] is True
@@ -75,26 +91,43 @@ def test_the_instance_preset_needs_url_and_key_and_never_shows_the_key():
     with pytest.raises(ConfigError) as caught:
         remote_instance({"dss_instance": {"url": "", "api_key": ""}})
     assert [f for f, _ in caught.value.problems] == ["dss_instance.url", "dss_instance.api_key"]
-    remote = remote_instance({"dss_instance": {"url": "https://auto:11200/", "api_key": SECRET, "verify_tls": False,
-                                               "project_key": "CLIN"}})
+    remote = remote_instance(
+        {"dss_instance": {"url": "https://auto:11200/", "api_key": SECRET, "verify_tls": False, "project_key": "CLIN"}}
+    )
     assert remote == RemoteInstance("https://auto:11200", SECRET, False, "CLIN")
     assert SECRET not in repr(remote) and SECRET not in str(remote)
 
 
 def _recipe(name, state, **extra):
-    base = {"name": name, "type": "grouping", "state": state, "attempts": 1 if state != "SKIPPED" else 0,
-            "job_ids": [], "job_urls": [], "outputs": [{"id": name.upper(), "type": "DATASET", "project_key": None}],
-            "started_at": None, "ended_at": None, "duration_s": None, "error": None, "log_excerpt": None,
-            "skipped_because": [], "attempt_history": []}
+    base = {
+        "name": name,
+        "type": "grouping",
+        "state": state,
+        "attempts": 1 if state != "SKIPPED" else 0,
+        "job_ids": [],
+        "job_urls": [],
+        "outputs": [{"id": name.upper(), "type": "DATASET", "project_key": None}],
+        "started_at": None,
+        "ended_at": None,
+        "duration_s": None,
+        "error": None,
+        "log_excerpt": None,
+        "skipped_because": [],
+        "attempt_history": [],
+    }
     base.update(extra)
     return base
 
 
 FAILED_RECORD = {
-    "run_id": "r1", "project_key": "CLIN", "state": "FAILED",
+    "run_id": "r1",
+    "project_key": "CLIN",
+    "state": "FAILED",
     "recipes": [
         _recipe("prep", "SUCCESS"),
-        _recipe("agg_a", "FAILED", attempts=3, error={"message": "Column X\nnot found", "type": "E", "transient": False}),
+        _recipe(
+            "agg_a", "FAILED", attempts=3, error={"message": "Column X\nnot found", "type": "E", "transient": False}
+        ),
         _recipe("agg_b", "TIMED_OUT"),
         _recipe("join", "SKIPPED", skipped_because=["agg_a", "agg_b"]),
         _recipe("train", "NOT_RUN"),
@@ -124,9 +157,13 @@ def test_scenario_variables_and_report_items():
 
 
 def test_compact_record_drops_logs_and_bounds_errors():
-    big = _recipe("x", "FAILED", log_excerpt="log " * 1000, error={"message": "e" * 5000, "type": None,
-                                                                    "transient": False},
-                  attempt_history=[{"attempt": 1, "error": {"message": "e" * 5000}}])
+    big = _recipe(
+        "x",
+        "FAILED",
+        log_excerpt="log " * 1000,
+        error={"message": "e" * 5000, "type": None, "transient": False},
+        attempt_history=[{"attempt": 1, "error": {"message": "e" * 5000}}],
+    )
     compact = compact_record({"recipes": [big], "state": "FAILED"})
     item = compact["recipes"][0]
     assert item["log_excerpt"] is None and len(item["error"]["message"]) <= 501
@@ -154,8 +191,9 @@ def test_form_choices_never_raise():
     assert answer == {"choices": [{"value": "", "label": "(could not list recipes: connection refused)"}]}
     unknown = form_choices("colour", {}, client=_FailingClient(), project_key="CLIN")
     assert unknown["choices"][0]["value"] == "" and "colour" in unknown["choices"][0]["label"]
-    bad_preset = form_choices("recipes", {"dss_instance": {"url": "", "api_key": SECRET}}, client=None,
-                              project_key="CLIN")
+    bad_preset = form_choices(
+        "recipes", {"dss_instance": {"url": "", "api_key": SECRET}}, client=None, project_key="CLIN"
+    )
     assert "URL" in bad_preset["choices"][0]["label"] and SECRET not in str(bad_preset)
 
 

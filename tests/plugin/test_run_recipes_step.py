@@ -8,8 +8,12 @@ import pytest
 from flow_orchestrator.entrypoints import RecipesFailed
 from flow_orchestrator.errors import ConfigError, SelectionError
 
-LAB, NOTES, JOIN, TRAIN = ("group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG", "join_ML_TRAINING_DATA",
-                           "train_MODEL_SCORES")
+LAB, NOTES, JOIN, TRAIN = (
+    "group_LAB_RESULTS_AGG",
+    "group_CLINICAL_NOTES_AGG",
+    "join_ML_TRAINING_DATA",
+    "train_MODEL_SCORES",
+)
 PIPELINE = [LAB, NOTES, JOIN]  # the seed's pipeline
 
 
@@ -92,11 +96,14 @@ def test_presets_are_read_from_the_plugin_config_as_dss_resolves_them(run_step, 
     assert states == {LAB: "FAILED", NOTES: "SUCCESS", JOIN: "SKIPPED"}  # continued, as the policy says
 
 
-@pytest.mark.parametrize("config, error, words", [
-    ({"recipes": [JOIN, LAB]}, SelectionError, JOIN),  # the list contradicts the Flow
-    ({"recipes": [LAB, LAB]}, ConfigError, "more than once"),
-    ({"recipes": ["nope"]}, SelectionError, "nope"),
-])
+@pytest.mark.parametrize(
+    "config, error, words",
+    [
+        ({"recipes": [JOIN, LAB]}, SelectionError, JOIN),  # the list contradicts the Flow
+        ({"recipes": [LAB, LAB]}, ConfigError, "more than once"),
+        ({"recipes": ["nope"]}, SelectionError, "nope"),
+    ],
+)
 def test_bad_step_input_fails_before_any_job(run_step, clinical_dss, project_key, config, error, words):
     with pytest.raises(error) as caught:
         run_step(config)

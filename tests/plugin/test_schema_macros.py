@@ -107,8 +107,16 @@ def test_the_propagate_macro_previews_by_default_and_changes_nothing(run_propaga
 def test_the_propagate_macro_propagates_and_reports_the_diff(run_propagate_macro, clinical_dss, project_key):
     _set_type(clinical_dss, project_key, "LAB_RESULTS", "value", "int")
 
-    html = run_propagate_macro({"source_dataset": "LAB_RESULTS", "preview_only": False, "auto_rebuild": False,
-                                "stop_at": [], "mark_as_ok": [], "partition_values": []})
+    html = run_propagate_macro(
+        {
+            "source_dataset": "LAB_RESULTS",
+            "preview_only": False,
+            "auto_rebuild": False,
+            "stop_at": [],
+            "mark_as_ok": [],
+            "partition_values": [],
+        }
+    )
 
     schema = clinical_dss.client().get_project(project_key).get_dataset("LAB_RESULTS_AGG").get_schema()["columns"]
     assert {c["name"]: c["type"] for c in schema}["value_max"] == "int"
@@ -119,8 +127,7 @@ def test_the_propagate_macro_propagates_and_reports_the_diff(run_propagate_macro
 def test_the_propagate_macro_rejects_unknown_recipes_before_anything(run_propagate_macro, clinical_dss, project_key):
     _set_type(clinical_dss, project_key, "LAB_RESULTS", "value", "int")
     with pytest.raises(ConfigError, match="did you mean 'join_ML_TRAINING_DATA'"):
-        run_propagate_macro({"source_dataset": "LAB_RESULTS", "preview_only": False,
-                             "stop_at": ["join_ML_TRAINING"]})
+        run_propagate_macro({"source_dataset": "LAB_RESULTS", "preview_only": False, "stop_at": ["join_ML_TRAINING"]})
     schema = clinical_dss.client().get_project(project_key).get_dataset("LAB_RESULTS_AGG").get_schema()["columns"]
     assert {c["name"]: c["type"] for c in schema}["value_max"] == "double"
 
@@ -129,8 +136,15 @@ def test_the_propagate_macro_rejects_unknown_recipes_before_anything(run_propaga
 
 
 def test_the_verify_macro_returns_one_row_per_expectation(run_verify_macro):
-    html = run_verify_macro({"datasets": ["LAB_RESULTS", "CLINICAL_NOTES"], "expected_columns": ["patient_id:string"],
-                             "min_rows": 10, "capture_current": False, "expectations": ""})
+    html = run_verify_macro(
+        {
+            "datasets": ["LAB_RESULTS", "CLINICAL_NOTES"],
+            "expected_columns": ["patient_id:string"],
+            "min_rows": 10,
+            "capture_current": False,
+            "expectations": "",
+        }
+    )
     assert "All 6 expectations passed" in html
     assert html.count('class="fo-expectation') == 6
 
@@ -144,10 +158,13 @@ def test_the_verify_step_passes_and_publishes_variables_and_report_items(run_ver
 
 
 def test_the_verify_step_fails_naming_each_error_and_warns_for_warn(run_verify_step, caplog):
-    spec = {"version": 1, "datasets": {
-        "LAB_RESULTS": {"max_rows": {"value": 5, "severity": "WARN"}},
-        "CLINICAL_NOTES": {"columns": {"mode": "contains", "items": [{"name": "note_txt"}]}},
-    }}
+    spec = {
+        "version": 1,
+        "datasets": {
+            "LAB_RESULTS": {"max_rows": {"value": 5, "severity": "WARN"}},
+            "CLINICAL_NOTES": {"columns": {"mode": "contains", "items": [{"name": "note_txt"}]}},
+        },
+    }
     with caplog.at_level(logging.WARNING), pytest.raises(VerificationFailed) as caught:
         run_verify_step({"datasets": ["LAB_RESULTS"], "min_rows": 100000, "expectations": json.dumps(spec)})
     message = str(caught.value)
@@ -155,8 +172,11 @@ def test_the_verify_step_fails_naming_each_error_and_warns_for_warn(run_verify_s
     assert "LAB_RESULTS min_rows: expected at least 100000 rows, found 300" in message
     assert 'CLINICAL_NOTES columns: missing column: "note_txt"' in message
     assert "max_rows" not in message  # WARN: logged, not failing
-    assert any("expected at most 5 rows" in record.getMessage() for record in caplog.records
-               if record.levelno == logging.WARNING)
+    assert any(
+        "expected at most 5 rows" in record.getMessage()
+        for record in caplog.records
+        if record.levelno == logging.WARNING
+    )
     assert run_verify_step.variables["flow_orchestrator_verify_failed_error"] == 2
     assert run_verify_step.variables["flow_orchestrator_verify_failed_warn"] == 1
 
@@ -181,18 +201,30 @@ def _params(path: Path) -> dict:
 
 
 FIELD_TYPES = {
-    "source_dataset": ("DATASET",), "auto_rebuild": ("BOOLEAN",), "stop_at": ("STRINGS", "MULTISELECT"),
-    "mark_as_ok": ("STRINGS", "MULTISELECT"), "partition_values": ("STRINGS",), "preview_only": ("BOOLEAN",),
-    "datasets": ("DATASETS",), "expectations": ("TEXTAREA",), "expected_columns": ("STRINGS",), "min_rows": ("INT",),
-    "capture_current": ("BOOLEAN",), "dss_instance": ("PRESET",),
+    "source_dataset": ("DATASET",),
+    "auto_rebuild": ("BOOLEAN",),
+    "stop_at": ("STRINGS", "MULTISELECT"),
+    "mark_as_ok": ("STRINGS", "MULTISELECT"),
+    "partition_values": ("STRINGS",),
+    "preview_only": ("BOOLEAN",),
+    "datasets": ("DATASETS",),
+    "expectations": ("TEXTAREA",),
+    "expected_columns": ("STRINGS",),
+    "min_rows": ("INT",),
+    "capture_current": ("BOOLEAN",),
+    "dss_instance": ("PRESET",),
 }
 
 
-@pytest.mark.parametrize("path, fields", [
-    (PROPAGATE_DIR / "runnable.json", [f for f in propagate.FORM_FIELDS if f != "timeout_s"]),
-    (VERIFY_DIR / "runnable.json", list(verification.FORM_FIELDS)),
-    (VERIFY_STEP_DIR / "step.json", list(verification.FORM_FIELDS)),
-], ids=["propagate-macro", "verify-macro", "verify-step"])
+@pytest.mark.parametrize(
+    "path, fields",
+    [
+        (PROPAGATE_DIR / "runnable.json", [f for f in propagate.FORM_FIELDS if f != "timeout_s"]),
+        (VERIFY_DIR / "runnable.json", list(verification.FORM_FIELDS)),
+        (VERIFY_STEP_DIR / "step.json", list(verification.FORM_FIELDS)),
+    ],
+    ids=["propagate-macro", "verify-macro", "verify-step"],
+)
 def test_descriptors_declare_every_field_the_code_reads(path, fields):
     params = _params(path)
     for name in fields + ["dss_instance"]:

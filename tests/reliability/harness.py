@@ -95,8 +95,15 @@ def emulator_jobs(dss: EmulatedDSS, project_key: str) -> Dict[str, JobView]:
         for job in project.jobs.values():
             outputs = tuple(o.get("targetDataset") or o.get("targetManagedFolder") for o in job.definition["outputs"])
             activities = tuple((a.recipe_name, a.state, a.start_ms, a.end_ms) for a in job.activities.values())
-            views[job.id] = JobView(job.id, job.state, int(job.definition.get("initiationTimestamp") or 0),
-                                    job.start_ms, job.end_ms, outputs, activities)
+            views[job.id] = JobView(
+                job.id,
+                job.state,
+                int(job.definition.get("initiationTimestamp") or 0),
+                job.start_ms,
+                job.end_ms,
+                outputs,
+                activities,
+            )
         return views
 
 
@@ -158,17 +165,26 @@ class RunResult:
         return [e for e in self.events if e.kind == kind]
 
 
-def gateway_for(dss: EmulatedDSS, project_key: str, *, api_key: Optional[str] = None,
-                timeout_s: Optional[float] = None) -> DSSGateway:
+def gateway_for(
+    dss: EmulatedDSS, project_key: str, *, api_key: Optional[str] = None, timeout_s: Optional[float] = None
+) -> DSSGateway:
     client = connect(dss.url, api_key or dss.api_key)
     if timeout_s is None:
         return DSSGateway(client, project_key)
     return DSSGateway(client, project_key, timeout_s=timeout_s)
 
 
-def run_pipeline(dss: EmulatedDSS, project_key: str, config: BuildConfig, record_path: Path, *,
-                 consumers: Sequence[Callable] = (), cancel: Optional[threading.Event] = None,
-                 gateway: Optional[DSSGateway] = None, raises: bool = False) -> RunResult:
+def run_pipeline(
+    dss: EmulatedDSS,
+    project_key: str,
+    config: BuildConfig,
+    record_path: Path,
+    *,
+    consumers: Sequence[Callable] = (),
+    cancel: Optional[threading.Event] = None,
+    gateway: Optional[DSSGateway] = None,
+    raises: bool = False,
+) -> RunResult:
     """Run a build for real and capture what every check needs; an exception is kept when ``raises``."""
     before = set(emulator_jobs(dss, project_key))
     events: List[object] = []
@@ -185,8 +201,9 @@ def run_pipeline(dss: EmulatedDSS, project_key: str, config: BuildConfig, record
 
     record = error = None
     try:
-        record = run_build(gateway or gateway_for(dss, project_key), config, on_event=on_event, cancel=cancel,
-                           record_sink=sink)
+        record = run_build(
+            gateway or gateway_for(dss, project_key), config, on_event=on_event, cancel=cancel, record_sink=sink
+        )
     except Exception as exc:  # noqa: BLE001 - kept for the test to inspect
         if not raises:
             raise
@@ -224,15 +241,19 @@ def assert_run_settled(result: RunResult, planned: Optional[Sequence[str]] = Non
         if recipe["state"] == "SKIPPED":
             assert recipe["skipped_because"], f"{recipe['name']} skipped without naming the failed upstream"
         if recipe["state"] not in ("SUCCESS", "SKIPPED", "NOT_RUN"):
-            assert recipe["error"] and recipe["error"]["message"], f"{recipe['name']} is {recipe['state']} without error"
+            assert recipe["error"] and recipe["error"]["message"], (
+                f"{recipe['name']} is {recipe['state']} without error"
+            )
     assert data["counts"] == counts
     untracked = sorted(set(result.jobs) - set(record_jobs))
     unknown = sorted(set(record_jobs) - set(result.jobs))
     assert not untracked and not unknown, (
-        f"jobs on DSS and in the record differ: started but untracked {untracked}, recorded but unknown {unknown}")
+        f"jobs on DSS and in the record differ: started but untracked {untracked}, recorded but unknown {unknown}"
+    )
     still = {job_id: view.state for job_id, view in result.jobs.items() if not view.terminal}
     assert not still, f"jobs the run started are still running on DSS after it returned: {still}"
     for job_id, attempt_state in record_jobs.items():
         assert result.jobs[job_id].state == ATTEMPT_TO_JOB_STATE[attempt_state], (
-            f"job {job_id}: the record says {attempt_state}, DSS says {result.jobs[job_id].state}")
+            f"job {job_id}: the record says {attempt_state}, DSS says {result.jobs[job_id].state}"
+        )
     return data

@@ -73,6 +73,7 @@ class _Scenario:
 def macro(form: dict, project_key: str = CLINICAL, api_key: Optional[str] = None) -> Callable:
     def call(dss):
         return run_build_macro(form, {}, client=dss.client(api_key), project_key=project_key)
+
     return call
 
 
@@ -80,15 +81,22 @@ def step(step_config: dict, plugin_config: Optional[dict] = None) -> Callable:
     def call(dss):
         scenario = _Scenario()
         try:
-            run_recipes_step(step_config, plugin_config or {"config": step_config}, client=dss.client(),
-                             project_key=CLINICAL, scenario=scenario)
+            run_recipes_step(
+                step_config,
+                plugin_config or {"config": step_config},
+                client=dss.client(),
+                project_key=CLINICAL,
+                scenario=scenario,
+            )
         finally:
             assert scenario.calls == [], "the step published variables for a configuration it rejected"
+
     return call
 
 
 def command(*argv: str, key: Optional[str] = None, url: Optional[str] = None, project: Optional[str] = CLINICAL):
     """``flow-orchestrator build ...`` against the emulator (``{url}`` / key / project filled in)."""
+
     def call(dss):
         args = list(argv)
         if "--url" not in args and args[0] != "resume":
@@ -102,6 +110,7 @@ def command(*argv: str, key: Optional[str] = None, url: Optional[str] = None, pr
             return cli.main(args)
         except SystemExit as exit_:  # argparse's own errors exit (with code 2) instead of returning
             return exit_.code
+
     return call
 
 
@@ -124,47 +133,56 @@ def _dss_process_env(dss, **variables):
 
 def macro_shell(form: dict) -> Callable:
     """The real ``runnable.py``, found and built the way DSS does, then run."""
+
     def call(dss):
         with _dss_process_env(dss):
             macro = instantiate_runnable(load_runnable_class(MACRO_PY), CLINICAL, form, {})
             return macro.run(lambda done: None)
+
     return call
 
 
 def step_shell(step_config: dict) -> Callable:
     """The real ``step.py``, run as DSS runs it: a script reading its config from environment variables."""
+
     def call(dss):
         config = json.dumps(step_config)
         plugin = json.dumps({"config": step_config, "pluginConfig": {}})
         with _dss_process_env(dss, DKU_PLUGIN_STEP_CONFIG=config, DKU_PLUGIN_CONFIG=plugin):
             return runpy.run_path(str(STEP_PY), run_name="__main__")
+
     return call
 
 
 def spec(value) -> Callable:
     def call(dss):
         return parse_expectations(value)
+
     return call
 
 
 def verify_form(form: dict) -> Callable:
     def call(dss):
         return run_verify_macro(form, {}, client=dss.client(), project_key=CLINICAL)
+
     return call
 
 
 def propagate_form(form: dict) -> Callable:
     def call(dss):
         return run_propagate_macro(form, {}, client=dss.client(), project_key=CLINICAL)
+
     return call
 
 
 def graph(payload: dict) -> Callable:
     """``run_build`` on a project whose Flow graph answer is ``payload``."""
+
     def call(dss):
         gateway = gateway_for(dss, CLINICAL)
         gateway.flow_graph_payload = lambda: payload
         return run_build(gateway, build_config())
+
     return call
 
 
@@ -174,6 +192,7 @@ def flow_file(mutate: Callable[[dict], None]) -> Callable:
         flow["projectKey"] = "BROKEN"
         mutate(flow)
         return dss.load_flow(flow)
+
     return call
 
 
@@ -184,6 +203,7 @@ def _cycle(flow: dict) -> None:
 def _rename(index: int, name: str) -> Callable[[dict], None]:
     def mutate(flow: dict) -> None:
         flow["recipes"][index]["name"] = name
+
     return mutate
 
 
@@ -207,41 +227,52 @@ class Case:
 BUG_PROJECT_401 = (
     "BUG dss.py DSSGateway._call: DSS answers an unknown or unreadable project with 401 UnauthorizedException "
     "'Failed to read project permissions'; every 401 is reported as 'DSS rejected the API key ... Check the key', so "
-    "the user fixes the wrong thing (check_access's 'Project ... was not found' branch is unreachable)")
+    "the user fixes the wrong thing (check_access's 'Project ... was not found' branch is unreachable)"
+)
 BUG_LIST_TYPE = (
     "BUG entrypoints._clean_list: a non-list value for targets/recipes (e.g. 42) crashes with TypeError "
-    "'int object is not iterable' instead of a ConfigError naming the field")
+    "'int object is not iterable' instead of a ConfigError naming the field"
+)
 BUG_UNREACHABLE_MACRO = (
     "BUG entrypoints._run: the last run record (project variables) is read before check_access, so an unreachable "
     "instance raises a raw TransientAPIError ('Reading project variables: DSS did not answer (ConnectionError: "
-    "HTTPConnectionPool...') instead of 'Cannot reach DSS at <url>: check the URL'")
+    "HTTPConnectionPool...') instead of 'Cannot reach DSS at <url>: check the URL'"
+)
 BUG_HUGE_TIMEOUT = (
     "BUG resource/schemas/build-config.schema.json: timeout_minutes/timeout have no maximum; 1e308 minutes becomes "
     "timeout_s=inf: the dry-run report crashes (OverflowError in report/html.format_duration) and a record would "
-    "carry the non-JSON token Infinity")
+    "carry the non-JSON token Infinity"
+)
 
 
 LAB, NOTES, JOIN = "group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG", "join_ML_TRAINING_DATA"
-CYCLE_PAYLOAD = flow_payload({"a_recipe": (["ds_c"], ["ds_a"]), "b_recipe": (["ds_a"], ["ds_b"]),
-                              "c_recipe": (["ds_b"], ["ds_c"])}, project_key=CLINICAL)
+CYCLE_PAYLOAD = flow_payload(
+    {"a_recipe": (["ds_c"], ["ds_a"]), "b_recipe": (["ds_a"], ["ds_b"]), "c_recipe": (["ds_b"], ["ds_c"])},
+    project_key=CLINICAL,
+)
 DANGLING_PAYLOAD = flow_payload({"a_recipe": (["ds_in"], ["ds_a"])}, project_key=CLINICAL)
 DANGLING_PAYLOAD["nodes"]["a_recipe"]["successors"].append("ds_ghost")
 
 CASES = [
     # --- Build pipeline macro form ---------------------------------------------------------------------------
-    Case("macro-unknown-recipe", macro({"recipes": ["group_LAB_RESULT_AGG"]}),
-         ("group_LAB_RESULT_AGG", "did you mean", LAB)),
+    Case(
+        "macro-unknown-recipe",
+        macro({"recipes": ["group_LAB_RESULT_AGG"]}),
+        ("group_LAB_RESULT_AGG", "did you mean", LAB),
+    ),
     Case("macro-unknown-target", macro({"targets": ["LAB_RESULTS_AG"]}), ("LAB_RESULTS_AG", "did you mean")),
     Case("macro-unknown-in-select", macro({"select": "+nope_recipe+"}), ("select", "nope_recipe")),
     Case("macro-malformed-select", macro({"select": "++"}), ("select", "++")),
     Case("macro-unknown-in-exclude", macro({"exclude": "group_LAB"}), ("exclude", "group_LAB")),
     Case("macro-exclude-everything", macro({"recipes": [LAB], "exclude": LAB}), ("exclude", "empty")),
-    Case("macro-unknown-build-mode", macro({"build_mode": "FAST_BUILD"}), ("build_mode", "FAST_BUILD", "RECURSIVE_BUILD")),
+    Case(
+        "macro-unknown-build-mode", macro({"build_mode": "FAST_BUILD"}), ("build_mode", "FAST_BUILD", "RECURSIVE_BUILD")
+    ),
     Case("macro-unknown-strategy", macro({"strategy": "parallel"}), ("strategy", "per-recipe", "single-job")),
     Case("macro-unknown-on-failure", macro({"on_failure": "ignore"}), ("on_failure", "fail-fast", "continue")),
     Case("macro-max-parallel-zero", macro({"max_parallel": 0}), ("max_parallel", "between 1 and 100", "got 0")),
     Case("macro-max-parallel-negative", macro({"max_parallel": -3}), ("max_parallel", "-3")),
-    Case("macro-max-parallel-huge", macro({"max_parallel": 10 ** 9}), ("max_parallel", "100")),
+    Case("macro-max-parallel-huge", macro({"max_parallel": 10**9}), ("max_parallel", "100")),
     Case("macro-max-parallel-text", macro({"max_parallel": "four"}), ("max_parallel", "whole number", "four")),
     Case("macro-max-parallel-fraction", macro({"max_parallel": 2.5}), ("max_parallel", "whole number")),
     Case("macro-retries-negative", macro({"retries": -1}), ("retries", "between 0 and 10")),
@@ -252,34 +283,62 @@ CASES = [
     Case("macro-dry-run-not-boolean", macro({"dry_run": "maybe"}), ("dry_run", "true or false")),
     Case("macro-recipes-wrong-type", macro({"recipes": 42}), ("recipes", "list")),
     Case("macro-select-wrong-type", macro({"select": 5}), ("select", "list")),
-    Case("macro-bad-transient-regex", macro({"transient_patterns": ["(unclosed"]}),
-         ("transient_patterns", "(unclosed", "regular expression")),
-    Case("macro-name-with-quotes", macro({"recipes": ['group_LAB"RESULTS\'AGG']}), ('group_LAB"RESULTS', "did you mean")),
-    Case("macro-name-unicode", macro({"recipes": ["grüppe_LAB_RESULTS_AGG"]}), ("grüppe_LAB_RESULTS_AGG", "did you mean")),
+    Case(
+        "macro-bad-transient-regex",
+        macro({"transient_patterns": ["(unclosed"]}),
+        ("transient_patterns", "(unclosed", "regular expression"),
+    ),
+    Case(
+        "macro-name-with-quotes", macro({"recipes": ["group_LAB\"RESULTS'AGG"]}), ('group_LAB"RESULTS', "did you mean")
+    ),
+    Case(
+        "macro-name-unicode", macro({"recipes": ["grüppe_LAB_RESULTS_AGG"]}), ("grüppe_LAB_RESULTS_AGG", "did you mean")
+    ),
     Case("macro-name-html", macro({"recipes": ["<script>alert(1)</script>"]}), ("<script>alert(1)</script>", "recipe")),
     Case("macro-resume-without-record", macro({"resume_last_run": True}), ("resume", "no previous run record")),
     Case("macro-preset-without-url", macro({"dss_instance": {"api_key": "k"}}), ("dss_instance.url", "preset")),
-    Case("macro-preset-unresolved", macro({"dss_instance": {"mode": "PRESET", "name": "prod"}}),
-         ("dss_instance", "prod", "not resolved")),
-    Case("macro-preset-unreachable-url", macro({"dss_instance": {"url": CLOSED_URL, "api_key": "k"}}),
-         (CLOSED_URL, "cannot reach")),
-    Case("macro-preset-bad-url", macro({"dss_instance": {"url": "dss.example.com", "api_key": "k"}}),
-         ("dss.example.com", "https://")),
+    Case(
+        "macro-preset-unresolved",
+        macro({"dss_instance": {"mode": "PRESET", "name": "prod"}}),
+        ("dss_instance", "prod", "not resolved"),
+    ),
+    Case(
+        "macro-preset-unreachable-url",
+        macro({"dss_instance": {"url": CLOSED_URL, "api_key": "k"}}),
+        (CLOSED_URL, "cannot reach"),
+    ),
+    Case(
+        "macro-preset-bad-url",
+        macro({"dss_instance": {"url": "dss.example.com", "api_key": "k"}}),
+        ("dss.example.com", "https://"),
+    ),
     Case("macro-wrong-api-key", macro({}, api_key=WRONG_KEY), ("api key", "check the key")),
-    Case("macro-unknown-project", macro({}, project_key="NO_SUCH_PROJECT"), ("NO_SUCH_PROJECT", "project"),
-         forbid=("rejected the API key",)),
+    Case(
+        "macro-unknown-project",
+        macro({}, project_key="NO_SUCH_PROJECT"),
+        ("NO_SUCH_PROJECT", "project"),
+        forbid=("rejected the API key",),
+    ),
     # --- Run recipes step config ---------------------------------------------------------------------------
     Case("step-duplicate-recipe", step({"recipes": [LAB, LAB]}), ("recipes", LAB, "more than once")),
     Case("step-order-contradicts-flow", step({"recipes": [JOIN, LAB]}), (JOIN, LAB, "reorder")),
     Case("step-unknown-recipe", step({"recipes": [LAB, "join_ML_TRAINING"]}), ("join_ML_TRAINING", "did you mean")),
-    Case("step-parallel-not-boolean", step({"recipes": [LAB], "parallel": "yes please"}), ("parallel", "true or false")),
+    Case(
+        "step-parallel-not-boolean", step({"recipes": [LAB], "parallel": "yes please"}), ("parallel", "true or false")
+    ),
     Case("step-max-parallel-zero", step({"recipes": [LAB], "max_parallel": 0}), ("max_parallel", "between 1 and 100")),
     Case("step-retries-fraction", step({"recipes": [LAB], "retries": 2.5}), ("retries", "whole number")),
     Case("step-timeout-text", step({"recipes": [LAB], "timeout_minutes": "ten"}), ("timeout_minutes", "number")),
-    Case("step-unknown-build-mode", step({"recipes": [LAB], "build_mode": "Build everything please"}),
-         ("build_mode", "Build only this")),
-    Case("step-policy-preset-bad-value", step({"recipes": [LAB]}, {"config": {"pipeline_policy": {"max_parallel": -2}}}),
-         ("max_parallel", "between 1 and 100", "got -2")),
+    Case(
+        "step-unknown-build-mode",
+        step({"recipes": [LAB], "build_mode": "Build everything please"}),
+        ("build_mode", "Build only this"),
+    ),
+    Case(
+        "step-policy-preset-bad-value",
+        step({"recipes": [LAB]}, {"config": {"pipeline_policy": {"max_parallel": -2}}}),
+        ("max_parallel", "between 1 and 100", "got -2"),
+    ),
     Case("step-shell-order-contradicts-flow", step_shell({"recipes": [JOIN, LAB]}), (JOIN, LAB, "reorder")),
     Case("macro-shell-max-parallel-zero", macro_shell({"max_parallel": 0}), ("max_parallel", "between 1 and 100")),
     Case("macro-shell-unknown-target", macro_shell({"targets": ["ML_TRAINING"]}), ("ML_TRAINING", "did you mean")),
@@ -295,49 +354,98 @@ CASES = [
     Case("cli-unreachable-url", command("build", url=CLOSED_URL), (CLOSED_URL, "cannot reach")),
     Case("cli-not-a-url", command("build", url="localhost:11200"), ("localhost:11200", "https://")),
     Case("cli-wrong-api-key", command("build", key=WRONG_KEY), ("api key", "DSS_API_KEY")),
-    Case("cli-unknown-project", command("build", project="NOPE"), ("NOPE", "project"), forbid=("rejected the API key",)),
+    Case(
+        "cli-unknown-project", command("build", project="NOPE"), ("NOPE", "project"), forbid=("rejected the API key",)
+    ),
     Case("cli-unknown-recipe", command("build", "--recipes", "train_MODEL"), ("train_MODEL", "did you mean")),
     Case("cli-ordered-contradicts-flow", command("build", "--ordered", "--recipes", JOIN, LAB), (JOIN, LAB, "reorder")),
-    Case("cli-ordered-duplicate", command("build", "--ordered", "--recipes", LAB, LAB), ("--recipes", "more than once")),
+    Case(
+        "cli-ordered-duplicate", command("build", "--ordered", "--recipes", LAB, LAB), ("--recipes", "more than once")
+    ),
     Case("cli-bad-transient-regex", command("build", "--transient-pattern", "[oops"), ("--transient-pattern", "[oops")),
     Case("cli-all-with-recipes", command("build", "--all", "--recipes", LAB), ("--all", "leave")),
-    Case("cli-resume-missing-record", command("resume", "--record", "/nonexistent/record.json"),
-         ("/nonexistent/record.json", "does not exist")),
+    Case(
+        "cli-resume-missing-record",
+        command("resume", "--record", "/nonexistent/record.json"),
+        ("/nonexistent/record.json", "does not exist"),
+    ),
     # --- expectation specs -----------------------------------------------------------------------------------
-    Case("spec-malformed-json", spec('{"version": 1, "datasets": {"X": {"min_rows": 1}'),
-         ("expectations", "not valid JSON", "line 1")),
-    Case("spec-duplicate-key", spec('{"version": 1, "datasets": {"X": {"min_rows": 1, "min_rows": 2}}}'),
-         ("min_rows", "twice")),
+    Case(
+        "spec-malformed-json",
+        spec('{"version": 1, "datasets": {"X": {"min_rows": 1}'),
+        ("expectations", "not valid JSON", "line 1"),
+    ),
+    Case(
+        "spec-duplicate-key",
+        spec('{"version": 1, "datasets": {"X": {"min_rows": 1, "min_rows": 2}}}'),
+        ("min_rows", "twice"),
+    ),
     Case("spec-missing-version", spec({"datasets": {"ORDERS": {"not_empty": True}}}), ("version",)),
     Case("spec-no-dataset", spec({"version": 1, "datasets": {}}), ("datasets", "at least 1")),
-    Case("spec-empty-column-list", spec({"version": 1, "datasets": {"ORDERS": {"columns": []}}}),
-         ("datasets.ORDERS.columns", "empty")),
-    Case("spec-min-rows-text", spec({"version": 1, "datasets": {"ORDERS": {"min_rows": "ten"}}}),
-         ("datasets.ORDERS.min_rows", "ten")),
-    Case("spec-min-rows-negative", spec({"version": 1, "datasets": {"ORDERS": {"min_rows": -1}}}),
-         ("datasets.ORDERS.min_rows", "-1")),
-    Case("spec-unknown-kind", spec({"version": 1, "datasets": {"ORDERS": {"colums": ["id"]}}}),
-         ("datasets.ORDERS", "colums")),
-    Case("spec-columns-not-a-list", spec({"version": 1, "datasets": {"ORDERS": {"columns": "id"}}}),
-         ("datasets.ORDERS.columns",)),
-    Case("spec-unknown-severity", spec({"version": 1, "datasets": {"ORDERS": {"not_empty": {"severity": "FATAL"}}}}),
-         ("datasets.ORDERS", "FATAL")),
+    Case(
+        "spec-empty-column-list",
+        spec({"version": 1, "datasets": {"ORDERS": {"columns": []}}}),
+        ("datasets.ORDERS.columns", "empty"),
+    ),
+    Case(
+        "spec-min-rows-text",
+        spec({"version": 1, "datasets": {"ORDERS": {"min_rows": "ten"}}}),
+        ("datasets.ORDERS.min_rows", "ten"),
+    ),
+    Case(
+        "spec-min-rows-negative",
+        spec({"version": 1, "datasets": {"ORDERS": {"min_rows": -1}}}),
+        ("datasets.ORDERS.min_rows", "-1"),
+    ),
+    Case(
+        "spec-unknown-kind",
+        spec({"version": 1, "datasets": {"ORDERS": {"colums": ["id"]}}}),
+        ("datasets.ORDERS", "colums"),
+    ),
+    Case(
+        "spec-columns-not-a-list",
+        spec({"version": 1, "datasets": {"ORDERS": {"columns": "id"}}}),
+        ("datasets.ORDERS.columns",),
+    ),
+    Case(
+        "spec-unknown-severity",
+        spec({"version": 1, "datasets": {"ORDERS": {"not_empty": {"severity": "FATAL"}}}}),
+        ("datasets.ORDERS", "FATAL"),
+    ),
     Case("spec-top-level-list", spec("[1, 2]"), ("object",)),
     Case("verify-nothing-to-verify", verify_form({}), ("datasets", "nothing to verify")),
-    Case("verify-bad-column-type", verify_form({"datasets": ["LAB_RESULTS"], "expected_columns": ["id:strin"]}),
-         ("expected_columns[0]", "strin")),
-    Case("verify-capture-unknown-dataset", verify_form({"datasets": ["LAB_RESULT"], "capture_current": True}),
-         ("LAB_RESULT", "did you mean", "LAB_RESULTS")),
-    Case("verify-min-rows-negative", lambda dss: parse_verify_config({"datasets": ["X"], "min_rows": -4}),
-         ("min_rows", "-4")),
+    Case(
+        "verify-bad-column-type",
+        verify_form({"datasets": ["LAB_RESULTS"], "expected_columns": ["id:strin"]}),
+        ("expected_columns[0]", "strin"),
+    ),
+    Case(
+        "verify-capture-unknown-dataset",
+        verify_form({"datasets": ["LAB_RESULT"], "capture_current": True}),
+        ("LAB_RESULT", "did you mean", "LAB_RESULTS"),
+    ),
+    Case(
+        "verify-min-rows-negative",
+        lambda dss: parse_verify_config({"datasets": ["X"], "min_rows": -4}),
+        ("min_rows", "-4"),
+    ),
     # --- Propagate schema form -------------------------------------------------------------------------------
     Case("propagate-no-source", propagate_form({}), ("source_dataset", "choose")),
-    Case("propagate-unknown-source", propagate_form({"source_dataset": "LAB_RESULT", "preview_only": False}),
-         ("LAB_RESULT", "did you mean")),
-    Case("propagate-unknown-stop-at", propagate_form({"source_dataset": "LAB_RESULTS", "stop_at": ["join_ML"],
-                                                      "preview_only": False}), ("stop_at[0]", "join_ML")),
-    Case("propagate-bad-partition", propagate_form({"source_dataset": "LAB_RESULTS", "partition_values": ["2024"]}),
-         ("partition", "2024")),
+    Case(
+        "propagate-unknown-source",
+        propagate_form({"source_dataset": "LAB_RESULT", "preview_only": False}),
+        ("LAB_RESULT", "did you mean"),
+    ),
+    Case(
+        "propagate-unknown-stop-at",
+        propagate_form({"source_dataset": "LAB_RESULTS", "stop_at": ["join_ML"], "preview_only": False}),
+        ("stop_at[0]", "join_ML"),
+    ),
+    Case(
+        "propagate-bad-partition",
+        propagate_form({"source_dataset": "LAB_RESULTS", "partition_values": ["2024"]}),
+        ("partition", "2024"),
+    ),
     # --- Flow graphs the library cannot schedule ---------------------------------------------------------------
     Case("graph-cycle", graph(CYCLE_PAYLOAD), ("cycle", "a_recipe", "b_recipe")),
     Case("graph-dangling-reference", graph(DANGLING_PAYLOAD), ("ds_ghost",)),
@@ -379,8 +487,10 @@ def test_the_corpus_is_large_enough(capsys):
     """The closing note's figure: bad inputs per door (each case asserts its own rejection)."""
     doors = Counter(case.id.split("-")[0] for case in CASES)
     with capsys.disabled():
-        print(f"\nbad inputs: {len(CASES)} cases ({', '.join(f'{door} {n}' for door, n in doors.items())}), "
-              f"{sum(1 for c in CASES if c.bug)} of them known bugs (strict xfail)")
+        print(
+            f"\nbad inputs: {len(CASES)} cases ({', '.join(f'{door} {n}' for door, n in doors.items())}), "
+            f"{sum(1 for c in CASES if c.bug)} of them known bugs (strict xfail)"
+        )
     assert len(CASES) >= 40
     assert len({case.id for case in CASES}) == len(CASES)
     assert all(case.expect for case in CASES)

@@ -134,8 +134,7 @@ def test_job_aborted_by_a_user_is_recorded_and_stops_its_downstream(dss, record_
     dss.hang_recipe(CLINICAL, LAB)
     user = Trigger("recipe_started", lambda event: dss.abort_job(CLINICAL, event.job_id), recipe=LAB)
 
-    result = run_pipeline(dss, CLINICAL, build_config(on_failure="continue", retries=2), record_path,
-                          consumers=[user])
+    result = run_pipeline(dss, CLINICAL, build_config(on_failure="continue", retries=2), record_path, consumers=[user])
 
     data = assert_run_settled(result, CLINICAL_RECIPES)
     assert user.fired
@@ -152,8 +151,9 @@ def test_cancellation_aborts_every_running_job_and_writes_the_record(dss, record
     cancel = threading.Event()
     both_started = Trigger("recipe_started", lambda event: cancel.set(), nth=2)
 
-    result = run_pipeline(dss, CLINICAL, build_config(max_parallel=4), record_path, consumers=[both_started],
-                          cancel=cancel)
+    result = run_pipeline(
+        dss, CLINICAL, build_config(max_parallel=4), record_path, consumers=[both_started], cancel=cancel
+    )
 
     data = assert_run_settled(result, CLINICAL_RECIPES)
     assert data["state"] == "CANCELLED"
@@ -198,8 +198,9 @@ def test_restart_that_loses_running_jobs_ends_them_aborted(dss, record_path):
     lost = []
     restart = Trigger("recipe_started", lambda event: lost.extend(dss.restart()), nth=2)
 
-    result = run_pipeline(dss, CLINICAL, build_config(max_parallel=4, on_failure="continue"), record_path,
-                          consumers=[restart])
+    result = run_pipeline(
+        dss, CLINICAL, build_config(max_parallel=4, on_failure="continue"), record_path, consumers=[restart]
+    )
 
     data = assert_run_settled(result, CLINICAL_RECIPES)
     assert sorted(lost) == sorted(result.jobs), "the restart did not hit the run's jobs"
@@ -216,8 +217,9 @@ def test_job_lost_to_a_restart_names_the_restart_and_is_retried(dss, record_path
         dss.clear_faults()  # the next attempt runs normally
 
     restart = Trigger("recipe_started", restart_then_release, recipe=LAB)
-    result = run_pipeline(dss, CLINICAL, build_config(retries=1, on_failure="continue"), record_path,
-                          consumers=[restart])
+    result = run_pipeline(
+        dss, CLINICAL, build_config(retries=1, on_failure="continue"), record_path, consumers=[restart]
+    )
 
     assert_run_settled(result, CLINICAL_RECIPES)
     history = result.recipe(LAB)["attempt_history"]
@@ -252,8 +254,11 @@ def test_job_start_slower_than_the_http_timeout_leaves_no_untracked_job(dss, rec
 
 
 def _lab_jobs(dss, before):
-    return [job for job_id, job in emulator_jobs(dss, CLINICAL).items()
-            if job_id not in before and "LAB_RESULTS_AGG" in job.outputs]
+    return [
+        job
+        for job_id, job in emulator_jobs(dss, CLINICAL).items()
+        if job_id not in before and "LAB_RESULTS_AGG" in job.outputs
+    ]
 
 
 def test_one_http_500_while_planning_does_not_fail_the_run(dss, record_path):

@@ -55,8 +55,9 @@ def scenarios(draw):
     }
 
 
-def _expected_continue(order: List[str], upstream: Dict[str, List[str]], failing: Set[str],
-                       flaky: Dict[str, int], retries: int) -> Dict[str, tuple]:
+def _expected_continue(
+    order: List[str], upstream: Dict[str, List[str]], failing: Set[str], flaky: Dict[str, int], retries: int
+) -> Dict[str, tuple]:
     """(state, attempts) of each recipe in a ``continue`` run: failures decide everything."""
     expected: Dict[str, tuple] = {}
     for name in order:
@@ -85,14 +86,25 @@ def _max_concurrent(jobs) -> int:
     return peak
 
 
-@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(scenarios())
 def test_runner_rules_hold_on_random_generated_flows(wide_emulator, scenario):
     dss = wide_emulator
     project_key = f"PROP{next(_project_numbers):03d}"
-    flow = generate_flow(scenario["recipes"], width=scenario["width"], seed=scenario["seed"], min_duration=0.01,
-                         max_duration=0.05, project_key=project_key)
+    flow = generate_flow(
+        scenario["recipes"],
+        width=scenario["width"],
+        seed=scenario["seed"],
+        min_duration=0.01,
+        max_duration=0.05,
+        project_key=project_key,
+    )
     names = [r["name"] for r in flow["recipes"]]
     failing = {names[i] for i in scenario["failing"]}
     flaky = {names[i]: n for i, n in scenario["flaky"].items()}
@@ -152,14 +164,22 @@ def test_runner_rules_hold_on_random_generated_flows(wide_emulator, scenario):
     # 6. the cap holds on the emulator
     assert _max_concurrent(result.jobs.values()) <= scenario["max_parallel"]
 
-    EXAMPLES_RUN.append({"project": project_key, "recipes": len(names), "jobs": len(result.jobs),
-                         "state": data["state"], **{k: scenario[k] for k in ("on_failure", "max_parallel", "retries")}})
+    EXAMPLES_RUN.append(
+        {
+            "project": project_key,
+            "recipes": len(names),
+            "jobs": len(result.jobs),
+            "state": data["state"],
+            **{k: scenario[k] for k in ("on_failure", "max_parallel", "retries")},
+        }
+    )
 
 
 def test_zz_property_examples_were_run(capsys):
     """The closing note's figure: properties × examples actually checked on the emulator."""
     with capsys.disabled():
-        states = ", ".join(f"{e['project']}:{e['recipes']}r/{e['jobs']}j/{e['on_failure']}/{e['state']}"
-                           for e in EXAMPLES_RUN)
+        states = ", ".join(
+            f"{e['project']}:{e['recipes']}r/{e['jobs']}j/{e['on_failure']}/{e['state']}" for e in EXAMPLES_RUN
+        )
         print(f"\nemulated properties: {PROPERTIES} rules x {len(EXAMPLES_RUN)} examples ({states})")
     assert len(EXAMPLES_RUN) >= MAX_EXAMPLES - 2

@@ -57,14 +57,14 @@ pytestmark = pytest.mark.emulator_only
 # ------------------------------------------------------------------------------------------------ payloads
 
 P_SCRIPT = "<script>document.title='XSS'</script>"
-P_IMG = "\"><img src=x onerror=\"document.title='XSS'\">"
+P_IMG = '"><img src=x onerror="document.title=\'XSS\'">'
 P_STYLE = "</style><b id=esc>x</b>"
 MESSAGE = f"Recipe crashed: {P_SCRIPT} {P_IMG} {P_STYLE}"
 ERROR_TYPE = f"com.example.Boom{P_IMG}"
 
 PROJECT = "XSSPROJ"
 SRC = "SRC_\"'><u>src<u>"
-R_A, DS_A = "sync_\"><u>XSS-recipe<u>", "DS_<script>document['title']='XSS'<script>"
+R_A, DS_A = 'sync_"><u>XSS-recipe<u>', "DS_<script>document['title']='XSS'<script>"
 R_B, DS_B = "<script>document['title']='XSS'<script>", "DS_\"'><u>ds<u>&amp;"
 R_C, DS_C = "sty<style>*{display:none!important}<style>", "DS_C_<style>*{display:none}<style>"
 COLUMN = P_STYLE
@@ -81,10 +81,16 @@ def payload_flow() -> dict:
         "projectKey": PROJECT,
         "name": f"Payload project {P_SCRIPT}",
         "datasets": [
-            {"name": SRC, "type": "Filesystem", "managed": False,
-             "schema": [{"name": "id", "type": "string"}, {"name": COLUMN, "type": "string"}],
-             "rows": [["a", P_SCRIPT], ["b", P_IMG]]},
-            {"name": DS_A}, {"name": DS_B}, {"name": DS_C},
+            {
+                "name": SRC,
+                "type": "Filesystem",
+                "managed": False,
+                "schema": [{"name": "id", "type": "string"}, {"name": COLUMN, "type": "string"}],
+                "rows": [["a", P_SCRIPT], ["b", P_IMG]],
+            },
+            {"name": DS_A},
+            {"name": DS_B},
+            {"name": DS_C},
         ],
         "recipes": [
             {"name": R_A, "type": "sync", "inputs": [SRC], "outputs": [DS_A], "emulation": {"duration": 0.01}},
@@ -147,33 +153,60 @@ def html_outputs(payload_dss, tmp_path_factory) -> Dict[str, str]:
     assert failed.states() == {R_A: "SUCCESS", R_B: "FAILED", R_C: "SKIPPED"}
     assert P_STYLE in (failed.recipe(R_B)["log_excerpt"] or ""), "the job log did not carry the payload"
     outputs["build report, failure"] = render_build_report(failed.data, dss_url=dss.url)
-    outputs["build macro, failure"] = run_build_macro({"on_failure": "continue"}, {}, client=dss.client(),
-                                                      project_key=PROJECT)
+    outputs["build macro, failure"] = run_build_macro(
+        {"on_failure": "continue"}, {}, client=dss.client(), project_key=PROJECT
+    )
     outputs["build macro, dry run"] = run_build_macro({"dry_run": True}, {}, client=dss.client(), project_key=PROJECT)
 
     html_file = folder / "cli-report.html"
-    code = cli.main(["build", "--url", dss.url, "--api-key", dss.api_key, "--project", PROJECT, "--on-failure",
-                     "continue", "--quiet", "--html", str(html_file)])
+    code = cli.main(
+        [
+            "build",
+            "--url",
+            dss.url,
+            "--api-key",
+            dss.api_key,
+            "--project",
+            PROJECT,
+            "--on-failure",
+            "continue",
+            "--quiet",
+            "--html",
+            str(html_file),
+        ]
+    )
     assert code == cli.EXIT_FAILED
     outputs["command line --html page"] = html_file.read_text(encoding="utf-8")
     dss.clear_faults()
 
     outputs["verify macro"] = run_verify_macro(
         {"datasets": [SRC, DS_A], "expected_columns": [f"{NEW_COLUMN}:string", COLUMN], "min_rows": 1000},
-        {}, client=dss.client(), project_key=PROJECT)
+        {},
+        client=dss.client(),
+        project_key=PROJECT,
+    )
     source = dss.client().get_project(PROJECT).get_dataset(SRC)
     schema = source.get_schema()
     schema["columns"].append({"name": NEW_COLUMN, "type": "string"})
     source.set_schema(schema)
-    outputs["propagate macro, preview"] = run_propagate_macro({"source_dataset": SRC, "preview_only": True}, {},
-                                                              client=dss.client(), project_key=PROJECT)
+    outputs["propagate macro, preview"] = run_propagate_macro(
+        {"source_dataset": SRC, "preview_only": True}, {}, client=dss.client(), project_key=PROJECT
+    )
     assert dss.job_starts(PROJECT) == 3 * 3, "only the three builds (3 recipes each) may start jobs"
     return outputs
 
 
-OUTPUT_NAMES = ["build report, success", "build report, dry run", "plan report", "build report, failure",
-                "build macro, failure", "build macro, dry run", "command line --html page", "verify macro",
-                "propagate macro, preview"]
+OUTPUT_NAMES = [
+    "build report, success",
+    "build report, dry run",
+    "plan report",
+    "build report, failure",
+    "build macro, failure",
+    "build macro, dry run",
+    "command line --html page",
+    "verify macro",
+    "propagate macro, preview",
+]
 #: What each output must show as text (escaped, not dropped): names, and the failure's message.
 SHOWN = {
     "build report, success": (R_A, R_B, R_C, DS_B),  # DS_B holds "&amp;": shown as typed, escaped once
@@ -273,15 +306,20 @@ def _check_in_browser(page: Path) -> dict:
 @requires_chromium
 def test_no_payload_runs_or_escapes_in_chromium(html_outputs, tmp_path):
     fragments = [name for name in OUTPUT_NAMES if name != "command line --html page"]
-    sections = "\n".join(f'<section class="fo-case" data-name="{name}">{html_outputs[name]}</section>'
-                         for name in fragments)
+    sections = "\n".join(
+        f'<section class="fo-case" data-name="{name}">{html_outputs[name]}</section>' for name in fragments
+    )
     page = tmp_path / "reports.html"
-    page.write_text(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{TITLE}</title></head>\n'
-                    f'<body style="margin: 16px">\n{sections}\n{PROBE}</body></html>\n', encoding="utf-8")
+    page.write_text(
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{TITLE}</title></head>\n'
+        f'<body style="margin: 16px">\n{sections}\n{PROBE}</body></html>\n',
+        encoding="utf-8",
+    )
     assert _check_in_browser(page)["reports"] == len(fragments)
 
-    document = re.sub(r"<title>.*?</title>", f"<title>{TITLE}</title>", html_outputs["command line --html page"],
-                      count=1, flags=re.S)
+    document = re.sub(
+        r"<title>.*?</title>", f"<title>{TITLE}</title>", html_outputs["command line --html page"], count=1, flags=re.S
+    )
     head, _, tail = document.rpartition("</body>")
     assert _, "the --html page has no body"
     cli_page = tmp_path / "cli.html"
@@ -291,8 +329,10 @@ def test_no_payload_runs_or_escapes_in_chromium(html_outputs, tmp_path):
 
 def test_payloads_tried(capsys):
     with capsys.disabled():
-        print(f"\nsecurity: {len(PAYLOADS_TRIED)} payloads in names, messages, error types, logs and columns, "
-              f"checked in {len(OUTPUT_NAMES)} HTML outputs")
+        print(
+            f"\nsecurity: {len(PAYLOADS_TRIED)} payloads in names, messages, error types, logs and columns, "
+            f"checked in {len(OUTPUT_NAMES)} HTML outputs"
+        )
     assert len(set(PAYLOADS_TRIED)) == len(PAYLOADS_TRIED)
 
 
@@ -353,16 +393,29 @@ def test_secrets_never_leave_the_run(secret_dss, tmp_path, caplog, capsys, monke
     dss.fail_recipe(CLINICAL, TRAIN, TRAIN_SECRET_MESSAGE)  # a Python recipe: the message is also in a traceback
     scenario = _Scenario()
     with pytest.raises(RecipesFailed) as failed_step:
-        run_recipes_step({"recipes": [TRAIN]}, {"config": {}}, client=client, project_key=CLINICAL,
-                         scenario=scenario)
+        run_recipes_step({"recipes": [TRAIN]}, {"config": {}}, client=client, project_key=CLINICAL, scenario=scenario)
     seen["step exception"] = _exception_text(failed_step.value)
     assert TRAIN in seen["step exception"]
     seen["scenario variables and report items"] = json.dumps(scenario.calls)
 
     monkeypatch.setenv("DSS_API_KEY", SECRET_KEY)
     json_file, html_file = tmp_path / "cli.json", tmp_path / "cli.html"
-    code = cli.main(["build", "--url", dss.url, "--project", CLINICAL, "--recipes", TRAIN, "--json", str(json_file),
-                     "--html", str(html_file), "--verbose"])
+    code = cli.main(
+        [
+            "build",
+            "--url",
+            dss.url,
+            "--project",
+            CLINICAL,
+            "--recipes",
+            TRAIN,
+            "--json",
+            str(json_file),
+            "--html",
+            str(html_file),
+            "--verbose",
+        ]
+    )
     assert code == cli.EXIT_FAILED
     out, err = capsys.readouterr()
     seen["command line stdout"], seen["command line stderr"] = out, err

@@ -51,19 +51,27 @@ def flow(
         "nodes": nodes,
         "recipes": [k for k, n in nodes.items() if n["type"] == "RUNNABLE_RECIPE"],
         "datasets": [k for k, n in nodes.items() if n["type"] == "COMPUTABLE_DATASET"],
-        "implicitRecipes": [], "folders": [], "models": [], "stores": [], "evaluationStores": [],
+        "implicitRecipes": [],
+        "folders": [],
+        "models": [],
+        "stores": [],
+        "evaluationStores": [],
         "streamingEndpoints": [],
     }
 
 
 def clinical() -> dict:
     """The seed's clinical flow: two aggregations, a join, then training."""
-    return flow({
-        "group_LAB_RESULTS_AGG": (["LAB_RESULTS"], ["LAB_RESULTS_AGG"]),
-        "group_CLINICAL_NOTES_AGG": (["CLINICAL_NOTES"], ["CLINICAL_NOTES_AGG"]),
-        "join_ML_TRAINING_DATA": (["LAB_RESULTS_AGG", "CLINICAL_NOTES_AGG", "PATIENTS"], ["ML_TRAINING_DATA"]),
-        "train_RISK_MODEL": (["ML_TRAINING_DATA"], ["risk_model"]),
-    }, project_key="CLINICAL", kinds={"risk_model": "model"})
+    return flow(
+        {
+            "group_LAB_RESULTS_AGG": (["LAB_RESULTS"], ["LAB_RESULTS_AGG"]),
+            "group_CLINICAL_NOTES_AGG": (["CLINICAL_NOTES"], ["CLINICAL_NOTES_AGG"]),
+            "join_ML_TRAINING_DATA": (["LAB_RESULTS_AGG", "CLINICAL_NOTES_AGG", "PATIENTS"], ["ML_TRAINING_DATA"]),
+            "train_RISK_MODEL": (["ML_TRAINING_DATA"], ["risk_model"]),
+        },
+        project_key="CLINICAL",
+        kinds={"risk_model": "model"},
+    )
 
 
 def chain(length: int) -> dict:

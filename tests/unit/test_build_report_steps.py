@@ -19,8 +19,9 @@ EVIL = '<script>alert("x")</script>'
 
 def base_record(state="SUCCESS"):
     payload = flow({"agg": (["raw"], ["agg_out"]), "join": (["agg_out"], ["joined"])})
-    graph = FlowGraph.from_payload(payload, [{"name": "agg", "type": "grouping"}, {"name": "join", "type": "join"}],
-                                   project_key="P")
+    graph = FlowGraph.from_payload(
+        payload, [{"name": "agg", "type": "grouping"}, {"name": "join", "type": "join"}], project_key="P"
+    )
     record = new_record(make_plan(graph, BuildConfig(), "P"))
     for item in record.recipes:
         item.state = "SUCCESS"
@@ -32,8 +33,15 @@ def base_record(state="SUCCESS"):
 def verification(spec: dict, facts: dict) -> dict:
     result = evaluate(parse_expectations({"version": 1, "datasets": spec}), facts)
     state = "FAILED" if not result.passed else ("WARN" if result.counts["failed_warn"] else "PASSED")
-    return dict(result.to_dict(), state=state, error=None, datasets=list(spec), not_verified=[],
-                default_checks=False, duration_s=0.2)
+    return dict(
+        result.to_dict(),
+        state=state,
+        error=None,
+        datasets=list(spec),
+        not_verified=[],
+        default_checks=False,
+        duration_s=0.2,
+    )
 
 
 FAILING = verification(
@@ -43,14 +51,34 @@ FAILING = verification(
 
 
 def propagation(state="SUCCESS", preview=False, error=None, stopped_at=None):
-    diff = diff_schemas([{"name": "d", "type": "date"}], [{"name": "d", "type": "string"}, {"name": EVIL, "type": "int"}],
-                        "agg_out").to_dict()
+    diff = diff_schemas(
+        [{"name": "d", "type": "date"}], [{"name": "d", "type": "string"}, {"name": EVIL, "type": "int"}], "agg_out"
+    ).to_dict()
     breaks = [RecipeBreak("join", "join", "agg_out", "patient_id", "join condition").to_dict()] if preview else []
-    return {"state": state, "preview": preview, "sources": ["raw"], "changed_datasets": ["agg_out"],
-            "stopped_at": stopped_at, "error": error, "duration_s": 0.5,
-            "results": [{"source": "raw", "state": "PREVIEW" if preview else state, "ran": not preview,
-                         "changes": [diff], "breaks": breaks, "unchecked": [], "stops_at": None, "error": None,
-                         "notes": [], "summary": "s", "duration_s": 0.5}]}
+    return {
+        "state": state,
+        "preview": preview,
+        "sources": ["raw"],
+        "changed_datasets": ["agg_out"],
+        "stopped_at": stopped_at,
+        "error": error,
+        "duration_s": 0.5,
+        "results": [
+            {
+                "source": "raw",
+                "state": "PREVIEW" if preview else state,
+                "ran": not preview,
+                "changes": [diff],
+                "breaks": breaks,
+                "unchecked": [],
+                "stops_at": None,
+                "error": None,
+                "notes": [],
+                "summary": "s",
+                "duration_s": 0.5,
+            }
+        ],
+    }
 
 
 def test_the_record_with_both_sections_is_valid_and_round_trips():
@@ -71,7 +99,7 @@ def test_failed_checks_lead_the_report_and_everything_is_escaped():
     assert html.index("Failed output check") < html.index("Summary") < html.index("Schema changes")
     assert html.index("Schema changes") < html.index("Recipes") < html.index("<h3>Output checks")
     assert "expected at least 100 rows, found 7" in html
-    checks = html[html.index("<h3>Output checks"):]
+    checks = html[html.index("<h3>Output checks") :]
     assert checks.index('data-state="FAILED"') < checks.index('data-state="WARN"') < checks.index('data-state="PASSED"')
     assert EVIL not in html and "&lt;script&gt;" in html
     assert "date → string" in html
@@ -101,10 +129,14 @@ def test_a_dry_run_shows_the_preview_and_the_recipes_that_would_break():
 
 def test_passing_and_warning_checks_are_said_in_the_headline():
     record = base_record()
-    record.verification = verification({"agg_out": {"min_rows": 5}}, {"agg_out": DatasetFacts(exists=True, row_count=7)})
+    record.verification = verification(
+        {"agg_out": {"min_rows": 5}}, {"agg_out": DatasetFacts(exists=True, row_count=7)}
+    )
     assert "All 1 output check passed." in render_build_report(record.to_dict())
-    record.verification = verification({"agg_out": {"min_rows": {"value": 50, "severity": "WARN"}}},
-                                       {"agg_out": DatasetFacts(exists=True, row_count=7)})
+    record.verification = verification(
+        {"agg_out": {"min_rows": {"value": 50, "severity": "WARN"}}},
+        {"agg_out": DatasetFacts(exists=True, row_count=7)},
+    )
     assert "Output checks passed with 1 warning." in render_build_report(record.to_dict())
     assert failure_message(record.to_dict()) is None
 
@@ -124,7 +156,10 @@ def test_the_step_fails_naming_each_failed_expectation_and_sets_the_counts():
     assert "agg_out min_rows" in values["flow_orchestrator_verify_failures"]
     items = check_report_items(data, project_key="P")
     assert [(ref, item["kind"], item["status"]) for ref, _, item in items] == [
-        ("P.agg_out", "exists", "passed"), ("P.agg_out", "min_rows", "failed"), ("P.joined", "not_empty", "failed")]
+        ("P.agg_out", "exists", "passed"),
+        ("P.agg_out", "min_rows", "failed"),
+        ("P.joined", "not_empty", "failed"),
+    ]
 
 
 def test_recipe_failures_and_check_failures_are_both_named():

@@ -16,16 +16,37 @@ def parser() -> argparse.ArgumentParser:
 
 
 def test_propagate_arguments_and_handler():
-    args = parser().parse_args(["propagate", "--source", "RAW", "--stop-at", "a", "b", "--mark-as-ok", "c",
-                                "--no-auto-rebuild", "--preview", "--partition", "day=1"])
+    args = parser().parse_args(
+        [
+            "propagate",
+            "--source",
+            "RAW",
+            "--stop-at",
+            "a",
+            "b",
+            "--mark-as-ok",
+            "c",
+            "--no-auto-rebuild",
+            "--preview",
+            "--partition",
+            "day=1",
+        ]
+    )
     assert args.handler is run_propagate_command
     assert (args.source, args.stop_at, args.mark_as_ok, args.no_auto_rebuild, args.preview, args.partition) == (
-        "RAW", ["a", "b"], ["c"], True, True, ["day=1"])
+        "RAW",
+        ["a", "b"],
+        ["c"],
+        True,
+        True,
+        ["day=1"],
+    )
 
 
 def test_verify_arguments_and_handler():
-    args = parser().parse_args(["verify", "--datasets", "A", "B", "--columns", "id", "x:int", "--min-rows", "3",
-                                "--capture", "out.json"])
+    args = parser().parse_args(
+        ["verify", "--datasets", "A", "B", "--columns", "id", "x:int", "--min-rows", "3", "--capture", "out.json"]
+    )
     assert args.handler is run_verify_command
     assert (args.datasets, args.columns, args.min_rows, args.capture) == (["A", "B"], ["id", "x:int"], 3, "out.json")
 

@@ -57,8 +57,12 @@ def test_macro_form_as_dss_sends_it():
     cfg = parse_build_config(raw, "macro")
     assert cfg.selection == Selection(targets=("LAB_RESULTS_AGG", "ML_TRAINING_DATA"), select=("tag:nightly+",))
     assert cfg.options == RunOptions(
-        build_mode="RECURSIVE_BUILD", strategy="per-recipe", max_parallel=3, on_failure="continue",
-        retry=RetryPolicy(retries=2, backoff_s=1.5, transient_patterns=("lock timeout",)), timeout_s=90.0,
+        build_mode="RECURSIVE_BUILD",
+        strategy="per-recipe",
+        max_parallel=3,
+        on_failure="continue",
+        retry=RetryPolicy(retries=2, backoff_s=1.5, transient_patterns=("lock timeout",)),
+        timeout_s=90.0,
     )
     assert cfg.dry_run and not cfg.resume_last_run
     assert isinstance(cfg.options.max_parallel, int) and isinstance(cfg.options.retry.retries, int)
@@ -79,13 +83,28 @@ def test_step_config_is_an_ordered_list_and_parallel_false_means_one_slot():
 
 def test_step_duplicates_are_reported():
     assert problems_of({"recipes": ["a", "b", "a"]}, "step") == {
-        "recipes": "'a' is listed more than once; list each recipe once"}
+        "recipes": "'a' is listed more than once; list each recipe once"
+    }
 
 
 def test_cli_arguments():
-    raw = {"project": "CLIN", "targets": ["A"], "select": ["x+", "+y"], "exclude": ["z"], "mode": "recursive-build",
-           "strategy": "single_job", "max_parallel": 2, "on_failure": "FAIL_FAST", "retries": 1, "timeout": 30.0,
-           "dry_run": False, "all": False, "ordered": False, "url": "http://x", "command": "build"}
+    raw = {
+        "project": "CLIN",
+        "targets": ["A"],
+        "select": ["x+", "+y"],
+        "exclude": ["z"],
+        "mode": "recursive-build",
+        "strategy": "single_job",
+        "max_parallel": 2,
+        "on_failure": "FAIL_FAST",
+        "retries": 1,
+        "timeout": 30.0,
+        "dry_run": False,
+        "all": False,
+        "ordered": False,
+        "url": "http://x",
+        "command": "build",
+    }
     cfg = parse_build_config(raw, "cli")
     assert cfg.project_key == "CLIN"
     assert cfg.selection == Selection(targets=("A",), select=("x+", "+y"), exclude=("z",))
@@ -102,28 +121,41 @@ def test_cli_prefers_its_own_flags_over_a_previous_record_config():
     assert cfg.options.timeout_s == 5.0 and cfg.project_key == "NEW"
 
 
-@pytest.mark.parametrize("value, mode", [
-    ("Build only this", "NON_RECURSIVE_FORCED_BUILD"),
-    ("build all upstream", "RECURSIVE_FORCED_BUILD"),
-    ("recursive missing only build", "RECURSIVE_MISSING_ONLY_BUILD"),
-    ("RECURSIVE_BUILD", "RECURSIVE_BUILD"),
-    ("  Missing data only ", "RECURSIVE_MISSING_ONLY_BUILD"),
-])
+@pytest.mark.parametrize(
+    "value, mode",
+    [
+        ("Build only this", "NON_RECURSIVE_FORCED_BUILD"),
+        ("build all upstream", "RECURSIVE_FORCED_BUILD"),
+        ("recursive missing only build", "RECURSIVE_MISSING_ONLY_BUILD"),
+        ("RECURSIVE_BUILD", "RECURSIVE_BUILD"),
+        ("  Missing data only ", "RECURSIVE_MISSING_ONLY_BUILD"),
+    ],
+)
 def test_build_modes_by_api_name_or_ui_label(value, mode):
     assert normalize_build_mode(value) == mode
     assert parse_build_config({"build_mode": value}).options.build_mode == mode
 
 
 def test_every_problem_is_reported_with_its_form_field():
-    problems = problems_of({
-        "max_parallel": 0, "retries": "x", "build_mode": "FASTEST", "transient_patterns": ["ok", "a("],
-        "on_failure": "stop", "timeout_minutes": -1, "dry_run": "maybe", "strategy": 3, "targets": "A B",
-        "retry_backoff_s": 10, "retry_backoff_max_s": 5,
-    })
+    problems = problems_of(
+        {
+            "max_parallel": 0,
+            "retries": "x",
+            "build_mode": "FASTEST",
+            "transient_patterns": ["ok", "a("],
+            "on_failure": "stop",
+            "timeout_minutes": -1,
+            "dry_run": "maybe",
+            "strategy": 3,
+            "targets": "A B",
+            "retry_backoff_s": 10,
+            "retry_backoff_max_s": 5,
+        }
+    )
     assert problems == {
-        "build_mode": 'unknown build mode \'FASTEST\'; use one of: NON_RECURSIVE_FORCED_BUILD ("Build only this"), '
-                      'RECURSIVE_BUILD ("Build only modified"), RECURSIVE_FORCED_BUILD ("Build all upstream"), '
-                      'RECURSIVE_MISSING_ONLY_BUILD ("Missing data only")',
+        "build_mode": "unknown build mode 'FASTEST'; use one of: NON_RECURSIVE_FORCED_BUILD (\"Build only this\"), "
+        'RECURSIVE_BUILD ("Build only modified"), RECURSIVE_FORCED_BUILD ("Build all upstream"), '
+        'RECURSIVE_MISSING_ONLY_BUILD ("Missing data only")',
         "dry_run": "must be true or false (got 'maybe')",
         "max_parallel": "must be between 1 and 100 (got 0)",
         "on_failure": "must be one of: fail-fast, continue (got 'stop')",
@@ -131,14 +163,15 @@ def test_every_problem_is_reported_with_its_form_field():
         "strategy": "must be one of: per-recipe, single-job (got 3)",
         "timeout_minutes": "must be at least 0 minutes (got -1)",
         "transient_patterns": "entry 2, 'a(', is not a valid regular expression (missing ), unterminated "
-                              "subpattern at position 1)",
+        "subpattern at position 1)",
         "retry_backoff_max_s": "must be at least retry_backoff_s (10) (got 5)",
     }
 
 
 def test_cli_problems_name_the_flags():
-    problems = problems_of({"max_parallel": 500, "mode": "nope", "retries": 11, "timeout": -5, "retry_backoff_s": -1},
-                           "cli")
+    problems = problems_of(
+        {"max_parallel": 500, "mode": "nope", "retries": 11, "timeout": -5, "retry_backoff_s": -1}, "cli"
+    )
     assert set(problems) == {"--max-parallel", "--mode", "--retries", "--timeout", "--retry-backoff"}
     assert problems["--retries"] == "must be between 0 and 10 (got 11)"
     assert problems["--timeout"] == "must be at least 0 seconds (got -5)"
@@ -154,12 +187,21 @@ def test_list_entries_of_the_wrong_type_are_located():
 
 def test_all_conflicts_with_an_explicit_selection():
     assert problems_of({"all": True, "targets": ["A"]}, "cli") == {
-        "--all": "'all' selects every recipe: leave targets, recipes and select empty, or untick it"}
+        "--all": "'all' selects every recipe: leave targets, recipes and select empty, or untick it"
+    }
 
 
 def test_strings_are_coerced_like_dss_and_shells_send_them():
-    cfg = parse_build_config({"max_parallel": "6", "dry_run": "true", "targets": "A, B", "timeout": "60",
-                              "transient_patterns": "deadlock\nlock wait"}, "cli")
+    cfg = parse_build_config(
+        {
+            "max_parallel": "6",
+            "dry_run": "true",
+            "targets": "A, B",
+            "timeout": "60",
+            "transient_patterns": "deadlock\nlock wait",
+        },
+        "cli",
+    )
     assert cfg.options.max_parallel == 6 and cfg.dry_run
     assert cfg.selection.targets == ("A", "B")
     assert cfg.options.timeout_s == 60.0
@@ -174,8 +216,17 @@ def test_not_a_mapping_and_unknown_source():
 
 
 def test_config_to_dict_is_json_and_reads_back():
-    cfg = parse_build_config({"recipes": ["b", "a"], "reorder": True, "max_parallel": 2, "timeout_minutes": 2,
-                              "transient_patterns": ["x"], "resume_last_run": True}, "step")
+    cfg = parse_build_config(
+        {
+            "recipes": ["b", "a"],
+            "reorder": True,
+            "max_parallel": 2,
+            "timeout_minutes": 2,
+            "transient_patterns": ["x"],
+            "resume_last_run": True,
+        },
+        "step",
+    )
     data = config_to_dict(cfg)
     assert json.loads(json.dumps(data)) == data
     assert config_from_dict(data) == cfg
@@ -186,22 +237,59 @@ names = st.lists(st.text(alphabet="abcXYZ_0123", min_size=1, max_size=8), max_si
 
 
 @given(
-    targets=names, recipes=names, select=names, exclude=names, ordered=st.booleans(), reorder=st.booleans(),
-    mode=st.sampled_from(BUILD_MODES), strategy=st.sampled_from(["per-recipe", "single-job"]),
-    max_parallel=st.integers(1, 100), on_failure=st.sampled_from(["fail-fast", "continue"]),
-    retries=st.integers(0, 10), backoff=st.floats(0, 60), timeout=st.one_of(st.none(), st.floats(0.5, 1e5)),
-    dry_run=st.booleans(), resume=st.booleans(),
+    targets=names,
+    recipes=names,
+    select=names,
+    exclude=names,
+    ordered=st.booleans(),
+    reorder=st.booleans(),
+    mode=st.sampled_from(BUILD_MODES),
+    strategy=st.sampled_from(["per-recipe", "single-job"]),
+    max_parallel=st.integers(1, 100),
+    on_failure=st.sampled_from(["fail-fast", "continue"]),
+    retries=st.integers(0, 10),
+    backoff=st.floats(0, 60),
+    timeout=st.one_of(st.none(), st.floats(0.5, 1e5)),
+    dry_run=st.booleans(),
+    resume=st.booleans(),
 )
-def test_config_round_trips_through_its_dict(targets, recipes, select, exclude, ordered, reorder, mode, strategy,
-                                            max_parallel, on_failure, retries, backoff, timeout, dry_run, resume):
+def test_config_round_trips_through_its_dict(
+    targets,
+    recipes,
+    select,
+    exclude,
+    ordered,
+    reorder,
+    mode,
+    strategy,
+    max_parallel,
+    on_failure,
+    retries,
+    backoff,
+    timeout,
+    dry_run,
+    resume,
+):
     cfg = BuildConfig(
         project_key="P",
-        selection=Selection(targets=tuple(targets), recipes=tuple(recipes), ordered=ordered, reorder=reorder,
-                            select=tuple(select), exclude=tuple(exclude)),
-        options=RunOptions(build_mode=mode, strategy=strategy, max_parallel=max_parallel, on_failure=on_failure,
-                           retry=RetryPolicy(retries=retries, backoff_s=backoff, backoff_max_s=max(backoff, 120.0)),
-                           timeout_s=timeout),
-        dry_run=dry_run, resume_last_run=resume,
+        selection=Selection(
+            targets=tuple(targets),
+            recipes=tuple(recipes),
+            ordered=ordered,
+            reorder=reorder,
+            select=tuple(select),
+            exclude=tuple(exclude),
+        ),
+        options=RunOptions(
+            build_mode=mode,
+            strategy=strategy,
+            max_parallel=max_parallel,
+            on_failure=on_failure,
+            retry=RetryPolicy(retries=retries, backoff_s=backoff, backoff_max_s=max(backoff, 120.0)),
+            timeout_s=timeout,
+        ),
+        dry_run=dry_run,
+        resume_last_run=resume,
     )
     assert config_from_dict(config_to_dict(cfg)) == cfg
 

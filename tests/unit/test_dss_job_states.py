@@ -69,9 +69,15 @@ def test_one_list_request_gives_states_and_dss_times_of_many_jobs():
     assert snapshots["aborted"].failure_message == "Job was lost: DSS was restarted"
     assert set(snapshots) == {"running", "done", "aborted"}
     assert (snapshots["running"].state, snapshots["running"].started_at_ms, snapshots["running"].ended_at_ms) == (
-        "RUNNING", 1000, None)
+        "RUNNING",
+        1000,
+        None,
+    )
     assert (snapshots["done"].state, snapshots["done"].started_at_ms, snapshots["done"].ended_at_ms) == (
-        "DONE", 1000, 3500)
+        "DONE",
+        1000,
+        3500,
+    )
     assert (snapshots["aborted"].state, snapshots["aborted"].started_at_ms) == ("ABORTED", None)  # 0: unknown
 
 
@@ -96,7 +102,12 @@ def test_failed_and_unlisted_jobs_get_a_status_read_and_a_single_job_only_that()
 
 
 def test_a_status_answer_gives_dss_times_and_the_unexpected_failure_when_no_activity_failed():
-    snapshot = snapshot_from_status("j", {"baseStatus": {"state": "FAILED", "jobStartTime": 10, "jobEndTime": 20},
-                                          "unexpectedFailure": {"message": "lost", "errorType": "ProcessDied"}})
+    snapshot = snapshot_from_status(
+        "j",
+        {
+            "baseStatus": {"state": "FAILED", "jobStartTime": 10, "jobEndTime": 20},
+            "unexpectedFailure": {"message": "lost", "errorType": "ProcessDied"},
+        },
+    )
     assert (snapshot.state, snapshot.started_at_ms, snapshot.ended_at_ms) == ("FAILED", 10, 20)
     assert (snapshot.failure_message, snapshot.failure_type) == ("lost", "ProcessDied")

@@ -38,7 +38,10 @@ PERMANENT = [
     ("Error in Python process: At line 2: <class 'NameError'>: name 'pd' is not defined", None),
     ("Column 'customer_id' does not exist in input dataset", None),
     ("Cannot check schema consistency", "ERR_RECIPE_CANNOT_CHECK_SCHEMA_CONSISTENCY"),
-    ("Cannot check schema consistency on this recipe type", "ERR_RECIPE_CANNOT_CHECK_SCHEMA_CONSISTENCY_ON_RECIPE_TYPE"),
+    (
+        "Cannot check schema consistency on this recipe type",
+        "ERR_RECIPE_CANNOT_CHECK_SCHEMA_CONSISTENCY_ON_RECIPE_TYPE",
+    ),
     ("dataset does not exist: PROJ.missing_ds", "com.dataiku.dip.server.controllers.NotFoundException"),
     ("Failed to read project permissions", "com.dataiku.dip.exceptions.UnauthorizedException"),
     ("Internal error", "com.dataiku.dip.exceptions.DSSInternalErrorException"),
@@ -76,6 +79,7 @@ def test_invalid_user_pattern_names_its_index():
 # --------------------------------------------------------------------------------------------------------------------
 # redact
 # --------------------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "text,secret",
@@ -128,9 +132,7 @@ PYTHON_LOG = """\
 [2026/09/02-14:34:02.466] [ActivityExecutor-66] [INFO] [dku.flow.activity] running compute_orders_NP - Activity is finished
 """
 
-JAVA_FRAMES = "".join(
-    f"\tat com.dataiku.dip.dataflow.exec.Frame{i}.run(Frame{i}.java:{100 + i})\n" for i in range(40)
-)
+JAVA_FRAMES = "".join(f"\tat com.dataiku.dip.dataflow.exec.Frame{i}.run(Frame{i}.java:{100 + i})\n" for i in range(40))
 JAVA_LOG = (
     "[2026/09/02-15:00:00.000] [FRT-12-FlowRunnable] [INFO] [dku.flow.activity] act.join_X_NP - Run activity\n"
     "[2026/09/02-15:00:01.000] [FRT-12-FlowRunnable] [INFO] [dku.flow.sql] act.join_X_NP - Executing SQL on "
@@ -138,9 +140,9 @@ JAVA_LOG = (
     "[2026/09/02-15:00:02.000] [FRT-12-FlowRunnable] [ERROR] [dku.flow.activity] act.join_X_NP - Activity failed\n"
     "com.dataiku.common.server.APIError$SerializedErrorException: Failed to execute SQL\n"
     + JAVA_FRAMES
-    + "Caused by: java.sql.SQLException: ERROR: column \"customer_id\" does not exist\n"
+    + 'Caused by: java.sql.SQLException: ERROR: column "customer_id" does not exist\n'
     + JAVA_FRAMES
-    + "Caused by: org.postgresql.util.PSQLException: ERROR: column \"customer_id\" does not exist\n  Position: 42\n"
+    + 'Caused by: org.postgresql.util.PSQLException: ERROR: column "customer_id" does not exist\n  Position: 42\n'
     + JAVA_FRAMES
     + "\t... 12 more\n"
     "[2026/09/02-15:00:02.100] [ActivityExecutor-3] [INFO] [dku.flow.activity] running join_X_NP - Activity is finished\n"
@@ -184,8 +186,7 @@ def test_excerpt_is_bounded_in_lines_and_characters():
 
 
 def test_a_huge_single_line_is_cut():
-    excerpt = extract_log_excerpt("[2026/09/02-15:00:00.000] [t] [ERROR] [dku.x]  - " + "y" * 100_000,
-                                  max_chars=2000)
+    excerpt = extract_log_excerpt("[2026/09/02-15:00:00.000] [t] [ERROR] [dku.x]  - " + "y" * 100_000, max_chars=2000)
     assert len(excerpt) <= 2000
     assert "[ERROR]" in excerpt
 

@@ -13,29 +13,57 @@ from tests.unit.flow_payloads import chain, clinical, flow
 # The example of dss-response-shapes.md §2, verbatim in shape (a foreign dataset, no subType).
 DSS_EXAMPLE = {
     "nodes": {
-        "orders": {"type": "COMPUTABLE_DATASET", "ref": "orders", "fullId": "PROJ.orders",
-                   "predecessors": [], "successors": ["compute_orders_prepared"]},
-        "compute_orders_prepared": {"type": "RUNNABLE_RECIPE", "ref": "compute_orders_prepared",
-                                    "fullId": "PROJ.compute_orders_prepared",
-                                    "predecessors": ["orders", "OTHER.customers"], "successors": ["orders_prepared"]},
-        "OTHER.customers": {"type": "COMPUTABLE_DATASET", "ref": "OTHER.customers", "fullId": "OTHER.customers",
-                            "predecessors": [], "successors": ["compute_orders_prepared"]},
-        "orders_prepared": {"type": "COMPUTABLE_DATASET", "ref": "orders_prepared", "fullId": "PROJ.orders_prepared",
-                            "predecessors": ["compute_orders_prepared"], "successors": []},
+        "orders": {
+            "type": "COMPUTABLE_DATASET",
+            "ref": "orders",
+            "fullId": "PROJ.orders",
+            "predecessors": [],
+            "successors": ["compute_orders_prepared"],
+        },
+        "compute_orders_prepared": {
+            "type": "RUNNABLE_RECIPE",
+            "ref": "compute_orders_prepared",
+            "fullId": "PROJ.compute_orders_prepared",
+            "predecessors": ["orders", "OTHER.customers"],
+            "successors": ["orders_prepared"],
+        },
+        "OTHER.customers": {
+            "type": "COMPUTABLE_DATASET",
+            "ref": "OTHER.customers",
+            "fullId": "OTHER.customers",
+            "predecessors": [],
+            "successors": ["compute_orders_prepared"],
+        },
+        "orders_prepared": {
+            "type": "COMPUTABLE_DATASET",
+            "ref": "orders_prepared",
+            "fullId": "PROJ.orders_prepared",
+            "predecessors": ["compute_orders_prepared"],
+            "successors": [],
+        },
     },
     "datasets": ["orders", "OTHER.customers", "orders_prepared"],
     "recipes": ["compute_orders_prepared"],
-    "implicitRecipes": [], "folders": [], "models": [], "stores": [], "evaluationStores": [], "streamingEndpoints": [],
+    "implicitRecipes": [],
+    "folders": [],
+    "models": [],
+    "stores": [],
+    "evaluationStores": [],
+    "streamingEndpoints": [],
 }
 
 
 def diamond() -> FlowGraph:
-    return FlowGraph.from_payload(flow({
-        "a": (["src"], ["A"]),
-        "b": (["A"], ["B"]),
-        "c": (["A"], ["C"]),
-        "d": (["B", "C"], ["D"]),
-    }))
+    return FlowGraph.from_payload(
+        flow(
+            {
+                "a": (["src"], ["A"]),
+                "b": (["A"], ["B"]),
+                "c": (["A"], ["C"]),
+                "d": (["B", "C"], ["D"]),
+            }
+        )
+    )
 
 
 def test_dss_example_payload_with_a_foreign_dataset():
@@ -58,10 +86,17 @@ def test_foreign_objects_are_recognised_without_a_project_key():
 
 def test_clinical_flow_order_layers_and_critical_path():
     graph = FlowGraph.from_payload(clinical(), project_key="CLINICAL")
-    assert graph.recipes == ("group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG", "join_ML_TRAINING_DATA",
-                             "train_RISK_MODEL")
-    assert graph.layers() == [["group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG"], ["join_ML_TRAINING_DATA"],
-                              ["train_RISK_MODEL"]]
+    assert graph.recipes == (
+        "group_LAB_RESULTS_AGG",
+        "group_CLINICAL_NOTES_AGG",
+        "join_ML_TRAINING_DATA",
+        "train_RISK_MODEL",
+    )
+    assert graph.layers() == [
+        ["group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG"],
+        ["join_ML_TRAINING_DATA"],
+        ["train_RISK_MODEL"],
+    ]
     assert graph.upstream("join_ML_TRAINING_DATA") == ("group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG")
     assert graph.outputs("train_RISK_MODEL") == (OutputRef("risk_model", "SAVED_MODEL", None),)
     path, length = graph.critical_path({"group_CLINICAL_NOTES_AGG": 10.0})
@@ -72,21 +107,27 @@ def test_clinical_flow_order_layers_and_critical_path():
 
 
 def test_topological_order_breaks_ties_by_flow_order_not_by_name():
-    graph = FlowGraph.from_payload(flow({
-        "zeta": (["s"], ["Z"]),
-        "alpha": (["s"], ["A"]),
-        "mid": (["Z", "A"], ["M"]),
-        "beta": (["s"], ["B"]),
-    }))
+    graph = FlowGraph.from_payload(
+        flow(
+            {
+                "zeta": (["s"], ["Z"]),
+                "alpha": (["s"], ["A"]),
+                "mid": (["Z", "A"], ["M"]),
+                "beta": (["s"], ["B"]),
+            }
+        )
+    )
     assert graph.recipes == ("zeta", "alpha", "beta", "mid")
     assert graph.layer("beta") == 0 and graph.layer("mid") == 1
 
 
 def test_outputs_list_datasets_first_with_job_output_types():
-    graph = FlowGraph.from_payload(flow(
-        {"r": (["in"], ["fld", "mdl", "ds", "st", "ev"])},
-        kinds={"fld": "folder", "mdl": "model", "st": "stream", "ev": "mes"},
-    ))
+    graph = FlowGraph.from_payload(
+        flow(
+            {"r": (["in"], ["fld", "mdl", "ds", "st", "ev"])},
+            kinds={"fld": "folder", "mdl": "model", "st": "stream", "ev": "mes"},
+        )
+    )
     assert graph.outputs("r") == (
         OutputRef("ds", "DATASET"),
         OutputRef("fld", "MANAGED_FOLDER"),
@@ -107,8 +148,12 @@ def test_implicit_recipes_are_passed_through_and_never_scheduled():
     nodes = payload["nodes"]
     implicit = "FilesInFolder->P.tx"
     nodes["fld"]["successors"].append(implicit)
-    nodes[implicit] = {"type": "RUNNABLE_IMPLICIT_RECIPE", "ref": implicit, "predecessors": ["fld"],
-                       "successors": ["tx"]}
+    nodes[implicit] = {
+        "type": "RUNNABLE_IMPLICIT_RECIPE",
+        "ref": implicit,
+        "predecessors": ["fld"],
+        "successors": ["tx"],
+    }
     nodes["tx"] = {"type": "COMPUTABLE_DATASET", "ref": "tx", "predecessors": [implicit], "successors": ["use"]}
     nodes["use"] = {"type": "RUNNABLE_RECIPE", "ref": "use", "predecessors": ["tx"], "successors": ["out"]}
     nodes["out"] = {"type": "COMPUTABLE_DATASET", "ref": "out", "predecessors": ["use"], "successors": []}
@@ -231,12 +276,15 @@ def test_topological_order_of_any_share_of_the_flow():
         graph.in_topological_order(["a", "b", "c", "d", "not_a_recipe"])
 
 
-@pytest.mark.parametrize("payload, message", [
-    ({}, "no 'nodes' map"),
-    ({"nodes": []}, "no 'nodes' map"),
-    ({"nodes": {"a": "x"}}, "'a' is not an object"),
-    ({"nodes": {"a": {"type": "RUNNABLE_RECIPE", "predecessors": "s"}}}, "not lists"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({}, "no 'nodes' map"),
+        ({"nodes": []}, "no 'nodes' map"),
+        ({"nodes": {"a": "x"}}, "'a' is not an object"),
+        ({"nodes": {"a": {"type": "RUNNABLE_RECIPE", "predecessors": "s"}}}, "not lists"),
+    ],
+)
 def test_malformed_payloads(payload, message):
     with pytest.raises(GraphError, match=message):
         FlowGraph.from_payload(payload)
@@ -311,8 +359,12 @@ def implicit_flow() -> dict:
     nodes = payload["nodes"]
     nodes["fld"]["successors"].append("FilesInFolder->P.tx")
     nodes["tx"]["predecessors"].append("FilesInFolder->P.tx")
-    nodes["FilesInFolder->P.tx"] = {"type": "RUNNABLE_IMPLICIT_RECIPE", "ref": "FilesInFolder->P.tx",
-                                    "predecessors": ["fld"], "successors": ["tx"]}
+    nodes["FilesInFolder->P.tx"] = {
+        "type": "RUNNABLE_IMPLICIT_RECIPE",
+        "ref": "FilesInFolder->P.tx",
+        "predecessors": ["fld"],
+        "successors": ["tx"],
+    }
     return payload
 
 
@@ -326,16 +378,23 @@ def listed_out_of_order() -> dict:
     return payload
 
 
-@pytest.mark.parametrize("payload, project_key", [
-    (clinical(), "CLINICAL"),
-    (DSS_EXAMPLE, "PROJ"),
-    (implicit_flow(), "P"),
-    (writes_a_foreign_dataset(), "P"),
-    (listed_out_of_order(), "P"),
-    (flow({"r": (["in"], ["fld", "mdl", "ds"]), "s": (["ds", "mdl"], [])}, kinds={"fld": "folder", "mdl": "model"}),
-     "P"),
-    (chain(50), "P"),
-])
+@pytest.mark.parametrize(
+    "payload, project_key",
+    [
+        (clinical(), "CLINICAL"),
+        (DSS_EXAMPLE, "PROJ"),
+        (implicit_flow(), "P"),
+        (writes_a_foreign_dataset(), "P"),
+        (listed_out_of_order(), "P"),
+        (
+            flow(
+                {"r": (["in"], ["fld", "mdl", "ds"]), "s": (["ds", "mdl"], [])}, kinds={"fld": "folder", "mdl": "model"}
+            ),
+            "P",
+        ),
+        (chain(50), "P"),
+    ],
+)
 def test_the_plain_flow_fast_path_and_the_general_path_build_the_same_graph(payload, project_key):
     items = [{"name": key, "type": "python", "tags": ["t"]} for key in payload["nodes"]]
     fast = FlowGraph.from_payload(copy.deepcopy(payload), items, project_key=project_key)

@@ -26,7 +26,7 @@ FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCh
 def random_flows(draw, max_recipes: int = 14):
     """A random Flow: recipe i reads outputs of earlier recipes and sources; nodes listed in a shuffled order."""
     n = draw(st.integers(1, max_recipes))
-    seed = draw(st.integers(0, 2 ** 32 - 1))
+    seed = draw(st.integers(0, 2**32 - 1))
     rnd = random.Random(seed)
     recipes: Dict[str, Tuple[List[str], List[str]]] = {}
     available = ["src0", "src1"]
@@ -44,7 +44,7 @@ def random_flows(draw, max_recipes: int = 14):
 
 
 @FAST
-@given(st.integers(1, 14), st.integers(0, 2 ** 32 - 1), st.booleans())
+@given(st.integers(1, 14), st.integers(0, 2**32 - 1), st.booleans())
 def test_the_fast_path_agrees_with_the_general_path_in_any_payload_order(n, seed, shuffled):
     rnd = random.Random(seed)
     available = ["src0", "src1"]
@@ -178,7 +178,7 @@ def test_ordered_lists_are_checked_and_reordered(data):
     graph, recipes, _, rnd = data
     listed = rnd.sample(sorted(recipes), rnd.randint(1, len(recipes)))
     up = direct_upstream(recipes)
-    valid = all(b not in ancestors(up, a) for i, a in enumerate(listed) for b in listed[i + 1:])
+    valid = all(b not in ancestors(up, a) for i, a in enumerate(listed) for b in listed[i + 1 :])
     selection = Selection(recipes=tuple(listed), ordered=True)
     if valid:
         assert list(resolve_selection(graph, selection).recipes) == listed
@@ -188,7 +188,7 @@ def test_ordered_lists_are_checked_and_reordered(data):
     fixed = resolve_selection(graph, Selection(recipes=tuple(listed), ordered=True, reorder=True)).recipes
     assert sorted(fixed) == sorted(listed)
     for i, a in enumerate(fixed):
-        assert not (ancestors(up, a) & set(fixed[i + 1:]))
+        assert not (ancestors(up, a) & set(fixed[i + 1 :]))
     if valid:
         assert list(fixed) == listed
 
@@ -198,8 +198,9 @@ def test_ordered_lists_are_checked_and_reordered(data):
 def test_plan_dependencies_preserve_reachability_among_planned_recipes(data):
     graph, recipes, durations, rnd = data
     chosen = tuple(rnd.sample(sorted(recipes), rnd.randint(1, len(recipes))))
-    plan = make_plan(graph, BuildConfig(selection=Selection(recipes=chosen), options=RunOptions()), "P",
-                     expected_durations=durations)
+    plan = make_plan(
+        graph, BuildConfig(selection=Selection(recipes=chosen), options=RunOptions()), "P", expected_durations=durations
+    )
     up = direct_upstream(recipes)
     planned = set(plan.names)
     plan_up = {r.name: set(r.upstream) for r in plan.recipes}

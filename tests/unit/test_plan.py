@@ -23,24 +23,40 @@ def cfg(mode="NON_RECURSIVE_FORCED_BUILD", strategy="per-recipe", **selection) -
 
 @pytest.fixture(scope="module")
 def clinic() -> FlowGraph:
-    return FlowGraph.from_payload(clinical(), [{"name": "train_RISK_MODEL", "type": "prediction_training"}],
-                                  project_key="CLINICAL")
+    return FlowGraph.from_payload(
+        clinical(), [{"name": "train_RISK_MODEL", "type": "prediction_training"}], project_key="CLINICAL"
+    )
 
 
 @pytest.fixture(scope="module")
 def line() -> FlowGraph:
     """a -> b -> c -> d, plus e reading A (a side branch)."""
-    return FlowGraph.from_payload(flow({
-        "a": (["src"], ["A"]), "b": (["A"], ["B"]), "c": (["B"], ["C"]), "d": (["C"], ["D"]), "e": (["A"], ["E"]),
-    }))
+    return FlowGraph.from_payload(
+        flow(
+            {
+                "a": (["src"], ["A"]),
+                "b": (["A"], ["B"]),
+                "c": (["B"], ["C"]),
+                "d": (["C"], ["D"]),
+                "e": (["A"], ["E"]),
+            }
+        )
+    )
 
 
 def test_whole_flow_plan(clinic):
     plan = make_plan(clinic, cfg(), "CLINICAL")
-    assert plan.names == ["group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG", "join_ML_TRAINING_DATA",
-                          "train_RISK_MODEL"]
-    assert plan.layers == [["group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG"], ["join_ML_TRAINING_DATA"],
-                           ["train_RISK_MODEL"]]
+    assert plan.names == [
+        "group_LAB_RESULTS_AGG",
+        "group_CLINICAL_NOTES_AGG",
+        "join_ML_TRAINING_DATA",
+        "train_RISK_MODEL",
+    ]
+    assert plan.layers == [
+        ["group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG"],
+        ["join_ML_TRAINING_DATA"],
+        ["train_RISK_MODEL"],
+    ]
     join = plan.recipe("join_ML_TRAINING_DATA")
     assert join.upstream == ("group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG")
     assert join.inputs == ("LAB_RESULTS_AGG", "CLINICAL_NOTES_AGG", "PATIENTS")
@@ -75,12 +91,17 @@ def test_unknown_or_invalid_durations_default_to_one_second(line):
 
 
 def test_single_job_targets(clinic):
-    recursive = make_plan(clinic, cfg("RECURSIVE_FORCED_BUILD", "single-job", targets=("ML_TRAINING_DATA",)),
-                          "CLINICAL")
+    recursive = make_plan(
+        clinic, cfg("RECURSIVE_FORCED_BUILD", "single-job", targets=("ML_TRAINING_DATA",)), "CLINICAL"
+    )
     assert recursive.targets == (OutputRef("ML_TRAINING_DATA"),)
     flat = make_plan(clinic, cfg("NON_RECURSIVE_FORCED_BUILD", "single-job"), "CLINICAL")
-    assert flat.targets == (OutputRef("LAB_RESULTS_AGG"), OutputRef("CLINICAL_NOTES_AGG"),
-                            OutputRef("ML_TRAINING_DATA"), OutputRef("risk_model", "SAVED_MODEL"))
+    assert flat.targets == (
+        OutputRef("LAB_RESULTS_AGG"),
+        OutputRef("CLINICAL_NOTES_AGG"),
+        OutputRef("ML_TRAINING_DATA"),
+        OutputRef("risk_model", "SAVED_MODEL"),
+    )
     assert any("every planned recipe" in note for note in flat.notes)
 
 
@@ -107,8 +128,9 @@ def test_resume_with_nothing_to_do_is_an_empty_plan(line):
 
 def test_resume_follows_the_ordered_list(clinic):
     listed = ("group_CLINICAL_NOTES_AGG", "group_LAB_RESULTS_AGG", "join_ML_TRAINING_DATA")
-    plan = make_plan(clinic, cfg(recipes=listed, ordered=True), "CLINICAL", only=["join_ML_TRAINING_DATA",
-                                                                                 "group_LAB_RESULTS_AGG"])
+    plan = make_plan(
+        clinic, cfg(recipes=listed, ordered=True), "CLINICAL", only=["join_ML_TRAINING_DATA", "group_LAB_RESULTS_AGG"]
+    )
     assert plan.names == ["group_LAB_RESULTS_AGG", "join_ML_TRAINING_DATA"] and plan.ordered
 
 
@@ -118,8 +140,12 @@ def test_invalid_selection_raises_before_planning(line):
 
 
 def test_plan_round_trips_through_its_dict(clinic):
-    plan = make_plan(clinic, cfg("RECURSIVE_BUILD", recipes=("train_RISK_MODEL",), ordered=True), "CLINICAL",
-                     expected_durations={"train_RISK_MODEL": 30.5})
+    plan = make_plan(
+        clinic,
+        cfg("RECURSIVE_BUILD", recipes=("train_RISK_MODEL",), ordered=True),
+        "CLINICAL",
+        expected_durations={"train_RISK_MODEL": 30.5},
+    )
     again = BuildPlan.from_dict(plan.to_dict())
     assert again == plan
     assert again.recipe("train_RISK_MODEL").expected_duration_s == 30.5
@@ -127,35 +153,49 @@ def test_plan_round_trips_through_its_dict(clinic):
 
 
 def test_expected_durations_from_record_keeps_successes_only():
-    record = {"recipes": [
-        {"name": "a", "state": "SUCCESS", "duration_s": 12.5},
-        {"name": "b", "state": "FAILED", "duration_s": 3.0},
-        {"name": "c", "state": "SUCCESS", "duration_s": None},
-        {"name": "d", "state": "SUCCESS", "duration_s": True},
-        {"name": "e", "state": "SUCCESS", "duration_s": 4},
-        "garbage",
-    ]}
+    record = {
+        "recipes": [
+            {"name": "a", "state": "SUCCESS", "duration_s": 12.5},
+            {"name": "b", "state": "FAILED", "duration_s": 3.0},
+            {"name": "c", "state": "SUCCESS", "duration_s": None},
+            {"name": "d", "state": "SUCCESS", "duration_s": True},
+            {"name": "e", "state": "SUCCESS", "duration_s": 4},
+            "garbage",
+        ]
+    }
     assert expected_durations_from_record(record) == {"a": 12.5, "e": 4.0}
     assert expected_durations_from_record({}) == {}
 
 
 def test_format_plan_text_lists_layers_and_critical_path(clinic):
-    plan = make_plan(clinic, cfg("RECURSIVE_FORCED_BUILD", targets=("risk_model",)), "CLINICAL",
-                     expected_durations={"join_ML_TRAINING_DATA": 150})
+    plan = make_plan(
+        clinic,
+        cfg("RECURSIVE_FORCED_BUILD", targets=("risk_model",)),
+        "CLINICAL",
+        expected_durations={"join_ML_TRAINING_DATA": 150},
+    )
     text = format_plan_text(plan)
     lines = text.splitlines()
     assert lines[0] == "Plan for project CLINICAL: 4 recipe(s) in 3 layer(s)"
     assert lines[1] == "Build mode: Build all upstream (RECURSIVE_FORCED_BUILD) · strategy: per-recipe"
-    assert lines[2] == ("Critical path: group_LAB_RESULTS_AGG → join_ML_TRAINING_DATA → train_RISK_MODEL "
-                        "(2 min 32 s expected; total work 2 min 33 s)")
+    assert lines[2] == (
+        "Critical path: group_LAB_RESULTS_AGG → join_ML_TRAINING_DATA → train_RISK_MODEL "
+        "(2 min 32 s expected; total work 2 min 33 s)"
+    )
     assert "Layer 0 (2 recipe(s))" in lines
-    assert "  * join_ML_TRAINING_DATA → ML_TRAINING_DATA · ~2 min 30 s · after group_LAB_RESULTS_AGG, " \
-           "group_CLINICAL_NOTES_AGG" in lines
-    assert "  * train_RISK_MODEL [prediction_training] → risk_model (saved model) · ~1.0 s · after " \
-           "join_ML_TRAINING_DATA" in lines
+    assert (
+        "  * join_ML_TRAINING_DATA → ML_TRAINING_DATA · ~2 min 30 s · after group_LAB_RESULTS_AGG, "
+        "group_CLINICAL_NOTES_AGG" in lines
+    )
+    assert (
+        "  * train_RISK_MODEL [prediction_training] → risk_model (saved model) · ~1.0 s · after "
+        "join_ML_TRAINING_DATA" in lines
+    )
     assert "    group_CLINICAL_NOTES_AGG → CLINICAL_NOTES_AGG · ~1.0 s" in lines
-    assert "  - RECURSIVE_FORCED_BUILD adds 3 upstream recipe(s): group_LAB_RESULTS_AGG, group_CLINICAL_NOTES_AGG, " \
-           "join_ML_TRAINING_DATA" in lines
+    assert (
+        "  - RECURSIVE_FORCED_BUILD adds 3 upstream recipe(s): group_LAB_RESULTS_AGG, group_CLINICAL_NOTES_AGG, "
+        "join_ML_TRAINING_DATA" in lines
+    )
 
 
 def test_per_recipe_job_type():

@@ -55,11 +55,26 @@ def test_defaults_match_the_form():
 
 def test_every_problem_is_named_by_its_field_at_once():
     with pytest.raises(ConfigError) as caught:
-        parse_propagate_config({"auto_rebuild": "yes", "stop_at": ["a", "a", 3], "mark_as_ok": ["a"],
-                                "partition_values": ["day", "=x"], "timeout_s": 0})
+        parse_propagate_config(
+            {
+                "auto_rebuild": "yes",
+                "stop_at": ["a", "a", 3],
+                "mark_as_ok": ["a"],
+                "partition_values": ["day", "=x"],
+                "timeout_s": 0,
+            }
+        )
     fields = [field for field, _ in caught.value.problems]
-    assert fields == ["source_dataset", "stop_at[1]", "stop_at[2]", "mark_as_ok", "timeout_s", "auto_rebuild",
-                      "partition_values[0]", "partition_values[1]"]
+    assert fields == [
+        "source_dataset",
+        "stop_at[1]",
+        "stop_at[2]",
+        "mark_as_ok",
+        "timeout_s",
+        "auto_rebuild",
+        "partition_values[0]",
+        "partition_values[1]",
+    ]
     assert "recipe 'a' is listed twice" in str(caught.value)
     assert "is also in stop_at" in str(caught.value)
 
@@ -70,12 +85,20 @@ def test_cli_flag_names_replace_form_names():
 
 
 def test_lists_accept_comma_text_and_partition_values_accept_a_map():
-    config = parse_propagate_config({"source_dataset": "RAW", "stop_at": "prep_B, join_C", "mark_as_ok": [""],
-                                     "partition_values": {"day": "2024-05-01"}, "preview_only": "false"})
+    config = parse_propagate_config(
+        {
+            "source_dataset": "RAW",
+            "stop_at": "prep_B, join_C",
+            "mark_as_ok": [""],
+            "partition_values": {"day": "2024-05-01"},
+            "preview_only": "false",
+        }
+    )
     assert config.stop_at == ("prep_B", "join_C") and config.mark_as_ok == ()
     assert config.partition_values == (("day", "2024-05-01"),) and config.preview_only is False
-    assert parse_propagate_config({"source_dataset": "RAW", "partition_values": ["day=2024-05-01", "c=FR"]}
-                                  ).partition_values == (("day", "2024-05-01"), ("c", "FR"))
+    assert parse_propagate_config(
+        {"source_dataset": "RAW", "partition_values": ["day=2024-05-01", "c=FR"]}
+    ).partition_values == (("day", "2024-05-01"), ("c", "FR"))
 
 
 @given(st.lists(st.sampled_from(["sync_A", "prep_B", "join_C", "side_D"]), max_size=6, unique=True))

@@ -30,9 +30,12 @@ PLAN = make_test_plan({"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"], "e": []
 
 
 def finished_record() -> RunRecord:
-    record = new_record(PLAN, config_dict={"max_parallel": 2, "api_key": "sk-secret-123"},
-                        dss_url="http://admin:pw@dss:11200", started=datetime(2026, 11, 25, 12, 34, 56, 123000,
-                                                                               tzinfo=timezone.utc))
+    record = new_record(
+        PLAN,
+        config_dict={"max_parallel": 2, "api_key": "sk-secret-123"},
+        dss_url="http://admin:pw@dss:11200",
+        started=datetime(2026, 11, 25, 12, 34, 56, 123000, tzinfo=timezone.utc),
+    )
     states = {"a": "SUCCESS", "b": "FAILED", "c": "SUCCESS", "d": "SKIPPED", "e": "TIMED_OUT", "f": "SKIPPED"}
     for run in record.recipes:
         run.state = states[run.name]
@@ -43,10 +46,23 @@ def finished_record() -> RunRecord:
     b.error = RecipeError("KeyError: 'amount'", "ExternalProcessFailedException", False)
     b.log_excerpt = "Traceback..."
     b.attempt_history = [
-        Attempt(1, "build_b_out_NP_1", "2026-11-25T12:34:57.000Z", "2026-11-25T12:34:58.000Z", "FAILED",
-                RecipeError("Connection refused", None, True), 2.5),
-        Attempt(2, "build_b_out_NP_2", "2026-11-25T12:35:00.500Z", "2026-11-25T12:35:01.000Z", "FAILED",
-                RecipeError("KeyError: 'amount'", None, False)),
+        Attempt(
+            1,
+            "build_b_out_NP_1",
+            "2026-11-25T12:34:57.000Z",
+            "2026-11-25T12:34:58.000Z",
+            "FAILED",
+            RecipeError("Connection refused", None, True),
+            2.5,
+        ),
+        Attempt(
+            2,
+            "build_b_out_NP_2",
+            "2026-11-25T12:35:00.500Z",
+            "2026-11-25T12:35:01.000Z",
+            "FAILED",
+            RecipeError("KeyError: 'amount'", None, False),
+        ),
     ]
     b.started_at, b.ended_at, b.duration_s = "2026-11-25T12:34:57.000Z", "2026-11-25T12:35:01.000Z", 4.0
     record.recipe("d").skipped_because = ["b"]
@@ -113,7 +129,10 @@ def test_dry_run_record_is_planned_with_nothing_run(make):
     [
         (lambda d: d["recipes"][2].__setitem__("state", "DONE"), "recipes[2].state"),
         (lambda d: d.__setitem__("started_at", "yesterday"), "started_at"),
-        (lambda d: d["recipes"][1]["attempt_history"][0].__setitem__("attempt", 0), "recipes[1].attempt_history[0].attempt"),
+        (
+            lambda d: d["recipes"][1]["attempt_history"][0].__setitem__("attempt", 0),
+            "recipes[1].attempt_history[0].attempt",
+        ),
         (lambda d: d.pop("run_id"), "(record)"),
         (lambda d: d["recipes"][0].__setitem__("attempts", -1), "recipes[0].attempts"),
         (lambda d: d.__setitem__("state", "ABORTED"), "state"),

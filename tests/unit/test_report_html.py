@@ -58,7 +58,9 @@ def recipe(name, state, attempts=(), *, rtype="python", outputs=None, error=None
         "attempts": len(history),
         "job_ids": [a["job_id"] for a in history],
         "job_urls": [],
-        "outputs": outputs if outputs is not None else [{"id": name.upper() + "_OUT", "type": "DATASET", "project_key": None}],
+        "outputs": outputs
+        if outputs is not None
+        else [{"id": name.upper() + "_OUT", "type": "DATASET", "project_key": None}],
         "started_at": starts[0] if starts else None,
         "ended_at": ends[-1] if ends else None,
         "duration_s": duration,
@@ -78,20 +80,34 @@ def plan_for(names_and_upstream, project_key="CLINICAL", critical=()):
     recipes = []
     for name, upstream in names_and_upstream:
         layer[name] = 1 + max((layer[u] for u in upstream), default=-1)
-        recipes.append({
-            "name": name, "type": "python", "outputs": [{"id": name.upper() + "_OUT", "type": "DATASET", "project_key": None}],
-            "inputs": [], "upstream": list(upstream), "layer": layer[name], "expected_duration_s": 2.0,
-            "bottom_level_s": 2.0,
-        })
+        recipes.append(
+            {
+                "name": name,
+                "type": "python",
+                "outputs": [{"id": name.upper() + "_OUT", "type": "DATASET", "project_key": None}],
+                "inputs": [],
+                "upstream": list(upstream),
+                "layer": layer[name],
+                "expected_duration_s": 2.0,
+                "bottom_level_s": 2.0,
+            }
+        )
     layers = []
     for r in recipes:
         while len(layers) <= r["layer"]:
             layers.append([])
         layers[r["layer"]].append(r["name"])
     return {
-        "project_key": project_key, "build_mode": "NON_RECURSIVE_FORCED_BUILD", "strategy": "per-recipe",
-        "recipes": recipes, "layers": layers, "targets": [], "critical_path": list(critical),
-        "critical_path_s": 2.0 * len(critical), "total_work_s": 2.0 * len(recipes), "notes": [],
+        "project_key": project_key,
+        "build_mode": "NON_RECURSIVE_FORCED_BUILD",
+        "strategy": "per-recipe",
+        "recipes": recipes,
+        "layers": layers,
+        "targets": [],
+        "critical_path": list(critical),
+        "critical_path_s": 2.0 * len(critical),
+        "total_work_s": 2.0 * len(recipes),
+        "notes": [],
     }
 
 
@@ -113,8 +129,16 @@ def run_record(recipes, state, *, plan=None, end=None, dry_run=False, resumed_fr
         "state": state,
         "dry_run": dry_run,
         "resumed_from": resumed_from,
-        "config": {"project_key": project_key, "build_mode": "NON_RECURSIVE_FORCED_BUILD", "strategy": "per-recipe",
-                   "max_parallel": 4, "on_failure": "continue", "retries": 2, "timeout_s": None, "dry_run": dry_run},
+        "config": {
+            "project_key": project_key,
+            "build_mode": "NON_RECURSIVE_FORCED_BUILD",
+            "strategy": "per-recipe",
+            "max_parallel": 4,
+            "on_failure": "continue",
+            "retries": 2,
+            "timeout_s": None,
+            "dry_run": dry_run,
+        },
         "plan": plan or plan_for([(r["name"], ()) for r in recipes], project_key),
         "counts": counts,
         "recipes": recipes,
@@ -127,8 +151,13 @@ def success_record():
         recipe("group_LAB_RESULTS_AGG", "SUCCESS", [attempt(1, 2.1, 6.0, "SUCCESS")], rtype="grouping"),
         recipe("join_ML_TRAINING_DATA", "SUCCESS", [attempt(1, 6.1, 9.0, "SUCCESS")], rtype="join"),
     ]
-    plan = plan_for([("prepare_PATIENTS", ()), ("group_LAB_RESULTS_AGG", ("prepare_PATIENTS",)),
-                     ("join_ML_TRAINING_DATA", ("group_LAB_RESULTS_AGG",))])
+    plan = plan_for(
+        [
+            ("prepare_PATIENTS", ()),
+            ("group_LAB_RESULTS_AGG", ("prepare_PATIENTS",)),
+            ("join_ML_TRAINING_DATA", ("group_LAB_RESULTS_AGG",)),
+        ]
+    )
     return run_record(recipes, "SUCCESS", plan=plan)
 
 
@@ -137,44 +166,66 @@ def three_branch_failure_record():
     recipes = [
         recipe("prepare_PATIENTS", "SUCCESS", [attempt(1, 0.1, 2.0, "SUCCESS")], rtype="prepare"),
         recipe("group_VITALS_AGG", "SUCCESS", [attempt(1, 2.1, 7.0, "SUCCESS")], rtype="grouping"),
-        recipe("group_LAB_RESULTS_AGG", "FAILED", [attempt(1, 2.1, 4.5, "FAILED", error="Column LAB_VALUE not found")],
-               rtype="grouping", error="Column LAB_VALUE not found",
-               log="[12:34:58] INFO Starting\n[12:35:00] ERROR Column LAB_VALUE not found in input LAB_RESULTS"),
+        recipe(
+            "group_LAB_RESULTS_AGG",
+            "FAILED",
+            [attempt(1, 2.1, 4.5, "FAILED", error="Column LAB_VALUE not found")],
+            rtype="grouping",
+            error="Column LAB_VALUE not found",
+            log="[12:34:58] INFO Starting\n[12:35:00] ERROR Column LAB_VALUE not found in input LAB_RESULTS",
+        ),
         recipe("window_MEDICATIONS", "SUCCESS", [attempt(1, 2.2, 5.0, "SUCCESS")], rtype="window"),
         recipe("join_ML_TRAINING_DATA", "SKIPPED", rtype="join", skipped_because=["group_LAB_RESULTS_AGG"]),
         recipe("score_RISK", "SKIPPED", rtype="prediction_scoring", skipped_because=["group_LAB_RESULTS_AGG"]),
     ]
-    plan = plan_for([
-        ("prepare_PATIENTS", ()), ("group_VITALS_AGG", ("prepare_PATIENTS",)),
-        ("group_LAB_RESULTS_AGG", ("prepare_PATIENTS",)), ("window_MEDICATIONS", ("prepare_PATIENTS",)),
-        ("join_ML_TRAINING_DATA", ("group_LAB_RESULTS_AGG", "group_VITALS_AGG")), ("score_RISK", ("join_ML_TRAINING_DATA",)),
-    ], critical=("prepare_PATIENTS", "group_LAB_RESULTS_AGG", "join_ML_TRAINING_DATA", "score_RISK"))
+    plan = plan_for(
+        [
+            ("prepare_PATIENTS", ()),
+            ("group_VITALS_AGG", ("prepare_PATIENTS",)),
+            ("group_LAB_RESULTS_AGG", ("prepare_PATIENTS",)),
+            ("window_MEDICATIONS", ("prepare_PATIENTS",)),
+            ("join_ML_TRAINING_DATA", ("group_LAB_RESULTS_AGG", "group_VITALS_AGG")),
+            ("score_RISK", ("join_ML_TRAINING_DATA",)),
+        ],
+        critical=("prepare_PATIENTS", "group_LAB_RESULTS_AGG", "join_ML_TRAINING_DATA", "score_RISK"),
+    )
     return run_record(recipes, "FAILED", plan=plan)
 
 
 def retries_record():
     recipes = [
-        recipe("sync_EXTERNAL", "SUCCESS", [
-            attempt(1, 0.1, 1.0, "FAILED", error="HTTP 503 from source", transient=True, retry_after_s=2.0),
-            attempt(2, 3.0, 4.0, "FAILED", error="HTTP 503 from source", transient=True, retry_after_s=4.0),
-            attempt(3, 8.0, 9.5, "SUCCESS"),
-        ], rtype="sync"),
+        recipe(
+            "sync_EXTERNAL",
+            "SUCCESS",
+            [
+                attempt(1, 0.1, 1.0, "FAILED", error="HTTP 503 from source", transient=True, retry_after_s=2.0),
+                attempt(2, 3.0, 4.0, "FAILED", error="HTTP 503 from source", transient=True, retry_after_s=4.0),
+                attempt(3, 8.0, 9.5, "SUCCESS"),
+            ],
+            rtype="sync",
+        ),
     ]
     return run_record(recipes, "SUCCESS")
 
 
 def timeout_record():
     recipes = [
-        recipe("python_SLOW_MODEL", "TIMED_OUT", [attempt(1, 0.1, 60.1, "TIMED_OUT", error="Timed out after 1m 00s")],
-               error="Timed out after 1m 00s: job aborted"),
+        recipe(
+            "python_SLOW_MODEL",
+            "TIMED_OUT",
+            [attempt(1, 0.1, 60.1, "TIMED_OUT", error="Timed out after 1m 00s")],
+            error="Timed out after 1m 00s: job aborted",
+        ),
         recipe("export_REPORT", "SKIPPED", skipped_because=["python_SLOW_MODEL"]),
     ]
     return run_record(recipes, "FAILED")
 
 
 def dry_run_record():
-    plan = plan_for([("a_PREP", ()), ("b_LEFT", ("a_PREP",)), ("c_RIGHT", ("a_PREP",)), ("d_JOIN", ("b_LEFT", "c_RIGHT"))],
-                    critical=("a_PREP", "b_LEFT", "d_JOIN"))
+    plan = plan_for(
+        [("a_PREP", ()), ("b_LEFT", ("a_PREP",)), ("c_RIGHT", ("a_PREP",)), ("d_JOIN", ("b_LEFT", "c_RIGHT"))],
+        critical=("a_PREP", "b_LEFT", "d_JOIN"),
+    )
     recipes = [recipe(r["name"], "NOT_RUN") for r in plan["recipes"]]
     record = run_record(recipes, "PLANNED", plan=plan, dry_run=True, end=0.05)
     record["counts"] = {"NOT_RUN": 4}
@@ -186,8 +237,14 @@ def thousand_record(n=1000):
     for i in range(n):
         start = (i % 50) * 0.7 + (i // 50) * 4.0
         state = "FAILED" if i % 97 == 5 else "SUCCESS"
-        recipes.append(recipe(f"recipe_{i:04d}_compute_SOMETHING", state, [attempt(1, start, start + 3.0, state)],
-                              error="boom" if state == "FAILED" else None))
+        recipes.append(
+            recipe(
+                f"recipe_{i:04d}_compute_SOMETHING",
+                state,
+                [attempt(1, start, start + 3.0, state)],
+                error="boom" if state == "FAILED" else None,
+            )
+        )
     return run_record(recipes, "FAILED")
 
 
@@ -222,9 +279,38 @@ class _Collector(HTMLParser):
 
 
 ALLOWED_TAGS = {
-    "div", "style", "header", "h2", "h3", "p", "section", "strong", "span", "ol", "ul", "li", "pre", "details",
-    "summary", "dl", "dt", "dd", "table", "thead", "tbody", "tr", "th", "td", "code", "a", "br", "svg", "text",
-    "title", "line", "rect",
+    "div",
+    "style",
+    "header",
+    "h2",
+    "h3",
+    "p",
+    "section",
+    "strong",
+    "span",
+    "ol",
+    "ul",
+    "li",
+    "pre",
+    "details",
+    "summary",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "code",
+    "a",
+    "br",
+    "svg",
+    "text",
+    "title",
+    "line",
+    "rect",
 }
 
 
@@ -253,7 +339,9 @@ def assert_structurally_safe(html_text):
 
 
 def rows_by_recipe(html_text):
-    return {attrs["data-recipe"]: attrs for tag, attrs in parse(html_text).tags if tag == "tr" and "data-recipe" in attrs}
+    return {
+        attrs["data-recipe"]: attrs for tag, attrs in parse(html_text).tags if tag == "tr" and "data-recipe" in attrs
+    }
 
 
 def bars(html_text):
@@ -269,7 +357,11 @@ def test_success_run_shows_banner_counts_timeline_and_rows():
     assert out.startswith('<div class="fo-report">')
     assert "All 3 recipes built successfully in 9.2s." in out
     assert "fo-failures" not in out
-    assert [b["data-recipe"] for b in bars(out)] == ["prepare_PATIENTS", "group_LAB_RESULTS_AGG", "join_ML_TRAINING_DATA"]
+    assert [b["data-recipe"] for b in bars(out)] == [
+        "prepare_PATIENTS",
+        "group_LAB_RESULTS_AGG",
+        "join_ML_TRAINING_DATA",
+    ]
     rows = rows_by_recipe(out)
     assert list(rows) == ["prepare_PATIENTS", "group_LAB_RESULTS_AGG", "join_ML_TRAINING_DATA"]
     assert all(r["data-state"] == "SUCCESS" for r in rows.values())
@@ -292,7 +384,7 @@ def test_failure_comes_first_with_error_log_and_the_recipes_it_skipped():
     assert "1 of 6 recipes failed; 2 skipped, 3 succeeded." in out
     failures_at = out.index('class="fo-section fo-failures"')
     assert failures_at < out.index('class="fo-section fo-summary"') < out.index('class="fo-section fo-timeline"')
-    failure_block = out[failures_at:out.index('class="fo-section fo-summary"')]
+    failure_block = out[failures_at : out.index('class="fo-section fo-summary"')]
     assert "group_LAB_RESULTS_AGG" in failure_block
     assert "Column LAB_VALUE not found" in failure_block
     assert "Not run because of it: <code>join_ML_TRAINING_DATA</code>, <code>score_RISK</code>" in failure_block
@@ -385,8 +477,13 @@ def test_minimal_and_odd_records_still_render():
     out = render_build_report({"recipes": [{"name": "x"}, "not a recipe", {"name": 3, "state": None, "attempts": "2"}]})
     assert_structurally_safe(out)
     assert "No DSS job was started in this run." in out
-    out = render_build_report({"state": "SUCCESS", "started_at": "garbage", "recipes": [
-        {"name": "x", "state": "SUCCESS", "attempt_history": [{"started_at": "not a time"}, "junk"]}]})
+    out = render_build_report(
+        {
+            "state": "SUCCESS",
+            "started_at": "garbage",
+            "recipes": [{"name": "x", "state": "SUCCESS", "attempt_history": [{"started_at": "not a time"}, "junk"]}],
+        }
+    )
     assert_structurally_safe(out)
 
 
@@ -460,8 +557,22 @@ def test_payloads_are_escaped_everywhere(payload):
 
 
 _HOSTILE_TEXT = st.lists(
-    st.sampled_from(list("<>\"'&/=:;{}%#`\\ \n\tabcxyz()!-") + [
-        "</style>", "<script>", "javascript:", "onerror=", "]]>", "<!--", "\u202e", "\x00", "</title>", "</svg>", "{{"]),
+    st.sampled_from(
+        list("<>\"'&/=:;{}%#`\\ \n\tabcxyz()!-")
+        + [
+            "</style>",
+            "<script>",
+            "javascript:",
+            "onerror=",
+            "]]>",
+            "<!--",
+            "\u202e",
+            "\x00",
+            "</title>",
+            "</svg>",
+            "{{",
+        ]
+    ),
     max_size=20,
 ).map("".join)
 
@@ -490,14 +601,32 @@ def test_escaped_text_is_still_readable():
 def test_job_ids_are_quoted_into_the_job_url_path():
     out = render_build_report(xss_record('"><img src=x onerror=alert(1)>'), dss_url="https://dss.example.com/")
     hrefs = [a["href"] for t, a in parse(out).tags if t == "a"]
-    assert "https://dss.example.com/projects/CLINICAL/jobs/job_%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E/" in hrefs
+    assert (
+        "https://dss.example.com/projects/CLINICAL/jobs/job_%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E/"
+        in hrefs
+    )
 
 
-@pytest.mark.parametrize("url", [
-    "javascript:alert(1)", "JavaScript:alert(1)", " javascript:alert(1)", "data:text/html,<script>alert(1)</script>",
-    "vbscript:x", "http://x/\"onmouseover=alert(1)", "http:///nohost", "//evil.example.com", "ftp://dss.example.com",
-    "http://exa mple.com", "http://exa\nmple.com", "http://example.com/\x00", "http://[::1", None, 42,
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        " javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:x",
+        'http://x/"onmouseover=alert(1)',
+        "http:///nohost",
+        "//evil.example.com",
+        "ftp://dss.example.com",
+        "http://exa mple.com",
+        "http://exa\nmple.com",
+        "http://example.com/\x00",
+        "http://[::1",
+        None,
+        42,
+    ],
+)
 def test_unsafe_dss_urls_give_no_links(url):
     record = success_record()
     record["dss_url"] = url
@@ -561,12 +690,15 @@ def test_base_macros_for_other_reports_escape_cells():
     )
     out = template.render(
         rows=[{"cells": ["<DS>", badge("FAIL")], "class": "fo-row-fail"}, {"cells": ["ok", badge("PASS")]}],
-        src="<src>", url=safe_http_url("https://dss.example.com/projects/P/"),
+        src="<src>",
+        url=safe_http_url("https://dss.example.com/projects/P/"),
     )
     assert "<td>&lt;DS&gt;</td>" in out
     assert '<td class="fo-num"><span class="fo-badge fo-tone-fail">FAIL</span></td>' in out
     assert '<tr class="fo-row-fail">' in out
-    assert '<a href="https://dss.example.com/projects/P/" target="_blank" rel="noopener noreferrer">&lt;src&gt;</a>' in out
+    assert (
+        '<a href="https://dss.example.com/projects/P/" target="_blank" rel="noopener noreferrer">&lt;src&gt;</a>' in out
+    )
     page = render_page("Verify", out)
     assert_structurally_safe(page)
 
@@ -577,10 +709,22 @@ def test_html_document_wraps_a_fragment_in_a_full_page():
     assert page.startswith("<!DOCTYPE html>") and "<title>&lt;Build&gt;</title>" in page and fragment in page
 
 
-@pytest.mark.parametrize("seconds, text", [
-    (None, "–"), ("3", "–"), (True, "–"), (float("nan"), "–"), (-1, "0.0s"), (0.44, "0.4s"), (59.94, "59.9s"),
-    (125, "2m 05s"), (59.96, "1m 00s"), (3599.6, "1h 00m"), (3720, "1h 02m"),
-])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (None, "–"),
+        ("3", "–"),
+        (True, "–"),
+        (float("nan"), "–"),
+        (-1, "0.0s"),
+        (0.44, "0.4s"),
+        (59.94, "59.9s"),
+        (125, "2m 05s"),
+        (59.96, "1m 00s"),
+        (3599.6, "1h 00m"),
+        (3720, "1h 02m"),
+    ],
+)
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
 
@@ -592,9 +736,14 @@ def test_run_options_from_the_record_config_are_listed():
     record = success_record()
     record["config"]["timeout_s"] = 1800.0
     out = render_build_report(record)
-    for fact in ("<dt>Max parallel jobs</dt><dd>4</dd>", "<dt>On failure</dt><dd>continue</dd>",
-                 "<dt>Retries per recipe</dt><dd>2</dd>", "<dt>Timeout per attempt</dt><dd>30m 00s</dd>",
-                 "<dt>Build mode</dt><dd>NON_RECURSIVE_FORCED_BUILD</dd>", "<dt>Strategy</dt><dd>per-recipe</dd>"):
+    for fact in (
+        "<dt>Max parallel jobs</dt><dd>4</dd>",
+        "<dt>On failure</dt><dd>continue</dd>",
+        "<dt>Retries per recipe</dt><dd>2</dd>",
+        "<dt>Timeout per attempt</dt><dd>30m 00s</dd>",
+        "<dt>Build mode</dt><dd>NON_RECURSIVE_FORCED_BUILD</dd>",
+        "<dt>Strategy</dt><dd>per-recipe</dd>",
+    ):
         assert fact in out
 
 

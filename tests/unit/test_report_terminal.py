@@ -15,9 +15,14 @@ from hypothesis import strategies as st
 
 def _recipe(name, state, attempts=1, duration=1.5, error=None, skipped_because=()):
     return {
-        "name": name, "type": "python", "state": state, "attempts": attempts, "duration_s": duration,
+        "name": name,
+        "type": "python",
+        "state": state,
+        "attempts": attempts,
+        "duration_s": duration,
         "error": None if error is None else {"message": error, "type": "JobFailed", "transient": False},
-        "skipped_because": list(skipped_because), "attempt_history": [],
+        "skipped_because": list(skipped_because),
+        "attempt_history": [],
     }
 
 
@@ -29,10 +34,17 @@ RECORD = {
     "counts": {"SUCCESS": 2, "FAILED": 1, "SKIPPED": 1, "ABORTED": 0, "TIMED_OUT": 0, "NOT_RUN": 0},
     "recipes": [
         _recipe("prepare_PATIENTS", "SUCCESS", duration=2.0),
-        _recipe("group_LAB_RESULTS_AGG", "FAILED", attempts=3, duration=125.0,
-                error="Column LAB_VALUE not found in input dataset LAB_RESULTS\nTraceback (most recent call last): ..."),
+        _recipe(
+            "group_LAB_RESULTS_AGG",
+            "FAILED",
+            attempts=3,
+            duration=125.0,
+            error="Column LAB_VALUE not found in input dataset LAB_RESULTS\nTraceback (most recent call last): ...",
+        ),
         _recipe("window_MEDICATIONS", "SUCCESS", duration=0.4),
-        _recipe("join_ML_TRAINING_DATA", "SKIPPED", attempts=0, duration=None, skipped_because=["group_LAB_RESULTS_AGG"]),
+        _recipe(
+            "join_ML_TRAINING_DATA", "SKIPPED", attempts=0, duration=None, skipped_because=["group_LAB_RESULTS_AGG"]
+        ),
     ],
 }
 
@@ -71,8 +83,12 @@ def test_control_characters_in_names_and_errors_cannot_drive_the_terminal():
 
 
 @given(
-    st.lists(st.tuples(st.text(max_size=80), st.sampled_from(["SUCCESS", "FAILED", "SKIPPED", "TIMED_OUT"]),
-                       st.text(max_size=200)), max_size=8),
+    st.lists(
+        st.tuples(
+            st.text(max_size=80), st.sampled_from(["SUCCESS", "FAILED", "SKIPPED", "TIMED_OUT"]), st.text(max_size=200)
+        ),
+        max_size=8,
+    ),
     st.integers(min_value=20, max_value=300),
 )
 @settings(max_examples=150, deadline=None)
@@ -98,7 +114,10 @@ def test_clean_text_keeps_one_readable_line():
 
 
 def test_run_headline():
-    assert format_run_headline(RECORD) == "Run 20261125T123456Z-3f9a1c of CLINICAL: FAILED in 13.9s (2 SUCCESS, 1 FAILED, 1 SKIPPED)"
+    assert (
+        format_run_headline(RECORD)
+        == "Run 20261125T123456Z-3f9a1c of CLINICAL: FAILED in 13.9s (2 SUCCESS, 1 FAILED, 1 SKIPPED)"
+    )
 
 
 @dataclass(frozen=True)
@@ -119,8 +138,14 @@ EVENTS = [
     Event("recipe_started", recipe="a", attempt=1, total=3, job_id="job_a"),
     Event("recipe_started", recipe="b", attempt=1, total=3, job_id="job_b"),
     Event("recipe_finished", recipe="a", state="SUCCESS", done=1, total=3),
-    Event("recipe_retrying", recipe="b", attempt=1, done=1, total=3,
-          message="b failed: HTTP 503 (retrying in 5.0s, attempt 2 of 3)"),
+    Event(
+        "recipe_retrying",
+        recipe="b",
+        attempt=1,
+        done=1,
+        total=3,
+        message="b failed: HTTP 503 (retrying in 5.0s, attempt 2 of 3)",
+    ),
     Event("recipe_started", recipe="b", attempt=2, done=1, total=3, job_id="job_b2"),
     Event("recipe_finished", recipe="b", state="FAILED", done=2, total=3, message="b failed: HTTP 503"),
     Event("recipe_finished", recipe="c", state="SKIPPED", done=3, total=3, message="skipped because b failed"),

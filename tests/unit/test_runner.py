@@ -45,8 +45,15 @@ class Outcome:
         return {r.name: r.state for r in self.record.recipes}
 
 
-def execute(plan: BuildPlan, behaviours: Optional[Dict[str, Behaviour]] = None, options: Optional[RunOptions] = None,
-            *, abort_delay_s: float = 0.0, prepare=None, **kwargs) -> Outcome:
+def execute(
+    plan: BuildPlan,
+    behaviours: Optional[Dict[str, Behaviour]] = None,
+    options: Optional[RunOptions] = None,
+    *,
+    abort_delay_s: float = 0.0,
+    prepare=None,
+    **kwargs,
+) -> Outcome:
     options = options or RunOptions()
     clock = VirtualClock()
     dss = FakeDSS(plan, clock, behaviours, max_parallel=options.max_parallel, abort_delay_s=abort_delay_s)
@@ -54,8 +61,17 @@ def execute(plan: BuildPlan, behaviours: Optional[Dict[str, Behaviour]] = None, 
         prepare(dss, clock)
     events: List[ProgressEvent] = []
     sunk: List[dict] = []
-    record = run_plan(plan, dss, options, clock=clock, wait=clock.wait, rng=random.Random(7),
-                      on_event=events.append, record_sink=lambda r: sunk.append(r.to_dict()), **kwargs)
+    record = run_plan(
+        plan,
+        dss,
+        options,
+        clock=clock,
+        wait=clock.wait,
+        rng=random.Random(7),
+        on_event=events.append,
+        record_sink=lambda r: sunk.append(r.to_dict()),
+        **kwargs,
+    )
     validate_record(record.to_dict())
     assert dss.violations == []
     assert [r.name for r in record.recipes] == plan.names
@@ -63,8 +79,17 @@ def execute(plan: BuildPlan, behaviours: Optional[Dict[str, Behaviour]] = None, 
 
 
 def test_everything_succeeds_in_dependency_order_with_parallel_branches():
-    plan = make_test_plan(CLINICAL, durations={"prepare_LABS": 4, "prepare_VISITS": 2, "group_LAB_RESULTS_AGG": 6,
-                                               "group_VISITS_AGG": 3, "join_ML_TRAINING_DATA": 5, "train_MODEL": 8})
+    plan = make_test_plan(
+        CLINICAL,
+        durations={
+            "prepare_LABS": 4,
+            "prepare_VISITS": 2,
+            "group_LAB_RESULTS_AGG": 6,
+            "group_VISITS_AGG": 3,
+            "join_ML_TRAINING_DATA": 5,
+            "train_MODEL": 8,
+        },
+    )
     out = execute(plan, options=RunOptions(max_parallel=2))
     assert out.record.state == "SUCCESS"
     assert set(out.states().values()) == {"SUCCESS"}
@@ -85,8 +110,10 @@ def test_everything_succeeds_in_dependency_order_with_parallel_branches():
 
 
 def test_ready_recipes_start_by_longest_remaining_path():
-    plan = make_test_plan({"short": [], "long_head": [], "long_tail": ["long_head"], "medium": []},
-                          durations={"short": 1, "long_head": 2, "long_tail": 10, "medium": 5})
+    plan = make_test_plan(
+        {"short": [], "long_head": [], "long_tail": ["long_head"], "medium": []},
+        durations={"short": 1, "long_head": 2, "long_tail": 10, "medium": 5},
+    )
     out = execute(plan, options=RunOptions(max_parallel=1))
     assert out.dss.started_recipes() == ["long_head", "long_tail", "medium", "short"]
 
@@ -102,8 +129,11 @@ def test_all_outputs_of_a_recipe_are_built_in_one_non_recursive_job():
 
 def test_permanent_failure_is_not_retried_and_explains_itself():
     plan = make_test_plan(CLINICAL)
-    behaviours = {"group_LAB_RESULTS_AGG": Behaviour(fail_message="Error in Python process: At line 7: "
-                                                                  "<class 'KeyError'>: 'amount'")}
+    behaviours = {
+        "group_LAB_RESULTS_AGG": Behaviour(
+            fail_message="Error in Python process: At line 7: <class 'KeyError'>: 'amount'"
+        )
+    }
     out = execute(plan, behaviours, RunOptions(max_parallel=4, on_failure="continue", retry=RetryPolicy(retries=3)))
     failed = out.record.recipe("group_LAB_RESULTS_AGG")
     assert failed.state == "FAILED" and failed.attempts == 1
@@ -140,8 +170,9 @@ def test_transient_failure_is_retried_with_backoff_then_succeeds():
 
 def test_transient_failures_beyond_the_retry_budget_fail():
     plan = make_test_plan({"flaky": []})
-    out = execute(plan, {"flaky": Behaviour(transient_failures=5)}, RunOptions(retry=RetryPolicy(retries=2,
-                                                                                              backoff_s=1)))
+    out = execute(
+        plan, {"flaky": Behaviour(transient_failures=5)}, RunOptions(retry=RetryPolicy(retries=2, backoff_s=1))
+    )
     flaky = out.record.recipe("flaky")
     assert flaky.state == "FAILED" and flaky.attempts == 3 and flaky.error.transient is True
     assert len(out.dss.log_requests) == 3
@@ -150,8 +181,9 @@ def test_transient_failures_beyond_the_retry_budget_fail():
 def test_a_waiting_retry_does_not_hold_a_slot():
     plan = make_test_plan({"flaky": [], "other": []}, durations={"flaky": 5, "other": 3})
     behaviours = {"flaky": Behaviour(duration_s=1, transient_failures=1)}
-    out = execute(plan, behaviours, RunOptions(max_parallel=1, retry=RetryPolicy(retries=1, backoff_s=60,
-                                                                                 backoff_max_s=60)))
+    out = execute(
+        plan, behaviours, RunOptions(max_parallel=1, retry=RetryPolicy(retries=1, backoff_s=60, backoff_max_s=60))
+    )
     first_flaky, second_flaky = out.dss.starts_of("flaky")
     (other,) = out.dss.starts_of("other")
     assert first_flaky.time < other.time < second_flaky.time
@@ -161,8 +193,12 @@ def test_a_waiting_retry_does_not_hold_a_slot():
 def test_timeout_aborts_the_job_and_is_not_retried():
     plan = make_test_plan({"slow": [], "after": ["slow"], "side": []})
     behaviours = {"slow": Behaviour(hang=True), "side": Behaviour(duration_s=8)}
-    out = execute(plan, behaviours, RunOptions(on_failure="continue", timeout_s=10,
-                                               retry=RetryPolicy(retries=2)), abort_delay_s=1.0)
+    out = execute(
+        plan,
+        behaviours,
+        RunOptions(on_failure="continue", timeout_s=10, retry=RetryPolicy(retries=2)),
+        abort_delay_s=1.0,
+    )
     slow = out.record.recipe("slow")
     assert slow.state == "TIMED_OUT" and slow.attempts == 1
     assert "timeout" in slow.error.message and slow.attempt_history[0].state == "TIMED_OUT"
@@ -210,12 +246,18 @@ def test_fail_fast_leaves_unrelated_recipes_not_run():
 
 
 def test_continue_skips_only_downstream_naming_the_root_causes():
-    plan = make_test_plan({
-        "a": [], "b": ["a"], "c": ["b"],  # a fails: b and c skipped because of a
-        "x": [], "y": [],  # both fail
-        "z": ["x", "y", "c"],  # skipped because of a, x and y
-        "ok1": [], "ok2": ["ok1"],  # independent branch succeeds
-    })
+    plan = make_test_plan(
+        {
+            "a": [],
+            "b": ["a"],
+            "c": ["b"],  # a fails: b and c skipped because of a
+            "x": [],
+            "y": [],  # both fail
+            "z": ["x", "y", "c"],  # skipped because of a, x and y
+            "ok1": [],
+            "ok2": ["ok1"],  # independent branch succeeds
+        }
+    )
     behaviours = {
         "a": Behaviour(duration_s=1, fail_message="boom a"),
         "x": Behaviour(duration_s=2, fail_message="boom x"),
@@ -223,15 +265,22 @@ def test_continue_skips_only_downstream_naming_the_root_causes():
         "ok1": Behaviour(duration_s=5),
     }
     out = execute(plan, behaviours, RunOptions(max_parallel=3, on_failure="continue"))
-    assert out.states() == {"a": "FAILED", "b": "SKIPPED", "c": "SKIPPED", "x": "FAILED", "y": "FAILED",
-                            "z": "SKIPPED", "ok1": "SUCCESS", "ok2": "SUCCESS"}
+    assert out.states() == {
+        "a": "FAILED",
+        "b": "SKIPPED",
+        "c": "SKIPPED",
+        "x": "FAILED",
+        "y": "FAILED",
+        "z": "SKIPPED",
+        "ok1": "SUCCESS",
+        "ok2": "SUCCESS",
+    }
     assert out.record.recipe("c").skipped_because == ["a"]
     assert out.record.recipe("z").skipped_because == ["a", "x", "y"]
     skipped_events = [e for e in out.events if e.kind == "recipe_finished" and e.state == "SKIPPED"]
     assert sorted(e.recipe for e in skipped_events) == ["b", "c", "z"]  # each recipe finishes once
     assert "skipped because a failed" in next(e.message for e in skipped_events if e.recipe == "c")
-    assert out.record.counts == {"SUCCESS": 2, "FAILED": 3, "SKIPPED": 3, "ABORTED": 0, "TIMED_OUT": 0,
-                                 "NOT_RUN": 0}
+    assert out.record.counts == {"SUCCESS": 2, "FAILED": 3, "SKIPPED": 3, "ABORTED": 0, "TIMED_OUT": 0, "NOT_RUN": 0}
 
 
 def test_api_errors_while_polling_are_retried_and_never_fail_a_job():
@@ -254,8 +303,15 @@ def test_api_outage_longer_than_the_limit_stops_the_run_with_a_record():
     clock.at(5, lambda: setattr(dss, "api_down_until", float("inf")))
     sunk = []
     with pytest.raises(DSSAccessError, match="answered no job status request"):
-        run_plan(plan, dss, RunOptions(), clock=clock, wait=clock.wait, record_sink=lambda r: sunk.append(r.to_dict()),
-                 api_outage_limit_s=120)
+        run_plan(
+            plan,
+            dss,
+            RunOptions(),
+            clock=clock,
+            wait=clock.wait,
+            record_sink=lambda r: sunk.append(r.to_dict()),
+            api_outage_limit_s=120,
+        )
     final = sunk[-1]
     validate_record(final)
     assert final["state"] == "FAILED"
@@ -276,8 +332,13 @@ def test_start_api_errors_are_retried_then_fail_the_recipe_clearly():
 
 def test_a_refused_start_fails_that_recipe_with_the_message():
     plan = make_test_plan({"a": [], "b": []})
-    behaviours = {"a": Behaviour(start_error=DSSAccessError("com.dataiku.dip.exceptions.UnauthorizedException: "
-                                                            "Insufficient rights (api_key=sk_live_123456)"))}
+    behaviours = {
+        "a": Behaviour(
+            start_error=DSSAccessError(
+                "com.dataiku.dip.exceptions.UnauthorizedException: Insufficient rights (api_key=sk_live_123456)"
+            )
+        )
+    }
     out = execute(plan, behaviours, RunOptions(on_failure="continue"))
     a = out.record.recipe("a")
     assert a.state == "FAILED" and "Insufficient rights" in a.error.message
@@ -288,8 +349,13 @@ def test_a_refused_start_fails_that_recipe_with_the_message():
 def test_cancellation_aborts_started_jobs_and_returns_a_cancelled_record():
     plan = make_test_plan(CLINICAL, durations={name: 10 for name in CLINICAL})
     cancel = threading.Event()
-    out = execute(plan, options=RunOptions(max_parallel=2), cancel=cancel, abort_delay_s=1.0,
-                  prepare=lambda dss, clock: clock.at(15, cancel.set))
+    out = execute(
+        plan,
+        options=RunOptions(max_parallel=2),
+        cancel=cancel,
+        abort_delay_s=1.0,
+        prepare=lambda dss, clock: clock.at(15, cancel.set),
+    )
     assert out.record.state == "CANCELLED"
     assert out.states() == {
         "prepare_LABS": "SUCCESS",
@@ -309,8 +375,12 @@ def test_cancellation_aborts_started_jobs_and_returns_a_cancelled_record():
 def test_an_abort_dss_never_confirms_is_recorded_after_the_wait():
     plan = make_test_plan({"a": [], "b": []})
     behaviours = {"a": Behaviour(duration_s=1, fail_message="boom"), "b": Behaviour(duration_s=1000)}
-    out = execute(plan, behaviours, abort_delay_s=ABORT_CONFIRM_S + 100,
-                  prepare=lambda dss, clock: setattr(dss, "fail_next_aborts", 1))
+    out = execute(
+        plan,
+        behaviours,
+        abort_delay_s=ABORT_CONFIRM_S + 100,
+        prepare=lambda dss, clock: setattr(dss, "fail_next_aborts", 1),
+    )
     b = out.record.recipe("b")
     assert b.state == "ABORTED" and "had not confirmed" in b.error.message
     assert len(out.dss.abort_requests) == 1  # the first abort request failed and was sent again
@@ -333,8 +403,7 @@ def test_single_job_strategy_maps_one_job_to_every_recipe():
 
 def test_resume_runs_only_what_did_not_succeed():
     plan = make_test_plan(CLINICAL)
-    first = execute(plan, {"group_VISITS_AGG": Behaviour(fail_message="boom")},
-                    RunOptions(on_failure="continue"))
+    first = execute(plan, {"group_VISITS_AGG": Behaviour(fail_message="boom")}, RunOptions(on_failure="continue"))
     todo = resume_candidates(first.record)
     assert todo == ["group_VISITS_AGG", "join_ML_TRAINING_DATA", "train_MODEL"]
     subset = make_test_plan({name: [u for u in CLINICAL[name] if u in todo] for name in todo})
@@ -454,8 +523,14 @@ def test_invalid_options_are_rejected_before_anything_starts():
     plan = make_test_plan({"a": []})
     clock = VirtualClock()
     dss = FakeDSS(plan, clock)
-    bad = RunOptions(max_parallel=0, on_failure="sometimes", timeout_s=-1, poll_min_s=2, poll_max_s=1,
-                     retry=RetryPolicy(retries=-1, transient_patterns=("(",)))
+    bad = RunOptions(
+        max_parallel=0,
+        on_failure="sometimes",
+        timeout_s=-1,
+        poll_min_s=2,
+        poll_max_s=1,
+        retry=RetryPolicy(retries=-1, transient_patterns=("(",)),
+    )
     with pytest.raises(ConfigError) as info:
         run_plan(plan, dss, bad, clock=clock, wait=clock.wait)
     fields = [f for f, _ in info.value.problems]
@@ -469,8 +544,11 @@ def test_a_plan_out_of_dependency_order_is_rejected():
         PlannedRecipe(name="a", type="python", outputs=(OutputRef("a_out"),)),
     )
     with pytest.raises(GraphError, match="'b' comes before its upstream 'a'"):
-        run_plan(BuildPlan(project_key="P", recipes=recipes), FakeDSS(BuildPlan(project_key="P", recipes=recipes),
-                                                                      VirtualClock()), RunOptions())
+        run_plan(
+            BuildPlan(project_key="P", recipes=recipes),
+            FakeDSS(BuildPlan(project_key="P", recipes=recipes), VirtualClock()),
+            RunOptions(),
+        )
 
 
 def test_an_empty_plan_succeeds_without_jobs():
@@ -480,8 +558,9 @@ def test_an_empty_plan_succeeds_without_jobs():
 
 def test_transient_patterns_from_the_options_make_an_error_retryable():
     plan = make_test_plan({"a": []})
-    behaviours = {"a": Behaviour(transient_failures=1, transient_message="Quota exhausted, come back later",
-                                transient_type=None)}
+    behaviours = {
+        "a": Behaviour(transient_failures=1, transient_message="Quota exhausted, come back later", transient_type=None)
+    }
     plain = execute(plan, behaviours, RunOptions(retry=RetryPolicy(retries=1)))
     assert plain.state("a") == "FAILED"
     patterned = execute(plan, behaviours, RunOptions(retry=RetryPolicy(retries=1, transient_patterns=("quota",))))

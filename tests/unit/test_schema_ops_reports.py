@@ -19,12 +19,17 @@ def cols(*pairs):
 
 
 def outcome(**changes) -> PropagationOutcome:
-    diff = diff_schemas(cols(("id", "string"), ("amount", "int"), ("old", "string")),
-                        cols(("id", "string"), ("amount", "double"), ("new", "date")), dataset="ORDERS")
+    diff = diff_schemas(
+        cols(("id", "string"), ("amount", "int"), ("old", "string")),
+        cols(("id", "string"), ("amount", "double"), ("new", "date")),
+        dataset="ORDERS",
+    )
     preview = ImpactPreview(
-        source="RAW", changes={"ORDERS": diff},
+        source="RAW",
+        changes={"ORDERS": diff},
         breaks=(RecipeBreak("join_X", "join", "RAW", "old", "selected column"),),
-        unchecked=(UncheckedRecipe("py", "python", "its code sets the output schema when it runs"),))
+        unchecked=(UncheckedRecipe("py", "python", "its code sets the output schema when it runs"),),
+    )
     values = dict(project_key="P", config=PropagateConfig("RAW", stop_at=("s",)), preview=preview)
     values.update(changes)
     return PropagationOutcome(**values)
@@ -62,8 +67,9 @@ def test_a_reorder_shows_both_orders():
 def test_every_name_is_escaped(name):
     hostile = HOSTILE + name
     diff = diff_schemas(cols(("x", "string")), cols(("x", "string"), (hostile, hostile)), dataset=hostile)
-    preview = ImpactPreview(source=hostile, changes={hostile: diff},
-                            breaks=(RecipeBreak(hostile, hostile, hostile, hostile, hostile),))
+    preview = ImpactPreview(
+        source=hostile, changes={hostile: diff}, breaks=(RecipeBreak(hostile, hostile, hostile, hostile, hostile),)
+    )
     html = render_propagation_report(PropagationOutcome(hostile, PropagateConfig(hostile), preview).to_dict())
     assert "<script>" not in html
 
@@ -80,7 +86,11 @@ def results():
 def test_failures_come_first_errors_before_warnings():
     ordered = ordered_results([item.to_dict() for item in results()])
     assert [(item["dataset"], item["kind"]) for item in ordered] == [
-        ("B", "min_rows"), ("A", "max_rows"), ("B", "dss_rules"), ("A", "exists")]
+        ("B", "min_rows"),
+        ("A", "max_rows"),
+        ("B", "dss_rules"),
+        ("A", "exists"),
+    ]
 
 
 def test_the_verification_report_has_one_row_per_expectation_with_its_reason():
@@ -93,8 +103,9 @@ def test_the_verification_report_has_one_row_per_expectation_with_its_reason():
 
 def test_the_verification_report_escapes_everything():
     hostile = ExpectationResult(HOSTILE, "columns", "ERROR", "failed", HOSTILE, HOSTILE, subject=HOSTILE)
-    html = render_verification_report(VerificationOutcome(HOSTILE, result=VerificationResult((hostile,),
-                                                                                             (HOSTILE,))).to_dict())
+    html = render_verification_report(
+        VerificationOutcome(HOSTILE, result=VerificationResult((hostile,), (HOSTILE,))).to_dict()
+    )
     assert "<script>" not in html
 
 

@@ -26,16 +26,19 @@ def clinic() -> FlowGraph:
 @pytest.fixture(scope="module")
 def shop() -> FlowGraph:
     """prep -> (group_Y, other) ; group_Y -> join_X ; join_X -> report ; lonely ; shared input from OTHER."""
-    payload = flow({
-        "prep": (["raw", "OTHER.customers"], ["PREP"]),
-        "group_Y": (["PREP"], ["GROUP_Y_OUT"]),
-        "other": (["PREP"], ["OTHER_OUT", "OTHER_SIDE"]),
-        "join_X": (["GROUP_Y_OUT", "OTHER_OUT"], ["JOINED"]),
-        "report": (["JOINED"], ["REPORT"]),
-        "side_reader": (["OTHER_SIDE"], ["SIDE"]),
-        "lonely": (["raw2"], ["LONELY"]),
-        "no_output": (["JOINED"], []),
-    }, project_key="SHOP")
+    payload = flow(
+        {
+            "prep": (["raw", "OTHER.customers"], ["PREP"]),
+            "group_Y": (["PREP"], ["GROUP_Y_OUT"]),
+            "other": (["PREP"], ["OTHER_OUT", "OTHER_SIDE"]),
+            "join_X": (["GROUP_Y_OUT", "OTHER_OUT"], ["JOINED"]),
+            "report": (["JOINED"], ["REPORT"]),
+            "side_reader": (["OTHER_SIDE"], ["SIDE"]),
+            "lonely": (["raw2"], ["LONELY"]),
+            "no_output": (["JOINED"], []),
+        },
+        project_key="SHOP",
+    )
     items = [
         {"name": "prep", "type": "shaker", "tags": ["nightly"]},
         {"name": "group_Y", "type": "grouping", "tags": ["nightly", "agg"]},
@@ -56,28 +59,34 @@ def names(graph, *expressions):
 # -- parsing -------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text, spec", [
-    ("x", SelectorSpec("x", "x")),
-    ("+x", SelectorSpec("+x", "x", upstream=True)),
-    ("x+", SelectorSpec("x+", "x", downstream=True)),
-    ("+x+", SelectorSpec("+x+", "x", upstream=True, downstream=True)),
-    ("2+x+1", SelectorSpec("2+x+1", "x", upstream=True, upstream_depth=2, downstream=True, downstream_depth=1)),
-    ("@x", SelectorSpec("@x", "x", at=True)),
-    ("tag:nightly+", SelectorSpec("tag:nightly+", "nightly", method="tag", downstream=True)),
-    ("+type:python", SelectorSpec("+type:python", "python", method="type", upstream=True)),
-    ("OTHER.customers+", SelectorSpec("OTHER.customers+", "OTHER.customers", downstream=True)),
-])
+@pytest.mark.parametrize(
+    "text, spec",
+    [
+        ("x", SelectorSpec("x", "x")),
+        ("+x", SelectorSpec("+x", "x", upstream=True)),
+        ("x+", SelectorSpec("x+", "x", downstream=True)),
+        ("+x+", SelectorSpec("+x+", "x", upstream=True, downstream=True)),
+        ("2+x+1", SelectorSpec("2+x+1", "x", upstream=True, upstream_depth=2, downstream=True, downstream_depth=1)),
+        ("@x", SelectorSpec("@x", "x", at=True)),
+        ("tag:nightly+", SelectorSpec("tag:nightly+", "nightly", method="tag", downstream=True)),
+        ("+type:python", SelectorSpec("+type:python", "python", method="type", upstream=True)),
+        ("OTHER.customers+", SelectorSpec("OTHER.customers+", "OTHER.customers", downstream=True)),
+    ],
+)
 def test_parse_selector(text, spec):
     assert parse_selector(text) == spec
 
 
-@pytest.mark.parametrize("text, message", [
-    ("@+x", "'@' cannot be combined"),
-    ("++x", "not a valid selector"),
-    ("x++", "not a valid selector"),
-    ("path:a/b", "unknown selector method 'path'"),
-    ("tag:", "tag: needs a value"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("@+x", "'@' cannot be combined"),
+        ("++x", "not a valid selector"),
+        ("x++", "not a valid selector"),
+        ("path:a/b", "unknown selector method 'path'"),
+        ("tag:", "tag: needs a value"),
+    ],
+)
 def test_parse_selector_errors_name_the_field(text, message):
     with pytest.raises(SelectionError, match=message) as info:
         parse_selector(text, "exclude")
@@ -122,8 +131,10 @@ def test_unknown_names_suggest_close_matches(shop):
     with pytest.raises(SelectionError) as info:
         names(shop, "join_x+", "tag:nightlly")
     problems = info.value.problems
-    assert problems[0] == ("select", "'join_x+': 'join_x' is neither a recipe nor a dataset of the Flow; "
-                                     "did you mean 'join_X'?")
+    assert problems[0] == (
+        "select",
+        "'join_x+': 'join_x' is neither a recipe nor a dataset of the Flow; did you mean 'join_X'?",
+    )
     assert "no recipe has the tag 'nightlly'; did you mean 'nightly'?" in problems[1][1]
 
 
@@ -152,15 +163,17 @@ def test_targets_resolve_to_their_producers(clinic):
 def test_recursive_modes_add_every_upstream_recipe(clinic):
     resolved = resolve(clinic, "RECURSIVE_FORCED_BUILD", targets=("ML_TRAINING_DATA",))
     assert resolved.recipes == ("group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG", "join_ML_TRAINING_DATA")
-    assert resolved.notes == ("RECURSIVE_FORCED_BUILD adds 2 upstream recipe(s): group_LAB_RESULTS_AGG, "
-                              "group_CLINICAL_NOTES_AGG",)
+    assert resolved.notes == (
+        "RECURSIVE_FORCED_BUILD adds 2 upstream recipe(s): group_LAB_RESULTS_AGG, group_CLINICAL_NOTES_AGG",
+    )
     assert resolve(clinic, "RECURSIVE_BUILD", recipes=("train_RISK_MODEL",)).recipes[-1] == "train_RISK_MODEL"
     assert len(resolve(clinic, "RECURSIVE_MISSING_ONLY_BUILD", recipes=("train_RISK_MODEL",)).recipes) == 4
 
 
 def test_exclusions_apply_last_even_in_recursive_modes(clinic):
-    resolved = resolve(clinic, "RECURSIVE_FORCED_BUILD", recipes=("train_RISK_MODEL",),
-                       exclude=("group_LAB_RESULTS_AGG",))
+    resolved = resolve(
+        clinic, "RECURSIVE_FORCED_BUILD", recipes=("train_RISK_MODEL",), exclude=("group_LAB_RESULTS_AGG",)
+    )
     assert "group_LAB_RESULTS_AGG" not in resolved.recipes
     assert any(n.startswith("Excluded 1 recipe(s): group_LAB_RESULTS_AGG") for n in resolved.notes)
 
@@ -221,16 +234,21 @@ def test_ordered_list_in_a_valid_order_is_kept(clinic):
 def test_ordered_list_contradicting_the_flow_names_both_recipes(shop):
     with pytest.raises(SelectionError) as info:
         resolve(shop, recipes=("join_X", "group_Y"), ordered=True)
-    assert info.value.problems == [(
-        "recipes",
-        "join_X is listed before group_Y, but join_X reads GROUP_Y_OUT which group_Y produces; "
-        "reorder the list or allow reordering ('Fix the order' in the step, --reorder on the command line)",
-    )]
+    assert info.value.problems == [
+        (
+            "recipes",
+            "join_X is listed before group_Y, but join_X reads GROUP_Y_OUT which group_Y produces; "
+            "reorder the list or allow reordering ('Fix the order' in the step, --reorder on the command line)",
+        )
+    ]
 
 
 def test_ordered_list_contradiction_through_unlisted_recipes_shows_the_path(shop):
-    with pytest.raises(SelectionError, match=r"report is listed before prep, but report depends on prep through "
-                                             r"the Flow \(prep → group_Y → join_X → report\)"):
+    with pytest.raises(
+        SelectionError,
+        match=r"report is listed before prep, but report depends on prep through "
+        r"the Flow \(prep → group_Y → join_X → report\)",
+    ):
         resolve(shop, recipes=("report", "prep"), ordered=True)
 
 

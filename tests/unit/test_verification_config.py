@@ -25,15 +25,22 @@ def spec(datasets: dict) -> str:
 def test_simple_fields_apply_to_every_selected_dataset():
     config = parse_verify_config({"datasets": ["A", "B"], "expected_columns": ["id", "amount:double"], "min_rows": 3.0})
     kinds = [(item.dataset, item.kind) for item in config.expectations.expectations]
-    assert kinds == [("A", "exists"), ("A", "columns"), ("A", "min_rows"),
-                     ("B", "exists"), ("B", "columns"), ("B", "min_rows")]
+    assert kinds == [
+        ("A", "exists"),
+        ("A", "columns"),
+        ("A", "min_rows"),
+        ("B", "exists"),
+        ("B", "columns"),
+        ("B", "min_rows"),
+    ]
     columns = config.expectations.get("A", "columns").value
     assert columns.mode == "contains" and [c.text() for c in columns.items] == ["id", "amount:double"]
 
 
 def test_the_spec_wins_over_the_form_for_the_same_dataset_and_kind():
-    config = parse_verify_config({"datasets": ["A"], "min_rows": 3,
-                                  "expectations": spec({"A": {"min_rows": 10}, "B": {"not_empty": True}})})
+    config = parse_verify_config(
+        {"datasets": ["A"], "min_rows": 3, "expectations": spec({"A": {"min_rows": 10}, "B": {"not_empty": True}})}
+    )
     assert config.expectations.get("A", "min_rows").value == 10
     assert config.expectations.get("B", "not_empty") is not None
 
@@ -58,8 +65,12 @@ def test_spec_problems_carry_the_form_field_and_the_json_path():
 
 
 def test_cli_names_are_used_in_messages():
-    flags = {"datasets": "--datasets", "expectations": "--expectations", "expected_columns": "--columns",
-             "min_rows": "--min-rows"}
+    flags = {
+        "datasets": "--datasets",
+        "expectations": "--expectations",
+        "expected_columns": "--columns",
+        "min_rows": "--min-rows",
+    }
     with pytest.raises(ConfigError) as caught:
         parse_verify_config({"expected_columns": [":int"], "expectations": spec({"A": {"max_rows": -1}})}, flags)
     fields = [field for field, _ in caught.value.problems]
@@ -74,8 +85,9 @@ def test_nothing_to_verify_says_how_to_fix_it():
 def test_capture_needs_datasets_and_takes_the_spec_datasets_too():
     with pytest.raises(ConfigError, match="datasets: select the datasets whose current state to capture"):
         parse_verify_config({"capture_current": True})
-    config = parse_verify_config({"capture_current": True, "datasets": ["A"],
-                                  "expectations": spec({"B": {"exists": True}})})
+    config = parse_verify_config(
+        {"capture_current": True, "datasets": ["A"], "expectations": spec({"B": {"exists": True}})}
+    )
     assert config.capture_datasets == ("A", "B")
 
 
@@ -87,18 +99,30 @@ def test_every_selected_dataset_is_expected_to_exist(names):
 
 
 def result() -> VerificationResult:
-    return VerificationResult((
-        ExpectationResult("A", "exists", "ERROR", "passed", "the dataset exists", "exists"),
-        ExpectationResult("A", "min_rows", "ERROR", "failed", "expected at least 5 rows, found 2", "at least 5 rows"),
-        ExpectationResult("OTHER.B", "max_rows", "WARN", "failed", "expected at most 1 row, found 2", "at most 1 row"),
-        ExpectationResult("B", "dss_rules", "ERROR", "failed", 'rule "r" returned ERROR', "rules pass", subject="r"),
-    ), ("a note",))
+    return VerificationResult(
+        (
+            ExpectationResult("A", "exists", "ERROR", "passed", "the dataset exists", "exists"),
+            ExpectationResult(
+                "A", "min_rows", "ERROR", "failed", "expected at least 5 rows, found 2", "at least 5 rows"
+            ),
+            ExpectationResult(
+                "OTHER.B", "max_rows", "WARN", "failed", "expected at most 1 row, found 2", "at most 1 row"
+            ),
+            ExpectationResult(
+                "B", "dss_rules", "ERROR", "failed", 'rule "r" returned ERROR', "rules pass", subject="r"
+            ),
+        ),
+        ("a note",),
+    )
 
 
 def test_failure_message_names_each_error_and_not_the_warnings():
     message = failure_message(result())
-    assert message.splitlines() == ["2 of 4 expectations failed:", "- A min_rows: expected at least 5 rows, found 2",
-                                    '- B dss_rules [r]: rule "r" returned ERROR']
+    assert message.splitlines() == [
+        "2 of 4 expectations failed:",
+        "- A min_rows: expected at least 5 rows, found 2",
+        '- B dss_rules [r]: rule "r" returned ERROR',
+    ]
     assert failure_message(VerificationResult()) is None
 
 
@@ -108,7 +132,9 @@ def test_scenario_variables_and_report_items():
     assert variables["flow_orchestrator_verify_state"] == "FAILED"
     assert variables["flow_orchestrator_verify_passed"] is False
     assert (variables["flow_orchestrator_verify_failed_error"], variables["flow_orchestrator_verify_failed_warn"]) == (
-        2, 1)
+        2,
+        1,
+    )
     json.dumps(variables)
     items = report_items(outcome)
     assert [ref for ref, _, _ in items] == ["P.A", "P.A", "OTHER.B", "P.B"]

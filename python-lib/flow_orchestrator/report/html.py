@@ -115,8 +115,10 @@ def render_page(title: str, body_html: str, *, subtitle: Optional[str] = None) -
 
     ``title`` and ``subtitle`` are escaped; ``body_html`` is inserted as is, so build it from escaped parts only.
     """
-    return environment().get_template("page.html").render(
-        css=stylesheet(), title=title, subtitle=subtitle, body=Markup(body_html)
+    return (
+        environment()
+        .get_template("page.html")
+        .render(css=stylesheet(), title=title, subtitle=subtitle, body=Markup(body_html))
     )
 
 
@@ -159,7 +161,9 @@ def dss_job_url(dss_url: Any, project_key: Any, job_id: Any) -> Optional[str]:
     base = safe_http_url(dss_url)
     if base is None or not project_key or not job_id:
         return None
-    return "{}/projects/{}/jobs/{}/".format(base.rstrip("/"), quote(str(project_key), safe=""), quote(str(job_id), safe=""))
+    return "{}/projects/{}/jobs/{}/".format(
+        base.rstrip("/"), quote(str(project_key), safe=""), quote(str(job_id), safe="")
+    )
 
 
 # ---------------------------------------------------------------------------------------------- build report
@@ -195,8 +199,11 @@ def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = N
     headline = _steps_headline(headline, propagation, verification, counts, len(recipes), dry_run)
     body = render_template(
         "build.html",
-        banner={"state": "PLANNED" if dry_run else state, "tone": state_tone("PLANNED" if dry_run else state),
-                "headline": headline},
+        banner={
+            "state": "PLANNED" if dry_run else state,
+            "tone": state_tone("PLANNED" if dry_run else state),
+            "headline": headline,
+        },
         step_problems=_step_problems(propagation, verification),
         schema_section=_schema_section(propagation),
         checks_section=_checks_section(verification),
@@ -223,15 +230,23 @@ def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = N
 # ---------------------------------------------------------------------------- propagate first, verify after build
 
 
-def _steps_headline(headline: str, propagation: Optional[Mapping[str, Any]], verification: Optional[Mapping[str, Any]],
-                    counts, n_recipes: int, dry_run: bool) -> str:
+def _steps_headline(
+    headline: str,
+    propagation: Optional[Mapping[str, Any]],
+    verification: Optional[Mapping[str, Any]],
+    counts,
+    n_recipes: int,
+    dry_run: bool,
+) -> str:
     """The banner sentence once the optional steps are counted: a stopped propagation or failed checks lead."""
     if propagation is not None:
         changed = len(propagation.get("changed_datasets") or [])
         if dry_run:
             breaking = {b.get("recipe") for r in propagation.get("results") or [] for b in r.get("breaks") or []}
             headline += " Schema preview: {} would change{}.".format(
-                _plural(changed, "dataset"), ", {} would break".format(_plural(len(breaking), "recipe")) if breaking else "")
+                _plural(changed, "dataset"),
+                ", {} would break".format(_plural(len(breaking), "recipe")) if breaking else "",
+            )
         elif propagation.get("state") == "FAILED":
             where = propagation.get("stopped_at")
             return "Schema propagation stopped{}; no recipe was run.".format(f" at recipe {where}" if where else "")
@@ -261,22 +276,40 @@ def _step_problems(propagation: Optional[Mapping[str, Any]], verification: Optio
 
     parts: List[Markup] = []
     if propagation is not None and propagation.get("state") in ("FAILED", "CANCELLED") and propagation.get("error"):
-        parts.append(Markup('<section class="fo-section fo-failures fo-propagation-failure"><h3>Schema propagation '
-                            'stopped</h3><pre class="fo-error">{}</pre></section>').format(propagation["error"]))
+        parts.append(
+            Markup(
+                '<section class="fo-section fo-failures fo-propagation-failure"><h3>Schema propagation '
+                'stopped</h3><pre class="fo-error">{}</pre></section>'
+            ).format(propagation["error"])
+        )
     if verification is not None and verification.get("state") == "ERROR":
-        parts.append(Markup('<section class="fo-section fo-failures fo-verification-failure"><h3>Output checks could '
-                            'not run</h3><pre class="fo-error">{}</pre></section>').format(verification.get("error")))
-    failed = [r for r in verification.get("results") or [] if isinstance(r, Mapping) and r.get("status") == "failed"
-              and r.get("severity") == "ERROR"] if verification is not None else []
+        parts.append(
+            Markup(
+                '<section class="fo-section fo-failures fo-verification-failure"><h3>Output checks could '
+                'not run</h3><pre class="fo-error">{}</pre></section>'
+            ).format(verification.get("error"))
+        )
+    failed = (
+        [
+            r
+            for r in verification.get("results") or []
+            if isinstance(r, Mapping) and r.get("status") == "failed" and r.get("severity") == "ERROR"
+        ]
+        if verification is not None
+        else []
+    )
     if failed:
         title = "Failed output check" if len(failed) == 1 else f"{len(failed)} failed output checks"
-        parts.append(Markup('<section class="fo-section fo-failures fo-check-failures"><h3>{}</h3>{}</section>').format(
-            title, render_results_table(failed)))
+        parts.append(
+            Markup('<section class="fo-section fo-failures fo-check-failures"><h3>{}</h3>{}</section>').format(
+                title, render_results_table(failed)
+            )
+        )
     return Markup("").join(parts)
 
 
 def _schema_section(propagation: Optional[Mapping[str, Any]]) -> Markup:
-    """"Schema changes": per source, the diffs of the propagation (or of its preview) and the recipes that break."""
+    """ "Schema changes": per source, the diffs of the propagation (or of its preview) and the recipes that break."""
     if propagation is None:
         return Markup("")
     from .schema_html import render_diffs
@@ -287,47 +320,74 @@ def _schema_section(propagation: Optional[Mapping[str, Any]]) -> Markup:
         intro = "Preview of the schema propagation from the plan's sources (nothing was changed)."
     else:
         intro = "Schemas propagated from the plan's sources before the build (without rebuilding)."
-    parts = [Markup('<p class="fo-muted">{} Sources: {}.</p>').format(
-        intro, ", ".join(str(name) for name in sources) or "none")]
+    parts = [
+        Markup('<p class="fo-muted">{} Sources: {}.</p>').format(
+            intro, ", ".join(str(name) for name in sources) or "none"
+        )
+    ]
     for result in propagation.get("results") or []:
         if not isinstance(result, Mapping):
             continue
         head = Markup('<p class="fo-dataset-head">From <span class="fo-name">{}</span> {}</p>').format(
-            result.get("source"), badge(result.get("state")))
+            result.get("source"), badge(result.get("state"))
+        )
         block = [head]
         breaks = [b for b in result.get("breaks") or [] if isinstance(b, Mapping)]
         if breaks:
             rows = Markup("").join(
-                Markup('<tr class="fo-row-fail" data-recipe="{}"><td class="fo-name">{}</td><td><code>{}</code></td>'
-                       "<td><code>{}</code></td><td>{}</td></tr>").format(
-                    b.get("recipe"), b.get("recipe"), b.get("column"), b.get("input"), b.get("usage"))
-                for b in breaks)
-            block.append(Markup('<div class="fo-table-scroll"><table class="fo-table fo-breaks"><thead><tr>'
-                                "<th>Recipe that would break</th><th>Missing column</th><th>Of input</th>"
-                                "<th>Used as</th></tr></thead><tbody>{}</tbody></table></div>").format(rows))
+                Markup(
+                    '<tr class="fo-row-fail" data-recipe="{}"><td class="fo-name">{}</td><td><code>{}</code></td>'
+                    "<td><code>{}</code></td><td>{}</td></tr>"
+                ).format(b.get("recipe"), b.get("recipe"), b.get("column"), b.get("input"), b.get("usage"))
+                for b in breaks
+            )
+            block.append(
+                Markup(
+                    '<div class="fo-table-scroll"><table class="fo-table fo-breaks"><thead><tr>'
+                    "<th>Recipe that would break</th><th>Missing column</th><th>Of input</th>"
+                    "<th>Used as</th></tr></thead><tbody>{}</tbody></table></div>"
+                ).format(rows)
+            )
         block.append(render_diffs([d for d in result.get("changes") or [] if isinstance(d, Mapping)]))
         for note in result.get("notes") or []:
             block.append(Markup('<p class="fo-muted">{}</p>').format(note))
-        parts.append(Markup('<div class="fo-propagation-source" data-source="{}">{}</div>').format(
-            result.get("source"), Markup("").join(block)))
+        parts.append(
+            Markup('<div class="fo-propagation-source" data-source="{}">{}</div>').format(
+                result.get("source"), Markup("").join(block)
+            )
+        )
     return Markup('<section class="fo-section fo-schema-changes"><h3>Schema changes</h3>{}</section>').format(
-        Markup("").join(parts))
+        Markup("").join(parts)
+    )
 
 
 def _checks_section(verification: Optional[Mapping[str, Any]]) -> Markup:
-    """"Output checks": counts, one row per expectation (failures first), and what was not verified."""
+    """ "Output checks": counts, one row per expectation (failures first), and what was not verified."""
     if verification is None:
         return Markup("")
     from .verify_html import render_results_table
 
     tally = verification.get("counts") if isinstance(verification.get("counts"), Mapping) else {}
-    pairs = [("PASSED", tally.get("passed", 0)), ("FAILED", tally.get("failed_error", 0)),
-             ("WARN", tally.get("failed_warn", 0)), ("SKIPPED", tally.get("skipped", 0))]
-    parts = [Markup('<ul class="fo-counts">{}</ul>').format(Markup("").join(
-        Markup('<li><span class="fo-count">{}</span>{}</li>').format(n, badge(state)) for state, n in pairs))]
+    pairs = [
+        ("PASSED", tally.get("passed", 0)),
+        ("FAILED", tally.get("failed_error", 0)),
+        ("WARN", tally.get("failed_warn", 0)),
+        ("SKIPPED", tally.get("skipped", 0)),
+    ]
+    parts = [
+        Markup('<ul class="fo-counts">{}</ul>').format(
+            Markup("").join(
+                Markup('<li><span class="fo-count">{}</span>{}</li>').format(n, badge(state)) for state, n in pairs
+            )
+        )
+    ]
     if verification.get("default_checks"):
-        parts.append(Markup('<p class="fo-muted">No expectations were given: each output of a recipe that succeeded '
-                            "must exist and have been built during this run.</p>"))
+        parts.append(
+            Markup(
+                '<p class="fo-muted">No expectations were given: each output of a recipe that succeeded '
+                "must exist and have been built during this run.</p>"
+            )
+        )
     results = [r for r in verification.get("results") or [] if isinstance(r, Mapping)]
     if results:
         parts.append(render_results_table(results))
@@ -335,10 +395,14 @@ def _checks_section(verification: Optional[Mapping[str, Any]]) -> Markup:
         parts.append(Markup('<p class="fo-muted">No output was checked.</p>'))
     notes = verification.get("notes") or []
     if notes:
-        parts.append(Markup('<ul class="fo-notes">{}</ul>').format(
-            Markup("").join(Markup("<li>{}</li>").format(note) for note in notes)))
+        parts.append(
+            Markup('<ul class="fo-notes">{}</ul>').format(
+                Markup("").join(Markup("<li>{}</li>").format(note) for note in notes)
+            )
+        )
     return Markup('<section class="fo-section fo-output-checks"><h3>Output checks</h3>{}</section>').format(
-        Markup("").join(parts))
+        Markup("").join(parts)
+    )
 
 
 def render_plan_report(plan: Mapping[str, Any]) -> str:
@@ -427,7 +491,9 @@ def _error_kind(error: Any) -> str:
 def _jobs(recipe: Mapping[str, Any], project_key: str, base_url: Any) -> List[Dict[str, Any]]:
     """Job ids of a recipe in attempt order, each linked to its DSS page when a link can be built safely."""
     history = [a for a in (recipe.get("attempt_history") or []) if isinstance(a, Mapping)]
-    ids: List[Tuple[Optional[int], str]] = [(a.get("attempt"), _text(a.get("job_id"))) for a in history if a.get("job_id")]
+    ids: List[Tuple[Optional[int], str]] = [
+        (a.get("attempt"), _text(a.get("job_id"))) for a in history if a.get("job_id")
+    ]
     if not ids:
         ids = [(None, _text(j)) for j in (recipe.get("job_ids") or []) if j]
     record_urls = dict(zip((_text(j) for j in recipe.get("job_ids") or []), recipe.get("job_urls") or []))
@@ -552,8 +618,11 @@ def _run_facts(record: Mapping[str, Any], project_key: str, base_url: Any) -> Li
     strategy = plan.get("strategy") or options.get("strategy")
     if strategy:
         facts.append(("Strategy", _text(strategy), None))
-    for key, label in (("max_parallel", "Max parallel jobs"), ("on_failure", "On failure"),
-                       ("retries", "Retries per recipe")):
+    for key, label in (
+        ("max_parallel", "Max parallel jobs"),
+        ("on_failure", "On failure"),
+        ("retries", "Retries per recipe"),
+    ):
         if options.get(key) is not None:
             facts.append((label, _text(options.get(key)), None))
     if _number(options.get("timeout_s")):
@@ -610,7 +679,9 @@ def _plan_view(plan: Mapping[str, Any], *, run_facts: bool = True) -> Dict[str, 
     project_key = _text(plan.get("project_key")) or "?"
     facts: List[Tuple[str, str, Optional[str]]] = [("Project", project_key, None)] if run_facts else []
     facts.append(("Recipes", str(len(recipes)), None))
-    facts.append(("Layers", "{} (widest: {})".format(len(layers), max((len(x["recipes"]) for x in layers), default=0)), None))
+    facts.append(
+        ("Layers", "{} (widest: {})".format(len(layers), max((len(x["recipes"]) for x in layers), default=0)), None)
+    )
     for key, label in (("build_mode", "Build mode"), ("strategy", "Strategy")) if run_facts else ():
         if plan.get(key):
             facts.append((label, _text(plan.get(key)), None))
@@ -716,21 +787,25 @@ def _timeline(record: Mapping[str, Any], recipes: Sequence[Mapping[str, Any]]) -
             legend.add(attempt_state)
             if previous_end is not None and start > previous_end:
                 has_waits = True
-                waits.append({
-                    "x1": f"{pct(previous_end):.3f}",
-                    "x2": f"{pct(start):.3f}",
-                    "title": "{}: waited {} before attempt {}".format(
-                        name, format_duration(start - previous_end), attempt.get("attempt") or number
-                    ),
-                })
+                waits.append(
+                    {
+                        "x1": f"{pct(previous_end):.3f}",
+                        "x2": f"{pct(start):.3f}",
+                        "title": "{}: waited {} before attempt {}".format(
+                            name, format_duration(start - previous_end), attempt.get("attempt") or number
+                        ),
+                    }
+                )
             previous_end = finished
-            bars.append({
-                "x": f"{x:.3f}",
-                "w": f"{width:.3f}",
-                "tone": state_tone(attempt_state),
-                "state": attempt_state,
-                "title": _bar_title(name, attempt, number, len(attempts), attempt_state, start, end, origin),
-            })
+            bars.append(
+                {
+                    "x": f"{x:.3f}",
+                    "w": f"{width:.3f}",
+                    "tone": state_tone(attempt_state),
+                    "state": attempt_state,
+                    "title": _bar_title(name, attempt, number, len(attempts), attempt_state, start, end, origin),
+                }
+            )
         note = ""
         if not attempts:
             skipped_because = [_text(s) for s in recipe.get("skipped_because") or []]
@@ -741,19 +816,21 @@ def _timeline(record: Mapping[str, Any], recipes: Sequence[Mapping[str, Any]]) -
             if len(note) > 120:
                 note = note[:119] + "…"
         label = name if len(name) <= label_chars else name[: label_chars - 1] + "…"
-        rows.append({
-            "name": name,
-            "label": label,
-            "state": state,
-            "tone": tone,
-            "glyph": _GLYPHS.get(tone, "•"),
-            "text_y": top + int(row_h * 0.72),
-            "bar_y": top + (row_h - bar_h) // 2,
-            "mid_y": top + row_h // 2,
-            "bars": bars,
-            "waits": waits,
-            "note": note,
-        })
+        rows.append(
+            {
+                "name": name,
+                "label": label,
+                "state": state,
+                "tone": tone,
+                "glyph": _GLYPHS.get(tone, "•"),
+                "text_y": top + int(row_h * 0.72),
+                "bar_y": top + (row_h - bar_h) // 2,
+                "mid_y": top + row_h // 2,
+                "bars": bars,
+                "waits": waits,
+                "note": note,
+            }
+        )
     legend_order = [s for s in COUNT_ORDER if s in legend] + sorted(s for s in legend if s not in COUNT_ORDER)
     return {
         "rows": rows,
@@ -772,7 +849,9 @@ def _bar_title(name, attempt, number, total, state, start, end, origin) -> str:
     if end is None:
         parts.append(f"started at +{format_duration(start - origin)}, still running")
     else:
-        parts.append(f"+{format_duration(start - origin)} → +{format_duration(end - origin)} ({format_duration(end - start)})")
+        parts.append(
+            f"+{format_duration(start - origin)} → +{format_duration(end - origin)} ({format_duration(end - start)})"
+        )
     if attempt.get("job_id"):
         parts.append("job {}".format(_text(attempt.get("job_id"))))
     if attempt.get("error"):

@@ -41,8 +41,10 @@ def _section(css_class: str, title: str, body: Markup) -> Markup:
 
 def _table(headers: Sequence[str], rows: Sequence[Markup], css_class: str = "") -> Markup:
     head = _join(Markup("<th>{}</th>").format(h) for h in headers)
-    return Markup('<div class="fo-table-scroll"><table class="fo-table {}"><thead><tr>{}</tr></thead>'
-                  "<tbody>{}</tbody></table></div>").format(css_class, head, _join(rows))
+    return Markup(
+        '<div class="fo-table-scroll"><table class="fo-table {}"><thead><tr>{}</tr></thead>'
+        "<tbody>{}</tbody></table></div>"
+    ).format(css_class, head, _join(rows))
 
 
 # ------------------------------------------------------------------------------------------------ diff blocks
@@ -51,15 +53,24 @@ def _table(headers: Sequence[str], rows: Sequence[Markup], css_class: str = "") 
 def _diff_rows(diff: Mapping[str, Any]) -> List[Markup]:
     rows: List[Markup] = []
     for column in diff.get("added") or []:
-        rows.append(Markup('<tr class="fo-diff-added" data-change="added"><td><code>{}</code></td><td>{}</td>'
-                           "<td>{}</td></tr>").format(column.get("name"), badge("ADDED"), column.get("type") or "?"))
+        rows.append(
+            Markup(
+                '<tr class="fo-diff-added" data-change="added"><td><code>{}</code></td><td>{}</td><td>{}</td></tr>'
+            ).format(column.get("name"), badge("ADDED"), column.get("type") or "?")
+        )
     for column in diff.get("removed") or []:
-        rows.append(Markup('<tr class="fo-diff-removed" data-change="removed"><td><code>{}</code></td><td>{}</td>'
-                           "<td>{}</td></tr>").format(column.get("name"), badge("REMOVED"), column.get("type") or "?"))
+        rows.append(
+            Markup(
+                '<tr class="fo-diff-removed" data-change="removed"><td><code>{}</code></td><td>{}</td><td>{}</td></tr>'
+            ).format(column.get("name"), badge("REMOVED"), column.get("type") or "?")
+        )
     for column in diff.get("type_changed") or []:
-        rows.append(Markup('<tr class="fo-diff-changed" data-change="type_changed"><td><code>{}</code></td><td>{}</td>'
-                           "<td>{} → {}</td></tr>").format(column.get("name"), badge("TYPE_CHANGED"),
-                                                         column.get("old") or "?", column.get("new") or "?"))
+        rows.append(
+            Markup(
+                '<tr class="fo-diff-changed" data-change="type_changed"><td><code>{}</code></td><td>{}</td>'
+                "<td>{} → {}</td></tr>"
+            ).format(column.get("name"), badge("TYPE_CHANGED"), column.get("old") or "?", column.get("new") or "?")
+        )
     if len(rows) > _MAX_COLUMNS_SHOWN:
         more = len(rows) - _MAX_COLUMNS_SHOWN
         rows = rows[:_MAX_COLUMNS_SHOWN] + [
@@ -84,8 +95,11 @@ def _diff_block(diff: Mapping[str, Any]) -> Markup:
     if rows:
         parts.append(_table(("Column", "Change", "Type"), rows, "fo-diff-table"))
     if diff.get("reordered"):
-        parts.append(Markup('<p class="fo-diff-changed" data-change="reordered">{} Column order: {} → {}</p>').format(
-            badge("REORDERED"), ", ".join(diff.get("old_order") or []), ", ".join(diff.get("new_order") or [])))
+        parts.append(
+            Markup('<p class="fo-diff-changed" data-change="reordered">{} Column order: {} → {}</p>').format(
+                badge("REORDERED"), ", ".join(diff.get("old_order") or []), ", ".join(diff.get("new_order") or [])
+            )
+        )
     for note in diff.get("notes") or []:
         parts.append(Markup('<p class="fo-muted">{}</p>').format(note))
     return Markup('<div class="fo-dataset-diff" data-dataset="{}">{}</div>').format(dataset, _join(parts))
@@ -107,17 +121,26 @@ def _breaks_section(preview: Mapping[str, Any], ran: bool) -> Markup:
     if not breaks:
         return Markup("")
     rows = [
-        Markup('<tr class="fo-row-fail" data-recipe="{}"><td><span class="fo-name">{}</span><br>'
-               '<span class="fo-muted fo-small">{}</span></td><td><code>{}</code></td><td><code>{}</code></td>'
-               "<td>{}</td></tr>").format(item.get("recipe"), item.get("recipe"), item.get("recipe_type"),
-                                          item.get("column"), item.get("input"), item.get("usage"))
+        Markup(
+            '<tr class="fo-row-fail" data-recipe="{}"><td><span class="fo-name">{}</span><br>'
+            '<span class="fo-muted fo-small">{}</span></td><td><code>{}</code></td><td><code>{}</code></td>'
+            "<td>{}</td></tr>"
+        ).format(
+            item.get("recipe"),
+            item.get("recipe"),
+            item.get("recipe_type"),
+            item.get("column"),
+            item.get("input"),
+            item.get("usage"),
+        )
         for item in breaks
     ]
     recipes = list(dict.fromkeys(item.get("recipe") for item in breaks))
     title = "Recipes the preview flagged" if ran else "Recipes that would break"
-    intro = Markup("<p>{} would use a column that no longer exists; DSS's propagation stops at <code>{}</code>. "
-                   "Fix the recipe, or add it to <em>Stop at</em> or <em>Mark as OK</em>.</p>").format(
-        ", ".join(recipes), preview.get("stops_at"))
+    intro = Markup(
+        "<p>{} would use a column that no longer exists; DSS's propagation stops at <code>{}</code>. "
+        "Fix the recipe, or add it to <em>Stop at</em> or <em>Mark as OK</em>.</p>"
+    ).format(", ".join(recipes), preview.get("stops_at"))
     return _section("fo-breaks", title, intro + _table(("Recipe", "Missing column", "Of input", "Used as"), rows))
 
 
@@ -127,11 +150,14 @@ def _unchecked_section(preview: Mapping[str, Any]) -> Markup:
         return Markup("")
     rows = [
         Markup('<tr class="fo-row-warn"><td class="fo-name">{}</td><td>{}</td><td>{}</td></tr>').format(
-            item.get("recipe"), item.get("recipe_type"), item.get("reason"))
+            item.get("recipe"), item.get("recipe_type"), item.get("reason")
+        )
         for item in unchecked
     ]
-    intro = Markup('<p class="fo-muted">Their outputs are taken as unchanged by the preview; check them after the '
-                   "propagation (code recipes set their schema when they run).</p>")
+    intro = Markup(
+        '<p class="fo-muted">Their outputs are taken as unchanged by the preview; check them after the '
+        "propagation (code recipes set their schema when they run).</p>"
+    )
     return _section("fo-unchecked", "Recipes the preview cannot check", intro + _table(("Recipe", "Type", "Why"), rows))
 
 
@@ -142,8 +168,11 @@ def _messages_section(messages: Sequence[Mapping[str, Any]]) -> Markup:
     for message in messages:
         severity = str(message.get("severity") or "INFO")
         tone = {"ERROR": "fo-row-fail", "WARNING": "fo-row-warn"}.get(severity.upper(), "")
-        rows.append(Markup('<tr class="{}"><td>{}</td><td><code>{}</code></td><td>{}</td></tr>').format(
-            tone, badge(severity), message.get("code") or "", message.get("text") or ""))
+        rows.append(
+            Markup('<tr class="{}"><td>{}</td><td><code>{}</code></td><td>{}</td></tr>').format(
+                tone, badge(severity), message.get("code") or "", message.get("text") or ""
+            )
+        )
     return _section("fo-messages", "Messages from DSS", _table(("Severity", "Code", "Message"), rows))
 
 
@@ -164,8 +193,11 @@ def _headline(outcome: Mapping[str, Any]) -> tuple:
             return "WARN", "warn", text + ", {} would break".format(_plural(len(breaks), "recipe"))
         return "PREVIEW", "info", text + ", no recipe would break"
     changes = outcome.get("changes") or []
-    return "SUCCESS", "ok", "Schema propagation from {} finished: {} changed".format(
-        source, _plural(len(changes), "dataset"))
+    return (
+        "SUCCESS",
+        "ok",
+        "Schema propagation from {} finished: {} changed".format(source, _plural(len(changes), "dataset")),
+    )
 
 
 def render_propagation_report(outcome: Mapping[str, Any], *, dss_url: Optional[str] = None) -> str:
@@ -174,23 +206,35 @@ def render_propagation_report(outcome: Mapping[str, Any], *, dss_url: Optional[s
     preview = outcome.get("preview") or {}
     ran = bool(outcome.get("ran"))
     state, tone, headline = _headline(outcome)
-    parts = [Markup('<section class="fo-banner fo-tone-{}" role="status">{} <strong>{}</strong></section>').format(
-        tone, badge(state), headline)]
+    parts = [
+        Markup('<section class="fo-banner fo-tone-{}" role="status">{} <strong>{}</strong></section>').format(
+            tone, badge(state), headline
+        )
+    ]
     error = outcome.get("error")
     if error:
-        parts.append(_section("fo-failures", "Where it stopped",
-                              Markup('<pre class="fo-error">{}</pre>').format(error.get("message"))))
+        parts.append(
+            _section(
+                "fo-failures", "Where it stopped", Markup('<pre class="fo-error">{}</pre>').format(error.get("message"))
+            )
+        )
     parts.append(_breaks_section(preview, ran))
     if ran:
         parts.append(_section("fo-changes", "Schema changes", render_diffs(outcome.get("changes") or [])))
         predicted = list((preview.get("changes") or {}).values())
         if predicted:
             body = Markup("<details><summary>{}</summary>{}</details>").format(
-                "What the preview predicted ({})".format(_plural(len(predicted), "dataset")), render_diffs(predicted))
+                "What the preview predicted ({})".format(_plural(len(predicted), "dataset")), render_diffs(predicted)
+            )
             parts.append(_section("fo-predicted", "Preview", body))
     else:
-        parts.append(_section("fo-changes", "Schema changes the propagation would make",
-                              render_diffs(list((preview.get("changes") or {}).values()))))
+        parts.append(
+            _section(
+                "fo-changes",
+                "Schema changes the propagation would make",
+                render_diffs(list((preview.get("changes") or {}).values())),
+            )
+        )
     parts.append(_unchecked_section(preview))
     unchanged = outcome.get("unchanged") or []
     if ran and unchanged:

@@ -78,7 +78,9 @@ def _terminal_width(width: Optional[int]) -> int:
 def _error_cell(recipe: Mapping[str, Any]) -> str:
     error = recipe.get("error")
     if isinstance(error, Mapping) and error.get("message"):
-        return clean_text(str(error.get("message")).strip().splitlines()[0] if str(error.get("message")).strip() else "")
+        return clean_text(
+            str(error.get("message")).strip().splitlines()[0] if str(error.get("message")).strip() else ""
+        )
     if error and not isinstance(error, Mapping):
         return clean_text(error)
     skipped = recipe.get("skipped_because") or []
@@ -98,13 +100,15 @@ def format_summary_table(record: Mapping[str, Any], width: Optional[int] = None)
         if not isinstance(recipe, Mapping):
             continue
         attempts = recipe.get("attempts")
-        rows.append([
-            clean_text(recipe.get("name")),
-            clean_text(recipe.get("state") or "UNKNOWN"),
-            str(attempts) if isinstance(attempts, int) and not isinstance(attempts, bool) else "0",
-            format_duration(recipe.get("duration_s")),
-            _error_cell(recipe),
-        ])
+        rows.append(
+            [
+                clean_text(recipe.get("name")),
+                clean_text(recipe.get("state") or "UNKNOWN"),
+                str(attempts) if isinstance(attempts, int) and not isinstance(attempts, bool) else "0",
+                format_duration(recipe.get("duration_s")),
+                _error_cell(recipe),
+            ]
+        )
     state_w = max([len(_HEADERS[1])] + [display_width(r[1]) for r in rows])
     attempts_w, duration_w = len(_HEADERS[2]), max([len(_HEADERS[3])] + [display_width(r[3]) for r in rows])
     fixed = state_w + attempts_w + duration_w + 4 * len(_GAP)
@@ -207,7 +211,9 @@ class ProgressLine:
             attempt = getattr(event, "attempt", None)
             job_id = clean_text(getattr(event, "job_id", None) or "")
             line = "{} started {}{}{}".format(
-                counter, recipe, f" (attempt {attempt})" if isinstance(attempt, int) and attempt > 1 else "",
+                counter,
+                recipe,
+                f" (attempt {attempt})" if isinstance(attempt, int) and attempt > 1 else "",
                 f" job {job_id}" if job_id else "",
             )
             message = ""

@@ -53,25 +53,42 @@ def _row(result: Mapping[str, Any]) -> Markup:
     state = _result_state(result)
     kind = _KIND_LABELS.get(str(result.get("kind")), str(result.get("kind")))
     subject = result.get("subject")
-    what = Markup("{}{}").format(kind, Markup(' <code>{}</code>').format(subject) if subject else "")
-    return Markup('<tr class="fo-expectation {}" data-dataset="{}" data-kind="{}" data-state="{}">'
-                  '<td>{}</td><td class="fo-name">{}</td><td>{}</td><td>{}</td><td class="fo-muted">{}</td>'
-                  "<td>{}</td></tr>").format(
-        _ROW_CLASS[state], result.get("dataset"), result.get("kind"), state, badge(state), result.get("dataset"),
-        what, result.get("severity"), result.get("expected") or "", result.get("message") or "")
+    what = Markup("{}{}").format(kind, Markup(" <code>{}</code>").format(subject) if subject else "")
+    return Markup(
+        '<tr class="fo-expectation {}" data-dataset="{}" data-kind="{}" data-state="{}">'
+        '<td>{}</td><td class="fo-name">{}</td><td>{}</td><td>{}</td><td class="fo-muted">{}</td>'
+        "<td>{}</td></tr>"
+    ).format(
+        _ROW_CLASS[state],
+        result.get("dataset"),
+        result.get("kind"),
+        state,
+        badge(state),
+        result.get("dataset"),
+        what,
+        result.get("severity"),
+        result.get("expected") or "",
+        result.get("message") or "",
+    )
 
 
 def render_results_table(results: Sequence[Mapping[str, Any]]) -> Markup:
     """One row per expectation result, failures first: the verification report's table (the build report uses it too)."""
     rows = [_row(item) for item in ordered_results(results)]
-    return Markup('<div class="fo-table-scroll"><table class="fo-table fo-expectations"><thead><tr>'
-                  "<th>Result</th><th>Dataset</th><th>Expectation</th><th>Severity</th><th>Expected</th>"
-                  "<th>Found / reason</th></tr></thead><tbody>{}</tbody></table></div>").format(_join(rows))
+    return Markup(
+        '<div class="fo-table-scroll"><table class="fo-table fo-expectations"><thead><tr>'
+        "<th>Result</th><th>Dataset</th><th>Expectation</th><th>Severity</th><th>Expected</th>"
+        "<th>Found / reason</th></tr></thead><tbody>{}</tbody></table></div>"
+    ).format(_join(rows))
 
 
 def _counts(counts: Mapping[str, int]) -> Markup:
-    pairs = [("PASSED", counts.get("passed", 0)), ("FAILED", counts.get("failed_error", 0)),
-             ("WARN", counts.get("failed_warn", 0)), ("SKIPPED", counts.get("skipped", 0))]
+    pairs = [
+        ("PASSED", counts.get("passed", 0)),
+        ("FAILED", counts.get("failed_error", 0)),
+        ("WARN", counts.get("failed_warn", 0)),
+        ("SKIPPED", counts.get("skipped", 0)),
+    ]
     items = (Markup('<li><span class="fo-count">{}</span>{}</li>').format(n, badge(state)) for state, n in pairs)
     return Markup('<ul class="fo-counts">{}</ul>').format(_join(items))
 
@@ -79,15 +96,17 @@ def _counts(counts: Mapping[str, int]) -> Markup:
 def _banner(state: str, text: str) -> Markup:
     tone = {"PASSED": "ok", "FAILED": "fail", "WARN": "warn"}.get(state, "info")
     return Markup('<section class="fo-banner fo-tone-{}" role="status">{} <strong>{}</strong></section>').format(
-        tone, badge(state), text)
+        tone, badge(state), text
+    )
 
 
 def _notes(notes: Sequence[str]) -> Markup:
     if not notes:
         return Markup("")
     items = _join(Markup("<li>{}</li>").format(note) for note in notes)
-    return Markup('<section class="fo-section fo-notes-section"><h3>Notes</h3><ul class="fo-notes">{}</ul>'
-                  "</section>").format(items)
+    return Markup(
+        '<section class="fo-section fo-notes-section"><h3>Notes</h3><ul class="fo-notes">{}</ul></section>'
+    ).format(items)
 
 
 def _capture_body(outcome: Mapping[str, Any]) -> Markup:
@@ -96,7 +115,8 @@ def _capture_body(outcome: Mapping[str, Any]) -> Markup:
     return _banner("CAPTURED", text) + Markup(
         '<section class="fo-section fo-capture"><h3>Expectations spec</h3>'
         "<p>Copy this JSON into the <em>Expectations</em> field (edit it to taste), then run the verification.</p>"
-        '<pre class="fo-log fo-spec">{}</pre></section>').format(outcome.get("captured_spec") or "")
+        '<pre class="fo-log fo-spec">{}</pre></section>'
+    ).format(outcome.get("captured_spec") or "")
 
 
 def render_verification_report(outcome: Mapping[str, Any], *, title: Optional[str] = None) -> str:
@@ -111,19 +131,21 @@ def render_verification_report(outcome: Mapping[str, Any], *, title: Optional[st
     if state == "FAILED":
         text = "{} of {} expectations failed".format(counts.get("failed_error", 0), counts.get("total", 0))
     elif state == "WARN":
-        text = "Passed with {} warning{}".format(counts.get("failed_warn", 0),
-                                                  "" if counts.get("failed_warn", 0) == 1 else "s")
+        text = "Passed with {} warning{}".format(
+            counts.get("failed_warn", 0), "" if counts.get("failed_warn", 0) == 1 else "s"
+        )
     else:
         text = "All {} expectations passed".format(counts.get("total", 0))
     table = render_results_table(result.get("results") or [])
-    facts = Markup('<dl class="fo-facts"><dt>Project</dt><dd>{}</dd><dt>Datasets</dt><dd>{}</dd>'
-                   "<dt>Duration</dt><dd>{}</dd></dl>").format(
-        project_key, len(outcome.get("datasets") or []), format_duration(outcome.get("duration_s")))
-    body = (_banner(state, text)
-            + Markup('<section class="fo-section fo-summary"><h3>Summary</h3>{}{}</section>').format(
-                _counts(counts), facts)
-            + Markup('<section class="fo-section fo-results"><h3>Expectations</h3>{}</section>').format(table)
-            + _notes(result.get("notes") or []))
+    facts = Markup(
+        '<dl class="fo-facts"><dt>Project</dt><dd>{}</dd><dt>Datasets</dt><dd>{}</dd><dt>Duration</dt><dd>{}</dd></dl>'
+    ).format(project_key, len(outcome.get("datasets") or []), format_duration(outcome.get("duration_s")))
+    body = (
+        _banner(state, text)
+        + Markup('<section class="fo-section fo-summary"><h3>Summary</h3>{}{}</section>').format(_counts(counts), facts)
+        + Markup('<section class="fo-section fo-results"><h3>Expectations</h3>{}</section>').format(table)
+        + _notes(result.get("notes") or [])
+    )
     return render_page(title or "Output verification", str(body), subtitle=project_key)
 
 

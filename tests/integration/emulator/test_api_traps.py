@@ -27,9 +27,16 @@ def _raw(dss, method, path, body=None, headers=None, key=None):
 
 
 def test_both_prefixes_and_both_slash_forms(dss):
-    for path in ("/dip/publicapi/projects/", "/dip/publicapi/projects", "/public/api/projects/",
-                 "/public/api/projects", "//dip/publicapi/projects/", "/dip/publicapi/projects/CLINICAL/",
-                 "/dip/publicapi/projects/CLINICAL/flow/graph", "/dip/publicapi/projects/CLINICAL/variables"):
+    for path in (
+        "/dip/publicapi/projects/",
+        "/dip/publicapi/projects",
+        "/public/api/projects/",
+        "/public/api/projects",
+        "//dip/publicapi/projects/",
+        "/dip/publicapi/projects/CLINICAL/",
+        "/dip/publicapi/projects/CLINICAL/flow/graph",
+        "/dip/publicapi/projects/CLINICAL/variables",
+    ):
         status, _, _ = _raw(dss, "GET", path)
         assert status == 200, path
 
@@ -62,8 +69,9 @@ def test_json_mode_writes_answer_json(project):
 def test_error_objects_carry_dss_error_types(project, dss):
     with pytest.raises(DataikuException) as raised:
         project.get_dataset("NOPE").get_settings()
-    assert str(raised.value) == ("com.dataiku.dip.server.controllers.NotFoundException: "
-                                 "dataset does not exist: CLINICAL.NOPE")
+    assert str(raised.value) == (
+        "com.dataiku.dip.server.controllers.NotFoundException: dataset does not exist: CLINICAL.NOPE"
+    )
     status, headers, data = _raw(dss, "GET", "/dip/publicapi/projects/CLINICAL/datasets/NOPE")
     assert status == 404
     body = json.loads(data)
@@ -114,9 +122,12 @@ def test_query_booleans_true_false(dss):
 
 
 def test_job_outputs_with_explicit_nulls_and_dataset_build(project):
-    job_id = project.start_job({"type": "NON_RECURSIVE_FORCED_BUILD",
-                                "outputs": [{"type": None, "id": "LAB_RESULTS_AGG", "projectKey": None,
-                                             "partition": None}]}).id
+    job_id = project.start_job(
+        {
+            "type": "NON_RECURSIVE_FORCED_BUILD",
+            "outputs": [{"type": None, "id": "LAB_RESULTS_AGG", "projectKey": None, "partition": None}],
+        }
+    ).id
     assert "/" not in job_id and "#" not in job_id and "?" not in job_id
     assert job_id.startswith("build_LAB_RESULTS_AGG_NP_")
     assert project.get_dataset("LAB_RESULTS_AGG").build().get_status()["baseStatus"]["state"] == "DONE"
@@ -124,8 +135,9 @@ def test_job_outputs_with_explicit_nulls_and_dataset_build(project):
 
 def test_start_job_and_wait_returns_state_string(dss, project):
     dss.fail_recipe("CLINICAL", "group_LAB_RESULTS_AGG", "nope", times=1)
-    state = project.start_job_and_wait({"type": "NON_RECURSIVE_FORCED_BUILD", "outputs": [{"id": "LAB_RESULTS_AGG"}]},
-                                       no_fail=True)
+    state = project.start_job_and_wait(
+        {"type": "NON_RECURSIVE_FORCED_BUILD", "outputs": [{"id": "LAB_RESULTS_AGG"}]}, no_fail=True
+    )
     assert state == "FAILED"
 
 
@@ -145,8 +157,9 @@ def test_recipe_run_uses_first_successor_dataset(project):
     assert node["predecessors"] == ["LAB_RESULTS_AGG", "CLINICAL_NOTES_AGG"]
     assert [d.dataset_name for d in graph.get_source_datasets()] == ["LAB_RESULTS", "CLINICAL_NOTES"]
     order = [n["ref"] for n in graph.get_items_in_traversal_order()]
-    assert order.index("group_LAB_RESULTS_AGG") < order.index("join_ML_TRAINING_DATA") < order.index(
-        "train_MODEL_SCORES")
+    assert (
+        order.index("group_LAB_RESULTS_AGG") < order.index("join_ML_TRAINING_DATA") < order.index("train_MODEL_SCORES")
+    )
     for key, value in graph.nodes.items():
         assert value["ref"] == key
         for other in value["predecessors"] + value["successors"]:
@@ -155,9 +168,13 @@ def test_recipe_run_uses_first_successor_dataset(project):
 
 def test_iter_rows_is_streamed_without_gzip(dss, project, build_all):
     build_all(project)
-    response = requests.get(dss.url + "/dip/publicapi/projects/CLINICAL/datasets/LAB_RESULTS/data/",
-                            params={"format": "tsv-excel-noheader"}, auth=(dss.api_key, ""), stream=True,
-                            headers={"Accept-Encoding": "gzip, deflate"})
+    response = requests.get(
+        dss.url + "/dip/publicapi/projects/CLINICAL/datasets/LAB_RESULTS/data/",
+        params={"format": "tsv-excel-noheader"},
+        auth=(dss.api_key, ""),
+        stream=True,
+        headers={"Accept-Encoding": "gzip, deflate"},
+    )
     assert response.status_code == 200
     assert "Content-Encoding" not in response.headers
     assert response.headers.get("Transfer-Encoding") == "chunked"

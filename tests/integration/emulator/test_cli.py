@@ -22,19 +22,55 @@ def _env() -> dict:
 
 
 def test_generate_prints_a_flow_file():
-    done = subprocess.run([sys.executable, "-m", "dss_emulator", "generate", "--recipes", "12", "--width", "3",
-                           "--seed", "4", "--min-duration", "0.01", "--max-duration", "0.02"],
-                          capture_output=True, text=True, env=_env(), cwd=str(ROOT), timeout=60, check=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dss_emulator",
+            "generate",
+            "--recipes",
+            "12",
+            "--width",
+            "3",
+            "--seed",
+            "4",
+            "--min-duration",
+            "0.01",
+            "--max-duration",
+            "0.02",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=str(ROOT),
+        timeout=60,
+        check=True,
+    )
     flow = json.loads(done.stdout)
     assert len(flow["recipes"]) == 12
     assert all(0.01 <= r["emulation"]["duration"] <= 0.02 for r in flow["recipes"])
 
 
 def test_serve_prints_one_line_and_serves_until_interrupted():
-    process = subprocess.Popen([sys.executable, "-m", "dss_emulator", "serve", "--flow",
-                                str(ROOT / "examples" / "flows" / "clinical.json"), "--api-key", "cli-key",
-                                "--read-only-key", "cli-reader"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=str(ROOT))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dss_emulator",
+            "serve",
+            "--flow",
+            str(ROOT / "examples" / "flows" / "clinical.json"),
+            "--api-key",
+            "cli-key",
+            "--read-only-key",
+            "cli-reader",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=str(ROOT),
+    )
     try:
         line = process.stdout.readline()
         match = re.fullmatch(r"DSS emulator listening on (http://127\.0\.0\.1:\d+) api-key cli-key\n", line)

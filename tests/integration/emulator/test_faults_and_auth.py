@@ -49,8 +49,10 @@ def test_clear_faults_releases_a_hang(dss, project):
 
 def test_fail_recipe_a_limited_number_of_times(dss, project):
     dss.fail_recipe("CLINICAL", "group_LAB_RESULTS_AGG", "flaky storage", times=2)
-    states = [project.get_recipe("group_LAB_RESULTS_AGG").run(no_fail=True).get_status()["baseStatus"]["state"]
-              for _ in range(3)]
+    states = [
+        project.get_recipe("group_LAB_RESULTS_AGG").run(no_fail=True).get_status()["baseStatus"]["state"]
+        for _ in range(3)
+    ]
     assert states == ["FAILED", "FAILED", "DONE"]
 
 
@@ -124,15 +126,22 @@ def test_admin_http_endpoint(dss, project, read_only_key):
     auth = (dss.api_key, "")
     base = dss.url + "/emulator/"
     before = requests.get(base + "job-starts/CLINICAL", auth=auth).json()["jobStarts"]
-    response = requests.post(base + "fail-recipe", auth=auth, data='{"projectKey": "CLINICAL", '
-                             '"recipe": "group_LAB_RESULTS_AGG", "message": "admin says no", "times": 1}')
+    response = requests.post(
+        base + "fail-recipe",
+        auth=auth,
+        data='{"projectKey": "CLINICAL", "recipe": "group_LAB_RESULTS_AGG", "message": "admin says no", "times": 1}',
+    )
     assert response.status_code == 200
     job = project.get_recipe("group_LAB_RESULTS_AGG").run(no_fail=True)
     failure = job.get_status()["baseStatus"]["activities"]["group_LAB_RESULTS_AGG_NP"]["firstFailure"]
     assert failure["message"] == "admin says no"
     assert requests.get(base + "job-starts/CLINICAL", auth=auth).json()["jobStarts"] == before + 1
-    assert requests.post(base + "set-duration", auth=auth, json={"projectKey": "CLINICAL", "recipe": "x",
-                                                                  "seconds": -1}).status_code == 400
+    assert (
+        requests.post(
+            base + "set-duration", auth=auth, json={"projectKey": "CLINICAL", "recipe": "x", "seconds": -1}
+        ).status_code
+        == 400
+    )
     assert requests.post(base + "clear-faults", auth=auth).status_code == 200
     assert requests.get(base + "status", auth=(read_only_key, "")).status_code == 403
     assert requests.post(base + "restart", auth=("wrong", "")).status_code == 401

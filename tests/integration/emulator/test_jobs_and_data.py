@@ -26,7 +26,9 @@ def test_build_modes_choose_what_to_rebuild(fresh_project):
     project = fresh_project
     # Nothing built yet: missing-only builds the whole chain.
     assert _build(project, "RECURSIVE_MISSING_ONLY_BUILD", "ML_TRAINING_DATA")[:2] == (
-        "DONE", ["group_CLINICAL_NOTES_AGG", "group_LAB_RESULTS_AGG", "join_ML_TRAINING_DATA"])
+        "DONE",
+        ["group_CLINICAL_NOTES_AGG", "group_LAB_RESULTS_AGG", "join_ML_TRAINING_DATA"],
+    )
     # Everything up to date: smart and missing-only builds do nothing.
     assert _build(project, "RECURSIVE_BUILD", "ML_TRAINING_DATA")[:2] == ("DONE", [])
     assert _build(project, "RECURSIVE_MISSING_ONLY_BUILD", "ML_TRAINING_DATA")[:2] == ("DONE", [])
@@ -49,17 +51,25 @@ def test_build_modes_choose_what_to_rebuild(fresh_project):
     state, recipes, status = _build(project, "RECURSIVE_BUILD", "ML_TRAINING_DATA")
     assert recipes == ["group_CLINICAL_NOTES_AGG", "join_ML_TRAINING_DATA"]
     assert status["activities"]["group_CLINICAL_NOTES_AGG_NP"]["requiredReason"] == {
-        "type": "SOURCE_DATASET_HAS_CHANGED", "sourceFullName": "CLINICAL.CLINICAL_NOTES",
+        "type": "SOURCE_DATASET_HAS_CHANGED",
+        "sourceFullName": "CLINICAL.CLINICAL_NOTES",
         "previousRecordTime": status["activities"]["group_CLINICAL_NOTES_AGG_NP"]["requiredReason"][
-            "previousRecordTime"]}
+            "previousRecordTime"
+        ],
+    }
     # Forced builds ignore up-to-dateness.
     assert _build(project, "RECURSIVE_FORCED_BUILD", "ML_TRAINING_DATA")[1] == [
-        "group_CLINICAL_NOTES_AGG", "group_LAB_RESULTS_AGG", "join_ML_TRAINING_DATA"]
+        "group_CLINICAL_NOTES_AGG",
+        "group_LAB_RESULTS_AGG",
+        "join_ML_TRAINING_DATA",
+    ]
     assert _build(project, "NON_RECURSIVE_FORCED_BUILD", "ML_TRAINING_DATA")[1] == ["join_ML_TRAINING_DATA"]
     # A cleared dataset is missing again.
     project.get_dataset("LAB_RESULTS_AGG").clear()
     assert _build(project, "RECURSIVE_MISSING_ONLY_BUILD", "MODEL_SCORES")[1] == [
-        "group_LAB_RESULTS_AGG", "train_MODEL_SCORES"]
+        "group_LAB_RESULTS_AGG",
+        "train_MODEL_SCORES",
+    ]
 
 
 def test_real_rows_counts_and_values(fresh_project, build_all):
@@ -98,8 +108,16 @@ def test_job_status_shape(project):
     assert activity["targets"][0]["id"] == "CLINICAL.ML_TRAINING_DATA"
     assert activity["targets"][0]["partition"] == {"id": "NP"} and activity["targets"][0]["records"] == 80
     assert "firstFailure" not in activity
-    assert status["globalState"] == {"notStarted": 0, "running": 0, "done": 3, "failed": 0, "aborted": 0,
-                                     "waiting": 0, "skipped": 0, "total": 3}
+    assert status["globalState"] == {
+        "notStarted": 0,
+        "running": 0,
+        "done": 3,
+        "failed": 0,
+        "aborted": 0,
+        "waiting": 0,
+        "skipped": 0,
+        "total": 3,
+    }
 
 
 def test_python_recipe_config_error_gives_traceback(fresh_dss, fresh_project, build_all):
@@ -113,5 +131,8 @@ def test_python_recipe_config_error_gives_traceback(fresh_dss, fresh_project, bu
     assert failure["message"].startswith("Error in Python process: At line ")
     assert "KeyError" in failure["message"] and "note_count" in failure["message"]
     log = job.get_log()
-    assert log.index("Begin Python stack") < log.index("Traceback (most recent call last):") < log.index(
-        "End Python stack")
+    assert (
+        log.index("Begin Python stack")
+        < log.index("Traceback (most recent call last):")
+        < log.index("End Python stack")
+    )

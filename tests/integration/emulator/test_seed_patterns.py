@@ -50,8 +50,14 @@ def test_build_independent_recipes_then_the_join(project):
 def test_check_what_exists_before_creating(project):
     existing_datasets = [d.get("name") for d in project.list_datasets()]
     existing_recipes = [r.get("name") for r in project.list_recipes()]
-    assert existing_datasets == ["LAB_RESULTS", "CLINICAL_NOTES", "LAB_RESULTS_AGG", "CLINICAL_NOTES_AGG",
-                                 "ML_TRAINING_DATA", "MODEL_SCORES"]
+    assert existing_datasets == [
+        "LAB_RESULTS",
+        "CLINICAL_NOTES",
+        "LAB_RESULTS_AGG",
+        "CLINICAL_NOTES_AGG",
+        "ML_TRAINING_DATA",
+        "MODEL_SCORES",
+    ]
     assert existing_recipes == PIPELINE + ["train_MODEL_SCORES"]
     assert "MY_OUTPUT" not in existing_datasets
 
@@ -61,9 +67,17 @@ def test_verify_pipeline_results_schema(project, build_all):
     ds = project.get_dataset("ML_TRAINING_DATA")
     schema = ds.get_settings().get_raw().get("schema", {}).get("columns", [])
     assert [(c["name"], c.get("type", "unknown")) for c in schema] == [
-        ("patient_id", "string"), ("value_min", "double"), ("value_max", "double"), ("value_avg", "double"),
-        ("test_name_distinct", "bigint"), ("lab_count", "bigint"), ("last_test_date", "date"),
-        ("last_note_date", "date"), ("department_distinct", "bigint"), ("note_count", "bigint")]
+        ("patient_id", "string"),
+        ("value_min", "double"),
+        ("value_max", "double"),
+        ("value_avg", "double"),
+        ("test_name_distinct", "bigint"),
+        ("lab_count", "bigint"),
+        ("last_test_date", "date"),
+        ("last_note_date", "date"),
+        ("department_distinct", "bigint"),
+        ("note_count", "bigint"),
+    ]
 
 
 def test_handling_failures_mid_pipeline_reads_latest_job_log(dss, project, build_recipe):
@@ -94,7 +108,10 @@ def test_recursive_forced_build_with_start_and_wait_no_fail(project):
     status = result.get_status()
     assert status["baseStatus"]["state"] == "DONE"
     assert sorted(status["baseStatus"]["activities"]) == [
-        "group_CLINICAL_NOTES_AGG_NP", "group_LAB_RESULTS_AGG_NP", "join_ML_TRAINING_DATA_NP"]
+        "group_CLINICAL_NOTES_AGG_NP",
+        "group_LAB_RESULTS_AGG_NP",
+        "join_ML_TRAINING_DATA_NP",
+    ]
 
 
 def test_start_and_wait_no_fail_returns_failed_job(dss, project):
@@ -115,8 +132,10 @@ def test_new_job_with_two_outputs(project):
     status = started.get_status()
     assert status["baseStatus"]["state"] == "DONE"
     assert set(status["baseStatus"]["activities"]) == {"group_LAB_RESULTS_AGG_NP", "group_CLINICAL_NOTES_AGG_NP"}
-    assert [o["targetDataset"] for o in status["baseStatus"]["def"]["outputs"]] == ["LAB_RESULTS_AGG",
-                                                                                    "CLINICAL_NOTES_AGG"]
+    assert [o["targetDataset"] for o in status["baseStatus"]["def"]["outputs"]] == [
+        "LAB_RESULTS_AGG",
+        "CLINICAL_NOTES_AGG",
+    ]
     assert status["globalState"]["done"] == 2 and status["globalState"]["total"] == 2
 
 

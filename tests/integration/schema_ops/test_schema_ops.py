@@ -39,7 +39,7 @@ def test_a_column_added_at_a_source_reaches_three_levels_down_with_the_diff_repo
     html = render_propagation_report(outcome.to_dict())
     for name in THREE_LEVELS:
         assert f'data-dataset="{name}"' in html
-    actual = html[html.index('class="fo-section fo-changes"'):html.index('class="fo-section fo-predicted"')]
+    actual = html[html.index('class="fo-section fo-changes"') : html.index('class="fo-section fo-predicted"')]
     assert actual.count('class="fo-diff-added" data-change="added"') == 3
 
 
@@ -64,7 +64,11 @@ def test_a_removed_column_a_join_selects_is_flagged_by_the_preview_before_anythi
     assert outcome.preview.stops_at == "join_CUSTOMER_SEGMENTS"
     [item] = outcome.preview.breaks
     assert (item.recipe, item.column, item.input, item.usage) == (
-        "join_CUSTOMER_SEGMENTS", "customer_name", "CUSTOMERS", "selected column")
+        "join_CUSTOMER_SEGMENTS",
+        "customer_name",
+        "CUSTOMERS",
+        "selected column",
+    )
     assert outcome.preview.changes["ORDERS_ENRICHED"].removed_names == ("customer_name",)
     assert schemas(gateway) == before  # nothing changed
     assert shop_dss.job_starts(PROJECT) == 0
@@ -89,15 +93,17 @@ def test_a_failed_propagation_names_the_recipe_where_it_stopped(gateway):
 def test_the_macro_raises_the_propagation_error(gateway, shop_dss):
     remove_column(gateway, "CUSTOMERS", "customer_name")
     with pytest.raises(PropagationError, match="join_CUSTOMER_SEGMENTS"):
-        run_propagate_macro({"source_dataset": "CUSTOMERS", "preview_only": False, "auto_rebuild": False},
-                            client=shop_dss.client(), project_key=PROJECT)
+        run_propagate_macro(
+            {"source_dataset": "CUSTOMERS", "preview_only": False, "auto_rebuild": False},
+            client=shop_dss.client(),
+            project_key=PROJECT,
+        )
 
 
 def test_stop_at_is_honoured(gateway):
     add_column(gateway, "ORDERS_RAW", "discount", "double")
 
-    outcome = propagate(gateway, source_dataset="ORDERS_RAW", auto_rebuild=False,
-                        stop_at=["prepare_ORDERS_PREPARED"])
+    outcome = propagate(gateway, source_dataset="ORDERS_RAW", auto_rebuild=False, stop_at=["prepare_ORDERS_PREPARED"])
 
     assert outcome.error is None
     assert [diff.dataset for diff in outcome.changes] == ["ORDERS_CLEAN"]
@@ -109,8 +115,7 @@ def test_stop_at_is_honoured(gateway):
 def test_mark_recipe_as_ok_is_honoured(gateway):
     remove_column(gateway, "CUSTOMERS", "customer_name")
 
-    outcome = propagate(gateway, source_dataset="CUSTOMERS", auto_rebuild=False,
-                        mark_as_ok=["join_CUSTOMER_SEGMENTS"])
+    outcome = propagate(gateway, source_dataset="CUSTOMERS", auto_rebuild=False, mark_as_ok=["join_CUSTOMER_SEGMENTS"])
 
     assert outcome.error is None
     assert [diff.dataset for diff in outcome.changes] == ["ORDERS_ENRICHED"]
@@ -126,8 +131,12 @@ def test_unknown_names_are_rejected_before_anything_changes(gateway, shop_dss):
     requests = shop_dss.request_count
 
     with pytest.raises(ConfigError) as caught:
-        propagate(gateway, source_dataset="ORDERS_RAW", stop_at=["prepare_ORDERS_PREPARD"],
-                  mark_as_ok=["join_customer_segments"])
+        propagate(
+            gateway,
+            source_dataset="ORDERS_RAW",
+            stop_at=["prepare_ORDERS_PREPARD"],
+            mark_as_ok=["join_customer_segments"],
+        )
 
     problems = dict(caught.value.problems)
     assert "did you mean 'prepare_ORDERS_PREPARED'?" in problems["stop_at[0]"]
@@ -179,8 +188,21 @@ def _cli(shop_dss, monkeypatch, *argv):
 def test_cli_propagate_preview_then_run(gateway, shop_dss, monkeypatch, tmp_path, capsys):
     add_column(gateway, "ORDERS_RAW", "discount", "double")
     html, record = tmp_path / "preview.html", tmp_path / "preview.json"
-    assert _cli(shop_dss, monkeypatch, "propagate", "--source", "ORDERS_RAW", "--preview",
-                "--html", str(html), "--json", str(record)) == 0
+    assert (
+        _cli(
+            shop_dss,
+            monkeypatch,
+            "propagate",
+            "--source",
+            "ORDERS_RAW",
+            "--preview",
+            "--html",
+            str(html),
+            "--json",
+            str(record),
+        )
+        == 0
+    )
     assert json.loads(record.read_text())["state"] == "PREVIEW"
     assert "<!DOCTYPE html>" in html.read_text() or "<html" in html.read_text()
     assert "discount" not in column_names(gateway, "ORDERS_CLEAN")

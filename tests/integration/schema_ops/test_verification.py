@@ -35,11 +35,20 @@ def only_result(gateway, dataset: str, kind: str, value):
 EXPECTATION_CASES = [
     # (dataset, kind, value that passes, value that fails, words the failure must contain)
     ("ORDERS_ENRICHED", "exists", True, False, "exists but is expected not to"),
-    ("ORDERS_ENRICHED", "built", True, {"after": "2999-01-01T00:00:00Z"},
-     "expected a build started at or after 2999-01-01T00:00:00Z; the last build started"),
-    ("ORDERS_ENRICHED", "columns", {"mode": "contains", "items": [{"name": "segment", "type": "string"}]},
-     {"mode": "contains", "items": [{"name": "segment", "type": "bigint"}, {"name": "Amount"}]},
-     '"segment" has type string, expected bigint'),
+    (
+        "ORDERS_ENRICHED",
+        "built",
+        True,
+        {"after": "2999-01-01T00:00:00Z"},
+        "expected a build started at or after 2999-01-01T00:00:00Z; the last build started",
+    ),
+    (
+        "ORDERS_ENRICHED",
+        "columns",
+        {"mode": "contains", "items": [{"name": "segment", "type": "string"}]},
+        {"mode": "contains", "items": [{"name": "segment", "type": "bigint"}, {"name": "Amount"}]},
+        '"segment" has type string, expected bigint',
+    ),
     ("ORDERS_CLEAN", "min_rows", 60, 61, "expected at least 61 rows, found 60"),
     ("ORDERS_CLEAN", "max_rows", 60, 59, "expected at most 59 rows, found 60"),
     ("ORDERS_CLEAN", "not_empty", True, None, None),
@@ -95,8 +104,9 @@ def test_a_malformed_spec_is_rejected_with_its_json_path_and_nothing_is_run(shop
     malformed = spec({"ORDERS_CLEAN": {"min_rows": -1, "columns": [{"name": "a", "typ": "int"}], "max_row": 3}})
     requests = shop_dss.request_count
     with pytest.raises(ConfigError) as caught:
-        run_verify_macro({"datasets": ["ORDERS_CLEAN"], "expectations": malformed}, client=shop_dss.client(),
-                         project_key=PROJECT)
+        run_verify_macro(
+            {"datasets": ["ORDERS_CLEAN"], "expectations": malformed}, client=shop_dss.client(), project_key=PROJECT
+        )
     fields = [field for field, _ in caught.value.problems]
     assert "expectations (datasets.ORDERS_CLEAN.min_rows)" in fields
     assert "expectations (datasets.ORDERS_CLEAN.columns[0].typ)" in fields
@@ -147,8 +157,9 @@ def test_row_counts_are_computed_only_when_missing_or_older_than_the_last_build(
 def test_verify_after_build_checks_builds_within_the_run(gateway, shop_dss):
     run_started_at_ms = int(time.time() * 1000)
     shop_dss.client().get_project(PROJECT).get_dataset("ORDERS_CLEAN").build()
-    expectations = parse_expectations(spec({"ORDERS_CLEAN": {"built": {"within_run": True}},
-                                            "CUSTOMER_SEGMENTS": {"built": {"within_run": True}}}))
+    expectations = parse_expectations(
+        spec({"ORDERS_CLEAN": {"built": {"within_run": True}}, "CUSTOMER_SEGMENTS": {"built": {"within_run": True}}})
+    )
 
     result = verify_after_build(gateway, expectations, run_started_at_ms)
 
@@ -159,17 +170,21 @@ def test_verify_after_build_checks_builds_within_the_run(gateway, shop_dss):
 
 
 def test_the_macro_reports_failures_first(shop_dss):
-    html = run_verify_macro({"datasets": ["ORDERS_CLEAN", "CUSTOMERS"], "expected_columns": ["amount:double"],
-                             "min_rows": 10}, client=shop_dss.client(), project_key=PROJECT)
+    html = run_verify_macro(
+        {"datasets": ["ORDERS_CLEAN", "CUSTOMERS"], "expected_columns": ["amount:double"], "min_rows": 10},
+        client=shop_dss.client(),
+        project_key=PROJECT,
+    )
     assert "1 of 6 expectations failed" in html
     first_row = html.index('class="fo-expectation')
     assert html.index('data-state="FAILED"') == html.index("data-state=", first_row)
-    assert 'missing column: &#34;amount&#34;' in html or "missing column: &quot;amount&quot;" in html
+    assert "missing column: &#34;amount&#34;" in html or "missing column: &quot;amount&quot;" in html
 
 
 def test_the_macro_captures(shop_dss):
-    html = run_verify_macro({"datasets": ["ORDERS_CLEAN"], "capture_current": True}, client=shop_dss.client(),
-                            project_key=PROJECT)
+    html = run_verify_macro(
+        {"datasets": ["ORDERS_CLEAN"], "capture_current": True}, client=shop_dss.client(), project_key=PROJECT
+    )
     assert "Expectations spec" in html and "&#34;ORDERS_CLEAN&#34;" in html
 
 
@@ -191,8 +206,10 @@ def _cli(shop_dss, monkeypatch, *argv):
 
 def test_cli_capture_then_verify(shop_dss, monkeypatch, tmp_path, capsys):
     captured = tmp_path / "expectations.json"
-    assert _cli(shop_dss, monkeypatch, "verify", "--datasets", "ORDERS_CLEAN", "CUSTOMERS",
-                "--capture", str(captured)) == 0
+    assert (
+        _cli(shop_dss, monkeypatch, "verify", "--datasets", "ORDERS_CLEAN", "CUSTOMERS", "--capture", str(captured))
+        == 0
+    )
     assert set(json.loads(captured.read_text())["datasets"]) == {"ORDERS_CLEAN", "CUSTOMERS"}
     report = tmp_path / "verify.html"
     assert _cli(shop_dss, monkeypatch, "verify", "--expectations", str(captured), "--html", str(report)) == 0

@@ -12,8 +12,12 @@ from dss_emulator.execution.executors import (
     execute_recipe,
 )
 
-LAB_COLUMNS = [{"name": "patient_id", "type": "string"}, {"name": "test", "type": "string"},
-               {"name": "value", "type": "double"}, {"name": "visits", "type": "int"}]
+LAB_COLUMNS = [
+    {"name": "patient_id", "type": "string"},
+    {"name": "test", "type": "string"},
+    {"name": "value", "type": "double"},
+    {"name": "visits", "type": "int"},
+]
 LAB_ROWS = [
     ["P1", "glucose", 5.0, 1],
     ["P2", "glucose", 7.0, 2],
@@ -22,13 +26,21 @@ LAB_ROWS = [
     ["P1", "glucose", 8.0, None],
 ]
 LAB = (LAB_COLUMNS, LAB_ROWS)
-NOTES = ([{"name": "patient_id", "type": "string"}, {"name": "dept", "type": "string"}],
-         [["P1", "cardio"], ["P2", "endo"], ["P2", "cardio"], ["P9", "nephro"], [None, "x"]])
+NOTES = (
+    [{"name": "patient_id", "type": "string"}, {"name": "dept", "type": "string"}],
+    [["P1", "cardio"], ["P2", "endo"], ["P2", "cardio"], ["P9", "nephro"], [None, "x"]],
+)
 
 
 def recipe(recipe_type, inputs, outputs, payload=None, params=None, name="r"):
-    return {"name": name, "type": recipe_type, "inputs": inputs, "outputs": outputs, "payload": payload,
-            "params": params or {}}
+    return {
+        "name": name,
+        "type": recipe_type,
+        "inputs": inputs,
+        "outputs": outputs,
+        "payload": payload,
+        "params": params or {},
+    }
 
 
 def names(columns):
@@ -43,15 +55,32 @@ def run_single(definition, inputs):
 
 # -- grouping ------------------------------------------------------------------------------------------------------
 
+
 def test_grouping_aggregates_per_key_in_first_appearance_order():
-    payload = {"keys": [{"column": "patient_id"}],
-               "values": [{"column": "value", "min": True, "max": True, "avg": True, "sum": True},
-                          {"column": "visits", "sum": True, "count": True, "countDistinct": True},
-                          {"column": "test", "countDistinct": True, "first": True, "last": True}],
-               "globalCount": True}
+    payload = {
+        "keys": [{"column": "patient_id"}],
+        "values": [
+            {"column": "value", "min": True, "max": True, "avg": True, "sum": True},
+            {"column": "visits", "sum": True, "count": True, "countDistinct": True},
+            {"column": "test", "countDistinct": True, "first": True, "last": True},
+        ],
+        "globalCount": True,
+    }
     columns, rows = run_single(recipe("grouping", ["LAB"], ["AGG"], payload), {"LAB": LAB})
-    assert names(columns) == ["patient_id", "value_min", "value_max", "value_avg", "value_sum", "visits_sum",
-                              "visits_count", "visits_distinct", "test_distinct", "test_first", "test_last", "count"]
+    assert names(columns) == [
+        "patient_id",
+        "value_min",
+        "value_max",
+        "value_avg",
+        "value_sum",
+        "visits_sum",
+        "visits_count",
+        "visits_distinct",
+        "test_distinct",
+        "test_first",
+        "test_last",
+        "count",
+    ]
     types = {c["name"]: c["type"] for c in columns}
     assert types["value_avg"] == "double" and types["visits_sum"] == "bigint" and types["count"] == "bigint"
     assert types["value_min"] == "double" and types["test_first"] == "string"
@@ -61,9 +90,12 @@ def test_grouping_aggregates_per_key_in_first_appearance_order():
 
 
 def test_grouping_overrides_and_stddev_concat():
-    payload = {"keys": [{"column": "test"}],
-               "values": [{"column": "value", "stddev": True}, {"column": "patient_id", "concatDistinct": True}],
-               "globalCount": True, "outputColumnNameOverrides": {"count": "n", "value_std": "value_sd"}}
+    payload = {
+        "keys": [{"column": "test"}],
+        "values": [{"column": "value", "stddev": True}, {"column": "patient_id", "concatDistinct": True}],
+        "globalCount": True,
+        "outputColumnNameOverrides": {"count": "n", "value_std": "value_sd"},
+    }
     columns, rows = run_single(recipe("grouping", ["LAB"], ["AGG"], payload), {"LAB": LAB})
     assert names(columns) == ["test", "value_sd", "patient_id_concat_distinct", "n"]
     assert rows[0][0] == "glucose" and rows[0][1] == pytest.approx(1.5275252, rel=1e-6)
@@ -93,8 +125,12 @@ def test_grouping_missing_key_column_names_column_recipe_and_input():
 
 
 def test_grouping_duplicate_output_name_is_refused():
-    payload = {"keys": [{"column": "test"}], "values": [], "globalCount": True,
-               "outputColumnNameOverrides": {"count": "test"}}
+    payload = {
+        "keys": [{"column": "test"}],
+        "values": [],
+        "globalCount": True,
+        "outputColumnNameOverrides": {"count": "test"},
+    }
     with pytest.raises(RecipeExecutionError, match="Column 'test' appears twice in the output of grouping recipe r"):
         execute_recipe(recipe("grouping", ["LAB"], ["AGG"], payload), {"LAB": LAB})
 
@@ -106,30 +142,79 @@ def test_invalid_json_payload_is_reported():
 
 # -- join ----------------------------------------------------------------------------------------------------------
 
+
 def join_payload(join_type, selected=None, condition_type="EQ"):
-    payload = {"virtualInputs": [{"index": 0}, {"index": 1}],
-               "joins": [{"table1": 0, "table2": 1, "type": join_type, "conditionsMode": "AND",
-                          "on": [{"column1": {"name": "patient_id", "table": 0},
-                                  "column2": {"name": "patient_id", "table": 1}, "type": condition_type}]}]}
+    payload = {
+        "virtualInputs": [{"index": 0}, {"index": 1}],
+        "joins": [
+            {
+                "table1": 0,
+                "table2": 1,
+                "type": join_type,
+                "conditionsMode": "AND",
+                "on": [
+                    {
+                        "column1": {"name": "patient_id", "table": 0},
+                        "column2": {"name": "patient_id", "table": 1},
+                        "type": condition_type,
+                    }
+                ],
+            }
+        ],
+    }
     if selected is not False:
-        payload["selectedColumns"] = selected or [{"name": "patient_id", "table": 0}, {"name": "test", "table": 0},
-                                                  {"name": "dept", "table": 1}]
+        payload["selectedColumns"] = selected or [
+            {"name": "patient_id", "table": 0},
+            {"name": "test", "table": 0},
+            {"name": "dept", "table": 1},
+        ]
     return payload
 
 
-@pytest.mark.parametrize("join_type, expected", [
-    ("INNER", [["P1", "glucose", "cardio"], ["P2", "glucose", "endo"], ["P2", "glucose", "cardio"],
-               ["P1", "hba1c", "cardio"], ["P1", "glucose", "cardio"]]),
-    ("LEFT", [["P1", "glucose", "cardio"], ["P2", "glucose", "endo"], ["P2", "glucose", "cardio"],
-              ["P1", "hba1c", "cardio"], ["P3", "glucose", None], ["P1", "glucose", "cardio"]]),
-    ("RIGHT", [["P1", "glucose", "cardio"], ["P2", "glucose", "endo"], ["P2", "glucose", "cardio"],
-               ["P1", "hba1c", "cardio"], ["P1", "glucose", "cardio"], [None, None, "nephro"], [None, None, "x"]]),
-    ("LEFT_ANTI", [["P3", "glucose", None]]),
-    ("RIGHT_ANTI", [[None, None, "nephro"], [None, None, "x"]]),
-])
+@pytest.mark.parametrize(
+    "join_type, expected",
+    [
+        (
+            "INNER",
+            [
+                ["P1", "glucose", "cardio"],
+                ["P2", "glucose", "endo"],
+                ["P2", "glucose", "cardio"],
+                ["P1", "hba1c", "cardio"],
+                ["P1", "glucose", "cardio"],
+            ],
+        ),
+        (
+            "LEFT",
+            [
+                ["P1", "glucose", "cardio"],
+                ["P2", "glucose", "endo"],
+                ["P2", "glucose", "cardio"],
+                ["P1", "hba1c", "cardio"],
+                ["P3", "glucose", None],
+                ["P1", "glucose", "cardio"],
+            ],
+        ),
+        (
+            "RIGHT",
+            [
+                ["P1", "glucose", "cardio"],
+                ["P2", "glucose", "endo"],
+                ["P2", "glucose", "cardio"],
+                ["P1", "hba1c", "cardio"],
+                ["P1", "glucose", "cardio"],
+                [None, None, "nephro"],
+                [None, None, "x"],
+            ],
+        ),
+        ("LEFT_ANTI", [["P3", "glucose", None]]),
+        ("RIGHT_ANTI", [[None, None, "nephro"], [None, None, "x"]]),
+    ],
+)
 def test_join_types(join_type, expected):
-    _, rows = run_single(recipe("join", ["LAB", "NOTES"], ["OUT"], join_payload(join_type)),
-                         {"LAB": LAB, "NOTES": NOTES})
+    _, rows = run_single(
+        recipe("join", ["LAB", "NOTES"], ["OUT"], join_payload(join_type)), {"LAB": LAB, "NOTES": NOTES}
+    )
     assert rows == expected
 
 
@@ -142,33 +227,58 @@ def test_full_and_cross_join_counts():
 
 
 def test_join_alias_prefix_and_types():
-    payload = join_payload("LEFT", [{"name": "patient_id", "table": 0, "alias": "pid"},
-                                    {"name": "value", "table": 0}, {"name": "patient_id", "table": 1}])
+    payload = join_payload(
+        "LEFT",
+        [
+            {"name": "patient_id", "table": 0, "alias": "pid"},
+            {"name": "value", "table": 0},
+            {"name": "patient_id", "table": 1},
+        ],
+    )
     payload["virtualInputs"][1]["prefix"] = "notes"
     columns, rows = run_single(recipe("join", ["LAB", "NOTES"], ["OUT"], payload), {"LAB": LAB, "NOTES": NOTES})
-    assert columns == [{"name": "pid", "type": "string"}, {"name": "value", "type": "double"},
-                       {"name": "notes_patient_id", "type": "string"}]
+    assert columns == [
+        {"name": "pid", "type": "string"},
+        {"name": "value", "type": "double"},
+        {"name": "notes_patient_id", "type": "string"},
+    ]
     assert rows[0] == ["P1", 5.0, "P1"]
 
 
 def test_join_automatic_selection_skips_conflicting_names():
-    columns, rows = run_single(recipe("join", ["LAB", "NOTES"], ["OUT"], join_payload("INNER", selected=False)),
-                               {"LAB": LAB, "NOTES": NOTES})
+    columns, rows = run_single(
+        recipe("join", ["LAB", "NOTES"], ["OUT"], join_payload("INNER", selected=False)), {"LAB": LAB, "NOTES": NOTES}
+    )
     assert names(columns) == ["patient_id", "test", "value", "visits", "dept"]
     assert len(rows) == 5
 
 
 def test_join_non_equality_condition_and_three_tables():
-    thresholds = ([{"name": "limit", "type": "double"}, {"name": "label", "type": "string"}],
-                  [[6.0, "high"], [100.0, "any"]])
-    payload = join_payload("INNER", [{"name": "patient_id", "table": 0}, {"name": "value", "table": 0},
-                                     {"name": "dept", "table": 1}, {"name": "label", "table": 2}])
+    thresholds = (
+        [{"name": "limit", "type": "double"}, {"name": "label", "type": "string"}],
+        [[6.0, "high"], [100.0, "any"]],
+    )
+    payload = join_payload(
+        "INNER",
+        [
+            {"name": "patient_id", "table": 0},
+            {"name": "value", "table": 0},
+            {"name": "dept", "table": 1},
+            {"name": "label", "table": 2},
+        ],
+    )
     payload["virtualInputs"].append({"index": 2})
-    payload["joins"].append({"table1": 0, "table2": 2, "type": "INNER",
-                             "on": [{"column1": {"name": "value", "table": 0},
-                                     "column2": {"name": "limit", "table": 2}, "type": "GT"}]})
-    _, rows = run_single(recipe("join", ["LAB", "NOTES", "T"], ["OUT"], payload),
-                         {"LAB": LAB, "NOTES": NOTES, "T": thresholds})
+    payload["joins"].append(
+        {
+            "table1": 0,
+            "table2": 2,
+            "type": "INNER",
+            "on": [{"column1": {"name": "value", "table": 0}, "column2": {"name": "limit", "table": 2}, "type": "GT"}],
+        }
+    )
+    _, rows = run_single(
+        recipe("join", ["LAB", "NOTES", "T"], ["OUT"], payload), {"LAB": LAB, "NOTES": NOTES, "T": thresholds}
+    )
     assert rows == [["P2", 7.0, "endo", "high"], ["P2", 7.0, "cardio", "high"], ["P1", 8.0, "cardio", "high"]]
 
 
@@ -187,13 +297,16 @@ def test_join_selecting_missing_column_fails():
         execute_recipe(recipe("join", ["LAB", "NOTES"], ["OUT"], payload), {"LAB": LAB, "NOTES": NOTES})
 
 
-@pytest.mark.parametrize("change, fragment", [
-    (lambda p: p["joins"][0].update(type="ADVANCED"), "has type 'ADVANCED', which the emulator does not run"),
-    (lambda p: p["joins"][0].update(table2=5), "refers to table 5 but the recipe has 2 tables"),
-    (lambda p: p.update(joins=[]), "has 2 inputs but no join"),
-    (lambda p: p["joins"][0].update(on=[]), "has no condition"),
-    (lambda p: p["selectedColumns"].append({"name": "dept", "table": 1}), "Column 'dept' appears twice"),
-])
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (lambda p: p["joins"][0].update(type="ADVANCED"), "has type 'ADVANCED', which the emulator does not run"),
+        (lambda p: p["joins"][0].update(table2=5), "refers to table 5 but the recipe has 2 tables"),
+        (lambda p: p.update(joins=[]), "has 2 inputs but no join"),
+        (lambda p: p["joins"][0].update(on=[]), "has no condition"),
+        (lambda p: p["selectedColumns"].append({"name": "dept", "table": 1}), "Column 'dept' appears twice"),
+    ],
+)
 def test_join_configuration_errors(change, fragment):
     payload = join_payload("LEFT")
     change(payload)
@@ -211,6 +324,7 @@ def test_missing_input_is_reported_as_not_ready():
 
 # -- sync and other types ------------------------------------------------------------------------------------------
 
+
 def test_sync_copies_rows_and_schema():
     columns, rows = run_single(recipe("sync", ["LAB"], ["COPY"]), {"LAB": LAB})
     assert columns == LAB_COLUMNS and rows == LAB_ROWS
@@ -225,29 +339,55 @@ def test_unknown_types_copy_their_first_input_to_every_output():
 
 # -- shaker ---------------------------------------------------------------------------------------------------------
 
+
 def step(processor, **params):
     return {"metaType": "PROCESSOR", "type": processor, "params": params}
 
 
 def test_shaker_steps_in_order():
-    payload = {"steps": [
-        step("FilterOnValue", appliesTo="SINGLE_COLUMN", columns=["test"], values=["HBA1C"], action="REMOVE_ROW",
-             matchingMode="FULL_STRING", normalizationMode="LOWERCASE"),
-        step("FilterOnNumericalRange", appliesTo="SINGLE_COLUMN", columns=["value"], min=5.5, action="KEEP_ROW"),
-        step("CreateColumnWithGREL", column="double_value", expression="value * 2"),
-        {"metaType": "GROUP", "steps": [
-            step("ColumnRenamer", renamings=[{"from": "patient_id", "to": "pid"}]),
-            {"metaType": "PROCESSOR", "type": "ColumnsSelector", "disabled": True,
-             "params": {"columns": ["pid"], "keep": False}},
-        ]},
-        step("ColumnsSelector", appliesTo="COLUMNS", columns=["visits", "test"], keep=False),
-        step("FindReplace", appliesTo="SINGLE_COLUMN", columns=["pid"], mapping=[{"from": "P", "to": "patient-"}],
-             matching="SUBSTRING", normalization="EXACT"),
-        step("ColumnReorder", columns=["double_value"], reorderAction="AT_START"),
-    ]}
+    payload = {
+        "steps": [
+            step(
+                "FilterOnValue",
+                appliesTo="SINGLE_COLUMN",
+                columns=["test"],
+                values=["HBA1C"],
+                action="REMOVE_ROW",
+                matchingMode="FULL_STRING",
+                normalizationMode="LOWERCASE",
+            ),
+            step("FilterOnNumericalRange", appliesTo="SINGLE_COLUMN", columns=["value"], min=5.5, action="KEEP_ROW"),
+            step("CreateColumnWithGREL", column="double_value", expression="value * 2"),
+            {
+                "metaType": "GROUP",
+                "steps": [
+                    step("ColumnRenamer", renamings=[{"from": "patient_id", "to": "pid"}]),
+                    {
+                        "metaType": "PROCESSOR",
+                        "type": "ColumnsSelector",
+                        "disabled": True,
+                        "params": {"columns": ["pid"], "keep": False},
+                    },
+                ],
+            },
+            step("ColumnsSelector", appliesTo="COLUMNS", columns=["visits", "test"], keep=False),
+            step(
+                "FindReplace",
+                appliesTo="SINGLE_COLUMN",
+                columns=["pid"],
+                mapping=[{"from": "P", "to": "patient-"}],
+                matching="SUBSTRING",
+                normalization="EXACT",
+            ),
+            step("ColumnReorder", columns=["double_value"], reorderAction="AT_START"),
+        ]
+    }
     columns, rows = run_single(recipe("prepare", ["LAB"], ["P"], payload), {"LAB": LAB})
-    assert columns == [{"name": "double_value", "type": "double"}, {"name": "pid", "type": "string"},
-                       {"name": "value", "type": "double"}]
+    assert columns == [
+        {"name": "double_value", "type": "double"},
+        {"name": "pid", "type": "string"},
+        {"name": "value", "type": "double"},
+    ]
     assert rows == [[14.0, "patient-2", 7.0], [16.0, "patient-1", 8.0]]
 
 
@@ -258,14 +398,19 @@ def test_shaker_formula_replacing_a_column_keeps_its_position():
     assert [row[2] for row in rows] == [1.5, 2.5, 3.5, 4.5, None]
 
 
-@pytest.mark.parametrize("bad_step, fragment", [
-    (step("ColumnRenamer", renamings=[{"from": "nope", "to": "x"}]),
-     "Column 'nope' not found in input dataset LAB (as seen by steps[0])"),
-    (step("CreateColumnWithGREL", column="x", expression="missing + 1"), "column 'missing' used in formula"),
-    (step("ColumnsSelector", appliesTo="COLUMNS", columns=["ghost"], keep=True), "Column 'ghost' not found"),
-    (step("Transpose"), "uses processor 'Transpose', which the emulator does not run"),
-    (step("FilterOnValue", appliesTo="PATTERN", columns=["test"]), "applies to 'PATTERN'"),
-])
+@pytest.mark.parametrize(
+    "bad_step, fragment",
+    [
+        (
+            step("ColumnRenamer", renamings=[{"from": "nope", "to": "x"}]),
+            "Column 'nope' not found in input dataset LAB (as seen by steps[0])",
+        ),
+        (step("CreateColumnWithGREL", column="x", expression="missing + 1"), "column 'missing' used in formula"),
+        (step("ColumnsSelector", appliesTo="COLUMNS", columns=["ghost"], keep=True), "Column 'ghost' not found"),
+        (step("Transpose"), "uses processor 'Transpose', which the emulator does not run"),
+        (step("FilterOnValue", appliesTo="PATTERN", columns=["test"]), "applies to 'PATTERN'"),
+    ],
+)
 def test_shaker_errors_name_step_and_recipe(bad_step, fragment):
     with pytest.raises(RecipeExecutionError) as caught:
         execute_recipe(recipe("shaker", ["LAB"], ["P"], {"steps": [bad_step]}, name="prepare_LAB"), {"LAB": LAB})
@@ -275,18 +420,28 @@ def test_shaker_errors_name_step_and_recipe(bad_step, fragment):
 
 # -- split ---------------------------------------------------------------------------------------------------------
 
+
 def test_split_on_values_sends_the_rest_to_the_default_output():
-    payload = {"mode": "VALUES", "column": "test", "valueSplits": [{"value": "hba1c", "outputIndex": 0}],
-               "defaultOutputIndex": 1}
+    payload = {
+        "mode": "VALUES",
+        "column": "test",
+        "valueSplits": [{"value": "hba1c", "outputIndex": 0}],
+        "defaultOutputIndex": 1,
+    }
     result = execute_recipe(recipe("split", ["LAB"], ["A", "B"], payload), {"LAB": LAB})
     assert result["A"][1] == [LAB_ROWS[2]]
     assert len(result["B"][1]) == 4 and result["A"][0] == LAB_COLUMNS == result["B"][0]
 
 
 def test_split_on_filter_drops_rows_with_default_minus_one():
-    payload = {"mode": "FILTERS", "defaultOutputIndex": -1,
-               "filterSplits": [{"filter": {"enabled": True, "expression": "value >= 7"}, "outputIndex": 1},
-                                {"filter": {"enabled": True, "expression": "visits == 1"}, "outputIndex": 0}]}
+    payload = {
+        "mode": "FILTERS",
+        "defaultOutputIndex": -1,
+        "filterSplits": [
+            {"filter": {"enabled": True, "expression": "value >= 7"}, "outputIndex": 1},
+            {"filter": {"enabled": True, "expression": "visits == 1"}, "outputIndex": 0},
+        ],
+    }
     result = execute_recipe(recipe("split", ["LAB"], ["A", "B"], payload), {"LAB": LAB})
     assert result["A"][1] == [LAB_ROWS[0]]
     assert result["B"][1] == [LAB_ROWS[1], LAB_ROWS[4]]
@@ -313,8 +468,11 @@ def test_python_logistic_score_is_deterministic_and_bounded():
     params = {"transform": {"type": "logistic_score", "id_columns": ["patient_id"], "features": ["value", "visits"]}}
     definition = recipe("python", ["LAB"], ["SCORES"], CODE, params)
     columns, rows = run_single(definition, {"LAB": LAB})
-    assert columns == [{"name": "patient_id", "type": "string"}, {"name": "score", "type": "double"},
-                       {"name": "prediction", "type": "bigint"}]
+    assert columns == [
+        {"name": "patient_id", "type": "string"},
+        {"name": "score", "type": "double"},
+        {"name": "prediction", "type": "bigint"},
+    ]
     assert len(rows) == 5 and all(0.0 <= row[1] <= 1.0 for row in rows)
     assert all(row[2] == (1 if row[1] >= 0.5 else 0) for row in rows)
     assert run_single(definition, {"LAB": LAB})[1] == rows
@@ -322,12 +480,23 @@ def test_python_logistic_score_is_deterministic_and_bounded():
 
 
 def test_python_formula_transform_declares_its_schema():
-    params = {"transform": {"type": "formula", "keep": ["patient_id"], "filter": "value > 5",
-                            "columns": [{"name": "value_x10", "type": "int", "expression": "value * 10"},
-                                        {"name": "label", "expression": "test + '!'"}]}}
+    params = {
+        "transform": {
+            "type": "formula",
+            "keep": ["patient_id"],
+            "filter": "value > 5",
+            "columns": [
+                {"name": "value_x10", "type": "int", "expression": "value * 10"},
+                {"name": "label", "expression": "test + '!'"},
+            ],
+        }
+    }
     columns, rows = run_single(recipe("python", ["LAB"], ["OUT"], CODE, params), {"LAB": LAB})
-    assert columns == [{"name": "patient_id", "type": "string"}, {"name": "value_x10", "type": "int"},
-                       {"name": "label", "type": "string"}]
+    assert columns == [
+        {"name": "patient_id", "type": "string"},
+        {"name": "value_x10", "type": "int"},
+        {"name": "label", "type": "string"},
+    ]
     assert rows == [["P2", 70, "glucose!"], ["P1", 60, "hba1c!"], ["P1", 80, "glucose!"]]
 
 
@@ -345,8 +514,7 @@ def test_python_fail_with_raises_a_python_traceback():
 
 
 def test_python_fail_with_object_and_line():
-    params = {"transform": {"fail_with": {"exception": "ZeroDivisionError", "message": "division by zero",
-                                          "line": 2}}}
+    params = {"transform": {"fail_with": {"exception": "ZeroDivisionError", "message": "division by zero", "line": 2}}}
     with pytest.raises(RecipeExecutionError, match="At line 2: <class 'ZeroDivisionError'>: division by zero"):
         execute_recipe(recipe("python", ["LAB"], ["OUT"], CODE, params), {"LAB": LAB})
 

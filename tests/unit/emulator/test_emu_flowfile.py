@@ -24,9 +24,17 @@ def base_flow():
             {"name": "COPY"},
         ],
         "recipes": [
-            {"name": "group_AGG", "type": "grouping", "inputs": ["SRC"], "outputs": ["AGG"],
-             "payload": {"keys": [{"column": "id"}], "values": [{"column": "value", "sum": True}],
-                         "globalCount": True}},
+            {
+                "name": "group_AGG",
+                "type": "grouping",
+                "inputs": ["SRC"],
+                "outputs": ["AGG"],
+                "payload": {
+                    "keys": [{"column": "id"}],
+                    "values": [{"column": "value", "sum": True}],
+                    "globalCount": True,
+                },
+            },
             {"name": "sync_COPY", "type": "sync", "inputs": ["AGG"], "outputs": ["COPY"]},
         ],
     }
@@ -53,8 +61,11 @@ def test_valid_flow_is_normalised():
     assert source["built"] is True and source["managed"] is False and source["type"] == "Filesystem"
     assert source["params"]["path"] == "${projectKey}/SRC"
     assert agg["built"] is False and agg["managed"] is True and agg["rows"] is None
-    assert agg["schema"] == [{"name": "id", "type": "string"}, {"name": "value_sum", "type": "double"},
-                             {"name": "count", "type": "bigint"}]
+    assert agg["schema"] == [
+        {"name": "id", "type": "string"},
+        {"name": "value_sum", "type": "double"},
+        {"name": "count", "type": "bigint"},
+    ]
     assert copied["schema"] == agg["schema"]
     group, sync = flow["recipes"]
     assert group["emulation"] == {"duration": 0.05, "fail": None, "hang": False}
@@ -66,13 +77,37 @@ def test_prepare_becomes_shaker_and_python_gets_code_and_params():
     document = base_flow()
     document["datasets"] += [{"name": "PREP"}, {"name": "PY"}]
     document["recipes"] += [
-        {"name": "prepare_PREP", "type": "prepare", "inputs": ["SRC"], "outputs": ["PREP"],
-         "payload": json.dumps({"steps": [{"metaType": "PROCESSOR", "type": "CreateColumnWithGREL",
-                                           "params": {"column": "v2", "expression": "value * 2"}}]})},
-        {"name": "compute_PY", "type": "python", "inputs": ["PREP"], "outputs": ["PY"],
-         "params": {"transform": {"type": "formula", "keep": ["id"],
-                                  "columns": [{"name": "v3", "type": "double", "expression": "v2 + 1"}]}},
-         "emulation": {"duration": 0.3, "fail": {"message": "boom", "times": 2}, "hang": False}},
+        {
+            "name": "prepare_PREP",
+            "type": "prepare",
+            "inputs": ["SRC"],
+            "outputs": ["PREP"],
+            "payload": json.dumps(
+                {
+                    "steps": [
+                        {
+                            "metaType": "PROCESSOR",
+                            "type": "CreateColumnWithGREL",
+                            "params": {"column": "v2", "expression": "value * 2"},
+                        }
+                    ]
+                }
+            ),
+        },
+        {
+            "name": "compute_PY",
+            "type": "python",
+            "inputs": ["PREP"],
+            "outputs": ["PY"],
+            "params": {
+                "transform": {
+                    "type": "formula",
+                    "keep": ["id"],
+                    "columns": [{"name": "v3", "type": "double", "expression": "v2 + 1"}],
+                }
+            },
+            "emulation": {"duration": 0.3, "fail": {"message": "boom", "times": 2}, "hang": False},
+        },
     ]
     flow = load_flow(document)
     prepare, python = flow["recipes"][2:]
@@ -82,8 +117,15 @@ def test_prepare_becomes_shaker_and_python_gets_code_and_params():
     assert 'dataiku.Dataset("PREP")' in python["payload"] and "write_with_schema" in python["payload"]
     assert python["params"]["envSelection"] == {"envMode": "INHERIT"}
     assert python["params"]["transform"]["type"] == "formula"
-    assert python["emulation"] == {"duration": 0.3, "hang": False, "fail": {
-        "message": "boom", "errorType": "com.dataiku.common.server.APIError$SerializedErrorException", "times": 2}}
+    assert python["emulation"] == {
+        "duration": 0.3,
+        "hang": False,
+        "fail": {
+            "message": "boom",
+            "errorType": "com.dataiku.common.server.APIError$SerializedErrorException",
+            "times": 2,
+        },
+    }
     assert json.loads(payload_text(prepare))["steps"][0]["type"] == "CreateColumnWithGREL"
     assert payload_text(python) == python["payload"]
     assert payload_text(flow["recipes"][1]) is None
@@ -111,18 +153,29 @@ def test_clinical_flow_has_the_seed_names():
     }
     assert all(0.2 <= r["emulation"]["duration"] <= 0.5 for r in flow["recipes"])
     built = {d["name"]: d["built"] for d in flow["datasets"]}
-    assert built == {"LAB_RESULTS": True, "CLINICAL_NOTES": True, "LAB_RESULTS_AGG": False,
-                     "CLINICAL_NOTES_AGG": False, "ML_TRAINING_DATA": False, "MODEL_SCORES": False}
+    assert built == {
+        "LAB_RESULTS": True,
+        "CLINICAL_NOTES": True,
+        "LAB_RESULTS_AGG": False,
+        "CLINICAL_NOTES_AGG": False,
+        "ML_TRAINING_DATA": False,
+        "MODEL_SCORES": False,
+    }
 
 
 def test_etl_flow_writes_to_a_postgresql_connection():
     flow = load_flow(os.path.join(EXAMPLES, "etl_warehouse.json"))
     fact = next(d for d in flow["datasets"] if d["name"] == "SALES_FACT")
     assert (fact["type"], fact["connection"], fact["params"]["table"], fact["params"]["mode"]) == (
-        "PostgreSQL", "warehouse", "sales_fact", "table")
+        "PostgreSQL",
+        "warehouse",
+        "sales_fact",
+        "table",
+    )
 
 
 # -- JSON Schema errors --------------------------------------------------------------------------------------------
+
 
 def test_missing_project_key():
     document = base_flow()
@@ -165,7 +218,7 @@ def test_choice_generator_needs_values():
     source = document["datasets"][0]
     del source["rows"]
     source["generate"] = {"rows": 5, "columns": {"id": {"kind": "choice"}}}
-    assert_problem(document, 'datasets[0].generate.columns.id', "required key 'values' is missing")
+    assert_problem(document, "datasets[0].generate.columns.id", "required key 'values' is missing")
 
 
 def test_not_json_and_missing_file(tmp_path):
@@ -179,6 +232,7 @@ def test_not_json_and_missing_file(tmp_path):
 
 
 # -- semantic errors -----------------------------------------------------------------------------------------------
+
 
 def test_unknown_input():
     document = base_flow()
@@ -209,8 +263,9 @@ def test_cross_project_input_is_accepted():
 def test_dataset_with_two_producers():
     document = base_flow()
     document["recipes"][1]["outputs"] = ["AGG"]
-    assert_problem(document, "recipes[1].outputs[0]", "AGG is already the output of recipe group_AGG "
-                                                       "(recipes[0].outputs[0])")
+    assert_problem(
+        document, "recipes[1].outputs[0]", "AGG is already the output of recipe group_AGG (recipes[0].outputs[0])"
+    )
 
 
 def test_recipe_named_like_a_dataset():
@@ -260,8 +315,10 @@ def test_generator_for_unknown_column():
     document = base_flow()
     source = document["datasets"][0]
     del source["rows"]
-    source["generate"] = {"rows": 3, "columns": {"ghost": {"kind": "int"}, "value": {"kind": "double", "min": 5,
-                                                                                    "max": 1}}}
+    source["generate"] = {
+        "rows": 3,
+        "columns": {"ghost": {"kind": "int"}, "value": {"kind": "double", "min": 5, "max": 1}},
+    }
     problems = dict(problems_of(document))
     assert "column 'ghost' is not in the schema of SRC" in problems["datasets[0].generate.columns.ghost"]
     assert "min 5 is greater than max 1" in problems["datasets[0].generate.columns.value.min"]
@@ -292,16 +349,20 @@ def test_payload_problems():
     assert_problem(document, "recipes[0].payload", "grouping recipe group_AGG needs a payload")
     document = base_flow()
     document["datasets"].append({"name": "PY"})
-    document["recipes"].append({"name": "py", "type": "python", "inputs": ["SRC"], "outputs": ["PY"],
-                                "payload": {"code": "x"}})
+    document["recipes"].append(
+        {"name": "py", "type": "python", "inputs": ["SRC"], "outputs": ["PY"], "payload": {"code": "x"}}
+    )
     assert_problem(document, "recipes[2].payload", "is its code text, not an object")
 
 
 def test_payload_that_cannot_produce_a_schema():
     document = base_flow()
     document["recipes"][0]["payload"]["keys"] = [{"column": "identifier"}]
-    assert_problem(document, "recipes[0].payload", "cannot compute the schema of AGG: Column 'identifier' not found "
-                                                   "in input dataset SRC of recipe group_AGG")
+    assert_problem(
+        document,
+        "recipes[0].payload",
+        "cannot compute the schema of AGG: Column 'identifier' not found in input dataset SRC of recipe group_AGG",
+    )
 
 
 def test_declared_schema_lets_a_broken_recipe_load():
@@ -336,8 +397,14 @@ def test_implicit_recipes_and_folders_pass_through():
     document["folders"] = [{"id": "docs", "name": "Documents", "built": False}, {"id": "models"}]
     document["implicitRecipes"] = [{"id": "sync_to_es", "inputs": ["COPY"], "outputs": ["docs"]}]
     flow = load_flow(document)
-    assert flow["folders"][0] == {"id": "docs", "name": "Documents", "type": "Filesystem",
-                                  "connection": "filesystem_managed", "tags": [], "built": False}
+    assert flow["folders"][0] == {
+        "id": "docs",
+        "name": "Documents",
+        "type": "Filesystem",
+        "connection": "filesystem_managed",
+        "tags": [],
+        "built": False,
+    }
     assert "built" not in flow["folders"][1]
     assert flow["implicitRecipes"] == [{"id": "sync_to_es", "inputs": ["COPY"], "outputs": ["docs"]}]
     document["implicitRecipes"][0]["inputs"] = ["GHOST"]
@@ -366,17 +433,29 @@ def test_json_schema_is_a_valid_draft_2020_12_schema():
 def test_generator_kinds():
     from dss_emulator.flowfile import generate_rows
 
-    schema = [{"name": "n", "type": "bigint"}, {"name": "code", "type": "string"}, {"name": "day", "type": "dateonly"},
-              {"name": "c", "type": "string"}, {"name": "words", "type": "string"}, {"name": "maybe", "type": "int"},
-              {"name": "flag", "type": "boolean"}, {"name": "default_double", "type": "double"}]
-    spec = {"rows": 50, "seed": 3, "columns": {
-        "n": {"kind": "sequence", "start": 10, "step": 5},
-        "code": {"kind": "sequence", "prefix": "N", "width": 3},
-        "day": {"kind": "date", "start": "2024-02-27", "days": 3},
-        "c": {"kind": "constant", "value": "same"},
-        "words": {"kind": "text", "words": ["a", "b"], "min": 2, "max": 2},
-        "maybe": {"kind": "int", "min": 1, "max": 3, "nullRate": 0.5},
-        "flag": {"kind": "boolean", "probability": 1.0}}}
+    schema = [
+        {"name": "n", "type": "bigint"},
+        {"name": "code", "type": "string"},
+        {"name": "day", "type": "dateonly"},
+        {"name": "c", "type": "string"},
+        {"name": "words", "type": "string"},
+        {"name": "maybe", "type": "int"},
+        {"name": "flag", "type": "boolean"},
+        {"name": "default_double", "type": "double"},
+    ]
+    spec = {
+        "rows": 50,
+        "seed": 3,
+        "columns": {
+            "n": {"kind": "sequence", "start": 10, "step": 5},
+            "code": {"kind": "sequence", "prefix": "N", "width": 3},
+            "day": {"kind": "date", "start": "2024-02-27", "days": 3},
+            "c": {"kind": "constant", "value": "same"},
+            "words": {"kind": "text", "words": ["a", "b"], "min": 2, "max": 2},
+            "maybe": {"kind": "int", "min": 1, "max": 3, "nullRate": 0.5},
+            "flag": {"kind": "boolean", "probability": 1.0},
+        },
+    }
     rows = generate_rows(schema, spec, "D")
     assert rows == generate_rows(schema, spec, "D")
     assert [row[0] for row in rows[:3]] == [10, 15, 20] and rows[-1][1] == "N050"

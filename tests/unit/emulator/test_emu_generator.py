@@ -107,12 +107,15 @@ def test_ten_thousand_recipes():
     assert max(depths(flow).values()) >= 10000 // 12 - 1
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"recipes": -1}, "recipes must be a non-negative integer"),
-    ({"recipes": 5, "width": 0}, "width must be a positive integer"),
-    ({"recipes": 5, "min_duration": 0.5, "max_duration": 0.1}, "0 <= min_duration <= max_duration"),
-    ({"recipes": 5, "project_key": "bad key"}, "project_key must be upper-case"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"recipes": -1}, "recipes must be a non-negative integer"),
+        ({"recipes": 5, "width": 0}, "width must be a positive integer"),
+        ({"recipes": 5, "min_duration": 0.5, "max_duration": 0.1}, "0 <= min_duration <= max_duration"),
+        ({"recipes": 5, "project_key": "bad key"}, "project_key must be upper-case"),
+    ],
+)
 def test_bad_arguments(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
         generate_flow(**kwargs)

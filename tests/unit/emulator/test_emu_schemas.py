@@ -56,9 +56,18 @@ def test_clinical_training_data_rows_and_schema():
     flow = load_flow(os.path.join(EXAMPLES, "clinical.json"))
     data, _ = build_everything(flow)
     columns, rows = data["ML_TRAINING_DATA"]
-    assert [c["name"] for c in columns] == ["patient_id", "value_min", "value_max", "value_avg", "test_name_distinct",
-                                            "lab_count", "last_test_date", "last_note_date", "department_distinct",
-                                            "note_count"]
+    assert [c["name"] for c in columns] == [
+        "patient_id",
+        "value_min",
+        "value_max",
+        "value_avg",
+        "test_name_distinct",
+        "lab_count",
+        "last_test_date",
+        "last_note_date",
+        "department_distinct",
+        "note_count",
+    ]
     lab_patients = {row[0] for row in data["LAB_RESULTS"][1]}
     assert len(rows) == len(lab_patients) == len(data["LAB_RESULTS_AGG"][1])
     assert sum(row[5] for row in rows) == 300
@@ -68,10 +77,24 @@ def test_clinical_training_data_rows_and_schema():
 
 
 def test_schema_error_names_recipe_column_and_input():
-    recipe = {"name": "join_ML_TRAINING_DATA", "type": "join", "inputs": ["A", "B"], "outputs": ["OUT"],
-              "payload": {"joins": [{"table1": 0, "table2": 1, "type": "LEFT",
-                                     "on": [{"column1": {"name": "patient_id", "table": 0},
-                                             "column2": {"name": "patient_id", "table": 1}}]}]}}
+    recipe = {
+        "name": "join_ML_TRAINING_DATA",
+        "type": "join",
+        "inputs": ["A", "B"],
+        "outputs": ["OUT"],
+        "payload": {
+            "joins": [
+                {
+                    "table1": 0,
+                    "table2": 1,
+                    "type": "LEFT",
+                    "on": [
+                        {"column1": {"name": "patient_id", "table": 0}, "column2": {"name": "patient_id", "table": 1}}
+                    ],
+                }
+            ]
+        },
+    }
     schemas = {"A": [{"name": "patient_id", "type": "string"}], "B": [{"name": "pid", "type": "string"}]}
     with pytest.raises(SchemaComputationError) as caught:
         output_schemas(recipe, schemas)
@@ -82,8 +105,20 @@ def test_schema_error_names_recipe_column_and_input():
 
 
 def test_schema_of_python_recipe_comes_from_its_declared_transform():
-    recipe = {"name": "p", "type": "python", "inputs": ["A"], "outputs": ["OUT"], "payload": "pass\n",
-              "params": {"transform": {"type": "formula", "keep": [], "columns": [
-                  {"name": "ratio", "type": "double", "expression": "a / 2"}]}}}
+    recipe = {
+        "name": "p",
+        "type": "python",
+        "inputs": ["A"],
+        "outputs": ["OUT"],
+        "payload": "pass\n",
+        "params": {
+            "transform": {
+                "type": "formula",
+                "keep": [],
+                "columns": [{"name": "ratio", "type": "double", "expression": "a / 2"}],
+            }
+        },
+    }
     assert output_schemas(recipe, {"A": [{"name": "a", "type": "int"}]}) == {
-        "OUT": [{"name": "ratio", "type": "double"}]}
+        "OUT": [{"name": "ratio", "type": "double"}]
+    }

@@ -28,8 +28,12 @@ def test_round_trip_keeps_values_order_and_types():
 
 def test_complex_values_and_nan_survive():
     storage = DatasetStorage()
-    storage.write("P", "d", [{"name": "a", "type": "array"}, {"name": "f", "type": "double"}],
-                  [[[1, "x", None], float("nan")], [{"k": [1, 2]}, float("inf")]])
+    storage.write(
+        "P",
+        "d",
+        [{"name": "a", "type": "array"}, {"name": "f", "type": "double"}],
+        [[[1, "x", None], float("nan")], [{"k": [1, 2]}, float("inf")]],
+    )
     _, rows = storage.read("P", "d")
     assert rows[0][0] == [1, "x", None] and math.isnan(rows[0][1])
     assert rows[1] == [{"k": [1, 2]}, float("inf")]
