@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain, repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
@@ -231,9 +232,9 @@ def _make_plan(
             _new_planned_recipe,
             zip(
                 names,
-                map(graph.recipe_type, names),
+                graph.recipe_types_of(names),
                 graph.outputs_of(names),
-                map(graph.inputs, names),
+                graph.inputs_of(names),
                 map(upstream.__getitem__, names),
                 map(layer.__getitem__, names),
                 repeat(DEFAULT_EXPECTED_DURATION_S) if durations is None else map(durations.__getitem__, names),
@@ -293,9 +294,8 @@ def _nearest_planned_upstream(graph: FlowGraph, names: Sequence[str]) -> Dict[st
     return result
 
 
-def _new_planned_recipe(fields: tuple) -> PlannedRecipe:
-    """``PlannedRecipe(*fields)`` without the generated ``__new__``'s Python frame (one per recipe of a plan)."""
-    return tuple.__new__(PlannedRecipe, fields)
+#: ``PlannedRecipe(*fields)`` from a tuple of fields, without a Python frame per recipe (C-level partial).
+_new_planned_recipe = partial(tuple.__new__, PlannedRecipe)
 
 
 def _expected(names: Sequence[str], expected: Optional[Mapping[str, float]]) -> Optional[Dict[str, float]]:
