@@ -132,7 +132,11 @@ Handler = Callable[[Any, Request], Response]
 
 
 class Router:
-    """Routes ``(method, path pattern)`` to handlers; ``{name}`` segments capture, literals win over captures."""
+    """Routes ``(method, path pattern)`` to handlers; ``{name}`` segments capture, literals win over captures.
+
+    A last segment ``{name*}`` captures the rest of the path (one segment or more, joined with ``/``): a file path
+    inside a managed folder. Such routes are tried after every fixed-length one.
+    """
 
     def __init__(self) -> None:
         self._routes: List[Tuple[str, Tuple[str, ...], Handler]] = []
@@ -140,8 +144,14 @@ class Router:
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         segments = tuple(s for s in pattern.strip("/").split("/") if s)
         self._routes.append((method, segments, handler))
-        # Most literal segments first, so /jobs/running beats /jobs/{job}.
-        self._routes.sort(key=lambda r: (-len(r[1]), -sum(1 for s in r[1] if not s.startswith("{"))))
+        # Most literal segments first, so /jobs/running beats /jobs/{job}; rest-of-path captures last.
+        self._routes.sort(
+            key=lambda r: (
+                bool(r[1]) and r[1][-1].endswith("*}"),
+                -len(r[1]),
+                -sum(1 for s in r[1] if not s.startswith("{")),
+            )
+        )
 
     def add_all(self, routes: Iterable[Tuple[str, str, Handler]]) -> None:
         for method, pattern, handler in routes:
@@ -168,6 +178,14 @@ class Router:
 
 
 def _match(pattern: Tuple[str, ...], segments: List[str]) -> Optional[Dict[str, str]]:
+    if pattern and pattern[-1].endswith("*}"):
+        head = len(pattern) - 1
+        if len(segments) <= head:
+            return None
+        params = _match(pattern[:head], segments[:head])
+        if params is not None:
+            params[pattern[-1][1:-2]] = "/".join(segments[head:])
+        return params
     if len(pattern) != len(segments):
         return None
     params = {}

@@ -134,6 +134,19 @@ def smart_ref(project_key: str, owner_project: str, name: str) -> str:
 
 
 # --- objects -----------------------------------------------------------------------------------------------------
+class UploadedFile:
+    """One file of an uploaded-files dataset: its name (no directory), its bytes and when it was uploaded."""
+
+    def __init__(self, name: str, data: bytes, last_modified: int) -> None:
+        self.name = name
+        self.data = data
+        self.last_modified = last_modified
+
+    def describe(self) -> dict:
+        """The entry ``GET .../uploaded/files`` lists for this file."""
+        return {"path": "/" + self.name, "name": self.name, "size": len(self.data), "lastModified": self.last_modified}
+
+
 class Dataset:
     """A dataset's definition (the JSON DSS stores), metadata, metrics and build information."""
 
@@ -151,6 +164,8 @@ class Dataset:
         self.last_build: Optional[dict] = None  # {"buildStartTime", "buildEndTime", "buildSuccess", "jobId"?}
         self.metric_values: Dict[str, dict] = {}  # metric id -> {"value", "dataType", "time"}
         self.metric_history: Dict[str, List[dict]] = {}
+        #: Files of an ``UploadedFiles`` dataset by file name; they live and die with the dataset (see uploads.py).
+        self.uploaded_files: Dict[str, UploadedFile] = {}
 
     @property
     def full_name(self) -> str:
@@ -166,26 +181,66 @@ class Dataset:
         schema.setdefault("userModified", False)
 
 
-class Folder:
-    """A managed folder: only its place in the Flow and whether its producing recipe ran are emulated."""
+class FolderFile:
+    """One file of a managed folder: its bytes and when they were last written (ms since the epoch)."""
 
-    def __init__(self, project_key: str, folder_id: str, name: str, version: int, built: bool) -> None:
+    __slots__ = ("data", "last_modified")
+
+    def __init__(self, data: bytes, last_modified: int) -> None:
+        self.data = data
+        self.last_modified = last_modified
+
+    def item(self, path: str) -> dict:
+        """The file as ``list_contents`` and ``put_file`` describe it."""
+        return {"path": path, "size": len(self.data), "lastModified": self.last_modified}
+
+
+class Folder:
+    """A managed folder: its place in the Flow, whether its producing recipe ran, and its files (in memory).
+
+    ``files`` maps a path as DSS lists it (``/runs/r1/run-record.json``: leading slash, ``/`` separators) to its
+    contents. Recipes reading or writing the folder ignore the files; the folder API reads and writes them.
+    """
+
+    def __init__(
+        self,
+        project_key: str,
+        folder_id: str,
+        name: str,
+        version: int,
+        built: bool,
+        folder_type: str = "Filesystem",
+        connection: str = "filesystem_folders",
+    ) -> None:
         self.project_key = project_key
         self.id = folder_id
         self.name = name
         self.version = version
         self.built = built
         self.last_build: Optional[dict] = None
+        self.type = folder_type
+        self.connection = connection
+        self.description = ""
+        self.tags: List[str] = []
+        self.files: Dict[str, FolderFile] = {}
+        self.creation_ms = now_ms()
+        self.settings_version = 1
 
     def definition(self) -> dict:
         return {
             "projectKey": self.project_key,
             "id": self.id,
             "name": self.name,
-            "type": "Filesystem",
-            "params": {"connection": "filesystem_folders", "path": f"${{projectKey}}/{self.id}"},
-            "tags": [],
+            "type": self.type,
+            "description": self.description,
+            "params": {"connection": self.connection, "path": f"${{projectKey}}/{self.id}"},
+            "tags": list(self.tags),
             "partitioning": {"dimensions": []},
+            "flowOptions": {"virtualizable": False, "rebuildBehavior": "NORMAL"},
+            "metrics": {"probes": [], "engineConfig": {}, "displayedState": {"metrics": []}},
+            "checks": [],
+            "versionTag": version_tag(self.creation_ms, self.settings_version),
+            "creationTag": version_tag(self.creation_ms, 0),
         }
 
 
@@ -321,12 +376,25 @@ class Project:
 
 
 class Future:
-    """A long-running task (schema propagation...), polled through ``/futures/{id}``."""
+    """A long-running task (schema propagation, format detection), polled through ``/futures/{id}``.
 
-    def __init__(self, future_id: str, display_name: str, project_key: str) -> None:
+    ``action`` and ``target`` fill the response's ``payload`` (DSS's ``FutureResponse.payload``): the action name and
+    the object worked on, the project itself unless a dataset is named.
+    """
+
+    def __init__(
+        self,
+        future_id: str,
+        display_name: str,
+        project_key: str,
+        action: str = "propagate-schema",
+        target: Optional[dict] = None,
+    ) -> None:
         self.id = future_id
         self.display_name = display_name
         self.project_key = project_key
+        self.action = action
+        self.target = target or {"objectType": "PROJECT", "projectKey": project_key, "objectId": project_key}
         self.start_ms = now_ms()
         self.end_ms: Optional[int] = None
         self.result: Any = None
@@ -352,9 +420,9 @@ class Future:
             "runningTime": running,
             "owner": INSTANCE_USER,
             "payload": {
-                "action": "propagate-schema",
+                "action": self.action,
                 "displayName": self.display_name,
-                "targets": [{"objectType": "PROJECT", "projectKey": self.project_key, "objectId": self.project_key}],
+                "targets": [dict(self.target)],
                 "extras": {},
             },
         }
@@ -680,9 +748,16 @@ class EmulatorState:
         }
         dataset.metric_values["basic:COUNT_FILES"] = {"value": "1", "dataType": "BIGINT", "time": when}
 
-    def new_future(self, display_name: str, project_key: str, work: Callable[[Future], Any]) -> Future:
+    def new_future(
+        self,
+        display_name: str,
+        project_key: str,
+        work: Callable[[Future], Any],
+        action: str = "propagate-schema",
+        target: Optional[dict] = None,
+    ) -> Future:
         """Run ``work(future)`` in a daemon thread; its return value becomes the result, a DSSError the failure."""
-        future = Future(uuid.uuid4().hex[:8], display_name, project_key)
+        future = Future(uuid.uuid4().hex[:8], display_name, project_key, action, target)
         with self.lock:
             self.futures[future.id] = future
 
@@ -726,13 +801,17 @@ class EmulatorState:
                 self._install_dataset(project, entry, built_outputs)
             for entry in flow.get("folders") or []:
                 folder_id = entry.get("id") or entry.get("name")
-                project.folders[folder_id] = Folder(
+                folder = Folder(
                     key,
                     folder_id,
                     entry.get("name") or folder_id,
                     self.next_version(),
                     built=entry.get("built", True) is not False,
+                    folder_type=entry.get("type") or "Filesystem",
+                    connection=entry.get("connection") or "filesystem_folders",
                 )
+                folder.tags = list(entry.get("tags") or [])
+                project.folders[folder_id] = folder
             for entry in flow.get("recipes") or []:
                 self._install_recipe(project, entry)
             project.implicit_recipes = copy.deepcopy(flow.get("implicitRecipes") or [])

@@ -1,4 +1,8 @@
-"""Datasets: list, create, settings, schema, metadata, info, clear, metrics, rows (``iter_rows``), rename."""
+"""Datasets: list, create, settings, schema, metadata, info, clear, metrics, rows (``iter_rows``), rename.
+
+Uploaded-files datasets (their files, detection) are served by :mod:`dss_emulator.api.uploads`; here their rows are
+re-read from the files when their settings or schema are saved.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from ..state import (
     dataset_definition,
     now_ms,
 )
+from ..uploads import UPLOADED_TYPE, is_uploaded, refresh_rows, uploaded_definition
 from .flow_objects import VOLATILE_KEYS, comparable, metadata_response, save_metadata
 
 ROWS_PER_CHUNK = 500
@@ -65,6 +70,8 @@ def create_dataset(ctx, request: Request) -> Response:
         if body.get("formatType") and body["type"] not in SQL_DATASET_TYPES:
             definition["formatType"] = body["formatType"]
             definition["formatParams"].update(body.get("formatParams") or {})
+        if body["type"] == UPLOADED_TYPE:
+            uploaded_definition(definition, dict(body.get("params") or {}), bool(body.get("formatType")))
         project.datasets[name] = Dataset(pk, name, definition, ctx.state.next_version())
         project.structure_changed()
         return json_response(copy.deepcopy(definition))
@@ -119,6 +126,8 @@ def save_settings(ctx, request: Request) -> Response:
             for key in VOLATILE_KEYS:
                 new[key] = dataset.definition.get(key)
             dataset.definition = new
+            if is_uploaded(dataset):  # new format or schema: the files read differently
+                refresh_rows(ctx.state, dataset)
             ctx.state.touch_dataset(dataset)
         return json_response({"msg": "Dataset settings saved"})
 
@@ -134,8 +143,10 @@ def delete_dataset(ctx, request: Request) -> Response:
         ]
         del project.datasets[dataset.name]
         project.structure_changed()
-        # With or without dropData the rows become unreachable: the emulator forgets them.
+        # With or without dropData the rows (and an uploaded dataset's files) become unreachable: the emulator
+        # forgets them, so a dataset created again under the same name starts empty.
         ctx.state.storage.clear(dataset.project_key, dataset.name)
+        dataset.uploaded_files.clear()
         return json_response({"msg": "Dataset deleted", "usedByRecipes": users})
 
 
@@ -159,6 +170,8 @@ def set_schema(ctx, request: Request) -> Response:
         if columns != dataset.columns:
             dataset.definition["schema"] = copy.deepcopy(body)
             dataset.definition["schema"].setdefault("userModified", True)
+            if is_uploaded(dataset):
+                refresh_rows(ctx.state, dataset)
             ctx.state.touch_dataset(dataset)
         return json_response({"msg": "Schema updated"})
 
@@ -193,11 +206,22 @@ def clear_data(ctx, request: Request) -> Response:
     with ctx.state.lock:
         dataset = _dataset(ctx, request)
         ctx.state.storage.clear(dataset.project_key, dataset.name)
+        dataset.uploaded_files.clear()  # an uploaded dataset's data is its files
         ctx.state.touch_dataset(dataset)
         return json_response({"msg": f"Dataset {dataset.full_name} cleared", "partitions": request.args("partitions")})
 
 
 def _not_ready(dataset: Dataset) -> DSSError:
+    if is_uploaded(dataset):
+        problem = "has no files" if not dataset.uploaded_files else "has no readable format"
+        return DSSError(
+            500,
+            DATASTORE_IO,
+            f"Uploaded dataset {dataset.full_name} {problem}",
+            f"Uploaded dataset {dataset.full_name} {problem}: upload a CSV file (dataset.uploaded_add_file) and save "
+            "its detected format (dataset.autodetect_settings().save())",
+            code="ERR_DATASET_NOT_READY",
+        )
     return DSSError(
         500,
         DATASTORE_IO,
@@ -267,7 +291,7 @@ def compute_metrics(ctx, request: Request) -> Response:
         values = {
             "records:COUNT_RECORDS": str(count),
             "basic:COUNT_COLUMNS": str(len(dataset.columns)),
-            "basic:COUNT_FILES": "1",
+            "basic:COUNT_FILES": str(len(dataset.uploaded_files) if is_uploaded(dataset) else 1),
         }
         computed, skipped = [], []
         end = now_ms()

@@ -134,6 +134,23 @@ def _schema_and_verify_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _history_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("run history (a managed folder of the project)")
+    group.add_argument(
+        "--record-folder",
+        metavar="ID",
+        help="also keep the run record and HTML report in this managed folder (runs/<run id>/) and the last record "
+        "in last_run/<name>.json; resume reads it when --record is not given",
+    )
+    group.add_argument(
+        "--record-name",
+        metavar="NAME",
+        default="cli",
+        help="name of the last record in the folder: last_run/NAME.json (default: cli; give a step's record name to "
+        "continue its history)",
+    )
+
+
 def _output_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output")
     group.add_argument("--json", dest="json_path", metavar="FILE", help="write the run record (or plan) as JSON")
@@ -160,14 +177,18 @@ def build_parser() -> argparse.ArgumentParser:
     _run_args(build)
     build.add_argument("--dry-run", action="store_true", help="plan only (same as the plan command)")
     _schema_and_verify_args(build)
+    _history_args(build)
     _output_args(build)
 
     resume = commands.add_parser("resume", help="re-run what failed, was skipped or never ran in a run record")
     _connection_args(resume)
-    resume.add_argument("--record", required=True, metavar="FILE", help="the run record (JSON) to resume")
+    resume.add_argument(
+        "--record", metavar="FILE", help="the run record (JSON) to resume (or --record-folder: its last record)"
+    )
     _run_args(resume, for_resume=True)
     resume.add_argument("--dry-run", action="store_true", help="plan only")
     _schema_and_verify_args(resume)
+    _history_args(resume)
     _output_args(resume)
 
     from .cli_schema import add_commands  # propagate and verify share the connection and output options
@@ -199,6 +220,7 @@ def _raw_config(args: argparse.Namespace) -> dict:
         "verify_after_build",
         "expected_columns",
         "min_rows",
+        "record_folder",
     )
     raw = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     raw["project"] = args.project
@@ -278,44 +300,102 @@ def _write(path: Optional[str], text: str) -> None:
     os.replace(tmp, path)
 
 
+def _resume_config(args: argparse.Namespace, previous: dict) -> dict:
+    """The resumed run's settings, overridden by the options given; the history goes where this command says."""
+    raw = dict(previous.get("config") or {})
+    raw.pop("record_folder", None)
+    raw.update(_raw_config(args))
+    raw["resume_last_run"] = True
+    if not args.project:
+        args.project = previous.get("project_key")
+        raw["project"] = args.project
+    return raw
+
+
+def _open_history(args: argparse.Namespace, gateway, folder: Optional[str]):
+    """The run history folder of ``--record-folder`` (checked before anything runs), or None."""
+    from .history import RunHistory
+
+    if not folder:
+        return None
+    gateway.check_access()  # URL, key and project first: their errors say what to fix
+    return RunHistory.open(
+        gateway,
+        args.record_name,
+        folder,
+        variable=False,
+        folder_field="--record-folder",
+        name_field="--record-name",
+    )
+
+
 def run_build_command(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
+    from .history import last_run_path, report_document
     from .pipeline import run_build
     from .record import load_record, write_record
-    from .report.html import html_document, render_build_report
     from .report.terminal import ProgressLine, format_summary_table
 
     previous = None
-    if args.command == "resume":
+    history = None
+    if args.command == "resume" and args.record:
         previous = load_record(args.record).to_dict()
-        raw = dict(previous.get("config") or {})
-        raw.update(_raw_config(args))
-        raw["resume_last_run"] = True
-        if not args.project:
-            args.project = previous.get("project_key")
-            raw["project"] = args.project
+        raw = _resume_config(args, previous)
+    elif args.command == "resume":
+        if not args.record_folder:
+            raise ConfigError(
+                ("--record", "give the run to resume: --record FILE, or --record-folder ID to read its last record")
+            )
+        gateway = make_gateway(args)
+        history = _open_history(args, gateway, args.record_folder)
+        previous = history.load_last()
+        if previous is None:
+            raise ConfigError(
+                (
+                    "--record-folder",
+                    f"{history.folder.describe()} has no {last_run_path(args.record_name)} to resume: run a build "
+                    "with --record-folder first, or pass --record FILE",
+                )
+            )
+        raw = _resume_config(args, previous)
     else:
         raw = _raw_config(args)
     config = parse_build_config(raw, source="cli")
-    gateway = make_gateway(args)
+    if history is None:
+        gateway = make_gateway(args)
+        history = _open_history(args, gateway, config.record_folder)
+        if history is not None and previous is None:
+            previous = history.load_last()  # expected durations from the last run
     cancel = threading.Event()
     progress = None if args.quiet else ProgressLine(sys.stderr)
+    keeper = None if (history is None or config.dry_run) else history.keeper()
 
     def sink(record):
         if args.json_path:
             write_record(record, args.json_path)
+        if keeper is not None:
+            keeper(record)
 
-    with _cancel_on_signals(cancel):
-        record = run_build(
-            gateway, config, previous_record=previous, on_event=progress, cancel=cancel, record_sink=sink
-        )
+    try:
+        with _cancel_on_signals(cancel):
+            record = run_build(
+                gateway, config, previous_record=previous, on_event=progress, cancel=cancel, record_sink=sink
+            )
+    except BaseException:
+        if keeper is not None:
+            keeper.flush()
+        raise
     if progress is not None:
         progress.close()
     data = record.to_dict()
     if args.json_path:
         write_record(record, args.json_path)
     if args.html_path:
-        title = f"Flow Orchestrator run {data['run_id']} ({data['project_key']})"
-        _write(args.html_path, html_document(render_build_report(data, dss_url=gateway.dss_url), title=title))
+        _write(args.html_path, report_document(data, dss_url=gateway.dss_url))
+    if keeper is not None:
+        location = history.save(data, final=True)
+        if location.record_path:
+            print(f"Run record and report kept in {location.sentence()}", file=sys.stderr)
     if data["state"] == "PLANNED":
         from .plan import BuildPlan
 

@@ -98,6 +98,9 @@ class BuildConfig:
     expectations: Optional[str] = None  # a JSON spec (resource/schemas/expectations.schema.json), as text
     expected_columns: Tuple[str, ...] = ()  # "name" or "name:type", for every output dataset of the plan
     min_rows: Optional[int] = None  # for every output dataset of the plan; None: not checked
+    #: Id of a managed folder of the project keeping the run history (records and reports, see history.py);
+    #: None: the last record is kept in a project variable only.
+    record_folder: Optional[str] = None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -147,6 +150,7 @@ _CLI_FLAGS = {
     "expectations": "--expectations",
     "expected_columns": "--expect-columns",
     "min_rows": "--min-rows",
+    "record_folder": "--record-folder",
 }
 
 
@@ -201,7 +205,8 @@ def parse_build_config(raw: Optional[Mapping], source: str = "macro") -> BuildCo
     - ``"macro"``: ``targets, recipes, select, exclude, build_mode, strategy, max_parallel, on_failure, retries,
       retry_backoff_s, transient_patterns, timeout_minutes (0 = none), dry_run, resume_last_run, reorder``, and
       ``propagate_schema_first``, ``verify_after_build`` with its ``expectations`` (JSON spec text),
-      ``expected_columns`` and ``min_rows`` (0 = not checked; all three ignored unless ``verify_after_build``);
+      ``expected_columns`` and ``min_rows`` (0 = not checked; all three ignored unless ``verify_after_build``),
+      and ``record_folder`` (the id of a managed folder keeping the run history);
     - ``"step"``: the same, with ``recipes`` an ordered list and ``parallel`` (false: one recipe at a time);
     - ``"cli"``: argparse names: ``project, mode, timeout`` (seconds), ``select``/``exclude`` lists, ``all``,
       ``ordered``; it also reads back :func:`config_to_dict` output (``build_mode``, ``timeout_s``, ``project_key``).
@@ -256,6 +261,7 @@ def config_to_dict(cfg: BuildConfig) -> dict:
         "expectations": cfg.expectations,
         "expected_columns": list(cfg.expected_columns),
         "min_rows": cfg.min_rows,
+        "record_folder": cfg.record_folder,
     }
 
 
@@ -345,7 +351,7 @@ def _clean(raw: Mapping) -> Dict[str, object]:
             if not value.strip():
                 continue
             value = _normalize_choice(value)
-        elif key in ("project", "project_key") and isinstance(value, str):
+        elif key in ("project", "project_key", "record_folder") and isinstance(value, str):
             if not value.strip():
                 continue
             value = value.strip()
@@ -595,6 +601,7 @@ def _build(values: Mapping, source: str) -> BuildConfig:
         dry_run=bool(get("dry_run", False)),
         resume_last_run=bool(get("resume_last_run", False)),
         propagate_schema_first=bool(get("propagate_schema_first", False)),
+        record_folder=get("record_folder", None),
         **_verification_settings(values),
     )
 

@@ -113,6 +113,14 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= 2000 else text[:2000] + "…"
 
 
+#: How DSS says an object or a file is missing, whatever the HTTP status (the Java exception names vary by version).
+_NOT_FOUND_MARKERS = ("notfoundexception", "filenotfoundexception", "does not exist", "no such file", "not found")
+
+
+def _is_not_found(status: Optional[int], message: str) -> bool:
+    return status == 404 or any(marker in message.lower() for marker in _NOT_FOUND_MARKERS)
+
+
 class DSSGateway:
     """A project of a DSS instance as the library needs it; implements :class:`~flow_orchestrator.port.BuildPort`."""
 
@@ -258,6 +266,68 @@ class DSSGateway:
         variables.setdefault("standard", {})
         variables.setdefault("local", {})
         self._call("Writing project variables", self.project.set_variables, variables)
+
+    # ------------------------------------------------------------------ managed folders
+    def list_managed_folders(self) -> List[dict]:
+        """The project's managed folders (their definitions: ``id``, ``name``, ``type``...)."""
+        items = self._read("Listing managed folders", self.project.list_managed_folders)
+        return [dict(item) for item in items]
+
+    def _folder_call(self, what: str, folder_id: str, fn, *args):
+        """A folder call that may be repeated (reads, and writes of a whole file), with the folder's errors named."""
+        from dataikuapi.utils import DataikuException
+
+        try:
+            return self._read(what, fn, *args)
+        except DataikuException as exc:
+            message = _describe(exc)
+            if _is_not_found(self._status.last_status, message):
+                raise DSSAccessError(
+                    f"{what}: project {self.project_key} has no managed folder with id {folder_id!r} ({message}); "
+                    "it was deleted or renamed: choose another folder"
+                ) from exc
+            raise
+
+    def list_folder_files(self, folder_id: str) -> List[dict]:
+        """``{path, size, lastModified}`` of every file of a managed folder (paths as DSS gives them: ``/a/b``)."""
+        folder = self.project.get_managed_folder(folder_id)
+        answer = self._folder_call(f"Listing managed folder {folder_id}", folder_id, folder.list_contents)
+        return [dict(item) for item in (answer or {}).get("items") or []]
+
+    def get_folder_file(self, folder_id: str, path: str) -> Optional[bytes]:
+        """The bytes of a file of a managed folder, or None when the folder has no such file."""
+        from dataikuapi.utils import DataikuException
+
+        folder = self.project.get_managed_folder(folder_id)
+
+        def fetch() -> bytes:
+            response = folder.get_file(path)
+            try:
+                return response.content  # streamed: read it all, then give the connection back
+            finally:
+                response.close()
+
+        what = f"Reading {path} in managed folder {folder_id}"
+        for attempt, pause in enumerate(READ_RETRY_PAUSES_S + (None,)):
+            try:
+                return self._call(what, fetch)
+            except (DataikuException, TransientAPIError) as exc:
+                # A missing file is an answer, not a failure (some DSS versions send it as an HTTP 500): no retry.
+                cause = exc.__cause__ if isinstance(exc, TransientAPIError) else exc
+                if isinstance(cause, DataikuException) and _is_not_found(self._status.last_status, str(cause)):
+                    return None
+                if isinstance(exc, DataikuException) or pause is None:
+                    raise
+                log.info("%s failed (%s); retrying in %.1f s (attempt %d)", what, exc, pause, attempt + 2)
+                time.sleep(pause)
+        return None  # not reached: the last attempt returns or raises
+
+    def put_folder_file(self, folder_id: str, path: str, data: bytes) -> dict:
+        """Write (or overwrite) a file of a managed folder; retried on transient errors, since a put is idempotent."""
+        folder = self.project.get_managed_folder(folder_id)
+        return self._folder_call(
+            f"Writing {path} in managed folder {folder_id}", folder_id, folder.put_file, path, data
+        )
 
     # ------------------------------------------------------------------ BuildPort
     def start_job(self, outputs: Sequence[OutputRef], build_mode: str) -> str:

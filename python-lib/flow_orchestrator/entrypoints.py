@@ -9,15 +9,23 @@ Nothing here imports ``dataiku``; API keys never reach logs, records, reports or
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from .config import BuildConfig, is_blank, parse_build_config
 from .dss import DSSGateway, connect
 from .errors import ConfigError, FlowOrchestratorError
+from .history import (  # noqa: F401 - the last-record helpers are part of this module's interface
+    LAST_RUN_VARIABLE_PREFIX,
+    RecordKeeper,
+    RecordLocation,
+    RunHistory,
+    compact_record,
+    last_run_variable,
+    load_last_record,
+    save_last_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +33,6 @@ log = logging.getLogger(__name__)
 MACRO_RECORD_NAME = "build-pipeline"
 #: Default record name of the Run recipes step (its ``record_name`` field).
 STEP_RECORD_NAME = "run-recipes"
-#: Local project variable prefix holding a component's last run record (compact JSON text).
-LAST_RUN_VARIABLE_PREFIX = "flow_orchestrator.last_run."
 
 #: Form fields whose blank value is taken from the ``pipeline_policy`` preset (same names in both).
 POLICY_FIELDS = ("max_parallel", "on_failure", "retries", "retry_backoff_s", "transient_patterns", "timeout_minutes")
@@ -42,12 +48,15 @@ SCHEMA_AND_VERIFY_FIELDS = (
 MACRO_FIELDS = (
     ("targets", "recipes", "select", "exclude", "build_mode", "strategy")
     + POLICY_FIELDS
-    + ("dry_run", "resume_last_run")
+    + ("dry_run", "resume_last_run", "record_folder")
     + SCHEMA_AND_VERIFY_FIELDS
 )
 #: Step fields that make its build configuration (``recipes`` is the ordered pipeline).
 STEP_FIELDS = (
-    ("recipes", "reorder", "build_mode", "parallel") + POLICY_FIELDS + ("resume_last_run",) + SCHEMA_AND_VERIFY_FIELDS
+    ("recipes", "reorder", "build_mode", "parallel")
+    + POLICY_FIELDS
+    + ("resume_last_run", "record_folder")
+    + SCHEMA_AND_VERIFY_FIELDS
 )
 #: PRESET fields: DSS resolves them to the preset's values (a dict).
 PRESET_FIELDS = ("dss_instance", "pipeline_policy")
@@ -72,6 +81,7 @@ FIELD_TYPES = {
     "reorder": ("BOOLEAN",),
     "parallel": ("BOOLEAN",),
     "record_name": ("STRING",),
+    "record_folder": ("MANAGED_FOLDER",),
     "propagate_schema_first": ("BOOLEAN",),
     "verify_after_build": ("BOOLEAN",),
     "expectations": ("TEXTAREA",),
@@ -93,9 +103,7 @@ RECIPE_STATES = ("SUCCESS", "FAILED", "TIMED_OUT", "ABORTED", "SKIPPED", "NOT_RU
 #: States that mean "this recipe itself went wrong" (skips and never-run are consequences).
 FAILED_STATES = ("FAILED", "TIMED_OUT", "ABORTED")
 
-_ERROR_CHARS_KEPT = 500  # per recipe error in the stored record: enough to recognise it, small enough to store
 _CAUSE_CHARS_SHOWN = 300  # per recipe cause in the step's failure message
-_SAVE_EVERY_S = 10.0  # shortest interval between two saves of a running record
 
 
 class RecipesFailed(FlowOrchestratorError):
@@ -237,99 +245,6 @@ def open_gateway(form: dict, *, client, project_key: str) -> DSSGateway:
     return DSSGateway(remote_client, remote.project_key or project_key, dss_url=remote.url)
 
 
-# --------------------------------------------------------------------------- last run record
-
-
-def last_run_variable(record_name: str) -> str:
-    """The local project variable holding the last run record of a macro or step."""
-    return LAST_RUN_VARIABLE_PREFIX + record_name
-
-
-def compact_record(record: dict) -> dict:
-    """The record without what resume and planning never read (logs, long errors, job links, plan details).
-
-    It stays a valid run record (the schema's required keys are kept), only smaller: a variable is rewritten
-    at every save, and a Flow of 1,000 recipes must not make it megabytes.
-    """
-    compact = dict(record)
-    plan = record.get("plan")
-    if isinstance(plan, dict):
-        keep = ("name", "type", "layer", "upstream")
-        compact["plan"] = dict(plan, recipes=[{k: r[k] for k in keep if k in r} for r in plan.get("recipes") or []])
-    recipes = []
-    for item in record.get("recipes") or []:
-        item = dict(item)
-        item["log_excerpt"] = None
-        item.pop("job_urls", None)
-        error = item.get("error")
-        if isinstance(error, dict) and len(str(error.get("message") or "")) > _ERROR_CHARS_KEPT:
-            item["error"] = dict(error, message=str(error["message"])[:_ERROR_CHARS_KEPT] + "…")
-        if item.get("state") == "SUCCESS":
-            item.pop("attempt_history", None)  # one clean attempt: its times are the recipe's own
-        else:
-            item["attempt_history"] = [_compact_attempt(a) for a in item.get("attempt_history") or []]
-        recipes.append(item)
-    compact["recipes"] = recipes
-    return compact
-
-
-def _compact_attempt(attempt: dict) -> dict:
-    attempt = dict(attempt)
-    if isinstance(attempt.get("error"), dict):
-        attempt["error"] = dict(attempt["error"], message=str(attempt["error"].get("message") or "")[:200])
-    return attempt
-
-
-def load_last_record(gateway: DSSGateway, record_name: str) -> Optional[dict]:
-    """The last run record kept by this macro or step, or None (none yet, or unreadable: logged)."""
-    variables = gateway.get_variables()
-    name = last_run_variable(record_name)
-    text = (variables.get("local") or {}).get(name)
-    if text is None:
-        text = (variables.get("standard") or {}).get(name)
-    if is_blank(text):
-        return None
-    try:
-        record = json.loads(text) if isinstance(text, str) else text
-    except ValueError as exc:
-        log.warning("Ignoring project variable %s: it is not a run record (%s)", name, exc)
-        return None
-    if not isinstance(record, dict) or "recipes" not in record:
-        log.warning("Ignoring project variable %s: it is not a run record", name)
-        return None
-    return record
-
-
-def save_last_record(gateway: DSSGateway, record_name: str, record: dict) -> str:
-    """Keep ``record`` (compacted) in the project's local variables; returns the variable's name."""
-    name = last_run_variable(record_name)
-    text = json.dumps(compact_record(record), separators=(",", ":"), sort_keys=True)
-    gateway.update_variables({name: text}, kind="local")
-    return name
-
-
-class _RecordKeeper:
-    """``record_sink`` of a run: saves the running record now and then, so a killed run can still be resumed."""
-
-    def __init__(self, gateway: DSSGateway, record_name: str, clock: Callable[[], float] = time.monotonic):
-        self._gateway, self._name, self._clock = gateway, record_name, clock
-        self._last_save: Optional[float] = None
-
-    def __call__(self, record) -> None:
-        now = self._clock()
-        if self._last_save is not None and now - self._last_save < _SAVE_EVERY_S:
-            return
-        self._last_save = now
-        try:
-            save_last_record(self._gateway, self._name, _as_dict(record))
-        except Exception as exc:  # noqa: BLE001 - a failed intermediate save must not stop the run
-            log.warning("Could not save the running record in %s: %s", last_run_variable(self._name), exc)
-
-
-def _as_dict(record) -> dict:
-    return record if isinstance(record, dict) else record.to_dict()
-
-
 # --------------------------------------------------------------------------- running
 
 
@@ -345,20 +260,31 @@ def progress_reporter(progress_callback: Optional[Callable[[int], None]]) -> Cal
     return on_event
 
 
-def _run(gateway: DSSGateway, config: BuildConfig, record_name: str, progress_callback=None) -> dict:
-    """Run the build with the last record as resume point and duration history; keep the new record."""
+def _run(
+    gateway: DSSGateway, config: BuildConfig, record_name: str, progress_callback=None
+) -> Tuple[dict, Optional[RecordLocation]]:
+    """Run the build with the last record as resume point and duration history; keep the new record.
+
+    Returns the record and where it was kept (None for a dry run, which keeps nothing). The history folder, when one
+    is chosen, is checked before anything runs; the record is kept whatever the end of the run, an error included.
+    """
     from .pipeline import run_build
 
     gateway.check_access()  # URL, key and project first: their errors say what to fix
-    previous = load_last_record(gateway, record_name)
-    keeper = None if config.dry_run else _RecordKeeper(gateway, record_name)
-    record = run_build(
-        gateway, config, previous_record=previous, on_event=progress_reporter(progress_callback), record_sink=keeper
-    )
+    history = RunHistory.open(gateway, record_name, config.record_folder)
+    previous = history.load_last()
+    keeper = None if config.dry_run else history.keeper()
+    try:
+        record = run_build(
+            gateway, config, previous_record=previous, on_event=progress_reporter(progress_callback), record_sink=keeper
+        )
+    except BaseException:
+        if keeper is not None:
+            keeper.flush()  # the runner completed the record before raising: keep it, and its report
+        raise
     data = record.to_dict()
-    if not config.dry_run:
-        save_last_record(gateway, record_name, data)
-    return data
+    location = None if config.dry_run else history.save(data, final=True)
+    return data, location
 
 
 def run_build_macro(
@@ -377,7 +303,7 @@ def run_build_macro(
 
     build_config = macro_build_config(config)
     gateway = open_gateway(config, client=client, project_key=project_key)
-    data = _run(gateway, build_config, MACRO_RECORD_NAME, progress_callback)
+    data, _ = _run(gateway, build_config, MACRO_RECORD_NAME, progress_callback)
     return render_build_report(data, dss_url=gateway.dss_url)
 
 
@@ -391,7 +317,9 @@ def max_progress(config: dict, plugin_config: Optional[dict] = None, *, client, 
     try:
         build_config = macro_build_config(config)
         gateway = open_gateway(config, client=client, project_key=project_key)
-        previous = load_last_record(gateway, MACRO_RECORD_NAME) if build_config.resume_last_run else None
+        previous = None
+        if build_config.resume_last_run:
+            previous = RunHistory.open(gateway, MACRO_RECORD_NAME, build_config.record_folder).load_last()
         return len(prepare_build(gateway, build_config, previous_record=previous).recipes)
     except Exception as exc:  # noqa: BLE001 - progress is optional; run() reports the problem clearly
         log.info("No progress target: %s", exc)
@@ -406,9 +334,10 @@ def run_recipes_step(
     build_config = step_build_config(form)
     record_name = str(form.get("record_name") or "").strip() or STEP_RECORD_NAME
     gateway = open_gateway(form, client=client, project_key=project_key)
-    data = _run(gateway, build_config, record_name)
-    publish_step_outcome(scenario, data, project_key=gateway.project_key, variable=last_run_variable(record_name))
-    message = failure_message(data, variable=last_run_variable(record_name))
+    data, location = _run(gateway, build_config, record_name)
+    location = location or RecordLocation(variable=last_run_variable(record_name))
+    publish_step_outcome(scenario, data, project_key=gateway.project_key, location=location)
+    message = failure_message(data, location=location)
     if message:
         raise RecipesFailed(message)
 
@@ -428,8 +357,19 @@ def failed_recipes(record: dict) -> List[str]:
     return [item["name"] for item in record.get("recipes") or [] if item.get("state") in FAILED_STATES]
 
 
-def scenario_variables(record: dict, *, project_key: str, variable: str) -> dict:
-    """The scenario variables the step sets: run state, counts per state, failed recipes, record location."""
+def scenario_variables(
+    record: dict,
+    *,
+    project_key: str,
+    variable: Optional[str] = None,
+    location: Optional[RecordLocation] = None,
+) -> dict:
+    """The scenario variables the step sets: run state, counts per state, failed recipes, record location.
+
+    With a history folder that got this run's files: the folder's id and the paths of the record and the report.
+    """
+    if location is not None and variable is None:
+        variable = location.variable
     values = {
         "flow_orchestrator_state": record.get("state"),
         "flow_orchestrator_run_id": record.get("run_id"),
@@ -437,6 +377,11 @@ def scenario_variables(record: dict, *, project_key: str, variable: str) -> dict
         "flow_orchestrator_run_record_project": project_key,
         "flow_orchestrator_run_record_variable": variable,
     }
+    if location is not None and location.folder is not None and location.record_path:
+        values["flow_orchestrator_run_record_folder"] = location.folder.id
+        values["flow_orchestrator_run_record_path"] = location.record_path
+        if location.report_path:
+            values["flow_orchestrator_run_report_path"] = location.report_path
     for state, count in state_counts(record).items():
         values[f"flow_orchestrator_{state.lower()}_count"] = count
     propagation = record.get("propagation")
@@ -518,9 +463,17 @@ def report_items(record: dict, *, project_key: str) -> List[Tuple[str, str, dict
     return items
 
 
-def publish_step_outcome(scenario, record: dict, *, project_key: str, variable: str) -> None:
+def publish_step_outcome(
+    scenario,
+    record: dict,
+    *,
+    project_key: str,
+    variable: Optional[str] = None,
+    location: Optional[RecordLocation] = None,
+) -> None:
     """Set the scenario variables and add one report item per recipe (failures never hide the variables)."""
-    scenario.set_scenario_variables(**scenario_variables(record, project_key=project_key, variable=variable))
+    values = scenario_variables(record, project_key=project_key, variable=variable, location=location)
+    scenario.set_scenario_variables(**values)
     for object_ref, partition, item in report_items(record, project_key=project_key):
         scenario.add_report_item(object_ref, partition, item)
     for object_ref, partition, item in check_report_items(record, project_key=project_key):
@@ -548,8 +501,13 @@ def _recipe_cause(recipe: dict) -> Optional[str]:
     return None
 
 
-def failure_message(record: dict, *, variable: Optional[str] = None) -> Optional[str]:
-    """None when the run succeeded (or only planned); else one line per failed recipe with its cause."""
+def failure_message(
+    record: dict, *, variable: Optional[str] = None, location: Optional[RecordLocation] = None
+) -> Optional[str]:
+    """None when the run succeeded (or only planned); else one line per failed recipe with its cause.
+
+    The last line says where the run record was kept (``location``, or just the project ``variable``).
+    """
     state = record.get("state")
     if state in ("SUCCESS", "PLANNED"):
         return None
@@ -574,9 +532,10 @@ def failure_message(record: dict, *, variable: Optional[str] = None) -> Optional
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         lines.append(f"- {recipe.get('name')} {recipe.get('state')}{tries}: {cause}")
     lines.extend(check_lines)
-    if variable:
+    where = (location or RecordLocation(variable=variable)).sentence()
+    if where:
         lines.append(
-            f"The run record is in project variable {variable}; fix the cause and run again with "
+            f"The run record is in {where}; fix the cause and run again with "
             "'Resume last run' to re-run only what did not succeed."
         )
     return "\n".join(lines)

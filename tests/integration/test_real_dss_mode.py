@@ -1,8 +1,8 @@
 """The real-DSS test mode (issue 7 item 4): target selection, the test Flow's creation and clean-up, and an end-to-end
 build through the command line on whichever target ``dss_target`` is.
 
-The creation code is exercised against the emulator with the real ``dataikuapi`` client, as far as the emulator
-implements the endpoints it calls; ``make integration-tests DSS_URL=...`` runs the same code on a real instance.
+The creation code is exercised against the emulator with the real ``dataikuapi`` client, uploads of the source rows
+included; ``make integration-tests DSS_URL=...`` runs the same code on a real instance.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from dss_targets import DSSTarget, real_dss_settings
 from real_dss_setup import (
     DERIVED_DATASETS,
     LAB_COLUMNS,
+    LAB_ROWS,
     NOTES_COLUMNS,
+    NOTES_ROWS,
     RECIPES,
     SOURCE_DATASETS,
     TEST_TAG,
@@ -132,19 +134,6 @@ def _sources_without_upload(project, flow):
         project.get_dataset(flow.name(name)).set_schema({"columns": [{"name": n, "type": t} for n, t in columns]})
 
 
-def _emulator_lacks_uploads(project) -> bool:
-    from dataikuapi.utils import DataikuException
-
-    probe = project.create_upload_dataset("FO_PROBE_upload")
-    try:
-        probe.uploaded_list_files()
-        return False
-    except DataikuException:
-        return True
-    finally:
-        probe.delete()
-
-
 def test_recipes_are_created_with_their_layout_payloads_and_tags(setup_project):
     flow = ClinicalTestFlow("FO_TEST_")
     _sources_without_upload(setup_project, flow)
@@ -186,15 +175,25 @@ def test_clean_up_deletes_only_the_prefixed_objects(setup_project):
 
 
 def test_full_creation_with_uploaded_sources(setup_project):
-    if _emulator_lacks_uploads(setup_project):
-        pytest.skip(
-            "the emulator does not implement uploaded-files datasets (POST/GET .../datasets/{name}/uploaded/"
-            "files): the upload of the source rows is only exercised on a real DSS "
-            "(make integration-tests DSS_URL=...)"
-        )
     flow = create_clinical_test_flow(setup_project, "FO_TEST_")
     assert describe_layout(setup_project, flow) == expected_layout(flow)
-    delete_test_objects(setup_project, "FO_TEST_")
+
+    # The sources hold the uploaded rows, typed by the schema the set-up saved over the detected one.
+    lab = setup_project.get_dataset(flow.name("LAB_RESULTS"))
+    assert [f["name"] for f in lab.uploaded_list_files()] == ["fo_test_lab_results.csv"]
+    assert lab.get_settings().get_raw()["formatType"] == "csv"
+    assert [tuple(row) for row in lab.iter_rows()] == list(LAB_ROWS)
+    assert len(list(setup_project.get_dataset(flow.name("CLINICAL_NOTES")).iter_rows())) == len(NOTES_ROWS)
+    # ... and the Flow built on them computes real rows, one score per patient.
+    for recipe in flow.recipes:
+        job = setup_project.get_recipe(recipe).run(no_fail=True)
+        assert job.get_status()["baseStatus"]["state"] == "DONE", recipe
+    scores = list(setup_project.get_dataset(flow.name("MODEL_SCORES")).iter_rows())
+    assert sorted(row[0] for row in scores) == ["P001", "P002", "P003", "P004"]
+
+    deleted = delete_test_objects(setup_project, "FO_TEST_")
+    assert sorted(deleted) == sorted(flow.recipes + flow.datasets)
+    assert [d["name"] for d in setup_project.list_datasets()] == ["KEEP_ME"]
 
 
 # ------------------------------------------------------------------------------------------- on the target

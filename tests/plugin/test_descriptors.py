@@ -92,6 +92,23 @@ def test_step_has_every_field_the_entry_points_read():
     _check_types(STEP, names, entrypoints.FIELD_TYPES)
 
 
+def test_every_build_field_of_the_forms_goes_through_the_config_schema():
+    """The forms' build fields are validated by build-config.schema.json (the one config path), none bypasses it."""
+    from flow_orchestrator.config import load_schema
+
+    definitions = load_schema("build-config.schema.json")["$defs"]
+    for source, fields in (("macro", entrypoints.MACRO_FIELDS), ("step", entrypoints.STEP_FIELDS)):
+        known = set(definitions["common"]["properties"]) | set(definitions[source]["properties"])
+        assert set(fields) <= known, f"{source} fields missing from the config schema: {sorted(set(fields) - known)}"
+
+
+def test_the_history_folder_field_reaches_the_build_config():
+    form = {"record_folder": "a1B2c3D4"}
+    assert entrypoints.macro_build_config(form).record_folder == "a1B2c3D4"
+    assert entrypoints.step_build_config(form).record_folder == "a1B2c3D4"
+    assert entrypoints.macro_build_config({"record_folder": ""}).record_folder is None  # empty: no folder
+
+
 def test_policy_preset_provides_every_policy_field_with_the_form_types():
     _check_types(POLICY_SET, entrypoints.POLICY_FIELDS, entrypoints.FIELD_TYPES)
     policy = params_of(POLICY_SET)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from flow_orchestrator import entrypoints
+from flow_orchestrator import entrypoints, history
 from flow_orchestrator.entrypoints import (
     POLICY_FIELDS,
     RemoteInstance,
@@ -21,6 +21,7 @@ from flow_orchestrator.entrypoints import (
 )
 from flow_orchestrator.errors import ConfigError
 from flow_orchestrator.events import ProgressEvent
+from flow_orchestrator.history import RunHistory
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -205,9 +206,14 @@ def test_record_keeper_saves_at_most_every_interval():
             saved.append((kind, sorted(values)))
 
     now = [0.0]
-    keeper = entrypoints._RecordKeeper(Gateway(), "nightly", clock=lambda: now[0])
-    keeper({"recipes": []})
-    keeper({"recipes": []})
-    now[0] += entrypoints._SAVE_EVERY_S
-    keeper({"recipes": []})
+    keeper = RunHistory(Gateway(), "nightly").keeper(clock=lambda: now[0])
+    keeper({"recipes": [], "state": "RUNNING"})
+    keeper({"recipes": [], "state": "RUNNING"})
+    now[0] += history._SAVE_EVERY_S
+    keeper({"recipes": [], "state": "RUNNING"})
     assert saved == [("local", ["flow_orchestrator.last_run.nightly"])] * 2
+    now[0] += history._SAVE_EVERY_S
+    keeper({"recipes": [], "state": "FAILED"})  # the end is saved once, by the caller
+    assert len(saved) == 2
+    keeper.flush()  # ... or by flush() when the run stopped on an error
+    assert len(saved) == 3

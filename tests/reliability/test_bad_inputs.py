@@ -211,6 +211,21 @@ def _duplicate_recipe(flow: dict) -> None:
     flow["recipes"][1]["name"] = flow["recipes"][0]["name"]
 
 
+def with_history_folder(name: str, door: Callable[[dict], Callable], config: dict) -> Callable:
+    """``door(config)`` with ``record_folder`` set to a new, empty managed folder called ``name``."""
+
+    def call(dss):
+        folder_id = dss.client().get_project(CLINICAL).create_managed_folder(name).id
+        return door(dict(config, record_folder=folder_id))(dss)
+
+    return call
+
+
+def cli_resume_from_empty_folder(dss):
+    dss.client().get_project(CLINICAL).create_managed_folder("CLI history")
+    return command("resume", "--record-folder", "CLI history", "--project", CLINICAL)(dss)
+
+
 # ------------------------------------------------------------------------------------------------ the corpus
 
 
@@ -296,6 +311,17 @@ CASES = [
     ),
     Case("macro-name-html", macro({"recipes": ["<script>alert(1)</script>"]}), ("<script>alert(1)</script>", "recipe")),
     Case("macro-resume-without-record", macro({"resume_last_run": True}), ("resume", "no previous run record")),
+    Case(
+        "macro-unknown-record-folder",
+        macro({"record_folder": "nOsUcHiD"}),
+        ("record_folder", "nOsUcHiD", "managed folder", CLINICAL),
+    ),
+    Case("macro-record-folder-wrong-type", macro({"record_folder": 42}), ("record_folder", "text")),
+    Case(
+        "macro-resume-from-an-empty-history-folder",
+        with_history_folder("Macro history", macro, {"resume_last_run": True}),
+        ("resume", "no previous run record"),
+    ),
     Case("macro-preset-without-url", macro({"dss_instance": {"api_key": "k"}}), ("dss_instance.url", "preset")),
     Case(
         "macro-preset-unresolved",
@@ -339,7 +365,22 @@ CASES = [
         step({"recipes": [LAB]}, {"config": {"pipeline_policy": {"max_parallel": -2}}}),
         ("max_parallel", "between 1 and 100", "got -2"),
     ),
+    Case(
+        "step-unknown-record-folder",
+        step({"recipes": [LAB], "record_folder": "nOsUcHiD"}),
+        ("record_folder", "nOsUcHiD", "choose"),
+    ),
+    Case(
+        "step-record-name-not-a-file-name",
+        with_history_folder("Step history", step, {"recipes": [LAB], "record_name": "../nightly"}),
+        ("record_name", "../nightly", "'/'"),
+    ),
     Case("step-shell-order-contradicts-flow", step_shell({"recipes": [JOIN, LAB]}), (JOIN, LAB, "reorder")),
+    Case(
+        "step-shell-unknown-record-folder",
+        step_shell({"recipes": [LAB], "record_folder": "nOsUcHiD"}),
+        ("record_folder", "nOsUcHiD"),
+    ),
     Case("macro-shell-max-parallel-zero", macro_shell({"max_parallel": 0}), ("max_parallel", "between 1 and 100")),
     Case("macro-shell-unknown-target", macro_shell({"targets": ["ML_TRAINING"]}), ("ML_TRAINING", "did you mean")),
     # --- command line ----------------------------------------------------------------------------------------
@@ -364,6 +405,17 @@ CASES = [
     ),
     Case("cli-bad-transient-regex", command("build", "--transient-pattern", "[oops"), ("--transient-pattern", "[oops")),
     Case("cli-all-with-recipes", command("build", "--all", "--recipes", LAB), ("--all", "leave")),
+    Case(
+        "cli-unknown-record-folder",
+        command("build", "--record-folder", "nOsUcHiD"),
+        ("--record-folder", "nOsUcHiD", "managed folder"),
+    ),
+    Case("cli-resume-without-a-record", command("resume"), ("--record", "--record-folder")),
+    Case(
+        "cli-resume-empty-history-folder",
+        cli_resume_from_empty_folder,
+        ("--record-folder", "last_run/cli.json", "--record FILE"),
+    ),
     Case(
         "cli-resume-missing-record",
         command("resume", "--record", "/nonexistent/record.json"),

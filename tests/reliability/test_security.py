@@ -157,6 +157,11 @@ def html_outputs(payload_dss, tmp_path_factory) -> Dict[str, str]:
         {"on_failure": "continue"}, {}, client=dss.client(), project_key=PROJECT
     )
     outputs["build macro, dry run"] = run_build_macro({"dry_run": True}, {}, client=dss.client(), project_key=PROJECT)
+    history = dss.client().get_project(PROJECT).create_managed_folder("Run history")
+    run_build_macro(
+        {"on_failure": "continue", "record_folder": history.id}, {}, client=dss.client(), project_key=PROJECT
+    )
+    outputs["run history folder page"] = _folder_text(history, "report.html")
 
     html_file = folder / "cli-report.html"
     code = cli.main(
@@ -192,8 +197,20 @@ def html_outputs(payload_dss, tmp_path_factory) -> Dict[str, str]:
     outputs["propagate macro, preview"] = run_propagate_macro(
         {"source_dataset": SRC, "preview_only": True}, {}, client=dss.client(), project_key=PROJECT
     )
-    assert dss.job_starts(PROJECT) == 3 * 3, "only the three builds (3 recipes each) may start jobs"
+    # Only the builds start jobs: 3 recipes on success, then 2 (one fails, the next is skipped) in each failing build.
+    assert dss.job_starts(PROJECT) == 3 + 4 * 2
     return outputs
+
+
+def _folder_text(folder, suffix: str = "") -> str:
+    """The files of a managed folder whose path ends with ``suffix``, concatenated."""
+    texts = []
+    for item in folder.list_contents()["items"]:
+        if item["path"].endswith(suffix):
+            with folder.get_file(item["path"]) as response:
+                texts.append(response.content.decode("utf-8"))
+    assert texts, f"no {suffix or 'file'} in the folder"
+    return "\n".join(texts)
 
 
 OUTPUT_NAMES = [
@@ -204,9 +221,12 @@ OUTPUT_NAMES = [
     "build macro, failure",
     "build macro, dry run",
     "command line --html page",
+    "run history folder page",
     "verify macro",
     "propagate macro, preview",
 ]
+#: Outputs that are whole pages (checked in the browser as they are, not as fragments of one page).
+DOCUMENTS = ("command line --html page", "run history folder page")
 #: What each output must show as text (escaped, not dropped): names, and the failure's message.
 SHOWN = {
     "build report, success": (R_A, R_B, R_C, DS_B),  # DS_B holds "&amp;": shown as typed, escaped once
@@ -216,6 +236,7 @@ SHOWN = {
     "build macro, failure": (R_B, R_C, "document.title='XSS'", "<b id=esc>x</b>"),
     "build macro, dry run": (R_A, R_B, R_C),
     "command line --html page": (R_B, R_C, "document.title='XSS'"),
+    "run history folder page": (R_B, R_C, "document.title='XSS'", "<b id=esc>x</b>"),
     "verify macro": (SRC, DS_A, NEW_COLUMN),
     "propagate macro, preview": (SRC, NEW_COLUMN),
 }
@@ -305,7 +326,7 @@ def _check_in_browser(page: Path) -> dict:
 @pytest.mark.browser
 @requires_chromium
 def test_no_payload_runs_or_escapes_in_chromium(html_outputs, tmp_path):
-    fragments = [name for name in OUTPUT_NAMES if name != "command line --html page"]
+    fragments = [name for name in OUTPUT_NAMES if name not in DOCUMENTS]
     sections = "\n".join(
         f'<section class="fo-case" data-name="{name}">{html_outputs[name]}</section>' for name in fragments
     )
@@ -317,14 +338,13 @@ def test_no_payload_runs_or_escapes_in_chromium(html_outputs, tmp_path):
     )
     assert _check_in_browser(page)["reports"] == len(fragments)
 
-    document = re.sub(
-        r"<title>.*?</title>", f"<title>{TITLE}</title>", html_outputs["command line --html page"], count=1, flags=re.S
-    )
-    head, _, tail = document.rpartition("</body>")
-    assert _, "the --html page has no body"
-    cli_page = tmp_path / "cli.html"
-    cli_page.write_text(f"{head}\n{PROBE}</body>{tail}", encoding="utf-8")
-    assert _check_in_browser(cli_page)["reports"] == 1
+    for number, name in enumerate(DOCUMENTS):
+        document = re.sub(r"<title>.*?</title>", f"<title>{TITLE}</title>", html_outputs[name], count=1, flags=re.S)
+        head, _, tail = document.rpartition("</body>")
+        assert _, f"the {name} has no body"
+        page = tmp_path / f"document-{number}.html"
+        page.write_text(f"{head}\n{PROBE}</body>{tail}", encoding="utf-8")
+        assert _check_in_browser(page)["reports"] == 1, name
 
 
 def test_payloads_tried(capsys):
@@ -392,11 +412,20 @@ def test_secrets_never_leave_the_run(secret_dss, tmp_path, caplog, capsys, monke
 
     dss.fail_recipe(CLINICAL, TRAIN, TRAIN_SECRET_MESSAGE)  # a Python recipe: the message is also in a traceback
     scenario = _Scenario()
+    history = client.get_project(CLINICAL).create_managed_folder("Run history")
     with pytest.raises(RecipesFailed) as failed_step:
-        run_recipes_step({"recipes": [TRAIN]}, {"config": {}}, client=client, project_key=CLINICAL, scenario=scenario)
+        run_recipes_step(
+            {"recipes": [TRAIN], "record_folder": history.id},
+            {"config": {}},
+            client=client,
+            project_key=CLINICAL,
+            scenario=scenario,
+        )
     seen["step exception"] = _exception_text(failed_step.value)
     assert TRAIN in seen["step exception"]
     seen["scenario variables and report items"] = json.dumps(scenario.calls)
+    seen["run history folder (records, report)"] = _folder_text(history)
+    assert "X-DKU-APITicket" in seen["run history folder (records, report)"], "the failure did not reach the folder"
 
     monkeypatch.setenv("DSS_API_KEY", SECRET_KEY)
     json_file, html_file = tmp_path / "cli.json", tmp_path / "cli.html"

@@ -233,6 +233,18 @@ def test_config_to_dict_is_json_and_reads_back():
     assert data["timeout_s"] == 120.0 and data["ordered"] is True
 
 
+def test_the_history_folder_is_a_trimmed_id_that_reads_back_and_names_its_field():
+    for source in ("macro", "step", "cli"):
+        cfg = parse_build_config({"record_folder": " a1B2c3D4 "}, source)
+        assert cfg.record_folder == "a1B2c3D4"
+        assert config_from_dict(config_to_dict(cfg)).record_folder == "a1B2c3D4"
+        assert parse_build_config({"record_folder": "  "}, source).record_folder is None
+    with pytest.raises(ConfigError, match="record_folder: must be text"):
+        parse_build_config({"record_folder": 7}, "step")
+    with pytest.raises(ConfigError, match="--record-folder: must be text"):
+        parse_build_config({"record_folder": ["a"]}, "cli")
+
+
 names = st.lists(st.text(alphabet="abcXYZ_0123", min_size=1, max_size=8), max_size=4, unique=True)
 
 
