@@ -20,6 +20,8 @@ Handlers live in :mod:`dss_emulator.api`; each returns a :class:`Response` or ra
 from __future__ import annotations
 
 import base64
+import email.parser
+import email.policy
 import json
 import re
 import threading
@@ -118,6 +120,24 @@ class Request:
             return json.loads(self.body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise DSSError(400, MALFORMED_REQUEST, f"Could not parse a JSON object from request body: {exc}") from None
+
+    def multipart_part(self, field: str) -> Optional[Tuple[str, bytes]]:
+        """(file name, bytes) of the multipart/form-data part named ``field``, as ``dataikuapi``'s uploads send it.
+
+        None when the body is not multipart or has no such part (each endpoint words its own error). Parsed with the
+        standard library's ``email`` parser (``cgi`` is gone from Python 3.13): the bytes come back exactly as sent.
+        """
+        content_type = self.headers.get("Content-Type") or ""
+        if not content_type.lower().startswith("multipart/form-data") or "boundary=" not in content_type:
+            return None
+        head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + self.body)
+        if not message.is_multipart():
+            return None
+        for part in message.iter_parts():
+            if part.get_param("name", header="content-disposition") == field:
+                return part.get_filename() or "", part.get_payload(decode=True) or b""
+        return None
 
     def json_object(self) -> dict:
         value = self.json(required=True)

@@ -27,7 +27,6 @@ Errors: an unknown folder answers 404 ``NotFoundException`` "managed folder does
 from __future__ import annotations
 
 import copy
-import email.parser
 import mimetypes
 import secrets
 import string
@@ -63,25 +62,17 @@ def file_path(raw: str) -> str:
 
 
 def uploaded_file(request: Request, field: str = "file") -> bytes:
-    """The bytes of the ``field`` part of a multipart/form-data body (what ``dataikuapi``'s uploads send).
-
-    Parsed with the standard library's ``email`` parser: the part's bytes come back exactly as sent.
-    """
-    content_type = request.headers.get("Content-Type") or ""
-    if not content_type.lower().startswith("multipart/form-data") or "boundary=" not in content_type:
+    """The bytes of the ``field`` part of a multipart/form-data body (what ``folder.put_file`` sends)."""
+    part = request.multipart_part(field)
+    if part is None:
+        content_type = request.headers.get("Content-Type") or ""
         raise DSSError(
             400,
             MALFORMED_REQUEST,
-            "Expected a multipart/form-data upload",
+            f"Expected a multipart/form-data upload with a '{field}' part",
             f"Expected a multipart/form-data upload with a '{field}' part, got Content-Type {content_type or 'none'!r}",
         )
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
-    message = email.parser.BytesParser().parsebytes(head + request.body)
-    parts = message.get_payload() if message.is_multipart() else []
-    for part in parts if isinstance(parts, list) else []:
-        if part.get_param("name", header="content-disposition") == field:
-            return part.get_payload(decode=True) or b""
-    raise DSSError(400, MALFORMED_REQUEST, f"The multipart upload has no '{field}' part")
+    return part[1]
 
 
 # ----------------------------------------------------------------------------------------------------- folders

@@ -11,9 +11,7 @@ The multipart body is parsed with the standard library's ``email`` parser (``cgi
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
-from typing import Optional, Tuple
+from typing import Tuple
 
 from ..server import Request, Response, json_response
 from ..state import (
@@ -66,18 +64,10 @@ def _file_part(request: Request, full_name: str) -> Tuple[str, bytes]:
         f"Upload to dataset {full_name}: the request has no multipart/form-data part named 'file' (got Content-Type "
         f"{content_type or 'none'}); send the file as that part, as dataset.uploaded_add_file(fp, filename) does",
     )
-    if not content_type.lower().startswith("multipart/form-data"):
-        raise missing
-    head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + request.body)
-    if not message.is_multipart():
-        raise missing
-    part = next(
-        (p for p in message.iter_parts() if p.get_param("name", header="content-disposition") == FILE_PART), None
-    )
+    part = request.multipart_part(FILE_PART)
     if part is None:
         raise missing
-    name = clean_file_name(part.get_filename() or "")
+    name = clean_file_name(part[0])
     if not name:
         raise DSSError(
             400,
@@ -86,8 +76,7 @@ def _file_part(request: Request, full_name: str) -> Tuple[str, bytes]:
             f"The 'file' part uploaded to dataset {full_name} has no file name: give one, as in "
             "dataset.uploaded_add_file(fp, 'data.csv')",
         )
-    data: Optional[bytes] = part.get_payload(decode=True)
-    return name, data or b""
+    return name, part[1]
 
 
 def upload_file(ctx, request: Request) -> Response:
