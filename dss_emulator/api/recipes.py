@@ -146,12 +146,43 @@ def create_recipe(ctx, request: Request) -> Response:
                 definition[role_key] = copy.deepcopy(proto[role_key])
         payload = settings.get("script")
         if payload is None and proto["type"] not in CODE_RECIPE_TYPES:
-            payload = payload_text({})
+            payload = payload_text(_initial_payload(ctx, pk, proto["type"], inputs, settings))
         recipe = Recipe(pk, name, definition, payload, ctx.state.next_version())
         project.recipes[name] = recipe
         project.structure_changed()
         _fill_empty_output_schemas(ctx, recipe)
         return json_response({"name": name, "projectKey": pk})
+
+
+def _initial_payload(ctx, pk: str, recipe_type: str, inputs: List[str], settings: dict) -> dict:
+    """The payload DSS makes for a new visual recipe from its creation settings (empty when they say nothing).
+
+    A grouping created with ``with_group_key(column)`` (``creationSettings.groupKey``) groups by that column, lists
+    every other input column with no aggregate ticked, and counts the rows of each group, as DSS's creation does.
+    """
+    key = settings.get("groupKey")
+    if recipe_type != "grouping" or not isinstance(key, str) or not key or not inputs:
+        return {}
+    from ..execution.executors import GROUPING_AGGREGATES
+
+    dataset = ctx.state.find_dataset(pk, inputs[0])
+    columns = dataset.columns if dataset is not None else []
+    key_type = next((c.get("type") or "string" for c in columns if c.get("name") == key), "string")
+    no_aggregate = {flag: False for flag, _ in GROUPING_AGGREGATES}
+    values = [
+        dict({"column": c["name"], "type": c.get("type") or "string"}, **no_aggregate)
+        for c in columns
+        if c.get("name") != key
+    ]
+    return {
+        "keys": [{"column": key, "type": key_type}],
+        "values": values,
+        "globalCount": True,
+        "outputColumnNameOverrides": {},
+        "computedColumns": [],
+        "preFilter": {"distinct": False, "enabled": False},
+        "postFilter": {"distinct": False, "enabled": False},
+    }
 
 
 def _fill_empty_output_schemas(ctx, recipe: Recipe) -> None:

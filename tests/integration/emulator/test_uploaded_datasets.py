@@ -367,3 +367,23 @@ def test_detection_on_a_sql_dataset_is_refused(emulator, project):
         emulator.client()._perform_json(
             "POST", f"/projects/{PROJECT}/datasets/SQL/actions/testAndDetectSettings/fsLike", body={}
         )
+
+
+def test_a_grouping_created_with_a_group_key_groups_by_it_and_counts(project):
+    _save_detected(_upload(project, "LAB", LAB_CSV), LAB_SCHEMA)
+    recipe = (
+        project.new_recipe("grouping", "group_LAB")
+        .with_input("LAB")
+        .with_new_output("LAB_AGG", "filesystem_managed")
+        .with_group_key("patient_id")
+        .create()
+    )
+    payload = recipe.get_settings().get_json_payload()
+    assert payload["keys"] == [{"column": "patient_id", "type": "string"}]
+    assert [v["column"] for v in payload["values"]] == ["test_name", "value", "abnormal"]
+    assert not any(flag for v in payload["values"] for k, flag in v.items() if k not in ("column", "type"))
+    assert payload["globalCount"] is True
+    # The output schema DSS would compute from it: the key and the row count.
+    assert [c["name"] for c in project.get_dataset("LAB_AGG").get_schema()["columns"]] == ["patient_id", "count"]
+    assert recipe.run(no_fail=True).get_status()["baseStatus"]["state"] == "DONE"
+    assert [tuple(row) for row in project.get_dataset("LAB_AGG").iter_rows()] == [("P001", 2), ("P002", 2)]
