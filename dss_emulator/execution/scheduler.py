@@ -42,6 +42,7 @@ from ..state import (
     now_ms,
     split_ref,
 )
+from ..uploads import is_uploaded
 
 BUILD_MODES = (
     "NON_RECURSIVE_FORCED_BUILD",
@@ -830,10 +831,17 @@ class Scheduler:
                         "detailedMessage": f"Input {pk}.{name} of recipe {recipe.name} does not exist",
                     }
                 )
-            message = (
-                f"Input dataset {pk}.{name} of recipe {recipe.name} is not ready: it was never built (root path of the dataset "
-                f"does not exist). Build {name} first."
-            )
+            if dataset is not None and is_uploaded(dataset):  # a source: nothing to build, its files are missing
+                problem = "has no files" if not dataset.uploaded_files else "has no readable format"
+                message = (
+                    f"Input dataset {pk}.{name} of recipe {recipe.name} is not ready: the uploaded dataset {problem}. "
+                    f"Upload a CSV file to {name} and save its detected format."
+                )
+            else:
+                message = (
+                    f"Input dataset {pk}.{name} of recipe {recipe.name} is not ready: it was never built (root path of "
+                    f"the dataset does not exist). Build {name} first."
+                )
             raise ActivityFailure(
                 {
                     "errorType": DATASTORE_IO,

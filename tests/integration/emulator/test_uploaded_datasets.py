@@ -387,3 +387,15 @@ def test_a_grouping_created_with_a_group_key_groups_by_it_and_counts(project):
     assert [c["name"] for c in project.get_dataset("LAB_AGG").get_schema()["columns"]] == ["patient_id", "count"]
     assert recipe.run(no_fail=True).get_status()["baseStatus"]["state"] == "DONE"
     assert [tuple(row) for row in project.get_dataset("LAB_AGG").iter_rows()] == [("P001", 2), ("P002", 2)]
+
+
+def test_a_recipe_reading_an_uploaded_dataset_without_a_format_fails_naming_the_fix(project):
+    _upload(project, "LAB", LAB_CSV)  # uploaded, but its detected format never saved
+    recipe = project.new_recipe("sync", "sync_LAB").with_input("LAB").with_new_output("LAB_COPY", "filesystem_managed")
+    recipe = recipe.create()
+    status = recipe.run(no_fail=True).get_status()
+    assert status["baseStatus"]["state"] == "FAILED"
+    failure = status["baseStatus"]["activities"]
+    message = next(iter(failure.values()))["firstFailure"]["message"]
+    assert "uploaded dataset has no readable format" in message
+    assert "save its detected format" in message and "never built" not in message
