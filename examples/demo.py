@@ -24,7 +24,7 @@ OUT = ROOT / "demo-output"
 
 
 def act(title: str) -> None:
-    print(f"\n{'=' * 8} {title} {'=' * (70 - len(title))}", flush=True)
+    print(f"\n{'=' * 8} {title} {'=' * max(4, 70 - len(title))}", flush=True)
 
 
 def main() -> int:
