@@ -149,6 +149,14 @@ def _history_args(parser: argparse.ArgumentParser) -> None:
         help="name of the last record in the folder: last_run/NAME.json (default: cli; give a step's record name to "
         "continue its history)",
     )
+    group.add_argument(
+        "--keep-runs",
+        type=int,
+        metavar="N",
+        default=None,
+        help="runs the folder's runs/ keeps: after this run, older ones are deleted (default: 30, or the resumed "
+        "run's value; 0 keeps all; the count covers every run in the folder, whoever wrote it)",
+    )
 
 
 def _output_args(parser: argparse.ArgumentParser) -> None:
@@ -221,6 +229,7 @@ def _raw_config(args: argparse.Namespace) -> dict:
         "expected_columns",
         "min_rows",
         "record_folder",
+        "keep_runs",
     )
     raw = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     raw["project"] = args.project
@@ -312,7 +321,7 @@ def _resume_config(args: argparse.Namespace, previous: dict) -> dict:
     return raw
 
 
-def _open_history(args: argparse.Namespace, gateway, folder: Optional[str]):
+def _open_history(args: argparse.Namespace, gateway, folder: Optional[str], keep_runs: int = 0):
     """The run history folder of ``--record-folder`` (checked before anything runs), or None."""
     from .history import RunHistory
 
@@ -324,6 +333,7 @@ def _open_history(args: argparse.Namespace, gateway, folder: Optional[str]):
         args.record_name,
         folder,
         variable=False,
+        keep_runs=keep_runs,
         folder_field="--record-folder",
         name_field="--record-name",
     )
@@ -347,7 +357,7 @@ def run_build_command(args: argparse.Namespace) -> int:
                 ("--record", "give the run to resume: --record FILE, or --record-folder ID to read its last record")
             )
         gateway = make_gateway(args)
-        history = _open_history(args, gateway, args.record_folder)
+        history = _open_history(args, gateway, args.record_folder)  # retention set once the config is known
         previous = history.load_last()
         if previous is None:
             raise ConfigError(
@@ -361,11 +371,15 @@ def run_build_command(args: argparse.Namespace) -> int:
     else:
         raw = _raw_config(args)
     config = parse_build_config(raw, source="cli")
+    if getattr(args, "keep_runs", None) is not None and not config.record_folder:
+        raise ConfigError(("--keep-runs", "it limits the runs of the run history folder: give --record-folder too"))
     if history is None:
         gateway = make_gateway(args)
-        history = _open_history(args, gateway, config.record_folder)
+        history = _open_history(args, gateway, config.record_folder, config.keep_runs)
         if history is not None and previous is None:
             previous = history.load_last()  # expected durations from the last run
+    elif history is not None:
+        history.keep_runs = config.keep_runs
     cancel = threading.Event()
     progress = None if args.quiet else ProgressLine(sys.stderr)
     keeper = None if (history is None or config.dry_run) else history.keeper()

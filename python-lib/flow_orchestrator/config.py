@@ -22,6 +22,7 @@ __all__ = [
     "BUILD_MODE_LABELS",
     "STRATEGIES",
     "ON_FAILURE_MODES",
+    "DEFAULT_KEEP_RUNS",
     "Selection",
     "RetryPolicy",
     "RunOptions",
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 ON_FAILURE_MODES = ("fail-fast", "continue")
+#: Runs a run history folder keeps when nothing says otherwise (``keep_runs``): a month of nightly runs.
+DEFAULT_KEEP_RUNS = 30
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,9 @@ class BuildConfig:
     #: Id of a managed folder of the project keeping the run history (records and reports, see history.py);
     #: None: the last record is kept in a project variable only.
     record_folder: Optional[str] = None
+    #: How many runs ``runs/`` of the history folder keeps: after each run's final write, the runs beyond the newest
+    #: ``keep_runs`` are deleted (history.plan_retention). 0: keep them all. Unused without a folder.
+    keep_runs: int = DEFAULT_KEEP_RUNS
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -123,7 +129,7 @@ _BOOL_FIELDS = frozenset(
         "verify_after_build",
     }
 )
-_INT_FIELDS = frozenset({"max_parallel", "retries", "min_rows"})
+_INT_FIELDS = frozenset({"max_parallel", "retries", "min_rows", "keep_runs"})
 #: The verification fields, checked with the Verify outputs rules (spec problems are named by their JSON path).
 _VERIFY_FIELDS = ("expectations", "expected_columns", "min_rows")
 _NUMBER_FIELDS = frozenset(
@@ -151,6 +157,7 @@ _CLI_FLAGS = {
     "expected_columns": "--expect-columns",
     "min_rows": "--min-rows",
     "record_folder": "--record-folder",
+    "keep_runs": "--keep-runs",
 }
 
 
@@ -206,7 +213,8 @@ def parse_build_config(raw: Optional[Mapping], source: str = "macro") -> BuildCo
       retry_backoff_s, transient_patterns, timeout_minutes (0 = none), dry_run, resume_last_run, reorder``, and
       ``propagate_schema_first``, ``verify_after_build`` with its ``expectations`` (JSON spec text),
       ``expected_columns`` and ``min_rows`` (0 = not checked; all three ignored unless ``verify_after_build``),
-      and ``record_folder`` (the id of a managed folder keeping the run history);
+      ``record_folder`` (the id of a managed folder keeping the run history) and ``keep_runs`` (how many runs it
+      keeps, 0 = all);
     - ``"step"``: the same, with ``recipes`` an ordered list and ``parallel`` (false: one recipe at a time);
     - ``"cli"``: argparse names: ``project, mode, timeout`` (seconds), ``select``/``exclude`` lists, ``all``,
       ``ordered``; it also reads back :func:`config_to_dict` output (``build_mode``, ``timeout_s``, ``project_key``).
@@ -262,6 +270,7 @@ def config_to_dict(cfg: BuildConfig) -> dict:
         "expected_columns": list(cfg.expected_columns),
         "min_rows": cfg.min_rows,
         "record_folder": cfg.record_folder,
+        "keep_runs": cfg.keep_runs,
     }
 
 
@@ -602,6 +611,7 @@ def _build(values: Mapping, source: str) -> BuildConfig:
         resume_last_run=bool(get("resume_last_run", False)),
         propagate_schema_first=bool(get("propagate_schema_first", False)),
         record_folder=get("record_folder", None),
+        keep_runs=int(get("keep_runs", DEFAULT_KEEP_RUNS)),
         **_verification_settings(values),
     )
 

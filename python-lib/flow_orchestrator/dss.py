@@ -8,6 +8,7 @@ for what the user must fix (URL, API key, permissions, unknown project).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import email.utils
 import logging
@@ -18,7 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import requests
 from requests.adapters import HTTPAdapter
 
-from .errors import DSSAccessError
+from .errors import DSSAccessError, DSSPermissionError
 from .port import JobSnapshot, OutputRef, TransientAPIError
 
 log = logging.getLogger(__name__)
@@ -165,9 +166,11 @@ class DSSGateway:
             if status is not None and (status >= 500 or status == 429):
                 raise TransientAPIError(f"{what}: DSS answered HTTP {status}: {message}") from exc
             if status == 403 or (status is None and "PermissionDenied" in message):
-                raise DSSAccessError(
+                raise DSSPermissionError(
                     f"{what}: permission denied on project {self.project_key} ({message}). Give the API key (or "
-                    "the user) the project permissions 'Read project content' and 'Run jobs'."
+                    "the user) the project permission 'Read project content' to plan and verify, and 'Write project "
+                    "content' to run jobs, propagate schemas or write a run history folder.",
+                    detail=message,
                 ) from exc
             if status == 401 and "project" in message.lower():
                 raise self._project_unreadable(message) from exc
@@ -325,9 +328,42 @@ class DSSGateway:
     def put_folder_file(self, folder_id: str, path: str, data: bytes) -> dict:
         """Write (or overwrite) a file of a managed folder; retried on transient errors, since a put is idempotent."""
         folder = self.project.get_managed_folder(folder_id)
-        return self._folder_call(
-            f"Writing {path} in managed folder {folder_id}", folder_id, folder.put_file, path, data
-        )
+        what = f"Writing {path} in managed folder {folder_id}"
+        with self._folder_write_permission(what, folder_id):
+            return self._folder_call(what, folder_id, folder.put_file, path, data)
+
+    def delete_folder_file(self, folder_id: str, path: str) -> bool:
+        """Delete one file of a managed folder; False when it was not there (deleted already: nothing to do).
+
+        Retried on transient errors (deleting twice is harmless). A directory path would delete every file under
+        it: pass file paths only.
+        """
+        from dataikuapi.utils import DataikuException
+
+        folder = self.project.get_managed_folder(folder_id)
+        what = f"Deleting {path} in managed folder {folder_id}"
+        with self._folder_write_permission(what, folder_id):
+            try:
+                self._read(what, folder.delete_file, path)
+            except DataikuException as exc:
+                if _is_not_found(self._status.last_status, _describe(exc)):
+                    return False
+                raise
+        return True
+
+    @contextlib.contextmanager
+    def _folder_write_permission(self, what: str, folder_id: str):
+        """A refused write or delete in a managed folder says which permission that needs (not the run's ones)."""
+        try:
+            yield
+        except DSSPermissionError as exc:
+            raise DSSPermissionError(
+                f"{what}: permission denied on project {self.project_key} ({exc.detail}). Writing and deleting files "
+                f"of managed folder {folder_id} needs the project permission 'Write project content': grant it on "
+                f"project {self.project_key} (Security > Permissions) to the API key, or to the user running the "
+                "macro or the scenario.",
+                detail=exc.detail,
+            ) from exc.__cause__
 
     # ------------------------------------------------------------------ BuildPort
     def start_job(self, outputs: Sequence[OutputRef], build_mode: str) -> str:

@@ -35,7 +35,15 @@ MACRO_RECORD_NAME = "build-pipeline"
 STEP_RECORD_NAME = "run-recipes"
 
 #: Form fields whose blank value is taken from the ``pipeline_policy`` preset (same names in both).
-POLICY_FIELDS = ("max_parallel", "on_failure", "retries", "retry_backoff_s", "transient_patterns", "timeout_minutes")
+POLICY_FIELDS = (
+    "max_parallel",
+    "on_failure",
+    "retries",
+    "retry_backoff_s",
+    "transient_patterns",
+    "timeout_minutes",
+    "keep_runs",
+)
 #: Fields of the optional steps around the build: propagate schemas first, verify the outputs after it.
 SCHEMA_AND_VERIFY_FIELDS = (
     "propagate_schema_first",
@@ -82,6 +90,7 @@ FIELD_TYPES = {
     "parallel": ("BOOLEAN",),
     "record_name": ("STRING",),
     "record_folder": ("MANAGED_FOLDER",),
+    "keep_runs": ("INT",),
     "propagate_schema_first": ("BOOLEAN",),
     "verify_after_build": ("BOOLEAN",),
     "expectations": ("TEXTAREA",),
@@ -271,7 +280,7 @@ def _run(
     from .pipeline import run_build
 
     gateway.check_access()  # URL, key and project first: their errors say what to fix
-    history = RunHistory.open(gateway, record_name, config.record_folder)
+    history = RunHistory.open(gateway, record_name, config.record_folder, keep_runs=config.keep_runs)
     previous = history.load_last()
     keeper = None if config.dry_run else history.keeper()
     try:

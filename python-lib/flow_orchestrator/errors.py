@@ -39,5 +39,16 @@ class DSSAccessError(FlowOrchestratorError):
     """DSS could not be reached or refused the request (URL, API key, permissions)."""
 
 
+class DSSPermissionError(DSSAccessError):
+    """DSS refused a request for lack of a project permission (HTTP 403); the message names the permission and the fix.
+
+    ``detail`` keeps DSS's own words, so a caller that knows better what the request was for can say it again.
+    """
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail
+
+
 class RunCancelled(FlowOrchestratorError):
     """The run was cancelled (Ctrl-C, SIGTERM, or a cancel request); running jobs were aborted."""

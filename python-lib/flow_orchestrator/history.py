@@ -14,6 +14,18 @@
   was only planned (dry run) writes nothing. Records carry no secret: API keys and tickets are redacted when the
   record is made.
 
+**Retention** (``keep_runs``, ``--keep-runs``; default 30, 0 keeps every run): after a run's final write to the
+folder, the runs beyond the newest ``keep_runs`` lose their files (:func:`plan_retention` chooses them from one
+listing of the folder; :meth:`RunHistory.prune` deletes them). Only what the plugin writes is deleted: the
+``run-record.json`` and ``report.html`` of a ``runs/<run_id>/`` directory whose name is a run id. ``last_run/``,
+the run just written and any other file are left alone (other files under ``runs/`` are logged, once per run). The
+count is per folder, whatever macro, step or command wrote the runs: give the same value to everything sharing a
+folder. A listing or a delete that fails is logged and never fails the run; the next run deletes what is left.
+
+A folder the key may not write to (HTTP 403: the project permission *Write project content* is missing) is reported
+once, naming the folder, the permission and the fix, and not written again for the rest of the run; the run goes on
+and keeps its record in the project variable.
+
 Resume reads the folder's ``last_run/<record name>.json`` when a folder is chosen and falls back to the project
 variable when the folder has none (first run with the folder) or holds an older run than the variable (the last
 write to the folder failed); the log says which one it used. The folder is checked before anything runs: an unknown
@@ -29,11 +41,12 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Callable, Iterable, List, Mapping, Optional, Tuple
 
 from .config import is_blank
-from .errors import ConfigError, DSSAccessError
+from .errors import ConfigError, DSSAccessError, DSSPermissionError
 from .port import TransientAPIError
+from .record import RUN_ID_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +57,9 @@ RUNS_DIR = "runs"
 LAST_RUN_DIR = "last_run"
 RECORD_FILE = "run-record.json"
 REPORT_FILE = "report.html"
+#: The files of a ``runs/<run_id>/`` directory the plugin writes, hence the only ones retention deletes.
+RUN_FILES = (RECORD_FILE, REPORT_FILE)
+_FOREIGN_SHOWN = 5  # paths named in the one log line about files under runs/ the plugin did not write
 
 _ERROR_CHARS_KEPT = 500  # per recipe error in the variable's record: enough to recognise it, small enough to store
 _SAVE_EVERY_S = 10.0  # shortest interval between two saves of a running record
@@ -139,6 +155,75 @@ def check_record_name(record_name: str, *, field: str = "record_name") -> None:
                 "'.', without '/' or '\\'",
             )
         )
+
+
+# --------------------------------------------------------------------------------------------------------- retention
+
+
+@dataclass(frozen=True)
+class RetentionPlan:
+    """What retention does to one listing of the history folder (see :func:`plan_retention`)."""
+
+    delete: Tuple[str, ...] = ()  # files to delete, oldest run first: runs/<run_id>/run-record.json, report.html
+    expired: Tuple[str, ...] = ()  # run ids whose files are deleted, oldest first
+    kept: Tuple[str, ...] = ()  # run ids kept, newest first (the run just written always among them)
+    foreign: Tuple[str, ...] = ()  # files under runs/ the plugin did not write: never deleted
+
+
+def plan_retention(
+    listing: Iterable[Mapping], keep_runs: int, *, current_run_id: Optional[str] = None
+) -> RetentionPlan:
+    """Which files to delete so that ``runs/`` keeps the newest ``keep_runs`` runs (0: keep all, delete nothing).
+
+    ``listing`` is the folder's ``list_contents`` items (``{path, size, lastModified}``, paths with or without the
+    leading ``/``). A run is a ``runs/<run_id>/`` directory whose name is a run id (``RUN_ID_PATTERN``) holding a
+    ``run-record.json`` or a ``report.html``; only those two files of a run are ever deleted. Anything else under
+    ``runs/`` (other files in a run's directory, files beside the runs, deeper paths) is ``foreign``: left alone.
+    ``last_run/`` and the rest of the folder are not looked at. ``current_run_id``, the run just written, is kept
+    whatever its rank.
+
+    Runs are ordered by their run id, which starts with the run's start time in UTC to the second
+    (:func:`flow_orchestrator.record.new_run_id`): it is the record's ``started_at`` without the milliseconds, read
+    from the path itself, so one listing is enough (reading every record to get ``started_at`` would cost one
+    request per run, for records that can weigh megabytes). The run id is written once, when the run starts, and
+    never changes. A file's ``lastModified`` does: it is the time of the run's last write (its end, not its start),
+    and copying the folder (a project bundle, a move to another connection, a restore) sets it to the copy's time
+    for every file at once, after which it would order the runs at random and retention would delete the wrong ones.
+    ``lastModified`` only breaks ties between runs started within the same second (the newest of a run's files
+    counts), then the run id itself.
+    """
+    if keep_runs <= 0:
+        return RetentionPlan()
+    runs: dict = {}  # run id -> {file name: lastModified}
+    foreign: List[str] = []
+    for item in listing:
+        path = str(item.get("path") or "").lstrip("/")
+        if not path.startswith(RUNS_DIR + "/"):
+            continue
+        parts = path.split("/")
+        if len(parts) == 3 and RUN_ID_PATTERN.match(parts[1]) and parts[2] in RUN_FILES:
+            runs.setdefault(parts[1], {})[parts[2]] = _millis(item.get("lastModified"))
+        else:
+            foreign.append(path)
+
+    def newest_first(run_id: str):
+        return run_id[:16], max(runs[run_id].values()), run_id  # "YYYYMMDDTHHMMSSZ", then lastModified, then id
+
+    ordered = sorted(runs, key=newest_first, reverse=True)
+    kept = ordered[:keep_runs]
+    if current_run_id in runs and current_run_id not in kept:
+        kept.append(current_run_id)  # an odd clock put it lower: it is still the run just written
+    expired = [run_id for run_id in reversed(ordered) if run_id not in kept]
+    delete = tuple(f"{RUNS_DIR}/{run_id}/{name}" for run_id in expired for name in RUN_FILES if name in runs[run_id])
+    return RetentionPlan(delete, tuple(expired), tuple(kept), tuple(sorted(foreign)))
+
+
+def _millis(value) -> int:
+    """A listing's ``lastModified`` (ms since the epoch) as a number; 0 when missing or not a number."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 # --------------------------------------------------------------------------------------------------------- variable
@@ -248,11 +333,21 @@ class RecordLocation:
 class RunHistory:
     """The records of one macro, step or command: a project variable and/or a managed folder (see the module)."""
 
-    def __init__(self, gateway, record_name: str, folder: Optional[RecordFolder] = None, *, variable: bool = True):
+    def __init__(
+        self,
+        gateway,
+        record_name: str,
+        folder: Optional[RecordFolder] = None,
+        *,
+        variable: bool = True,
+        keep_runs: int = 0,
+    ):
         self.gateway = gateway
         self.record_name = record_name
         self.folder = folder
         self.variable = last_run_variable(record_name) if variable else None
+        self.keep_runs = keep_runs  # 0: retention off (callers pass the config's value, 30 unless told)
+        self._refused: Optional[DSSPermissionError] = None  # the folder refused a write: not tried again this run
 
     @classmethod
     def open(
@@ -262,6 +357,7 @@ class RunHistory:
         folder: Optional[str] = None,
         *,
         variable: bool = True,
+        keep_runs: int = 0,
         folder_field: str = "record_folder",
         name_field: str = "record_name",
     ) -> RunHistory:
@@ -270,8 +366,9 @@ class RunHistory:
         if not is_blank(folder):
             chosen = resolve_record_folder(gateway, folder, field=folder_field)
             check_record_name(record_name, field=name_field)
-            log.info("Keeping the run history in %s", chosen.describe())
-        return cls(gateway, record_name, chosen, variable=variable)
+            kept = f"the newest {keep_runs} runs" if keep_runs > 0 else "every run"
+            log.info("Keeping the run history in %s (%s)", chosen.describe(), kept)
+        return cls(gateway, record_name, chosen, variable=variable, keep_runs=keep_runs)
 
     # ------------------------------------------------------------------ reading
 
@@ -325,12 +422,15 @@ class RunHistory:
     def save(self, record: dict, *, final: bool = True) -> RecordLocation:
         """Keep ``record``: the folder's files first (the report too when ``final``), then the project variable.
 
-        A folder write that fails is logged and left out of the returned location (the run's outcome stands); a
-        failed variable write raises, as it always did.
+        After the final write of a run whose record reached the folder, the runs beyond the newest ``keep_runs``
+        are deleted (:meth:`prune`). A folder write or delete that fails is logged and left out of the returned
+        location (the run's outcome stands); a failed variable write raises, as it always did.
         """
         record_path = report_path = None
         if self.folder is not None and record.get("run_id"):
             record_path, report_path = self._save_to_folder(record, final)
+            if final and record_path and self.keep_runs > 0:
+                self.prune(str(record["run_id"]))
         if self.variable:
             save_last_record(self.gateway, self.record_name, record)
         return RecordLocation(self.variable, self.folder, record_path, report_path)
@@ -350,12 +450,83 @@ class RunHistory:
         return record_path, report_path
 
     def _put(self, path: str, content: Callable[[], bytes]) -> Optional[str]:
+        if self._refused is not None:
+            return None  # said once already: the permission will not appear during the run
         try:
             self.gateway.put_folder_file(self.folder.id, path, content())
             return path
+        except DSSPermissionError as exc:
+            kept = f" (its last record is still kept in project variable {self.variable})" if self.variable else ""
+            self._folder_refused(exc, f"This run's history is not kept in %s: %s The run goes on{kept}")
+            return None
         except Exception as exc:  # noqa: BLE001 - the run is over (or goes on): its history is not worth failing it
             log.warning("Could not write %s in %s: %s", path, self.folder.describe(), exc)
             return None
+
+    def _folder_refused(self, exc: DSSPermissionError, sentence: str) -> None:
+        """Say once (``sentence``: the folder, then the error) that the folder refuses writes; none is tried again."""
+        self._refused = exc
+        log.warning(
+            sentence + "; to stop using the folder, leave the run history folder empty.", self.folder.describe(), exc
+        )
+
+    def prune(self, run_id: str) -> Optional[RetentionPlan]:
+        """Delete the files of the runs beyond the newest ``keep_runs`` (never ``run_id``, the run just written).
+
+        One listing of the folder, then one delete per file (:func:`plan_retention` says which). Never raises: a
+        failed listing or delete is logged, and what is left is deleted by the next run. Returns what was planned
+        (None when the folder could not be listed).
+        """
+        if self._refused is not None or self.folder is None or self.keep_runs <= 0:
+            return None
+        where = self.folder.describe()
+        try:
+            listing = self.gateway.list_folder_files(self.folder.id)
+        except Exception as exc:  # noqa: BLE001 - an old run left behind is not worth failing this one
+            log.warning("Could not list %s to delete the runs beyond the newest %d: %s", where, self.keep_runs, exc)
+            return None
+        plan = plan_retention(listing, self.keep_runs, current_run_id=run_id)
+        if plan.foreign:
+            shown = ", ".join(plan.foreign[:_FOREIGN_SHOWN]) + (" …" if len(plan.foreign) > _FOREIGN_SHOWN else "")
+            log.info(
+                "Left %d file(s) under %s/ of %s that the plugin did not write (%s): retention only deletes the %s "
+                "of runs/<run id>/ directories",
+                len(plan.foreign),
+                RUNS_DIR,
+                where,
+                shown,
+                " and ".join(RUN_FILES),
+            )
+        deleted, failed, first_error = 0, [], None
+        for index, path in enumerate(plan.delete):
+            try:
+                self.gateway.delete_folder_file(self.folder.id, path)
+                deleted += 1
+            except DSSPermissionError as exc:  # every other delete would be refused too: said once, stop
+                self._folder_refused(exc, "Old runs are not deleted from %s: %s Its runs/ keeps growing")
+                failed.extend(plan.delete[index:])
+                break
+            except Exception as exc:  # noqa: BLE001 - one warning below for all of them
+                failed.append(path)
+                first_error = first_error or exc
+        if deleted:
+            log.info(
+                "Deleted %d file(s) of the %d run(s) beyond the newest %d in %s (the oldest was %s)",
+                deleted,
+                len(plan.expired),
+                self.keep_runs,
+                where,
+                plan.expired[0],
+            )
+        if first_error is not None:
+            log.warning(
+                "Could not delete %d old file(s) in %s (the first: %s): %s; the next run tries again",
+                len(failed),
+                where,
+                failed[0],
+                first_error,
+            )
+        return plan
 
     def keeper(self, clock: Callable[[], float] = time.monotonic) -> RecordKeeper:
         """A ``record_sink`` saving the running record now and then (see :class:`RecordKeeper`)."""

@@ -56,6 +56,10 @@ def parse_utc(text: Optional[str]) -> Optional[datetime]:
     return moment.astimezone(timezone.utc)
 
 
+#: What :func:`new_run_id` makes (the ``run_id`` pattern of ``run-record.schema.json``).
+RUN_ID_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
+
+
 def new_run_id(now: Optional[datetime] = None) -> str:
     """``YYYYMMDDTHHMMSSZ-<6 hex>``: sorts by start time, unique enough for concurrent runs."""
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)

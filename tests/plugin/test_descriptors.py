@@ -109,6 +109,19 @@ def test_the_history_folder_field_reaches_the_build_config():
     assert entrypoints.macro_build_config({"record_folder": ""}).record_folder is None  # empty: no folder
 
 
+def test_the_runs_to_keep_field_reaches_the_build_config_under_the_policy():
+    assert entrypoints.macro_build_config({}).keep_runs == 30
+    assert entrypoints.step_build_config({"keep_runs": 0}).keep_runs == 0  # 0 typed: keep all, not "blank"
+    policy = {"pipeline_policy": {"keep_runs": 90}}
+    assert entrypoints.macro_build_config(policy).keep_runs == 90
+    assert entrypoints.step_build_config(dict(policy, keep_runs=5)).keep_runs == 5
+    assert params_of(POLICY_SET)["keep_runs"]["defaultValue"] == 30
+    for form in (MACRO, STEP):
+        field = params_of(form)["keep_runs"]
+        assert field["minI"] == 0 and "else 30" in field["description"], _rel(form)
+        assert field["visibilityCondition"] == "model.record_folder", f"{_rel(form)}: shown only with a folder"
+
+
 def test_policy_preset_provides_every_policy_field_with_the_form_types():
     _check_types(POLICY_SET, entrypoints.POLICY_FIELDS, entrypoints.FIELD_TYPES)
     policy = params_of(POLICY_SET)
@@ -267,6 +280,15 @@ def test_macro_descriptor_contract():
     roles = {r["type"]: r for r in macro["macroRoles"]}
     assert set(roles) == {"PROJECT_MACROS", "DATASETS"}
     assert params_of(MACRO)[roles["DATASETS"]["targetParamsKey"]]["type"] == "DATASETS"
+
+
+def test_macros_that_write_to_a_managed_folder_declare_the_write_permission():
+    """Writing and deleting files of a managed folder needs the project permission 'Write project content', which a
+    macro declares as WRITE_CONF; READ_CONF would show the macro to users whose run history writes are refused."""
+    for path in sorted(ROOT.glob("python-runnables/*/runnable.json")):
+        writes_a_folder = any(p["type"] == "MANAGED_FOLDER" for p in params_of(path).values())
+        if writes_a_folder:
+            assert {"WRITE_CONF", "ADMIN"} & set(load(path)["permissions"]), _rel(path)
 
 
 @pytest.mark.parametrize("path", [MACRO, STEP], ids=_rel)

@@ -36,6 +36,7 @@ policy_values = st.fixed_dictionaries(
         "retry_backoff_s": st.floats(0, 100),
         "timeout_minutes": st.floats(0, 100),
         "transient_patterns": st.lists(st.text(min_size=1), max_size=2),
+        "keep_runs": st.integers(0, 100),
     },
 )
 form_values = st.fixed_dictionaries(

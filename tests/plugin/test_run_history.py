@@ -12,7 +12,8 @@ import pytest
 from flow_orchestrator import cli
 from flow_orchestrator.dss import DSSGateway
 from flow_orchestrator.entrypoints import RecipesFailed, run_build_macro, run_recipes_step
-from flow_orchestrator.errors import ConfigError, DSSAccessError
+from flow_orchestrator.errors import ConfigError, DSSAccessError, DSSPermissionError
+from flow_orchestrator.history import RunHistory
 from flow_orchestrator.record import validate_record
 
 from dss_emulator import EmulatedDSS
@@ -313,10 +314,109 @@ def test_the_gateway_reads_writes_and_lists_folder_files_with_the_usual_error_ma
             call()
 
 
-def test_a_read_only_key_cannot_write_the_history():
+def test_a_read_only_key_cannot_write_the_history_and_is_told_which_permission_that_needs():
     with EmulatedDSS.start(flows=[{"projectKey": "RO", "datasets": []}], read_only_api_key="reader-key") as dss:
         folder_id = make_folder(dss, "RO")
+        dss.client().get_project("RO").get_managed_folder(folder_id).put_file("runs/r1/report.html", b"<p>ok</p>")
         reader = DSSGateway(dss.client("reader-key"), "RO")
         assert reader.get_folder_file(folder_id, "a.json") is None
-        with pytest.raises(DSSAccessError, match="permission denied on project RO"):
-            reader.put_folder_file(folder_id, "a.json", b"{}")
+        for call, what in (
+            (lambda: reader.put_folder_file(folder_id, "a.json", b"{}"), "Writing a.json"),
+            (lambda: reader.delete_folder_file(folder_id, "runs/r1/report.html"), "Deleting runs/r1/report.html"),
+        ):
+            with pytest.raises(DSSPermissionError) as caught:
+                call()
+            message = str(caught.value)
+            assert message.startswith(f"{what} in managed folder {folder_id}: permission denied on project RO")
+            assert "read-only" in message, "DSS's own words are kept"
+            assert f"managed folder {folder_id} needs the project permission 'Write project content'" in message
+            assert "grant it on project RO" in message and "'Run jobs'" not in message
+        assert reader.get_folder_file(folder_id, "runs/r1/report.html") == b"<p>ok</p>", "nothing was deleted"
+
+
+# ------------------------------------------------------------------------------------------- retention
+
+
+def run_dirs(dss, project_key: str, folder_id: str) -> set:
+    """The run ids of ``runs/`` that still hold a file the plugin writes."""
+    return {
+        path.split("/")[2]
+        for path in folder_files(dss, project_key, folder_id)
+        if path.startswith("/runs/") and path.endswith(("/run-record.json", "/report.html"))
+    }
+
+
+def test_a_step_run_four_times_keeps_the_newest_two_runs_and_its_last_run(run_step, clinical_dss, project_key):
+    folder_id = make_folder(clinical_dss, project_key)
+    config = {"recipes": [LAB], "record_folder": folder_id, "keep_runs": 2}
+    run_ids = []
+    for _ in range(4):
+        run_step(config)
+        run_ids.append(run_step.variables["flow_orchestrator_run_id"])
+        assert run_ids[-1] in run_dirs(clinical_dss, project_key, folder_id), "the run just written is never deleted"
+
+    files = folder_files(clinical_dss, project_key, folder_id)
+    newest = run_ids[2:]
+    assert set(files) == {f"/runs/{r}/{name}" for r in newest for name in ("run-record.json", "report.html")} | {
+        "/last_run/run-recipes.json"
+    }
+    assert json.loads(files["/last_run/run-recipes.json"])["run_id"] == run_ids[-1]
+    assert run_step.variables["flow_orchestrator_run_report_path"] == f"runs/{run_ids[-1]}/report.html"
+
+
+def test_keeping_zero_runs_keeps_every_run(run_step, clinical_dss, project_key):
+    folder_id = make_folder(clinical_dss, project_key)
+    run_ids = []
+    for _ in range(3):
+        run_step({"recipes": [LAB], "record_folder": folder_id, "keep_runs": 0})
+        run_ids.append(run_step.variables["flow_orchestrator_run_id"])
+    assert run_dirs(clinical_dss, project_key, folder_id) == set(run_ids)
+
+
+def test_the_policy_sets_how_many_runs_the_macro_keeps_and_foreign_files_stay(run_macro, clinical_dss, project_key):
+    folder_id = make_folder(clinical_dss, project_key)
+    folder = clinical_dss.client().get_project(project_key).get_managed_folder(folder_id)
+    old = "20200101T000000Z-0a0a0a"  # a run of long ago, with a note a user put beside it
+    foreign = {f"/runs/{old}/notes.txt", "/runs/README.md", "/runs/archive/2019.zip", "/reports/weekly.html"}
+    for path in [f"runs/{old}/run-record.json", f"runs/{old}/report.html"] + sorted(foreign):
+        folder.put_file(path, b"kept by a user")
+
+    form = {"recipes": [LAB], "record_folder": folder_id, "pipeline_policy": {"keep_runs": 1}}
+    run_macro(form)
+    run_macro(form)
+
+    files = folder_files(clinical_dss, project_key, folder_id)
+    newest = json.loads(files["/last_run/build-pipeline.json"])["run_id"]
+    assert run_dirs(clinical_dss, project_key, folder_id) == {newest}
+    assert foreign <= set(files), "files the plugin did not write are never deleted"
+    assert all(files[path] == b"kept by a user" for path in foreign)
+
+
+def test_the_command_line_keeps_the_runs_it_is_told_to(clinical_dss, project_key, capsys):
+    folder_id = make_folder(clinical_dss, project_key)
+    for _ in range(3):
+        assert (
+            _cli(clinical_dss, project_key, "build", "--recipes", LAB, "--record-folder", folder_id, "--keep-runs", "2")
+            == 0
+        )
+    assert len(run_dirs(clinical_dss, project_key, folder_id)) == 2
+    newest = json.loads(folder_files(clinical_dss, project_key, folder_id)["/last_run/cli.json"])["run_id"]
+    assert newest in run_dirs(clinical_dss, project_key, folder_id)
+
+
+def test_a_folder_a_read_only_key_cannot_write_is_reported_once_and_the_run_stands(caplog):
+    with EmulatedDSS.start(flows=[{"projectKey": "RO", "datasets": []}], read_only_api_key="reader-key") as dss:
+        folder_id = make_folder(dss, "RO")
+        history = RunHistory.open(
+            DSSGateway(dss.client("reader-key"), "RO"), "cli", folder_id, variable=False, keep_runs=1
+        )
+        record = {"run_id": "20260101T000000Z-aaaaaa", "state": "SUCCESS", "project_key": "RO", "recipes": []}
+
+        location = history.save(record, final=True)
+
+        assert location.record_path is None and location.sentence() is None
+        assert folder_files(dss, "RO", folder_id) == {}
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1, warnings  # one refusal said once, not one per file
+        assert f"This run's history is not kept in managed folder 'Run history' ({folder_id})" in warnings[0]
+        assert "'Write project content'" in warnings[0] and "grant it on project RO" in warnings[0]

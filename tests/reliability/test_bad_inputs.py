@@ -238,28 +238,6 @@ class Case:
     bug: Optional[str] = None  # a known library bug: the case is a strict xfail until it is fixed
 
 
-#: Bugs found by the corpus (reported to the lead; each case turns into a pass when its bug is fixed).
-BUG_PROJECT_401 = (
-    "BUG dss.py DSSGateway._call: DSS answers an unknown or unreadable project with 401 UnauthorizedException "
-    "'Failed to read project permissions'; every 401 is reported as 'DSS rejected the API key ... Check the key', so "
-    "the user fixes the wrong thing (check_access's 'Project ... was not found' branch is unreachable)"
-)
-BUG_LIST_TYPE = (
-    "BUG entrypoints._clean_list: a non-list value for targets/recipes (e.g. 42) crashes with TypeError "
-    "'int object is not iterable' instead of a ConfigError naming the field"
-)
-BUG_UNREACHABLE_MACRO = (
-    "BUG entrypoints._run: the last run record (project variables) is read before check_access, so an unreachable "
-    "instance raises a raw TransientAPIError ('Reading project variables: DSS did not answer (ConnectionError: "
-    "HTTPConnectionPool...') instead of 'Cannot reach DSS at <url>: check the URL'"
-)
-BUG_HUGE_TIMEOUT = (
-    "BUG resource/schemas/build-config.schema.json: timeout_minutes/timeout have no maximum; 1e308 minutes becomes "
-    "timeout_s=inf: the dry-run report crashes (OverflowError in report/html.format_duration) and a record would "
-    "carry the non-JSON token Infinity"
-)
-
-
 LAB, NOTES, JOIN = "group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG", "join_ML_TRAINING_DATA"
 CYCLE_PAYLOAD = flow_payload(
     {"a_recipe": (["ds_c"], ["ds_a"]), "b_recipe": (["ds_a"], ["ds_b"]), "c_recipe": (["ds_b"], ["ds_c"])},
@@ -318,6 +296,13 @@ CASES = [
     ),
     Case("macro-record-folder-wrong-type", macro({"record_folder": 42}), ("record_folder", "text")),
     Case(
+        "macro-keep-runs-negative",
+        with_history_folder("Kept runs", macro, {"keep_runs": -1}),
+        ("keep_runs", "at least 0", "got -1"),
+    ),
+    Case("macro-keep-runs-text", macro({"keep_runs": "thirty"}), ("keep_runs", "whole number", "thirty")),
+    Case("macro-keep-runs-fraction", macro({"keep_runs": 2.5}), ("keep_runs", "whole number")),
+    Case(
         "macro-resume-from-an-empty-history-folder",
         with_history_folder("Macro history", macro, {"resume_last_run": True}),
         ("resume", "no previous run record"),
@@ -371,6 +356,18 @@ CASES = [
         ("record_folder", "nOsUcHiD", "choose"),
     ),
     Case(
+        "step-keep-runs-negative",
+        with_history_folder("Step kept runs", step, {"recipes": [LAB], "keep_runs": -5}),
+        ("keep_runs", "at least 0", "got -5"),
+    ),
+    Case("step-keep-runs-text", step({"recipes": [LAB], "keep_runs": "all"}), ("keep_runs", "whole number", "all")),
+    Case(
+        "step-policy-keep-runs-text",
+        step({"recipes": [LAB]}, {"config": {"pipeline_policy": {"keep_runs": "a month"}}}),
+        ("keep_runs", "whole number", "a month"),
+    ),
+    Case("step-shell-keep-runs-negative", step_shell({"recipes": [LAB], "keep_runs": -1}), ("keep_runs", "at least 0")),
+    Case(
         "step-record-name-not-a-file-name",
         with_history_folder("Step history", step, {"recipes": [LAB], "record_name": "../nightly"}),
         ("record_name", "../nightly", "'/'"),
@@ -411,6 +408,15 @@ CASES = [
         ("--record-folder", "nOsUcHiD", "managed folder"),
     ),
     Case("cli-resume-without-a-record", command("resume"), ("--record", "--record-folder")),
+    Case(
+        "cli-keep-runs-negative",
+        command("build", "--record-folder", "nOsUcHiD", "--keep-runs", "-1"),
+        ("--keep-runs", "at least 0", "got -1"),
+    ),
+    Case(
+        "cli-keep-runs-text", command("build", "--keep-runs", "thirty"), ("--keep-runs", "invalid int value", "thirty")
+    ),
+    Case("cli-keep-runs-without-a-folder", command("build", "--keep-runs", "5"), ("--keep-runs", "--record-folder")),
     Case(
         "cli-resume-empty-history-folder",
         cli_resume_from_empty_folder,

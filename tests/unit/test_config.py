@@ -245,6 +245,21 @@ def test_the_history_folder_is_a_trimmed_id_that_reads_back_and_names_its_field(
         parse_build_config({"record_folder": ["a"]}, "cli")
 
 
+def test_keep_runs_defaults_to_30_reads_back_and_names_its_field():
+    for source in ("macro", "step", "cli"):
+        assert parse_build_config({}, source).keep_runs == 30
+        cfg = parse_build_config({"keep_runs": "7"}, source)  # a number as text, as some forms send it
+        assert cfg.keep_runs == 7 and config_from_dict(config_to_dict(cfg)).keep_runs == 7
+        assert parse_build_config({"keep_runs": 0}, source).keep_runs == 0  # keep every run
+        assert parse_build_config({"keep_runs": ""}, source).keep_runs == 30  # blank: the default
+    with pytest.raises(ConfigError, match=r"keep_runs: must be at least 0 \(got -1\)"):
+        parse_build_config({"keep_runs": -1}, "macro")
+    with pytest.raises(ConfigError, match="keep_runs: must be a whole number"):
+        parse_build_config({"keep_runs": 2.5}, "step")
+    with pytest.raises(ConfigError, match="--keep-runs: must be a whole number"):
+        parse_build_config({"keep_runs": "all"}, "cli")
+
+
 names = st.lists(st.text(alphabet="abcXYZ_0123", min_size=1, max_size=8), max_size=4, unique=True)
 
 

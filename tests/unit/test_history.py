@@ -9,14 +9,16 @@ import logging
 
 import pytest
 from flow_orchestrator.config import BuildConfig
-from flow_orchestrator.errors import ConfigError, DSSAccessError
+from flow_orchestrator.errors import ConfigError, DSSAccessError, DSSPermissionError
 from flow_orchestrator.graph import FlowGraph
 from flow_orchestrator.history import (
     RecordFolder,
     RecordLocation,
+    RetentionPlan,
     RunHistory,
     check_record_name,
     last_run_path,
+    plan_retention,
     resolve_record_folder,
     run_record_path,
     run_report_path,
@@ -36,12 +38,16 @@ class FolderGateway:
     project_key = "P"
     dss_url = "https://dss.example.com"
 
-    def __init__(self, folders=FOLDERS, failing=()):
+    def __init__(self, folders=FOLDERS, failing=(), refused=()):
         self.folders = [dict(f) for f in folders]
         self.files = {}
-        self.failing = set(failing)  # paths whose write fails
+        self.failing = set(failing)  # paths whose write or delete fails (a transient error)
+        self.refused = set(refused)  # paths whose write or delete is refused (HTTP 403)
         self.variables = {"standard": {}, "local": {}}
         self.writes = []
+        self.deletes = []
+        self.listings = 0
+        self.clock_ms = 1_700_000_000_000  # lastModified of the next write; +1 ms at each
 
     def list_managed_folders(self):
         return copy.deepcopy(self.folders)
@@ -51,10 +57,38 @@ class FolderGateway:
 
     def put_folder_file(self, folder_id, path, data):
         self.writes.append(path)
-        if path in self.failing:
-            raise TransientAPIError(f"Writing {path}: DSS answered HTTP 503")
+        self._check(f"Writing {path}", path)
         self.files[(folder_id, path)] = bytes(data)
+        self.clock_ms += 1
+        self.modified[(folder_id, path)] = self.clock_ms
         return {"path": "/" + path, "size": len(data)}
+
+    def list_folder_files(self, folder_id):
+        self.listings += 1
+        return [
+            {"path": "/" + path, "size": len(data), "lastModified": self.modified.get((fid, path), 0)}
+            for (fid, path), data in sorted(self.files.items())
+            if fid == folder_id
+        ]
+
+    def delete_folder_file(self, folder_id, path):
+        self.deletes.append(path)
+        self._check(f"Deleting {path}", path)
+        return self.files.pop((folder_id, path), None) is not None
+
+    def _check(self, what, path):
+        if path in self.failing:
+            raise TransientAPIError(f"{what}: DSS answered HTTP 503")
+        if path in self.refused:
+            raise DSSPermissionError(
+                f"{what} in managed folder a1B2c3D4: permission denied on project P (read-only). Writing and deleting "
+                "files of managed folder a1B2c3D4 needs the project permission 'Write project content'",
+                detail="read-only",
+            )
+
+    @property
+    def modified(self):
+        return self.__dict__.setdefault("_modified", {})
 
     def get_variables(self):
         return copy.deepcopy(self.variables)
@@ -231,3 +265,245 @@ def test_a_folder_that_cannot_be_read_falls_back_to_the_variable(caplog):
 
 def test_nothing_anywhere_is_none():
     assert _history_with().load_last() is None
+
+
+# ------------------------------------------------------------------------------------------- retention
+
+FOLDER = RecordFolder("a1B2c3D4", "Run history")
+
+
+def run_id(day: int, suffix: str = "aaaaaa", second: int = 0) -> str:
+    return f"202601{day:02d}T0200{second:02d}Z-{suffix}"
+
+
+def listing(*entries) -> list:
+    """Folder items as DSS lists them: ``(path, lastModified)`` pairs or bare paths (lastModified 0)."""
+    items = []
+    for entry in entries:
+        path, modified = entry if isinstance(entry, tuple) else (entry, 0)
+        items.append({"path": "/" + path, "size": 10, "lastModified": modified})
+    return items
+
+
+def run_files(rid: str, modified: int = 0) -> list:
+    return [(f"runs/{rid}/run-record.json", modified), (f"runs/{rid}/report.html", modified)]
+
+
+def test_retention_deletes_both_files_of_the_runs_beyond_the_newest_n_oldest_first():
+    days = [3, 1, 4, 2, 5]  # listed out of order: the run ids decide
+    items = listing(*[f for day in days for f in run_files(run_id(day))], "last_run/nightly.json")
+
+    plan = plan_retention(items, 2, current_run_id=run_id(5))
+
+    assert plan.kept == (run_id(5), run_id(4))
+    assert plan.expired == (run_id(1), run_id(2), run_id(3))
+    assert plan.delete == tuple(
+        f"runs/{run_id(day)}/{name}" for day in (1, 2, 3) for name in ("run-record.json", "report.html")
+    )
+    assert not any(path.startswith("last_run/") for path in plan.delete)
+
+
+@pytest.mark.parametrize("keep", [0, -1])
+def test_keeping_zero_runs_keeps_them_all(keep):
+    items = listing(*[f for day in range(1, 40) for f in run_files(run_id(day))])
+    assert plan_retention(items, keep, current_run_id=run_id(39)) == RetentionPlan()
+
+
+def test_fewer_runs_than_kept_deletes_nothing():
+    plan = plan_retention(listing(*run_files(run_id(1)), *run_files(run_id(2))), 30)
+    assert plan.delete == () and plan.kept == (run_id(2), run_id(1))
+
+
+def test_the_run_just_written_is_kept_whatever_its_rank():
+    """A writer whose clock is behind makes a run id older than the runs already there: it is still kept."""
+    late_clock = run_id(1, "cccccc")
+    items = listing(*run_files(run_id(2)), *run_files(run_id(3)), *run_files(late_clock))
+    plan = plan_retention(items, 1, current_run_id=late_clock)
+    assert set(plan.kept) == {run_id(3), late_clock}
+    assert plan.expired == (run_id(2),)
+
+
+def test_only_the_plugins_files_of_run_directories_are_ever_deleted():
+    old, new = run_id(1), run_id(2)
+    foreign = [
+        f"runs/{old}/notes.txt",  # a user's file beside an old run's files
+        f"runs/{old}/attachments/plot.png",  # deeper than a run's files
+        "runs/README.md",  # beside the runs
+        "runs/2025-backup/run-record.json",  # a directory whose name is not a run id
+        "runs/20260101T020000Z-AAAAAA/report.html",  # nor is this one (upper-case hex)
+    ]
+    items = listing(*run_files(old), *run_files(new), *foreign, "last_run/nightly.json", "notes/runs/x.json")
+
+    plan = plan_retention(items, 1, current_run_id=new)
+
+    assert plan.delete == (f"runs/{old}/run-record.json", f"runs/{old}/report.html")
+    assert plan.foreign == tuple(sorted(foreign))
+    assert plan.kept == (new,)
+
+
+def test_a_run_with_one_file_left_is_still_a_run_and_goes_when_its_turn_comes():
+    """A delete that failed half-way (or a killed run, never reported) leaves one file: the next pass takes it."""
+    half = run_id(1)
+    items = listing(f"runs/{half}/report.html", *run_files(run_id(2)), *run_files(run_id(3)))
+    plan = plan_retention(items, 2)
+    assert plan.delete == (f"runs/{half}/report.html",)
+
+
+def test_runs_are_ordered_by_their_run_id_not_by_when_their_files_were_last_written():
+    """A copied folder (bundle, migration, restore) gets new lastModified times; the run ids still say the order."""
+    old, mid, new = run_id(1), run_id(2), run_id(3)
+    copied = listing(*run_files(new, 1000), *run_files(old, 3000), *run_files(mid, 2000))
+    assert plan_retention(copied, 2).expired == (old,)
+    same_time = listing(*run_files(new, 5), *run_files(old, 5), *run_files(mid, 5))
+    assert plan_retention(same_time, 2).expired == (old,)
+
+
+def test_runs_started_within_the_same_second_are_ordered_by_their_last_write():
+    first, second = run_id(1, "ffffff"), run_id(1, "000000")  # the random part would order them the other way
+    items = listing(*run_files(first, 100), (f"runs/{second}/run-record.json", 200), *run_files(run_id(1, "aaaaaa")))
+    assert plan_retention(items, 1).kept == (second,)
+    assert plan_retention(items, 2).kept == (second, first)
+
+
+def test_paths_with_or_without_the_leading_slash_and_odd_last_modified_values_are_read():
+    items = [
+        {"path": f"runs/{run_id(1)}/run-record.json", "lastModified": None},
+        {"path": f"/runs/{run_id(2)}/run-record.json", "lastModified": "not a time"},
+        {"path": f"/runs/{run_id(3)}/run-record.json"},
+    ]
+    assert plan_retention(items, 1).expired == (run_id(1), run_id(2))
+
+
+def _written_runs(gateway, count: int):
+    """``count`` final saves of runs one day apart (without retention), as earlier runs would have left them."""
+    history = RunHistory(gateway, "nightly", FOLDER)
+    for day in range(1, count + 1):
+        history.save(record(state="SUCCESS", run_id=run_id(day)), final=True)
+    return [run_id(day) for day in range(1, count + 1)]
+
+
+def _runs_left(gateway) -> list:
+    return sorted({path.split("/")[1] for (_, path) in gateway.files if path.startswith("runs/")})
+
+
+def test_a_final_save_deletes_the_runs_beyond_the_newest_n_and_keeps_last_run(caplog):
+    caplog.set_level(logging.INFO, logger="flow_orchestrator")
+    gateway = FolderGateway()
+    _written_runs(gateway, 4)
+    history = RunHistory(gateway, "nightly", FOLDER, keep_runs=2)
+
+    history.save(record(state="SUCCESS", run_id=run_id(5)), final=True)
+
+    assert _runs_left(gateway) == [run_id(4), run_id(5)]
+    assert json.loads(gateway.files[(FOLDER.id, last_run_path("nightly"))])["run_id"] == run_id(5)
+    assert gateway.deletes == [
+        f"runs/{run_id(day)}/{name}" for day in (1, 2, 3) for name in ("run-record.json", "report.html")
+    ]
+    assert "Deleted 6 file(s) of the 3 run(s) beyond the newest 2 in managed folder 'Run history'" in caplog.text
+
+
+def test_running_saves_and_keep_all_never_list_nor_delete():
+    gateway = FolderGateway()
+    _written_runs(gateway, 3)
+    RunHistory(gateway, "nightly", FOLDER, keep_runs=1).save(record("RUNNING", run_id=run_id(9)), final=False)
+    RunHistory(gateway, "nightly", FOLDER, keep_runs=0).save(record(run_id=run_id(9)), final=True)
+    assert gateway.listings == 0 and gateway.deletes == []
+    assert len(_runs_left(gateway)) == 4
+
+
+def test_no_pruning_when_the_runs_own_record_did_not_reach_the_folder():
+    """Deleting old runs while this one is not kept would leave fewer runs than asked."""
+    gateway = FolderGateway(failing={run_record_path(run_id(9))})
+    _written_runs(gateway, 3)
+    RunHistory(gateway, "nightly", FOLDER, keep_runs=1).save(record(run_id=run_id(9)), final=True)
+    assert gateway.listings == 0 and len(_runs_left(gateway)) == 4
+
+
+def test_a_failed_delete_is_logged_once_and_the_next_run_finishes_the_job(caplog):
+    gateway = FolderGateway()
+    _written_runs(gateway, 3)
+    gateway.failing = {f"runs/{run_id(1)}/report.html", f"runs/{run_id(2)}/report.html"}
+
+    location = RunHistory(gateway, "nightly", FOLDER, keep_runs=1).save(record(run_id=run_id(4)), final=True)
+
+    assert location.record_path == run_record_path(run_id(4)), "the run's own outcome stands"
+    assert _runs_left(gateway) == [run_id(1), run_id(2), run_id(4)]  # their reports are still there
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "Could not delete 2 old file(s)" in warnings[0].getMessage()
+    assert "the next run tries again" in warnings[0].getMessage()
+
+    gateway.failing = set()
+    RunHistory(gateway, "nightly", FOLDER, keep_runs=1).save(record(run_id=run_id(5)), final=True)
+    assert _runs_left(gateway) == [run_id(5)]
+
+
+def test_a_folder_that_cannot_be_listed_is_logged_and_the_run_stands(caplog):
+    gateway = FolderGateway()
+
+    def down(folder_id):
+        raise TransientAPIError("Listing managed folder a1B2c3D4: DSS answered HTTP 503")
+
+    gateway.list_folder_files = down
+    location = RunHistory(gateway, "nightly", FOLDER, keep_runs=1).save(record(), final=True)
+    assert location.report_path is not None
+    assert (
+        "Could not list managed folder 'Run history' (a1B2c3D4) to delete the runs beyond the newest 1" in caplog.text
+    )
+
+
+def test_foreign_files_under_runs_are_left_and_logged_once(caplog):
+    caplog.set_level(logging.INFO, logger="flow_orchestrator")
+    gateway = FolderGateway()
+    _written_runs(gateway, 2)
+    for path in (f"runs/{run_id(1)}/notes.txt", "runs/README.md"):
+        gateway.files[(FOLDER.id, path)] = b"mine"
+
+    RunHistory(gateway, "nightly", FOLDER, keep_runs=1).save(record(run_id=run_id(3)), final=True)
+
+    left = sorted(path for (_, path) in gateway.files if path.startswith("runs/"))
+    assert set(left) == {
+        f"runs/{run_id(1)}/notes.txt",
+        run_record_path(run_id(3)),
+        run_report_path(run_id(3)),
+        "runs/README.md",
+    }
+    lines = [r.getMessage() for r in caplog.records if "did not write" in r.getMessage()]
+    assert len(lines) == 1 and "Left 2 file(s) under runs/" in lines[0] and "runs/README.md" in lines[0]
+
+
+def test_a_folder_the_key_may_not_write_is_reported_once_with_the_permission_and_the_run_goes_on(caplog):
+    rid = run_id(1)
+    paths = (run_record_path(rid), last_run_path("nightly"), run_report_path(rid))
+    gateway = FolderGateway(refused=set(paths))
+    history = RunHistory(gateway, "nightly", FOLDER, keep_runs=1)
+    keeper = history.keeper(clock=iter(range(0, 1000, 20)).__next__)
+
+    keeper(record("RUNNING", run_id=rid))
+    keeper(record("RUNNING", run_id=rid))  # 20 s later: a save is due, but the folder said no already
+    location = history.save(record(run_id=rid), final=True)
+
+    assert gateway.writes == [run_record_path(rid)], "one refusal is enough: no more requests to the folder"
+    assert gateway.listings == 0 and gateway.deletes == []
+    assert location.record_path is None and location.variable == "flow_orchestrator.last_run.nightly"
+    assert json.loads(gateway.variables["local"]["flow_orchestrator.last_run.nightly"])["run_id"] == rid
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "not kept in managed folder 'Run history' (a1B2c3D4)" in warnings[0]
+    assert (
+        "'Write project content'" in warnings[0]
+        and "project variable flow_orchestrator.last_run.nightly" in warnings[0]
+    )
+
+
+def test_a_refused_delete_stops_the_deletes_and_is_reported_once(caplog):
+    gateway = FolderGateway()
+    _written_runs(gateway, 3)
+    gateway.refused = {f"runs/{run_id(1)}/run-record.json"}
+
+    location = RunHistory(gateway, "nightly", FOLDER, keep_runs=1).save(record(run_id=run_id(4)), final=True)
+
+    assert location.report_path == run_report_path(run_id(4))
+    assert gateway.deletes == [f"runs/{run_id(1)}/run-record.json"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "'Write project content'" in warnings[0]
+    assert warnings[0].startswith("Old runs are not deleted from managed folder 'Run history' (a1B2c3D4)")
