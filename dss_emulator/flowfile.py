@@ -316,6 +316,11 @@ def _normalise(document: dict) -> dict:
         }
         if "generate" in dataset:
             normalised["generate"] = copy.deepcopy(dataset["generate"])
+        if dataset.get("partitioning"):
+            normalised["partitioning"] = copy.deepcopy(dataset["partitioning"])
+        if "partitions" in dataset:
+            normalised["partitions"] = copy.deepcopy(dataset["partitions"])
+            normalised["built"] = bool(dataset.get("built", not is_output))
         datasets.append(normalised)
 
     folders = []
@@ -474,6 +479,7 @@ def _semantic_problems(document: dict, flow: dict) -> List[Tuple[str, str]]:
             )
         if "rows" in raw and "generate" in raw:
             problems.append((f"datasets[{index}]", "has both rows and generate: keep only one source of data"))
+        problems.extend(_partition_problems(raw, index, dataset))
         width = len(dataset["schema"])
         for row_number, row in enumerate(raw.get("rows") or []):
             if len(row) != width:
@@ -600,7 +606,7 @@ def _semantic_problems(document: dict, flow: dict) -> List[Tuple[str, str]]:
         if name in dataset_index:
             dataset_number = dataset_index[name]
             raw = document["datasets"][dataset_number]
-            for key in ("rows", "generate"):
+            for key in ("rows", "generate", "partitions"):
                 if key in raw:
                     problems.append(
                         (
@@ -610,6 +616,14 @@ def _semantic_problems(document: dict, flow: dict) -> List[Tuple[str, str]]:
                             "when the flow loads)",
                         )
                     )
+            if raw.get("built") and (raw.get("partitioning") or {}).get("dimensions"):
+                problems.append(
+                    (
+                        f"datasets[{dataset_number}].built",
+                        f"{name} is a partitioned output: the emulator does not build it at load; remove built and "
+                        "build its partitions with a job",
+                    )
+                )
     if not problems:
         problems.extend(_cycle_problems(flow, project_key))
     return problems
@@ -741,6 +755,60 @@ def recipe_order(flow: dict) -> List[str]:
     return order
 
 
+_DAY_ID = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIME_ID_FORMATS = {
+    "YEAR": re.compile(r"^\d{4}$"),
+    "MONTH": re.compile(r"^\d{4}-\d{2}$"),
+    "DAY": _DAY_ID,
+    "HOUR": re.compile(r"^\d{4}-\d{2}-\d{2}-\d{2}$"),
+}
+
+
+def _partition_problems(raw: dict, index: int, dataset: dict) -> List[Tuple[str, str]]:
+    """A partitioned dataset's data comes per partition (``partitions``), with ids matching its dimensions."""
+    problems: List[Tuple[str, str]] = []
+    dimensions = (raw.get("partitioning") or {}).get("dimensions") or []
+    where = f"datasets[{index}]"
+    if "partitions" in raw and not dimensions:
+        problems.append((f"{where}.partitions", "rows per partition need partitioning.dimensions: declare them"))
+    if dimensions:
+        for key in ("rows", "generate"):
+            if key in raw:
+                problems.append(
+                    (f"{where}.{key}", f"{dataset['name']} is partitioned: give its rows per partition in partitions")
+                )
+    width = len(dataset["schema"])
+    for partition, rows in (raw.get("partitions") or {}).items():
+        values = partition.split("|")
+        if dimensions and len(values) != len(dimensions):
+            problems.append(
+                (
+                    json_path(["datasets", index, "partitions", partition]),
+                    f"partition id {partition!r} needs one value per dimension ({len(dimensions)}), joined by |",
+                )
+            )
+        for value, dimension in zip(values, dimensions):
+            period = (dimension.get("params") or {}).get("period", "DAY")
+            pattern = _TIME_ID_FORMATS.get(period, _DAY_ID)
+            if dimension.get("type") == "time" and not pattern.match(value):
+                problems.append(
+                    (
+                        json_path(["datasets", index, "partitions", partition]),
+                        f"{value!r} is not a {period} partition of dimension {dimension.get('name')} "
+                        "(e.g. 2026-12-05 for DAY)",
+                    )
+                )
+        for row_number, row in enumerate(rows):
+            if len(row) != width:
+                problems.append(
+                    (
+                        json_path(["datasets", index, "partitions", partition, row_number]),
+                        f"has {len(row)} values but the schema of {dataset['name']} has {width} columns",
+                    )
+                )
+    return problems
+
+
 # -- materialisation: generated rows and computed output schemas ---------------------------------------------------
 
 
@@ -793,7 +861,9 @@ def _built_output_problems(flow: dict) -> List[Tuple[str, str]]:
     """A recipe output marked built is computed at load, so everything it reads must have data by then."""
     project_key = flow["projectKey"]
     datasets = {dataset["name"]: (index, dataset) for index, dataset in enumerate(flow["datasets"])}
-    has_data = {name for name, (_, dataset) in datasets.items() if dataset["rows"] is not None}
+    has_data = {
+        name for name, (_, dataset) in datasets.items() if dataset["rows"] is not None or dataset.get("partitions")
+    }
     producers = {}
     for recipe in flow["recipes"]:
         for ref in recipe["outputs"]:

@@ -175,6 +175,15 @@ class Dataset:
     def columns(self) -> List[dict]:
         return list((self.definition.get("schema") or {}).get("columns") or [])
 
+    @property
+    def dimensions(self) -> List[dict]:
+        """The partitioning dimensions (``[]``: not partitioned)."""
+        return list((self.definition.get("partitioning") or {}).get("dimensions") or [])
+
+    @property
+    def partitioned(self) -> bool:
+        return bool(self.dimensions)
+
     def set_columns(self, columns: List[dict]) -> None:
         schema = self.definition.setdefault("schema", {})
         schema["columns"] = copy.deepcopy(columns)
@@ -461,6 +470,7 @@ def dataset_definition(
     columns: List[dict],
     tags: Iterable[str] = (),
     extra_params: Optional[dict] = None,
+    dimensions: Optional[List[dict]] = None,
 ) -> dict:
     """A dataset's stored JSON as DSS returns it from ``GET /datasets/{name}`` (filesystem or SQL flavour)."""
     created = now_ms()
@@ -498,11 +508,7 @@ def dataset_definition(
     definition.update(
         {
             "schema": {"columns": copy.deepcopy(list(columns)), "userModified": False},
-            "partitioning": {
-                "ignoreNonMatchingFile": False,
-                "considerMissingRequestedPartitionsAsEmpty": False,
-                "dimensions": [],
-            },
+            "partitioning": partitioning_json(dataset_type, dimensions or []),
             "flowOptions": {
                 "virtualizable": False,
                 "rebuildBehavior": "NORMAL",
@@ -549,6 +555,27 @@ def dataset_definition(
         }
     )
     return definition
+
+
+def partitioning_json(dataset_type: str, dimensions: List[dict]) -> dict:
+    """A dataset's ``partitioning`` as DSS stores it; file-based datasets also get a ``filePathPattern``."""
+    body: dict = {
+        "ignoreNonMatchingFile": False,
+        "considerMissingRequestedPartitionsAsEmpty": False,
+        "dimensions": copy.deepcopy(list(dimensions)),
+    }
+    if dimensions and dataset_type not in SQL_DATASET_TYPES:
+        parts = []
+        for dimension in dimensions:
+            if dimension.get("type") == "time":
+                period = (dimension.get("params") or {}).get("period", "DAY")
+                parts.append(
+                    {"YEAR": "%Y", "MONTH": "%Y/%M", "DAY": "%Y/%M/%D", "HOUR": "%Y/%M/%D/%H"}.get(period, "%Y")
+                )
+            else:
+                parts.append("%{" + str(dimension.get("name")) + "}")
+        body["filePathPattern"] = "/".join(parts) + "/.*"
+    return body
 
 
 def recipe_definition(
@@ -710,13 +737,16 @@ class EmulatorState:
         folder = self.find_folder(pk, name)
         return bool(folder and folder.built)
 
-    def read_dataset(self, project_key: str, name: str) -> Tuple[List[dict], List[list]]:
-        """Rows of a dataset, seen through its current schema: columns the schema lost are dropped, new ones are null.
+    def read_dataset(
+        self, project_key: str, name: str, partitions: Optional[List[str]] = None
+    ) -> Tuple[List[dict], List[list]]:
+        """Rows of a dataset (or of some of its partitions), seen through its current schema: columns the schema lost
+        are dropped, new ones are null.
 
         This is how a schema edit on a source (a renamed or removed column) reaches the recipes that read it.
         """
         dataset = self.dataset(project_key, name)
-        stored_columns, rows = self.storage.read(project_key, name)
+        stored_columns, rows = self.storage.read(project_key, name, partitions)
         schema = dataset.columns
         if not schema:
             return stored_columns, rows
@@ -845,13 +875,16 @@ class EmulatorState:
             columns,
             entry.get("tags") or [],
             entry.get("params"),
+            (entry.get("partitioning") or {}).get("dimensions") or [],
         )
         dataset = Dataset(project.key, name, definition, self.next_version())
         if entry.get("description"):
             dataset.definition["description"] = entry["description"]
         project.datasets[name] = dataset
         rows = entry.get("rows")  # load_flow already turned ``generate`` into rows
-        if entry.get("built"):
+        for partition, partition_rows in (entry.get("partitions") or {}).items():
+            self.storage.write(project.key, name, columns, [list(r) for r in partition_rows], partition)
+        if entry.get("built") and not entry.get("partitions"):
             if rows is not None:
                 self.storage.write(project.key, name, columns, [list(r) for r in rows])
             else:

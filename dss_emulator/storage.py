@@ -1,7 +1,8 @@
 """Rows of the emulated datasets, kept in one in-memory SQLite database.
 
-Each dataset (keyed by project key and name) gets its own table; a catalog table maps the key to that table and keeps
-the columns the rows were written with. Values come back exactly as written: SQLite keeps None, int, float and unicode
+Each dataset (keyed by project key and name) gets its own table, one per partition for a partitioned dataset; a catalog
+table maps (project, name, partition) to that table and keeps the columns the rows were written with. Unpartitioned
+data uses the partition id ``""`` (DSS's ``NP``); methods given no ``partition``/``partitions`` act on the whole dataset. Values come back exactly as written: SQLite keeps None, int, float and unicode
 text natively, and anything it would alter (booleans, integers wider than 64 bits, NaN, lists, dicts) is stored as a
 JSON blob and decoded on read.
 """
@@ -12,7 +13,7 @@ import json
 import math
 import sqlite3
 import threading
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -49,17 +50,26 @@ class DatasetStorage:
         self._conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
         self._conn.execute(
             "CREATE TABLE catalog (id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, name TEXT NOT NULL,"
-            " columns TEXT NOT NULL, row_count INTEGER NOT NULL, UNIQUE (project, name))"
+            " partition TEXT NOT NULL DEFAULT '', columns TEXT NOT NULL, row_count INTEGER NOT NULL,"
+            " UNIQUE (project, name, partition))"
         )
 
-    def _table_id(self, project_key: str, name: str):
-        row = self._conn.execute(
-            "SELECT id FROM catalog WHERE project = ? AND name = ?", (project_key, name)
-        ).fetchone()
-        return None if row is None else row[0]
+    def _entries(self, project_key: str, name: str, partitions: Optional[Sequence[str]] = None) -> List[tuple]:
+        """``(id, partition, columns, row_count)`` of the dataset's stored partitions (all, or those asked for)."""
+        rows = self._conn.execute(
+            "SELECT id, partition, columns, row_count FROM catalog WHERE project = ? AND name = ? ORDER BY partition",
+            (project_key, name),
+        ).fetchall()
+        if partitions is not None:
+            wanted = set(partitions)
+            rows = [row for row in rows if row[1] in wanted]
+        return rows
 
-    def write(self, project_key: str, name: str, columns: List[dict], rows: List[list]) -> None:
-        """Replace the dataset's contents with ``rows`` (each a list aligned with ``columns``)."""
+    def write(
+        self, project_key: str, name: str, columns: List[dict], rows: List[list], partition: Optional[str] = None
+    ) -> None:
+        """Replace the dataset's contents with ``rows`` (each a list aligned with ``columns``); with ``partition``,
+        replace only that partition's rows."""
         width = len(columns)
         for index, row in enumerate(rows):
             if len(row) != width:
@@ -72,10 +82,10 @@ class DatasetStorage:
         with self._lock:
             self._conn.execute("BEGIN")
             try:
-                self._drop(project_key, name)
+                self._drop(project_key, name, None if partition is None else [partition])
                 cursor = self._conn.execute(
-                    "INSERT INTO catalog (project, name, columns, row_count) VALUES (?, ?, ?, ?)",
-                    (project_key, name, columns_json, len(rows)),
+                    "INSERT INTO catalog (project, name, partition, columns, row_count) VALUES (?, ?, ?, ?, ?)",
+                    (project_key, name, partition or "", columns_json, len(rows)),
                 )
                 table = f"ds_{cursor.lastrowid}"
                 # Columns without a declared type have no affinity: SQLite keeps every value's own type.
@@ -88,44 +98,61 @@ class DatasetStorage:
                 self._conn.execute("ROLLBACK")
                 raise
 
-    def read(self, project_key: str, name: str) -> Tuple[List[dict], List[list]]:
-        """Return ``(columns, rows)`` in the order written; ``([], [])`` when the dataset holds no data."""
+    def read(
+        self, project_key: str, name: str, partitions: Optional[Sequence[str]] = None
+    ) -> Tuple[List[dict], List[list]]:
+        """Return ``(columns, rows)`` in the order written (partitions in id order, each seen through the columns of
+        the last one); ``([], [])`` when the dataset (or the partitions asked for) holds no data."""
         with self._lock:
-            found = self._conn.execute(
-                "SELECT id, columns, row_count FROM catalog WHERE project = ? AND name = ?", (project_key, name)
-            ).fetchone()
-            if found is None:
+            entries = self._entries(project_key, name, partitions)
+            if not entries:
                 return [], []
-            table_id, columns_json, row_count = found
-            columns = json.loads(columns_json)
-            if not columns:
-                return columns, [[] for _ in range(row_count)]
-            fetched = self._conn.execute(f"SELECT * FROM ds_{table_id} ORDER BY rowid").fetchall()
-        return columns, [[_decode(value) for value in row] for row in fetched]
+            columns = json.loads(entries[-1][2])
+            names = [column.get("name") for column in columns]
+            result: List[list] = []
+            for table_id, _, columns_json, row_count in entries:
+                stored = json.loads(columns_json)
+                if not stored:
+                    result.extend([None] * len(names) for _ in range(row_count))
+                    continue
+                fetched = self._conn.execute(f"SELECT * FROM ds_{table_id} ORDER BY rowid").fetchall()
+                decoded = [[_decode(value) for value in row] for row in fetched]
+                stored_names = [column.get("name") for column in stored]
+                if stored_names != names:
+                    positions = {n: i for i, n in enumerate(stored_names)}
+                    picks = [positions.get(n) for n in names]
+                    decoded = [[row[p] if p is not None else None for p in picks] for row in decoded]
+                result.extend(decoded)
+        if not columns:
+            return columns, [[] for _ in result]
+        return columns, result
 
-    def count(self, project_key: str, name: str) -> int:
+    def count(self, project_key: str, name: str, partitions: Optional[Sequence[str]] = None) -> int:
         """Number of rows stored (0 when the dataset holds no data)."""
         with self._lock:
-            row = self._conn.execute(
-                "SELECT row_count FROM catalog WHERE project = ? AND name = ?", (project_key, name)
-            ).fetchone()
-        return 0 if row is None else row[0]
+            return sum(entry[3] for entry in self._entries(project_key, name, partitions))
 
-    def clear(self, project_key: str, name: str) -> None:
-        """Forget the dataset's data (as DSS's "clear"): afterwards ``has_data`` is False."""
+    def clear(self, project_key: str, name: str, partitions: Optional[Sequence[str]] = None) -> None:
+        """Forget the dataset's data (as DSS's "clear"), or only some partitions of it."""
         with self._lock:
-            self._drop(project_key, name)
+            self._drop(project_key, name, partitions)
 
-    def has_data(self, project_key: str, name: str) -> bool:
-        """True once rows were written (even zero rows) and until the dataset is cleared."""
+    def has_data(self, project_key: str, name: str, partition: Optional[str] = None) -> bool:
+        """True once rows were written (even zero rows) and until the dataset is cleared; with ``partition``, for that
+        partition only."""
         with self._lock:
-            return self._table_id(project_key, name) is not None
+            return bool(self._entries(project_key, name, None if partition is None else [partition]))
+
+    def partitions(self, project_key: str, name: str) -> List[str]:
+        """Ids of the partitions holding data, sorted (unpartitioned data is left out)."""
+        with self._lock:
+            return [entry[1] for entry in self._entries(project_key, name) if entry[1]]
 
     def datasets(self, project_key: str) -> List[str]:
         """Names of the project's datasets that hold data, sorted."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT name FROM catalog WHERE project = ? ORDER BY name", (project_key,)
+                "SELECT DISTINCT name FROM catalog WHERE project = ? ORDER BY name", (project_key,)
             ).fetchall()
         return [row[0] for row in rows]
 
@@ -139,9 +166,7 @@ class DatasetStorage:
         with self._lock:
             self._conn.close()
 
-    def _drop(self, project_key: str, name: str) -> None:
-        table_id = self._table_id(project_key, name)
-        if table_id is None:
-            return
-        self._conn.execute(f"DROP TABLE IF EXISTS ds_{table_id}")
-        self._conn.execute("DELETE FROM catalog WHERE id = ?", (table_id,))
+    def _drop(self, project_key: str, name: str, partitions: Optional[Sequence[str]] = None) -> None:
+        for table_id, *_ in self._entries(project_key, name, partitions):
+            self._conn.execute(f"DROP TABLE IF EXISTS ds_{table_id}")
+            self._conn.execute("DELETE FROM catalog WHERE id = ?", (table_id,))

@@ -132,6 +132,7 @@ class StartRecord:
     recipes: Tuple[str, ...]
     build_mode: str
     outputs: Tuple[OutputRef, ...]
+    partitions: Optional[Dict[str, str]] = None  # output id -> partition spec, as the runner sent it
 
 
 class FakeDSS:
@@ -172,7 +173,9 @@ class FakeDSS:
 
     # ------------------------------------------------------------------------------------------------ BuildPort
 
-    def start_job(self, outputs: Sequence[OutputRef], build_mode: str) -> str:
+    def start_job(
+        self, outputs: Sequence[OutputRef], build_mode: str, partitions: Optional[Dict[str, str]] = None
+    ) -> str:
         now = self.clock()
         self._api_check()
         if self.fail_next_starts > 0:
@@ -188,7 +191,9 @@ class FakeDSS:
         attempt = 1 + sum(1 for s in self.starts if s.recipes == covered)
         job = self._make_job(covered, outputs, build_mode, attempt, now)
         self.jobs[job.job_id] = job
-        self.starts.append(StartRecord(now, job.job_id, covered, build_mode, outputs))
+        self.starts.append(
+            StartRecord(now, job.job_id, covered, build_mode, outputs, dict(partitions) if partitions else None)
+        )
         self.max_live_jobs = max(self.max_live_jobs, len(self.live_jobs()))
         return job.job_id
 

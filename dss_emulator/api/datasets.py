@@ -195,7 +195,7 @@ def get_info(ctx, request: Request) -> Response:
             "dataset": copy.deepcopy(dataset.definition),
             "ready": ready,
             "records": ctx.state.storage.count(dataset.project_key, dataset.name) if ready else 0,
-            "partitioned": False,
+            "partitioned": dataset.partitioned,
         }
         if dataset.last_build is not None:
             info["lastBuild"] = copy.deepcopy(dataset.last_build)
@@ -205,8 +205,10 @@ def get_info(ctx, request: Request) -> Response:
 def clear_data(ctx, request: Request) -> Response:
     with ctx.state.lock:
         dataset = _dataset(ctx, request)
-        ctx.state.storage.clear(dataset.project_key, dataset.name)
-        dataset.uploaded_files.clear()  # an uploaded dataset's data is its files
+        partitions = [p for p in request.args("partitions") if p] or None
+        ctx.state.storage.clear(dataset.project_key, dataset.name, partitions if dataset.partitioned else None)
+        if partitions is None or not dataset.partitioned:
+            dataset.uploaded_files.clear()  # an uploaded dataset's data is its files
         ctx.state.touch_dataset(dataset)
         return json_response({"msg": f"Dataset {dataset.full_name} cleared", "partitions": request.args("partitions")})
 
@@ -233,11 +235,24 @@ def _not_ready(dataset: Dataset) -> DSSError:
 
 def read_rows(ctx, request: Request) -> Response:
     wanted = request.args("columns")
+    partitions = [p for item in request.args("partitions") for p in item.split(",") if p.strip()] or None
     with ctx.state.lock:
         dataset = _dataset(ctx, request)
         if not ctx.state.storage.has_data(dataset.project_key, dataset.name):
             raise _not_ready(dataset)
-        columns, rows = ctx.state.read_dataset(dataset.project_key, dataset.name)
+        if partitions is not None and dataset.partitioned:
+            stored = set(ctx.state.storage.partitions(dataset.project_key, dataset.name))
+            missing = [p for p in partitions if p.strip() not in stored]
+            if missing:
+                raise DSSError(
+                    500,
+                    DATASTORE_IO,
+                    f"Partition {', '.join(missing)} of dataset {dataset.full_name} does not exist",
+                    code="ERR_DATASET_PARTITION_NOT_READY",
+                )
+            columns, rows = ctx.state.read_dataset(dataset.project_key, dataset.name, [p.strip() for p in partitions])
+        else:
+            columns, rows = ctx.state.read_dataset(dataset.project_key, dataset.name)
     names = [c.get("name") for c in columns]
     if wanted:
         missing = [w for w in wanted if w not in names]
@@ -378,8 +393,10 @@ def metric_history(ctx, request: Request) -> Response:
 
 def list_partitions(ctx, request: Request) -> Response:
     with ctx.state.lock:
-        _dataset(ctx, request)
-    return json_response([])
+        dataset = _dataset(ctx, request)
+        if not dataset.partitioned:
+            return json_response([])
+        return json_response(ctx.state.storage.partitions(dataset.project_key, dataset.name))
 
 
 def usages(ctx, request: Request) -> Response:
@@ -408,8 +425,9 @@ def rename_dataset(ctx, request: Request) -> Response:
         _check_new_name(project, new)
         storage = ctx.state.storage
         if storage.has_data(pk, old):
-            columns, rows = storage.read(pk, old)
-            storage.write(pk, new, columns, rows)
+            for part in storage.partitions(pk, old) or [None]:
+                columns, rows = storage.read(pk, old, None if part is None else [part])
+                storage.write(pk, new, columns, rows, part)
             storage.clear(pk, old)
         project.datasets = type(project.datasets)((new if k == old else k, v) for k, v in project.datasets.items())
         dataset.name = new

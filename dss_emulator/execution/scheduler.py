@@ -1,7 +1,9 @@
 """Jobs as DSS runs them: resolve outputs to recipes, choose what to rebuild by build mode, run activities.
 
 A job is NOT_STARTED when created, RUNNING once its thread picks it up, and ends DONE, FAILED or ABORTED. It has one
-activity per recipe to run (id ``<recipe>_NP``). Activities start in dependency order, independent ones in parallel,
+activity per recipe to run (id ``<recipe>_NP``), or for a recipe with partitioned outputs one per requested partition
+(id ``<recipe>_<partition id>``), computed from the same partition of its partitioned inputs ("equals" dependency)
+and the whole of its unpartitioned ones. Activities start in dependency order, independent ones in parallel,
 and every activity of every job first takes a slot of the instance-wide cap (default 5, like DSS's
 ``maxRunningActivities``): while it waits it is WAITING. All waits are on events or conditions with time-outs, so an
 abort stops a running activity at once.
@@ -20,6 +22,7 @@ Nothing here knows about HTTP; :mod:`dss_emulator.api.jobs` translates requests 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import itertools
 import threading
 import time
@@ -135,9 +138,10 @@ class ActivityFailure(Exception):
 class Activity:
     """One recipe run inside a job."""
 
-    def __init__(self, job: Job, recipe: Recipe, reason: dict) -> None:
+    def __init__(self, job: Job, recipe: Recipe, reason: dict, partition: Optional[str] = None) -> None:
         self.job = job
-        self.id = f"{recipe.name}_NP"
+        self.partition = partition  # None: not partitioned (NP)
+        self.id = f"{recipe.name}_{activity_partition_id(partition)}"
         self.recipe_name = recipe.name
         self.recipe_type = recipe.type
         self.project_key = recipe.project_key
@@ -386,6 +390,10 @@ class Scheduler:
             raise bad_request("Unknown output type {!r}: use one of {}".format(object_type, ", ".join(OUTPUT_TYPES)))
         partition = output.get("partition")
         if isinstance(partition, (list, tuple)):
+            requested = [str(p).strip() for p in partition if p and str(p).strip()]
+        else:
+            requested = [p.strip() for p in str(partition or "").split(",") if p.strip()]
+        if isinstance(partition, (list, tuple)):
             partition = "|".join(str(p) for p in partition if p)
         partition = str(partition).replace("/", "-").replace("#", "-").replace("?", "-") if partition else "NP"
         self.state.project(target_project)
@@ -422,6 +430,7 @@ class Scheduler:
             "id": target_id,
             "type": object_type,
             "partition": partition,
+            "requested": requested,
             "stored": stored,
         }
 
@@ -452,32 +461,71 @@ class Scheduler:
             chosen = self._choose(closure, job_type)
         ordered = self.topological([r for r, _ in chosen])
         reasons = {id(r): reason for r, reason in chosen}
+        requested: List[str] = []
+        for target in targets:
+            requested.extend(p for p in target["requested"] if p not in requested)
+        by_recipe: Dict[str, List[Activity]] = {}
         for recipe in ordered:
-            activity = Activity(job, recipe, reasons[id(recipe)])
-            activity.targets = [self._stats_ref(recipe.project_key, ref, target=True) for ref in recipe.output_refs()]
-            activity.sources = [self._stats_ref(recipe.project_key, ref, target=False) for ref in recipe.input_refs()]
-            job.activities[activity.id] = activity
+            for partition in self._recipe_partitions(recipe, requested):
+                activity = Activity(job, recipe, reasons[id(recipe)], partition)
+                activity.targets = [
+                    self._stats_ref(recipe.project_key, ref, target=True, partition=partition)
+                    for ref in recipe.output_refs()
+                ]
+                activity.sources = [
+                    self._stats_ref(recipe.project_key, ref, target=False, partition=partition)
+                    for ref in recipe.input_refs()
+                ]
+                job.activities[activity.id] = activity
+                by_recipe.setdefault(recipe.name, []).append(activity)
         selected = {r.name: r for r in ordered}
         for recipe in ordered:
             deps = self._selected_upstream(recipe, selected)
-            job.activities[f"{recipe.name}_NP"].deps = [f"{d}_NP" for d in deps]
+            for activity in by_recipe[recipe.name]:
+                for dep in deps:
+                    upstream = by_recipe[dep]
+                    same = [a for a in upstream if a.partition == activity.partition]
+                    activity.deps.extend(a.id for a in (same or upstream))
         if not job.activities:
             job.log("INFO", "Nothing to do: every requested output is up to date or a source")
         else:
             job.log("INFO", f"Job has {len(job.activities)} activities: {', '.join(job.activities)}")
 
-    def _stats_ref(self, project_key: str, ref: str, target: bool) -> dict:
+    def _recipe_partitions(self, recipe: Recipe, requested: List[str]) -> List[Optional[str]]:
+        """The partitions a recipe's activities build: the requested ones when an output is partitioned (ranges
+        expanded), else one unpartitioned activity (DSS builds an unpartitioned dataset whole)."""
+        dimensions = self._output_dimensions(recipe)
+        if not dimensions or not requested:
+            return [None]  # a partitioned output without a partition fails when the activity runs
+        found: List[Optional[str]] = []
+        for item in requested:
+            for partition in expand_partition(item, dimensions):
+                if partition not in found:
+                    found.append(partition)
+        return found
+
+    def _output_dimensions(self, recipe: Recipe) -> List[dict]:
+        for ref in recipe.output_refs():
+            pk, name = split_ref(recipe.project_key, ref)
+            dataset = self.state.find_dataset(pk, name)
+            if dataset is not None and dataset.partitioned:
+                return dataset.dimensions
+        return []
+
+    def _stats_ref(self, project_key: str, ref: str, target: bool, partition: Optional[str] = None) -> dict:
         pk, name = split_ref(project_key, ref)
-        folder = self.state.find_folder(pk, name) if self.state.find_dataset(pk, name) is None else None
+        dataset = self.state.find_dataset(pk, name)
+        folder = self.state.find_folder(pk, name) if dataset is None else None
         kind = "MANAGED_FOLDER" if folder is not None else "DATASET"
         full = f"{pk}.{folder.id if folder is not None else name}"
+        part = partition if (partition and dataset is not None and dataset.partitioned) else "NP"
         if target:
-            return {"type": kind, "id": full, "partition": {"id": "NP"}, "bytes": 0}
+            return {"type": kind, "id": full, "partition": {"id": part}, "bytes": 0}
         return {
             "type": kind,
             "id": full,
             "statsType": "NONE",
-            "partitions": [{"id": "NP", "totalFiles": 1, "totalSize": 0, "readBytes": 0}],
+            "partitions": [{"id": part, "totalFiles": 1, "totalSize": 0, "readBytes": 0}],
             "totalReadBytes": 0,
         }
 
@@ -786,12 +834,13 @@ class Scheduler:
                         "detailedMessage": f"recipe does not exist: {act.project_key}.{act.recipe_name} (deleted while the job ran)",
                     }
                 )
-            self._check_inputs_ready(recipe)
+            self._check_partition(recipe, act.partition)
+            self._check_inputs_ready(recipe, act.partition)
         if faults.failure is not None:
             message, error_type = faults.failure
             raise injected_failure(recipe, job, act, message, error_type)
         with lock:
-            inputs, input_versions = read_inputs(self.state, recipe)
+            inputs, input_versions = read_inputs(self.state, recipe, act.partition)
             view = recipe.executor_view()
             recipe_version = recipe.version
         outputs = run_executor(recipe, view, inputs, job, act)
@@ -808,6 +857,7 @@ class Scheduler:
                 now_ms(),
                 job.id,
                 update_schema=True,
+                partition=act.partition,
             )
             for ref, count in counts.items():
                 pk, name = split_ref(recipe.project_key, ref)
@@ -817,12 +867,52 @@ class Scheduler:
                 )
         return "DONE"
 
-    def _check_inputs_ready(self, recipe: Recipe) -> None:
-        for ref in recipe.input_refs():
-            if self.state.is_ready(recipe.project_key, ref):
-                continue
+    def _check_partition(self, recipe: Recipe, partition: Optional[str]) -> None:
+        """A partitioned output is built one partition at a time: without a partition, the activity fails."""
+        if partition is not None:
+            return
+        for ref in recipe.output_refs():
             pk, name = split_ref(recipe.project_key, ref)
             dataset = self.state.find_dataset(pk, name)
+            if dataset is not None and dataset.partitioned:
+                dims = ", ".join(str(d.get("name")) for d in dataset.dimensions)
+                message = (
+                    f"Dataset {pk}.{name} is partitioned (by {dims}): a partition to build must be specified "
+                    f"(e.g. 2026-12-05), none was requested"
+                )
+                raise ActivityFailure(
+                    {
+                        "errorType": "com.dataiku.dip.exceptions.UnspecifiedPartitionException",
+                        "message": message,
+                        "detailedMessage": "Job failed: " + message,
+                        "code": "ERR_PARTITION_NOT_SPECIFIED",
+                        "fixability": "USER_CONFIG",
+                    }
+                )
+
+    def _check_inputs_ready(self, recipe: Recipe, partition: Optional[str] = None) -> None:
+        for ref in recipe.input_refs():
+            pk, name = split_ref(recipe.project_key, ref)
+            dataset = self.state.find_dataset(pk, name)
+            if partition is not None and dataset is not None and dataset.partitioned:
+                if self.state.storage.has_data(pk, name, partition):
+                    continue
+                message = (
+                    f"Input dataset {pk}.{name} of recipe {recipe.name} has no partition {partition}: "
+                    f"build that partition of {name} first"
+                )
+                raise ActivityFailure(
+                    {
+                        "errorType": DATASTORE_IO,
+                        "message": message,
+                        "detailedMessage": "Job failed: " + message,
+                        "code": "ERR_JOB_INPUT_DATASET_NOT_READY_NO_FILES",
+                        "title": "Input partition is not ready",
+                        "fixability": "USER_CONFIG_OR_BUILD",
+                    }
+                )
+            if self.state.is_ready(recipe.project_key, ref):
+                continue
             if dataset is None and self.state.find_folder(pk, name) is None:
                 raise ActivityFailure(
                     {
@@ -895,14 +985,19 @@ class Scheduler:
 
 
 # --- shared with loading (recipes built when a flow file is loaded) ----------------------------------------------
-def read_inputs(state: EmulatorState, recipe: Recipe) -> Tuple[Dict[str, tuple], Dict[str, int]]:
-    """Rows of each dataset input (folders are left out) and the input versions they came from. Lock held."""
+def read_inputs(
+    state: EmulatorState, recipe: Recipe, partition: Optional[str] = None
+) -> Tuple[Dict[str, tuple], Dict[str, int]]:
+    """Rows of each dataset input (folders are left out) and the input versions they came from; with ``partition``,
+    only that partition of the partitioned inputs ("equals" dependency). Lock held."""
     inputs: Dict[str, tuple] = {}
     versions: Dict[str, int] = {}
     for ref in recipe.input_refs():
         pk, name = split_ref(recipe.project_key, ref)
-        if state.find_dataset(pk, name) is not None:
-            inputs[ref] = state.read_dataset(pk, name)
+        dataset = state.find_dataset(pk, name)
+        if dataset is not None:
+            wanted = [partition] if (partition is not None and dataset.partitioned) else None
+            inputs[ref] = state.read_dataset(pk, name, wanted)
         versions[ref] = state.object_version(recipe.project_key, ref)
     return inputs, versions
 
@@ -929,15 +1024,18 @@ def store_outputs(
     end_ms: int,
     job_id: Optional[str],
     update_schema: bool = True,
+    partition: Optional[str] = None,
 ) -> Dict[str, int]:
-    """Write a successful run's rows, update schemas, lastBuild and versions. Lock held. Returns row counts."""
+    """Write a successful run's rows (into ``partition`` of partitioned outputs), update schemas, lastBuild and
+    versions. Lock held. Returns row counts."""
     counts: Dict[str, int] = {}
     for ref in recipe.output_refs():
         pk, name = split_ref(recipe.project_key, ref)
         dataset = state.find_dataset(pk, name)
         if dataset is not None:
             columns, rows = outputs.get(ref) or outputs.get(name) or (dataset.columns, [])
-            state.storage.write(pk, name, list(columns), list(rows))
+            part = partition if dataset.partitioned else None
+            state.storage.write(pk, name, list(columns), list(rows), part)
             if update_schema and _schema_signature(columns) != _schema_signature(dataset.columns):
                 dataset.set_columns(list(columns))
             state.touch_dataset(dataset)
@@ -959,6 +1057,32 @@ def store_outputs(
 
 def _schema_signature(columns: List[dict]) -> List[Tuple[str, str]]:
     return [(c.get("name"), c.get("type")) for c in columns or []]
+
+
+# --- partitions -------------------------------------------------------------------------------------------------
+def activity_partition_id(partition: Optional[str]) -> str:
+    """How a partition shows in an activity id: ``NP`` when not partitioned, ``|`` between dimensions kept."""
+    return partition.replace("/", "-") if partition else "NP"
+
+
+def expand_partition(item: str, dimensions: List[dict]) -> List[str]:
+    """One item of a partition spec: an id, or for a single DAY dimension a range ``2026-12-01/2026-12-05``."""
+    if "/" not in item:
+        return [item]
+    start, _, end = item.partition("/")
+    dimension = dimensions[0] if len(dimensions) == 1 else {}
+    if dimension.get("type") != "time" or (dimension.get("params") or {}).get("period", "DAY") != "DAY":
+        return [item]  # not a range the emulator expands: an (unknown) partition id
+    try:
+        first = dt.date.fromisoformat(start.strip())
+        last = dt.date.fromisoformat(end.strip())
+    except ValueError:
+        return [item]
+    days = []
+    while first <= last:
+        days.append(first.isoformat())
+        first += dt.timedelta(days=1)
+    return days
 
 
 # --- failures as DSS reports them -----------------------------------------------------------------------------------

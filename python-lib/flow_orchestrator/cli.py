@@ -90,6 +90,13 @@ def _run_args(parser: argparse.ArgumentParser, *, for_resume: bool = False) -> N
         help="extra error pattern to treat as transient (repeatable)",
     )
     group.add_argument("--timeout", type=float, default=default, metavar="SECONDS", help="per-recipe time limit")
+    group.add_argument(
+        "--partitions",
+        default=default,
+        metavar="SPEC",
+        help="partitions to build of the partitioned outputs, e.g. 2026-12-05 or 2026-12-01,2026-12-02 "
+        "(unpartitioned outputs are built whole)",
+    )
 
 
 def _schema_and_verify_args(parser: argparse.ArgumentParser) -> None:
@@ -230,6 +237,7 @@ def _raw_config(args: argparse.Namespace) -> dict:
         "min_rows",
         "record_folder",
         "keep_runs",
+        "partitions",
     )
     raw = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     raw["project"] = args.project

@@ -81,6 +81,9 @@ class RunOptions:
     timeout_s: Optional[float] = None  # per recipe (per attempt); None: no limit
     poll_min_s: float = 0.05  # shortest wait between two polls of running jobs
     poll_max_s: float = 5.0  # longest wait between two polls
+    #: A DSS partition spec (``2026-12-05``, ``2026-12-01,2026-12-02``, ``2026-12-01/2026-12-05``) sent with every
+    #: partitioned output of a job; unpartitioned outputs are built whole. None: no partition.
+    partitions: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,7 @@ _CLI_FLAGS = {
     "min_rows": "--min-rows",
     "record_folder": "--record-folder",
     "keep_runs": "--keep-runs",
+    "partitions": "--partitions",
 }
 
 
@@ -271,6 +275,7 @@ def config_to_dict(cfg: BuildConfig) -> dict:
         "min_rows": cfg.min_rows,
         "record_folder": cfg.record_folder,
         "keep_runs": cfg.keep_runs,
+        "partitions": opt.partitions,
     }
 
 
@@ -360,7 +365,7 @@ def _clean(raw: Mapping) -> Dict[str, object]:
             if not value.strip():
                 continue
             value = _normalize_choice(value)
-        elif key in ("project", "project_key", "record_folder") and isinstance(value, str):
+        elif key in ("project", "project_key", "record_folder", "partitions") and isinstance(value, str):
             if not value.strip():
                 continue
             value = value.strip()
@@ -505,7 +510,37 @@ def _semantic_problems(values: Mapping, source: str) -> List[Tuple[str, str]]:
     low, high = values.get("poll_min_s"), values.get("poll_max_s")
     if _is_number(low) and _is_number(high) and high < low:
         problems.append(("poll_max_s", f"must be at least poll_min_s ({low}) (got {high})"))
+    spec = values.get("partitions")
+    if isinstance(spec, str):
+        problems.extend(("partitions", message) for message in partition_spec_problems(spec))
     return problems
+
+
+def partition_spec_problems(spec: str) -> List[str]:
+    """What is wrong with a DSS partition spec: items separated by commas, none empty; a range ``A/B`` has both
+    ends; several dimensions of one partition are joined by ``|``, none empty."""
+    problems: List[str] = []
+    items = spec.split(",")
+    for index, item in enumerate(items, 1):
+        text = item.strip()
+        if not text:
+            problems.append(
+                f"item {index} of {spec!r} is empty: give partition ids separated by commas, "
+                "e.g. 2026-12-05 or 2026-12-01,2026-12-02"
+            )
+            continue
+        if text.count("/") > 1 or (text.count("/") == 1 and not all(end.strip() for end in text.split("/"))):
+            problems.append(f"{text!r} is not a range: write FIRST/LAST, e.g. 2026-12-01/2026-12-05")
+        elif any(not value.strip() for value in text.split("|")):
+            problems.append(f"{text!r} has an empty dimension value: join the values of each dimension with |")
+    return problems
+
+
+def normalize_partition_spec(spec) -> Optional[str]:
+    """A validated spec with the blanks around its items removed (None for none)."""
+    if not isinstance(spec, str) or not spec.strip():
+        return None
+    return ",".join(item.strip() for item in spec.split(","))
 
 
 def _verification_problems(values: Mapping, source: str, skip=frozenset()) -> List[Tuple[str, str]]:
@@ -602,6 +637,7 @@ def _build(values: Mapping, source: str) -> BuildConfig:
         timeout_s=float(timeout) if timeout else None,
         poll_min_s=float(get("poll_min_s", defaults.poll_min_s)),
         poll_max_s=float(get("poll_max_s", max(defaults.poll_max_s, float(get("poll_min_s", 0.0))))),
+        partitions=normalize_partition_spec(get("partitions", None)),
     )
     return BuildConfig(
         project_key=project_key,

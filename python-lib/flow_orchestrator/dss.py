@@ -14,7 +14,7 @@ import email.utils
 import logging
 import threading
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -239,6 +239,31 @@ class DSSGateway:
         items = self._read("Listing datasets", self.project.list_datasets)
         return [dict(item) for item in items]
 
+    def partitioned_datasets(self, candidates: Sequence[str] = ()) -> Dict[str, List[str]]:
+        """The project's partitioned datasets and their dimension names, from one dataset listing.
+
+        Listing items carry ``partitioning`` on the instances we know; a candidate (a dataset the plan builds) whose
+        item lacks it is read from its own settings, so that a DSS answering shorter items costs one request per
+        planned output instead of building partitioned datasets without their partitions.
+        """
+        found: Dict[str, List[str]] = {}
+        described = set()
+        for item in self.list_datasets():
+            name = item.get("name")
+            if not name or "partitioning" not in item:
+                continue
+            described.add(name)
+            found.update(_dimensions_of(name, item))
+        for name in dict.fromkeys(candidates):
+            if name in described:
+                continue
+            raw = self._read(f"Reading the settings of dataset {name}", self._dataset_raw, name)
+            found.update(_dimensions_of(name, raw))
+        return found
+
+    def _dataset_raw(self, name: str) -> dict:
+        return dict(self.project.get_dataset(name).get_settings().get_raw())
+
     def recipe_definition(self, name: str) -> dict:
         """``{name, type, inputs, outputs, params, payload}`` of a recipe, payload decoded when it is JSON."""
         import json
@@ -366,8 +391,12 @@ class DSSGateway:
             ) from exc.__cause__
 
     # ------------------------------------------------------------------ BuildPort
-    def start_job(self, outputs: Sequence[OutputRef], build_mode: str) -> str:
-        """Start a job; a start whose answer was lost is looked for before starting again (no duplicate jobs)."""
+    def start_job(
+        self, outputs: Sequence[OutputRef], build_mode: str, partitions: Optional[Mapping[str, str]] = None
+    ) -> str:
+        """Start a job; a start whose answer was lost is looked for before starting again (no duplicate jobs).
+
+        ``partitions`` maps partitioned outputs' ids to the partition spec sent with them (DSS's ``partition``)."""
         wanted = self._target_set(outputs)
         pending = self._unanswered_starts.get(wanted)
         if pending is not None:
@@ -391,7 +420,12 @@ class DSSGateway:
                 self._jobs_before = None
         builder = self.project.new_job(build_mode)
         for out in outputs:
-            builder.with_output(out.id, object_type=out.type or "DATASET", object_project_key=out.project_key)
+            builder.with_output(
+                out.id,
+                object_type=out.type or "DATASET",
+                object_project_key=out.project_key,
+                partition=(partitions or {}).get(out.id),
+            )
         names = ", ".join(o.id for o in outputs)
         # Where a job DSS started for this request must lie in DSS's clock: after our previous start, and not
         # before the moment we send (our clock, corrected by the offset seen in DSS's answers).
@@ -537,3 +571,11 @@ def snapshot_from_status(job_id: str, status: dict) -> JobSnapshot:
         started_at_ms=base.get("jobStartTime") or None,
         ended_at_ms=base.get("jobEndTime") or None,
     )
+
+
+def _dimensions_of(name: str, definition: Mapping) -> Dict[str, List[str]]:
+    """``{name: [dimension names]}`` when the dataset definition is partitioned, else ``{}``."""
+    partitioning = definition.get("partitioning") if isinstance(definition, Mapping) else None
+    dimensions = (partitioning or {}).get("dimensions") if isinstance(partitioning, Mapping) else None
+    names = [str(d.get("name")) for d in dimensions or [] if isinstance(d, Mapping)]
+    return {name: names} if names else {}

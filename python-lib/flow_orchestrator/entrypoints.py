@@ -56,14 +56,14 @@ SCHEMA_AND_VERIFY_FIELDS = (
 MACRO_FIELDS = (
     ("targets", "recipes", "select", "exclude", "build_mode", "strategy")
     + POLICY_FIELDS
-    + ("dry_run", "resume_last_run", "record_folder")
+    + ("dry_run", "resume_last_run", "record_folder", "partitions")
     + SCHEMA_AND_VERIFY_FIELDS
 )
 #: Step fields that make its build configuration (``recipes`` is the ordered pipeline).
 STEP_FIELDS = (
     ("recipes", "reorder", "build_mode", "parallel")
     + POLICY_FIELDS
-    + ("resume_last_run", "record_folder")
+    + ("resume_last_run", "record_folder", "partitions")
     + SCHEMA_AND_VERIFY_FIELDS
 )
 #: PRESET fields: DSS resolves them to the preset's values (a dict).
@@ -91,6 +91,7 @@ FIELD_TYPES = {
     "record_name": ("STRING",),
     "record_folder": ("MANAGED_FOLDER",),
     "keep_runs": ("INT",),
+    "partitions": ("STRING",),
     "propagate_schema_first": ("BOOLEAN",),
     "verify_after_build": ("BOOLEAN",),
     "expectations": ("TEXTAREA",),

@@ -11,6 +11,7 @@ run FAILED. Both results go into the run record (``propagation``, ``verification
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -69,9 +70,65 @@ def _prepare(gateway, config: BuildConfig, previous_record: Optional[dict]) -> T
     return graph, make_plan(graph, config, gateway.project_key, expected_durations=durations, only=only)
 
 
+def with_resumed_partitions(config: BuildConfig, previous_record: Optional[dict]) -> BuildConfig:
+    """A resumed run builds the partitions of the run it resumes, unless it is given its own."""
+    if not config.resume_last_run or config.options.partitions or not previous_record:
+        return config
+    spec = (previous_record.get("config") or {}).get("partitions")
+    if not spec:
+        return config
+    return dataclasses.replace(config, options=dataclasses.replace(config.options, partitions=spec))
+
+
+def check_partitions(gateway, config: BuildConfig, plan: BuildPlan) -> List[str]:
+    """Which planned outputs are partitioned (one dataset listing), checked against the ``partitions`` field.
+
+    A plan with a partitioned output needs a partition spec; a spec with no partitioned output to build is refused
+    too (most likely the wrong project or selection), except when resuming, where the recipes left may all be
+    unpartitioned ones. Returns the names of the partitioned datasets of the project.
+    """
+    own_outputs = [
+        o.id
+        for r in plan.recipes
+        for o in r.outputs
+        if (o.type or "DATASET") == "DATASET" and o.project_key in (None, gateway.project_key)
+    ]
+    partitioned = gateway.partitioned_datasets(own_outputs)
+    planned = [
+        o.id
+        for r in plan.recipes
+        for o in r.outputs
+        if o.id in partitioned and o.project_key in (None, gateway.project_key)
+    ]
+    planned = list(dict.fromkeys(planned))
+    spec = config.options.partitions
+    if planned and not spec:
+        raise ConfigError(
+            (
+                "partitions",
+                "the plan builds partitioned datasets ({}): give the partitions to build in 'Partitions' "
+                "(--partitions), e.g. 2026-12-05 or 2026-12-01,2026-12-02".format(
+                    ", ".join(f"{name} by {'|'.join(partitioned[name])}" for name in planned)
+                ),
+            )
+        )
+    if spec and not planned and plan.recipes and not config.resume_last_run:
+        raise ConfigError(
+            (
+                "partitions",
+                f"{spec!r} is given but no dataset the plan builds is partitioned: clear 'Partitions' "
+                "(--partitions) or select the partitioned datasets to build",
+            )
+        )
+    return sorted(partitioned)
+
+
 def prepare_build(gateway, config: BuildConfig, *, previous_record: Optional[dict] = None) -> BuildPlan:
     """Check access, read the Flow and plan; raises ConfigError/SelectionError/GraphError/DSSAccessError."""
-    return _prepare(gateway, config, previous_record)[1]
+    config = with_resumed_partitions(config, previous_record)
+    plan = _prepare(gateway, config, previous_record)[1]
+    check_partitions(gateway, config, plan)
+    return plan
 
 
 def run_build(
@@ -90,7 +147,9 @@ def run_build(
     """
     if previous_record is not None and not isinstance(previous_record, dict):
         previous_record = load_record(previous_record).to_dict()
+    config = with_resumed_partitions(config, previous_record)
     graph, plan = _prepare(gateway, config, previous_record)
+    partitioned = check_partitions(gateway, config, plan)
     resumed_from = previous_record.get("run_id") if (config.resume_last_run and previous_record) else None
     config_dict = config_to_dict(config)
     propagation = None
@@ -100,6 +159,9 @@ def run_build(
         record = planned_record(
             plan, run_id=new_run_id(), config_dict=config_dict, dss_url=gateway.dss_url, resumed_from=resumed_from
         )
+        for run, planned in zip(record.recipes, plan.recipes):
+            if any(o.id in partitioned and o.project_key in (None, gateway.project_key) for o in planned.outputs):
+                run.partitions = config.options.partitions
         record.propagation = propagation
         if record_sink is not None:
             record_sink(record)
@@ -129,6 +191,7 @@ def run_build(
         cancel=cancel,
         resumed_from=resumed_from,
         record_sink=sink,
+        partitioned_outputs=partitioned,
     )
     record.propagation = propagation
     if config.verify_after_build and record.state != "CANCELLED" and not (cancel is not None and cancel.is_set()):

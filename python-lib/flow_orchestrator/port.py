@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, NamedTuple, Optional, Protocol, Sequence
+from typing import Dict, Mapping, NamedTuple, Optional, Protocol, Sequence
 
 #: DSS job states after which a job never changes again.
 TERMINAL_JOB_STATES = frozenset({"DONE", "FAILED", "ABORTED"})
@@ -77,8 +77,11 @@ class TransientAPIError(Exception):
 class BuildPort(Protocol):
     """What the runner asks of DSS. Every method may raise :class:`TransientAPIError`."""
 
-    def start_job(self, outputs: Sequence[OutputRef], build_mode: str) -> str:
-        """Start one DSS job building ``outputs`` in ``build_mode``; return its job id."""
+    def start_job(
+        self, outputs: Sequence[OutputRef], build_mode: str, partitions: Optional[Mapping[str, str]] = None
+    ) -> str:
+        """Start one DSS job building ``outputs`` in ``build_mode``; return its job id. ``partitions`` maps the id
+        of each partitioned output to the DSS partition spec to build (the others are built whole)."""
 
     def job_states(self, job_ids: Sequence[str]) -> Dict[str, JobSnapshot]:
         """Current state of each of ``job_ids`` (as few HTTP requests as possible)."""

@@ -162,9 +162,10 @@ class RecipeRun:
     log_excerpt: Optional[str] = None
     skipped_because: List[str] = field(default_factory=list)
     attempt_history: List[Attempt] = field(default_factory=list)
+    partitions: Optional[str] = None  # the partition spec sent with its partitioned outputs; None: built whole
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "name": self.name,
             "type": self.type,
             "state": self.state,
@@ -180,6 +181,9 @@ class RecipeRun:
             "skipped_because": list(self.skipped_because),
             "attempt_history": [a.to_dict() for a in self.attempt_history],
         }
+        if self.partitions is not None:
+            data["partitions"] = self.partitions
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> RecipeRun:
@@ -198,6 +202,7 @@ class RecipeRun:
             log_excerpt=data.get("log_excerpt"),
             skipped_because=list(data.get("skipped_because", [])),
             attempt_history=[Attempt.from_dict(a) for a in data.get("attempt_history", [])],
+            partitions=data.get("partitions"),
         )
 
 

@@ -45,7 +45,7 @@ import random
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Collection, Dict, List, Optional, Sequence, Tuple
 
 from .config import ON_FAILURE_MODES, RunOptions
 from .errors import ConfigError, DSSAccessError, GraphError
@@ -203,6 +203,7 @@ def run_plan(
     resumed_from: Optional[str] = None,
     record_sink: Optional[RecordSink] = None,
     api_outage_limit_s: float = API_OUTAGE_LIMIT_S,
+    partitioned_outputs: Collection[str] = (),
 ) -> RunRecord:
     """Execute ``plan`` on DSS through ``port`` and return the completed run record.
 
@@ -212,6 +213,8 @@ def run_plan(
     retry jitter. ``record_sink(record)`` is called when the run starts, as it progresses (failures at once, other
     changes at most every second) and at the end, including after a failure, a cancellation or an unexpected error.
     Cancellation returns the record with state ``CANCELLED``; see the module docstring for every other rule.
+    ``partitioned_outputs`` names the run project's partitioned datasets: each job sends ``options.partitions`` with
+    those of its outputs (the others are built whole), and each recipe building one records the spec.
 
     :raises ConfigError: invalid options (nothing started).
     :raises GraphError: a plan whose order or outputs cannot be run (nothing started).
@@ -232,6 +235,7 @@ def run_plan(
         resumed_from=resumed_from,
         record_sink=record_sink,
         api_outage_limit_s=api_outage_limit_s,
+        partitioned_outputs=partitioned_outputs,
     )
     return run.execute()
 
@@ -288,8 +292,10 @@ class _Run:
         resumed_from,
         record_sink,
         api_outage_limit_s,
+        partitioned_outputs=(),
     ):
         validate_options(options, plan)
+        self.partitioned = frozenset(partitioned_outputs) if options.partitions else frozenset()
         self.plan = plan
         self.port = port
         self.options = options
@@ -308,6 +314,9 @@ class _Run:
         self.record = new_record(
             plan, run_id=run_id, started=self.wall0, config_dict=config_dict, dss_url=dss_url, resumed_from=resumed_from
         )
+        for run_, planned in zip(self.record.recipes, plan.recipes):
+            if self._partitions_of(planned.outputs):
+                run_.partitions = options.partitions
         self.ready: List[Tuple[float, int, _Unit]] = []  # heap: (-bottom level, plan index, unit)
         self.order = {r.name: i for i, r in enumerate(plan.recipes)}
         self.units = self._build_units()
@@ -387,6 +396,14 @@ class _Run:
         if plan.recipes:
             self._make_ready(unit)
         return unit
+
+    def _partitions_of(self, outputs: Sequence[OutputRef]) -> Dict[str, str]:
+        """The partition spec of each partitioned output of the run's project (empty: every output built whole)."""
+        return {
+            o.id: self.options.partitions
+            for o in outputs
+            if o.id in self.partitioned and o.project_key in (None, self.plan.project_key)
+        }
 
     def _make_ready(self, unit: _Unit) -> None:
         unit.status = _READY
@@ -503,7 +520,11 @@ class _Run:
     def _start(self, unit: _Unit) -> None:
         now = self.clock()
         try:
-            job_id = self.port.start_job(unit.outputs, unit.job_type)
+            partitions = self._partitions_of(unit.outputs)
+            if partitions:
+                job_id = self.port.start_job(unit.outputs, unit.job_type, partitions=partitions)
+            else:
+                job_id = self.port.start_job(unit.outputs, unit.job_type)
         except TransientAPIError as exc:
             unit.start_errors += 1
             if unit.start_errors >= MAX_START_API_ERRORS:

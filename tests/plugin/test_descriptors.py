@@ -109,6 +109,20 @@ def test_the_history_folder_field_reaches_the_build_config():
     assert entrypoints.macro_build_config({"record_folder": ""}).record_folder is None  # empty: no folder
 
 
+def test_the_partitions_field_is_a_string_on_both_forms_and_reaches_the_build_config():
+    for form in (MACRO, STEP):
+        field = params_of(form)["partitions"]
+        assert field["type"] == "STRING" and field["label"] == "Partitions", _rel(form)
+        assert field.get("defaultValue", "") == "", f"{_rel(form)}: empty by default"
+        assert "2026-12-05" in field["description"], f"{_rel(form)}: the description gives an example"
+    assert entrypoints.FIELD_TYPES["partitions"] == ("STRING",)
+    assert entrypoints.macro_build_config({"partitions": "2026-12-05"}).options.partitions == "2026-12-05"
+    assert entrypoints.step_build_config({"partitions": "2026-12-01,2026-12-02"}).options.partitions == (
+        "2026-12-01,2026-12-02"
+    )
+    assert entrypoints.macro_build_config({"partitions": ""}).options.partitions is None
+
+
 def test_the_runs_to_keep_field_reaches_the_build_config_under_the_policy():
     assert entrypoints.macro_build_config({}).keep_runs == 30
     assert entrypoints.step_build_config({"keep_runs": 0}).keep_runs == 0  # 0 typed: keep all, not "blank"

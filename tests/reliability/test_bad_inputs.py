@@ -34,6 +34,8 @@ from tests.unit.flow_payloads import flow as flow_payload
 pytestmark = pytest.mark.emulator_only
 
 WRONG_KEY = "wrong-key-7f3a9c"
+DAILY = "DAILY"  # examples/flows/partitioned.json: day-partitioned ORDERS_CLEAN and ORDERS_BY_STORE
+PARTITIONED_FLOW = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "flows", "partitioned.json")
 
 
 def _closed_port() -> int:
@@ -49,9 +51,10 @@ CLOSED_URL = f"http://127.0.0.1:{_closed_port()}"
 @pytest.fixture(scope="module")
 def quiet_dss():
     """The clinical flow on an emulator no case may start a job on."""
-    with EmulatedDSS.start(flows=[fast_clinical_flow()], read_only_api_key=READ_ONLY_KEY) as dss:
+    with EmulatedDSS.start(flows=[fast_clinical_flow(), PARTITIONED_FLOW], read_only_api_key=READ_ONLY_KEY) as dss:
         yield dss
         assert dss.job_starts(CLINICAL) == 0
+        assert dss.job_starts(DAILY) == 0
 
 
 class _Scenario:
@@ -512,6 +515,34 @@ CASES = [
     Case("flowfile-cycle", flow_file(_cycle), ("recipes[0]", "cycle", "break the cycle")),
     Case("flowfile-name-with-slash", flow_file(_rename(0, "group/LAB")), ("recipes[0].name", "group/LAB", "slash")),
     Case("flowfile-duplicate-recipe", flow_file(_duplicate_recipe), ("recipes[1].name", LAB, "rename")),
+    # --- partitioned builds ----------------------------------------------------------------------------------
+    Case(
+        "macro-partitioned-outputs-without-partitions",
+        macro({"targets": ["ORDERS_BY_STORE"]}, project_key=DAILY),
+        ("partitions", "ORDERS_BY_STORE by day", "2026-12-05"),
+        forbid=("ORDERS_CLEAN",),
+    ),
+    Case(
+        "macro-partitioned-recursive-without-partitions",
+        macro({"targets": ["ORDERS_BY_STORE"], "build_mode": "RECURSIVE_FORCED_BUILD"}, project_key=DAILY),
+        ("partitions", "ORDERS_CLEAN", "ORDERS_BY_STORE"),
+    ),
+    Case(
+        "cli-partitioned-outputs-without-partitions",
+        command("build", "--project", DAILY, "--all"),
+        ("partitions", "ORDERS_CLEAN", "ORDERS_BY_STORE", "--partitions"),
+    ),
+    Case(
+        "cli-partitions-empty-item",
+        command("build", "--project", DAILY, "--all", "--partitions", "2026-12-01,,2026-12-02"),
+        ("--partitions", "item 2", "empty"),
+    ),
+    Case("macro-partitions-empty-item", macro({"partitions": "2026-12-05,"}), ("partitions", "item 2", "empty")),
+    Case(
+        "step-partitions-on-an-unpartitioned-flow",
+        step({"partitions": "2026-12-05"}),
+        ("partitions", "2026-12-05", "no dataset the plan builds is partitioned"),
+    ),
 ]
 
 

@@ -530,7 +530,8 @@ def _recipe_row(position: int, recipe: Mapping[str, Any], project_key: str, base
         "attempts": attempts,
         "attempts_text": "{} attempt{}".format(attempts, "" if attempts == 1 else "s") if attempts else "",
         "duration": format_duration(recipe.get("duration_s")),
-        "outputs": _outputs_text(recipe.get("outputs")),
+        "outputs": _outputs_text(recipe.get("outputs"))
+        + (f" (partitions {_text(recipe.get('partitions'))})" if recipe.get("partitions") else ""),
         "jobs": _jobs(recipe, project_key, base_url),
         "error": error,
         "error_summary": _first_line(error) if error else "",
@@ -627,6 +628,8 @@ def _run_facts(record: Mapping[str, Any], project_key: str, base_url: Any) -> Li
             facts.append((label, _text(options.get(key)), None))
     if _number(options.get("timeout_s")):
         facts.append(("Timeout per attempt", format_duration(options.get("timeout_s")), None))
+    if options.get("partitions"):
+        facts.append(("Partitions", _text(options.get("partitions")), None))
     return facts
 
 

@@ -130,9 +130,12 @@ def format_run_headline(record: Mapping[str, Any]) -> str:
     """One line naming the run, its state, duration and counts, e.g. ``Run X of P: FAILED in 13.9s (3 SUCCESS, ...)``."""
     counts = record.get("counts") if isinstance(record.get("counts"), Mapping) else {}
     parts = [f"{n} {clean_text(s)}" for s, n in counts.items() if isinstance(n, int) and n > 0]
-    return "Run {} of {}: {} in {}{}".format(
+    config = record.get("config") if isinstance(record.get("config"), Mapping) else {}
+    partitions = config.get("partitions")
+    return "Run {} of {}{}: {} in {}{}".format(
         clean_text(record.get("run_id") or "?"),
         clean_text(record.get("project_key") or "?"),
+        f" (partitions {clean_text(partitions)})" if partitions else "",
         clean_text(record.get("state") or "UNKNOWN"),
         format_duration(record.get("duration_s")),
         " ({})".format(", ".join(parts)) if parts else "",

@@ -17,6 +17,9 @@ EXAMPLE_FILES = sorted(name for name in os.listdir(EXAMPLES) if name.endswith(".
 def build_everything(flow):
     """Run every recipe in dependency order; return {dataset: (columns, rows)} and the schemas computed on the way."""
     data = {d["name"]: (d["schema"], d["rows"]) for d in flow["datasets"] if d["rows"] is not None}
+    for d in flow["datasets"]:  # a partitioned source: every partition's rows
+        if d.get("partitions"):
+            data[d["name"]] = (d["schema"], [row for rows in d["partitions"].values() for row in rows])
     recipes = {recipe["name"]: recipe for recipe in flow["recipes"]}
     computed = {}
     for name in recipe_order(flow):
