@@ -540,6 +540,8 @@ def xss_record(payload):
     record["run_id"] = payload
     record["resumed_from"] = payload
     record["plan"]["notes"] = [payload]
+    failed["partitions"] = payload  # a partition spec is the user's text too (value dimensions take any id)
+    record.setdefault("config", {}).setdefault("options", {})["partitions"] = payload
     return record
 
 
@@ -596,6 +598,7 @@ def test_escaped_text_is_still_readable():
     assert "group_&lt;script&gt;alert(1)&lt;/script&gt;" in out
     assert "failed: &lt;script&gt;alert(1)&lt;/script&gt;" in out
     assert "log line\n&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    assert "(partitions &lt;script&gt;alert(1)&lt;/script&gt;)" in out
 
 
 def test_job_ids_are_quoted_into_the_job_url_path():
