@@ -33,7 +33,7 @@ from .record import (
     planned_record,
     resume_candidates,
 )
-from .runner import run_plan
+from .runner import partitioned_outputs_of, run_plan
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +94,11 @@ def check_partitions(gateway, config: BuildConfig, plan: BuildPlan) -> List[str]
         if (o.type or "DATASET") == "DATASET" and o.project_key in (None, gateway.project_key)
     ]
     partitioned = gateway.partitioned_datasets(own_outputs)
-    planned = [
-        o.id
-        for r in plan.recipes
-        for o in r.outputs
-        if o.id in partitioned and o.project_key in (None, gateway.project_key)
-    ]
-    planned = list(dict.fromkeys(planned))
+    planned = list(
+        dict.fromkeys(
+            o for r in plan.recipes for o in partitioned_outputs_of(r.outputs, partitioned, gateway.project_key)
+        )
+    )
     spec = config.options.partitions
     if planned and not spec:
         raise ConfigError(
@@ -160,7 +158,7 @@ def run_build(
             plan, run_id=new_run_id(), config_dict=config_dict, dss_url=gateway.dss_url, resumed_from=resumed_from
         )
         for run, planned in zip(record.recipes, plan.recipes):
-            if any(o.id in partitioned and o.project_key in (None, gateway.project_key) for o in planned.outputs):
+            if partitioned_outputs_of(planned.outputs, partitioned, gateway.project_key):
                 run.partitions = config.options.partitions
         record.propagation = propagation
         if record_sink is not None:

@@ -187,6 +187,11 @@ class _Watch:
         self.decided = False  # the unit's outcome is recorded (timeout): only waiting for DSS to stop the job
 
 
+def partitioned_outputs_of(outputs: Sequence[OutputRef], partitioned: Collection[str], project_key: str) -> List[str]:
+    """Ids of the outputs that are partitioned datasets of ``project_key``: those a job builds by partition."""
+    return [o.id for o in outputs if o.id in partitioned and o.project_key in (None, project_key)]
+
+
 def run_plan(
     plan: BuildPlan,
     port: BuildPort,
@@ -399,11 +404,9 @@ class _Run:
 
     def _partitions_of(self, outputs: Sequence[OutputRef]) -> Dict[str, str]:
         """The partition spec of each partitioned output of the run's project (empty: every output built whole)."""
-        return {
-            o.id: self.options.partitions
-            for o in outputs
-            if o.id in self.partitioned and o.project_key in (None, self.plan.project_key)
-        }
+        return dict.fromkeys(
+            partitioned_outputs_of(outputs, self.partitioned, self.plan.project_key), self.options.partitions
+        )
 
     def _make_ready(self, unit: _Unit) -> None:
         unit.status = _READY
