@@ -133,6 +133,7 @@ class DSSGateway:
         self.project = client.get_project(project_key)
         self.dss_url = (dss_url or getattr(client, "host", "") or "").rstrip("/") or None
         self._status = _StatusTracker()
+        self._access_summary: Optional[dict] = None  # the project summary, once check_access proved access
         session = getattr(client, "_session", None)
         if session is not None:
             adapter = _TimeoutAdapter(timeout_s, pool_maxsize=32)
@@ -210,11 +211,18 @@ class DSSGateway:
         )
 
     def check_access(self) -> dict:
-        """Read the project summary: proves the URL, the key and the project before anything starts."""
+        """Read the project summary: proves the URL, the key and the project before anything starts.
+
+        Once proven, the summary is kept: the entry points check first (their errors say what to fix), and the
+        pipeline checks again when called on its own; one request serves both.
+        """
         from dataikuapi.utils import DataikuException
 
+        if self._access_summary is not None:
+            return self._access_summary
         try:
-            return self._read(f"Reading project {self.project_key}", self.project.get_summary)
+            self._access_summary = self._read(f"Reading project {self.project_key}", self.project.get_summary)
+            return self._access_summary
         except TransientAPIError as exc:
             raise DSSAccessError(
                 f"Cannot reach DSS at {self.dss_url}: {exc}. Check the URL and that the instance is running."
@@ -328,27 +336,20 @@ class DSSGateway:
 
         folder = self.project.get_managed_folder(folder_id)
 
-        def fetch() -> bytes:
-            response = folder.get_file(path)
+        def fetch() -> Optional[bytes]:
+            try:
+                response = folder.get_file(path)
+            except DataikuException as exc:
+                # A missing file is an answer, not a failure (some DSS versions send it as an HTTP 500): no retry.
+                if _is_not_found(self._status.last_status, _describe(exc)):
+                    return None
+                raise
             try:
                 return response.content  # streamed: read it all, then give the connection back
             finally:
                 response.close()
 
-        what = f"Reading {path} in managed folder {folder_id}"
-        for attempt, pause in enumerate(READ_RETRY_PAUSES_S + (None,)):
-            try:
-                return self._call(what, fetch)
-            except (DataikuException, TransientAPIError) as exc:
-                # A missing file is an answer, not a failure (some DSS versions send it as an HTTP 500): no retry.
-                cause = exc.__cause__ if isinstance(exc, TransientAPIError) else exc
-                if isinstance(cause, DataikuException) and _is_not_found(self._status.last_status, str(cause)):
-                    return None
-                if isinstance(exc, DataikuException) or pause is None:
-                    raise
-                log.info("%s failed (%s); retrying in %.1f s (attempt %d)", what, exc, pause, attempt + 2)
-                time.sleep(pause)
-        return None  # not reached: the last attempt returns or raises
+        return self._read(f"Reading {path} in managed folder {folder_id}", fetch)
 
     def put_folder_file(self, folder_id: str, path: str, data: bytes) -> dict:
         """Write (or overwrite) a file of a managed folder; retried on transient errors, since a put is idempotent."""
@@ -367,14 +368,18 @@ class DSSGateway:
 
         folder = self.project.get_managed_folder(folder_id)
         what = f"Deleting {path} in managed folder {folder_id}"
-        with self._folder_write_permission(what, folder_id):
+
+        def delete() -> bool:
             try:
-                self._read(what, folder.delete_file, path)
+                folder.delete_file(path)
             except DataikuException as exc:
                 if _is_not_found(self._status.last_status, _describe(exc)):
-                    return False
+                    return False  # deleted already (whatever status the version answers it with): no retry
                 raise
-        return True
+            return True
+
+        with self._folder_write_permission(what, folder_id):
+            return self._read(what, delete)
 
     @contextlib.contextmanager
     def _folder_write_permission(self, what: str, folder_id: str):

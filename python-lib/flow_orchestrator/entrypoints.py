@@ -16,16 +16,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 from .config import BuildConfig, is_blank, parse_build_config
 from .dss import DSSGateway, connect
 from .errors import ConfigError, FlowOrchestratorError
-from .history import (  # noqa: F401 - the last-record helpers are part of this module's interface
-    LAST_RUN_VARIABLE_PREFIX,
-    RecordKeeper,
-    RecordLocation,
-    RunHistory,
-    compact_record,
-    last_run_variable,
-    load_last_record,
-    save_last_record,
-)
+from .history import RecordLocation, RunHistory, last_run_variable
 
 log = logging.getLogger(__name__)
 

@@ -3,9 +3,6 @@ partition per run, job outputs carrying the partition, the run record and report
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 from flow_orchestrator.config import BuildConfig, Selection
 from flow_orchestrator.errors import ConfigError
@@ -14,20 +11,16 @@ from flow_orchestrator.record import validate_record
 from flow_orchestrator.report.html import render_build_report
 
 from dss_emulator import EmulatedDSS
-from tests.reliability.harness import gateway_for, run_options
+from tests.reliability.harness import fast_example_flow, gateway_for, run_options
 
 pytestmark = pytest.mark.emulator_only
 
-FLOW = Path(__file__).resolve().parents[2] / "examples" / "flows" / "partitioned.json"
 DAILY = "DAILY"
 
 
 @pytest.fixture
 def dss():
-    flow = json.loads(FLOW.read_text(encoding="utf-8"))
-    for recipe in flow["recipes"]:
-        recipe["emulation"]["duration"] = 0.01
-    with EmulatedDSS.start(flows=[flow]) as emulator:
+    with EmulatedDSS.start(flows=[fast_example_flow("partitioned")]) as emulator:
         yield emulator
 
 

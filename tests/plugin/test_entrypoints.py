@@ -7,7 +7,6 @@ from flow_orchestrator import entrypoints, history
 from flow_orchestrator.entrypoints import (
     POLICY_FIELDS,
     RemoteInstance,
-    compact_record,
     failure_message,
     form_choices,
     is_blank,
@@ -21,7 +20,7 @@ from flow_orchestrator.entrypoints import (
 )
 from flow_orchestrator.errors import ConfigError
 from flow_orchestrator.events import ProgressEvent
-from flow_orchestrator.history import RunHistory
+from flow_orchestrator.history import RunHistory, compact_record
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -59,12 +59,17 @@ def build_config(*, selection: Optional[Selection] = None, dry_run: bool = False
     return BuildConfig(selection=selection or Selection(), options=run_options(**option_fields), dry_run=dry_run)
 
 
-def fast_clinical_flow() -> dict:
-    """The clinical example flow with 10 ms recipes (a fresh copy each call)."""
-    flow = json.loads(CLINICAL_FLOW.read_text(encoding="utf-8"))
+def fast_example_flow(name: str) -> dict:
+    """``examples/flows/<name>.json`` with 10 ms recipes (a fresh copy each call)."""
+    flow = json.loads((ROOT / "examples" / "flows" / f"{name}.json").read_text(encoding="utf-8"))
     for recipe in flow["recipes"]:
         recipe.setdefault("emulation", {})["duration"] = FAST_SECONDS
     return flow
+
+
+def fast_clinical_flow() -> dict:
+    """The clinical example flow with 10 ms recipes (a fresh copy each call)."""
+    return fast_example_flow(CLINICAL_FLOW.stem)
 
 
 # ------------------------------------------------------------------------------------------------ emulator views

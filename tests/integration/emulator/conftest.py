@@ -5,24 +5,12 @@ Recipe durations are shortened to 10 ms so the suite stays fast; tests wait on t
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from dss_emulator import EmulatedDSS
+from tests.reliability.harness import fast_clinical_flow
 
-ROOT = Path(__file__).resolve().parents[3]
-CLINICAL_FLOW = ROOT / "examples" / "flows" / "clinical.json"
 READ_ONLY_KEY = "reader-key-for-tests"
-FAST_SECONDS = 0.01
-
-
-def fast_clinical_flow() -> dict:
-    flow = json.loads(CLINICAL_FLOW.read_text(encoding="utf-8"))
-    for recipe in flow["recipes"]:
-        recipe.setdefault("emulation", {})["duration"] = FAST_SECONDS
-    return flow
 
 
 @pytest.fixture(scope="session")

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from dss_emulator import EmulatedDSS
-
-FLOW = Path(__file__).resolve().parents[3] / "examples" / "flows" / "partitioned.json"
+from tests.reliability.harness import fast_example_flow
 
 
 @pytest.fixture
 def project():
-    flow = json.loads(FLOW.read_text(encoding="utf-8"))
-    for recipe in flow["recipes"]:
-        recipe["emulation"]["duration"] = 0.01
-    with EmulatedDSS.start(flows=[flow]) as dss:
+    with EmulatedDSS.start(flows=[fast_example_flow("partitioned")]) as dss:
         yield dss.client().get_project("DAILY")
 
 

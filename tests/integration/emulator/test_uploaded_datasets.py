@@ -68,6 +68,17 @@ def _save_detected(dataset, schema=None, infer_storage_types=False):
     return settings
 
 
+def _group_lab_by_patient(project):
+    """A grouping of LAB by patient_id into LAB_AGG, created as a user would, with the builder's group key."""
+    return (
+        project.new_recipe("grouping", "group_LAB")
+        .with_input("LAB")
+        .with_new_output("LAB_AGG", "filesystem_managed")
+        .with_group_key("patient_id")
+        .create()
+    )
+
+
 def _post_file(emulator, name, files):
     """The upload request as ``uploaded_add_file`` sends it, with requests, to see the HTTP status."""
     return requests.post(
@@ -237,13 +248,7 @@ def test_an_uploaded_dataset_cannot_be_read_before_its_format_is_saved(project):
 def test_a_grouping_recipe_on_an_uploaded_dataset_builds_real_rows(project):
     dataset = _upload(project, "LAB", LAB_CSV)
     _save_detected(dataset, LAB_SCHEMA)
-    recipe = (
-        project.new_recipe("grouping", "group_LAB")
-        .with_input("LAB")
-        .with_new_output("LAB_AGG", "filesystem_managed")
-        .with_group_key("patient_id")
-        .create()
-    )
+    recipe = _group_lab_by_patient(project)
     settings = recipe.get_settings()
     payload = settings.get_json_payload()
     payload["keys"] = [{"column": "patient_id", "type": "string"}]
@@ -371,13 +376,7 @@ def test_detection_on_a_sql_dataset_is_refused(emulator, project):
 
 def test_a_grouping_created_with_a_group_key_groups_by_it_and_counts(project):
     _save_detected(_upload(project, "LAB", LAB_CSV), LAB_SCHEMA)
-    recipe = (
-        project.new_recipe("grouping", "group_LAB")
-        .with_input("LAB")
-        .with_new_output("LAB_AGG", "filesystem_managed")
-        .with_group_key("patient_id")
-        .create()
-    )
+    recipe = _group_lab_by_patient(project)
     payload = recipe.get_settings().get_json_payload()
     assert payload["keys"] == [{"column": "patient_id", "type": "string"}]
     assert [v["column"] for v in payload["values"]] == ["test_name", "value", "abnormal"]
