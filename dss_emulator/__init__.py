@@ -47,8 +47,12 @@ class EmulatedDSS:
         activity_cap: int = 5,
         port: int = 0,
         host: str = "127.0.0.1",
+        job_overhead: float = 0.0,
     ) -> None:
         from .api import build_routers
+
+        if job_overhead < 0:
+            raise ValueError(f"job_overhead must be zero or more seconds, got {job_overhead}")
 
         self.api_key = api_key or "emu-" + secrets.token_hex(12)
         self.read_only_api_key = read_only_api_key
@@ -57,7 +61,7 @@ class EmulatedDSS:
         self.faults = FaultControls()
         self.storage = DatasetStorage()
         self.state = EmulatorState(self.storage, self.faults)
-        self.scheduler = Scheduler(self.state, activity_cap)
+        self.scheduler = Scheduler(self.state, activity_cap, job_overhead)
         for flow in flows:
             self.load_flow(flow)
         public, admin = build_routers()
@@ -74,9 +78,21 @@ class EmulatedDSS:
         read_only_api_key: Optional[str] = None,
         activity_cap: int = 5,
         port: int = 0,
+        job_overhead: float = 0.0,
     ) -> EmulatedDSS:
-        """Load the flows and serve on 127.0.0.1 (an ephemeral port unless ``port`` is given), in a daemon thread."""
-        dss = cls(flows, api_key=api_key, read_only_api_key=read_only_api_key, activity_cap=activity_cap, port=port)
+        """Load the flows and serve on 127.0.0.1 (an ephemeral port unless ``port`` is given), in a daemon thread.
+
+        ``job_overhead``: seconds every job stays RUNNING before its first activity and after its last, as a real
+        DSS spends computing the job graph and cleaning up (a flow file's ``emulation.jobOverhead`` wins).
+        """
+        dss = cls(
+            flows,
+            api_key=api_key,
+            read_only_api_key=read_only_api_key,
+            activity_cap=activity_cap,
+            port=port,
+            job_overhead=job_overhead,
+        )
         dss._thread = threading.Thread(
             target=dss._server.serve_forever, kwargs={"poll_interval": 0.1}, name="dss-emulator-http", daemon=True
         )
@@ -124,6 +140,17 @@ class EmulatedDSS:
         import dataikuapi
 
         return dataikuapi.DSSClient(self.url, api_key or self.api_key)
+
+    @property
+    def job_overhead(self) -> float:
+        """The instance's per-job overhead in seconds (jobs started later use a new value)."""
+        return self.scheduler.job_overhead
+
+    @job_overhead.setter
+    def job_overhead(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"job_overhead must be zero or more seconds, got {seconds}")
+        self.scheduler.job_overhead = float(seconds)
 
     # -- flows ------------------------------------------------------------------------------------------------------
     def load_flow(self, source: FlowSource) -> str:
@@ -215,5 +242,6 @@ class EmulatedDSS:
                 "runningJobs": running,
                 "activitySlotsInUse": self.scheduler.slots.in_use,
                 "activityCap": self.scheduler.slots.cap,
+                "jobOverhead": self.scheduler.job_overhead,
                 "faults": self.faults.describe(),
             }

@@ -19,6 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
             read_only_api_key=args.read_only_key,
             activity_cap=args.activity_cap,
             port=args.port,
+            job_overhead=args.job_overhead,
         )
     except (FlowFileError, ValueError, OSError) as exc:
         print(f"dss_emulator: cannot start: {exc}", file=sys.stderr)
@@ -67,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key", default=None, help="admin API key (default: a random one, printed)")
     serve.add_argument("--read-only-key", default=None, help="an API key that may only read")
     serve.add_argument("--activity-cap", type=int, default=5, help="instance-wide cap on running activities")
+    serve.add_argument(
+        "--job-overhead",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds each job stays RUNNING before its first activity and after its last (default 0)",
+    )
     serve.set_defaults(run=_serve)
     generate = commands.add_parser("generate", help="print a synthetic flow file")
     generate.add_argument("--recipes", type=int, required=True, help="number of recipes")

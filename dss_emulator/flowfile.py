@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import difflib
 import graphlib
 import json
 import os
@@ -21,6 +22,7 @@ import jsonschema
 
 from dss_emulator.execution.executors import VISUAL_RECIPE_TYPES
 from dss_emulator.execution.schemas import SchemaComputationError, output_schemas
+from dss_emulator.zones import DEFAULT_ZONE_COLOR, DEFAULT_ZONE_ID, DEFAULT_ZONE_NAME, zone_id_for
 
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flowfile.schema.json")
 
@@ -276,6 +278,7 @@ def _normalise(document: dict) -> dict:
                 "payload": payload,
                 "params": params,
                 "tags": list(recipe.get("tags") or []),
+                "zone": recipe.get("zone"),
                 "emulation": {
                     "duration": float(emulation.get("duration", DEFAULT_DURATION)),
                     "fail": fail,
@@ -313,6 +316,7 @@ def _normalise(document: dict) -> dict:
             ),
             "tags": list(dataset.get("tags") or []),
             "built": bool(dataset.get("built", has_data and not is_output)),
+            "zone": dataset.get("zone"),
         }
         if "generate" in dataset:
             normalised["generate"] = copy.deepcopy(dataset["generate"])
@@ -331,6 +335,7 @@ def _normalise(document: dict) -> dict:
             "type": folder.get("type", "Filesystem"),
             "connection": folder.get("connection", DEFAULT_CONNECTION),
             "tags": list(folder.get("tags") or []),
+            "zone": folder.get("zone"),
         }
         if "built" in folder:
             normalised_folder["built"] = folder["built"]
@@ -353,6 +358,16 @@ def _normalise(document: dict) -> dict:
         "folders": folders,
         "recipes": recipes,
         "implicitRecipes": implicit_recipes,
+        "zones": [
+            {
+                "id": zone.get("id") or zone_id_for(project_key, zone["name"]),
+                "name": zone["name"],
+                "color": zone.get("color", DEFAULT_ZONE_COLOR),
+                "shared": list(zone.get("shared") or []),
+            }
+            for zone in document.get("zones") or []
+        ],
+        "emulation": {"jobOverhead": (document.get("emulation") or {}).get("jobOverhead")},
     }
 
 
@@ -624,9 +639,115 @@ def _semantic_problems(document: dict, flow: dict) -> List[Tuple[str, str]]:
                         "build its partitions with a job",
                     )
                 )
+    problems.extend(_zone_problems(flow))
     if not problems:
         problems.extend(_cycle_problems(flow, project_key))
     return problems
+
+
+def _zone_index(flow: dict) -> Dict[str, str]:
+    """Zone reference (id or name) -> zone id; ``default`` and ``Default`` name the default zone."""
+    index = {DEFAULT_ZONE_ID: DEFAULT_ZONE_ID, DEFAULT_ZONE_NAME: DEFAULT_ZONE_ID}
+    for zone in flow.get("zones") or []:
+        index.setdefault(zone["name"], zone["id"])
+        index.setdefault(zone["id"], zone["id"])
+    return index
+
+
+def _zone_problems(flow: dict) -> List[Tuple[str, str]]:
+    """Zones with one name and one id each, known zone references, and a recipe in the zone of its outputs."""
+    problems: List[Tuple[str, str]] = []
+    seen: Dict[Tuple[str, str], int] = {}
+    for index, zone in enumerate(flow["zones"]):
+        for key in ("name", "id"):
+            value = zone[key]
+            if value in (DEFAULT_ZONE_ID, DEFAULT_ZONE_NAME):
+                problems.append(
+                    (
+                        f"zones[{index}].{key}",
+                        f"{value!r} is the default zone, which always exists: "
+                        "use another name (objects without a zone are in the default zone)",
+                    )
+                )
+            elif (key, value) in seen:
+                problems.append(
+                    (
+                        f"zones[{index}].{key}",
+                        f"zone {key} {value!r} is already used by "
+                        f"zones[{seen[(key, value)]}]: give each zone its own {key}",
+                    )
+                )
+            seen.setdefault((key, value), index)
+    index_of = _zone_index(flow)
+    names = [z["name"] for z in flow["zones"]]
+    for kind in ("datasets", "folders", "recipes"):
+        for position, entry in enumerate(flow[kind]):
+            ref = entry.get("zone")
+            if ref is not None and ref not in index_of:
+                problems.append((f"{kind}[{position}].zone", _unknown_zone_message(ref, names)))
+    objects = {d["name"] for d in flow["datasets"]} | {f["id"] for f in flow["folders"]}
+    objects |= {r["name"] for r in flow["recipes"]}
+    for index, zone in enumerate(flow["zones"]):
+        for position, name in enumerate(zone["shared"]):
+            if name not in objects:
+                problems.append(
+                    (
+                        f"zones[{index}].shared[{position}]",
+                        f"{name!r} is not a dataset, folder or recipe of this flow file",
+                    )
+                )
+    if problems:
+        return problems
+    where = {d["name"]: f"datasets[{i}]" for i, d in enumerate(flow["datasets"])}
+    where.update({f["id"]: f"folders[{i}]" for i, f in enumerate(flow["folders"])})
+    declared = {d["name"]: d.get("zone") for d in flow["datasets"]}
+    declared.update({f["id"]: f.get("zone") for f in flow["folders"]})
+    for position, recipe in enumerate(flow["recipes"]):
+        outputs = [o for o in (_local_name(r, flow["projectKey"]) for r in recipe["outputs"]) if o in declared]
+        zoned = {index_of[declared[o]] for o in outputs if declared[o] is not None}
+        own = index_of[recipe["zone"]] if recipe.get("zone") is not None else None
+        if (own is not None and zoned - {own}) or (own is None and len(zoned) > 1):
+            clashing = ", ".join(f"{o} ({declared[o]})" for o in outputs if declared[o] is not None)
+            problems.append(
+                (
+                    f"recipes[{position}].zone",
+                    f"recipe {recipe['name']} "
+                    f"({recipe.get('zone') or 'no zone'}) writes {clashing}: in DSS a recipe and its outputs "
+                    "are in one zone; give them the same zone or set it on the recipe only",
+                )
+            )
+    return problems
+
+
+def _unknown_zone_message(ref: str, names: List[str]) -> str:
+    close = difflib.get_close_matches(ref, names, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    known = ", ".join(repr(n) for n in names) or "none"
+    return f"zone {ref!r} is not defined in zones (zones: {known}){hint}: add it to zones or fix the name"
+
+
+def zone_placement(flow: dict) -> Dict[Tuple[str, str], str]:
+    """(objectType, objectId) -> zone id for every object outside the default zone of a validated flow.
+
+    A recipe is in its own zone, else in the zone declared on its outputs; its outputs follow it.
+    """
+    index_of = _zone_index(flow)
+    placed: Dict[Tuple[str, str], str] = {}
+    for dataset in flow["datasets"]:
+        if dataset.get("zone") is not None:
+            placed[("DATASET", dataset["name"])] = index_of[dataset["zone"]]
+    for folder in flow["folders"]:
+        if folder.get("zone") is not None:
+            placed[("MANAGED_FOLDER", folder["id"])] = index_of[folder["zone"]]
+    datasets = {d["name"] for d in flow["datasets"]}
+    for recipe in flow["recipes"]:
+        outputs = [_local_name(r, flow["projectKey"]) for r in recipe["outputs"]]
+        keys = [("DATASET" if o in datasets else "MANAGED_FOLDER", o) for o in outputs if o is not None]
+        zone = index_of[recipe["zone"]] if recipe.get("zone") is not None else None
+        zone = zone or next((placed[k] for k in keys if k in placed), DEFAULT_ZONE_ID)
+        for key in [("RECIPE", recipe["name"])] + keys:
+            placed[key] = zone
+    return {key: zone for key, zone in placed.items() if zone != DEFAULT_ZONE_ID}
 
 
 def _local_name(ref: str, project_key: str) -> Optional[str]:

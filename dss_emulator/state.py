@@ -19,6 +19,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .faults import FaultControls
+from .zones import FlowZones
 
 # --- DSS error types (Java class names as real DSS sends them in ``errorType``) ------------------------------------
 NOT_FOUND = "com.dataiku.dip.server.controllers.NotFoundException"
@@ -348,6 +349,9 @@ class Project:
         self.folders: OrderedDict[str, Folder] = OrderedDict()
         self.recipes: OrderedDict[str, Recipe] = OrderedDict()
         self.implicit_recipes: List[dict] = []
+        self.zones = FlowZones()
+        #: Seconds each job spends RUNNING before its first activity and after its last (None: the instance's).
+        self.job_overhead: Optional[float] = None
         self.jobs: OrderedDict[str, Any] = OrderedDict()  # job id -> execution.scheduler.Job
         self.job_starts = 0
         self.structure_version = 0  # bumped when recipes' inputs/outputs or the set of objects change
@@ -845,6 +849,8 @@ class EmulatorState:
             for entry in flow.get("recipes") or []:
                 self._install_recipe(project, entry)
             project.implicit_recipes = copy.deepcopy(flow.get("implicitRecipes") or [])
+            self._install_zones(project, flow)
+            project.job_overhead = (flow.get("emulation") or {}).get("jobOverhead")
             for ref in project.producers():
                 folder = project.folders.get(ref)
                 if folder is not None and not any(
@@ -860,6 +866,20 @@ class EmulatorState:
                 self.storage.clear_project(key)
                 raise
             return project
+
+    @staticmethod
+    def _install_zones(project: Project, flow: dict) -> None:
+        from .flowfile import zone_placement
+
+        for entry in flow.get("zones") or []:
+            project.zones.create(entry["name"], entry["color"], entry["id"])
+        project.zones.placed.update(zone_placement(flow))
+        kinds = {name: "DATASET" for name in project.datasets}
+        kinds.update({folder_id: "MANAGED_FOLDER" for folder_id in project.folders})
+        kinds.update({name: "RECIPE" for name in project.recipes})
+        for entry in flow.get("zones") or []:
+            for name in entry["shared"]:
+                project.zones.share(entry["id"], (kinds[name], name))
 
     def _install_dataset(self, project: Project, entry: dict, built_outputs: set) -> None:
         name = entry["name"]

@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Tuple
 
 from ..server import Router
-from . import admin, datasets, flow, folders, futures, jobs, projects, recipes, uploads, variables
+from . import admin, datasets, flow, folders, futures, jobs, projects, recipes, uploads, variables, zones
 
 
 def build_routers() -> Tuple[Router, Router]:
     """(public API router, ``/emulator/`` admin router)."""
     public = Router()
-    for module in (projects, variables, datasets, uploads, recipes, jobs, flow, futures, folders):
+    for module in (projects, variables, datasets, uploads, recipes, jobs, flow, zones, futures, folders):
         public.add_all(module.ROUTES)
     admin_router = Router()
     admin_router.add_all(admin.ROUTES)

@@ -25,6 +25,7 @@ from ..state import (
     now_ms,
 )
 from ..uploads import UPLOADED_TYPE, is_uploaded, refresh_rows, uploaded_definition
+from ..zones import forget, renamed
 from .flow_objects import VOLATILE_KEYS, comparable, metadata_response, save_metadata
 
 ROWS_PER_CHUNK = 500
@@ -142,6 +143,7 @@ def delete_dataset(ctx, request: Request) -> Response:
             if dataset.name in r.input_refs() or dataset.name in r.output_refs()
         ]
         del project.datasets[dataset.name]
+        forget(project.zones, "DATASET", dataset.name)
         project.structure_changed()
         # With or without dropData the rows (and an uploaded dataset's files) become unreachable: the emulator
         # forgets them, so a dataset created again under the same name starts empty.
@@ -432,6 +434,7 @@ def rename_dataset(ctx, request: Request) -> Response:
         project.datasets = type(project.datasets)((new if k == old else k, v) for k, v in project.datasets.items())
         dataset.name = new
         dataset.definition["name"] = new
+        renamed(project.zones, "DATASET", old, new)
         for recipe in project.recipes.values():
             for roles in (recipe.definition.get("inputs") or {}, recipe.definition.get("outputs") or {}):
                 for role in roles.values():

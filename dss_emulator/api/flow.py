@@ -1,4 +1,4 @@
-"""The Flow: graph (``nodes`` keyed by bare names), zones, and the schema propagation tool (a future)."""
+"""The Flow: graph (``nodes`` keyed by bare names) and the schema propagation tool (a future); zones are in zones.py."""
 
 from __future__ import annotations
 
@@ -99,15 +99,6 @@ def get_graph(ctx, request: Request) -> Response:
         return json_response(flow_graph(ctx.state, ctx.state.project(request.path_params["pk"])))
 
 
-def list_zones(ctx, request: Request) -> Response:
-    with ctx.state.lock:
-        project = ctx.state.project(request.path_params["pk"])
-        items = [{"objectType": "DATASET", "objectId": d} for d in project.datasets]
-        items += [{"objectType": "MANAGED_FOLDER", "objectId": f} for f in project.folders]
-        items += [{"objectType": "RECIPE", "objectId": r} for r in project.recipes]
-        return json_response([{"id": "default", "name": "Default", "color": "#2ab1ac", "items": items, "shared": []}])
-
-
 def propagate_schema(ctx, request: Request) -> Response:
     future = start_propagation(ctx.state, ctx.scheduler, request.path_params["pk"], request.json(required=True))
     with ctx.state.lock:
@@ -116,6 +107,5 @@ def propagate_schema(ctx, request: Request) -> Response:
 
 ROUTES = [
     ("GET", "projects/{pk}/flow/graph", get_graph),
-    ("GET", "projects/{pk}/flow/zones", list_zones),
     ("POST", "projects/{pk}/flow/tools/propagate-schema", propagate_schema),
 ]

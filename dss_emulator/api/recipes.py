@@ -19,6 +19,7 @@ from ..state import (
     recipe_definition,
     split_ref,
 )
+from ..zones import forget, renamed
 from .flow_objects import VOLATILE_KEYS, comparable, metadata_response, save_metadata
 
 
@@ -208,6 +209,7 @@ def delete_recipe(ctx, request: Request) -> Response:
         recipe = _recipe(ctx, request)
         project = ctx.state.project(recipe.project_key)
         del project.recipes[recipe.name]
+        forget(project.zones, "RECIPE", recipe.name)
         project.structure_changed()
         return json_response({"msg": "Recipe deleted"})
 
@@ -389,6 +391,7 @@ def rename_recipe(ctx, request: Request) -> Response:
         project.recipes = type(project.recipes)((new if k == old else k, v) for k, v in project.recipes.items())
         recipe.name = new
         recipe.definition["name"] = new
+        renamed(project.zones, "RECIPE", old, new)
         ctx.state.faults.rename_recipe(pk, old, new)
         project.structure_changed()
         return json_response({"msg": "Recipe renamed"})

@@ -324,9 +324,17 @@ class Job:
 class Scheduler:
     """Starts, runs and aborts the jobs of one emulator instance."""
 
-    def __init__(self, state: EmulatorState, activity_cap: int = 5) -> None:
+    def __init__(self, state: EmulatorState, activity_cap: int = 5, job_overhead: float = 0.0) -> None:
         self.state = state
         self.slots = ActivitySlots(activity_cap)
+        #: Seconds a job stays RUNNING before its first activity starts and after its last ends (a project's
+        #: flow-file ``emulation.jobOverhead`` wins): DSS computes the job graph, prepares and cleans up.
+        self.job_overhead = job_overhead
+
+    def overhead_of(self, project_key: str) -> float:
+        """The per-job overhead for a project's jobs (lock held)."""
+        own = self.state.project(project_key).job_overhead
+        return float(self.job_overhead if own is None else own)
 
     # -- starting -----------------------------------------------------------------------------------------------------
     def start_job(self, project_key: str, request: dict) -> Job:
@@ -651,7 +659,12 @@ class Scheduler:
             job.state = "RUNNING"
             job.start_ms = now_ms()
             job.log("INFO", f"Job {job.id} is running")
+            overhead = self.overhead_of(job.project_key)
             self.state.changed.notify_all()
+        if overhead > 0:
+            with lock:
+                job.log("INFO", "Computing the job graph and preparing activities")
+            job.abort_event.wait(overhead)  # RUNNING, no activity started: DSS's start-up cost of a job
         launched = set()
         with lock:
             while True:
@@ -672,6 +685,12 @@ class Scheduler:
                 if not active:
                     break
                 self.state.changed.wait(1.0)
+            teardown = self.overhead_of(job.project_key)  # read again: a change applies from the next phase on
+            if teardown > 0 and not job.abort_event.is_set():
+                job.log("INFO", "Activities over: writing the job state and cleaning up")
+        if teardown > 0:
+            job.abort_event.wait(teardown)  # still RUNNING after the last activity: DSS's tear-down of a job
+        with lock:
             self._finish_job(job)
 
     def _finish_job(self, job: Job) -> None:

@@ -64,6 +64,8 @@ def test_serve_prints_one_line_and_serves_until_interrupted():
             "cli-key",
             "--read-only-key",
             "cli-reader",
+            "--job-overhead",
+            "0.3",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -79,6 +81,10 @@ def test_serve_prints_one_line_and_serves_until_interrupted():
         assert client.list_project_keys() == ["CLINICAL"]
         reader = dataikuapi.DSSClient(match.group(1), "cli-reader")
         assert reader.get_project("CLINICAL").get_summary()["projectKey"] == "CLINICAL"
+        status = client.get_project("CLINICAL").get_recipe("group_LAB_RESULTS_AGG").run().get_status()["baseStatus"]
+        (activity,) = status["activities"].values()
+        assert activity["startTime"] - status["jobStartTime"] >= 300  # --job-overhead before the first activity
+        assert status["jobEndTime"] - activity["endTime"] >= 300  # and after the last
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=20)
