@@ -278,7 +278,6 @@ def _normalise(document: dict) -> dict:
                 "payload": payload,
                 "params": params,
                 "tags": list(recipe.get("tags") or []),
-                "zone": recipe.get("zone"),
                 "emulation": {
                     "duration": float(emulation.get("duration", DEFAULT_DURATION)),
                     "fail": fail,
@@ -286,6 +285,8 @@ def _normalise(document: dict) -> dict:
                 },
             }
         )
+        if "zone" in recipe:
+            recipes[-1]["zone"] = recipe["zone"]
     produced = {output for recipe in recipes for output in recipe["outputs"]}
     for recipe in recipes:
         if recipe["type"] == "python" and recipe["payload"] is None:
@@ -316,10 +317,11 @@ def _normalise(document: dict) -> dict:
             ),
             "tags": list(dataset.get("tags") or []),
             "built": bool(dataset.get("built", has_data and not is_output)),
-            "zone": dataset.get("zone"),
         }
         if "generate" in dataset:
             normalised["generate"] = copy.deepcopy(dataset["generate"])
+        if "zone" in dataset:
+            normalised["zone"] = dataset["zone"]
         if dataset.get("partitioning"):
             normalised["partitioning"] = copy.deepcopy(dataset["partitioning"])
         if "partitions" in dataset:
@@ -335,10 +337,11 @@ def _normalise(document: dict) -> dict:
             "type": folder.get("type", "Filesystem"),
             "connection": folder.get("connection", DEFAULT_CONNECTION),
             "tags": list(folder.get("tags") or []),
-            "zone": folder.get("zone"),
         }
         if "built" in folder:
             normalised_folder["built"] = folder["built"]
+        if "zone" in folder:
+            normalised_folder["zone"] = folder["zone"]
         folders.append(normalised_folder)
     implicit_recipes = [
         {"id": entry["id"], "inputs": list(entry.get("inputs") or []), "outputs": list(entry.get("outputs") or [])}

@@ -53,10 +53,11 @@ class Selection:
     select: Tuple[str, ...] = ()  # dbt-style expressions: +X, X+, +X+, @X, tag:T, unions by comma
     exclude: Tuple[str, ...] = ()  # dbt-style expressions removed from the selection
     all: bool = False  # explicit "every recipe"
+    zones: Tuple[str, ...] = ()  # Flow zones (ids or names) whose recipes run: the forms' "Flow zones" field
 
     @property
     def is_everything(self) -> bool:
-        return self.all or not (self.targets or self.recipes or self.select)
+        return self.all or not (self.targets or self.recipes or self.select or self.zones)
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ class BuildConfig:
 SOURCES = ("macro", "step", "cli")
 DEFAULT_MAX_PARALLEL = RunOptions().max_parallel
 
-_LIST_FIELDS = frozenset({"targets", "recipes", "select", "exclude", "transient_patterns", "expected_columns"})
+_LIST_FIELDS = frozenset({"targets", "recipes", "zones", "select", "exclude", "transient_patterns", "expected_columns"})
 _NAME_LIST_FIELDS = frozenset({"targets", "recipes"})  # a plain string of names is split on commas and spaces
 _BOOL_FIELDS = frozenset(
     {
@@ -213,7 +214,7 @@ def parse_build_config(raw: Optional[Mapping], source: str = "macro") -> BuildCo
     Values are accepted the way DSS sends them: missing keys and ``None`` mean "default", integers may arrive as
     floats, blank entries of STRINGS lists are dropped. ``source`` says which field names to expect:
 
-    - ``"macro"``: ``targets, recipes, select, exclude, build_mode, strategy, max_parallel, on_failure, retries,
+    - ``"macro"``: ``targets, recipes, zones, select, exclude, build_mode, strategy, max_parallel, on_failure, retries,
       retry_backoff_s, transient_patterns, timeout_minutes (0 = none), dry_run, resume_last_run, reorder``, and
       ``propagate_schema_first``, ``verify_after_build`` with its ``expectations`` (JSON spec text),
       ``expected_columns`` and ``min_rows`` (0 = not checked; all three ignored unless ``verify_after_build``),
@@ -255,6 +256,7 @@ def config_to_dict(cfg: BuildConfig) -> dict:
         "select": list(sel.select),
         "exclude": list(sel.exclude),
         "all": sel.all,
+        "zones": list(sel.zones),
         "build_mode": opt.build_mode,
         "strategy": opt.strategy,
         "max_parallel": opt.max_parallel,
@@ -502,8 +504,10 @@ def _semantic_problems(values: Mapping, source: str) -> List[Tuple[str, str]]:
             if isinstance(name, str) and name in seen:
                 problems.append(("recipes", f"{name!r} is listed more than once; list each recipe once"))
             seen.add(name)
-    if values.get("all") is True and any(values.get(k) for k in ("targets", "recipes", "select")):
-        problems.append(("all", "'all' selects every recipe: leave targets, recipes and select empty, or untick it"))
+    if values.get("all") is True and any(values.get(k) for k in ("targets", "recipes", "select", "zones")):
+        problems.append(
+            ("all", "'all' selects every recipe: leave targets, recipes, zones and select empty, or untick it")
+        )
     low, high = values.get("retry_backoff_s"), values.get("retry_backoff_max_s")
     if _is_number(low) and _is_number(high) and high < low:
         problems.append(("retry_backoff_max_s", f"must be at least retry_backoff_s ({low}) (got {high})"))
@@ -619,6 +623,7 @@ def _build(values: Mapping, source: str) -> BuildConfig:
         select=tuple(get("select", ())),
         exclude=tuple(get("exclude", ())),
         all=bool(get("all", False)),
+        zones=tuple(get("zones", ())),
     )
     retry = RetryPolicy(
         retries=int(get("retries", retry_defaults.retries)),

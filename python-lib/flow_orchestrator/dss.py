@@ -239,6 +239,27 @@ class DSSGateway:
         graph = self._read("Reading the Flow graph", self.project.get_flow().get_graph)
         return graph.data
 
+    def flow_zones_payload(self) -> Optional[List[dict]]:
+        """The project's Flow zones as DSS answers them (one GET), or None where zones cannot be read.
+
+        Feature detection: a client without ``DSSProjectFlow.list_zones`` or an instance answering 404 means no zone
+        information (every recipe in the default zone). Each zone's raw object comes through
+        ``DSSFlowZone.get_settings().get_raw()``, public in dataikuapi 12 to 15, so object types an older client does
+        not know (``zone.items`` raises on them) never break the read.
+        """
+        from dataikuapi.utils import DataikuException
+
+        flow = self.project.get_flow()
+        if not callable(getattr(flow, "list_zones", None)):
+            return None
+        try:
+            zones = self._read("Listing Flow zones", flow.list_zones)
+        except DataikuException:
+            if self._status.last_status == 404:
+                return None
+            raise
+        return [dict(_raw_zone(zone)) for zone in zones]
+
     def list_recipes(self) -> List[dict]:
         items = self._read("Listing recipes", self.project.list_recipes)
         return [dict(item) for item in items]
@@ -527,6 +548,13 @@ class DSSGateway:
         if not self.dss_url:
             return None
         return f"{self.dss_url}/projects/{self.project_key}/jobs/{job_id}/"
+
+
+def _raw_zone(zone) -> dict:
+    settings = getattr(zone, "get_settings", None)
+    if callable(settings):
+        return settings().get_raw()
+    return getattr(zone, "_raw", {}) or {}
 
 
 def split_dataset_ref(ref: str, project_key: str) -> Tuple[str, str]:

@@ -30,6 +30,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .errors import GraphError
 from .port import OutputRef
+from .zones import NO_ZONES, FlowZones
 
 RECIPE_NODE = "RUNNABLE_RECIPE"
 IMPLICIT_RECIPE_NODE = "RUNNABLE_IMPLICIT_RECIPE"
@@ -186,6 +187,8 @@ class FlowGraph:
         self._layer: Dict[str, int] = {}
         self._outputs_cache: Dict[str, Tuple[OutputRef, ...]] = {}
         self._producers_memo: Dict[str, Tuple[str, ...]] = {}
+        #: The project's Flow zones (read with the graph by the pipeline); every recipe in Default until set.
+        self.zones: FlowZones = NO_ZONES
 
     # -- construction -------------------------------------------------------------------------------------------
 

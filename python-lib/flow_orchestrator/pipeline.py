@@ -34,15 +34,18 @@ from .record import (
     resume_candidates,
 )
 from .runner import partitioned_outputs_of, run_plan
+from .zones import FlowZones
 
 log = logging.getLogger(__name__)
 
 
 def read_flow(gateway) -> FlowGraph:
-    """The project's Flow from one graph GET and one recipe listing."""
+    """The project's Flow from one graph GET, one recipe listing and one zone listing."""
     payload = gateway.flow_graph_payload()
     recipes = gateway.list_recipes()
-    return FlowGraph.from_payload(payload, recipes, project_key=gateway.project_key)
+    graph = FlowGraph.from_payload(payload, recipes, project_key=gateway.project_key)
+    graph.zones = FlowZones.from_payload(gateway.flow_zones_payload(), gateway.project_key)
+    return graph
 
 
 def _prepare(gateway, config: BuildConfig, previous_record: Optional[dict]) -> Tuple[FlowGraph, BuildPlan]:

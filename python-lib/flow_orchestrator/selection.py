@@ -2,9 +2,11 @@
 
 Expressions use dbt's graph operators on recipe or dataset names: ``X`` (just X), ``+X`` (X and everything upstream),
 ``X+`` (X and everything downstream), ``+X+``, ``2+X`` / ``X+1`` (depth-limited), ``@X`` (X, its downstream, and
-everything those need), ``tag:T`` and ``type:T`` (recipes by tag or recipe type). Terms separated by commas or spaces
-are united. A dataset name stands for the recipe that writes it; ``+DS`` is that recipe and its upstream, ``DS+``
-that recipe and every recipe downstream of the dataset.
+everything those need), ``tag:T`` and ``type:T`` (recipes by tag or recipe type), ``zone:Z`` (the recipes of a Flow
+zone, by id or name; ``+zone:Z`` adds their upstream, ``zone:Z+`` their downstream). Terms separated by commas or
+spaces are united; quotes keep a value with spaces whole (``zone:"Machine learning"``). A dataset name stands for the
+recipe that writes it; ``+DS`` is that recipe and its upstream, ``DS+`` that recipe and every recipe downstream of the
+dataset.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ if TYPE_CHECKING:  # config imports plan, which imports this module: no runtime 
     from .config import Selection
     from .graph import FlowGraph
 
-SELECTOR_METHODS = ("tag", "type")
+SELECTOR_METHODS = ("tag", "type", "zone")
 
 _TERM = re.compile(
-    r"^(?P<at>@)?(?:(?P<up_depth>\d*)(?P<up>\+))?(?P<name>[^+@\s,]+?)(?:(?P<down>\+)(?P<down_depth>\d*))?$"
+    r"^(?P<at>@)?(?:(?P<up_depth>\d*)(?P<up>\+))?(?P<name>(?:\"[^\"]*\"|'[^']*'|[^+@\s,\"'])+?)"
+    r"(?:(?P<down>\+)(?P<down_depth>\d*))?$"
 )
-_SPLIT = re.compile(r"[,\s]+")
+_TOKEN = re.compile(r"(?:\"[^\"]*\"?|'[^']*'?|[^,\s\"'])+")  # a term; quoted parts may hold spaces and commas
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ def split_expressions(expressions: Iterable[str]) -> List[str]:
     """Terms of a list of expression strings, split on commas and whitespace (``"a+, +b c"`` -> 3 terms)."""
     terms: List[str] = []
     for expression in expressions:
-        terms.extend(t for t in _SPLIT.split(expression or "") if t)
+        terms.extend(_TOKEN.findall(expression or ""))
     return terms
 
 
@@ -71,13 +74,13 @@ def parse_selector(text: str, field: str = "select") -> SelectorSpec:
                 (
                     field,
                     f"{term!r} is not a valid selector: use NAME, +NAME, NAME+, +NAME+, 2+NAME, NAME+1, "
-                    "@NAME, tag:TAG or type:TYPE",
+                    '@NAME, tag:TAG, type:TYPE or zone:ZONE (quote a zone name with spaces: zone:"My zone")',
                 )
             ]
         )
     if match.group("at") and match.group("up"):
         raise _error([(field, f"{term!r}: '@' cannot be combined with a leading '+' (use @NAME or +NAME+)")])
-    name = match.group("name")
+    name = match.group("name").replace('"', "").replace("'", "")
     method = "name"
     if ":" in name:
         prefix, rest = name.split(":", 1)
@@ -161,6 +164,11 @@ def resolve_selection(
                 explicit.setdefault(name, "recipes")
             else:
                 problems.append(("recipes", _unknown_recipe(graph, name)))
+        for text in _clean(selection.zones):
+            try:
+                selected |= _zone_recipes(graph, text, text, "zones")
+            except SelectionError as exc:
+                problems.extend(exc.problems)
         if selection.ordered:
             counts = Counter(recipe_names)
             for name in sorted(n for n, c in counts.items() if c > 1):
@@ -340,6 +348,8 @@ def _apply(graph: FlowGraph, spec: SelectorSpec, field: str) -> Set[str]:
         if not seeds:
             types = sorted({graph.recipe_type(r) for r in graph.recipes} - {""})
             problems.append((field, _unknown_value(spec.text, "recipe type", spec.value, types)))
+    elif spec.method == "zone":
+        seeds = _zone_recipes(graph, spec.value, spec.text, field)
     elif graph.is_recipe(_local(graph, spec.value)):
         seeds = {_local(graph, spec.value)}
     elif graph.has_node(_local(graph, spec.value)) and graph.is_computable(_local(graph, spec.value)):
@@ -372,6 +382,20 @@ def _apply(graph: FlowGraph, spec: SelectorSpec, field: str) -> Set[str]:
     if spec.at:
         result |= graph.upstream_closure(result)
     return result
+
+
+def _zone_recipes(graph: FlowGraph, value: str, text: str, field: str) -> Set[str]:
+    """The recipes of the zones ``value`` names (id or name); an unknown or empty zone raises naming ``field``."""
+    zones = graph.zones.find(value)
+    if not zones:
+        known = [z.name for z in graph.zones.zones]
+        prefix = "" if text == value else f"{text!r}: "
+        raise _error([(field, f"{prefix}{value!r} is not a Flow zone of the project" + _suggest(value, known, True))])
+    recipes = set(graph.zones.recipes_in([z.id for z in zones], graph.recipes))
+    if not recipes:
+        names = " / ".join(repr(z.name) for z in zones)
+        raise _error([(field, f"{text!r}: zone {names} has no recipe (it holds only datasets or folders)")])
+    return recipes
 
 
 def _local(graph: FlowGraph, name: str) -> str:

@@ -187,7 +187,7 @@ def test_list_entries_of_the_wrong_type_are_located():
 
 def test_all_conflicts_with_an_explicit_selection():
     assert problems_of({"all": True, "targets": ["A"]}, "cli") == {
-        "--all": "'all' selects every recipe: leave targets, recipes and select empty, or untick it"
+        "--all": "'all' selects every recipe: leave targets, recipes, zones and select empty, or untick it"
     }
 
 

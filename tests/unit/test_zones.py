@@ -1,0 +1,170 @@
+"""Flow zones as plain values, and the ``zone:`` selector and the "Flow zones" field of the selection."""
+
+from __future__ import annotations
+
+import pytest
+from flow_orchestrator.config import Selection
+from flow_orchestrator.errors import SelectionError
+from flow_orchestrator.graph import FlowGraph
+from flow_orchestrator.selection import parse_selector, resolve_selection, select_recipes, split_expressions
+from flow_orchestrator.zones import DEFAULT_ZONE, FlowZone, FlowZones, plan_zones
+
+from tests.unit.flow_payloads import flow
+
+NON_RECURSIVE = "NON_RECURSIVE_FORCED_BUILD"
+
+# Raw zones as GET /projects/{key}/flow/zones answers them (dataikuapi 12-15 read the same fields).
+RAW_ZONES = [
+    {"id": "default", "name": "Default", "color": "#2ab1ac", "items": [], "shared": []},
+    {
+        "id": "z1prep0",
+        "name": "Data preparation",
+        "color": "#4f8ad6",
+        "items": [
+            {"objectId": "raw", "objectType": "DATASET"},
+            {"objectId": "prep", "objectType": "RECIPE"},
+            {"objectId": "prep_b", "objectType": "RECIPE"},
+        ],
+        "shared": [],
+    },
+    {
+        "id": "z2repor",
+        "name": "Reporting",
+        "color": "#3aa76d",
+        "items": [
+            {"objectId": "report", "objectType": "RECIPE"},
+            {"objectId": "REPORT", "objectType": "DATASET"},
+            {"projectKey": "OTHER", "objectId": "elsewhere", "objectType": "RECIPE"},
+        ],
+        "shared": [{"objectId": "JOINED", "objectType": "DATASET"}],
+    },
+    {"id": "z3empty", "name": "Archive", "color": "#999999", "items": [], "shared": []},
+]
+
+
+@pytest.fixture(scope="module")
+def graph() -> FlowGraph:
+    """prep, prep_b (Data preparation) -> join (default) -> report (Reporting) ; after_report (default)."""
+    payload = flow(
+        {
+            "prep": (["raw"], ["PREP"]),
+            "prep_b": (["raw"], ["PREP_B"]),
+            "join": (["PREP", "PREP_B"], ["JOINED"]),
+            "report": (["JOINED"], ["REPORT"]),
+            "after_report": (["REPORT"], ["FINAL"]),
+        },
+        project_key="SHOP",
+    )
+    graph = FlowGraph.from_payload(payload, project_key="SHOP")
+    graph.zones = FlowZones.from_payload(RAW_ZONES, "SHOP")
+    return graph
+
+
+def resolve(graph, **kwargs):
+    return resolve_selection(graph, Selection(**kwargs), NON_RECURSIVE)
+
+
+def test_membership_comes_from_the_zones_items_and_defaults_to_the_default_zone(graph):
+    zones = graph.zones
+    assert [z.id for z in zones.zones] == ["default", "z1prep0", "z2repor", "z3empty"]
+    assert zones.zone_of("prep").name == "Data preparation"
+    assert zones.zone_of("join") == FlowZone("default", "Default", "#2ab1ac")
+    assert "elsewhere" not in zones.recipe_zone  # another project's recipe
+    assert zones.in_use
+
+
+def test_the_default_zone_listing_its_items_or_not_gives_the_same_membership():
+    listed = [dict(z) for z in RAW_ZONES]
+    listed[0] = dict(listed[0], items=[{"objectId": "join", "objectType": "RECIPE"}])
+    assert FlowZones.from_payload(listed, "SHOP").recipe_zone == FlowZones.from_payload(RAW_ZONES, "SHOP").recipe_zone
+
+
+def test_no_zone_information_puts_every_recipe_in_the_default_zone():
+    for raw in (None, []):
+        zones = FlowZones.from_payload(raw, "SHOP")
+        assert zones.zones == (DEFAULT_ZONE,) and zones.zone_of("anything") == DEFAULT_ZONE and not zones.in_use
+    # a listing without the default zone still gets one, first
+    zones = FlowZones.from_payload(RAW_ZONES[1:], "SHOP")
+    assert zones.zones[0].id == "default"
+
+
+def test_find_by_id_exact_name_case_and_loose_spelling(graph):
+    find = graph.zones.find
+    assert [z.id for z in find("z2repor")] == ["z2repor"]
+    assert [z.id for z in find("Reporting")] == ["z2repor"]
+    assert [z.id for z in find("reporting")] == ["z2repor"]
+    assert [z.id for z in find("data_preparation")] == ["z1prep0"]
+    assert [z.id for z in find("DATA-PREPARATION")] == ["z1prep0"]
+    assert find("Reportng") == []
+
+
+def test_group_keeps_zone_order_and_recipe_order(graph):
+    groups = graph.zones.group(["report", "join", "prep_b", "prep"])
+    assert [(z.name, names) for z, names in groups] == [
+        ("Default", ["join"]),
+        ("Data preparation", ["prep_b", "prep"]),
+        ("Reporting", ["report"]),
+    ]
+    assert plan_zones(graph.zones, ["report"]) == [
+        {"id": "z2repor", "name": "Reporting", "color": "#3aa76d", "recipes": ["report"]}
+    ]
+
+
+def test_zone_selector_and_its_graph_operators(graph):
+    assert select_recipes(graph, ["zone:Reporting"]) == {"report"}
+    assert select_recipes(graph, ["+zone:Reporting"]) == {"report", "join", "prep", "prep_b"}
+    assert select_recipes(graph, ["zone:data_preparation+"]) == {"prep", "prep_b", "join", "report", "after_report"}
+    assert select_recipes(graph, ["zone:z1prep0"]) == {"prep", "prep_b"}
+
+
+def test_quoted_zone_names_keep_their_spaces():
+    assert split_expressions(['zone:"Data preparation"+, report']) == ['zone:"Data preparation"+', "report"]
+    spec = parse_selector('+zone:"Data preparation"')
+    assert (spec.method, spec.value, spec.upstream) == ("zone", "Data preparation", True)
+    assert split_expressions(["zone:'A, B' x"]) == ["zone:'A, B'", "x"]
+
+
+def test_quoted_zone_selects(graph):
+    assert select_recipes(graph, ['zone:"Data preparation"']) == {"prep", "prep_b"}
+
+
+def test_unknown_zone_suggests_and_lists(graph):
+    with pytest.raises(SelectionError) as caught:
+        select_recipes(graph, ["zone:Reportng"])
+    assert caught.value.problems == [
+        ("select", "'zone:Reportng': 'Reportng' is not a Flow zone of the project; did you mean 'Reporting'?")
+    ]
+    with pytest.raises(SelectionError, match="known: Default, Data preparation, Reporting, Archive"):
+        select_recipes(graph, ["zone:Finance"])
+
+
+def test_a_zone_without_recipes_is_an_error_naming_it(graph):
+    with pytest.raises(SelectionError, match="zone 'Archive' has no recipe"):
+        select_recipes(graph, ["zone:Archive"])
+
+
+def test_zone_needs_a_value():
+    with pytest.raises(SelectionError, match="zone: needs a value"):
+        parse_selector("zone:")
+
+
+def test_the_zones_field_selects_by_id_or_name_and_unites_with_the_rest(graph):
+    assert resolve(graph, zones=("z1prep0",)).recipes == ("prep", "prep_b")
+    assert resolve(graph, zones=("Reporting",), recipes=("after_report",)).recipes == ("report", "after_report")
+    assert resolve(graph, zones=("z1prep0",), exclude=("prep_b",)).recipes == ("prep",)
+
+
+def test_the_zones_field_reports_a_deleted_zone_under_its_field(graph):
+    with pytest.raises(SelectionError) as caught:
+        resolve(graph, zones=("zGONE00",))
+    ((field, message),) = caught.value.problems
+    assert field == "zones" and "'zGONE00' is not a Flow zone of the project" in message
+
+
+def test_exclude_a_zone(graph):
+    assert resolve(graph, select=("zone:data_preparation+",), exclude=("zone:Reporting",)).recipes == (
+        "prep",
+        "prep_b",
+        "join",
+        "after_report",
+    )
