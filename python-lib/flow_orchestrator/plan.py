@@ -78,6 +78,27 @@ class PlannedRecipe(NamedTuple):
         )
 
 
+class PlanZone(NamedTuple):
+    """A Flow zone holding planned recipes (``recipes`` in plan order)."""
+
+    id: str
+    name: str
+    color: str
+    recipes: Tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "color": self.color, "recipes": list(self.recipes)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> PlanZone:
+        return cls(
+            str(data["id"]),
+            str(data.get("name", data["id"])),
+            str(data.get("color", "")),
+            tuple(data.get("recipes", ())),
+        )
+
+
 @dataclass(frozen=True)
 class BuildPlan:
     """Recipes to run in one topological order, with their dependencies, layers and critical path."""
@@ -91,6 +112,9 @@ class BuildPlan:
     critical_path_s: float = 0.0
     notes: Tuple[str, ...] = ()  # human-readable remarks (reordered list, excluded recipes...)
     ordered: bool = False  # ``recipes`` follows the user's ordered list: with one slot, run exactly in this order
+    #: Flow zones holding planned recipes, in project order (empty when the project puts every recipe in the
+    #: default zone): the dry run and the report group recipes by them.
+    zones: Tuple[PlanZone, ...] = ()
     _index: Dict[str, PlannedRecipe] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
@@ -133,6 +157,7 @@ class BuildPlan:
             "total_work_s": self.total_work_s,
             "notes": list(self.notes),
             "ordered": self.ordered,
+            "zones": [z.to_dict() for z in self.zones],
         }
 
     @classmethod
@@ -147,6 +172,7 @@ class BuildPlan:
             critical_path_s=float(data.get("critical_path_s", 0.0)),
             notes=tuple(data.get("notes", [])),
             ordered=bool(data.get("ordered", False)),
+            zones=tuple(PlanZone.from_dict(z) for z in data.get("zones", [])),
         )
 
 
@@ -253,6 +279,9 @@ def _make_plan(
         critical_path_s=critical_s,
         notes=tuple(notes),
         ordered=ordered,
+        zones=tuple(PlanZone(z.id, z.name, z.color, tuple(r)) for z, r in graph.zones.group(names))
+        if graph.zones.in_use
+        else (),
     )
 
 
@@ -396,6 +425,11 @@ def format_plan_text(plan: BuildPlan) -> str:
     if on_critical:
         lines.append("")
         lines.append("* on the critical path")
+    if plan.zones:
+        lines.append("")
+        lines.append(f"By Flow zone ({len(plan.zones)} zone(s)):")
+        for zone in plan.zones:
+            lines.append(f"  {zone.name} ({len(zone.recipes)} recipe(s)): " + ", ".join(zone.recipes))
     if plan.notes:
         lines.append("")
         lines.append("Notes:")

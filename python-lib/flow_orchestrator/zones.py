@@ -108,8 +108,3 @@ NO_ZONES = FlowZones()
 
 def _loose(text: str) -> str:
     return re.sub(r"[\s_\-]+", "", text.lower())
-
-
-def plan_zones(zones: FlowZones, recipes: Sequence[str]) -> List[dict]:
-    """The ``zones`` entry of a plan: each zone holding planned recipes, with those recipes in plan order."""
-    return [dict(zone.to_dict(), recipes=list(names)) for zone, names in zones.group(recipes)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -58,6 +59,7 @@ _TICK_STEPS_S = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 180
 _MAX_FAILURES_LISTED = 20
 _MAX_CAUSED_SKIPS_LISTED = 10
 _MIN_BAR_PCT = 0.25
+_HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _URL_FORBIDDEN = frozenset("\"'<>`\\{}|^")  # never in a real DSS URL; rejecting them keeps hrefs plain
 
 
@@ -215,6 +217,7 @@ def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = N
         plan=plan_view,
         timeline=None if dry_run else _timeline(record, recipes),
         rows=rows,
+        zone_groups=_zone_groups(plan_dict, rows) if not dry_run else [],
     )
     if dry_run:
         title = f"Build plan of {project_key} (dry run)"
@@ -555,6 +558,50 @@ def _counts(record: Mapping[str, Any], recipes: Sequence[Mapping[str, Any]]) -> 
     return [(s, counts[s]) for s in ordered if isinstance(counts[s], int) and counts[s] > 0]
 
 
+def _safe_color(value: Any) -> str:
+    """A zone colour fit for a style attribute: ``#RRGGBB`` only, anything else dropped."""
+    text = _text(value)
+    return text if _HEX_COLOR.match(text) else ""
+
+
+def _plan_zones(plan: Optional[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
+    zones = plan.get("zones") if isinstance(plan, Mapping) else None
+    return [z for z in zones or [] if isinstance(z, Mapping) and isinstance(z.get("recipes"), list)]
+
+
+def _zone_groups(plan: Optional[Mapping[str, Any]], rows: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The recipe rows grouped by the plan's Flow zones, each group with its counts by state; [] without zones."""
+    zones = _plan_zones(plan)
+    if not zones:
+        return []
+    by_name = {row["name"]: row for row in rows}
+    groups: List[Dict[str, Any]] = []
+    placed: set = set()
+    for zone in zones:
+        members = [by_name[n] for n in map(_text, zone["recipes"]) if n in by_name and n not in placed]
+        placed.update(row["name"] for row in members)
+        groups.append(
+            {
+                "name": _text(zone.get("name")) or _text(zone.get("id")),
+                "color": _safe_color(zone.get("color")),
+                "rows": members,
+                "counts": _row_counts(members),
+            }
+        )
+    rest = [row for row in rows if row["name"] not in placed]
+    if rest:
+        groups.append({"name": "Other recipes", "color": "", "rows": rest, "counts": _row_counts(rest)})
+    return [g for g in groups if g["rows"]]
+
+
+def _row_counts(rows: Sequence[Mapping[str, Any]]) -> List[Tuple[str, int]]:
+    counts: Dict[str, int] = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    ordered = [s for s in COUNT_ORDER if s in counts] + sorted(s for s in counts if s not in COUNT_ORDER)
+    return [(s, counts[s]) for s in ordered]
+
+
 def _caused_skips(recipes: Iterable[Mapping[str, Any]]) -> Dict[str, List[str]]:
     """For each failed recipe, the recipes skipped because of it (inverse of ``skipped_because``)."""
     caused: Dict[str, List[str]] = {}
@@ -693,8 +740,17 @@ def _plan_view(plan: Mapping[str, Any], *, run_facts: bool = True) -> Dict[str, 
     targets = _outputs_text(plan.get("targets"))
     if targets:
         facts.append(("Targets", targets, None))
+    zones = [
+        {
+            "name": _text(z.get("name")) or _text(z.get("id")),
+            "color": _safe_color(z.get("color")),
+            "recipes": [_text(n) for n in z["recipes"]],
+        }
+        for z in _plan_zones(plan)
+    ]
     return {
         "layers": layers,
+        "zones": zones,
         "critical_path": critical,
         "critical_path_s": format_duration(plan.get("critical_path_s")),
         "notes": [_text(n) for n in plan.get("notes") or []],

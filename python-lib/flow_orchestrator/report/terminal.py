@@ -10,7 +10,7 @@ import shutil
 import sys
 import threading
 import unicodedata
-from typing import Any, Dict, List, Mapping, Optional, TextIO
+from typing import Any, Dict, List, Mapping, Optional, TextIO, Tuple
 
 from .html import format_duration
 
@@ -96,9 +96,11 @@ def format_summary_table(record: Mapping[str, Any], width: Optional[int] = None)
     """
     total_width = _terminal_width(width)
     rows: List[List[str]] = []
-    for recipe in record.get("recipes") or []:
-        if not isinstance(recipe, Mapping):
-            continue
+    recipes = [r for r in record.get("recipes") or [] if isinstance(r, Mapping)]
+    zones = _zone_sections(record, recipes)
+    if zones:
+        recipes = [recipe for _, members in zones for recipe in members]
+    for recipe in recipes:
         attempts = recipe.get("attempts")
         rows.append(
             [
@@ -120,10 +122,42 @@ def format_summary_table(record: Mapping[str, Any], width: Optional[int] = None)
     widths = (recipe_w, state_w, attempts_w, duration_w, error_w)
     right = (False, False, True, True, False)
     lines = []
-    for cells in [list(_HEADERS)] + rows:
+    headings = {}  # row index -> zone heading line printed before it
+    start = 0
+    for heading, members in zones:
+        headings[start] = heading
+        start += len(members)
+    for index, cells in enumerate([list(_HEADERS)] + rows):
+        if index - 1 in headings:
+            lines.append(fit(headings[index - 1], total_width))
         line = _GAP.join(_pad(c, w, r) for c, w, r in zip(cells, widths, right))
         lines.append(fit(line.rstrip(), total_width))
     return "\n".join(lines)
+
+
+def _zone_sections(record: Mapping[str, Any], recipes: List[Mapping[str, Any]]) -> List[Tuple[str, List[Mapping]]]:
+    """The record's recipes grouped by the plan's Flow zones, each with a heading line; [] when the plan has none."""
+    plan = record.get("plan") if isinstance(record.get("plan"), Mapping) else {}
+    zones = [z for z in plan.get("zones") or [] if isinstance(z, Mapping) and isinstance(z.get("recipes"), list)]
+    if not zones:
+        return []
+    by_name = {clean_text(r.get("name")): r for r in recipes}
+    sections: List[Tuple[str, List[Mapping]]] = []
+    placed = set()
+    groups = [(clean_text(z.get("name") or z.get("id")), [clean_text(n) for n in z["recipes"]]) for z in zones]
+    groups.append(("Other recipes", list(by_name)))
+    for name, members in groups:
+        found = [by_name[m] for m in members if m in by_name and m not in placed]
+        placed.update(members)
+        if not found:
+            continue
+        states: Dict[str, int] = {}
+        for recipe in found:
+            state = clean_text(recipe.get("state") or "UNKNOWN")
+            states[state] = states.get(state, 0) + 1
+        summary = ", ".join(f"{n} {state}" for state, n in states.items())
+        sections.append((f"── Zone {name}: {len(found)} recipe(s) ({summary})", found))
+    return sections
 
 
 def format_run_headline(record: Mapping[str, Any]) -> str:
