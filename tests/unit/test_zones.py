@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from flow_orchestrator.config import Selection
+from flow_orchestrator.config import BuildConfig, Selection
 from flow_orchestrator.errors import SelectionError
 from flow_orchestrator.graph import FlowGraph
+from flow_orchestrator.plan import BuildPlan, PlanZone, format_plan_text, make_plan
+from flow_orchestrator.record import new_record
+from flow_orchestrator.report.html import render_build_report
+from flow_orchestrator.report.terminal import format_summary_table
 from flow_orchestrator.selection import parse_selector, resolve_selection, select_recipes, split_expressions
 from flow_orchestrator.zones import DEFAULT_ZONE, FlowZone, FlowZones
 
@@ -165,3 +171,79 @@ def test_exclude_a_zone(graph):
         "join",
         "after_report",
     )
+
+
+# -- the plan and the reports group recipes by zone ---------------------------------------------------------------
+
+
+def _plan(graph, **selection):
+    return make_plan(graph, BuildConfig(selection=Selection(**selection)), "SHOP")
+
+
+def test_the_plan_lists_its_zones_in_project_order_and_survives_the_record(graph):
+    plan = _plan(graph, select=("+zone:Reporting",))
+    assert plan.zones == (
+        PlanZone("default", "Default", "#2ab1ac", ("join",)),
+        PlanZone("z1prep0", "Data preparation", "#4f8ad6", ("prep", "prep_b")),
+        PlanZone("z2repor", "Reporting", "#3aa76d", ("report",)),
+    )
+    assert BuildPlan.from_dict(plan.to_dict()) == plan
+    text = format_plan_text(plan)
+    assert (
+        "By Flow zone (3 zone(s)):\n  Default (1 recipe(s)): join\n  Data preparation (2 recipe(s)): prep, prep_b"
+        in text
+    )
+
+
+def test_a_project_without_zones_plans_no_zone_grouping():
+    payload = flow({"a": (["src"], ["A"])}, project_key="P")
+    plain = FlowGraph.from_payload(payload, project_key="P")
+    plan = make_plan(plain, BuildConfig(), "P")
+    assert plan.zones == () and plan.to_dict()["zones"] == [] and "By Flow zone" not in format_plan_text(plan)
+
+
+def _record(graph, states):
+    record = new_record(_plan(graph, select=("zone:Default", "zone:Reporting", "zone:z1prep0"))).to_dict()
+    record["state"] = "FAILED"
+    for recipe in record["recipes"]:
+        recipe["state"] = states.get(recipe["name"], "SUCCESS")
+    return record
+
+
+def test_the_html_report_groups_rows_by_zone_with_counts(graph):
+    html = render_build_report(_record(graph, {"prep_b": "FAILED", "report": "SKIPPED"}))
+    headings = re.findall(r'<tr class="fo-layer-row fo-zone-row"[^>]*><th colspan="7">(.*?)</th>', html)
+    assert [re.sub(r"<[^>]+>", "", h) for h in headings] == [
+        "Zone Default · 2 recipes · 2 SUCCESS",
+        "Zone Data preparation · 2 recipes · 1 SUCCESS · 1 FAILED",
+        "Zone Reporting · 1 recipe · 1 SKIPPED",
+    ]
+    order = re.findall(r'<tr class="fo-recipe-row[^"]*" data-recipe="([^"]+)"', html)
+    assert order == ["join", "after_report", "prep", "prep_b", "report"]
+
+
+def test_zone_names_are_escaped_and_colours_checked(graph):
+    record = _record(graph, {})
+    record["plan"]["zones"][0]["name"] = "<script>alert(1)</script>"
+    record["plan"]["zones"][0]["color"] = "red;background:url(x)"
+    html = render_build_report(record)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "url(x)" not in html
+    record["dry_run"], record["state"] = True, "PLANNED"
+    plan_html = render_build_report(record)
+    assert "By Flow zone" in plan_html and "<script>alert(1)" not in plan_html and "url(x)" not in plan_html
+
+
+def test_the_terminal_table_groups_rows_by_zone(graph):
+    lines = format_summary_table(_record(graph, {"prep_b": "FAILED"}), width=100).splitlines()
+    assert [line.split()[0] for line in lines[1:]] == [
+        "──",
+        "join",
+        "after_report",
+        "──",
+        "prep",
+        "prep_b",
+        "──",
+        "report",
+    ]
+    assert lines[4] == "── Zone Data preparation: 2 recipe(s) (1 SUCCESS, 1 FAILED)"
