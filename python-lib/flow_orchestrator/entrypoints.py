@@ -45,14 +45,14 @@ SCHEMA_AND_VERIFY_FIELDS = (
 )
 #: Form fields of the Build pipeline macro that make its build configuration.
 MACRO_FIELDS = (
-    ("targets", "recipes", "select", "exclude", "build_mode", "strategy")
+    ("targets", "recipes", "zones", "select", "exclude", "build_mode", "strategy")
     + POLICY_FIELDS
     + ("dry_run", "resume_last_run", "record_folder", "partitions")
     + SCHEMA_AND_VERIFY_FIELDS
 )
 #: Step fields that make its build configuration (``recipes`` is the ordered pipeline).
 STEP_FIELDS = (
-    ("recipes", "reorder", "build_mode", "parallel")
+    ("recipes", "zones", "reorder", "build_mode", "parallel")
     + POLICY_FIELDS
     + ("resume_last_run", "record_folder", "partitions")
     + SCHEMA_AND_VERIFY_FIELDS
@@ -65,6 +65,7 @@ STEP_ONLY_FIELDS = ("record_name",)
 FIELD_TYPES = {
     "targets": ("DATASETS",),
     "recipes": ("MULTISELECT", "STRINGS"),
+    "zones": ("MULTISELECT",),
     "select": ("STRING",),
     "exclude": ("STRING",),
     "build_mode": ("SELECT",),
@@ -164,7 +165,7 @@ def raw_build_form(form: dict, fields: Iterable[str]) -> dict:
         if field in POLICY_FIELDS:
             continue
         value = form.get(field)
-        if field in ("targets", "recipes", "transient_patterns", "expected_columns"):
+        if field in ("targets", "recipes", "zones", "transient_patterns", "expected_columns"):
             value = _clean_list(value)
         if not is_blank(value):
             raw[field] = value
@@ -582,9 +583,28 @@ def dataset_choices(gateway: DSSGateway) -> List[dict]:
     ]
 
 
+def zone_choices(gateway: DSSGateway) -> List[dict]:
+    """The project's Flow zones (the default zone first), labelled ``name (N recipes)``; the value is the zone id."""
+    from .pipeline import read_flow
+
+    graph = read_flow(gateway)
+    counts: Dict[str, int] = {}
+    for recipe in graph.recipes:
+        zone_id = graph.zones.zone_of(recipe).id
+        counts[zone_id] = counts.get(zone_id, 0) + 1
+    return [
+        {
+            "value": zone.id,
+            "label": f"{zone.name} ({counts.get(zone.id, 0)} recipe{'' if counts.get(zone.id) == 1 else 's'})",
+        }
+        for zone in graph.zones.zones
+    ]
+
+
 #: Which list each choice-backed form field shows.
 CHOICE_PROVIDERS = {
     "recipes": ("recipes", recipe_choices),
+    "zones": ("Flow zones", zone_choices),
     "datasets": ("datasets", dataset_choices),
 }
 

@@ -49,7 +49,9 @@ def test_get_zone_and_zone_of_object(project):
 
 
 def test_unknown_zone_is_a_not_found_naming_the_zones(project):
-    with pytest.raises(DataikuException, match="Flow zone .nope. does not exist in project CLINICAL \\(zones: default \\(Default\\)"):
+    with pytest.raises(
+        DataikuException, match="Flow zone .nope. does not exist in project CLINICAL \\(zones: default \\(Default\\)"
+    ):
         project.get_flow().get_zone("nope")
 
 
