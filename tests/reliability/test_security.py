@@ -69,7 +69,8 @@ R_B, DS_B = "<script>document['title']='XSS'<script>", "DS_\"'><u>ds<u>&amp;"
 R_C, DS_C = "sty<style>*{display:none!important}<style>", "DS_C_<style>*{display:none}<style>"
 COLUMN = P_STYLE
 NEW_COLUMN = P_SCRIPT
-NAME_PAYLOADS = (SRC, R_A, DS_A, R_B, DS_B, R_C, DS_C)
+ZONE_A, ZONE_B = f"Zone {P_IMG}", f"Zone {P_STYLE} {P_SCRIPT}"  # Flow zone names may hold spaces
+NAME_PAYLOADS = (SRC, R_A, DS_A, R_B, DS_B, R_C, DS_C, ZONE_A, ZONE_B)
 PAYLOADS_TRIED = (P_SCRIPT, P_IMG, P_STYLE, ERROR_TYPE) + NAME_PAYLOADS
 
 #: Elements no report uses: any of them in an output means a payload became markup.
@@ -77,7 +78,7 @@ FORBIDDEN_TAGS = {"script", "img", "iframe", "object", "embed", "u", "b", "form"
 
 
 def payload_flow() -> dict:
-    return {
+    flow = {
         "projectKey": PROJECT,
         "name": f"Payload project {P_SCRIPT}",
         "datasets": [
@@ -97,7 +98,11 @@ def payload_flow() -> dict:
             {"name": R_B, "type": "sync", "inputs": [SRC], "outputs": [DS_B], "emulation": {"duration": 0.01}},
             {"name": R_C, "type": "sync", "inputs": [DS_B], "outputs": [DS_C], "emulation": {"duration": 0.01}},
         ],
+        "zones": [{"name": ZONE_A, "color": "#4f8ad6"}, {"name": ZONE_B}],
     }
+    for recipe, zone in zip(flow["recipes"], (ZONE_A, ZONE_B, ZONE_B)):
+        recipe["zone"] = zone
+    return flow
 
 
 class _Document(HTMLParser):
@@ -229,10 +234,10 @@ OUTPUT_NAMES = [
 DOCUMENTS = ("command line --html page", "run history folder page")
 #: What each output must show as text (escaped, not dropped): names, and the failure's message.
 SHOWN = {
-    "build report, success": (R_A, R_B, R_C, DS_B),  # DS_B holds "&amp;": shown as typed, escaped once
-    "build report, dry run": (R_A, R_B, R_C),
-    "plan report": (R_A, R_B, R_C),
-    "build report, failure": (R_B, R_C, "document.title='XSS'", "<b id=esc>x</b>"),
+    "build report, success": (R_A, R_B, R_C, DS_B, ZONE_A, ZONE_B),  # DS_B holds "&amp;": shown as typed
+    "build report, dry run": (R_A, R_B, R_C, ZONE_A, ZONE_B),
+    "plan report": (R_A, R_B, R_C, ZONE_A, ZONE_B),
+    "build report, failure": (R_B, R_C, "document.title='XSS'", "<b id=esc>x</b>", ZONE_B),
     "build macro, failure": (R_B, R_C, "document.title='XSS'", "<b id=esc>x</b>"),
     "build macro, dry run": (R_A, R_B, R_C),
     "command line --html page": (R_B, R_C, "document.title='XSS'"),
