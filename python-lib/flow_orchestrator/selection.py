@@ -390,7 +390,12 @@ def _zone_recipes(graph: FlowGraph, value: str, text: str, field: str) -> Set[st
     if not zones:
         known = [z.name for z in graph.zones.zones]
         prefix = "" if text == value else f"{text!r}: "
-        raise _error([(field, f"{prefix}{value!r} is not a Flow zone of the project" + _suggest(value, known, True))])
+        spaced = [n for n in known if " " in n and n.lower().startswith(value.lower() + " ")]
+        if spaced:  # an unquoted name with spaces was split into terms
+            hint = f'; quote a zone name with spaces: zone:"{spaced[0]}"'
+        else:
+            hint = _suggest(value, known, True)
+        raise _error([(field, f"{prefix}{value!r} is not a Flow zone of the project{hint}")])
     recipes = set(graph.zones.recipes_in([z.id for z in zones], graph.recipes))
     if not recipes:
         names = " / ".join(repr(z.name) for z in zones)

@@ -259,6 +259,17 @@ CASES = [
     Case("macro-unknown-target", macro({"targets": ["LAB_RESULTS_AG"]}), ("LAB_RESULTS_AG", "did you mean")),
     Case("macro-unknown-in-select", macro({"select": "+nope_recipe+"}), ("select", "nope_recipe")),
     Case("macro-malformed-select", macro({"select": "++"}), ("select", "++")),
+    Case(
+        "macro-unknown-zone-in-select", macro({"select": "zone:Lab_result"}), ("select", "did you mean", "Lab results")
+    ),
+    Case("macro-zone-without-name", macro({"select": "+zone:"}), ("select", "zone: needs a value")),
+    Case("macro-deleted-zone", macro({"zones": ["zDeleted"]}), ("zones", "zDeleted", "not a Flow zone", "Lab results")),
+    Case("macro-zones-wrong-type", macro({"zones": 7}), ("zones", "list")),
+    Case(
+        "macro-unquoted-zone-with-space",
+        macro({"select": "zone:Machine learning"}),
+        ("select", "'Machine'", 'quote a zone name with spaces: zone:"Machine learning"'),
+    ),
     Case("macro-unknown-in-exclude", macro({"exclude": "group_LAB"}), ("exclude", "group_LAB")),
     Case("macro-exclude-everything", macro({"recipes": [LAB], "exclude": LAB}), ("exclude", "empty")),
     Case(
@@ -337,6 +348,7 @@ CASES = [
     Case("step-duplicate-recipe", step({"recipes": [LAB, LAB]}), ("recipes", LAB, "more than once")),
     Case("step-order-contradicts-flow", step({"recipes": [JOIN, LAB]}), (JOIN, LAB, "reorder")),
     Case("step-unknown-recipe", step({"recipes": [LAB, "join_ML_TRAINING"]}), ("join_ML_TRAINING", "did you mean")),
+    Case("step-unknown-zone", step({"recipes": [LAB], "zones": ["Clinical note"]}), ("zones", "did you mean")),
     Case(
         "step-parallel-not-boolean", step({"recipes": [LAB], "parallel": "yes please"}), ("parallel", "true or false")
     ),
@@ -399,6 +411,11 @@ CASES = [
         "cli-unknown-project", command("build", project="NOPE"), ("NOPE", "project"), forbid=("rejected the API key",)
     ),
     Case("cli-unknown-recipe", command("build", "--recipes", "train_MODEL"), ("train_MODEL", "did you mean")),
+    Case(
+        "cli-unknown-zone",
+        command("build", "--select", "+zone:Machine_lerning"),
+        ("select", "not a Flow zone", "did you mean", "Machine learning"),
+    ),
     Case("cli-ordered-contradicts-flow", command("build", "--ordered", "--recipes", JOIN, LAB), (JOIN, LAB, "reorder")),
     Case(
         "cli-ordered-duplicate", command("build", "--ordered", "--recipes", LAB, LAB), ("--recipes", "more than once")
