@@ -11,7 +11,8 @@ The real, unmodified ``dataikuapi.DSSClient`` talks to it over HTTP::
 
 Fault controls (thread-safe, also on the ``/emulator/`` admin HTTP API, see :mod:`dss_emulator.api.admin`):
 ``set_duration``, ``fail_recipe``, ``hang_recipe``, ``fail_requests``, ``slow_requests``, ``abort_job``,
-``restart``, ``clear_faults``, ``job_starts`` and ``load_flow``.
+``restart``, ``clear_faults``, ``job_starts`` and ``load_flow``; ``job_overhead`` (a property) is the seconds every job
+stays RUNNING before its first activity and after its last.
 
 ``restart()`` does to jobs what a DSS restart does: every job still running is lost. It ends ``ABORTED`` (activities
 that had not finished too) with a ``baseStatus.unexpectedFailure`` saying DSS was restarted, and running futures are

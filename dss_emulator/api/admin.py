@@ -3,6 +3,7 @@ started with ``python -m dss_emulator serve`` can be driven by another process. 
 
     GET  /emulator/status                      requests served, projects, running jobs, pending faults
     POST /emulator/set-duration                {"projectKey", "recipe", "seconds"}
+    POST /emulator/job-overhead                {"seconds"}: the per-job overhead (read as each job phase begins)
     POST /emulator/fail-recipe                 {"projectKey", "recipe", "message", "times"?, "errorType"?}
     POST /emulator/hang-recipe                 {"projectKey", "recipe"}
     POST /emulator/fail-requests               {"count", "mode": "500" | "drop"}
@@ -45,6 +46,17 @@ def set_duration(ctx, request: Request) -> Response:
     body = _fields(request, "projectKey", "recipe", "seconds")
     _call(lambda: ctx.set_duration(body["projectKey"], body["recipe"], float(body["seconds"])))
     return json_response({"msg": "ok"})
+
+
+def set_job_overhead(ctx, request: Request) -> Response:
+    """The instance's per-job overhead, for emulators served as a separate process (``serve --job-overhead``)."""
+    body = _fields(request, "seconds")
+
+    def apply() -> None:
+        ctx.job_overhead = float(body["seconds"])
+
+    _call(apply)
+    return json_response({"msg": "ok", "jobOverhead": ctx.job_overhead})
 
 
 def fail_recipe(ctx, request: Request) -> Response:
@@ -111,6 +123,7 @@ def load_flow(ctx, request: Request) -> Response:
 ROUTES = [
     ("GET", "status", status),
     ("POST", "set-duration", set_duration),
+    ("POST", "job-overhead", set_job_overhead),
     ("POST", "fail-recipe", fail_recipe),
     ("POST", "hang-recipe", hang_recipe),
     ("POST", "fail-requests", fail_requests),

@@ -6,6 +6,7 @@ Checked through the real client on the job status, as docs/real-dss.md ("Per-job
 from __future__ import annotations
 
 import pytest
+import requests
 
 from dss_emulator import EmulatedDSS
 from tests.reliability.harness import fast_clinical_flow
@@ -69,3 +70,16 @@ def test_a_flow_file_overhead_wins_over_the_instance_one():
 def test_a_negative_overhead_is_refused():
     with pytest.raises(ValueError, match="job_overhead must be zero or more seconds"):
         EmulatedDSS(job_overhead=-1)
+
+
+def test_the_admin_api_sets_the_overhead(fresh_dss):
+    auth = (fresh_dss.api_key, "")
+    base = fresh_dss.url + "/emulator/"
+    answer = requests.post(base + "job-overhead", auth=auth, json={"seconds": OVERHEAD_S})
+    assert answer.status_code == 200 and answer.json()["jobOverhead"] == OVERHEAD_S
+    assert requests.get(base + "status", auth=auth).json()["jobOverhead"] == OVERHEAD_S
+    status = fresh_dss.client().get_project("CLINICAL").get_recipe("group_LAB_RESULTS_AGG").run().get_status()
+    (activity,) = status["baseStatus"]["activities"].values()
+    assert activity["startTime"] - status["baseStatus"]["jobStartTime"] >= OVERHEAD_S * 1000
+    refused = requests.post(base + "job-overhead", auth=auth, json={"seconds": -2})
+    assert refused.status_code == 400 and "zero or more seconds" in refused.json()["message"]
