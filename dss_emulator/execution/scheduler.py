@@ -333,7 +333,8 @@ class Scheduler:
 
     def overhead_of(self, project_key: str) -> float:
         """The per-job overhead for a project's jobs (lock held)."""
-        own = self.state.project(project_key).job_overhead
+        project = self.state.projects.get(project_key)  # a project deleted under a running job: the instance's
+        own = project.job_overhead if project is not None else None
         return float(self.job_overhead if own is None else own)
 
     # -- starting -----------------------------------------------------------------------------------------------------

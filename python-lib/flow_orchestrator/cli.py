@@ -59,7 +59,7 @@ def _selection_args(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=[],
         metavar="EXPR",
-        help="dbt-style expressions: +X, X+, +X+, @X, tag:T (commas for unions)",
+        help='dbt-style expressions: +X, X+, +X+, @X, tag:T, type:T, zone:Z (quote names with spaces: zone:"My zone")',
     )
     group.add_argument("--exclude", nargs="+", default=[], metavar="EXPR", help="expressions to leave out")
     group.add_argument("--all", action="store_true", help="every recipe of the Flow (the default)")
