@@ -1,7 +1,7 @@
 """How the adapter reads Flow zones across dataikuapi releases (12 to 15), by feature detection, never by version.
 
 Each client shape is reproduced on the real 15.x client: a client without ``list_zones``, an instance answering 404 on
-the zone listing, and a client that cannot turn some zone item into an object (12.x raises ``ValueError`` on
+the zone listing, and a client that cannot turn some zone item into an object (12.0 to 12.6.0 raise ``ValueError`` on
 ``RETRIEVABLE_KNOWLEDGE`` items): the adapter reads raw zones only, so none of these breaks planning.
 """
 
