@@ -48,6 +48,7 @@ def _generate(args: argparse.Namespace) -> int:
             min_duration=args.min_duration,
             max_duration=args.max_duration,
             project_key=args.project_key,
+            zones=args.zones,
         )
     except ValueError as exc:
         print(f"dss_emulator: {exc}", file=sys.stderr)
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--min-duration", type=float, default=0.05, help="seconds")
     generate.add_argument("--max-duration", type=float, default=0.2, help="seconds")
     generate.add_argument("--project-key", default="GENERATED")
+    generate.add_argument("--zones", type=int, default=0, help="cut the depths into N Flow zones (default: none)")
     generate.set_defaults(run=_generate)
     return parser
 

@@ -1233,14 +1233,19 @@ def generate_flow(
     min_duration: float = 0.05,
     max_duration: float = 0.2,
     project_key: str = "GENERATED",
+    zones: int = 0,
 ) -> dict:
     """A synthetic flow of ``recipes`` recipes, deterministic from ``seed``.
 
     It has independent branches (one set of sources each), fan-out (several recipes read one dataset), fan-in and
     diamonds (joins of two branches of a common ancestor). At most ``width`` recipes share a depth. Durations are
     uniform in [min_duration, max_duration]. Every recipe is a sync, grouping, shaker or join that runs on the
-    generated rows. Recipes are named ``r0001_<type>``, their outputs ``ds0001``, sources ``src0001``.
+    generated rows. Recipes are named ``r0001_<type>``, their outputs ``ds0001``, sources ``src0001``. With
+    ``zones`` > 0 the depths are cut into that many Flow zones ``Stage 1``, ``Stage 2``… (sources in the first), as
+    teams stage a large Flow.
     """
+    if not isinstance(zones, int) or zones < 0:
+        raise ValueError(f"zones must be a non-negative integer, got {zones!r}")
     if not isinstance(recipes, int) or recipes < 0:
         raise ValueError(f"recipes must be a non-negative integer, got {recipes!r}")
     if not isinstance(width, int) or width < 1:
@@ -1336,7 +1341,7 @@ def generate_flow(
             if new_layers[branch]:
                 available[branch].extend(new_layers[branch])
                 previous_layer[branch] = new_layers[branch]
-    return {
+    flow = {
         "projectKey": project_key,
         "name": f"Generated flow ({recipes} recipes, width {width}, seed {seed})",
         "description": "Synthetic flow from dss_emulator generate: independent branches, fan-in, fan-out, diamonds.",
@@ -1345,3 +1350,25 @@ def generate_flow(
         "datasets": datasets,
         "recipes": generated_recipes,
     }
+    if zones:
+        _stage_zones(flow, zones)
+    return flow
+
+
+def _stage_zones(flow: dict, zones: int) -> None:
+    """Cut a generated flow's depths into ``zones`` Flow zones, in order; sources go to the first."""
+    depth: Dict[str, int] = {}
+    producer_depth = {}
+    for recipe in flow["recipes"]:  # generated recipes come upstream first
+        level = 1 + max((producer_depth.get(ref, -1) for ref in recipe["inputs"]), default=-1)
+        depth[recipe["name"]] = level
+        for output in recipe["outputs"]:
+            producer_depth[output] = level
+    levels = 1 + max(depth.values(), default=0)
+    count = min(zones, levels)
+    flow["zones"] = [{"name": f"Stage {k + 1}"} for k in range(count)]
+    for recipe in flow["recipes"]:
+        recipe["zone"] = f"Stage {depth[recipe['name']] * count // levels + 1}"
+    for dataset in flow["datasets"]:
+        if dataset["name"] not in producer_depth:
+            dataset["zone"] = "Stage 1"

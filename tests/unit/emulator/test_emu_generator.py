@@ -114,6 +114,7 @@ def test_ten_thousand_recipes():
         ({"recipes": 5, "width": 0}, "width must be a positive integer"),
         ({"recipes": 5, "min_duration": 0.5, "max_duration": 0.1}, "0 <= min_duration <= max_duration"),
         ({"recipes": 5, "project_key": "bad key"}, "project_key must be upper-case"),
+        ({"recipes": 5, "zones": -1}, "zones must be a non-negative integer"),
     ],
 )
 def test_bad_arguments(kwargs, fragment):
@@ -132,3 +133,24 @@ def test_generated_flows_are_valid_bounded_and_executable(recipes, width, seed):
     assert all(count <= width for count in per_depth.values())
     data = run_all(flow)
     assert all(recipe["outputs"][0] in data for recipe in flow["recipes"])
+
+
+def test_zones_cut_the_depths_in_order_and_the_flow_stays_valid():
+    plain = generate_flow(120, width=6, seed=3)
+    flow = generate_flow(120, width=6, seed=3, zones=4)
+    assert "zones" not in plain and [r["name"] for r in flow["recipes"]] == [r["name"] for r in plain["recipes"]]
+    assert [z["name"] for z in flow["zones"]] == ["Stage 1", "Stage 2", "Stage 3", "Stage 4"]
+    loaded = load_flow(flow)
+    zone_of = {r["name"]: int(r["zone"].split()[1]) for r in loaded["recipes"]}
+    producer = {o: r["name"] for r in loaded["recipes"] for o in r["outputs"]}
+    for recipe in loaded["recipes"]:  # a zone never reads from a later zone
+        for ref in recipe["inputs"]:
+            if ref in producer:
+                assert zone_of[producer[ref]] <= zone_of[recipe["name"]]
+    assert set(zone_of.values()) == {1, 2, 3, 4}
+    assert all(d.get("zone") == "Stage 1" for d in loaded["datasets"] if d["name"].startswith("src"))
+
+
+def test_more_zones_than_depths_makes_one_zone_per_depth():
+    flow = generate_flow(3, width=8, seed=1, zones=10)
+    assert len(flow["zones"]) == 1 and {r["zone"] for r in flow["recipes"]} == {"Stage 1"}
