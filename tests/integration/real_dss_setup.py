@@ -280,9 +280,14 @@ def create_recipes(project, flow: ClinicalTestFlow, connection: str = DEFAULT_CO
 
 
 def delete_test_objects(project, prefix: str = DEFAULT_PREFIX) -> List[str]:
-    """Delete every recipe, then every dataset (with its data), whose name starts with ``prefix``; returns the names."""
+    """Delete every Flow zone, recipe, then dataset (with its data) whose name starts with ``prefix``; returns the
+    names. Deleting a zone returns its objects to the default zone."""
     check_prefix(prefix)
     deleted: List[str] = []
+    for zone in project.get_flow().list_zones():
+        if zone.name.startswith(prefix):
+            zone.delete()
+            deleted.append(zone.name)
     for item in project.list_recipes():
         if item["name"].startswith(prefix):
             project.get_recipe(item["name"]).delete()

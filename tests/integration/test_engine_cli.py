@@ -187,7 +187,7 @@ def scoring_zone(dss_target):
     """A Flow zone holding the lab aggregation, created and filled through the API (as a user would in DSS), then
     deleted, which returns its objects to the default zone on both targets."""
     flow = dss_target.project().get_flow()
-    zone = flow.create_zone("FO_TEST Scoring zone", color="#8a5cc2")
+    zone = flow.create_zone("FO_TEST_Scoring zone", color="#8a5cc2")
     try:
         zone.add_item(dss_target.project().get_recipe(dss_target.name("group_LAB_RESULTS_AGG")))
         yield zone
@@ -196,14 +196,14 @@ def scoring_zone(dss_target):
 
 
 def test_select_a_zone_with_its_downstream_from_the_command_line(dss_target, run, scoring_zone, capsys):
-    code, record = run("plan", "--select", 'zone:"FO_TEST Scoring zone"+')
+    code, record = run("plan", "--select", 'zone:"FO_TEST_Scoring zone"+')
     out = capsys.readouterr().out
     assert code == 0
     assert set(states(record)) == set(names(dss_target, "group_LAB_RESULTS_AGG", *DOWNSTREAM))
     scoring = [z for z in record["plan"]["zones"] if z["id"] == scoring_zone.id]
     assert scoring and scoring[0]["recipes"] == names(dss_target, "group_LAB_RESULTS_AGG")
     assert "By Flow zone" in out
-    assert "FO_TEST Scoring zone (1 recipe(s)): " + dss_target.name("group_LAB_RESULTS_AGG") in out
+    assert "FO_TEST_Scoring zone (1 recipe(s)): " + dss_target.name("group_LAB_RESULTS_AGG") in out
 
 
 def test_build_a_zone_starts_only_its_recipes(dss_target, run, scoring_zone):
@@ -219,5 +219,5 @@ def test_an_unknown_zone_is_refused_with_a_suggestion(dss_target, run, scoring_z
     code, _ = run("build", "--select", "zone:FO_TEST_Scoring_zon", record=False)
     err = capsys.readouterr().err
     assert code == 2
-    assert "is not a Flow zone of the project; did you mean 'FO_TEST Scoring zone'?" in err
+    assert "is not a Flow zone of the project; did you mean 'FO_TEST_Scoring zone'?" in err
     assert job_starts(dss_target) == before

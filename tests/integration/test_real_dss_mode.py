@@ -165,12 +165,16 @@ def test_clean_up_deletes_only_the_prefixed_objects(setup_project):
     flow = ClinicalTestFlow("FO_TEST_")
     _sources_without_upload(setup_project, flow)
     create_recipes(setup_project, flow)
+    left_over = setup_project.get_flow().create_zone("FO_TEST_left over")  # a killed zone test leaves one
+    left_over.add_item(setup_project.get_recipe(flow.name("train_MODEL_SCORES")))
+    kept = setup_project.get_flow().create_zone("Team zone")
 
     deleted = delete_test_objects(setup_project, "FO_TEST_")
 
-    assert sorted(deleted) == sorted(flow.recipes + flow.datasets)
+    assert sorted(deleted) == sorted(flow.recipes + flow.datasets + ["FO_TEST_left over"])
     assert [d["name"] for d in setup_project.list_datasets()] == ["KEEP_ME"]
     assert setup_project.list_recipes() == []
+    assert [z.name for z in setup_project.get_flow().list_zones()] == ["Default", kept.name]
     assert delete_test_objects(setup_project, "FO_TEST_") == []
 
 
