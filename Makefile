@@ -18,7 +18,7 @@ DSS_PROJECT ?=
 DSS_CONNECTION ?= filesystem_managed
 DSS_VERIFY_TLS ?= 1
 
-.PHONY: test demo bench lint format plugin integration-tests browser clean
+.PHONY: test demo bench lint format plugin wheel integration-tests browser clean
 
 $(STAMP): requirements-dev.txt code-env/python/spec/requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -53,6 +53,11 @@ format: $(STAMP)
 
 plugin:
 	python3 tools/build_plugin_zip.py --ref $(PLUGIN_REF) --output-dir $(DIST_DIR)
+
+# make wheel: the command-line package (dist/flow_orchestrator-<version>-py3-none-any.whl, JSON Schemas included);
+# `pip install .` and `python -m build` give the same.
+wheel: $(STAMP)
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir $(DIST_DIR) .
 
 # The variables reach pytest through the environment only: the API key never appears in the echoed command.
 integration-tests: export DSS_URL := $(DSS_URL)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .errors import ConfigError, FlowOrchestratorError
+from .errors import ConfigError
 from .plan import BUILD_MODE_LABELS, BUILD_MODES, STRATEGIES
+from .resources import schema_path, schemas_dir
 
 __all__ = [
     "BUILD_MODES",
@@ -166,35 +165,10 @@ _CLI_FLAGS = {
 }
 
 
-def schemas_dir() -> Path:
-    """The plugin's ``resource/schemas`` folder.
-
-    Looked up, in order: ``$FLOW_ORCHESTRATOR_SCHEMAS``, ``$DKU_CUSTOM_RESOURCE_FOLDER/schemas`` (set by DSS in steps),
-    and ``python-lib/flow_orchestrator/../../resource/schemas`` (the plugin layout).
-    """
-    candidates = []
-    if os.environ.get("FLOW_ORCHESTRATOR_SCHEMAS"):
-        candidates.append(Path(os.environ["FLOW_ORCHESTRATOR_SCHEMAS"]))
-    if os.environ.get("DKU_CUSTOM_RESOURCE_FOLDER"):
-        candidates.append(Path(os.environ["DKU_CUSTOM_RESOURCE_FOLDER"]) / "schemas")
-    candidates.append(Path(__file__).resolve().parent.parent.parent / "resource" / "schemas")
-    for path in candidates:
-        if (path / "build-config.schema.json").is_file():
-            return path
-    raise FlowOrchestratorError(
-        "The plugin's JSON Schemas are missing: looked for build-config.schema.json in {}. The plugin installation "
-        "is incomplete (resource/schemas must sit beside python-lib), or set FLOW_ORCHESTRATOR_SCHEMAS to the "
-        "folder.".format(", ".join(str(p) for p in candidates))
-    )
-
-
 @functools.cache
 def load_schema(name: str) -> dict:
     """A JSON Schema of ``resource/schemas`` by file name (``"build-config.schema.json"``)."""
-    path = schemas_dir() / name
-    if not path.is_file():
-        raise FlowOrchestratorError(f"JSON Schema {name} is missing from {path.parent}: reinstall the plugin.")
-    with open(path, encoding="utf-8") as handle:
+    with open(schema_path(name), encoding="utf-8") as handle:
         return json.load(handle)
 
 

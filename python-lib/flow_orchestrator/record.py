@@ -22,13 +22,13 @@ from .errors import ConfigError
 from .failures import redact
 from .plan import BuildPlan
 from .port import OutputRef
+from .resources import schema_path
 
 RECORD_VERSION = 1
 RECIPE_STATES = ("SUCCESS", "FAILED", "SKIPPED", "ABORTED", "TIMED_OUT", "NOT_RUN")
 RUN_STATES = ("SUCCESS", "FAILED", "CANCELLED", "RUNNING", "PLANNED")
 #: Recipe states a resumed run runs again (like ``dbt retry``).
 RESUMABLE_STATES = ("FAILED", "SKIPPED", "ABORTED", "TIMED_OUT", "NOT_RUN")
-SCHEMA_PATH = Path(__file__).parents[2] / "resource" / "schemas" / "run-record.schema.json"
 
 _SECRET_KEY_RE = re.compile(r"api[_-]?key|apikey|ticket|password|passwd|secret|token|credential", re.IGNORECASE)
 
@@ -358,7 +358,7 @@ def write_record(record: RunRecord, path: Union[str, Path]) -> Path:
 
 def record_schema() -> dict:
     """The run record's JSON Schema."""
-    with open(SCHEMA_PATH, encoding="utf-8") as handle:
+    with open(schema_path("run-record.schema.json"), encoding="utf-8") as handle:
         return json.load(handle)
 
 

@@ -14,10 +14,10 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .errors import ConfigError
+from .resources import schema_path
 
 SEVERITIES = ("ERROR", "WARN")
 #: Expectation kinds, in the order a dataset's results are listed.
@@ -39,22 +39,10 @@ ROW_COUNT_METRIC = "records:COUNT_RECORDS"
 _SCHEMA_FILE = "expectations.schema.json"
 
 
-def _schema_candidates() -> List[Path]:
-    here = Path(__file__).resolve().parent
-    return [here / "schemas" / _SCHEMA_FILE, here.parent.parent / "resource" / "schemas" / _SCHEMA_FILE]
-
-
 @functools.lru_cache(maxsize=1)
 def expectations_schema() -> Dict[str, Any]:
-    """The JSON Schema of expectation specs (plugin's ``resource/schemas/``, or a copy beside the package)."""
-    for path in _schema_candidates():
-        if path.is_file():
-            return json.loads(path.read_text(encoding="utf-8"))
-    raise FileNotFoundError(
-        "expectations.schema.json not found in {}: the plugin's resource/schemas folder is missing".format(
-            " or ".join(str(path.parent) for path in _schema_candidates())
-        )
-    )
+    """The JSON Schema of expectation specs (the plugin's ``resource/schemas/``, or the installed package's copy)."""
+    return json.loads(schema_path(_SCHEMA_FILE).read_text(encoding="utf-8"))
 
 
 # ----------------------------------------------------------------------------------------------- the model

@@ -4,7 +4,7 @@ import json
 
 import jsonschema
 import pytest
-from flow_orchestrator import config as config_module
+from flow_orchestrator import resources as resources_module
 from flow_orchestrator.config import (
     BUILD_MODE_LABELS,
     BuildConfig,
@@ -341,6 +341,6 @@ def test_schema_dir_env_override_and_clear_error_when_missing(monkeypatch, tmp_p
     assert schemas_dir() == tmp_path
     monkeypatch.delenv("FLOW_ORCHESTRATOR_SCHEMAS")
     monkeypatch.delenv("DKU_CUSTOM_RESOURCE_FOLDER", raising=False)
-    monkeypatch.setattr(config_module, "__file__", str(tmp_path / "a" / "b" / "config.py"))
-    with pytest.raises(FlowOrchestratorError, match="JSON Schemas are missing.*resource/schemas"):
+    monkeypatch.setattr(resources_module, "__file__", str(tmp_path / "a" / "b" / "resources.py"))
+    with pytest.raises(FlowOrchestratorError, match="JSON Schemas are missing.*b/schemas.*resource/schemas"):
         schemas_dir()
