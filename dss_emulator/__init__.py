@@ -164,17 +164,33 @@ class EmulatedDSS:
     # -- fault controls -------------------------------------------------------------------------------------------
     def set_duration(self, project_key: str, recipe: str, seconds: float) -> None:
         """Make every later run of ``recipe`` last ``seconds``."""
+        self._check_recipe(project_key, recipe)
         self.faults.set_duration(project_key, recipe, seconds)
 
     def fail_recipe(
         self, project_key: str, recipe: str, message: str, times: Optional[int] = None, error_type: Optional[str] = None
     ) -> None:
         """Make ``recipe`` fail with ``message``: every run (times None) or the next ``times`` runs."""
+        self._check_recipe(project_key, recipe)
         self.faults.fail_recipe(project_key, recipe, message, times, error_type)
 
     def hang_recipe(self, project_key: str, recipe: str) -> None:
         """Make later runs of ``recipe`` run until aborted (or until :meth:`clear_faults`)."""
+        self._check_recipe(project_key, recipe)
         self.faults.hang_recipe(project_key, recipe)
+
+    def _check_recipe(self, project_key: str, recipe: str) -> None:
+        """A fault for a recipe that does not exist would never fire: a typo must fail loudly (HTTP 404 on the API)."""
+        from .state import NOT_FOUND, DSSError
+
+        with self.state.lock:
+            project = self.state.projects.get(project_key)
+            if project is None:
+                known = ", ".join(sorted(self.state.projects)) or "none"
+                raise DSSError(404, NOT_FOUND, f"No project {project_key!r} on this emulator (projects: {known})")
+            if recipe not in project.recipes:
+                known = ", ".join(project.recipes) or "none"
+                raise DSSError(404, NOT_FOUND, f"No recipe {recipe!r} in project {project_key} (recipes: {known})")
 
     def fail_requests(self, count: int, mode: str = "500") -> None:
         """The next ``count`` public-API requests answer HTTP 500 (mode "500") or get no answer at all ("drop")."""

@@ -239,6 +239,15 @@ def _raw_config(args: argparse.Namespace) -> dict:
         "keep_runs",
         "partitions",
     )
+    from .errors import ConfigError
+
+    flags = []  # flags that only mean something with another one: silently ignoring them hides a CI typo
+    if getattr(args, "reorder", False) and not args.ordered:
+        flags.append(("--reorder", "it reorders an --ordered recipe list: give --ordered with --recipes, or drop it"))
+    if getattr(args, "ordered", False) and not args.recipes:
+        flags.append(("--ordered", "it makes --recipes an ordered pipeline: give the recipes with --recipes"))
+    if flags:
+        raise ConfigError(flags)
     raw = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     raw["project"] = args.project
     if args.command == "plan":
@@ -352,7 +361,7 @@ def run_build_command(args: argparse.Namespace) -> int:
     from .history import last_run_path, report_document
     from .pipeline import run_build
     from .record import load_record, write_record
-    from .report.terminal import ProgressLine, format_summary_table
+    from .report.terminal import ProgressLine
 
     previous = None
     history = None
@@ -424,9 +433,20 @@ def run_build_command(args: argparse.Namespace) -> int:
         print(format_plan_text(BuildPlan.from_dict(data["plan"])))
         _print_steps(data)
         return EXIT_OK
-    print(format_summary_table(data))
+    print(_summary(data))
     _print_steps(data)
     return EXIT_OK if data["state"] == "SUCCESS" else EXIT_FAILED
+
+
+def _summary(data: dict) -> str:
+    """The summary table, or a sentence when the run had nothing to do (a resume of a run that fully succeeded)."""
+    from .report.terminal import format_summary_table
+
+    if data.get("recipes"):
+        return format_summary_table(data)
+    if data.get("resumed_from"):
+        return f"Nothing to resume: every recipe of run {data['resumed_from']} succeeded; no job was started."
+    return "Nothing to run: the plan has no recipe; no job was started."
 
 
 def _print_steps(data: dict) -> None:

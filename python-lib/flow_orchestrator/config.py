@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -162,6 +163,13 @@ _CLI_FLAGS = {
     "record_folder": "--record-folder",
     "keep_runs": "--keep-runs",
     "partitions": "--partitions",
+    "targets": "--targets",
+    "recipes": "--recipes",
+    "select": "--select",
+    "exclude": "--exclude",
+    "all": "--all",
+    "reorder": "--reorder",
+    "ordered": "--ordered",
 }
 
 
@@ -207,9 +215,15 @@ def parse_build_config(raw: Optional[Mapping], source: str = "macro") -> BuildCo
     if not isinstance(raw, Mapping):
         raise ConfigError(("", f"the configuration must be a JSON object, not {type(raw).__name__}"))
     values = _clean(raw)
-    schema_problems = _schema_problems(values, source)
+    # NaN passes JSON Schema bounds, infinity fails them with a confusing message: both get the semantic check's.
+    schema_problems = [
+        (path, message)
+        for path, message in _schema_problems(values, source)
+        if not (path and _non_finite(values.get(path[0])))
+    ]
     problems = [(_field(source, path), message) for path, message in schema_problems]
     problems += [(_field(source, [key]), message) for key, message in _semantic_problems(values, source)]
+    problems += [(_field(source, [key]), message) for key, message in _empty_selection_problems(raw, source)]
     mistyped = {path[0] for path, _ in schema_problems if path}
     problems += _verification_problems(values, source, skip=mistyped)  # one message per slip
     if problems:
@@ -460,6 +474,10 @@ def _unit(key: str) -> str:
 def _semantic_problems(values: Mapping, source: str) -> List[Tuple[str, str]]:
     """Rules JSON Schema cannot say well: regular expressions, duplicates, contradictory fields."""
     problems: List[Tuple[str, str]] = []
+    for key in sorted(_NUMBER_FIELDS | _INT_FIELDS):
+        value = values.get(key)
+        if _non_finite(value):
+            problems.append((key, f"must be a finite number (got {value!r})"))
     patterns = values.get("transient_patterns")
     if isinstance(patterns, list):
         for index, pattern in enumerate(patterns):
@@ -491,6 +509,46 @@ def _semantic_problems(values: Mapping, source: str) -> List[Tuple[str, str]]:
     spec = values.get("partitions")
     if isinstance(spec, str):
         problems.extend(("partitions", message) for message in partition_spec_problems(spec))
+    return problems
+
+
+#: The selection fields, and what each one names.
+_SELECTION_FIELDS = {"targets": "dataset", "recipes": "recipe", "select": "expression", "exclude": "expression"}
+
+
+def _empty_selection_problems(raw: Mapping, source: str) -> List[Tuple[str, str]]:
+    """Selection fields given but naming nothing (``--recipes ""`` from an unset variable, a Selection of ``,``).
+
+    "Everything" is asked for by ``all`` or by leaving every field out, never by an empty value: an empty list that
+    silently built the whole Flow is the worst outcome of a CI typo. A form field left blank is not given (DSS sends
+    None, "" or [] for it); on the command line any value given counts.
+    """
+    problems: List[Tuple[str, str]] = []
+    for key, kind in _SELECTION_FIELDS.items():
+        value = raw.get(key)
+        items = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
+        if not items:
+            continue
+        texts = [item for item in items if isinstance(item, str)]
+        if len(texts) < len(items):
+            continue  # not text: the schema names the type problem
+        if source != "cli" and not any(text.strip() for text in texts):
+            continue  # a blank form field: not given
+        if any(term for text in texts for term in re.split(r"[,\s]+", text)):
+            continue
+        shown = " ".join(repr(text) for text in texts)
+        if source == "cli":
+            fix = (
+                f"name at least one {kind}; to build every recipe of the Flow give --all or no selection option"
+                if key != "exclude"
+                else "name what to leave out, or drop --exclude"
+            )
+            problems.append((key, f"{shown} names no {kind} (an unset variable?): {fix}"))
+        else:
+            fix = "leave the field empty" + (
+                " (and every other selection field) to build every recipe" if key != "exclude" else ""
+            )
+            problems.append((key, f"{shown} names no {kind}, so it selects nothing: {fix}"))
     return problems
 
 
@@ -549,6 +607,10 @@ def _verification_problems(values: Mapping, source: str, skip=frozenset()) -> Li
         redundant = f"{names['expectations']} (expectations)"  # a JSON syntax error is about the whole text
         return [(names["expectations"] if field == redundant else field, message) for field, message in error.problems]
     return []
+
+
+def _non_finite(value) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 def _is_number(value) -> bool:

@@ -202,7 +202,9 @@ class DSSGateway:
             keys = sorted(self._call("Listing projects", self.client.list_project_keys))
         except Exception:  # noqa: BLE001 - only used to suggest a fix
             keys = []
-        close = difflib.get_close_matches(self.project_key, keys, n=3)
+        # Project keys are upper case by convention: "clinical" is most likely CLINICAL, which difflib does not see.
+        close = [k for k in keys if k.lower() == self.project_key.lower()]
+        close += [k for k in difflib.get_close_matches(self.project_key, keys, n=3) if k not in close]
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         visible = f" Projects this key can read: {', '.join(keys[:20])}." if keys else ""
         return DSSAccessError(

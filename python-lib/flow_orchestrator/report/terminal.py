@@ -37,28 +37,56 @@ def clean_text(value: Any) -> str:
     return " ".join("".join(out).split())
 
 
-def display_width(text: str) -> int:
-    """Columns ``text`` takes on a terminal (wide East Asian characters take two, combining marks none)."""
-    width = 0
+_ZWJ, _EMOJI_PRESENTATION = "\u200d", "\ufe0f"
+
+
+def _char_width(char: str) -> int:
+    """Columns of one code point on its own: 2 for wide and full-width, 0 for marks and invisible formatting."""
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    if "\u1160" <= char <= "\u11ff":  # Hangul medial vowels and final consonants join the syllable before them
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def _clusters(text: str) -> List[Tuple[str, int]]:
+    """``text`` split into what a terminal draws as one glyph, each with its width in columns.
+
+    Marks join the character before them; ``U+FE0F`` asks for the emoji form, two columns wide; a zero-width joiner
+    fuses the next emoji into the same glyph (``👩‍💻``), and a skin-tone modifier colours the emoji before it.
+    """
+    clusters: List[List] = []
+    joined = False
     for char in text:
-        if unicodedata.combining(char):
+        width = _char_width(char)
+        if clusters and (joined or width == 0 or "\U0001f3fb" <= char <= "\U0001f3ff"):
+            cluster = clusters[-1]
+            cluster[0] += char
+            if char == _EMOJI_PRESENTATION and cluster[1] == 1:
+                cluster[1] = 2
+            joined = char == _ZWJ
             continue
-        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
-    return width
+        clusters.append([char, width])
+        joined = False
+    return [(glyph, width) for glyph, width in clusters]
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes on a terminal (wide East Asian characters and emoji take two, marks none)."""
+    return sum(width for _, width in _clusters(text))
 
 
 def fit(text: str, width: int) -> str:
-    """``text`` cut to at most ``width`` columns, ending with ``…`` when cut."""
+    """``text`` cut to at most ``width`` columns, ending with ``…`` when cut (never inside a glyph)."""
     if width <= 0:
         return ""
     if display_width(text) <= width:
         return text
     out, used = [], 0
-    for char in text:
-        w = 0 if unicodedata.combining(char) else (2 if unicodedata.east_asian_width(char) in ("W", "F") else 1)
+    for glyph, w in _clusters(text):
         if used + w > width - 1:
             break
-        out.append(char)
+        out.append(glyph)
         used += w
     return "".join(out) + "…"
 
@@ -262,6 +290,9 @@ class ProgressLine:
                 message = ""
         elif kind == "run_finished":
             line = "Run {}".format(state or "finished")
+            said = f"{line.lower()}:"  # the runner's sentence starts by saying the state again: say it once
+            if message.lower().startswith(said):
+                message = message[len(said) :].strip()
         else:
             line = "{} {}{}".format(counter, kind or "event", " " + recipe if recipe else "")
         return line + (": " + message if message else "")

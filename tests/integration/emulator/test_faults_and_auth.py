@@ -136,12 +136,20 @@ def test_admin_http_endpoint(dss, project, read_only_key):
     failure = job.get_status()["baseStatus"]["activities"]["group_LAB_RESULTS_AGG_NP"]["firstFailure"]
     assert failure["message"] == "admin says no"
     assert requests.get(base + "job-starts/CLINICAL", auth=auth).json()["jobStarts"] == before + 1
-    assert (
-        requests.post(
-            base + "set-duration", auth=auth, json={"projectKey": "CLINICAL", "recipe": "x", "seconds": -1}
-        ).status_code
-        == 400
-    )
+    negative = {"projectKey": "CLINICAL", "recipe": "group_LAB_RESULTS_AGG", "seconds": -1}
+    assert requests.post(base + "set-duration", auth=auth, json=negative).status_code == 400
+    # A fault for an unknown project or recipe would never fire: 404 naming what is unknown, nothing set.
+    faults_before = requests.get(base + "status", auth=auth).json()["faults"]
+    for route, body in (
+        ("fail-recipe", {"projectKey": "CLINICAL", "recipe": "group_LAB_RESULT_AGG", "message": "typo"}),
+        ("hang-recipe", {"projectKey": "CLINCAL", "recipe": "group_LAB_RESULTS_AGG"}),
+        ("set-duration", {"projectKey": "CLINICAL", "recipe": "x", "seconds": 1}),
+    ):
+        answer = requests.post(base + route, auth=auth, json=body)
+        assert answer.status_code == 404, (route, answer.text)
+        unknown = body["projectKey"] if body["projectKey"] == "CLINCAL" else body["recipe"]
+        assert f"'{unknown}'" in answer.json()["message"], answer.text
+    assert requests.get(base + "status", auth=auth).json()["faults"] == faults_before
     assert requests.post(base + "clear-faults", auth=auth).status_code == 200
     assert requests.get(base + "status", auth=(read_only_key, "")).status_code == 403
     assert requests.post(base + "restart", auth=("wrong", "")).status_code == 401
