@@ -1,7 +1,10 @@
 """``flow-orchestrator`` / ``python -m flow_orchestrator``: plan, build and resume Flows from a terminal or CI.
 
-Exit codes: 0 everything succeeded, 1 recipes failed (or the run was cancelled, or outputs failed
-verification), 2 bad input (nothing was started).
+Exit codes: 0 everything succeeded; 1 recipes failed, the run was cancelled, outputs failed verification, or the
+run stopped on an error after jobs started (DSS unreachable, access lost): the record is written and the summary
+printed; 2 nothing was started: bad input, an output path (--json, --html) that cannot be written (checked before
+the first job), a key that may not run jobs (found at the latest at the first job start), or a DSS error while
+planning. Errors are one line naming the object; -v adds the traceback. No secret is ever printed.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
+import traceback
+from pathlib import Path
 from typing import List, Optional
 
 from . import __version__
@@ -261,19 +267,13 @@ def _raw_config(args: argparse.Namespace) -> dict:
 
 
 def _read_spec(path: str) -> str:
-    from .errors import ConfigError
+    from .textfiles import read_text
 
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as error:
-        raise ConfigError(
-            (
-                "--expectations",
-                f"cannot read {path}: {error.strerror or error}; pass the JSON spec "
-                "file (write one with 'flow-orchestrator verify --capture FILE')",
-            )
-        ) from None
+    return read_text(
+        path,
+        "--expectations",
+        "the JSON spec file of the expectations (write one with 'flow-orchestrator verify --capture FILE')",
+    )
 
 
 def make_gateway(args: argparse.Namespace):
@@ -361,8 +361,10 @@ def run_build_command(args: argparse.Namespace) -> int:
     from .history import last_run_path, report_document
     from .pipeline import run_build
     from .record import load_record, write_record
+    from .redaction import RedactedStream
     from .report.terminal import ProgressLine
 
+    check_output_paths(args)
     previous = None
     history = None
     if args.command == "resume" and args.record:
@@ -398,12 +400,15 @@ def run_build_command(args: argparse.Namespace) -> int:
     elif history is not None:
         history.keep_runs = config.keep_runs
     cancel = threading.Event()
-    progress = None if args.quiet else ProgressLine(sys.stderr)
+    progress = None if args.quiet else ProgressLine(RedactedStream(sys.stderr))
     keeper = None if (history is None or config.dry_run) else history.keeper()
 
+    latest = []  # the last record the run handed over
+
     def sink(record):
-        if args.json_path:
-            write_record(record, args.json_path)
+        latest[:] = [record]
+        if args.json_path and _started_jobs(record):
+            write_record(record, args.json_path)  # before the first job: nothing to say (the end is written below)
         if keeper is not None:
             keeper(record)
 
@@ -412,9 +417,13 @@ def run_build_command(args: argparse.Namespace) -> int:
             record = run_build(
                 gateway, config, previous_record=previous, on_event=progress, cancel=cancel, record_sink=sink
             )
-    except BaseException:
+    except BaseException as exc:
         if keeper is not None:
             keeper.flush()
+        if progress is not None:
+            progress.close()
+        if isinstance(exc, Exception) and latest and _started_jobs(latest[0]):
+            return _stopped_after_start(args, latest[0], exc, gateway)
         raise
     if progress is not None:
         progress.close()
@@ -436,6 +445,27 @@ def run_build_command(args: argparse.Namespace) -> int:
     print(_summary(data))
     _print_steps(data)
     return EXIT_OK if data["state"] == "SUCCESS" else EXIT_FAILED
+
+
+def _started_jobs(record) -> bool:
+    return any(run.job_ids for run in record.recipes)
+
+
+def _stopped_after_start(args: argparse.Namespace, record, error: Exception, gateway) -> int:
+    """The run stopped on an error once jobs had started: DSS did things, so the record and the summary say which."""
+    from .history import report_document
+    from .record import write_record
+
+    data = record.to_dict()
+    if args.json_path:
+        write_record(record, args.json_path)
+    if args.html_path:
+        _write(args.html_path, report_document(data, dss_url=gateway.dss_url))
+    print(_summary(data))
+    report_error(error, args)
+    if args.json_path:
+        print(f"flow-orchestrator: the run record is in {args.json_path}; resume it with --record", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def _summary(data: dict) -> str:
@@ -478,26 +508,104 @@ def _print_steps(data: dict) -> None:
         print(f"Output checks: {verification['summary']}")
 
 
+#: Output files of each command, by option: checked writable before anything starts.
+OUTPUT_OPTIONS = (
+    ("json_path", "--json", "run.json"),
+    ("html_path", "--html", "report.html"),
+    ("capture", "--capture", "expectations.json"),
+)
+
+
+def check_output_paths(args: argparse.Namespace) -> None:
+    """Every output file given can be written (its folder is created): a typo in a path must cost no build."""
+    from .errors import ConfigError
+
+    problems = []
+    for attribute, option, example in OUTPUT_OPTIONS:
+        value = getattr(args, attribute, None)
+        if not value:
+            continue
+        path = Path(value)
+        if path.is_dir():
+            problems.append((option, f"{value} is a folder: give a file path, e.g. {path / example}"))
+            continue
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=str(path.parent), prefix=f".{path.name}.", suffix=".probe"):
+                pass
+            if path.exists() and not os.access(path, os.W_OK):
+                raise PermissionError(13, "the file is read-only")
+        except OSError as error:
+            problems.append((option, f"cannot write {value}: {error.strerror or error}; give a path you can write"))
+    if problems:
+        raise ConfigError(problems)
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for the user: what failed on which object, and how to see more (``-v``); never a secret."""
+    from .redaction import redact
+
+    if isinstance(error, FlowOrchestratorError):
+        return redact(str(error)) or type(error).__name__
+    first = (str(error).strip().splitlines() or [""])[0]
+    dss_error = _dataiku_exception()
+    if dss_error is not None and isinstance(error, dss_error):
+        what = getattr(error, "request_description", None) or "A request to DSS"
+        text = f"{what} failed: DSS answered {first or type(error).__name__}"
+    elif isinstance(error, (OSError, json.JSONDecodeError, UnicodeError)):
+        text = first or type(error).__name__
+    elif type(error).__module__.startswith(("requests", "urllib3")):
+        text = f"cannot talk to DSS: {type(error).__name__}: {first}"
+    else:
+        text = f"unexpected error {type(error).__name__}: {first} (please report it)"
+    return redact(f"{text} (run with -v for the traceback)")
+
+
+def _dataiku_exception():
+    try:
+        from dataikuapi.utils import DataikuException
+    except ImportError:  # pragma: no cover - dataikuapi is a dependency
+        return None
+    return DataikuException
+
+
+def report_error(error: BaseException, args: Optional[argparse.Namespace] = None) -> None:
+    """The error on stderr as one line (a configuration error lists each problem), its traceback first with -v."""
+    from .redaction import redact
+
+    if getattr(args, "verbose", False):
+        trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        print(redact(trace), file=sys.stderr, end="")
+    print(f"flow-orchestrator: {describe_error(error)}", file=sys.stderr)
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Debug logging on stderr with -v, warnings otherwise; every line goes through the redaction filter."""
+    from .redaction import RedactingFilter
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version (0) and bad arguments (2, message already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
-    logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _configure_logging(getattr(args, "verbose", False))
     try:
         if args.command in ("plan", "build", "resume"):
             return run_build_command(args)
         return args.handler(args)
-    except FlowOrchestratorError as exc:
-        print(f"flow-orchestrator: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (OSError, json.JSONDecodeError) as exc:
-        print(f"flow-orchestrator: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - a run that started jobs reports its own errors (exit 1): here nothing ran
+        report_error(exc, args)
         return EXIT_BAD_INPUT
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Callable
 
 from .cli import _write
-from .errors import ConfigError, FlowOrchestratorError
+from .errors import FlowOrchestratorError
+from .redaction import redact, scrub
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -98,13 +98,15 @@ def _html_document(fragment: str, title: str) -> str:
     return html_document(fragment, title=title)
 
 
-def _problem(error: BaseException) -> int:
-    print(f"flow-orchestrator: {error}", file=sys.stderr)
+def _problem(error: BaseException, args: argparse.Namespace) -> int:
+    from .cli import report_error
+
+    report_error(error, args)
     return EXIT_BAD_INPUT
 
 
 def run_propagate_command(args: argparse.Namespace) -> int:
-    from .cli import make_gateway
+    from .cli import check_output_paths, make_gateway
     from .propagate import parse_propagate_config, propagate_schema
     from .report.schema_html import render_propagation_report
 
@@ -119,12 +121,13 @@ def run_propagate_command(args: argparse.Namespace) -> int:
     if args.timeout is not None:
         raw["timeout_s"] = args.timeout
     try:
+        check_output_paths(args)
         config = parse_propagate_config(raw, PROPAGATE_FLAGS)
         gateway = make_gateway(args)
         outcome = propagate_schema(gateway, config, field_names=PROPAGATE_FLAGS)
     except FlowOrchestratorError as error:
-        return _problem(error)
-    data = outcome.to_dict()
+        return _problem(error, args)
+    data = scrub(outcome.to_dict())
     _write(args.json_path, json.dumps(data, indent=2, ensure_ascii=False))
     if args.html_path:
         fragment = render_propagation_report(data, dss_url=gateway.dss_url)
@@ -144,7 +147,7 @@ def _propagation_text(data: dict) -> str:
 
 
 def run_verify_command(args: argparse.Namespace) -> int:
-    from .cli import make_gateway
+    from .cli import check_output_paths, make_gateway
     from .report.verify_html import render_verification_report
     from .verification import parse_verify_config, run_verification
 
@@ -155,18 +158,17 @@ def run_verify_command(args: argparse.Namespace) -> int:
         "capture_current": bool(args.capture),
     }
     try:
+        check_output_paths(args)
         if args.expectations:
-            try:
-                with open(args.expectations, encoding="utf-8") as handle:
-                    form["expectations"] = handle.read()
-            except OSError as error:
-                raise ConfigError(("--expectations", f"cannot read {args.expectations}: {error.strerror}")) from None
+            from .cli import _read_spec
+
+            form["expectations"] = _read_spec(args.expectations)
         config = parse_verify_config(form, VERIFY_FLAGS)
         gateway = make_gateway(args)
         outcome = run_verification(gateway, config)
     except FlowOrchestratorError as error:
-        return _problem(error)
-    data = outcome.to_dict()
+        return _problem(error, args)
+    data = scrub(outcome.to_dict())
     _write(args.json_path, json.dumps(data, indent=2, ensure_ascii=False))
     if args.html_path:
         _write(args.html_path, _html_document(render_verification_report(data), "Output verification"))
@@ -184,10 +186,10 @@ def run_verify_command(args: argparse.Namespace) -> int:
                 label = "FAILED" if item.severity == "ERROR" else "WARN"
             else:
                 label = "SKIPPED"
-            print(f"{label:8} {item.dataset} {item.kind}: {item.message}")
+            print(redact(f"{label:8} {item.dataset} {item.kind}: {item.message}"))
     for note in result.notes:
-        print(f"note: {note}")
-    print(result.summary())
+        print(redact(f"note: {note}"))
+    print(redact(result.summary()))
     return EXIT_OK if result.passed else EXIT_FAILED
 
 

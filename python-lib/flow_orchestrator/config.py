@@ -545,10 +545,11 @@ def _empty_selection_problems(raw: Mapping, source: str) -> List[Tuple[str, str]
             )
             problems.append((key, f"{shown} names no {kind} (an unset variable?): {fix}"))
         else:
-            fix = "leave the field empty" + (
-                " (and every other selection field) to build every recipe" if key != "exclude" else ""
-            )
-            problems.append((key, f"{shown} names no {kind}, so it selects nothing: {fix}"))
+            if key == "exclude":
+                problems.append((key, f"{shown} names no {kind}, so it excludes nothing: leave the field empty"))
+            else:
+                fix = "leave the field empty (and every other selection field) to build every recipe"
+                problems.append((key, f"{shown} names no {kind}, so it selects nothing: {fix}"))
     return problems
 
 

@@ -21,6 +21,7 @@ from requests.adapters import HTTPAdapter
 
 from .errors import DSSAccessError, DSSPermissionError
 from .port import JobSnapshot, OutputRef, TransientAPIError
+from .redaction import public_url, register_secret, register_url_credentials
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,8 @@ def connect(url: str, api_key: str, *, verify_tls: bool = True, timeout_s: float
         )
     if not api_key:
         raise DSSAccessError("No API key: set DSS_API_KEY, choose a 'DSS instance' preset or pass --api-key.")
+    register_secret(api_key)
+    register_url_credentials(str(url))
     client = dataikuapi.DSSClient(str(url).rstrip("/"), api_key, no_check_certificate=not verify_tls)
     return client
 
@@ -131,7 +134,10 @@ class DSSGateway:
         self.client = client
         self.project_key = project_key
         self.project = client.get_project(project_key)
-        self.dss_url = (dss_url or getattr(client, "host", "") or "").rstrip("/") or None
+        for secret in (getattr(client, "api_key", None), getattr(client, "internal_ticket", None)):
+            register_secret(secret if isinstance(secret, str) else None)  # a macro's own client carries them too
+        register_url_credentials(dss_url or getattr(client, "host", None))
+        self.dss_url = public_url((dss_url or getattr(client, "host", "") or "").rstrip("/")) or None
         self._status = _StatusTracker()
         self._access_summary: Optional[dict] = None  # the project summary, once check_access proved access
         session = getattr(client, "_session", None)
@@ -180,6 +186,7 @@ class DSSGateway:
                     f"{what}: DSS rejected the API key ({message}). Check the key (the DSS_API_KEY variable, the "
                     "'DSS instance' preset or --api-key)."
                 ) from exc
+            exc.request_description = what  # for a one-line message naming the object, wherever it is reported
             raise
         except ValueError as exc:  # a non-JSON 200 answer (a proxy page): the instance is not a DSS API
             status = self._status.last_status

@@ -9,6 +9,7 @@ import re
 from typing import Iterable, List, Optional, Pattern, Sequence, Tuple
 
 from .errors import ConfigError
+from .redaction import redact
 
 # --------------------------------------------------------------------------------------------------------------------
 # Transient or permanent
@@ -100,48 +101,6 @@ def classify(message: Optional[str], error_type: Optional[str] = None, extra_pat
     if _PERMANENT_RE.search(text):
         return False
     return bool(_TRANSIENT_RE.search(text))
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Secrets
-# --------------------------------------------------------------------------------------------------------------------
-
-_SECRET_KEY = (
-    r"[A-Za-z0-9_.-]*(?:api[_-]?key|apikey|api[_-]?ticket|apiticket|ticket|secret|password|passwd|pwd|"
-    r"access[_-]?token|refresh[_-]?token|auth[_-]?token|token|credentials?)"
-)
-_REDACTIONS = (
-    # Authorization: Bearer xxx / Basic xxx (header or prose)
-    (re.compile(r"(\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE), r"\1***"),
-    # "apiKey": "value with spaces" (JSON, possibly escaped inside another string)
-    (
-        re.compile(
-            r"((?<![A-Za-z0-9])" + _SECRET_KEY + r'\\?["\']?\s*[:=]\s*\\?")((?:[^"\\]|\\(?!"))*)(\\?")', re.IGNORECASE
-        ),
-        r"\1***\3",
-    ),
-    (re.compile(r"((?<![A-Za-z0-9])" + _SECRET_KEY + r"\\?[\"']?\s*[:=]\s*')([^']*)(')", re.IGNORECASE), r"\1***\3"),
-    # api_key=value, X-DKU-APITicket: value, password: value
-    (
-        re.compile(
-            r"((?<![A-Za-z0-9])" + _SECRET_KEY + r"[\"']?\s*[:=]\s*)(?![\s\"'*])([^\s\"',;&}\]]+)", re.IGNORECASE
-        ),
-        r"\1***",
-    ),
-    # --api-key value, --password value
-    (re.compile(r"(--(?:api-key|apikey|password|token|ticket|secret)(?:=|\s+))(?!\*\*\*)\S+", re.IGNORECASE), r"\1***"),
-    # scheme://user:password@host
-    (re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s:@]+(?::[^/\s@]*)?@", re.IGNORECASE), r"\1***@"),
-)
-
-
-def redact(text: Optional[str]) -> Optional[str]:
-    """``text`` with API keys, tickets, passwords, auth headers and URL credentials replaced by ``***``."""
-    if not text:
-        return text
-    for pattern, replacement in _REDACTIONS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -16,21 +16,20 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from .errors import ConfigError
-from .failures import redact
 from .plan import BuildPlan
 from .port import OutputRef
+from .redaction import public_url, scrub
 from .resources import schema_path
+from .textfiles import read_text
 
 RECORD_VERSION = 1
 RECIPE_STATES = ("SUCCESS", "FAILED", "SKIPPED", "ABORTED", "TIMED_OUT", "NOT_RUN")
 RUN_STATES = ("SUCCESS", "FAILED", "CANCELLED", "RUNNING", "PLANNED")
 #: Recipe states a resumed run runs again (like ``dbt retry``).
 RESUMABLE_STATES = ("FAILED", "SKIPPED", "ABORTED", "TIMED_OUT", "NOT_RUN")
-
-_SECRET_KEY_RE = re.compile(r"api[_-]?key|apikey|ticket|password|passwd|secret|token|credential", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -67,17 +66,8 @@ def new_run_id(now: Optional[datetime] = None) -> str:
 
 
 def scrub_secrets(value: Any) -> Any:
-    """A copy of a JSON-like value with secret-looking keys masked and secrets in strings redacted."""
-    if isinstance(value, Mapping):
-        return {
-            k: ("***" if _SECRET_KEY_RE.search(str(k)) and v not in (None, "") else scrub_secrets(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [scrub_secrets(v) for v in value]
-    if isinstance(value, str):
-        return redact(value)
-    return value
+    """A copy of a JSON-like value with no secret in it (:func:`flow_orchestrator.redaction.scrub`)."""
+    return scrub(value)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -245,23 +235,25 @@ class RunRecord:
             for key, value in (("propagation", self.propagation), ("verification", self.verification))
             if value is not None
         }
-        return {
-            "record_version": self.record_version,
-            "run_id": self.run_id,
-            "project_key": self.project_key,
-            "dss_url": self.dss_url,
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-            "duration_s": self.duration_s,
-            "state": self.state,
-            "dry_run": self.dry_run,
-            "resumed_from": self.resumed_from,
-            "config": self.config,
-            "plan": self.plan,
-            "counts": self.counts,
-            "recipes": [r.to_dict() for r in self.recipes],
-            **optional,
-        }
+        return scrub(  # the one door of every record's way out (files, history folder, reports, summaries)
+            {
+                "record_version": self.record_version,
+                "run_id": self.run_id,
+                "project_key": self.project_key,
+                "dss_url": self.dss_url,
+                "started_at": self.started_at,
+                "ended_at": self.ended_at,
+                "duration_s": self.duration_s,
+                "state": self.state,
+                "dry_run": self.dry_run,
+                "resumed_from": self.resumed_from,
+                "config": self.config,
+                "plan": self.plan,
+                "counts": self.counts,
+                "recipes": [r.to_dict() for r in self.recipes],
+                **optional,
+            }
+        )
 
     @classmethod
     def from_dict(cls, data: dict) -> RunRecord:
@@ -299,7 +291,7 @@ def new_record(
     return RunRecord(
         run_id=run_id or new_run_id(started),
         project_key=plan.project_key,
-        dss_url=redact(dss_url),
+        dss_url=public_url(dss_url),
         started_at=format_utc(started) or "",
         ended_at=format_utc(started) if dry_run else None,
         duration_s=0.0 if dry_run else None,
@@ -389,14 +381,11 @@ def load_record(path_or_dict: Union[str, Path, dict]) -> RunRecord:
     else:
         path = Path(path_or_dict)
         source = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        if not path.exists():
             raise ConfigError(
                 ("record", f"Run record file {source} does not exist; pass the --json file written by a previous build")
-            ) from None
-        except OSError as exc:
-            raise ConfigError(("record", f"Cannot read run record file {source}: {exc.strerror or exc}")) from None
+            )
+        text = read_text(path, "record", "the --json file written by a previous build")
         try:
             data = json.loads(text)
         except ValueError as exc:

@@ -32,7 +32,9 @@ Decisions worth knowing (also in :func:`run_plan`'s docstring):
 - **API errors**: a :class:`TransientAPIError` while polling or aborting is retried with backoff and never taken for
   a job's failure; if DSS answers no status request for ``api_outage_limit_s``, the run aborts its jobs (best
   effort), writes its record and raises :class:`DSSAccessError`. Starting a job is retried
-  ``MAX_START_API_ERRORS`` times before the recipe fails. Any other error from ``start_job`` fails that recipe.
+  ``MAX_START_API_ERRORS`` times before the recipe fails. Any other error from ``start_job`` fails that recipe,
+  except a permission refusal before any job of the run started (a key that may not run jobs): it is raised, no
+  recipe failed.
 - **Unexpected errors** (a bug, KeyboardInterrupt): jobs the run started are aborted without waiting, the record is
   completed and handed to ``record_sink``, and the error propagates.
 """
@@ -48,7 +50,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Collection, Dict, List, Optional, Sequence, Tuple
 
 from .config import ON_FAILURE_MODES, RunOptions
-from .errors import ConfigError, DSSAccessError, GraphError
+from .errors import ConfigError, DSSAccessError, DSSPermissionError, GraphError
 from .events import EventConsumer, ProgressEvent, shielded
 from .failures import classify, compile_patterns, extract_log_excerpt, redact
 from .plan import DEFAULT_EXPECTED_DURATION_S, STRATEGIES, BuildPlan, per_recipe_job_type
@@ -548,6 +550,8 @@ class _Run:
                 heapq.heappush(self.retry_heap, (now + delay, unit.index, unit))
             return
         except Exception as exc:  # permissions, unknown dataset...: this recipe cannot run
+            if isinstance(exc, DSSPermissionError) and not any(u.attempt for u in self.units):
+                raise  # a key that may not run jobs, found at the run's first start: no recipe failed, nothing ran
             error = RecipeError(
                 f"DSS refused to start the job building {_describe(unit.outputs)}: {redact(str(exc))}",
                 type(exc).__name__,

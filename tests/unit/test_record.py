@@ -91,7 +91,7 @@ def test_new_record_lists_every_planned_recipe_in_plan_order_and_hides_secrets()
     assert [r.name for r in record.recipes] == PLAN.names
     assert record.config["api_key"] == "***"
     assert record.config["max_parallel"] == 2
-    assert "pw" not in record.dss_url and record.dss_url.endswith("@dss:11200")
+    assert record.dss_url == "http://dss:11200"  # no user info at all (redaction.public_url), not even masked
     assert record.plan == PLAN.to_dict()
 
 

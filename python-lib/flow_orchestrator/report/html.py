@@ -18,6 +18,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import jinja2
 from markupsafe import Markup
 
+from ..redaction import public_url
+
 TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
 #: Colour family of each state, shared by badges, table rows and timeline bars (state is always shown as text too).
@@ -145,7 +147,7 @@ def safe_http_url(url: Any) -> Optional[str]:
     if not text or any(ord(c) < 32 or ord(c) == 127 or c.isspace() or c in _URL_FORBIDDEN for c in text):
         return None
     try:
-        parts = urlsplit(text)
+        parts = urlsplit(public_url(text))  # user info dropped as everywhere (redaction.public_url)
         port = parts.port
     except ValueError:
         return None
