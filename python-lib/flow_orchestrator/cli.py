@@ -547,11 +547,12 @@ def describe_error(error: BaseException) -> str:
 
     if isinstance(error, FlowOrchestratorError):
         return redact(str(error)) or type(error).__name__
+    from .dss import dss_error_sentence
+
     first = (str(error).strip().splitlines() or [""])[0]
-    dss_error = _dataiku_exception()
-    if dss_error is not None and isinstance(error, dss_error):
-        what = getattr(error, "request_description", None) or "A request to DSS"
-        text = f"{what} failed: DSS answered {first or type(error).__name__}"
+    sentence = dss_error_sentence(error)
+    if sentence is not None:
+        text = sentence
     elif isinstance(error, (OSError, json.JSONDecodeError, UnicodeError)):
         text = first or type(error).__name__
     elif type(error).__module__.startswith(("requests", "urllib3")):
@@ -559,14 +560,6 @@ def describe_error(error: BaseException) -> str:
     else:
         text = f"unexpected error {type(error).__name__}: {first} (please report it)"
     return redact(f"{text} (run with -v for the traceback)")
-
-
-def _dataiku_exception():
-    try:
-        from dataikuapi.utils import DataikuException
-    except ImportError:  # pragma: no cover - dataikuapi is a dependency
-        return None
-    return DataikuException
 
 
 def report_error(error: BaseException, args: Optional[argparse.Namespace] = None) -> None:
@@ -581,16 +574,14 @@ def report_error(error: BaseException, args: Optional[argparse.Namespace] = None
 
 def _configure_logging(verbose: bool) -> None:
     """Debug logging on stderr with -v, warnings otherwise; every line goes through the redaction filter."""
-    from .redaction import RedactingFilter
+    from .redaction import redact_log_handlers
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+    redact_log_handlers()
 
 
 def main(argv: Optional[List[str]] = None) -> int:

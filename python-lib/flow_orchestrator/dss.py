@@ -117,6 +117,18 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= 2000 else text[:2000] + "…"
 
 
+def dss_error_sentence(error: BaseException) -> Optional[str]:
+    """One line for an error DSS answered that no caller turned into a library error (None for any other error):
+    the request, naming its object (``Reading the settings of dataset X``), and DSS's first line."""
+    from dataikuapi.utils import DataikuException
+
+    if not isinstance(error, DataikuException):
+        return None
+    what = getattr(error, "request_description", None) or "A request to DSS"
+    first = (str(error).strip().splitlines() or [""])[0] or type(error).__name__
+    return f"{what} failed: DSS answered {first}"
+
+
 #: How DSS says an object or a file is missing, whatever the HTTP status (the Java exception names vary by version).
 _NOT_FOUND_MARKERS = ("notfoundexception", "filenotfoundexception", "does not exist", "no such file", "not found")
 

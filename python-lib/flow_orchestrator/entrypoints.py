@@ -17,6 +17,7 @@ from .config import BuildConfig, is_blank, parse_build_config
 from .dss import DSSGateway, connect
 from .errors import ConfigError, FlowOrchestratorError
 from .history import RecordLocation, RunHistory, last_run_variable
+from .redaction import redact, redact_log_handlers
 
 log = logging.getLogger(__name__)
 
@@ -303,6 +304,7 @@ def run_build_macro(
     """
     from .report.html import render_build_report
 
+    redact_log_handlers()  # the macro's log is shown in DSS
     build_config = macro_build_config(config)
     gateway = open_gateway(config, client=client, project_key=project_key)
     data, _ = _run(gateway, build_config, MACRO_RECORD_NAME, progress_callback)
@@ -332,6 +334,7 @@ def run_recipes_step(
     step_config: Optional[dict], plugin_config: Optional[dict], *, client, project_key: str, scenario
 ) -> None:
     """The Run recipes step: run the list, publish variables and report items, raise when recipes failed."""
+    redact_log_handlers()  # DSS shows the step's log to everyone who can see the scenario
     form = step_form(step_config, plugin_config)
     build_config = step_build_config(form)
     record_name = str(form.get("record_name") or "").strip() or STEP_RECORD_NAME
@@ -623,7 +626,7 @@ def form_choices(parameter_name: str, config: Optional[dict], *, client, project
 
 def unavailable_choice(what: str, exc: BaseException) -> dict:
     """The one choice shown when a list cannot be read: empty value, the reason as label."""
-    reason = " ".join(str(exc).split()) or exc.__class__.__name__
+    reason = " ".join((redact(str(exc)) or "").split()) or exc.__class__.__name__
     if len(reason) > 160:
         reason = reason[:160] + "…"
     return {"value": "", "label": f"(could not list {what}: {reason})"}

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 
 class FlowOrchestratorError(Exception):
-    """Base class: every error the library raises on purpose derives from it."""
+    """Base class: every error the library raises on purpose derives from it.
+
+    Its text is redacted whenever it is shown (a DSS message quoted in it may hold the API key in use).
+    """
+
+    def __str__(self) -> str:
+        from .redaction import redact
+
+        return redact(super().__str__()) or ""
 
 
 class ConfigError(FlowOrchestratorError):

@@ -11,10 +11,11 @@ Everything becomes ``***``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
-from typing import Any, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional, Tuple
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 #: Shorter values are not registered: replacing every "ab" of a text would say nothing and hide much.
@@ -90,25 +91,41 @@ def redact(text: Optional[str]) -> Optional[str]:
     if not text:
         return text
     with _lock:
-        known = list(_secrets)
+        known = tuple(_secrets)
+    return _redact(text, known)
+
+
+def _redact(text: str, known: Tuple[str, ...]) -> str:
     for secret in known:
         if secret in text:
             text = text.replace(secret, MASK)
-    for pattern, replacement in _REDACTIONS:
-        text = pattern.sub(replacement, text)
+    lowered = text.lower()
+    if any(word in lowered for word in _PATTERN_WORDS):  # most texts (names, ids) hold none: no pattern can match
+        for pattern, replacement in _REDACTIONS:
+            text = pattern.sub(replacement, text)
     return text
+
+
+#: Every pattern of ``_REDACTIONS`` needs one of these words (lower case).
+_PATTERN_WORDS = ("bearer", "basic", "key", "ticket", "secret", "pass", "pwd", "token", "credential", "@", "--")
 
 
 def scrub(value: Any) -> Any:
     """A copy of a JSON-like value with the values of secret-looking keys masked and every string redacted."""
-    if isinstance(value, Mapping):
+    with _lock:
+        known = tuple(_secrets)
+    return _scrub(value, known)
+
+
+def _scrub(value: Any, known: Tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return _redact(value, known) if value else value
+    if isinstance(value, (dict, Mapping)):
         return {
-            k: (MASK if _SECRET_FIELD.search(str(k)) and v not in (None, "") else scrub(v)) for k, v in value.items()
+            k: (MASK if _is_secret_field(k) and v not in (None, "") else _scrub(v, known)) for k, v in value.items()
         }
     if isinstance(value, (list, tuple)):
-        return [scrub(v) for v in value]
-    if isinstance(value, str):
-        return redact(value)
+        return [_scrub(v, known) for v in value]
     return value
 
 
@@ -127,6 +144,11 @@ def public_url(url: Optional[str]) -> Optional[str]:
         host = f"[{host}]"
     netloc = host if port is None else f"{host}:{port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_secret_field(key: Any) -> bool:
+    return bool(_SECRET_FIELD.search(str(key)))
 
 
 #: Keys of a JSON object whose value is a secret whatever it looks like (``apiKey``, ``password``...).
@@ -159,3 +181,10 @@ class RedactedStream:
     def isatty(self) -> bool:
         isatty = getattr(self._stream, "isatty", None)
         return bool(isatty()) if callable(isatty) else False
+
+
+def redact_log_handlers(logger: Optional[logging.Logger] = None) -> None:
+    """Put a :class:`RedactingFilter` on every handler of ``logger`` (the root logger by default), once."""
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
