@@ -58,6 +58,7 @@ plugin:
 # `pip install .` and `python -m build` give the same.
 wheel: $(STAMP)
 	$(PY) -m pip wheel --quiet --no-deps --wheel-dir $(DIST_DIR) .
+	rm -rf build python-lib/*.egg-info
 
 # The variables reach pytest through the environment only: the API key never appears in the echoed command.
 integration-tests: export DSS_URL := $(DSS_URL)
@@ -69,4 +70,4 @@ integration-tests: $(STAMP)
 	$(PY) -m pytest tests/integration
 
 clean:
-	rm -rf dist build .pytest_cache .ruff_cache
+	rm -rf dist build .pytest_cache .ruff_cache python-lib/*.egg-info

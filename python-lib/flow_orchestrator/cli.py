@@ -428,14 +428,21 @@ def run_build_command(args: argparse.Namespace) -> int:
     if progress is not None:
         progress.close()
     data = record.to_dict()
-    if args.json_path:
-        write_record(record, args.json_path)
-    if args.html_path:
-        _write(args.html_path, report_document(data, dss_url=gateway.dss_url))
-    if keeper is not None:
-        location = history.save(data, final=True)
-        if location.record_path:
-            print(f"Run record and report kept in {location.sentence()}", file=sys.stderr)
+    try:
+        if args.json_path:
+            write_record(record, args.json_path)
+        if args.html_path:
+            _write(args.html_path, report_document(data, dss_url=gateway.dss_url))
+        if keeper is not None:
+            location = history.save(data, final=True)
+            if location.record_path:
+                print(f"Run record and report kept in {location.sentence()}", file=sys.stderr)
+    except Exception as exc:
+        if not _started_jobs(record):
+            raise  # nothing ran: exit 2 like any other problem before the first job
+        print(_summary(data))  # the run happened: say what DSS did, then why its files are missing
+        report_error(exc, args)
+        return EXIT_FAILED
     if data["state"] == "PLANNED":
         from .plan import BuildPlan
 
@@ -457,10 +464,13 @@ def _stopped_after_start(args: argparse.Namespace, record, error: Exception, gat
     from .record import write_record
 
     data = record.to_dict()
-    if args.json_path:
-        write_record(record, args.json_path)
-    if args.html_path:
-        _write(args.html_path, report_document(data, dss_url=gateway.dss_url))
+    try:
+        if args.json_path:
+            write_record(record, args.json_path)
+        if args.html_path:
+            _write(args.html_path, report_document(data, dss_url=gateway.dss_url))
+    except Exception as exc:  # noqa: BLE001 - the summary below still says what DSS did
+        log.warning("Could not write the run's files: %s", exc)
     print(_summary(data))
     report_error(error, args)
     if args.json_path:
