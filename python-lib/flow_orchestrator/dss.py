@@ -99,6 +99,8 @@ def connect(url: str, api_key: str, *, verify_tls: bool = True, timeout_s: float
     """A ``dataikuapi.DSSClient`` for ``url`` (no HTTP yet); bad URLs are rejected with the fix."""
     import dataikuapi
 
+    register_secret(api_key)  # first: even the messages below must not show them
+    register_url_credentials(str(url or ""))
     if not url or not str(url).startswith(("http://", "https://")):
         raise DSSAccessError(
             f"DSS URL {url!r} is not valid: give the instance's base URL, e.g. https://dss.example.com:11200 "
@@ -106,8 +108,6 @@ def connect(url: str, api_key: str, *, verify_tls: bool = True, timeout_s: float
         )
     if not api_key:
         raise DSSAccessError("No API key: set DSS_API_KEY, choose a 'DSS instance' preset or pass --api-key.")
-    register_secret(api_key)
-    register_url_credentials(str(url))
     client = dataikuapi.DSSClient(str(url).rstrip("/"), api_key, no_check_certificate=not verify_tls)
     return client
 

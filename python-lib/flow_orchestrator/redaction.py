@@ -70,8 +70,9 @@ def register_url_credentials(url: Optional[str]) -> None:
     """Register the user name and password of ``scheme://user:password@host`` (a URL may carry them)."""
     if not isinstance(url, str) or "@" not in url:
         return
+    text = url.strip()
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(text if "://" in text else "//" + text)  # "user:pw@host" without a scheme too
     except ValueError:
         return
     if parts.password:

@@ -142,6 +142,14 @@ def test_the_wheel_installs_a_command_that_plans_and_builds_from_any_directory(d
     assert record["state"] == "SUCCESS" and record["counts"]["SUCCESS"] == 4
     assert dss.job_starts(CLINICAL) - before == 4
     assert (elsewhere / "run.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    # Every schema in use: the run record's (resume), the expectations' (capture, then verify).
+    resumed = flow_cli(dss, "resume", "--quiet", "--record", "run.json", cwd=elsewhere, env=env, command=command)
+    assert resumed.returncode == 0 and "Nothing to resume" in resumed.stdout, output(resumed)
+    captured = flow_cli(dss, "verify", "--datasets", "LAB_RESULTS_AGG", "--capture", "spec.json", cwd=elsewhere,
+                        env=env, command=command)  # fmt: skip
+    assert captured.returncode == 0, output(captured)
+    verified = flow_cli(dss, "verify", "--expectations", "spec.json", cwd=elsewhere, env=env, command=command)
+    assert verified.returncode == 0, output(verified)
 
 
 # ------------------------------------------------------------------------------------------------ 2. secrets
@@ -170,6 +178,13 @@ def test_no_secret_leaves_the_process_even_when_dss_quotes_it_verbatim(dss, tmp_
     urls = [u for r in record["recipes"] for u in r["job_urls"]]
     assert urls and all(u.startswith(dss.url + "/projects/CLINICAL/jobs/") for u in urls), urls
     assert record["dss_url"] == dss.url
+
+
+def test_an_invalid_url_is_refused_without_showing_its_password(dss, tmp_path):
+    result = flow_cli(dss, "plan", "--url", f"etl:{URL_PASSWORD}@dss.example.com", cwd=tmp_path)
+    assert result.returncode == 2, output(result)
+    assert "is not valid" in result.stderr and "etl:***@dss.example.com" in result.stderr
+    assert URL_PASSWORD not in output(result)
 
 
 def test_a_registered_secret_is_redacted_from_every_string_and_every_record():
