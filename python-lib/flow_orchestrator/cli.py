@@ -422,7 +422,7 @@ def run_build_command(args: argparse.Namespace) -> int:
             keeper.flush()
         if progress is not None:
             progress.close()
-        if isinstance(exc, Exception) and latest and _started_jobs(latest[0]):
+        if isinstance(exc, (Exception, KeyboardInterrupt)) and latest and _started_jobs(latest[0]):
             return _stopped_after_start(args, latest[0], exc, gateway)
         raise
     if progress is not None:
@@ -458,7 +458,7 @@ def _started_jobs(record) -> bool:
     return any(run.job_ids for run in record.recipes)
 
 
-def _stopped_after_start(args: argparse.Namespace, record, error: Exception, gateway) -> int:
+def _stopped_after_start(args: argparse.Namespace, record, error: BaseException, gateway) -> int:
     """The run stopped on an error once jobs had started: DSS did things, so the record and the summary say which."""
     from .history import report_document
     from .record import write_record
@@ -557,6 +557,8 @@ def describe_error(error: BaseException) -> str:
 
     if isinstance(error, FlowOrchestratorError):
         return redact(str(error)) or type(error).__name__
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted: the jobs this run started were asked to abort, without waiting for DSS to confirm"
     from .dss import dss_error_sentence
 
     first = (str(error).strip().splitlines() or [""])[0]
@@ -605,6 +607,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command in ("plan", "build", "resume"):
             return run_build_command(args)
         return args.handler(args)
+    except KeyboardInterrupt as exc:  # a second Ctrl-C before any job started
+        report_error(exc, args)
+        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - a run that started jobs reports its own errors (exit 1): here nothing ran
         report_error(exc, args)
         return EXIT_BAD_INPUT

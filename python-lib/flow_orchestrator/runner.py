@@ -551,7 +551,7 @@ class _Run:
             return
         except Exception as exc:  # permissions, unknown dataset...: this recipe cannot run
             if isinstance(exc, DSSPermissionError) and not any(u.attempt for u in self.units):
-                raise  # a key that may not run jobs, found at the run's first start: no recipe failed, nothing ran
+                raise _may_not_run_jobs(self.plan.project_key, exc) from exc  # no recipe failed, nothing ran
             error = RecipeError(
                 f"DSS refused to start the job building {_describe(unit.outputs)}: {redact(str(exc))}",
                 type(exc).__name__,
@@ -1014,6 +1014,17 @@ def _job_duration(snapshot: JobSnapshot) -> Optional[float]:
     if not start or not end or end < start:
         return None
     return round((end - start) / 1000.0, 3)
+
+
+def _may_not_run_jobs(project_key: str, refusal: DSSPermissionError) -> DSSPermissionError:
+    """The run's first job start was refused: the key (or user) may not run jobs, whichever recipe came first."""
+    return DSSPermissionError(
+        f"This API key may not run jobs on project {project_key}: DSS refused the run's first job start "
+        f"({refusal.detail or refusal}). Running jobs needs the project permission 'Write project content': grant it "
+        f"on project {project_key} (Security > Permissions) to the key or its user, or use a key that has it. "
+        "Nothing was started.",
+        detail=refusal.detail,
+    )
 
 
 def _describe(outputs: Sequence[OutputRef]) -> str:
