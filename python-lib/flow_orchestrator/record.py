@@ -65,11 +65,6 @@ def new_run_id(now: Optional[datetime] = None) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def scrub_secrets(value: Any) -> Any:
-    """A copy of a JSON-like value with no secret in it (:func:`flow_orchestrator.redaction.scrub`)."""
-    return scrub(value)
-
-
 # --------------------------------------------------------------------------------------------------------------------
 # Dataclasses
 # --------------------------------------------------------------------------------------------------------------------
@@ -298,7 +293,7 @@ def new_record(
         state="PLANNED" if dry_run else "RUNNING",
         dry_run=dry_run,
         resumed_from=resumed_from,
-        config=scrub_secrets(dict(config_dict or {})),
+        config=scrub(dict(config_dict or {})),
         plan=plan.to_dict(),
         recipes=[RecipeRun(name=r.name, type=r.type, outputs=list(r.outputs)) for r in plan.recipes],
     )

@@ -6,7 +6,8 @@ import re
 
 import pytest
 from flow_orchestrator.errors import ConfigError
-from flow_orchestrator.failures import classify, compile_patterns, extract_log_excerpt, redact
+from flow_orchestrator.failures import classify, compile_patterns, extract_log_excerpt
+from flow_orchestrator.redaction import redact
 
 # --------------------------------------------------------------------------------------------------------------------
 # classify

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Optional
 
 import pytest
@@ -105,6 +106,33 @@ def test_fit_and_width_count_wide_characters():
     assert fit("数据集ABC", 5) == "数据…"
     assert fit("short", 10) == "short"
     assert fit("abc", 0) == ""
+
+
+@pytest.mark.parametrize(
+    "text,columns",
+    [
+        ("⚙️", 2),  # U+FE0F asks for the two-column emoji form
+        ("👩‍💻", 2),  # a ZWJ sequence is one glyph
+        ("👍🏽", 2),  # a skin-tone modifier colours the emoji before it
+        ("🇫🇷", 2),  # a flag: two regional indicators
+        ("e\u0301", 1),  # a combining accent
+        ("\u1100\u1161", 2),  # a Hangul syllable from its jamo
+        ("集計_売上", 9),
+    ],
+)
+def test_display_width_counts_glyphs_as_a_terminal_draws_them(text, columns):
+    assert display_width(text) == columns
+
+
+def test_fit_never_cuts_inside_a_glyph():
+    assert fit("👩‍💻👩‍💻👩‍💻", 5) == "👩‍💻👩‍💻…"
+    assert fit("a⚙️b", 3) == "a…"
+
+
+def test_the_end_of_the_run_is_said_once():
+    out = io.StringIO()
+    ProgressLine(out)(SimpleNamespace(kind="run_finished", state="SUCCESS", message="Run success: 2 success"))
+    assert out.getvalue() == "Run SUCCESS: 2 success\n"
 
 
 def test_clean_text_keeps_one_readable_line():
