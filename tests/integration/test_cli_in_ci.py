@@ -339,6 +339,7 @@ def test_the_end_of_the_run_is_said_once(dss, tmp_path):
     assert result.returncode == 0, output(result)
     assert "Run SUCCESS: 1 success" in result.stderr
     assert "Run SUCCESS: Run success" not in result.stderr
+    assert "Plan ready: 1 recipe(s) in 1 layer(s)" in result.stderr  # the count once, at the start too
 
 
 def test_resuming_a_run_with_nothing_left_says_so_without_an_empty_table(dss, tmp_path):

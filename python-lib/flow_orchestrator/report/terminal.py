@@ -271,7 +271,12 @@ class ProgressLine:
         message = clean_text(getattr(event, "message", None) or "")
         state = clean_text(getattr(event, "state", None) or "")
         if kind == "plan_ready":
-            line = "Plan ready: {} recipe{}".format(self._total, "" if self._total == 1 else "s")
+            # The runner's sentence counts the recipes itself ("4 recipe(s) in 3 layer(s), ..."): count them once.
+            line = (
+                "Plan ready"
+                if message
+                else "Plan ready: {} recipe{}".format(self._total, "" if self._total == 1 else "s")
+            )
         elif kind == "recipe_started":
             attempt = getattr(event, "attempt", None)
             job_id = clean_text(getattr(event, "job_id", None) or "")
