@@ -304,10 +304,21 @@ class DSSGateway:
                 continue
             described.add(name)
             found.update(_dimensions_of(name, item))
+        from dataikuapi.utils import DataikuException
+
         for name in dict.fromkeys(candidates):
             if name in described:
                 continue
-            raw = self._read(f"Reading the settings of dataset {name}", self._dataset_raw, name)
+            try:
+                raw = self._read(f"Reading the settings of dataset {name}", self._dataset_raw, name)
+            except DataikuException as exc:
+                if not _is_not_found(self._status.last_status, _describe(exc)):
+                    raise
+                raise DSSAccessError(
+                    f"Dataset {name}, an output the plan builds, does not exist in project {self.project_key} "
+                    f"({_describe(exc)}): it was deleted while the recipe writing it remains. Recreate the dataset "
+                    "or delete that recipe, or leave it out of the selection."
+                ) from exc
             found.update(_dimensions_of(name, raw))
         return found
 

@@ -302,7 +302,8 @@ def test_a_dss_error_is_one_line_naming_the_object_and_v_adds_the_traceback(tmp_
         assert "Traceback" not in output(result)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1, lines
-        assert "dataset LAB_RESULTS_AGG" in lines[0] and "does not exist" in lines[0] and "-v" in lines[0]
+        assert lines[0].startswith("flow-orchestrator: Dataset LAB_RESULTS_AGG, an output the plan builds, does not ")
+        assert "deleted while the recipe writing it remains" in lines[0]
         verbose = flow_cli(own, "plan", "-v", cwd=tmp_path, env=ci_env(own))
         assert verbose.returncode == 2
         assert "Traceback (most recent call last)" in verbose.stderr and "DataikuException" in verbose.stderr
