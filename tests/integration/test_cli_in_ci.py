@@ -409,9 +409,10 @@ def test_the_readme_partitioned_example_does_what_it_says(dss, tmp_path):
 
 @pytest.mark.parametrize(
     "option,path,expected",
-    [("--json", "/etc/hostname/run.json", "cannot write /etc/hostname/run.json"), ("--html", ".", "is a folder")],
+    [("--json", "notes.txt/run.json", "cannot write notes.txt/run.json"), ("--html", ".", "is a folder")],
 )
 def test_output_paths_are_checked_before_the_first_job(dss, tmp_path, option, path, expected):
+    (tmp_path / "notes.txt").write_text("a file, not a folder", encoding="utf-8")
     before = dss.job_starts(CLINICAL)
     result = flow_cli(dss, "build", "--quiet", option, path, cwd=tmp_path)
     assert result.returncode == 2, output(result)
