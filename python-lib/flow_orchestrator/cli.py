@@ -24,7 +24,7 @@ from typing import List, Optional
 
 from . import __version__
 from .config import BUILD_MODE_LABELS, parse_build_config
-from .errors import FlowOrchestratorError
+from .errors import FlowOrchestratorError, SelectionError
 from .plan import format_plan_text
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -551,10 +551,20 @@ def check_output_paths(args: argparse.Namespace) -> None:
         raise ConfigError(problems)
 
 
+_SELECTION_FLAGS = {"targets": "--targets", "recipes": "--recipes", "select": "--select", "exclude": "--exclude"}
+
+
 def describe_error(error: BaseException) -> str:
     """One line for the user: what failed on which object, and how to see more (``-v``); never a secret."""
     from .redaction import redact
 
+    problems = getattr(error, "problems", None)
+    if isinstance(error, SelectionError) and problems:  # name the options as typed, not the form fields
+        lines = [
+            f"{_SELECTION_FLAGS.get(field, field)}: {message}" if field else message for field, message in problems
+        ]
+        text = lines[0] if len(lines) == 1 else f"Invalid selection ({len(lines)} problems):\n- " + "\n- ".join(lines)
+        return redact(text) or ""
     if isinstance(error, FlowOrchestratorError):
         return redact(str(error)) or type(error).__name__
     if isinstance(error, KeyboardInterrupt):

@@ -219,6 +219,13 @@ def test_an_empty_selection_option_is_refused_naming_it(dss, tmp_path, option, v
     assert dss.job_starts(CLINICAL) == before and not (tmp_path / "run.json").exists()
 
 
+def test_a_selection_that_matches_nothing_names_the_options_as_typed(dss, tmp_path):
+    result = flow_cli(dss, "plan", "--select", "tag:nope", "--targets", "NOPE_DS", cwd=tmp_path)
+    assert result.returncode == 2, output(result)
+    assert "- --targets: 'NOPE_DS' is neither a recipe nor a dataset of the Flow" in result.stderr
+    assert "- --select: 'tag:nope': no recipe has the tag 'nope'" in result.stderr
+
+
 def test_everything_is_all_or_no_selection_option(dss, tmp_path):
     for args in (["--all"], []):
         result = flow_cli(dss, "plan", *args, cwd=tmp_path)
