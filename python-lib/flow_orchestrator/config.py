@@ -513,7 +513,13 @@ def _semantic_problems(values: Mapping, source: str) -> List[Tuple[str, str]]:
 
 
 #: The selection fields, and what each one names.
-_SELECTION_FIELDS = {"targets": "dataset", "recipes": "recipe", "select": "expression", "exclude": "expression"}
+_SELECTION_FIELDS = {
+    "targets": "dataset",
+    "recipes": "recipe",
+    "zones": "Flow zone",
+    "select": "expression",
+    "exclude": "expression",
+}
 
 
 def _empty_selection_problems(raw: Mapping, source: str) -> List[Tuple[str, str]]:

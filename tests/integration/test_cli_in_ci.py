@@ -241,7 +241,11 @@ def test_a_form_selection_that_names_nothing_selects_nothing_and_says_so():
         parse_build_config({"select": ","}, "macro")
     with pytest.raises(ConfigError, match=r"exclude: ' , ' names no expression, so it excludes nothing"):
         parse_build_config({"exclude": " , "}, "step")
-    assert parse_build_config({"select": "", "targets": [], "recipes": None}, "macro").selection.is_everything
+    with pytest.raises(ConfigError, match=r"zones: ',' names no Flow zone, so it selects nothing"):
+        parse_build_config({"zones": [","]}, "macro")
+    assert parse_build_config(
+        {"select": "", "targets": [], "recipes": None, "zones": [""]}, "macro"
+    ).selection.is_everything
 
 
 # ------------------------------------------------------------------------------------------------ 4. permissions
