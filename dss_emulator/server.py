@@ -8,7 +8,8 @@ What a real DSS and the unmodified ``dataikuapi`` client need, and the traps the
 * request bodies parsed as JSON whatever their ``Content-Type`` (the client sends none), GET bodies included;
 * query booleans as ``True``/``False`` (any case); repeated keys kept as lists;
 * errors as a JSON object ``{errorType, message, detailedMessage}`` with a DSS Java class name as ``errorType``;
-* JSON answers with ``charset=utf-8`` and a ``Content-Length``; text answers ``text/plain; charset=utf-8``;
+* JSON answers with ``charset=utf-8`` and a ``Content-Length`` (the dataset listing, tens of megabytes in a large
+  project, is chunked, as a servlet container sends a long answer); text answers ``text/plain; charset=utf-8``;
   ``iter_rows`` TSV streamed with chunked encoding and never gzip-encoded;
 * HTTP Basic auth with the API key as user name: unknown key → 401 ``NotAuthenticatedException``; the read-only
   key may only GET, anything else → 403 ``UnauthorizedException``;

@@ -41,16 +41,36 @@ def _dataset(ctx, request: Request) -> Dataset:
     return ctx.state.dataset(request.path_params["pk"], request.path_params["ds"])
 
 
+#: Datasets serialised per hold of the lock when a listing is streamed.
+LISTING_BATCH = 500
+
+
 def list_datasets(ctx, request: Request) -> Response:
+    """The project's dataset definitions, streamed: each batch is serialised under the lock, then sent without it.
+
+    A large project's listing is tens of megabytes (2 KB per dataset): serialised whole under the lock, it would
+    stop every other request (job starts, status polls) for a second, and the client could not parse it as it comes.
+    The set of datasets is the one at the request; each item is its definition at the time its batch is written.
+    """
     wanted_tags = set(request.args("tags"))
     with ctx.state.lock:
-        project = ctx.state.project(request.path_params["pk"])
-        items = []
-        for dataset in project.datasets.values():
-            if wanted_tags and not wanted_tags.intersection(dataset.definition.get("tags") or []):
-                continue
-            items.append(copy.deepcopy(dataset.definition))
-        return json_response(items)
+        datasets = list(ctx.state.project(request.path_params["pk"]).datasets.values())
+
+    def chunks() -> Iterator[bytes]:
+        separator = b"["
+        for start in range(0, len(datasets), LISTING_BATCH):
+            with ctx.state.lock:
+                parts = [
+                    json.dumps(dataset.definition, ensure_ascii=False)
+                    for dataset in datasets[start : start + LISTING_BATCH]
+                    if not wanted_tags or wanted_tags.intersection(dataset.definition.get("tags") or [])
+                ]
+            if parts:
+                yield separator + ", ".join(parts).encode("utf-8")
+                separator = b", "
+        yield b"]" if separator == b", " else b"[]"
+
+    return stream_response(chunks(), "application/json;charset=utf-8")
 
 
 def create_dataset(ctx, request: Request) -> Response:

@@ -30,6 +30,10 @@ def flow_graph(state: EmulatorState, project: Project) -> dict:
         computable(folder.id, "COMPUTABLE_FOLDER", f"{project.key}.{folder.id}")
 
     def node_for_ref(ref: str):
+        if "." not in ref:  # an own object already listed above (the usual case): no lookups
+            known = nodes.get(ref)
+            if known is not None:
+                return known
         pk, name = split_ref(project.key, ref)
         dataset = state.find_dataset(pk, name)
         if dataset is not None:

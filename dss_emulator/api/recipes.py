@@ -28,7 +28,8 @@ def _recipe(ctx, request: Request) -> Recipe:
 
 
 def _list_item(recipe: Recipe) -> dict:
-    item = copy.deepcopy(recipe.definition)
+    """The recipe as the API shows it; shares the definition's values, so serialise it before releasing the lock."""
+    item = dict(recipe.definition)
     item["projectKey"] = recipe.project_key
     item["name"] = recipe.name
     return item

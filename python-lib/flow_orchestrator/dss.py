@@ -8,13 +8,17 @@ for what the user must fix (URL, API key, permissions, unknown project).
 
 from __future__ import annotations
 
+import codecs
+import concurrent.futures
 import contextlib
 import difflib
 import email.utils
+import json
 import logging
+import re
 import threading
 import time
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -35,6 +39,8 @@ START_ADOPTION_SLACK_MS = 500
 ADOPTION_WAIT_MAX_S = 5.0
 #: First and longest pause between two polls of a DSS future (schema propagation, metric computation); x1.5 each poll.
 FUTURE_POLL_FIRST_S, FUTURE_POLL_MAX_S = 0.2, 5.0
+#: Bytes read from the socket at a time when a listing is parsed as it arrives.
+LISTING_CHUNK_BYTES = 256 * 1024
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -256,8 +262,16 @@ class DSSGateway:
 
     # ------------------------------------------------------------------ flow
     def flow_graph_payload(self) -> dict:
-        """The raw flow graph (one GET), for :class:`~flow_orchestrator.graph.FlowGraph`."""
-        graph = self._read("Reading the Flow graph", self.project.get_flow().get_graph)
+        """The raw flow graph (one GET), for :class:`~flow_orchestrator.graph.FlowGraph`.
+
+        Parsed with the garbage collector paused, as the graph is then built: the payload is a few hundred thousand
+        containers with no cycle (20,000 recipes: 7 MB), which the collector would otherwise rescan while they pile up
+        (it tripled the parse time).
+        """
+        from .graph import gc_paused
+
+        with gc_paused():
+            graph = self._read("Reading the Flow graph", self.project.get_flow().get_graph)
         return graph.data
 
     def flow_zones_payload(self) -> Optional[List[dict]]:
@@ -285,20 +299,94 @@ class DSSGateway:
         items = self._read("Listing recipes", self.project.list_recipes)
         return [dict(item) for item in items]
 
+    def recipe_types_and_tags(self) -> List[dict]:
+        """``{name, type, tags}`` of every recipe of the project (one listing), all a Flow graph needs of it.
+
+        The listing holds whole recipe definitions (15 MB for 20,000 recipes): it is parsed as it arrives and only
+        these keys are kept, so that its size never sits in memory (see :meth:`_listing_items`).
+        """
+        return self._listing_items(
+            "Listing recipes", f"/projects/{self.project_key}/recipes/", {}, _recipe_summary, self.list_recipes
+        )
+
     def list_datasets(self) -> List[dict]:
         items = self._read("Listing datasets", self.project.list_datasets)
         return [dict(item) for item in items]
 
-    def partitioned_datasets(self, candidates: Sequence[str] = ()) -> Dict[str, List[str]]:
+    def dataset_partitionings(self) -> List[dict]:
+        """``{name, partitioning}`` of every dataset of the project (one listing; ``partitioning`` only when listed).
+
+        Dataset list items are whole dataset definitions (2 KB each: 40 MB for 20,000 datasets); like
+        :meth:`recipe_types_and_tags`, they are parsed as they arrive and only these two keys are kept.
+        """
+        return self._listing_items(
+            "Listing datasets",
+            f"/projects/{self.project_key}/datasets/",
+            {"foreign": False, "tags": []},  # what project.list_datasets() sends
+            _dataset_partitioning,
+            self.list_datasets,
+        )
+
+    def _listing_items(
+        self,
+        what: str,
+        path: str,
+        params: dict,
+        keep: Callable[[dict], Optional[dict]],
+        whole: Callable[[], List[dict]],
+    ) -> List[dict]:
+        """``keep(item)`` of each item of a project listing (items it maps to None are dropped), read as it arrives.
+
+        A listing of a large project is tens of megabytes of JSON; parsed whole, it costs five times that in memory
+        and most of the time of a ``plan``. Here the answer is streamed through the client's own request method
+        (its authentication, TLS settings and error handling) and decoded item by item, so memory stays bounded by
+        one chunk and one item. A client without that method (none is known) gets ``whole()``: the public listing.
+        """
+        perform_raw = getattr(self.client, "_perform_raw", None)
+        if perform_raw is None:
+            return [kept for kept in map(keep, whole()) if kept is not None]
+
+        def fetch() -> List[dict]:
+            response = perform_raw("GET", path, params=params)
+            try:
+                chunks = response.iter_content(chunk_size=LISTING_CHUNK_BYTES)
+                return [kept for kept in map(keep, iter_json_array(chunks)) if kept is not None]
+            finally:
+                response.close()
+
+        return self._read(what, fetch)
+
+    def dataset_partitionings_in_background(self) -> concurrent.futures.Future[List[dict]]:
+        """:meth:`dataset_partitionings` started in a thread: its future (an error is raised by ``result()``).
+
+        The build asks for it before reading the Flow, so that DSS preparing a large listing (40 MB for 20,000
+        datasets) and our reading of the Flow and planning overlap instead of adding up.
+        """
+        future: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run() -> None:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(self.dataset_partitionings())
+                except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the result
+                    future.set_exception(exc)
+
+        threading.Thread(target=run, name="dss-dataset-listing", daemon=True).start()
+        return future
+
+    def partitioned_datasets(
+        self, candidates: Sequence[str] = (), listing: Optional[Sequence[dict]] = None
+    ) -> Dict[str, List[str]]:
         """The project's partitioned datasets and their dimension names, from one dataset listing.
 
         Listing items carry ``partitioning`` on the instances we know; a candidate (a dataset the plan builds) whose
         item lacks it is read from its own settings, so that a DSS answering shorter items costs one request per
-        planned output instead of building partitioned datasets without their partitions.
+        planned output instead of building partitioned datasets without their partitions. ``listing``: the answer of
+        :meth:`dataset_partitionings` when it was read already (else it is read here).
         """
         found: Dict[str, List[str]] = {}
         described = set()
-        for item in self.list_datasets():
+        for item in self.dataset_partitionings() if listing is None else listing:
             name = item.get("name")
             if not name or "partitioning" not in item:
                 continue
@@ -644,3 +732,96 @@ def _dimensions_of(name: str, definition: Mapping) -> Dict[str, List[str]]:
     dimensions = (partitioning or {}).get("dimensions") if isinstance(partitioning, Mapping) else None
     names = [str(d.get("name")) for d in dimensions or [] if isinstance(d, Mapping)]
     return {name: names} if names else {}
+
+
+def _recipe_summary(item: Any) -> Optional[dict]:
+    """What a Flow graph reads of a recipe list item (:meth:`FlowGraph.from_payload`): name, type, tags."""
+    if not isinstance(item, dict):
+        return None
+    return {"name": item.get("name"), "type": item.get("type"), "tags": item.get("tags")}
+
+
+def _dataset_partitioning(item: Any) -> Optional[dict]:
+    """What the partition check reads of a dataset list item: its name and, when listed, its partitioning."""
+    if not isinstance(item, dict):
+        return None
+    kept = {"name": item.get("name")}
+    if "partitioning" in item:
+        kept["partitioning"] = item["partitioning"]
+    return kept
+
+
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_NUMBER_TAIL = re.compile(r"[0-9.eE+\-]*")
+
+
+def iter_json_array(chunks: Iterable[bytes]) -> Iterator[Any]:
+    """The items of a JSON array whose UTF-8 text arrives in ``chunks``, each decoded as soon as it is complete.
+
+    Only the array's own punctuation is read here; every item goes through the standard JSON decoder (all of JSON,
+    escapes included). An item cut by a chunk boundary fails to decode and is decoded again once more text has come:
+    the text kept doubles each time, so an item larger than a chunk costs a bounded number of attempts. Raises
+    ValueError when the text is not one JSON array.
+    """
+    decoder = json.JSONDecoder()
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    source = iter(chunks)
+    text, pos, exhausted = "", 0, False
+
+    def more(at_least: int = 1) -> bool:
+        """Append at least ``at_least`` characters (fewer at the end of the answer); False when nothing came."""
+        nonlocal text, pos, exhausted
+        text, pos = text[pos:], 0  # what was decoded is dropped: memory stays bounded
+        wanted = len(text) + at_least
+        grew = False
+        while not exhausted and len(text) < wanted:
+            chunk = next(source, None)
+            if chunk is None:
+                exhausted = True
+                text += utf8.decode(b"", final=True)
+            else:
+                text += utf8.decode(chunk)
+            grew = True
+        return grew
+
+    def skip_space() -> bool:
+        """Move to the next non-space character; False at the end of the answer."""
+        nonlocal pos
+        while True:
+            pos = _JSON_SPACE.match(text, pos).end()
+            if pos < len(text):
+                return True
+            if not more():
+                return False
+
+    if not skip_space() or text[pos] != "[":
+        raise ValueError("expected a JSON array (a DSS listing), got " + repr(text[pos : pos + 80]))
+    pos += 1
+    if not skip_space():
+        raise ValueError("the JSON array is cut short")
+    if text[pos] == "]":
+        return
+    while True:
+        while True:
+            try:
+                item, end = decoder.raw_decode(text, pos)
+            except json.JSONDecodeError:
+                if exhausted or not more(max(LISTING_CHUNK_BYTES, len(text) - pos)):
+                    raise
+                continue
+            if not exhausted and not isinstance(item, (dict, list, str)):
+                if _NUMBER_TAIL.match(text, end).end() == len(text):
+                    more()  # a number (or literal) at the end of the text may go on in the next chunk: 12|.5e3
+                    continue
+            break
+        pos = end
+        yield item
+        if not skip_space():
+            raise ValueError("the JSON array is cut short")
+        if text[pos] == "]":
+            return
+        if text[pos] != ",":
+            raise ValueError(f"expected ',' or ']' in a JSON array, got {text[pos : pos + 80]!r}")
+        pos += 1
+        if not skip_space():
+            raise ValueError("the JSON array is cut short")

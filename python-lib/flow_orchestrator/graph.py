@@ -389,6 +389,18 @@ class FlowGraph:
                 if self._outputs_cache.pop(writer, None) is not None:
                     self.outputs(writer)
 
+    def add_recipe_items(self, items: Iterable[dict]) -> None:
+        """Types and tags from the project's recipe list items (``name``, ``type``, ``tags``), read after the graph.
+
+        For callers that fetch the recipe list only when they need it (see :meth:`untyped_recipes`).
+        """
+        self._read_recipe_items(items)
+
+    def untyped_recipes(self) -> List[str]:
+        """Recipes whose type the graph payload does not give (no ``subType``, as DSS 9 answers) nor a list item."""
+        nodes, known = self._nodes, self._recipe_type
+        return [r for r in self._flow_recipes if r not in known and not nodes[r].get("subType")]
+
     def _read_recipe_items(self, items: Iterable[dict]) -> None:
         own = self._recipe_set
         recipe_type = self._recipe_type

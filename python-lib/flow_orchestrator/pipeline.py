@@ -16,11 +16,11 @@ import logging
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .config import BuildConfig, build_expectations, config_to_dict
-from .errors import ConfigError, FlowOrchestratorError
-from .graph import FlowGraph
+from .config import BuildConfig, Selection, build_expectations, config_to_dict
+from .errors import ConfigError, FlowOrchestratorError, SelectionError
+from .graph import FlowGraph, gc_paused
 from .plan import BuildPlan, expected_durations_from_record, make_plan
 from .port import TransientAPIError
 from .record import (
@@ -34,23 +34,66 @@ from .record import (
     resume_candidates,
 )
 from .runner import partitioned_outputs_of, run_plan
+from .selection import parse_selector, split_expressions
 from .zones import FlowZones
 
 log = logging.getLogger(__name__)
 
 
-def read_flow(gateway) -> FlowGraph:
-    """The project's Flow from one graph GET, one recipe listing and one zone listing."""
-    payload = gateway.flow_graph_payload()
-    recipes = gateway.list_recipes()
-    graph = FlowGraph.from_payload(payload, recipes, project_key=gateway.project_key)
+def read_flow(gateway, selection: Optional[Selection] = None) -> FlowGraph:
+    """The project's Flow from one graph GET and one zone listing, plus the recipe listing when needed."""
+    return flow_from_payload(gateway, gateway.flow_graph_payload(), selection)
+
+
+def flow_from_payload(gateway, payload: dict, selection: Optional[Selection] = None) -> FlowGraph:
+    """The Flow of a graph payload and the project's zones; the recipe listing only when the graph is not enough.
+
+    The graph gives each recipe's type (``subType``); the listing (whole recipe definitions: 15 MB for 20,000
+    recipes) is read only when a recipe lacks it (DSS 9 leaves it out) or when ``selection`` selects by tag (tags are
+    only in the listing) or by type (the listing's type is the reference). Without a selection it is always read.
+    """
+    graph = FlowGraph.from_payload(payload, project_key=gateway.project_key)
+    if selection is None or selects_by_tag_or_type(selection) or graph.untyped_recipes():
+        graph.add_recipe_items(gateway.recipe_types_and_tags())
     graph.zones = FlowZones.from_payload(gateway.flow_zones_payload(), gateway.project_key)
     return graph
 
 
-def _prepare(gateway, config: BuildConfig, previous_record: Optional[dict]) -> Tuple[FlowGraph, BuildPlan]:
+def selects_by_tag_or_type(selection: Selection) -> bool:
+    """Whether a term of the selection (or of its exclusions) is ``tag:X`` or ``type:X``, or cannot be parsed.
+
+    An unparsable term is refused later, with its own message; reading the listing first keeps that message the same.
+    """
+    for field, expressions in (("select", selection.select), ("exclude", selection.exclude)):
+        for term in split_expressions(expressions):
+            try:
+                if parse_selector(term, field).method in ("tag", "type"):
+                    return True
+            except SelectionError:
+                return True
+    return False
+
+
+def _prepare(gateway, config: BuildConfig, previous_record: Optional[dict]) -> Tuple[FlowGraph, BuildPlan, List[dict]]:
+    """Graph, plan and the dataset listing (``dataset_partitionings``).
+
+    The listing is asked for once the graph has come: DSS prepares it while we build the Flow and plan.
+    """
     gateway.check_access()
-    graph = read_flow(gateway)
+    payload = gateway.flow_graph_payload()
+    listing = gateway.dataset_partitionings_in_background()
+    try:
+        graph, plan = _plan_flow(gateway, payload, config, previous_record)
+    except BaseException:
+        listing.cancel()  # not started yet (else it ends on its own, unread)
+        raise
+    return graph, plan, listing.result()
+
+
+def _plan_flow(
+    gateway, payload: dict, config: BuildConfig, previous_record: Optional[dict]
+) -> Tuple[FlowGraph, BuildPlan]:
+    graph = flow_from_payload(gateway, payload, config.selection)
     durations = expected_durations_from_record(previous_record) if previous_record else None
     only = None
     if config.resume_last_run:
@@ -83,8 +126,10 @@ def with_resumed_partitions(config: BuildConfig, previous_record: Optional[dict]
     return dataclasses.replace(config, options=dataclasses.replace(config.options, partitions=spec))
 
 
-def check_partitions(gateway, config: BuildConfig, plan: BuildPlan) -> List[str]:
-    """Which planned outputs are partitioned (one dataset listing), checked against the ``partitions`` field.
+def check_partitions(
+    gateway, config: BuildConfig, plan: BuildPlan, listing: Optional[Sequence[dict]] = None
+) -> List[str]:
+    """Which planned outputs are partitioned (one dataset listing, or ``listing``), checked against ``partitions``.
 
     A plan with a partitioned output needs a partition spec; a spec with no partitioned output to build is refused
     too (most likely the wrong project or selection), except when resuming, where the recipes left may all be
@@ -96,7 +141,7 @@ def check_partitions(gateway, config: BuildConfig, plan: BuildPlan) -> List[str]
         for o in r.outputs
         if (o.type or "DATASET") == "DATASET" and o.project_key in (None, gateway.project_key)
     ]
-    partitioned = gateway.partitioned_datasets(own_outputs)
+    partitioned = gateway.partitioned_datasets(own_outputs, listing)
     planned = list(
         dict.fromkeys(
             o for r in plan.recipes for o in partitioned_outputs_of(r.outputs, partitioned, gateway.project_key)
@@ -127,8 +172,8 @@ def check_partitions(gateway, config: BuildConfig, plan: BuildPlan) -> List[str]
 def prepare_build(gateway, config: BuildConfig, *, previous_record: Optional[dict] = None) -> BuildPlan:
     """Check access, read the Flow and plan; raises ConfigError/SelectionError/GraphError/DSSAccessError."""
     config = with_resumed_partitions(config, previous_record)
-    plan = _prepare(gateway, config, previous_record)[1]
-    check_partitions(gateway, config, plan)
+    _, plan, listing = _prepare(gateway, config, previous_record)
+    check_partitions(gateway, config, plan, listing)
     return plan
 
 
@@ -149,17 +194,18 @@ def run_build(
     if previous_record is not None and not isinstance(previous_record, dict):
         previous_record = load_record(previous_record).to_dict()
     config = with_resumed_partitions(config, previous_record)
-    graph, plan = _prepare(gateway, config, previous_record)
-    partitioned = check_partitions(gateway, config, plan)
+    graph, plan, listing = _prepare(gateway, config, previous_record)
+    partitioned = check_partitions(gateway, config, plan, listing)
     resumed_from = previous_record.get("run_id") if (config.resume_last_run and previous_record) else None
     config_dict = config_to_dict(config)
     propagation = None
     if config.propagate_schema_first:
         propagation = propagate_first(gateway, graph, plan, preview=config.dry_run, cancel=cancel)
     if config.dry_run:
-        record = planned_record(
-            plan, run_id=new_run_id(), config_dict=config_dict, dss_url=gateway.dss_url, resumed_from=resumed_from
-        )
+        with gc_paused():  # one object per recipe, long-lived and acyclic, like the plan (see gc_paused)
+            record = planned_record(
+                plan, run_id=new_run_id(), config_dict=config_dict, dss_url=gateway.dss_url, resumed_from=resumed_from
+            )
         for run, planned in zip(record.recipes, plan.recipes):
             if partitioned_outputs_of(planned.outputs, partitioned, gateway.project_key):
                 run.partitions = config.options.partitions

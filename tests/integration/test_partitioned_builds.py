@@ -126,6 +126,7 @@ def test_partitioning_missing_from_list_items_is_read_from_the_planned_outputs_s
     full = gateway.list_datasets()
     short = [{k: v for k, v in item.items() if k != "partitioning"} for item in full]
     monkeypatch.setattr(gateway, "list_datasets", lambda: short)
+    monkeypatch.setattr(gateway, "dataset_partitionings", lambda: [{"name": item["name"]} for item in short])
     expected = {item["name"] for item in full if (item.get("partitioning") or {}).get("dimensions")}
     assert expected and "ORDERS_BY_STORE" in expected
 

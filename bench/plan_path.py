@@ -1,0 +1,100 @@
+"""``flow-orchestrator plan`` on a 20,000-recipe Flow, through the CLI against a served emulator: what it fetches.
+
+Measured as users run it (a fresh process: imports, connection, reads, planning, printing), three times: wall time,
+CPU, peak resident memory, and every request with the bytes it brought. Goals: under 2 s and 200 MB. Beside it,
+planning alone in that process's conditions (the graph payload parsed, then graph and plan built, both with the
+garbage collector as the CLI has it): what the command costs beyond planning is reading and printing.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+for _path in (str(ROOT / "python-lib"), str(ROOT)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from bench.cli_run import Goal, connection_args, run_cli, served_emulator  # noqa: E402
+
+RECIPES, WIDTH, SEED, PROJECT_KEY = 20_000, 50, 3, "PLAN20K"
+RUNS = 3
+WALL_GOAL_S, MEMORY_GOAL_BYTES = 2.0, 200 * 10**6
+
+
+def planning_alone(url: str) -> tuple:
+    """(parse s, graph + plan s, payload bytes): the graph GET's answer parsed, then planned, GC as in the CLI."""
+    import requests
+    from flow_orchestrator.config import BuildConfig
+    from flow_orchestrator.graph import FlowGraph
+    from flow_orchestrator.plan import make_plan
+
+    from bench.cli_run import API_KEY
+
+    text = requests.get(f"{url}/dip/publicapi/projects/{PROJECT_KEY}/flow/graph/", auth=(API_KEY, ""), timeout=300).text
+    parse_s, plan_s = [], []
+    for _ in range(3):
+        gc.collect()
+        t0 = time.perf_counter()
+        payload = json.loads(text)
+        t1 = time.perf_counter()
+        graph = FlowGraph.from_payload(payload, project_key=PROJECT_KEY)
+        make_plan(graph, BuildConfig(), PROJECT_KEY)
+        t2 = time.perf_counter()
+        parse_s.append(t1 - t0)
+        plan_s.append(t2 - t1)
+        del payload, graph
+    return min(parse_s), min(plan_s), len(text.encode("utf-8"))
+
+
+def main() -> int:
+    from dss_emulator.flowfile import generate_flow
+
+    flow = generate_flow(RECIPES, width=WIDTH, seed=SEED, project_key=PROJECT_KEY)
+    runs = []
+    with served_emulator(flow) as (url, load_s):
+        print(f"emulator: {RECIPES:,} recipes, {len(flow['datasets']):,} datasets, loaded in {load_s:.0f} s")
+        for _ in range(RUNS):
+            run = run_cli(["plan", *connection_args(url, PROJECT_KEY), "--all"], timeout_s=300)
+            if run.exit_code != 0:
+                print(f"plan failed (exit {run.exit_code}): {run.stderr_tail}")
+                return 1
+            runs.append(run)
+        parse_s, plan_s, graph_bytes = planning_alone(url)
+    last = runs[-1]
+    streamed = last.received_bytes - sum(r[3] for r in last.requests if r[3] >= 0)
+    print(f"what `plan` fetches ({len(last.requests)} requests, {last.received_bytes / 1e6:.1f} MB received):")
+    for method, path, seconds, size in last.requests:
+        shown = f"{size / 1e6:8.2f} MB" if size >= 0 else f"{streamed / 1e6:8.2f} MB (streamed)"
+        print(f"  {method} {path:<52}{shown}  {seconds * 1000:7.0f} ms")
+    walls = [r.wall_s for r in runs]
+    peak = max(r.peak_rss_bytes for r in runs)
+    cpu = statistics.median(r.cpu_s for r in runs)
+    print(
+        f"plan through the CLI, {RUNS} runs: wall {', '.join(f'{w:.2f}' for w in walls)} s (median "
+        f"{statistics.median(walls):.2f} s), CPU {cpu:.2f} s, peak memory {peak / 1e6:.0f} MB"
+    )
+    print(
+        f"planning alone (same process conditions, best of 3): parse the {graph_bytes / 1e6:.1f} MB graph "
+        f"{parse_s * 1000:.0f} ms, build graph + plan {plan_s * 1000:.0f} ms"
+    )
+    goals = [
+        Goal(
+            f"plan of {RECIPES:,} recipes through the CLI: {statistics.median(walls):.2f} s",
+            "< 2 s",
+            statistics.median(walls) < WALL_GOAL_S,
+        ),
+        Goal(f"plan peak memory {peak / 1e6:.0f} MB", "< 200 MB", peak < MEMORY_GOAL_BYTES),
+    ]
+    for goal in goals:
+        print(goal.line())
+    return 0 if all(g.met for g in goals) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
