@@ -10,6 +10,8 @@ BENCHMARKS = [
     ("bench.engine", "Pipeline engine on the emulator: makespan, status requests, detection lag, planning"),
     ("bench.emulator_load", "Emulator under load: 50 concurrent jobs on a 200-recipe flow"),
     ("bench.load_500", "Load: a 500-recipe flow with max_parallel 50"),
+    ("bench.plan_path", "plan through the CLI on a 20,000-recipe Flow: what it fetches, time and memory"),
+    ("bench.scale", "Scaling table: 1,000 / 5,000 / 20,000 recipes through the CLI at --max-parallel 50"),
 ]
 
 
