@@ -1,4 +1,4 @@
-"""What ``plan`` reads from DSS: the Flow graph and the dataset listing, and the recipe listing only when needed.
+"""What ``plan`` reads from DSS: the Flow graph, its zones, the dataset listing; the recipe listing only when needed.
 
 Through the CLI and the real client against the emulator; the requests are observed on ``requests``' sessions
 (nothing is replaced: each request goes out as the client sends it).
@@ -48,12 +48,13 @@ def plan(dss, tmp_path, *selection):
     return json.loads(path.read_text())
 
 
-def test_plan_reads_the_project_the_graph_and_the_dataset_listing_only(dss, tmp_path, sent):
+def test_plan_reads_the_project_the_graph_the_zones_and_the_dataset_listing_only(dss, tmp_path, sent):
     record = plan(dss, tmp_path, "--all")
     assert sorted(sent) == sorted(
         [
             ("GET", f"/projects/{PROJECT}"),
             ("GET", f"/projects/{PROJECT}/flow/graph"),
+            ("GET", f"/projects/{PROJECT}/flow/zones"),
             ("GET", f"/projects/{PROJECT}/datasets"),
         ]
     )
