@@ -359,8 +359,8 @@ class DSSGateway:
     def dataset_partitionings_in_background(self) -> concurrent.futures.Future[List[dict]]:
         """:meth:`dataset_partitionings` started in a thread: its future (an error is raised by ``result()``).
 
-        The build asks for it before reading the Flow, so that DSS preparing a large listing (40 MB for 20,000
-        datasets) and our reading of the Flow and planning overlap instead of adding up.
+        The build asks for it as soon as the Flow graph has come, so that DSS preparing a large listing (40 MB for
+        20,000 datasets) and our building of the Flow and the plan overlap instead of adding up.
         """
         future: concurrent.futures.Future = concurrent.futures.Future()
 
