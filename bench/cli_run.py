@@ -6,8 +6,9 @@ started by :data:`MEASURED_CLI`, a few lines that count before handing over to `
 * every HTTP request the CLI sends (its ``requests`` sessions), with the time to its full answer;
 * the bytes the process received (counted at the socket, so that streamed answers count too), per request for
   answers read whole (job status and job list polls among them);
-* the process's CPU time (user + system, all threads) and peak resident memory (``ru_maxrss``: the whole
-  process, not only the allocations ``tracemalloc`` sees);
+* the process's CPU time (user + system, all threads) and peak resident memory (``VmHWM``: the whole process,
+  not only the allocations ``tracemalloc`` sees; not ``ru_maxrss``, which on Linux starts from the size of the
+  parent that forked it);
 * the bytes it wrote to files (``wchar`` of ``/proc/self/io``, minus what went to its stdout and stderr, which are
   files here): the run record (and whatever journal keeps it current), since nothing else is written.
 
@@ -73,12 +74,12 @@ def send(self, request, **kwargs):
 requests.Session.send = send
 
 
-def wchar():
+def proc_field(path, name, scale=1):
     try:
-        with open("/proc/self/io") as handle:
+        with open(path) as handle:
             for line in handle:
-                if line.startswith("wchar:"):
-                    return int(line.split()[1])
+                if line.startswith(name):
+                    return int(line.split()[1]) * scale
     except OSError:
         return None
 
@@ -90,7 +91,9 @@ try:
     code = cli.main(argv)
 finally:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    written = wchar()
+    written = proc_field("/proc/self/io", "wchar:")
+    # VmHWM: this process's own peak. ru_maxrss would include the parent's size at fork: Linux keeps it across exec.
+    peak = proc_field("/proc/self/status", "VmHWM:", 1024) or usage.ru_maxrss * 1024
     with lock:
         seen = list(requests_seen)
     with open(stats_path, "w") as handle:
@@ -99,7 +102,7 @@ finally:
                 "exit_code": code,
                 "wall_s": time.perf_counter() - started,
                 "cpu_s": usage.ru_utime + usage.ru_stime,
-                "peak_rss_bytes": usage.ru_maxrss * 1024,
+                "peak_rss_bytes": peak,
                 "received_bytes": received[0],
                 "written_bytes": written,
                 "requests": seen,
