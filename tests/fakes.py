@@ -39,6 +39,10 @@ SUCCESS_LOG = """\
 """
 
 
+RESTART_MESSAGE = "Job was lost: the DSS backend was restarted while the job was running"
+RESTART_TYPE = "com.dataiku.dip.exceptions.ProcessDiedException"
+
+
 class VirtualClock:
     """Time that moves only when the runner waits; ``at(t, action)`` runs actions when time passes ``t``."""
 
@@ -83,6 +87,7 @@ class Behaviour:
     transient_message: str = "Failed to connect to the database: ERR_SQL_DB_UNREACHABLE: Connection refused"
     transient_type: Optional[str] = "java.net.ConnectException"
     hang: bool = False  # runs until aborted
+    lost_attempts: int = 0  # the first N attempts are lost to a DSS restart halfway (ABORTED with its cause)
     queue_s: float = 0.0  # waits NOT_STARTED this long before running
     start_error: Optional[Exception] = None  # start_job raises this for the recipe
     log: Optional[str] = None
@@ -98,7 +103,7 @@ class FakeJob:
     started: float
     queue_s: float
     duration_s: float  # math.inf when it hangs
-    outcome: str  # DONE | FAILED
+    outcome: str  # DONE | FAILED | ABORTED (lost to a DSS restart)
     failure_message: Optional[str] = None
     failure_type: Optional[str] = None
     log: Optional[str] = None
@@ -211,7 +216,7 @@ class FakeDSS:
             if job is None:
                 continue
             state = job.state_at(now, self.abort_delay_s)
-            failed = state == "FAILED"
+            failed = state == "FAILED" or (state == "ABORTED" and job.outcome == "ABORTED")
             out[job_id] = JobSnapshot(
                 job_id=job_id,
                 state=state,
@@ -253,7 +258,8 @@ class FakeDSS:
     # ------------------------------------------------------------------------------------------------ inspection
 
     def behaviour(self, recipe: str) -> Behaviour:
-        return self.behaviours.get(recipe) or Behaviour(duration_s=self.recipes[recipe].expected_duration_s)
+        expected = self.recipes[recipe].expected_duration_s
+        return self.behaviours.get(recipe) or Behaviour(duration_s=1.0 if expected is None else expected)
 
     def live_jobs(self, now: Optional[float] = None) -> List[FakeJob]:
         now = self.clock() if now is None else now
@@ -323,6 +329,9 @@ class FakeDSS:
             if attempt <= b.transient_failures:
                 outcome, message, error_type, log = "FAILED", b.transient_message, b.transient_type, b.log
                 break
+            if attempt <= b.lost_attempts:
+                outcome, message, error_type = "ABORTED", RESTART_MESSAGE, RESTART_TYPE
+                break
             if b.hang:
                 hang = True
         return FakeJob(
@@ -333,7 +342,7 @@ class FakeDSS:
             attempt=attempt,
             started=now,
             queue_s=max(b.queue_s for b in behaviours) if behaviours else 0.0,
-            duration_s=math.inf if hang and outcome == "DONE" else duration,
+            duration_s=math.inf if hang and outcome == "DONE" else (duration / 2 if outcome == "ABORTED" else duration),
             outcome=outcome,
             failure_message=message,
             failure_type=error_type,
@@ -391,7 +400,7 @@ def make_test_plan(
             inputs=tuple(f"{u}_out" for u in upstream[name]),
             upstream=tuple(upstream[name]),
             layer=layer[name],
-            expected_duration_s=durations.get(name, 1.0),
+            expected_duration_s=durations.get(name),
             bottom_level_s=bottom[name],
         )
         for name in names

@@ -29,7 +29,13 @@ BUILD_MODE_LABELS = {
     "RECURSIVE_MISSING_ONLY_BUILD": "Missing data only",
 }
 STRATEGIES = ("per-recipe", "single-job")
+#: What planning assumes of a recipe whose duration is unknown (priorities, critical path); the runner polls such
+#: a recipe geometrically instead.
 DEFAULT_EXPECTED_DURATION_S = 1.0
+
+
+def _seconds_or_none(value) -> Optional[float]:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 else None
 
 
 class PlannedRecipe(NamedTuple):
@@ -45,8 +51,8 @@ class PlannedRecipe(NamedTuple):
     inputs: Tuple[str, ...] = ()  # ids of its input computables
     upstream: Tuple[str, ...] = ()  # recipes of the plan it waits for (direct dependencies only)
     layer: int = 0  # 0 for recipes with no upstream in the plan, else 1 + max(layer of upstream)
-    expected_duration_s: float = 1.0  # from the last run record when known, else 1
-    bottom_level_s: float = 1.0  # longest path of expected durations from this recipe to a sink of the plan
+    expected_duration_s: Optional[float] = None  # from the last run record; None: unknown (never measured)
+    bottom_level_s: float = 1.0  # longest path of expected durations (1 s when unknown) to a sink of the plan
 
     __eq__ = value_eq
     __ne__ = value_ne
@@ -73,7 +79,7 @@ class PlannedRecipe(NamedTuple):
             inputs=tuple(data.get("inputs", [])),
             upstream=tuple(data.get("upstream", [])),
             layer=int(data.get("layer", 0)),
-            expected_duration_s=float(data.get("expected_duration_s", 1.0)),
+            expected_duration_s=_seconds_or_none(data.get("expected_duration_s")),
             bottom_level_s=float(data.get("bottom_level_s", 1.0)),
         )
 
@@ -142,7 +148,10 @@ class BuildPlan:
 
     @property
     def total_work_s(self) -> float:
-        return sum(r.expected_duration_s for r in self.recipes)
+        return sum(
+            DEFAULT_EXPECTED_DURATION_S if r.expected_duration_s is None else r.expected_duration_s
+            for r in self.recipes
+        )
 
     def to_dict(self) -> dict:
         return {
@@ -263,7 +272,7 @@ def _make_plan(
                 graph.inputs_of(names),
                 map(upstream.__getitem__, names),
                 map(layer.__getitem__, names),
-                repeat(DEFAULT_EXPECTED_DURATION_S) if durations is None else map(durations.__getitem__, names),
+                repeat(None) if durations is None else map(durations.__getitem__, names),
                 map(bottom.__getitem__, names),
             ),
         )
@@ -327,16 +336,11 @@ def _nearest_planned_upstream(graph: FlowGraph, names: Sequence[str]) -> Dict[st
 _new_planned_recipe = partial(tuple.__new__, PlannedRecipe)
 
 
-def _expected(names: Sequence[str], expected: Optional[Mapping[str, float]]) -> Optional[Dict[str, float]]:
-    """Expected seconds of each recipe, None when nothing is known (then every recipe takes the default)."""
+def _expected(names: Sequence[str], expected: Optional[Mapping[str, float]]) -> Optional[Dict[str, Optional[float]]]:
+    """Expected seconds of each recipe (None: unknown), or None when nothing is known at all."""
     if not expected:
         return None
-    out: Dict[str, float] = {}
-    for n in names:
-        value = expected.get(n)
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-        out[n] = float(value) if ok else DEFAULT_EXPECTED_DURATION_S
-    return out
+    return {n: _seconds_or_none(expected.get(n)) for n in names}
 
 
 def _targets(
@@ -418,7 +422,7 @@ def format_plan_text(plan: BuildPlan) -> str:
             r = plan.recipe(name)
             text = "  {} {}{}".format("*" if name in on_critical else " ", name, f" [{r.type}]" if r.type else "")
             text += " → " + (", ".join(_ref_text(o) for o in r.outputs) or "(no output)")
-            text += f" · ~{_seconds(r.expected_duration_s)}"
+            text += " · duration unknown" if r.expected_duration_s is None else f" · ~{_seconds(r.expected_duration_s)}"
             if r.upstream:
                 text += " · after " + ", ".join(r.upstream)
             lines.append(text)

@@ -41,39 +41,38 @@ Decisions worth knowing (also in :func:`run_plan`'s docstring):
 
 from __future__ import annotations
 
-import heapq
 import logging
 import random
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Collection, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .config import ON_FAILURE_MODES, RunOptions
 from .errors import ConfigError, DSSAccessError, DSSPermissionError, GraphError
 from .events import EventConsumer, ProgressEvent, shielded
 from .failures import classify, compile_patterns, extract_log_excerpt, redact
-from .plan import DEFAULT_EXPECTED_DURATION_S, STRATEGIES, BuildPlan, per_recipe_job_type
+from .plan import STRATEGIES, BuildPlan, per_recipe_job_type
+from .polling import (  # noqa: F401 - the polling constants are part of the runner's documented behaviour
+    COALESCE_FRACTION,
+    END_MARGIN,
+    END_MARGIN_S,
+    OVERRUN_RATIO,
+    PRE_END_FRACTION,
+    PRE_END_MIN_S,
+    UNKNOWN_RATIO,
+    is_due,
+    next_check,
+)
+from .polling import (
+    EPS as _EPS,
+)
 from .port import BuildPort, JobSnapshot, OutputRef, TransientAPIError
 from .record import Attempt, RecipeError, RecipeRun, RunRecord, format_utc, new_record
+from .scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
 
-#: A job expected to run a long time is checked for early failures at this fraction of its expected duration, then
-#: at twice the elapsed time, as long as that stays this fraction before the expected end.
-PRE_END_FRACTION = 0.25
-#: ... but never sooner than this after its start: early failures are rare and short jobs end soon anyway.
-PRE_END_MIN_S = 5.0
-#: The check at the expected end comes this fraction plus ``END_MARGIN_S`` later: DSS's job durations vary a little
-#: from run to run, and a check just before the end catches nothing.
-END_MARGIN = 0.02
-END_MARGIN_S = 0.005
-#: Past its expected duration, a job is checked every ``OVERRUN_RATIO`` of its elapsed time.
-OVERRUN_RATIO = 0.05
-#: A job of unknown duration is checked every ``UNKNOWN_RATIO`` of its elapsed time (lag at most that share).
-UNKNOWN_RATIO = 0.25
-#: A geometric check at most this fraction of its interval away joins a call made for another job.
-COALESCE_FRACTION = 0.5
 #: Start requests that fail with a TransientAPIError before the recipe fails.
 MAX_START_API_ERRORS = 5
 #: Backoff between API calls that failed transiently: BASE, 2×BASE, 4×BASE... up to MAX.
@@ -87,10 +86,6 @@ API_OUTAGE_LIMIT_S = 900.0
 LOG_FETCH_TRIES = 3
 #: Least time between two mid-run calls of ``record_sink`` (failures and the end are always written).
 SINK_INTERVAL_S = 1.0
-#: Times closer than this are equal (float rounding must never make the loop spin without the clock moving).
-_EPS = 1e-6
-
-_PENDING, _READY, _RUNNING, _RETRY_WAIT, _FINISHED = "PENDING", "READY", "RUNNING", "RETRY_WAIT", "FINISHED"
 _FAILURE_STATES = ("FAILED", "TIMED_OUT")
 
 RecordSink = Callable[[RunRecord], None]
@@ -107,14 +102,10 @@ class _Unit:
         "job_type",
         "expected_s",
         "priority",
-        "downstream",
-        "waiting_on",
-        "status",
-        "final",
         "attempt",
         "start_errors",
         "first_start",
-        "causes",
+        "adopt_job",
         "error",
         "log_excerpt",
     )
@@ -136,14 +127,10 @@ class _Unit:
         self.job_type = job_type
         self.expected_s = expected_s  # None: unknown (the planner's default), polled geometrically
         self.priority = priority
-        self.downstream: List[_Unit] = []
-        self.waiting_on = 0  # unfinished upstream units
-        self.status = _PENDING
-        self.final: Optional[str] = None
         self.attempt = 0  # DSS jobs started
         self.start_errors = 0  # consecutive TransientAPIErrors on start_job
         self.first_start: Optional[float] = None
-        self.causes: Dict[str, int] = {}  # failed recipe at the root of a skip -> its plan index
+        self.adopt_job: Optional[str] = None  # a job an earlier run started for it: watched instead of a new one
         self.error: Optional[RecipeError] = None
         self.log_excerpt: Optional[str] = None
 
@@ -211,6 +198,7 @@ def run_plan(
     record_sink: Optional[RecordSink] = None,
     api_outage_limit_s: float = API_OUTAGE_LIMIT_S,
     partitioned_outputs: Collection[str] = (),
+    adopt: Optional[Mapping[str, str]] = None,
 ) -> RunRecord:
     """Execute ``plan`` on DSS through ``port`` and return the completed run record.
 
@@ -222,6 +210,8 @@ def run_plan(
     Cancellation returns the record with state ``CANCELLED``; see the module docstring for every other rule.
     ``partitioned_outputs`` names the run project's partitioned datasets: each job sends ``options.partitions`` with
     those of its outputs (the others are built whole), and each recipe building one records the spec.
+    ``adopt`` maps recipe names to jobs an earlier run started for them (resume): each is watched as the recipe's
+    first attempt, whether it still runs or already ended, instead of starting a second job for the same outputs.
 
     :raises ConfigError: invalid options (nothing started).
     :raises GraphError: a plan whose order or outputs cannot be run (nothing started).
@@ -243,6 +233,7 @@ def run_plan(
         record_sink=record_sink,
         api_outage_limit_s=api_outage_limit_s,
         partitioned_outputs=partitioned_outputs,
+        adopt=adopt,
     )
     return run.execute()
 
@@ -300,6 +291,7 @@ class _Run:
         record_sink,
         api_outage_limit_s,
         partitioned_outputs=(),
+        adopt=None,
     ):
         validate_options(options, plan)
         self.partitioned = frozenset(partitioned_outputs) if options.partitions else frozenset()
@@ -324,13 +316,12 @@ class _Run:
         for run_, planned in zip(self.record.recipes, plan.recipes):
             if self._partitions_of(planned.outputs):
                 run_.partitions = options.partitions
-        self.ready: List[Tuple[float, int, _Unit]] = []  # heap: (-bottom level, plan index, unit)
         self.order = {r.name: i for i, r in enumerate(plan.recipes)}
-        self.units = self._build_units()
+        self.adopt = dict(adopt or {})
+        self.units, self.sched = self._build_units()
         self.total = len(plan.recipes)
         self.done = 0
 
-        self.retry_heap: List[Tuple[float, int, _Unit]] = []  # heap: (time, plan index, unit)
         self.jobs: Dict[str, _Watch] = {}  # job id -> watch, in start order
         self.stopping: Optional[str] = None  # None | "fail-fast" | "cancel" | "error"
         self.stop_cause: Optional[str] = None
@@ -338,47 +329,44 @@ class _Run:
         self.api_failures = 0
         self.last_api_ok = self.t0
         self.last_sink = float("-inf")
+        self.sink_due: Optional[float] = None  # a deferred write of the record (never dropped)
 
     # ---------------------------------------------------------------------------------------------------- set-up
 
-    def _build_units(self) -> List[_Unit]:
+    def _build_units(self) -> Tuple[List[_Unit], Scheduler]:
         plan = self.plan
         runs = self.record.recipes
         for recipe in plan.recipes:
             if not recipe.outputs and plan.strategy != "single-job":
                 raise GraphError(f"Recipe {recipe.name!r} has no output to build; remove it from the selection")
         if plan.strategy == "single-job":
-            return [self._single_unit(runs)]
+            units = [self._single_unit(runs)] if plan.recipes else []
+            return units, Scheduler([()] * len(units), [u.priority for u in units])
         job_type = per_recipe_job_type(plan.build_mode)
         units = [
-            _Unit(
-                i,
-                r.name,
-                [runs[i]],
-                tuple(r.outputs),
-                job_type,
-                _known_duration(r.expected_duration_s),
-                float(r.bottom_level_s),
-            )
+            _Unit(i, r.name, [runs[i]], tuple(r.outputs), job_type, r.expected_duration_s, float(r.bottom_level_s))
             for i, r in enumerate(plan.recipes)
         ]
+        upstream: List[List[int]] = []
         for i, recipe in enumerate(plan.recipes):
-            for upstream in dict.fromkeys(recipe.upstream):
-                j = self.order.get(upstream)
+            ups = []
+            for name in dict.fromkeys(recipe.upstream):
+                j = self.order.get(name)
                 if j is None:
-                    logger.debug("Upstream %s of %s is not in the plan: not waited for", upstream, recipe.name)
+                    logger.debug("Upstream %s of %s is not in the plan: not waited for", name, recipe.name)
                     continue
                 if j >= i:
                     raise GraphError(
                         f"The plan is not in dependency order: recipe {recipe.name!r} comes before its upstream "
-                        f"{upstream!r} (or they form a cycle); rebuild the plan"
+                        f"{name!r} (or they form a cycle); rebuild the plan"
                     )
-                units[j].downstream.append(units[i])
-                units[i].waiting_on += 1
+                ups.append(j)
+            upstream.append(ups)
         for unit in units:
-            if unit.waiting_on == 0:
-                self._make_ready(unit)
-        return units
+            unit.adopt_job = self.adopt.get(unit.name)
+            if unit.adopt_job:  # already running on DSS: watched first
+                unit.priority = float("inf")
+        return units, Scheduler(upstream, [u.priority for u in units])
 
     def _single_unit(self, runs: List[RecipeRun]) -> _Unit:
         plan = self.plan
@@ -387,21 +375,14 @@ class _Run:
             has_downstream = {u for r in plan.recipes for u in r.upstream}
             outputs = [o for r in plan.recipes if r.name not in has_downstream for o in r.outputs]
             targets = tuple(dict.fromkeys(outputs))
-        if plan.recipes and not targets:
+        if not targets:
             raise GraphError("The single-job plan has no target to build; select target datasets or recipes")
         expected = max([plan.critical_path_s] + [r.bottom_level_s for r in plan.recipes] + [1.0])
-        known = all(_known_duration(r.expected_duration_s) is not None for r in plan.recipes)
+        known = all(r.expected_duration_s is not None for r in plan.recipes)
         unit = _Unit(
-            0,
-            plan.recipes[0].name if plan.recipes else "",
-            list(runs),
-            targets,
-            plan.build_mode,
-            expected if known else None,
-            expected,
+            0, plan.recipes[0].name, list(runs), targets, plan.build_mode, expected if known else None, expected
         )
-        if plan.recipes:
-            self._make_ready(unit)
+        unit.adopt_job = next((self.adopt[r.name] for r in plan.recipes if r.name in self.adopt), None)
         return unit
 
     def _partitions_of(self, outputs: Sequence[OutputRef]) -> Dict[str, str]:
@@ -409,10 +390,6 @@ class _Run:
         return dict.fromkeys(
             partitioned_outputs_of(outputs, self.partitioned, self.plan.project_key), self.options.partitions
         )
-
-    def _make_ready(self, unit: _Unit) -> None:
-        unit.status = _READY
-        heapq.heappush(self.ready, (-unit.priority, unit.index, unit))
 
     # ---------------------------------------------------------------------------------------------------- helpers
 
@@ -448,8 +425,11 @@ class _Run:
             return
         now = self.clock()
         if not force and now - self.last_sink < SINK_INTERVAL_S:
+            if self.sink_due is None:  # deferred, never dropped: the loop wakes up for it
+                self.sink_due = self.last_sink + SINK_INTERVAL_S
             return
         self.last_sink = now
+        self.sink_due = None
         try:
             self.record_sink(self.record)
         except Exception:  # a full disk must not leave DSS jobs running; the final write raises instead
@@ -482,16 +462,19 @@ class _Run:
         return self._finish_run()
 
     def _loop(self) -> None:
+        sched = self.sched
         while True:
             if self.cancel.is_set() and self.stopping != "cancel":
                 self._begin_stop("cancel")
             now = self.clock()
-            self._release_retries(now + _EPS)
+            if self.sink_due is not None and now + _EPS >= self.sink_due:
+                self._sink(force=True)
             if self.stopping:
-                self._drop_waiting(now)
+                self._drain(now)
             else:
+                sched.release_due(now + _EPS)
                 self._start_ready()
-            if not self.jobs and not self.retry_heap and (self.stopping or not self.ready):
+            if not self.jobs and sched.is_idle():
                 return
             wake = self._next_wake()
             now = self.clock()
@@ -502,23 +485,19 @@ class _Run:
 
     def _next_wake(self) -> float:
         times = [w.next_check for w in self.jobs.values()]
-        if self.retry_heap:
-            times.append(self.retry_heap[0][0])
+        retry = self.sched.next_retry_at()
+        if retry is not None:
+            times.append(retry)
+        if self.sink_due is not None:
+            times.append(self.sink_due)
         return min(times) if times else self.clock()
 
-    def _release_retries(self, now: float) -> None:
-        while self.retry_heap and self.retry_heap[0][0] <= now:
-            _, _, unit = heapq.heappop(self.retry_heap)
-            if unit.status == _RETRY_WAIT:
-                self._make_ready(unit)
-
     def _start_ready(self) -> None:
-        while self.ready and len(self.jobs) < self.options.max_parallel and not self.stopping:
-            if self.cancel.is_set():
+        while len(self.jobs) < self.options.max_parallel and not self.stopping and not self.cancel.is_set():
+            node = self.sched.pop_ready()
+            if node is None:
                 return
-            _, _, unit = heapq.heappop(self.ready)
-            if unit.status == _READY:
-                self._start(unit)
+            self._start(self.units[node])
 
     # ---------------------------------------------------------------------------------------------------- starting
 
@@ -526,7 +505,10 @@ class _Run:
         now = self.clock()
         try:
             partitions = self._partitions_of(unit.outputs)
-            if partitions:
+            if unit.adopt_job:  # an earlier run's job, still running or ended: watched, never started twice
+                job_id, unit.adopt_job = unit.adopt_job, None
+                logger.info("Adopting job %s for %s: an earlier run started it", job_id, unit.name)
+            elif partitions:
                 job_id = self.port.start_job(unit.outputs, unit.job_type, partitions=partitions)
             else:
                 job_id = self.port.start_job(unit.outputs, unit.job_type)
@@ -546,8 +528,7 @@ class _Run:
                 logger.warning(
                     "Starting the job for %s failed (%s); trying again in %.1f s", unit.name, redact(str(exc)), delay
                 )
-                unit.status = _RETRY_WAIT
-                heapq.heappush(self.retry_heap, (now + delay, unit.index, unit))
+                self.sched.retry_at(unit.index, now + delay)
             return
         except Exception as exc:  # permissions, unknown dataset...: this recipe cannot run
             if isinstance(exc, DSSPermissionError) and not any(u.attempt for u in self.units):
@@ -564,7 +545,7 @@ class _Run:
         accepted = self.clock()  # DSS starts running a job about when it answers the start request
         unit.start_errors = 0
         unit.attempt += 1
-        unit.status = _RUNNING
+        self.sched.started(unit.index)
         self.last_api_ok = max(self.last_api_ok, now)
         if unit.first_start is None:
             unit.first_start = now
@@ -595,44 +576,18 @@ class _Run:
     # ---------------------------------------------------------------------------------------------------- polling
 
     def _schedule(self, watch: _Watch, now: float) -> None:
-        """Set when to check this job next (see the module docstring): just after its expected end, else in step
-        with its elapsed time."""
+        """Set when to check this job next (see :mod:`.polling`)."""
         opts = self.options
-        elapsed = max(now - watch.ref, 0.0)
-        expected = watch.unit.expected_s
-        exact = False
-        if expected is None:
-            step = UNKNOWN_RATIO * elapsed
-        else:
-            end = expected * (1 + END_MARGIN) + END_MARGIN_S
-            if elapsed + _EPS < end:
-                early = max(2 * elapsed, expected * PRE_END_FRACTION, PRE_END_MIN_S)
-                if early < end - expected * PRE_END_FRACTION:
-                    step = early - elapsed
-                else:
-                    step, exact = end - elapsed, True
-            else:
-                step = OVERRUN_RATIO * elapsed
-        step = max(step, opts.poll_min_s)
-        if step > opts.poll_max_s:
-            step, exact = opts.poll_max_s, False
-        next_check = now + step
-        if watch.deadline is not None and watch.deadline < next_check:
-            next_check, exact = max(watch.deadline, now), True
-        watch.next_check, watch.scheduled_at, watch.exact = next_check, now, exact
+        until = None if watch.deadline is None else watch.deadline - now
+        check = next_check(now - watch.ref, watch.unit.expected_s, opts.poll_min_s, opts.poll_max_s, until)
+        watch.next_check, watch.scheduled_at, watch.exact = now + check.delay, now, check.exact
 
     @staticmethod
     def _check_at(watch: _Watch, now: float, when: float) -> None:
         watch.next_check, watch.scheduled_at, watch.exact = when, now, False
 
-    def _is_due(self, watch: _Watch, now: float) -> bool:
-        """Due now, or a geometric check close enough (relative to its interval) to share this call."""
-        if watch.next_check <= now + _EPS:
-            return True
-        return not watch.exact and watch.next_check - now <= COALESCE_FRACTION * (watch.next_check - watch.scheduled_at)
-
     def _poll(self, now: float) -> None:
-        due = [w for w in self.jobs.values() if self._is_due(w, now)]
+        due = [w for w in self.jobs.values() if is_due(w.next_check, w.scheduled_at, w.exact, now)]
         if not due:
             return
         for watch in due:
@@ -766,8 +721,7 @@ class _Run:
         base = min(retry.backoff_max_s, retry.backoff_s * 2 ** (unit.attempt - 1))
         delay = round(base * (0.5 + 0.5 * self.rng.random()), 3)
         attempt.retry_after_s = delay
-        unit.status = _RETRY_WAIT
-        heapq.heappush(self.retry_heap, (now + delay, unit.index, unit))
+        self.sched.retry_at(unit.index, now + delay, attempt.state)
         for run in unit.runs:
             run.error = error
             run.log_excerpt = unit.log_excerpt
@@ -819,8 +773,19 @@ class _Run:
         self, unit: _Unit, state: str, now: float, error: Optional[RecipeError] = None, external: bool = False
     ) -> None:
         """Record the unit's final state, release or skip its downstream, stop a fail-fast run on a failure."""
-        unit.status = _FINISHED
-        unit.final = state
+        failed = state in _FAILURE_STATES or (state == "ABORTED" and external)
+        _, skipped = self.sched.finish(unit.index, state, failed)
+        self._record_final(unit, state, now, error)
+        if skipped:
+            self._record_skips(skipped)
+        if failed and self.options.on_failure == "fail-fast" and not self.stopping:
+            self.stop_cause = ", ".join(r.name for r in unit.runs[:3]) + ("..." if len(unit.runs) > 3 else "")
+            self._begin_stop("fail-fast")
+        if state != "NOT_RUN":
+            self._sink(force=state != "SUCCESS")
+
+    def _record_final(self, unit: _Unit, state: str, now: float, error: Optional[RecipeError] = None) -> None:
+        """Write a unit's final state into its recipes' records and tell the event consumer."""
         ran = unit.first_start is not None
         for run in unit.runs:
             run.state = state
@@ -843,19 +808,6 @@ class _Run:
                 job_id=run.job_ids[-1] if run.job_ids else None,
                 message=self._finish_message(run, state),
             )
-        failed = state in _FAILURE_STATES or (state == "ABORTED" and external)
-        if state == "SUCCESS":
-            for down in unit.downstream:
-                down.waiting_on -= 1
-                if down.waiting_on == 0 and down.status == _PENDING:
-                    self._make_ready(down)
-        elif failed:
-            self._skip_downstream(unit)
-            if self.options.on_failure == "fail-fast" and not self.stopping:
-                self.stop_cause = ", ".join(r.name for r in unit.runs[:3]) + ("..." if len(unit.runs) > 3 else "")
-                self._begin_stop("fail-fast")
-        if state != "NOT_RUN":
-            self._sink(force=state != "SUCCESS")
 
     def _finish_message(self, run: RecipeRun, state: str) -> str:
         if state == "SUCCESS":
@@ -873,29 +825,20 @@ class _Run:
         detail = run.error.message if run.error else state
         return f"{run.name} {state.lower().replace('_', ' ')}: {_short(detail)}"
 
-    def _skip_downstream(self, unit: _Unit) -> None:
-        """Mark everything downstream SKIPPED, naming the failed recipe(s) at the root (iterative, no recursion)."""
-        causes = [run.name for run in unit.runs]
-        stack = list(unit.downstream)
-        while stack:
-            down = stack.pop()
-            new = [c for c in causes if c not in down.causes]
-            if not new or (down.status == _FINISHED and down.final != "SKIPPED"):
-                continue
-            for cause in new:
-                down.causes[cause] = self.order.get(cause, 0)
-            because = sorted(down.causes, key=down.causes.__getitem__)
-            for run in down.runs:
+    def _record_skips(self, nodes: Sequence[int]) -> None:
+        """Recipes the scheduler skipped (or whose skip gained a failed root): name the failed recipes at the root."""
+        for node in nodes:
+            unit = self.units[node]
+            because = [
+                name for root in self.sched.skip_causes(node) for name in (r.name for r in self.units[root].runs)
+            ]
+            newly = [run for run in unit.runs if run.state != "SKIPPED"]
+            for run in unit.runs:
                 run.skipped_because = because
-            if down.status != _FINISHED:
-                down.status = _FINISHED
-                down.final = "SKIPPED"
-                for run in down.runs:
-                    run.state = "SKIPPED"
-                self.done += len(down.runs)
-                for run in down.runs:
-                    self._event("recipe_finished", run, state="SKIPPED", message=self._finish_message(run, "SKIPPED"))
-            stack.extend(down.downstream)
+                run.state = "SKIPPED"
+            self.done += len(newly)
+            for run in newly:
+                self._event("recipe_finished", run, state="SKIPPED", message=self._finish_message(run, "SKIPPED"))
 
     # ---------------------------------------------------------------------------------------------------- stopping
 
@@ -928,21 +871,16 @@ class _Run:
             watch.abort_sent = True  # best effort: DSS refuses; keep watching until it stops or the wait ends
             logger.warning("DSS refused to abort job %s: %s", watch.job_id, redact(str(exc)))
 
-    def _drop_waiting(self, now: float) -> None:
-        """While stopping: nothing ready starts, and a recipe waiting to retry stays FAILED."""
-        self.ready.clear()
-        while self.retry_heap:
-            _, _, unit = heapq.heappop(self.retry_heap)
-            if unit.status != _RETRY_WAIT:
-                continue
-            if unit.attempt == 0:  # only its start request failed: it never ran
-                unit.status = _PENDING
-                continue
-            error = unit.error
-            note = "the run was cancelled" if self.cancelled else f"the run stopped after {self.stop_cause} failed"
+    def _drain(self, now: float) -> None:
+        """While stopping: nothing waiting starts; each waiting recipe gets its true final state (a recipe waiting to
+        retry keeps its last attempt's outcome, one that never started is NOT_RUN)."""
+        note = "the run was cancelled" if self.cancelled else f"the run stopped after {self.stop_cause} failed"
+        for node, state in self.sched.drain_on_stop():
+            unit = self.units[node]
+            error = unit.error if state != "NOT_RUN" else None
             if error is not None:
                 error = RecipeError(f"{error.message} (not retried: {note})", error.type, error.transient)
-            self._finish(unit, "FAILED", now, error)
+            self._record_final(unit, state, now, error)
 
     def _emergency_stop(self, exc: BaseException) -> None:
         """An unexpected error: abort what runs (no waiting), complete the record, hand it over, let the error go."""
@@ -977,9 +915,7 @@ class _Run:
             logger.exception("Could not complete the run record after an unexpected error")
 
     def _close_record(self, now: float) -> None:
-        for unit in self.units:
-            if unit.status != _FINISHED:
-                self._finish(unit, "NOT_RUN", now)
+        self._drain(now)
         record = self.record
         if self.cancelled:
             record.state = "CANCELLED"
@@ -1000,12 +936,6 @@ class _Run:
         if self.record_sink is not None:
             self.record_sink(self.record)  # the final write: an error here reaches the caller
         return self.record
-
-
-def _known_duration(expected_s: float) -> Optional[float]:
-    """The expected duration, or None when it is the planner's default for recipes no previous run measured."""
-    value = max(float(expected_s), 0.0)
-    return None if value == DEFAULT_EXPECTED_DURATION_S else value
 
 
 def _job_duration(snapshot: JobSnapshot) -> Optional[float]:

@@ -85,9 +85,19 @@ def test_expected_durations_drive_bottom_levels_and_critical_path(line):
     assert plan.total_work_s == 15.0
 
 
-def test_unknown_or_invalid_durations_default_to_one_second(line):
+def test_unknown_or_invalid_durations_are_unknown_and_weigh_one_second_in_priorities(line):
     plan = make_plan(line, cfg(), "P", expected_durations={"a": -3, "b": "slow", "zzz": 4})
-    assert {r.expected_duration_s for r in plan.recipes} == {1.0}
+    assert {r.expected_duration_s for r in plan.recipes} == {None}
+    assert plan.total_work_s == len(plan.recipes) * 1.0
+    assert "duration unknown" in format_plan_text(plan)
+
+
+def test_a_measured_duration_of_one_second_stays_known(line):
+    """1.0 s is a real measurement, not the "unknown" sentinel it used to be: the runner polls it at its end."""
+    plan = make_plan(line, cfg(), "P", expected_durations={"a": 1.0})
+    assert plan.recipe("a").expected_duration_s == 1.0
+    assert plan.recipe("b").expected_duration_s is None
+    assert BuildPlan.from_dict(plan.to_dict()) == plan
 
 
 def test_single_job_targets(clinic):
@@ -188,10 +198,10 @@ def test_format_plan_text_lists_layers_and_critical_path(clinic):
         "group_CLINICAL_NOTES_AGG" in lines
     )
     assert (
-        "  * train_RISK_MODEL [prediction_training] → risk_model (saved model) · ~1.0 s · after "
+        "  * train_RISK_MODEL [prediction_training] → risk_model (saved model) · duration unknown · after "
         "join_ML_TRAINING_DATA" in lines
     )
-    assert "    group_CLINICAL_NOTES_AGG → CLINICAL_NOTES_AGG · ~1.0 s" in lines
+    assert "    group_CLINICAL_NOTES_AGG → CLINICAL_NOTES_AGG · duration unknown" in lines
     assert (
         "  - RECURSIVE_FORCED_BUILD adds 3 upstream recipe(s): group_LAB_RESULTS_AGG, group_CLINICAL_NOTES_AGG, "
         "join_ML_TRAINING_DATA" in lines

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Dict, List, Set
+from typing import Dict, List, Optional, Set, Tuple
 
 from flow_orchestrator.config import RetryPolicy, RunOptions
 from flow_orchestrator.record import parse_utc, validate_record
@@ -14,6 +14,11 @@ from hypothesis import strategies as st
 from tests.fakes import Behaviour, FakeDSS, VirtualClock, make_test_plan
 
 DURATIONS = (0.2, 0.5, 1.0, 2.0, 3.5, 7.0, 15.0)
+
+
+#: How a recipe's jobs go wrong: every pattern the runner handles, each on its own recipe.
+PATTERNS = ("fails", "transient", "lost", "hangs", "refused")
+PERMANENT_MESSAGE = "Error in Python process: At line 1: <class 'KeyError'>: 'x'"
 
 
 @st.composite
@@ -28,16 +33,46 @@ def scenarios(draw):
         picks = draw(st.lists(st.integers(min_value=max(0, i - 12), max_value=i - 1), max_size=3, unique=True))
         upstream[name] = [names[j] for j in sorted(picks)]
     durations = {name: draw(st.sampled_from(DURATIONS)) for name in names}
-    accurate = draw(st.booleans())  # plan knows the real durations, or uses the default 1 s
-    failing = draw(st.sets(st.sampled_from(names), max_size=max(1, n // 6)))
-    flaky = draw(st.sets(st.sampled_from(names), max_size=max(1, n // 4)))
-    transient = {name: draw(st.integers(min_value=1, max_value=3)) for name in sorted(flaky)}
+    accurate = draw(st.booleans())  # plan knows the real durations, or has none (polled geometrically)
+    troubled = draw(st.lists(st.sampled_from(names), max_size=max(1, n // 3), unique=True))
+    patterns = {
+        name: (draw(st.sampled_from(PATTERNS)), draw(st.integers(min_value=1, max_value=3))) for name in troubled
+    }
+    hangs = any(pattern == "hangs" for pattern, _ in patterns.values())
     options = RunOptions(
         max_parallel=draw(st.integers(min_value=1, max_value=6)),
         on_failure=draw(st.sampled_from(("fail-fast", "continue"))),
         retry=RetryPolicy(retries=draw(st.integers(min_value=0, max_value=2)), backoff_s=0.5, backoff_max_s=2.0),
+        timeout_s=40.0 if hangs else draw(st.sampled_from((None, 100.0))),
     )
-    return upstream, durations, accurate, failing, transient, options
+    return upstream, durations, accurate, patterns, options
+
+
+def behaviour_of(duration: float, pattern: Optional[Tuple[str, int]]) -> Behaviour:
+    kind, count = pattern or ("", 0)
+    return Behaviour(
+        duration_s=duration,
+        fail_message=PERMANENT_MESSAGE if kind == "fails" else None,
+        transient_failures=count if kind == "transient" else 0,
+        lost_attempts=count if kind == "lost" else 0,
+        hang=kind == "hangs",
+        start_error=RuntimeError("ERR_DATASET_ACTION_FORBIDDEN: no WRITE_DATA on x") if kind == "refused" else None,
+    )
+
+
+def doomed_states(patterns: Dict[str, Tuple[str, int]], retries: int) -> Dict[str, str]:
+    """The final state of each recipe that cannot succeed, whatever the scheduling."""
+    out = {}
+    for name, (kind, count) in patterns.items():
+        if kind in ("fails", "refused"):
+            out[name] = "FAILED"
+        elif kind == "hangs":
+            out[name] = "TIMED_OUT"
+        elif kind == "transient" and count > retries:
+            out[name] = "FAILED"
+        elif kind == "lost" and count > retries:
+            out[name] = "ABORTED"
+    return out
 
 
 def descendants(upstream: Dict[str, List[str]], roots: Set[str]) -> Set[str]:
@@ -55,59 +90,61 @@ def descendants(upstream: Dict[str, List[str]], roots: Set[str]) -> Set[str]:
     return seen
 
 
-@settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_runner_rules_hold_on_random_flows(scenario):
-    upstream, durations, accurate, failing, transient, options = scenario
+    upstream, durations, accurate, patterns, options = scenario
     plan = make_test_plan(upstream, durations=durations if accurate else None)
-    behaviours = {
-        name: Behaviour(
-            duration_s=durations[name],
-            fail_message="Error in Python process: At line 1: <class 'KeyError'>: 'x'" if name in failing else None,
-            transient_failures=transient.get(name, 0),
-        )
-        for name in upstream
-    }
+    behaviours = {name: behaviour_of(durations[name], patterns.get(name)) for name in upstream}
     clock = VirtualClock()
     dss = FakeDSS(plan, clock, behaviours, max_parallel=options.max_parallel)
     record = run_plan(plan, dss, options, clock=clock, wait=clock.wait, rng=random.Random(3))
     validate_record(record.to_dict())
+    retries = options.retry.retries
+    doomed = doomed_states(patterns, retries)
 
     # no recipe starts before its upstream recipes are DONE; never more than max_parallel live jobs
     assert dss.violations == []
     assert dss.max_live_jobs <= options.max_parallel
-    # every planned recipe exactly once, in plan order
+    # every planned recipe exactly once, in plan order; every job the port started is in the record, once
     assert [r.name for r in record.recipes] == plan.names
+    recorded_jobs = [job for run in record.recipes for job in run.job_ids]
+    assert sorted(recorded_jobs) == sorted(dss.jobs)
     states = {r.name: r.state for r in record.recipes}
-    retries = options.retry.retries
     for run in record.recipes:
         assert run.attempts <= 1 + retries
-        assert run.attempts == len(run.job_ids) == len(dss.starts_of(run.name))
-    # nothing downstream of a failure starts
-    failed = {name for name, state in states.items() if state in ("FAILED", "TIMED_OUT")}
+        assert run.attempts == len(run.job_ids) == len(run.attempt_history) == len(dss.starts_of(run.name))
+        if run.attempts:
+            # a recipe that started a job is never NOT_RUN or SKIPPED: its state is its last attempt's outcome
+            assert run.state not in ("NOT_RUN", "SKIPPED"), (run.name, run.state, run.attempt_history)
+            assert run.state == run.attempt_history[-1].state, (run.name, run.state, run.attempt_history)
+            assert all(a.state != "RUNNING" for a in run.attempt_history)
+    # nothing downstream of a failure starts; skips name failed recipes upstream of them
+    failed = {name for name, state in states.items() if state in ("FAILED", "TIMED_OUT", "ABORTED")}
     started = set(dss.started_recipes())
     assert not (descendants(upstream, failed) & started)
-    # every recipe that fails for good is expected to (permanent failure, or more transient failures than retries)
-    doomed = set(failing) | {name for name, count in transient.items() if count > retries}
-    assert failed <= doomed
-    # skips name failed recipes upstream of them
     for run in record.recipes:
         if run.state == "SKIPPED":
             assert run.skipped_because and set(run.skipped_because) <= failed
     if options.on_failure == "continue":
-        unreachable = descendants(upstream, doomed)
+        unreachable = descendants(upstream, set(doomed))
         for name, state in states.items():
-            if name in doomed and name not in unreachable:
-                assert state == "FAILED"
-            elif name in unreachable:
-                assert state == "SKIPPED"
+            if name in unreachable:
+                assert state == "SKIPPED", name
+            elif name in doomed:
+                assert state == doomed[name], name
             else:
-                assert state == "SUCCESS"
+                assert state == "SUCCESS", name
     else:
+        # fail-fast: a recipe fails for good because it is doomed, or because the run stopped while it waited for
+        # a retry (then it keeps its last attempt's outcome), or it is ABORTED by the stop itself
+        for name in failed - set(doomed):
+            run = record.recipe(name)
+            assert run.state == "ABORTED" or "not retried" in (run.error.message if run.error else ""), name
         assert not doomed or record.state == "FAILED"
-        assert set(states.values()) <= {"SUCCESS", "FAILED", "SKIPPED", "ABORTED", "NOT_RUN"}
     if not doomed:
         assert record.state == "SUCCESS"
+    assert (record.state == "SUCCESS") == all(state == "SUCCESS" for state in states.values())
     # no job the run started is left running
     assert dss.live_jobs() == []
 
