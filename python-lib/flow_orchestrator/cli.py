@@ -360,7 +360,7 @@ def run_build_command(args: argparse.Namespace) -> int:
     from .errors import ConfigError
     from .history import last_run_path, report_document
     from .pipeline import run_build
-    from .record import load_record, write_record
+    from .record import RecordFile, load_record, write_record
     from .redaction import RedactedStream
     from .report.terminal import ProgressLine
 
@@ -402,13 +402,16 @@ def run_build_command(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     progress = None if args.quiet else ProgressLine(RedactedStream(sys.stderr))
     keeper = None if (history is None or config.dry_run) else history.keeper()
+    json_file = RecordFile(args.json_path) if args.json_path else None  # kept current: whole, then a journal
 
     latest = []  # the last record the run handed over
+    began = []  # a job has started: the record file is kept current from then on
 
     def sink(record):
         latest[:] = [record]
-        if args.json_path and _started_jobs(record):
-            write_record(record, args.json_path)  # before the first job: nothing to say (the end is written below)
+        if json_file is not None and (began or _started_jobs(record)):
+            began.append(True)  # before the first job: nothing to say (the end is written below)
+            json_file(record)
         if keeper is not None:
             keeper(record)
 

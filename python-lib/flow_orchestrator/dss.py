@@ -24,7 +24,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .errors import DSSAccessError, DSSPermissionError
-from .port import JobSnapshot, OutputRef, TransientAPIError
+from .port import JobSnapshot, OutputRef, RunningJob, TransientAPIError
 from .redaction import public_url, register_secret, register_url_credentials
 
 log = logging.getLogger(__name__)
@@ -658,6 +658,27 @@ class DSSGateway:
             result[job_id] = snapshot_from_status(job_id, status)
         return result
 
+    def running_jobs(self) -> List[RunningJob]:
+        """Jobs of the project DSS runs now: its running-jobs list where the client has it, else the job list's
+        items that are not in a final state (DSS lists only the newest jobs; running ones are among them)."""
+        lister = getattr(self.project, "list_running_jobs", None)
+        if lister is not None:
+            items = self._call("Listing running jobs", lister)
+        else:
+            items = [
+                item
+                for item in self._call("Listing jobs", self.project.list_jobs)
+                if not (item.get("stableState", True) and item.get("state") in ("DONE", "FAILED", "ABORTED"))
+            ]
+        out = []
+        for item in items:
+            definition = item.get("def") or {}
+            job_id = self._job_id_of(item)
+            if job_id:
+                outputs = tuple(_output_ref_of(o, self.project_key) for o in definition.get("outputs") or [])
+                out.append(RunningJob(job_id, outputs, definition.get("initiator")))
+        return out
+
     def abort_job(self, job_id: str) -> None:
         self._call(f"Aborting job {job_id}", self.project.get_job(job_id).abort)
 
@@ -675,6 +696,18 @@ def _raw_zone(zone) -> dict:
     if callable(settings):
         return settings().get_raw()
     return getattr(zone, "_raw", {}) or {}
+
+
+def _output_ref_of(output: Mapping, project_key: str) -> OutputRef:
+    """What a job definition's output names (``targetDataset``, ``targetManagedFolder``, ``savedModelId``...)."""
+    if output.get("targetManagedFolder"):
+        return OutputRef(
+            output["targetManagedFolder"], "MANAGED_FOLDER", output.get("targetManagedFolderProjectKey") or project_key
+        )
+    if output.get("savedModelId"):
+        return OutputRef(output["savedModelId"], "SAVED_MODEL", output.get("savedModelProjectKey") or project_key)
+    name = output.get("targetDataset") or output.get("id") or ""
+    return OutputRef(name, output.get("type") or "DATASET", output.get("targetDatasetProjectKey") or project_key)
 
 
 def split_dataset_ref(ref: str, project_key: str) -> Tuple[str, str]:

@@ -239,6 +239,7 @@ def run_build(
         resumed_from=resumed_from,
         record_sink=sink,
         partitioned_outputs=partitioned,
+        adopt=jobs_left_running(previous_record) if resumed_from else None,
     )
     record.propagation = propagation
     if config.verify_after_build and record.state != "CANCELLED" and not (cancel is not None and cancel.is_set()):
@@ -251,6 +252,20 @@ def run_build(
 
 
 # ------------------------------------------------------------------------------------------ propagate schema first
+
+
+def jobs_left_running(record: Optional[dict]) -> Dict[str, str]:
+    """``{recipe: job id}`` of the jobs a record lists without a final state (its run was killed while they ran).
+
+    A resumed run looks each up on DSS before anything else: still running, it is adopted and waited for; ended,
+    its outcome is taken. Either way no second job is started for outputs DSS may still be building.
+    """
+    out: Dict[str, str] = {}
+    for item in (record or {}).get("recipes") or ():
+        history = item.get("attempt_history") or ()
+        if item.get("state") == "NOT_RUN" and history and history[-1].get("state") == "RUNNING":
+            out[item["name"]] = history[-1]["job_id"]
+    return out
 
 
 def plan_sources(graph: FlowGraph, plan: BuildPlan) -> List[str]:

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Mapping, NamedTuple, Optional, Protocol, Sequence
+from typing import Dict, List, Mapping, NamedTuple, Optional, Protocol, Sequence, Tuple
 
 #: DSS job states after which a job never changes again.
 TERMINAL_JOB_STATES = frozenset({"DONE", "FAILED", "ABORTED"})
@@ -67,6 +67,14 @@ class JobSnapshot:
         return self.state in TERMINAL_JOB_STATES
 
 
+class RunningJob(NamedTuple):
+    """A job DSS is running, as its running-jobs list shows it: what it builds, and who started it."""
+
+    job_id: str
+    outputs: Tuple[OutputRef, ...]
+    initiator: Optional[str] = None
+
+
 class TransientAPIError(Exception):
     """An API call failed in a way that says nothing about the job (HTTP 5xx, connection reset, time-out).
 
@@ -94,3 +102,6 @@ class BuildPort(Protocol):
 
     def job_url(self, job_id: str) -> Optional[str]:
         """Link to the job's page in DSS, for reports (None when unknown)."""
+
+    def running_jobs(self) -> List[RunningJob]:
+        """Jobs of the project DSS is running now, whoever started them (checked before the first start)."""

@@ -210,6 +210,18 @@ class RunRecord:
     record_version: int = RECORD_VERSION
     propagation: Optional[Dict[str, Any]] = None  # "propagate schema first": per source, diffs or the preview
     verification: Optional[Dict[str, Any]] = None  # "verify after build": one result per expectation
+    #: Indexes of recipes changed since the last :meth:`take_changes` (what a journal appends; not serialised).
+    changed: set = field(default_factory=set, init=False, repr=False, compare=False)
+
+    def touch(self, index: int) -> None:
+        """Note that ``recipes[index]`` changed (the runner calls it; :class:`RecordFile` journals it)."""
+        self.changed.add(index)
+
+    def take_changes(self) -> List[int]:
+        """Indexes of the recipes changed since the last call, in plan order."""
+        out = sorted(self.changed)
+        self.changed.clear()
+        return out
 
     @property
     def counts(self) -> Dict[str, int]:
@@ -325,11 +337,12 @@ def resume_candidates(record: Union[RunRecord, dict]) -> List[str]:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def write_record(record: RunRecord, path: Union[str, Path]) -> Path:
+def write_record(record: Union[RunRecord, dict], path: Union[str, Path]) -> Path:
     """Write the record as JSON atomically (temp file + rename), so readers never see half a record."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(record.to_dict(), indent=2, ensure_ascii=False)
+    data = record if isinstance(record, dict) else record.to_dict()
+    text = json.dumps(data, indent=2, ensure_ascii=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -341,6 +354,103 @@ def write_record(record: RunRecord, path: Union[str, Path]) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+#: The journal of a running record: ``<record file>`` + this suffix, beside it.
+JOURNAL_SUFFIX = ".journal"
+_FINAL_RUN_STATES = ("SUCCESS", "FAILED", "CANCELLED")
+
+
+def journal_path(path: Union[str, Path]) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + JOURNAL_SUFFIX)
+
+
+class RecordFile:
+    """A ``record_sink`` keeping a record file current at the cost of what changed, not of the whole record.
+
+    The first call writes the whole record (atomically) and starts an append-only journal beside it (JSON lines:
+    a header naming the run, then one line per changed recipe with its whole entry); later calls append the
+    recipes the runner touched. A final record (SUCCESS, FAILED, CANCELLED) is written whole, atomically, and the
+    journal removed. A run killed meanwhile leaves the record and its journal: :func:`load_record` folds them.
+    ``bytes_written`` counts what the run wrote (the bench reports it per recipe).
+    """
+
+    def __init__(self, path: Union[str, Path]):
+        self.path = Path(path)
+        self.journal = journal_path(self.path)
+        self.bytes_written = 0
+        self._handle = None
+
+    def __call__(self, record: RunRecord) -> None:
+        if record.state in _FINAL_RUN_STATES or record.state == "PLANNED":
+            self.close(record)
+            return
+        if self._handle is None:
+            record.take_changes()
+            self._write_whole(record)
+            self._handle = open(self.journal, "w", encoding="utf-8")  # noqa: SIM115 - open for the run
+            self._append(json.dumps({"journal_of": record.run_id}) + "\n")
+            return
+        changed = record.take_changes()
+        if changed:
+            recipes = record.recipes
+            self._append(
+                "".join(
+                    json.dumps({"index": i, "recipe": recipes[i].to_dict()}, ensure_ascii=False) + "\n" for i in changed
+                )
+            )
+
+    def close(self, record: Optional[RunRecord] = None) -> None:
+        """Write the final record whole and drop the journal (``record`` None: only close the journal)."""
+        if record is not None:
+            record.take_changes()
+            self._write_whole(record)
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        if record is not None and self.journal.exists():
+            self.journal.unlink()
+
+    def _write_whole(self, record: RunRecord) -> None:
+        write_record(record, self.path)
+        self.bytes_written += self.path.stat().st_size
+
+    def _append(self, text: str) -> None:
+        self._handle.write(text)
+        self._handle.flush()  # in the OS's hands: a killed process loses nothing it wrote
+        self.bytes_written += len(text.encode("utf-8"))
+
+
+def fold_journal(data: dict, journal: Union[str, Path]) -> dict:
+    """``data`` (a RUNNING record) with the recipe entries its journal holds; an unfinished last line is ignored
+    (the run was killed while writing it), and a journal of another run is not used."""
+    try:
+        lines = Path(journal).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return data
+    entries = []
+    for number, line in enumerate(lines):
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            if number < len(lines) - 1:
+                raise ConfigError(("record", f"{journal} line {number + 1} is not valid JSON")) from None
+    if not entries or entries[0].get("journal_of") != data.get("run_id"):
+        return data
+    recipes = list(data.get("recipes") or [])
+    for entry in entries[1:]:
+        index = entry.get("index")
+        if (
+            isinstance(index, int)
+            and 0 <= index < len(recipes)
+            and recipes[index].get("name") == entry["recipe"].get("name")
+        ):
+            recipes[index] = entry["recipe"]
+    counts = {state: 0 for state in RECIPE_STATES}
+    for recipe in recipes:
+        counts[recipe.get("state", "NOT_RUN")] = counts.get(recipe.get("state", "NOT_RUN"), 0) + 1
+    return {**data, "recipes": recipes, "counts": counts}
 
 
 def record_schema() -> dict:
@@ -389,5 +499,9 @@ def load_record(path_or_dict: Union[str, Path, dict]) -> RunRecord:
             ) from None
     if not isinstance(data, dict):
         raise ConfigError(("record", f"{source} must be a JSON object (a run record), not {type(data).__name__}"))
+    if not isinstance(path_or_dict, dict) and data.get("state") == "RUNNING":
+        journal = journal_path(path_or_dict)
+        if journal.exists():  # the run was killed: what it wrote after the whole record is in its journal
+            data = fold_journal(data, journal)
     validate_record(data, source)
     return RunRecord.from_dict(data)

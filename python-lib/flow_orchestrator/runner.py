@@ -435,6 +435,11 @@ class _Run:
         except Exception:  # a full disk must not leave DSS jobs running; the final write raises instead
             logger.warning("Could not write the run record mid-run; the run goes on", exc_info=True)
 
+    def _touch(self, unit: _Unit) -> None:
+        """Tell the record which recipes changed (a journal appends only those)."""
+        for k in range(len(unit.runs)):
+            self.record.touch(unit.index + k)
+
     def _job_url(self, job_id: str) -> Optional[str]:
         try:
             return self.port.job_url(job_id)
@@ -455,11 +460,53 @@ class _Run:
             ),
         )
         try:
+            self._wait_for_other_jobs()
             self._loop()
         except BaseException as exc:
             self._emergency_stop(exc)
             raise
         return self._finish_run()
+
+    def _wait_for_other_jobs(self) -> None:
+        """Never two jobs building one output: before starting any job, wait for the jobs DSS runs (a scenario, a
+        colleague, a killed earlier run) that build an output of the plan; jobs this run adopts are not waited for."""
+        lister = getattr(self.port, "running_jobs", None)
+        if lister is None or not self.units:
+            return
+        try:
+            running = lister()
+        except TransientAPIError as exc:
+            logger.warning("Could not list the jobs DSS is running (%s); starting anyway", redact(str(exc)))
+            return
+        project = self.plan.project_key
+        planned = {(o.project_key or project, o.id) for r in self.plan.recipes for o in r.outputs}
+        planned.update((o.project_key or project, o.id) for u in self.units for o in u.outputs)
+        adopted = {u.adopt_job for u in self.units if u.adopt_job}
+        others: Dict[str, List[str]] = {}
+        for job in running:
+            shared = sorted(o.id for o in job.outputs if (o.project_key or project, o.id) in planned)
+            if shared and job.job_id not in adopted:
+                others[job.job_id] = shared
+                by = f" (started by {job.initiator})" if job.initiator else ""
+                self._event(
+                    "waiting_for_job",
+                    job_id=job.job_id,
+                    message=f"Waiting for the DSS job {job.job_id}{by} to finish: it builds "
+                    f"{', '.join(shared[:3])}{' and more' if len(shared) > 3 else ''}, which this run builds too",
+                )
+        step = self.options.poll_min_s
+        while others and not self.cancel.is_set():
+            self._pause(step)
+            step = min(step * 2, self.options.poll_max_s)
+            try:
+                states = self.port.job_states(list(others))
+            except TransientAPIError as exc:
+                logger.warning("Job status request failed (%s); asking again", redact(str(exc)))
+                continue
+            for job_id, snapshot in states.items():
+                if snapshot.terminal:
+                    logger.info("Job %s ended (%s): the run goes on", job_id, snapshot.state)
+                    others.pop(job_id, None)
 
     def _loop(self) -> None:
         sched = self.sched
@@ -558,6 +605,7 @@ class _Run:
             run.attempt_history.append(attempt)
             if run.started_at is None:
                 run.started_at = self._stamp(now)
+        self._touch(unit)
         timeout = self.options.timeout_s
         watch = _Watch(unit, job_id, attempt, now, accepted, now + timeout if timeout else None)
         self._schedule(watch, accepted)
@@ -722,6 +770,7 @@ class _Run:
         delay = round(base * (0.5 + 0.5 * self.rng.random()), 3)
         attempt.retry_after_s = delay
         self.sched.retry_at(unit.index, now + delay, attempt.state)
+        self._touch(unit)
         for run in unit.runs:
             run.error = error
             run.log_excerpt = unit.log_excerpt
@@ -799,6 +848,7 @@ class _Run:
                 run.error = error or unit.error
                 run.log_excerpt = unit.log_excerpt
         self.done += len(unit.runs)
+        self._touch(unit)
         for run in unit.runs:
             self._event(
                 "recipe_finished",
@@ -837,6 +887,7 @@ class _Run:
                 run.skipped_because = because
                 run.state = "SKIPPED"
             self.done += len(newly)
+            self._touch(unit)
             for run in newly:
                 self._event("recipe_finished", run, state="SKIPPED", message=self._finish_message(run, "SKIPPED"))
 

@@ -10,7 +10,12 @@ runner cannot fake:
 3. with ``continue``, the outcome is exactly the one the failures dictate (everything else succeeds);
 4. attempts ≤ 1 + retries, and a transient failure is retried only while retries remain;
 5. every planned recipe is in the record exactly once, every job the emulator saw is in the record, none runs on;
-6. the emulator never has more of the run's jobs running at once than ``max_parallel``.
+6. the emulator never has more of the run's jobs running at once than ``max_parallel``;
+7. a recipe that started a job is never NOT_RUN or SKIPPED: its state is its last attempt's outcome, which is what
+   the emulator says that job did.
+
+The rules hold whatever the timing (a loaded machine only moves which retries are still pending when a fail-fast
+run stops): the runner's scheduler gives a pending retry its last attempt's outcome, so no rule depends on a race.
 """
 
 from __future__ import annotations
@@ -24,10 +29,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dss_emulator.flowfile import generate_flow
-from tests.reliability.harness import assert_run_settled, build_config, run_pipeline
+from tests.reliability.harness import ATTEMPT_TO_JOB_STATE, assert_run_settled, build_config, run_pipeline
 from tests.unit.test_runner_properties import descendants
 
-PROPERTIES = 6
+PROPERTIES = 7
 MAX_EXAMPLES = 8
 EXAMPLES_RUN: List[dict] = []
 _project_numbers = itertools.count(1)
@@ -160,6 +165,13 @@ def test_runner_rules_hold_on_random_generated_flows(wide_emulator, scenario):
         assert recipe["attempts"] <= 1 + retries
         if name in failing or name not in flaky:
             assert recipe["attempts"] <= 1, f"{name} retried although its failure is permanent"
+
+    # 7. a started recipe's state is its last attempt's outcome, as the emulator saw that job end
+    for name, recipe in recipes.items():
+        if recipe["attempts"]:
+            last = recipe["attempt_history"][-1]
+            assert recipe["state"] == last["state"], (name, recipe["state"], last)
+            assert jobs_of[name][-1].state == ATTEMPT_TO_JOB_STATE[last["state"]], name
 
     # 6. the cap holds on the emulator
     assert _max_concurrent(result.jobs.values()) <= scenario["max_parallel"]

@@ -1,0 +1,159 @@
+"""Issue 10's reproductions, through the real client against the emulator, checked against the emulator's own jobs.
+
+Each test loads the clinical Flow under its own project key on the shared wide emulator, so the faults it injects
+touch no other test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import dataikuapi
+from flow_orchestrator.errors import ConfigError
+from flow_orchestrator.record import load_record
+
+from tests.reliability.harness import (
+    assert_run_settled,
+    build_config,
+    emulator_jobs,
+    fast_clinical_flow,
+    run_pipeline,
+)
+
+TRANSIENT = "java.net.SocketException: Connection reset by peer"
+PERMANENT = "ERR_RECIPE_COMPUTATION_FAILED: column 'note_len' cannot be cast to bigint"
+_keys = itertools.count(1)
+
+
+def clinical_project(dss, **durations) -> str:
+    """A fresh copy of the clinical Flow under a new key; ``durations`` override recipes' seconds."""
+    flow = fast_clinical_flow()
+    key = flow["projectKey"] = f"HONEST{next(_keys):02d}"
+    for recipe in flow["recipes"]:
+        if recipe["name"] in durations:
+            recipe["emulation"]["duration"] = durations[recipe["name"]]
+    dss.load_flow(flow)
+    return key
+
+
+def test_a_retry_pending_when_fail_fast_stops_the_run_keeps_its_failed_attempt(wide_emulator, tmp_path):
+    """10.1: LAB fails once (transient) and waits for its retry while NOTES runs 1.5 s then fails for good: the
+    run stops; LAB started a job, so it is FAILED with attempts=1 (never NOT_RUN), as its only attempt ended."""
+    dss = wide_emulator
+    key = clinical_project(dss, group_CLINICAL_NOTES_AGG=1.5)
+    dss.fail_recipe(key, "group_LAB_RESULTS_AGG", TRANSIENT, times=1)
+    dss.fail_recipe(key, "group_CLINICAL_NOTES_AGG", PERMANENT)
+    config = build_config(max_parallel=1, retries=1, on_failure="fail-fast")
+    options = replace(config.options, retry=replace(config.options.retry, backoff_s=1.0, backoff_max_s=1.0))
+    config = replace(config, options=options)  # --retry-backoff 1
+
+    result = run_pipeline(dss, key, config, tmp_path / "record.json")
+    data = assert_run_settled(result)
+    lab = result.recipe("group_LAB_RESULTS_AGG")
+    notes = result.recipe("group_CLINICAL_NOTES_AGG")
+    assert [result.jobs[j].state for j in lab["job_ids"]] == ["FAILED"]  # the emulator's own word
+    assert lab["state"] == "FAILED" and lab["attempts"] == 1
+    assert "not retried" in lab["error"]["message"] and "Connection reset" in lab["error"]["message"]
+    assert notes["state"] == "FAILED" and [result.jobs[j].state for j in notes["job_ids"]] == ["FAILED"]
+    assert data["state"] == "FAILED"
+    assert {r["name"]: r["state"] for r in data["recipes"]}["join_ML_TRAINING_DATA"] == "SKIPPED"
+
+
+# ------------------------------------------------------------------------------------------------ 10.3
+
+
+def _wait_until(dss, predicate, timeout: float = 60.0):
+    """Wait on the emulator's change notifications (no sleep) until ``predicate()`` is true; return its value."""
+    deadline = time.monotonic() + timeout
+    with dss.state.changed:
+        while True:
+            value = predicate()
+            if value:
+                return value
+            left = deadline - time.monotonic()
+            assert left > 0, "the emulator never reached the awaited state"
+            dss.state.changed.wait(min(left, 0.2))  # woken by every job change; 0.2 s re-reads the record file
+
+
+def _cli(dss, *args: str) -> subprocess.Popen:
+    env = dict(os.environ, DSS_API_KEY=dss.api_key, PYTHONPATH=os.pathsep.join(sys.path))
+    command = [sys.executable, "-m", "flow_orchestrator", *args, "--url", dss.url, "--quiet"]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _listed(path: Path) -> dict:
+    """Recipe name -> job ids the record file (and its journal, as resume reads them) lists; {} before it exists."""
+    try:
+        record = load_record(path)
+    except ConfigError:
+        return {}
+    return {r.name: list(r.job_ids) for r in record.recipes}
+
+
+def test_a_killed_run_is_resumed_without_a_second_job_for_an_output_dss_is_still_building(wide_emulator, tmp_path):
+    """10.3: the record lists the running job; after kill -9, resume adopts it (no second job on its outputs) and
+    does not re-run the recipe that had already succeeded."""
+    dss = wide_emulator
+    key = clinical_project(dss, group_LAB_RESULTS_AGG=3.0)
+    record = tmp_path / "run.json"
+    cli = _cli(dss, "build", "--project", key, "--json", str(record), "--max-parallel", "2")
+    try:
+        lab_job = _wait_until(
+            dss,
+            lambda: next(
+                (j.id for j in emulator_jobs(dss, key).values() if "LAB_RESULTS_AGG" in j.outputs and not j.terminal),
+                None,
+            ),
+        )
+        listed = _wait_until(
+            dss,
+            lambda: (lambda jobs: jobs if lab_job in jobs.get("group_LAB_RESULTS_AGG", ()) else None)(_listed(record)),
+        )
+        _wait_until(dss, lambda: load_record(record).recipe("group_CLINICAL_NOTES_AGG").state == "SUCCESS")
+    finally:
+        cli.kill()  # kill -9: no clean-up, the LAB job keeps running on DSS
+        cli.communicate()
+    assert listed["group_CLINICAL_NOTES_AGG"], "the succeeded recipe's job is in the record"
+    assert not emulator_jobs(dss, key)[lab_job].terminal, "the test needs the job still running at the kill"
+
+    resumed = tmp_path / "resumed.json"
+    done = _cli(dss, "resume", "--project", key, "--record", str(record), "--json", str(resumed))
+    out, err = done.communicate(timeout=120)
+    assert done.returncode == 0, err
+    data = load_record(resumed)
+    jobs = emulator_jobs(dss, key)
+    lab_jobs = [j for j in jobs.values() if "LAB_RESULTS_AGG" in j.outputs]
+    assert [j.id for j in lab_jobs] == [lab_job], "resume started a second job for LAB_RESULTS_AGG"
+    assert data.recipe("group_LAB_RESULTS_AGG").state == "SUCCESS"
+    assert data.recipe("group_LAB_RESULTS_AGG").job_ids == [lab_job]
+    assert "group_CLINICAL_NOTES_AGG" not in {r.name for r in data.recipes}, "a succeeded recipe ran again"
+    assert len([j for j in jobs.values() if "CLINICAL_NOTES_AGG" in j.outputs]) == 1
+    assert {r.name: r.state for r in data.recipes} == {
+        "group_LAB_RESULTS_AGG": "SUCCESS",
+        "join_ML_TRAINING_DATA": "SUCCESS",
+        "train_MODEL_SCORES": "SUCCESS",
+    }
+    join = next(j for j in jobs.values() if "ML_TRAINING_DATA" in j.outputs)
+    assert join.created_ms >= jobs[lab_job].ended_ms, "the downstream job started before the adopted one ended"
+
+
+def test_a_job_started_elsewhere_on_a_planned_output_is_waited_for(wide_emulator, tmp_path):
+    """10.3: a colleague's job builds LAB_RESULTS_AGG: the run names it and starts its own only after it ended."""
+    dss = wide_emulator
+    key = clinical_project(dss, group_LAB_RESULTS_AGG=1.0)
+    client = dataikuapi.DSSClient(dss.url, dss.api_key)
+    colleague = client.get_project(key).new_job("NON_RECURSIVE_FORCED_BUILD").with_output("LAB_RESULTS_AGG").start()
+    result = run_pipeline(dss, key, build_config(max_parallel=4), tmp_path / "record.json")
+    data = assert_run_settled(result)
+    waits = result.event_kinds("waiting_for_job")
+    assert [e.job_id for e in waits] == [colleague.id] and "LAB_RESULTS_AGG" in waits[0].message
+    jobs = emulator_jobs(dss, key)
+    ours = jobs[result.recipe("group_LAB_RESULTS_AGG")["job_ids"][0]]
+    assert ours.created_ms >= jobs[colleague.id].ended_ms, "two jobs built LAB_RESULTS_AGG at once"
+    assert data["state"] == "SUCCESS"
