@@ -210,6 +210,7 @@ class RunRecord:
     record_version: int = RECORD_VERSION
     propagation: Optional[Dict[str, Any]] = None  # "propagate schema first": per source, diffs or the preview
     verification: Optional[Dict[str, Any]] = None  # "verify after build": one result per expectation
+    cause: Optional[str] = None  # why a FAILED or CANCELLED run did not succeed, in one sentence
     #: Indexes of recipes changed since the last :meth:`take_changes` (what a journal appends; not serialised).
     changed: set = field(default_factory=set, init=False, repr=False, compare=False)
 
@@ -239,7 +240,11 @@ class RunRecord:
     def to_dict(self) -> dict:
         optional = {
             key: value
-            for key, value in (("propagation", self.propagation), ("verification", self.verification))
+            for key, value in (
+                ("propagation", self.propagation),
+                ("verification", self.verification),
+                ("cause", self.cause),
+            )
             if value is not None
         }
         return scrub(  # the one door of every record's way out (files, history folder, reports, summaries)
@@ -280,6 +285,7 @@ class RunRecord:
             recipes=[RecipeRun.from_dict(r) for r in data.get("recipes", [])],
             propagation=data.get("propagation"),
             verification=data.get("verification"),
+            cause=data.get("cause"),
         )
 
 

@@ -87,6 +87,7 @@ LOG_FETCH_TRIES = 3
 #: Least time between two mid-run calls of ``record_sink`` (failures and the end are always written).
 SINK_INTERVAL_S = 1.0
 _FAILURE_STATES = ("FAILED", "TIMED_OUT")
+_STOP_VERBS = {"FAILED": "failed", "TIMED_OUT": "timed out", "ABORTED": "was aborted outside the run"}
 
 RecordSink = Callable[[RunRecord], None]
 
@@ -324,7 +325,7 @@ class _Run:
 
         self.jobs: Dict[str, _Watch] = {}  # job id -> watch, in start order
         self.stopping: Optional[str] = None  # None | "fail-fast" | "cancel" | "error"
-        self.stop_cause: Optional[str] = None
+        self.stop_cause: Optional[str] = None  # "X failed", "X timed out", "X was aborted outside the run"
         self.cancelled = False
         self.api_failures = 0
         self.last_api_ok = self.t0
@@ -727,22 +728,24 @@ class _Run:
             else:
                 self._finish(unit, "FAILED", now, error)
         else:
-            if watch.abort_reason:
-                error = RecipeError(self._abort_message(watch.abort_reason))
-            elif snapshot.failure_message:  # e.g. lost to a DSS restart: retried when the cause is transient
+            # DSS's own cause (a restart lost the job) wins over our abort request: it is what ended the job
+            external = bool(snapshot.failure_message) or not watch.abort_reason
+            if snapshot.failure_message:  # e.g. lost to a DSS restart: retried when the cause is transient
                 error = RecipeError(
                     redact(f"The DSS job {watch.job_id} was aborted outside this run: {snapshot.failure_message}"),
                     redact(snapshot.failure_type),
                     classify(snapshot.failure_message, snapshot.failure_type, self.patterns),
                 )
+            elif watch.abort_reason:
+                error = RecipeError(self._abort_message(watch.abort_reason))
             else:
                 error = RecipeError(f"The DSS job {watch.job_id} was aborted outside this run")
             attempt.state, attempt.error = "ABORTED", error
             unit.error = error
-            if not watch.abort_reason and error.transient and unit.attempt < self.max_attempts and not self.stopping:
+            if external and error.transient and unit.attempt < self.max_attempts and not self.stopping:
                 self._schedule_retry(unit, attempt, error, now)
             else:
-                self._finish(unit, "ABORTED", now, error, external=not watch.abort_reason)
+                self._finish(unit, "ABORTED", now, error, external=external)
 
     def _job_error(self, snapshot: JobSnapshot) -> RecipeError:
         message = snapshot.failure_message or (
@@ -813,7 +816,7 @@ class _Run:
 
     def _abort_message(self, reason: str) -> str:
         if reason == "fail-fast":
-            return f"Aborted: the run stopped after {self.stop_cause} failed (on failure: fail-fast)"
+            return f"Aborted: the run stopped after {self.stop_cause} (on failure: fail-fast)"
         if reason == "cancel":
             return "Aborted: the run was cancelled"
         return f"Aborted: the run stopped ({reason})"
@@ -828,7 +831,8 @@ class _Run:
         if skipped:
             self._record_skips(skipped)
         if failed and self.options.on_failure == "fail-fast" and not self.stopping:
-            self.stop_cause = ", ".join(r.name for r in unit.runs[:3]) + ("..." if len(unit.runs) > 3 else "")
+            names = ", ".join(r.name for r in unit.runs[:3]) + ("..." if len(unit.runs) > 3 else "")
+            self.stop_cause = f"{names} {_STOP_VERBS.get(state, 'failed')}"
             self._begin_stop("fail-fast")
         if state != "NOT_RUN":
             self._sink(force=state != "SUCCESS")
@@ -870,7 +874,7 @@ class _Run:
             if self.stopping == "error":
                 return f"{run.name} was not run: the run stopped on an unexpected error"
             if self.stopping:
-                return f"{run.name} was not run: the run stopped after {self.stop_cause} failed"
+                return f"{run.name} was not run: the run stopped after {self.stop_cause}"
             return f"{run.name} was not run"
         detail = run.error.message if run.error else state
         return f"{run.name} {state.lower().replace('_', ' ')}: {_short(detail)}"
@@ -925,7 +929,7 @@ class _Run:
     def _drain(self, now: float) -> None:
         """While stopping: nothing waiting starts; each waiting recipe gets its true final state (a recipe waiting to
         retry keeps its last attempt's outcome, one that never started is NOT_RUN)."""
-        note = "the run was cancelled" if self.cancelled else f"the run stopped after {self.stop_cause} failed"
+        note = "the run was cancelled" if self.cancelled else f"the run stopped after {self.stop_cause}"
         for node, state in self.sched.drain_on_stop():
             unit = self.units[node]
             error = unit.error if state != "NOT_RUN" else None
@@ -976,11 +980,30 @@ class _Run:
             record.state = "FAILED"
         record.ended_at = self._stamp(now)
         record.duration_s = round(now - self.t0, 3)
+        record.cause = self._run_cause() if record.state != "SUCCESS" else None
         counts = record.counts
         summary = ", ".join(f"{n} {state.lower().replace('_', ' ')}" for state, n in counts.items() if n)
+        because = f". {record.cause}" if record.cause else ""
         self._event(
-            "run_finished", state=record.state, message=f"Run {record.state.lower()}: {summary or 'nothing to do'}"
+            "run_finished",
+            state=record.state,
+            message=f"Run {record.state.lower()}: {summary or 'nothing to do'}{because}",
         )
+
+    def _run_cause(self) -> str:
+        """One sentence naming why the run did not succeed: the first recipes that ended it and their errors."""
+        if self.cancelled:
+            return "The run was cancelled"
+        if self.stopping == "error":
+            return "The run stopped on an unexpected error"
+        ended = [r for r in self.record.recipes if r.state in ("FAILED", "TIMED_OUT", "ABORTED")]
+        roots = [r for r in ended if not (r.error and r.error.message.startswith("Aborted: the run stopped"))]
+        if not roots:
+            return "No recipe failed, yet not every recipe succeeded"
+        first = roots[0]
+        detail = _short(first.error.message, 200) if first.error else first.state.lower()
+        more = f" (and {len(roots) - 1} more recipe(s))" if len(roots) > 1 else ""
+        return f"{first.name} {first.state.lower().replace('_', ' ')}{more}: {detail}"
 
     def _finish_run(self) -> RunRecord:
         self._close_record(self.clock())

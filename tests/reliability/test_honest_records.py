@@ -19,6 +19,7 @@ from flow_orchestrator.errors import ConfigError
 from flow_orchestrator.record import load_record
 
 from tests.reliability.harness import (
+    Trigger,
     assert_run_settled,
     build_config,
     emulator_jobs,
@@ -157,3 +158,24 @@ def test_a_job_started_elsewhere_on_a_planned_output_is_waited_for(wide_emulator
     ours = jobs[result.recipe("group_LAB_RESULTS_AGG")["job_ids"][0]]
     assert ours.created_ms >= jobs[colleague.id].ended_ms, "two jobs built LAB_RESULTS_AGG at once"
     assert data["state"] == "SUCCESS"
+
+
+# ------------------------------------------------------------------------------------------------ 10.6 (runner)
+
+
+def test_jobs_lost_to_a_dss_restart_are_recorded_as_lost_to_it_and_the_run_names_the_cause(wide_emulator, tmp_path):
+    """10.6: both running jobs are lost to a restart; fail-fast stops on the first seen, yet the second is recorded
+    as lost to the restart too (not "aborted because X failed"), and the FAILED run names its cause."""
+    dss = wide_emulator
+    key = clinical_project(dss, group_LAB_RESULTS_AGG=5.0, group_CLINICAL_NOTES_AGG=5.0)
+    restart = Trigger("recipe_started", lambda event: dss.restart(), nth=2)
+    config = build_config(max_parallel=2, on_failure="fail-fast", retries=0)
+    result = run_pipeline(dss, key, config, tmp_path / "record.json", consumers=[restart])
+    data = assert_run_settled(result)
+    for name in ("group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG"):
+        recipe = result.recipe(name)
+        assert [result.jobs[j].state for j in recipe["job_ids"]] == ["ABORTED"]
+        assert recipe["state"] == "ABORTED" and "restarted" in recipe["error"]["message"], recipe["error"]
+        assert "failed (on failure" not in recipe["error"]["message"]
+    assert data["state"] == "FAILED" and "restarted" in data["cause"]
+    assert data["counts"]["ABORTED"] == 2 and data["counts"]["FAILED"] == 0
