@@ -77,7 +77,10 @@ def build_under_load(
         if measure_memory:
             tracemalloc.stop()
     requests = sent[0]
-    jobs = [dict(item) for item in client.get_project(project_key).list_jobs()]
+    # every job of the run: DSS's list returns only the newest 100 unless given a larger ``limit``
+    jobs = [
+        dict(item) for item in client._perform_json("GET", f"/projects/{project_key}/jobs/", params={"limit": 10**6})
+    ]
     return LoadRun(record.to_dict(), requests, wall, peak, jobs)
 
 

@@ -14,8 +14,13 @@ def start_job(ctx, request: Request) -> Response:
         return json_response(copy.deepcopy(job.definition))
 
 
+#: How many jobs DSS's job list returns when no ``limit`` is given: the newest ones (see docs/real-dss.md).
+DEFAULT_JOB_LIST_LIMIT = 100
+
+
 def list_jobs(ctx, request: Request) -> Response:
     limit = request.arg("limit")
+    limit_value = DEFAULT_JOB_LIST_LIMIT
     if limit is not None:
         try:
             limit_value = int(limit)
@@ -24,10 +29,8 @@ def list_jobs(ctx, request: Request) -> Response:
         if limit_value <= 0:
             raise DSSError(400, MALFORMED_REQUEST, "limit parameter must be positive")
     with ctx.state.lock:
-        jobs = list(ctx.state.project(request.path_params["pk"]).jobs.values())
+        jobs = list(ctx.state.project(request.path_params["pk"]).jobs.values())[-limit_value:]
         jobs.reverse()  # newest first, as DSS lists them
-        if limit is not None:
-            jobs = jobs[: int(limit)]
         return json_response([job.list_item_json() for job in jobs])
 
 

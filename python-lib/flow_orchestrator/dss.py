@@ -24,7 +24,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .errors import DSSAccessError, DSSPermissionError
-from .port import JobSnapshot, OutputRef, RunningJob, TransientAPIError
+from .port import ActivitySnapshot, JobSnapshot, OutputRef, RunningJob, TransientAPIError
 from .redaction import public_url, register_secret, register_url_credentials
 
 log = logging.getLogger(__name__)
@@ -756,6 +756,20 @@ def snapshot_from_status(job_id: str, status: dict) -> JobSnapshot:
         failure_type=failure_type,
         started_at_ms=base.get("jobStartTime") or None,
         ended_at_ms=base.get("jobEndTime") or None,
+        activities=tuple(_activity_of(a) for a in activities.values() if isinstance(a, Mapping)),
+    )
+
+
+def _activity_of(activity: Mapping) -> ActivitySnapshot:
+    """An activity of a job status: its recipe, state, start and end (DSS's clock, ms) and first failure."""
+    failure = activity.get("firstFailure") or {}
+    return ActivitySnapshot(
+        recipe=activity.get("recipeName") or "",
+        state=activity.get("state") or "NOT_STARTED",
+        started_at_ms=activity.get("startTime") or None,
+        ended_at_ms=activity.get("endTime") or None,
+        failure_message=failure.get("detailedMessage") or failure.get("message") or None,
+        failure_type=failure.get("errorType") or failure.get("code"),
     )
 
 

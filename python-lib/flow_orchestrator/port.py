@@ -51,6 +51,17 @@ class OutputRef(NamedTuple):
         return cls(id=data["id"], type=data.get("type") or "DATASET", project_key=data.get("project_key"))
 
 
+class ActivitySnapshot(NamedTuple):
+    """One activity (one recipe's part) of a job, from the job status: DSS's own state, times and failure."""
+
+    recipe: str
+    state: str  # NOT_STARTED, WAITING (for an activity slot), RUNNING, DONE, FAILED, ABORTED, SKIPPED
+    started_at_ms: Optional[int] = None  # when it started running (after any wait for a slot)
+    ended_at_ms: Optional[int] = None
+    failure_message: Optional[str] = None
+    failure_type: Optional[str] = None
+
+
 @dataclass(frozen=True)
 class JobSnapshot:
     """One observation of a DSS job's state, as the runner needs it."""
@@ -61,10 +72,18 @@ class JobSnapshot:
     failure_type: Optional[str] = None  # its errorType (a Java class name or an ERR_ code)
     started_at_ms: Optional[int] = None
     ended_at_ms: Optional[int] = None
+    #: Its activities when the answer carried them (a job status does, a job list item does not): None = unknown.
+    activities: Optional[Tuple[ActivitySnapshot, ...]] = None
 
     @property
     def terminal(self) -> bool:
         return self.state in TERMINAL_JOB_STATES
+
+    @property
+    def first_activity_start_ms(self) -> Optional[int]:
+        """When its first activity started running (DSS's clock); None if none has, or the activities are unknown."""
+        starts = [a.started_at_ms for a in self.activities or () if a.started_at_ms]
+        return min(starts) if starts else None
 
 
 class RunningJob(NamedTuple):

@@ -23,7 +23,8 @@ Decisions worth knowing (also in :func:`run_plan`'s docstring):
 - **Retries**: only failures :func:`failures.classify` calls transient, at most ``1 + retries`` attempts, waiting
   ``min(backoff_max_s, backoff_s * 2**(n-1))`` scaled by a random factor in [0.5, 1] ("equal jitter"); a waiting
   retry holds no slot. If the run stops meanwhile, the recipe stays FAILED (retry not attempted).
-- **Timeouts** (per attempt, counted from the job's start request) abort the DSS job and are **not retried**: a
+- **Timeouts** (per attempt, counting the job's running time: a wait in DSS's queue, NOT_STARTED or activities
+  waiting for a slot, does not count) abort the DSS job and are **not retried**: a
   recipe that ran too long once will most likely run too long again. The aborting job keeps its slot until DSS
   confirms it stopped. With ``strategy="single-job"`` the limit applies to the one job.
 - **Cancellation** (``cancel`` set): running jobs are aborted (confirmed within 30 s or best effort) and recorded
@@ -155,6 +156,8 @@ class _Watch:
         "abort_deadline",
         "abort_step",
         "decided",
+        "queued_s",
+        "run_seen",
     )
 
     def __init__(
@@ -175,6 +178,8 @@ class _Watch:
         self.abort_deadline = 0.0
         self.abort_step = 0.0
         self.decided = False  # the unit's outcome is recorded (timeout): only waiting for DSS to stop the job
+        self.queued_s: Optional[float] = None  # how long it waited in DSS's queue, as last measured
+        self.run_seen: Optional[float] = None  # first seen RUNNING after being seen waiting (NOT_STARTED...)
 
 
 def partitioned_outputs_of(outputs: Sequence[OutputRef], partitioned: Collection[str], project_key: str) -> List[str]:
@@ -672,6 +677,7 @@ class _Run:
             # (checking a little early costs one overrun check; checking late costs lag).
             watch.ref = watch.queued
             watch.queued = None
+            watch.run_seen = now
         if watch.abort_reason:
             if now + _EPS >= watch.abort_deadline:
                 self._abort_unconfirmed(watch, now)
@@ -679,10 +685,40 @@ class _Run:
                 self._check_at(watch, now, now + watch.abort_step)
                 watch.abort_step = min(watch.abort_step * 2, self.options.poll_max_s)
             return
-        if watch.deadline is not None and now + _EPS >= watch.deadline:
-            self._time_out(watch, now)
+        if watch.deadline is not None and now + _EPS >= watch.deadline and self._deadline_reached(watch, snapshot, now):
             return
         self._schedule(watch, now)
+
+    def _deadline_reached(self, watch: _Watch, snapshot: JobSnapshot, now: float) -> bool:
+        """The time limit counts running time, not the wait in DSS's queue: at the deadline, read the job's
+        activities; if it waited for a slot, move the deadline by that wait (False); else time it out (True)."""
+        detail = snapshot
+        if snapshot.activities is None and snapshot.state == "RUNNING":
+            try:  # one status read, only at a deadline: a job list item does not say whether activities run
+                detail = self.port.job_states([watch.job_id]).get(watch.job_id) or snapshot
+            except TransientAPIError:
+                detail = snapshot
+            if detail.terminal:
+                self._job_ended(watch, detail, now)
+                return True
+        timeout = self.options.timeout_s or 0.0
+        first_ms = detail.first_activity_start_ms
+        not_started = detail.state != "RUNNING" or (detail.activities is not None and first_ms is None)
+        if not_started:  # still waiting: it cannot run out of time before now + the whole limit
+            watch.queued_s = now - watch.started
+            watch.deadline = now + timeout
+            return False
+        # seen waiting (NOT_STARTED) until at most run_seen: the limit gives the job the benefit of the doubt
+        queued = (watch.run_seen - watch.started) if watch.run_seen is not None else 0.0
+        if first_ms is not None and detail.started_at_ms:
+            queued += max(first_ms - detail.started_at_ms, 0) / 1000.0  # waited for an activity slot
+        watch.queued_s = queued
+        limit = watch.started + queued + timeout
+        if limit > now + _EPS:
+            watch.deadline = limit
+            return False
+        self._time_out(watch, now)
+        return True
 
     def _api_trouble(self, due: Sequence[_Watch], now: float, exc: Exception) -> None:
         """Status request failed transiently: back off, keep enforcing time limits, never fail a job for it."""
@@ -791,9 +827,11 @@ class _Run:
 
     def _time_out(self, watch: _Watch, now: float) -> None:
         unit, attempt = watch.unit, watch.attempt
+        queued = watch.queued_s or 0.0
+        waited = f" after waiting {queued:.1f} s in DSS's queue" if queued >= 0.05 else ""
         error = RecipeError(
-            f"Timed out: the DSS job {watch.job_id} was still running after {self.options.timeout_s:g} s "
-            f"(the timeout); it was aborted"
+            f"Timed out: the DSS job {watch.job_id} ran {max(now - watch.started - queued, 0.0):.1f} s{waited}, "
+            f"over the {self.options.timeout_s:g} s timeout (running time); it was aborted"
         )
         attempt.state, attempt.error, attempt.ended_at = "TIMED_OUT", error, self._stamp(now)
         unit.error = error

@@ -18,6 +18,7 @@ import dataikuapi
 from flow_orchestrator.errors import ConfigError
 from flow_orchestrator.record import load_record
 
+from dss_emulator import EmulatedDSS
 from tests.reliability.harness import (
     Trigger,
     assert_run_settled,
@@ -179,3 +180,34 @@ def test_jobs_lost_to_a_dss_restart_are_recorded_as_lost_to_it_and_the_run_names
         assert "failed (on failure" not in recipe["error"]["message"]
     assert data["state"] == "FAILED" and "restarted" in data["cause"]
     assert data["counts"]["ABORTED"] == 2 and data["counts"]["FAILED"] == 0
+
+
+# ------------------------------------------------------------------------------------------------ 10.5
+
+
+def _independent_flow(project_key: str, count: int, seconds: float) -> dict:
+    """``count`` independent grouping recipes of ``seconds`` each, all reading the clinical LAB_RESULTS."""
+    clinical = fast_clinical_flow()
+    source = next(d for d in clinical["datasets"] if d["name"] == "LAB_RESULTS")
+    output = next(d for d in clinical["datasets"] if d["name"] == "LAB_RESULTS_AGG")
+    recipe = next(r for r in clinical["recipes"] if r["name"] == "group_LAB_RESULTS_AGG")
+    flow = {k: v for k, v in clinical.items() if k not in ("datasets", "recipes")}
+    flow["projectKey"] = project_key
+    flow["datasets"] = [source] + [{**output, "name": f"AGG_{i:02d}"} for i in range(count)]
+    flow["recipes"] = [
+        {**recipe, "name": f"group_{i:02d}", "outputs": [f"AGG_{i:02d}"], "emulation": {"duration": seconds}}
+        for i in range(count)
+    ]
+    return flow
+
+
+def test_the_time_limit_counts_running_time_not_the_wait_for_an_activity_slot(tmp_path):
+    """10.5: 14 independent 1 s recipes, --max-parallel 14 --timeout 2.5, 5 activity slots: all succeed (the last
+    wave waits 2 s for a slot); the emulator's activities show the waits."""
+    with EmulatedDSS.start(activity_cap=5) as dss:
+        dss.load_flow(_independent_flow("SLOTS", 14, 1.0))
+        result = run_pipeline(dss, "SLOTS", build_config(max_parallel=14, timeout_s=2.5), tmp_path / "record.json")
+        data = assert_run_settled(result)
+        assert data["counts"]["SUCCESS"] == 14, data["counts"]
+        waits = sorted(max(a[2] for a in job.activities) - job.started_ms for job in result.jobs.values())
+        assert waits[-1] >= 1500, f"the test needs jobs that waited for a slot: {waits}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import statistics
 import threading
 from dataclasses import dataclass, field
@@ -209,6 +210,21 @@ def test_timeout_aborts_the_job_and_is_not_retried():
     assert out.state("after") == "SKIPPED" and out.record.recipe("after").skipped_because == ["slow"]
     assert out.state("side") == "SUCCESS"
     assert out.dss.live_jobs() == []
+
+
+def test_the_time_limit_counts_running_time_not_the_wait_in_dss_queue():
+    """10.5: a job that waits 3 s in DSS's queue then runs 1 s is within a 2.5 s limit; a job that waits 1 s then
+    hangs is timed out 2.5 s after it started running, and the message says how long it queued and ran."""
+    plan = make_test_plan({"queued": [], "stuck": []})
+    behaviours = {"queued": Behaviour(duration_s=1.0, queue_s=3.0), "stuck": Behaviour(hang=True, queue_s=1.0)}
+    out = execute(plan, behaviours, RunOptions(max_parallel=2, on_failure="continue", timeout_s=2.5))
+    assert out.state("queued") == "SUCCESS"
+    stuck = out.record.recipe("stuck")
+    assert stuck.state == "TIMED_OUT"
+    abort_time, _ = out.dss.abort_requests[0]
+    started = out.dss.starts_of("stuck")[0].time
+    assert 3.5 <= abort_time - started <= 3.5 + 0.3  # 1 s queued + 2.5 s running (+ one polling step)
+    assert re.search(r"ran 2\.\d s after waiting 1\.\d s in DSS's queue", stuck.error.message), stuck.error.message
 
 
 def test_fail_fast_aborts_running_siblings_and_starts_nothing_new():
