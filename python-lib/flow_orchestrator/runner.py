@@ -42,6 +42,7 @@ Decisions worth knowing (also in :func:`run_plan`'s docstring):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -68,7 +69,7 @@ from .polling import (  # noqa: F401 - the polling constants are part of the run
 from .polling import (
     EPS as _EPS,
 )
-from .port import BuildPort, JobSnapshot, OutputRef, TransientAPIError
+from .port import ActivitySnapshot, BuildPort, JobSnapshot, OutputRef, TransientAPIError
 from .record import Attempt, RecipeError, RecipeRun, RunRecord, format_utc, new_record
 from .scheduler import Scheduler
 
@@ -108,6 +109,7 @@ class _Unit:
         "start_errors",
         "first_start",
         "adopt_job",
+        "activities",
         "error",
         "log_excerpt",
     )
@@ -133,6 +135,7 @@ class _Unit:
         self.start_errors = 0  # consecutive TransientAPIErrors on start_job
         self.first_start: Optional[float] = None
         self.adopt_job: Optional[str] = None  # a job an earlier run started for it: watched instead of a new one
+        self.activities: Optional[Tuple[ActivitySnapshot, ...]] = None  # of its last job, when DSS said
         self.error: Optional[RecipeError] = None
         self.log_excerpt: Optional[str] = None
 
@@ -749,6 +752,7 @@ class _Run:
         unit, attempt = watch.unit, watch.attempt
         attempt.ended_at = self._stamp(now)
         attempt.job_duration_s = _job_duration(snapshot)
+        unit.activities = snapshot.activities
         if snapshot.state == "DONE":
             attempt.state = "SUCCESS"
             self._finish(unit, "SUCCESS", now)
@@ -889,17 +893,75 @@ class _Run:
             else:
                 run.error = error or unit.error
                 run.log_excerpt = unit.log_excerpt
+        if len(unit.runs) > 1 and unit.activities:
+            self._apply_activities(unit, state)
         self.done += len(unit.runs)
         self._touch(unit)
         for run in unit.runs:
             self._event(
                 "recipe_finished",
                 run,
-                attempt=unit.attempt or None,
-                state=state,
+                attempt=run.attempts or None,
+                state=run.state,
                 job_id=run.job_ids[-1] if run.job_ids else None,
-                message=self._finish_message(run, state),
+                message=self._finish_message(run, run.state),
             )
+
+    def _apply_activities(self, unit: _Unit, job_state: str) -> None:
+        """Single job: each recipe's state, times and error from its own activity in DSS's job status.
+
+        In a job that did not succeed, a recipe whose activity succeeded is SUCCESS, one whose activity failed has
+        that activity's error, and one whose activity never started did not run: SKIPPED behind a recipe that did not
+        succeed, else NOT_RUN (no attempt). In a successful job a recipe without an activity was up to date."""
+        rank = {"FAILED": 0, "ABORTED": 1, "DONE": 2, "SKIPPED": 3}
+        own: Dict[str, ActivitySnapshot] = {}
+        for activity in unit.activities or ():
+            known = own.get(activity.recipe)
+            if known is None or rank.get(activity.state, 9) < rank.get(known.state, 9):
+                own[activity.recipe] = activity
+        runs = {run.name: run for run in unit.runs}
+        for run in unit.runs:  # plan order: upstream recipes are decided first
+            activity = own.get(run.name)
+            if activity is not None and activity.started_at_ms and activity.ended_at_ms:
+                run.started_at, run.ended_at = _utc_ms(activity.started_at_ms), _utc_ms(activity.ended_at_ms)
+                run.duration_s = round((activity.ended_at_ms - activity.started_at_ms) / 1000.0, 3)
+            if job_state == "SUCCESS":
+                continue
+            if activity is not None and activity.state in ("DONE", "SKIPPED"):
+                run.state, run.error, run.log_excerpt = "SUCCESS", None, None
+            elif activity is not None and activity.state == "FAILED":
+                message = activity.failure_message or f"The activity of {run.name} failed; open the job's log in DSS"
+                run.state = "FAILED"
+                run.error = RecipeError(
+                    redact(message) or message,
+                    redact(activity.failure_type),
+                    classify(activity.failure_message, activity.failure_type, self.patterns),
+                )
+            elif activity is not None and activity.state == "ABORTED" and activity.started_at_ms:
+                run.state = "TIMED_OUT" if job_state == "TIMED_OUT" else "ABORTED"
+            else:
+                self._not_run_in_job(run, runs)
+                continue
+            if run.attempt_history:  # this recipe's attempt is its own activity's outcome, not the job's
+                last = run.attempt_history[-1]
+                run.attempt_history[-1] = dataclasses.replace(
+                    last,
+                    state=run.state,
+                    error=run.error,
+                    started_at=run.started_at or last.started_at,
+                    ended_at=run.ended_at or last.ended_at,
+                )
+
+    def _not_run_in_job(self, run: RecipeRun, runs: Dict[str, RecipeRun]) -> None:
+        """A recipe of a single job whose activity never started: SKIPPED behind a recipe that did not succeed."""
+        planned = self.plan.get(run.name)
+        blocked = [runs[u] for u in (planned.upstream if planned else ()) if u in runs]
+        roots = [r for u in blocked if u.state != "SUCCESS" for r in (u.skipped_because or [u.name])]
+        run.state = "SKIPPED" if roots else "NOT_RUN"
+        run.skipped_because = list(dict.fromkeys(roots))
+        run.error = run.log_excerpt = None
+        run.attempts, run.job_ids, run.job_urls, run.attempt_history = 0, [], [], []
+        run.started_at = run.ended_at = run.duration_s = None
 
     def _finish_message(self, run: RecipeRun, state: str) -> str:
         if state == "SUCCESS":
@@ -1048,6 +1110,11 @@ class _Run:
         if self.record_sink is not None:
             self.record_sink(self.record)  # the final write: an error here reaches the caller
         return self.record
+
+
+def _utc_ms(ms: int) -> Optional[str]:
+    """DSS's epoch milliseconds as the record's UTC text."""
+    return format_utc(datetime.fromtimestamp(ms / 1000.0, timezone.utc))
 
 
 def _job_duration(snapshot: JobSnapshot) -> Optional[float]:

@@ -6,7 +6,6 @@ touch no other test.
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import sys
@@ -16,13 +15,14 @@ from pathlib import Path
 
 import dataikuapi
 from flow_orchestrator.errors import ConfigError
-from flow_orchestrator.record import load_record
+from flow_orchestrator.record import load_record, resume_candidates
 
 from dss_emulator import EmulatedDSS
 from tests.reliability.harness import (
     Trigger,
     assert_run_settled,
     build_config,
+    clinical_project,
     emulator_jobs,
     fast_clinical_flow,
     run_pipeline,
@@ -30,18 +30,6 @@ from tests.reliability.harness import (
 
 TRANSIENT = "java.net.SocketException: Connection reset by peer"
 PERMANENT = "ERR_RECIPE_COMPUTATION_FAILED: column 'note_len' cannot be cast to bigint"
-_keys = itertools.count(1)
-
-
-def clinical_project(dss, **durations) -> str:
-    """A fresh copy of the clinical Flow under a new key; ``durations`` override recipes' seconds."""
-    flow = fast_clinical_flow()
-    key = flow["projectKey"] = f"HONEST{next(_keys):02d}"
-    for recipe in flow["recipes"]:
-        if recipe["name"] in durations:
-            recipe["emulation"]["duration"] = durations[recipe["name"]]
-    dss.load_flow(flow)
-    return key
 
 
 def test_a_retry_pending_when_fail_fast_stops_the_run_keeps_its_failed_attempt(wide_emulator, tmp_path):
@@ -211,3 +199,32 @@ def test_the_time_limit_counts_running_time_not_the_wait_for_an_activity_slot(tm
         assert data["counts"]["SUCCESS"] == 14, data["counts"]
         waits = sorted(max(a[2] for a in job.activities) - job.started_ms for job in result.jobs.values())
         assert waits[-1] >= 1500, f"the test needs jobs that waited for a slot: {waits}"
+
+
+# ------------------------------------------------------------------------------------------------ 10.4
+
+
+def test_a_single_job_records_each_recipe_from_its_own_activity(wide_emulator, tmp_path):
+    """10.4: NOTES fails inside the single job: LAB (its activity DONE) succeeded, join and train (never started)
+    are SKIPPED behind NOTES, and only NOTES carries NOTES's error; resume would re-run three recipes, not four."""
+    dss = wide_emulator
+    key = clinical_project(dss, group_CLINICAL_NOTES_AGG=0.3)
+    dss.fail_recipe(key, "group_CLINICAL_NOTES_AGG", PERMANENT)
+    config = build_config(strategy="single-job", build_mode="RECURSIVE_FORCED_BUILD")
+    result = run_pipeline(dss, key, config, tmp_path / "record.json")
+    data = assert_run_settled(result)  # checks each recipe's attempt against its own activity on the emulator
+    (job,) = result.jobs.values()
+    assert job.state == "FAILED"
+    activities = {a[0]: a for a in job.activities}
+    lab, notes = result.recipe("group_LAB_RESULTS_AGG"), result.recipe("group_CLINICAL_NOTES_AGG")
+    assert lab["state"] == "SUCCESS" and lab["error"] is None and lab["job_ids"] == [job.id]
+    assert lab["duration_s"] == round(
+        (activities["group_LAB_RESULTS_AGG"][3] - activities["group_LAB_RESULTS_AGG"][2]) / 1000, 3
+    )
+    assert notes["state"] == "FAILED" and "note_len" in notes["error"]["message"]
+    for name in ("join_ML_TRAINING_DATA", "train_MODEL_SCORES"):
+        recipe = result.recipe(name)
+        assert recipe["state"] == "SKIPPED" and recipe["skipped_because"] == ["group_CLINICAL_NOTES_AGG"]
+        assert recipe["attempts"] == 0 and recipe["error"] is None
+    assert data["counts"]["FAILED"] == 1 and data["counts"]["SUCCESS"] == 1 and data["counts"]["SKIPPED"] == 2
+    assert resume_candidates(data) == ["group_CLINICAL_NOTES_AGG", "join_ML_TRAINING_DATA", "train_MODEL_SCORES"]
