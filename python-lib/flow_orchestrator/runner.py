@@ -937,7 +937,7 @@ class _Run:
                     redact(activity.failure_type),
                     classify(activity.failure_message, activity.failure_type, self.patterns),
                 )
-            elif activity is not None and activity.state == "ABORTED" and activity.started_at_ms:
+            elif activity is not None and activity.started_at_ms:  # ABORTED, or left RUNNING in an ended job
                 run.state = "TIMED_OUT" if job_state == "TIMED_OUT" else "ABORTED"
             else:
                 self._not_run_in_job(run, runs)
