@@ -9,6 +9,7 @@ keeps what the tests need to assert on (starts, status requests, aborts).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -159,6 +160,8 @@ class FakeDSS:
         self.max_parallel = max_parallel
         self.abort_delay_s = abort_delay_s
         self.project_key = project_key
+        #: Virtual time + this = epoch seconds: DSS's job times (ms) fall where the run's wall clock is.
+        self.wall_offset_s = time.time() - clock()
         self.recipes: Dict[str, PlannedRecipe] = {r.name: r for r in plan.recipes}
         self.producer: Dict[str, str] = {o.id: r.name for r in plan.recipes for o in r.outputs}
         self.jobs: Dict[str, FakeJob] = {}
@@ -222,8 +225,8 @@ class FakeDSS:
                 state=state,
                 failure_message=job.failure_message if failed else None,
                 failure_type=job.failure_type if failed else None,
-                started_at_ms=int(job.started * 1000),
-                ended_at_ms=int(job.ended_at(self.abort_delay_s) * 1000)
+                started_at_ms=int((job.started + self.wall_offset_s) * 1000),
+                ended_at_ms=int((job.ended_at(self.abort_delay_s) + self.wall_offset_s) * 1000)
                 if state in ("DONE", "FAILED", "ABORTED")
                 else None,
             )

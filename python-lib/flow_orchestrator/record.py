@@ -102,8 +102,11 @@ class Attempt:
     #: How long DSS says the job ran (its jobStartTime to jobEndTime), free of the run's detection lag: the next
     #: run's expected duration. None when DSS did not say (timed out, aborted unconfirmed, old records).
     job_duration_s: Optional[float] = None
+    #: How long DSS answered no status request while the job ran (a polling outage), when it did not answer at all.
+    status_gap_s: Optional[float] = None
 
     def to_dict(self) -> dict:
+        gap = {"status_gap_s": self.status_gap_s} if self.status_gap_s is not None else {}
         return {
             "attempt": self.attempt,
             "job_id": self.job_id,
@@ -113,6 +116,7 @@ class Attempt:
             "error": self.error.to_dict() if self.error else None,
             "retry_after_s": self.retry_after_s,
             "job_duration_s": self.job_duration_s,
+            **gap,
         }
 
     @classmethod
@@ -126,6 +130,7 @@ class Attempt:
             error=RecipeError.from_dict(data.get("error")),
             retry_after_s=data.get("retry_after_s"),
             job_duration_s=data.get("job_duration_s"),
+            status_gap_s=data.get("status_gap_s"),
         )
 
 

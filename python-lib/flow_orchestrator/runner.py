@@ -110,6 +110,7 @@ class _Unit:
         "first_start",
         "adopt_job",
         "activities",
+        "dss_span",
         "error",
         "log_excerpt",
     )
@@ -136,6 +137,7 @@ class _Unit:
         self.first_start: Optional[float] = None
         self.adopt_job: Optional[str] = None  # a job an earlier run started for it: watched instead of a new one
         self.activities: Optional[Tuple[ActivitySnapshot, ...]] = None  # of its last job, when DSS said
+        self.dss_span: Optional[Tuple[int, int]] = None  # DSS's start of its first job, end of its last (ms)
         self.error: Optional[RecipeError] = None
         self.log_excerpt: Optional[str] = None
 
@@ -161,6 +163,8 @@ class _Watch:
         "decided",
         "queued_s",
         "run_seen",
+        "gap_since",
+        "gap_s",
     )
 
     def __init__(
@@ -183,6 +187,8 @@ class _Watch:
         self.decided = False  # the unit's outcome is recorded (timeout): only waiting for DSS to stop the job
         self.queued_s: Optional[float] = None  # how long it waited in DSS's queue, as last measured
         self.run_seen: Optional[float] = None  # first seen RUNNING after being seen waiting (NOT_STARTED...)
+        self.gap_since: Optional[float] = None  # first failed status request of the current outage
+        self.gap_s = 0.0  # time without status answers while it ran (polling outages)
 
 
 def partitioned_outputs_of(outputs: Sequence[OutputRef], partitioned: Collection[str], project_key: str) -> List[str]:
@@ -659,6 +665,9 @@ class _Run:
         self.last_api_ok = now
         due_ids = set()
         for watch in due:
+            if watch.gap_since is not None:
+                watch.gap_s += now - watch.gap_since
+                watch.gap_since = None
             due_ids.add(watch.job_id)
             if watch.job_id in self.jobs:
                 self._observe(watch, snapshots.get(watch.job_id), now)
@@ -736,6 +745,8 @@ class _Run:
         for watch in due:
             if watch.job_id not in self.jobs:
                 continue
+            if watch.gap_since is None:
+                watch.gap_since = now
             if watch.abort_reason and now + _EPS >= watch.abort_deadline:
                 self._abort_unconfirmed(watch, now)
                 continue
@@ -753,6 +764,7 @@ class _Run:
         attempt.ended_at = self._stamp(now)
         attempt.job_duration_s = _job_duration(snapshot)
         unit.activities = snapshot.activities
+        self._take_dss_times(unit, watch, snapshot)
         if snapshot.state == "DONE":
             attempt.state = "SUCCESS"
             self._finish(unit, "SUCCESS", now)
@@ -786,6 +798,17 @@ class _Run:
                 self._schedule_retry(unit, attempt, error, now)
             else:
                 self._finish(unit, "ABORTED", now, error, external=external)
+
+    def _take_dss_times(self, unit: _Unit, watch: _Watch, snapshot: JobSnapshot) -> None:
+        """The attempt's times are DSS's own (its job start and end), not when the run asked and noticed; a polling
+        outage that delayed the noticing is kept apart (``status_gap_s``)."""
+        attempt = watch.attempt
+        if snapshot.started_at_ms and snapshot.ended_at_ms and snapshot.ended_at_ms >= snapshot.started_at_ms:
+            attempt.started_at = _utc_ms(snapshot.started_at_ms)
+            attempt.ended_at = _utc_ms(snapshot.ended_at_ms)
+            unit.dss_span = (unit.dss_span[0] if unit.dss_span else snapshot.started_at_ms, snapshot.ended_at_ms)
+        if watch.gap_s >= self.options.poll_max_s:
+            attempt.status_gap_s = round(watch.gap_s, 1)
 
     def _job_error(self, snapshot: JobSnapshot) -> RecipeError:
         message = snapshot.failure_message or (
@@ -887,6 +910,8 @@ class _Run:
             if ran:
                 run.ended_at = self._stamp(now)
                 run.duration_s = round(now - unit.first_start, 3)
+                if unit.dss_span:  # DSS's own time from its first job's start to its last job's end
+                    run.duration_s = round((unit.dss_span[1] - unit.dss_span[0]) / 1000.0, 3)
             if state == "SUCCESS":  # an earlier failed attempt stays in attempt_history
                 run.error = None
                 run.log_excerpt = None
@@ -964,8 +989,10 @@ class _Run:
         run.started_at = run.ended_at = run.duration_s = None
 
     def _finish_message(self, run: RecipeRun, state: str) -> str:
+        gap = run.attempt_history[-1].status_gap_s if run.attempt_history else None
+        late = f" (noticed {gap:.0f}s late: DSS answered no status request meanwhile)" if gap else ""
         if state == "SUCCESS":
-            return f"{run.name} succeeded in {run.duration_s or 0:.1f}s"
+            return f"{run.name} succeeded in {run.duration_s or 0:.1f}s{late}"
         if state == "SKIPPED":
             return f"{run.name} skipped because {', '.join(run.skipped_because)} failed"
         if state == "NOT_RUN":

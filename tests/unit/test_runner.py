@@ -16,7 +16,7 @@ from flow_orchestrator.errors import ConfigError, DSSAccessError, GraphError
 from flow_orchestrator.events import ProgressEvent
 from flow_orchestrator.plan import BuildPlan, PlannedRecipe, expected_durations_from_record
 from flow_orchestrator.port import OutputRef
-from flow_orchestrator.record import RunRecord, resume_candidates, validate_record
+from flow_orchestrator.record import RunRecord, parse_utc, resume_candidates, validate_record
 from flow_orchestrator.runner import ABORT_CONFIRM_S, MAX_START_API_ERRORS, OVERRUN_RATIO, UNKNOWN_RATIO, run_plan
 
 from tests.fakes import Behaviour, FakeDSS, VirtualClock, make_test_plan
@@ -225,6 +225,23 @@ def test_the_time_limit_counts_running_time_not_the_wait_in_dss_queue():
     started = out.dss.starts_of("stuck")[0].time
     assert 3.5 <= abort_time - started <= 3.5 + 0.3  # 1 s queued + 2.5 s running (+ one polling step)
     assert re.search(r"ran 2\.\d s after waiting 1\.\d s in DSS's queue", stuck.error.message), stuck.error.message
+
+
+def test_times_are_dss_own_and_a_polling_outage_is_shown_as_such():
+    """10.5: a 3 s job ends during a 2-minute outage of status requests: its attempt and duration are DSS's 3 s, and
+    the attempt says how long DSS did not answer (the run noticed the end that much later)."""
+    plan = make_test_plan({"short": []})
+    clock = VirtualClock()
+    dss = FakeDSS(plan, clock, {"short": Behaviour(duration_s=3.0)})
+    clock.at(0.5, lambda: setattr(dss, "api_down_until", clock() + 120.0))
+    record = run_plan(plan, dss, RunOptions(), clock=clock, wait=clock.wait)
+    run = record.recipe("short")
+    assert run.state == "SUCCESS" and run.duration_s == pytest.approx(3.0, abs=0.002)
+    attempt = run.attempt_history[0]
+    span = (parse_utc(attempt.ended_at) - parse_utc(attempt.started_at)).total_seconds()
+    assert span == pytest.approx(3.0, abs=0.002)
+    assert attempt.status_gap_s is not None and attempt.status_gap_s >= 100
+    assert (parse_utc(run.ended_at) - parse_utc(attempt.ended_at)).total_seconds() >= 100  # noticed late, and said
 
 
 def test_fail_fast_aborts_running_siblings_and_starts_nothing_new():
