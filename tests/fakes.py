@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from flow_orchestrator.errors import DSSAccessError
 from flow_orchestrator.plan import BuildPlan, PlannedRecipe
-from flow_orchestrator.port import JobSnapshot, OutputRef, TransientAPIError
+from flow_orchestrator.port import JobSnapshot, OutputRef, RunningJob, TransientAPIError
 
 PYTHON_FAILURE_LOG = """\
 [2026/09/02-14:34:00.100] [FRT-76-FlowRunnable] [INFO] [dku.flow.jobrunner] act.{act} - Allocated a slot for this activity
@@ -257,6 +257,10 @@ class FakeDSS:
 
     def job_url(self, job_id: str) -> Optional[str]:
         return f"http://dss.test:11200/projects/{self.project_key}/jobs/{job_id}/"
+
+    def running_jobs(self) -> List[RunningJob]:
+        self._api_check()
+        return [RunningJob(j.job_id, j.outputs, "colleague") for j in self.live_jobs()]
 
     # ------------------------------------------------------------------------------------------------ inspection
 

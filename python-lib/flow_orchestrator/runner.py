@@ -567,8 +567,8 @@ class _Run:
         now = self.clock()
         try:
             partitions = self._partitions_of(unit.outputs)
-            if unit.adopt_job:  # an earlier run's job, still running or ended: watched, never started twice
-                job_id, unit.adopt_job = unit.adopt_job, None
+            job_id = self._adoptable(unit)
+            if job_id:  # an earlier run's job, still running or ended: watched, never started twice
                 logger.info("Adopting job %s for %s: an earlier run started it", job_id, unit.name)
             elif partitions:
                 job_id = self.port.start_job(unit.outputs, unit.job_type, partitions=partitions)
@@ -635,6 +635,22 @@ class _Run:
                 message=f"{run.name} started as job {job_id}{of}",
             )
         self._sink()
+
+    def _adoptable(self, unit: _Unit) -> Optional[str]:
+        """The earlier run's job to adopt for ``unit``, if DSS still knows it (a purged job is started anew)."""
+        job_id, unit.adopt_job = unit.adopt_job, None
+        if not job_id:
+            return None
+        try:
+            known = job_id in self.port.job_states([job_id])
+        except TransientAPIError:
+            return job_id  # cannot tell now: watching it is safe, starting a second job is not
+        except Exception as exc:
+            logger.warning("Job %s of the earlier run cannot be read (%s): starting a new one", job_id, exc)
+            return None
+        if not known:
+            logger.warning("DSS no longer knows job %s of the earlier run: starting a new one", job_id)
+        return job_id if known else None
 
     # ---------------------------------------------------------------------------------------------------- polling
 

@@ -244,6 +244,43 @@ def test_times_are_dss_own_and_a_polling_outage_is_shown_as_such():
     assert (parse_utc(run.ended_at) - parse_utc(attempt.ended_at)).total_seconds() >= 100  # noticed late, and said
 
 
+def test_resume_adopts_the_jobs_an_earlier_run_left_and_starts_a_new_one_only_for_a_purged_job():
+    plan = make_test_plan({"a": [], "b": ["a"], "c": []})
+    clock = VirtualClock()
+    dss = FakeDSS(plan, clock, {"a": Behaviour(duration_s=4.0), "b": Behaviour(duration_s=1.0)})
+    left = dss.start_job((OutputRef("a_out"),), "NON_RECURSIVE_FORCED_BUILD")  # the killed run's job, still running
+    events: List[ProgressEvent] = []
+    record = run_plan(
+        plan,
+        dss,
+        RunOptions(max_parallel=2),
+        clock=clock,
+        wait=clock.wait,
+        on_event=events.append,
+        adopt={"a": left, "c": "build_c_out_purged"},
+    )
+    assert record.state == "SUCCESS"
+    assert record.recipe("a").job_ids == [left] and len(dss.starts_of("a")) == 1  # adopted, not started again
+    assert len(dss.starts_of("c")) == 1 and record.recipe("c").job_ids == [dss.starts_of("c")[0].job_id]
+    assert dss.starts_of("b")[0].time >= dss.jobs[left].natural_end  # downstream waits for the adopted job
+    assert not [e for e in events if e.kind == "waiting_for_job"]  # an adopted job is not "someone else's"
+
+
+def test_a_job_started_elsewhere_on_a_planned_output_is_waited_for_before_any_start():
+    plan = make_test_plan({"a": [], "b": []})
+    clock = VirtualClock()
+    dss = FakeDSS(plan, clock, {"a": Behaviour(duration_s=1.0), "b": Behaviour(duration_s=1.0)})
+    other = dss.start_job((OutputRef("a_out"),), "NON_RECURSIVE_FORCED_BUILD")  # a colleague's 1 s job
+    events: List[ProgressEvent] = []
+    record = run_plan(plan, dss, RunOptions(max_parallel=2), clock=clock, wait=clock.wait, on_event=events.append)
+    assert record.state == "SUCCESS"
+    (wait,) = [e for e in events if e.kind == "waiting_for_job"]
+    assert wait.job_id == other and "a_out" in wait.message and "colleague" in wait.message
+    ours = [s for s in dss.starts_of("a") if s.job_id != other]
+    assert len(ours) == 1 and ours[0].time >= dss.jobs[other].natural_end
+    assert other not in {j for r in record.recipes for j in r.job_ids}
+
+
 def test_fail_fast_aborts_running_siblings_and_starts_nothing_new():
     plan = make_test_plan(CLINICAL)
     behaviours = {
