@@ -607,6 +607,7 @@ class _Run:
         accepted = self.clock()  # DSS starts running a job about when it answers the start request
         unit.start_errors = 0
         unit.attempt += 1
+        unit.activities = None  # known again when this job ends
         self.sched.started(unit.index)
         self.last_api_ok = max(self.last_api_ok, now)
         if unit.first_start is None:

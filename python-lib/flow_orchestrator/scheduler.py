@@ -41,6 +41,7 @@ class Scheduler:
         self.running = 0
         self.unfinished = n
         self.stopped = False
+        self._swept = False  # every PENDING node was drained once nothing ran: none can appear again
         for i, ups in enumerate(upstream):
             for j in dict.fromkeys(ups):
                 if not 0 <= j < i:
@@ -137,7 +138,8 @@ class Scheduler:
         waiting = [node for _, node in self._ready] + [node for _, node in self._retry]
         self._ready.clear()
         self._retry.clear()
-        if self.running == 0:
+        if self.running == 0 and not self._swept:
+            self._swept = True
             waiting.extend(i for i, status in enumerate(self.status) if status == PENDING)
         for node in sorted(set(waiting)):
             if self.status[node] in (FINISHED, RUNNING):
