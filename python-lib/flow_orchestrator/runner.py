@@ -1,9 +1,8 @@
 """Runs a BuildPlan through a BuildPort: parallel jobs under a cap, one polling loop, failures, retries, timeouts.
 
-Scheduling follows :mod:`graphlib`'s cost model: each recipe keeps a counter of unfinished upstream recipes, and a
-finished recipe only touches its direct downstream (O(out-degree)); ready recipes wait in a heap and the one with the
-longest remaining path (``bottom_level_s``) starts first, which keeps the makespan near
-max(critical path, work / slots).
+Which recipe may start is :mod:`.scheduler`'s (pure: counters of unfinished upstream recipes, a ready heap by
+longest remaining path, a retry heap, skip propagation, ``drain_on_stop``); when to poll is :mod:`.polling`'s. This
+module keeps the loop, the calls through the port, the record and the events.
 
 Decisions worth knowing (also in :func:`run_plan`'s docstring):
 
@@ -11,8 +10,8 @@ Decisions worth knowing (also in :func:`run_plan`'s docstring):
   is a geometric one and is at most half its interval away joins that call instead of making its own. A job whose
   expected duration is known (DSS's own job duration in the last run record) is checked just after it
   (+2 % + 5 ms), then every 5 % of its elapsed time while it overruns; a longer job is also checked before its end
-  for early failures, from a quarter of it (5 s at the earliest) at doubling times. A job of unknown duration (the
-  planner's default of 1 s) is checked every 25 % of its elapsed time from ``poll_min_s`` on, so the detection lag
+  for early failures, from a quarter of it (5 s at the earliest) at doubling times. A job of unknown duration (``None`` in
+  the plan) is checked every 25 % of its elapsed time from ``poll_min_s`` on, so the detection lag
   stays a bounded share of its run time. A job that starts running after waiting in DSS's queue restarts its
   schedule. Every interval stays between ``poll_min_s`` and ``poll_max_s``. With known durations this is about one
   request per job, against four to six for dataikuapi's waiter (0.2 s x 1.1^n) on jobs of about a second.
@@ -22,7 +21,14 @@ Decisions worth knowing (also in :func:`run_plan`'s docstring):
   failed recipes at the root of the skip; recipes the run never reached are NOT_RUN.
 - **Retries**: only failures :func:`failures.classify` calls transient, at most ``1 + retries`` attempts, waiting
   ``min(backoff_max_s, backoff_s * 2**(n-1))`` scaled by a random factor in [0.5, 1] ("equal jitter"); a waiting
-  retry holds no slot. If the run stops meanwhile, the recipe stays FAILED (retry not attempted).
+  retry holds no slot. If the run stops meanwhile, the recipe keeps its last attempt's outcome (FAILED, or ABORTED
+  for a job lost to a DSS restart), its error saying the retry was not attempted: a recipe that started a job is
+  never NOT_RUN or SKIPPED.
+- **Record**: ``record_sink`` gets every change within ``SINK_INTERVAL_S`` (a write closer to the last one is
+  deferred, never dropped; failures at once); the record notes which recipes changed (``record.take_changes``) so a
+  journal appends only those. Attempt times and recipe durations are DSS's own (job start and end); a polling
+  outage is noted per attempt (``status_gap_s``). Before its first job the run waits for jobs started elsewhere on
+  its outputs, and adopts the jobs ``adopt`` names (resume).
 - **Timeouts** (per attempt, counting the job's running time: a wait in DSS's queue, NOT_STARTED or activities
   waiting for a slot, does not count) abort the DSS job and are **not retried**: a
   recipe that ran too long once will most likely run too long again. The aborting job keeps its slot until DSS
