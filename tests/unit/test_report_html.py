@@ -378,6 +378,16 @@ def test_bars_are_placed_relative_to_run_start():
     assert float(third["width"].rstrip("%")) == pytest.approx(100 * 2.9 / run_span, abs=0.01)
 
 
+def test_a_polling_outage_is_shown_on_the_bar_of_the_attempt_it_delayed():
+    record = success_record()
+    record["recipes"][1]["attempt_history"][0]["status_gap_s"] = 166.0
+    out = render_build_report(record)
+    assert_structurally_safe(out)
+    titles = [t for t in re.findall(r"<title>(.*?)</title>", out, re.S) if "group_LAB_RESULTS_AGG" in t]
+    assert any("no status request for 2m 46s" in t and "noticed late" in t for t in titles), titles
+    assert sum("no status request" in t for t in re.findall(r"<title>(.*?)</title>", out, re.S)) == 1
+
+
 def test_failure_comes_first_with_error_log_and_the_recipes_it_skipped():
     out = render_build_report(three_branch_failure_record(), dss_url="https://dss.example.com")
     assert_structurally_safe(out)

@@ -915,6 +915,9 @@ def _bar_title(name, attempt, number, total, state, start, end, origin) -> str:
         )
     if attempt.get("job_id"):
         parts.append("job {}".format(_text(attempt.get("job_id"))))
+    if _number(attempt.get("status_gap_s")):
+        gap = format_duration(attempt.get("status_gap_s"))
+        parts.append(f"DSS answered no status request for {gap} meanwhile: the end was noticed late")
     if attempt.get("error"):
         parts.append(_first_line(_error_message(attempt.get("error")), 300))
     return "\n".join(parts)
