@@ -176,10 +176,11 @@ def test_jobs_lost_to_a_dss_restart_are_recorded_as_lost_to_it_and_the_run_names
 def _independent_flow(project_key: str, count: int, seconds: float) -> dict:
     """``count`` independent grouping recipes of ``seconds`` each, all reading the clinical LAB_RESULTS."""
     clinical = fast_clinical_flow()
-    source = next(d for d in clinical["datasets"] if d["name"] == "LAB_RESULTS")
-    output = next(d for d in clinical["datasets"] if d["name"] == "LAB_RESULTS_AGG")
-    recipe = next(r for r in clinical["recipes"] if r["name"] == "group_LAB_RESULTS_AGG")
-    flow = {k: v for k, v in clinical.items() if k not in ("datasets", "recipes")}
+    unzoned = lambda item: {k: v for k, v in item.items() if k != "zone"}  # noqa: E731 - zones left out
+    source = unzoned(next(d for d in clinical["datasets"] if d["name"] == "LAB_RESULTS"))
+    output = unzoned(next(d for d in clinical["datasets"] if d["name"] == "LAB_RESULTS_AGG"))
+    recipe = unzoned(next(r for r in clinical["recipes"] if r["name"] == "group_LAB_RESULTS_AGG"))
+    flow = {k: v for k, v in clinical.items() if k not in ("datasets", "recipes", "zones")}
     flow["projectKey"] = project_key
     flow["datasets"] = [source] + [{**output, "name": f"AGG_{i:02d}"} for i in range(count)]
     flow["recipes"] = [
