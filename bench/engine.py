@@ -130,7 +130,8 @@ def engine_run(dss, flow, previous=None):
     lags = []
     for r in record["recipes"]:
         start, end = times[job_of[r["name"]]]
-        lags.append(max(0.0, parse_ts(r["ended_at"]) - end) / max(end - start, 1e-3))
+        noticed = parse_ts(r["attempt_history"][-1]["noticed_at"])  # the run's clock; ended_at is DSS's own
+        lags.append(max(0.0, noticed - end) / max(end - start, 1e-3))
     return record, RunFigures(makespan, lower_bound(flow, durations), counter.count, counter.bytes, lags)
 
 

@@ -104,9 +104,13 @@ class Attempt:
     job_duration_s: Optional[float] = None
     #: How long DSS answered no status request while the job ran (a polling outage), when it did not answer at all.
     status_gap_s: Optional[float] = None
+    #: When the run noticed the job had ended (its own clock): ``noticed_at - ended_at`` is the detection lag.
+    noticed_at: Optional[str] = None
 
     def to_dict(self) -> dict:
         gap = {"status_gap_s": self.status_gap_s} if self.status_gap_s is not None else {}
+        if self.noticed_at is not None:
+            gap["noticed_at"] = self.noticed_at
         return {
             "attempt": self.attempt,
             "job_id": self.job_id,
@@ -131,6 +135,7 @@ class Attempt:
             retry_after_s=data.get("retry_after_s"),
             job_duration_s=data.get("job_duration_s"),
             status_gap_s=data.get("status_gap_s"),
+            noticed_at=data.get("noticed_at"),
         )
 
 

@@ -26,8 +26,8 @@ Decisions worth knowing (also in :func:`run_plan`'s docstring):
   never NOT_RUN or SKIPPED.
 - **Record**: ``record_sink`` gets every change within ``SINK_INTERVAL_S`` (a write closer to the last one is
   deferred, never dropped; failures at once); the record notes which recipes changed (``record.take_changes``) so a
-  journal appends only those. Attempt times and recipe durations are DSS's own (job start and end); a polling
-  outage is noted per attempt (``status_gap_s``). Before its first job the run waits for jobs started elsewhere on
+  journal appends only those. Attempt and recipe times and durations are DSS's own (job start and end); a polling
+  outage is noted per attempt (``status_gap_s``), and when the run noticed each end (``noticed_at``). Before its first job the run waits for jobs started elsewhere on
   its outputs, and adopts the jobs ``adopt`` names (resume).
 - **Timeouts** (per attempt, counting the job's running time: a wait in DSS's queue, NOT_STARTED or activities
   waiting for a slot, does not count) abort the DSS job and are **not retried**: a
@@ -76,7 +76,7 @@ from .polling import (
     EPS as _EPS,
 )
 from .port import ActivitySnapshot, BuildPort, JobSnapshot, OutputRef, TransientAPIError
-from .record import Attempt, RecipeError, RecipeRun, RunRecord, format_utc, new_record
+from .record import Attempt, RecipeError, RecipeRun, RunRecord, format_utc, new_record, parse_utc
 from .scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
@@ -784,7 +784,7 @@ class _Run:
         if watch.decided:  # timed out earlier: DSS confirms the job stopped, the slot is free again
             return
         unit, attempt = watch.unit, watch.attempt
-        attempt.ended_at = self._stamp(now)
+        attempt.ended_at = attempt.noticed_at = self._stamp(now)
         attempt.job_duration_s = _job_duration(snapshot)
         unit.activities = snapshot.activities
         self._take_dss_times(unit, watch, snapshot)
@@ -930,8 +930,10 @@ class _Run:
         ran = unit.first_start is not None
         for run in unit.runs:
             run.state = state
-            if ran:
-                run.ended_at = self._stamp(now)
+            if ran:  # DSS's start of its first job and end of its last, where DSS said them
+                if run.attempt_history:
+                    run.started_at = run.attempt_history[0].started_at or run.started_at
+                run.ended_at = (run.attempt_history[-1].ended_at if run.attempt_history else None) or self._stamp(now)
                 run.duration_s = round(now - unit.first_start, 3)
                 if unit.dss_span:  # DSS's own time from its first job's start to its last job's end
                     run.duration_s = round((unit.dss_span[1] - unit.dss_span[0]) / 1000.0, 3)
@@ -1130,6 +1132,7 @@ class _Run:
             record.state = "FAILED"
         record.ended_at = self._stamp(now)
         record.duration_s = round(now - self.t0, 3)
+        self._span_every_job(record)
         record.cause = self._run_cause() if record.state != "SUCCESS" else None
         counts = record.counts
         summary = ", ".join(f"{n} {state.lower().replace('_', ' ')}" for state, n in counts.items() if n)
@@ -1139,6 +1142,23 @@ class _Run:
             state=record.state,
             message=f"Run {record.state.lower()}: {summary or 'nothing to do'}{because}",
         )
+
+    @staticmethod
+    def _span_every_job(record: RunRecord) -> None:
+        """The run's start and end are its own clock's, widened to hold every job's times as DSS gave them (DSS's
+        clock may run ahead of or behind this machine's): no timeline bar outside the run."""
+        times = [(r.started_at, r.ended_at) for r in record.recipes if r.started_at]
+        starts = [parse_utc(s) for s, _ in times]
+        ends = [parse_utc(e) for _, e in times if e]
+        first, last = parse_utc(record.started_at), parse_utc(record.ended_at)
+        if starts and min(starts) < first:
+            first = min(starts)
+            record.started_at = format_utc(first)
+        if ends and max(ends) > last:
+            last = max(ends)
+            record.ended_at = format_utc(last)
+        if starts or ends:
+            record.duration_s = max(record.duration_s or 0.0, round((last - first).total_seconds(), 3))
 
     def _run_cause(self) -> str:
         """One sentence naming why the run did not succeed: the first recipes that ended it and their errors."""

@@ -11,11 +11,12 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import dataikuapi
 from flow_orchestrator.errors import ConfigError
-from flow_orchestrator.record import load_record, resume_candidates
+from flow_orchestrator.record import load_record, parse_utc, resume_candidates
 
 from dss_emulator import EmulatedDSS
 from tests.reliability.harness import (
@@ -229,3 +230,25 @@ def test_a_single_job_records_each_recipe_from_its_own_activity(wide_emulator, t
         assert recipe["attempts"] == 0 and recipe["error"] is None
     assert data["counts"]["FAILED"] == 1 and data["counts"]["SUCCESS"] == 1 and data["counts"]["SKIPPED"] == 2
     assert resume_candidates(data) == ["group_CLINICAL_NOTES_AGG", "join_ML_TRAINING_DATA", "train_MODEL_SCORES"]
+
+
+def test_the_record_times_are_dss_own_job_times_and_the_noticing_is_kept_apart(wide_emulator, tmp_path):
+    """10.5: each recipe's started_at and ended_at are its job's start and end as DSS reports them; the run noticed
+    each end at or after it (``noticed_at``), and the run's own span holds every job."""
+    dss = wide_emulator
+    key = clinical_project(dss, group_LAB_RESULTS_AGG=1.2)
+    result = run_pipeline(dss, key, build_config(max_parallel=2), tmp_path / "record.json")
+    data = assert_run_settled(result)
+    assert data["state"] == "SUCCESS"
+    run_start, run_end = parse_utc(data["started_at"]), parse_utc(data["ended_at"])
+    for recipe in data["recipes"]:
+        (job_id,) = recipe["job_ids"]
+        job = result.jobs[job_id]  # the emulator's own job
+        started, ended = parse_utc(recipe["started_at"]), parse_utc(recipe["ended_at"])
+        assert abs(started.timestamp() * 1000 - job.started_ms) <= 1, recipe["name"]
+        assert abs(ended.timestamp() * 1000 - job.ended_ms) <= 1, recipe["name"]
+        assert recipe["duration_s"] == round((job.ended_ms - job.started_ms) / 1000, 3)
+        (attempt,) = recipe["attempt_history"]
+        assert (attempt["started_at"], attempt["ended_at"]) == (recipe["started_at"], recipe["ended_at"])
+        assert parse_utc(attempt["noticed_at"]) >= ended - timedelta(milliseconds=1), "noticed before DSS ended it"
+        assert run_start <= started and ended <= run_end, "a job outside the run's span"

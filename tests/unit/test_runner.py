@@ -241,7 +241,8 @@ def test_times_are_dss_own_and_a_polling_outage_is_shown_as_such():
     span = (parse_utc(attempt.ended_at) - parse_utc(attempt.started_at)).total_seconds()
     assert span == pytest.approx(3.0, abs=0.002)
     assert attempt.status_gap_s is not None and attempt.status_gap_s >= 100
-    assert (parse_utc(run.ended_at) - parse_utc(attempt.ended_at)).total_seconds() >= 100  # noticed late, and said
+    assert run.ended_at == attempt.ended_at and run.started_at == attempt.started_at  # the recipe's times are DSS's
+    assert (parse_utc(attempt.noticed_at) - parse_utc(attempt.ended_at)).total_seconds() >= 100  # noticed late
 
 
 def test_resume_adopts_the_jobs_an_earlier_run_left_and_starts_a_new_one_only_for_a_purged_job():
