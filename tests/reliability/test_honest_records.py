@@ -17,6 +17,8 @@ from pathlib import Path
 import dataikuapi
 from flow_orchestrator.errors import ConfigError
 from flow_orchestrator.record import load_record, parse_utc, resume_candidates
+from flow_orchestrator.report import format_summary_table
+from flow_orchestrator.report.html import render_build_report
 
 from dss_emulator import EmulatedDSS
 from tests.reliability.harness import (
@@ -252,3 +254,25 @@ def test_the_record_times_are_dss_own_job_times_and_the_noticing_is_kept_apart(w
         assert (attempt["started_at"], attempt["ended_at"]) == (recipe["started_at"], recipe["ended_at"])
         assert parse_utc(attempt["noticed_at"]) >= ended - timedelta(milliseconds=1), "noticed before DSS ended it"
         assert run_start <= started and ended <= run_end, "a job outside the run's span"
+
+
+def test_a_polling_outage_keeps_dss_times_and_is_said_in_both_reports(wide_emulator, tmp_path):
+    """10.5: DSS answers no status request for a few seconds while a 1.5 s job runs: the recipe's duration is the
+    job's own (the emulator's), the attempt says how long DSS did not answer, and so do the terminal table's note and
+    the HTML timeline."""
+    dss = wide_emulator
+    key = "OUTAGE"
+    dss.load_flow(_independent_flow(key, 1, 1.5))
+    burst = Trigger("recipe_started", lambda event: dss.fail_requests(3))  # backoff 0.5 + 1 + 2 s without answers
+    config = build_config(max_parallel=1, poll_max_s=1.0)
+    result = run_pipeline(dss, key, config, tmp_path / "record.json", consumers=[burst])
+    data = assert_run_settled(result)
+    recipe = result.recipe("group_00")
+    (job,) = result.jobs.values()
+    assert job.state == "DONE" and recipe["state"] == "SUCCESS" and recipe["job_ids"] == [job.id]
+    assert recipe["duration_s"] == round((job.ended_ms - job.started_ms) / 1000, 3)
+    (attempt,) = recipe["attempt_history"]
+    assert attempt["status_gap_s"] >= 1.0, attempt
+    table = format_summary_table(data, width=200)
+    assert "DSS answered no status request meanwhile" in table.splitlines()[1], table
+    assert "noticed late" in render_build_report(data)

@@ -52,7 +52,7 @@ RECORD = {
 
 def test_summary_table_is_aligned_with_one_line_per_recipe():
     lines = format_summary_table(RECORD, width=120).splitlines()
-    assert lines[0].split() == ["RECIPE", "STATE", "ATTEMPTS", "DURATION", "ERROR"]
+    assert lines[0].split() == ["RECIPE", "STATE", "ATTEMPTS", "DURATION", "NOTE"]
     assert len(lines) == 5
     state_col = lines[0].index("STATE")
     assert [line[state_col:].split()[0] for line in lines[1:]] == ["SUCCESS", "FAILED", "SUCCESS", "SKIPPED"]
@@ -62,6 +62,20 @@ def test_summary_table_is_aligned_with_one_line_per_recipe():
     assert lines[2].endswith("Column LAB_VALUE not found in input dataset LAB_RESULTS")  # first line of the error only
     assert lines[4].endswith("skipped: group_LAB_RESULTS_AGG failed")
     assert lines[1] == lines[1].rstrip()
+
+
+def test_a_polling_outage_is_said_in_the_note_of_the_recipe_it_delayed():
+    """As on the HTML timeline: the attempt whose end DSS could not report is named, after the recipe's error."""
+    record = {**RECORD, "recipes": [dict(r) for r in RECORD["recipes"]]}
+    record["recipes"][0]["attempt_history"] = [{"attempt": 1, "job_id": "j1", "state": "SUCCESS", "status_gap_s": 166}]
+    failed = record["recipes"][1]
+    failed["attempt_history"] = [
+        {"attempt": n, "job_id": f"j{n}", "state": "FAILED", "status_gap_s": gap} for n, gap in ((1, None), (2, 12.0))
+    ]
+    lines = format_summary_table(record, width=240).splitlines()
+    assert lines[1].endswith("end noticed 2m 46s late: DSS answered no status request meanwhile")
+    assert "Column LAB_VALUE not found in input dataset LAB_RESULTS; end noticed 12.0s late (attempt 2)" in lines[2]
+    assert "noticed" not in lines[3] and "noticed" not in lines[4]
 
 
 def test_summary_table_truncates_to_the_width():

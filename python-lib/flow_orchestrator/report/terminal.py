@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, TextIO, Tuple
 
 from .html import format_duration
 
-_HEADERS = ("RECIPE", "STATE", "ATTEMPTS", "DURATION", "ERROR")
+_HEADERS = ("RECIPE", "STATE", "ATTEMPTS", "DURATION", "NOTE")
 _GAP = "  "
 _MIN_RECIPE_W = 12
 _MAX_RECIPE_W = 60
@@ -117,8 +117,25 @@ def _error_cell(recipe: Mapping[str, Any]) -> str:
     return ""
 
 
+def _outage_note(recipe: Mapping[str, Any]) -> str:
+    """A polling outage that delayed noticing an attempt's end (``status_gap_s``), as the HTML timeline says it."""
+    history = [a for a in recipe.get("attempt_history") or [] if isinstance(a, Mapping)]
+    gaps = [(a.get("attempt"), a.get("status_gap_s")) for a in history]
+    gaps = [(n, g) for n, g in gaps if isinstance(g, (int, float)) and not isinstance(g, bool) and g > 0]
+    if not gaps:
+        return ""
+    which = "" if len(history) == 1 else " (attempt {})".format(", ".join(str(n) for n, _ in gaps))
+    longest = format_duration(max(g for _, g in gaps))
+    return f"end noticed {longest} late{which}: DSS answered no status request meanwhile"
+
+
+def _note_cell(recipe: Mapping[str, Any]) -> str:
+    return "; ".join(part for part in (_error_cell(recipe), _outage_note(recipe)) if part)
+
+
 def format_summary_table(record: Mapping[str, Any], width: Optional[int] = None) -> str:
-    """One aligned line per recipe of a run record: recipe, state, attempts, duration, error; no line exceeds width.
+    """One aligned line per recipe of a run record: recipe, state, attempts, duration and a note (its error, why it
+    was skipped, a polling outage that delayed noticing its end); no line exceeds width.
 
     ``width`` defaults to the terminal's width (120 when it is unknown).
     """
@@ -136,7 +153,7 @@ def format_summary_table(record: Mapping[str, Any], width: Optional[int] = None)
                 clean_text(recipe.get("state") or "UNKNOWN"),
                 str(attempts) if isinstance(attempts, int) and not isinstance(attempts, bool) else "0",
                 format_duration(recipe.get("duration_s")),
-                _error_cell(recipe),
+                _note_cell(recipe),
             ]
         )
     state_w = max([len(_HEADERS[1])] + [display_width(r[1]) for r in rows])
