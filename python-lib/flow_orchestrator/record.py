@@ -158,6 +158,8 @@ class RecipeRun:
     skipped_because: List[str] = field(default_factory=list)
     attempt_history: List[Attempt] = field(default_factory=list)
     partitions: Optional[str] = None  # the partition spec sent with its partitioned outputs; None: built whole
+    #: Jobs started elsewhere that built one of its outputs when it was due to start: it waited for them to end.
+    waited_for_jobs: List[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         data = {
@@ -178,6 +180,8 @@ class RecipeRun:
         }
         if self.partitions is not None:
             data["partitions"] = self.partitions
+        if self.waited_for_jobs:
+            data["waited_for_jobs"] = list(self.waited_for_jobs)
         return data
 
     @classmethod
@@ -198,6 +202,7 @@ class RecipeRun:
             skipped_because=list(data.get("skipped_because", [])),
             attempt_history=[Attempt.from_dict(a) for a in data.get("attempt_history", [])],
             partitions=data.get("partitions"),
+            waited_for_jobs=list(data.get("waited_for_jobs", [])),
         )
 
 

@@ -27,8 +27,9 @@ Decisions worth knowing (also in :func:`run_plan`'s docstring):
 - **Record**: ``record_sink`` gets every change within ``SINK_INTERVAL_S`` (a write closer to the last one is
   deferred, never dropped; failures at once); the record notes which recipes changed (``record.take_changes``) so a
   journal appends only those. Attempt and recipe times and durations are DSS's own (job start and end); a polling
-  outage is noted per attempt (``status_gap_s``), and when the run noticed each end (``noticed_at``). Before its first job the run waits for jobs started elsewhere on
-  its outputs, and adopts the jobs ``adopt`` names (resume).
+  outage is noted per attempt (``status_gap_s``), and when the run noticed each end (``noticed_at``). Before
+  each start the run waits for jobs started elsewhere that build the recipe's outputs (``waited_for_jobs``), from
+  a list of DSS's running jobs at most ``RUNNING_JOBS_FRESH_S`` old, and adopts the jobs ``adopt`` names (resume).
 - **Timeouts** (per attempt, counting the job's running time: a wait in DSS's queue, NOT_STARTED or activities
   waiting for a slot, does not count) abort the DSS job and are **not retried**: a
   recipe that ran too long once will most likely run too long again. The aborting job keeps its slot until DSS
@@ -75,7 +76,7 @@ from .polling import (  # noqa: F401 - the polling constants are part of the run
 from .polling import (
     EPS as _EPS,
 )
-from .port import ActivitySnapshot, BuildPort, JobSnapshot, OutputRef, TransientAPIError
+from .port import ActivitySnapshot, BuildPort, JobSnapshot, OutputRef, RunningJob, TransientAPIError
 from .record import Attempt, RecipeError, RecipeRun, RunRecord, format_utc, new_record, parse_utc
 from .scheduler import Scheduler
 
@@ -94,6 +95,9 @@ API_OUTAGE_LIMIT_S = 900.0
 LOG_FETCH_TRIES = 3
 #: Least time between two mid-run calls of ``record_sink`` (failures and the end are always written).
 SINK_INTERVAL_S = 1.0
+#: A list of the jobs DSS runs this recent is used again before a start (no request per start); older, it is read
+#: again. A job started elsewhere within that window before one of ours can go unseen.
+RUNNING_JOBS_FRESH_S = 1.0
 _FAILURE_STATES = ("FAILED", "TIMED_OUT")
 _STOP_VERBS = {"FAILED": "failed", "TIMED_OUT": "timed out", "ABORTED": "was aborted outside the run"}
 
@@ -119,6 +123,7 @@ class _Unit:
         "dss_span",
         "error",
         "log_excerpt",
+        "wait_step",
     )
 
     def __init__(
@@ -146,6 +151,7 @@ class _Unit:
         self.dss_span: Optional[Tuple[int, int]] = None  # DSS's start of its first job, end of its last (ms)
         self.error: Optional[RecipeError] = None
         self.log_excerpt: Optional[str] = None
+        self.wait_step: Optional[float] = None  # while a job started elsewhere builds its outputs: next look
 
 
 class _Watch:
@@ -351,6 +357,9 @@ class _Run:
         self.last_api_ok = self.t0
         self.last_sink = float("-inf")
         self.sink_due: Optional[float] = None  # a deferred write of the record (never dropped)
+        self.list_running = getattr(port, "running_jobs", None)  # feature detection: older ports lack it
+        self.running_seen: Tuple[float, list] = (float("-inf"), [])  # (when, the jobs DSS ran then)
+        self.own_jobs = set(self.adopt.values())  # jobs this run started or adopts: never "someone else's"
 
     # ---------------------------------------------------------------------------------------------------- set-up
 
@@ -481,53 +490,11 @@ class _Run:
             ),
         )
         try:
-            self._wait_for_other_jobs()
             self._loop()
         except BaseException as exc:
             self._emergency_stop(exc)
             raise
         return self._finish_run()
-
-    def _wait_for_other_jobs(self) -> None:
-        """Never two jobs building one output: before starting any job, wait for the jobs DSS runs (a scenario, a
-        colleague, a killed earlier run) that build an output of the plan; jobs this run adopts are not waited for."""
-        lister = getattr(self.port, "running_jobs", None)
-        if lister is None or not self.units:
-            return
-        try:
-            running = lister()
-        except TransientAPIError as exc:
-            logger.warning("Could not list the jobs DSS is running (%s); starting anyway", redact(str(exc)))
-            return
-        project = self.plan.project_key
-        planned = {(o.project_key or project, o.id) for r in self.plan.recipes for o in r.outputs}
-        planned.update((o.project_key or project, o.id) for u in self.units for o in u.outputs)
-        adopted = {u.adopt_job for u in self.units if u.adopt_job}
-        others: Dict[str, List[str]] = {}
-        for job in running:
-            shared = sorted(o.id for o in job.outputs if (o.project_key or project, o.id) in planned)
-            if shared and job.job_id not in adopted:
-                others[job.job_id] = shared
-                by = f" (started by {job.initiator})" if job.initiator else ""
-                self._event(
-                    "waiting_for_job",
-                    job_id=job.job_id,
-                    message=f"Waiting for the DSS job {job.job_id}{by} to finish: it builds "
-                    f"{', '.join(shared[:3])}{' and more' if len(shared) > 3 else ''}, which this run builds too",
-                )
-        step = self.options.poll_min_s
-        while others and not self.cancel.is_set():
-            self._pause(step)
-            step = min(step * 2, self.options.poll_max_s)
-            try:
-                states = self.port.job_states(list(others))
-            except TransientAPIError as exc:
-                logger.warning("Job status request failed (%s); asking again", redact(str(exc)))
-                continue
-            for job_id, snapshot in states.items():
-                if snapshot.terminal:
-                    logger.info("Job %s ended (%s): the run goes on", job_id, snapshot.state)
-                    others.pop(job_id, None)
 
     def _loop(self) -> None:
         sched = self.sched
@@ -576,6 +543,8 @@ class _Run:
             job_id = self._adoptable(unit)
             if job_id:  # an earlier run's job, still running or ended: watched, never started twice
                 logger.info("Adopting job %s for %s: an earlier run started it", job_id, unit.name)
+            elif self._built_elsewhere(unit, now):
+                return  # waits (holding no slot) for the job started elsewhere to end
             elif partitions:
                 job_id = self.port.start_job(unit.outputs, unit.job_type, partitions=partitions)
             else:
@@ -611,6 +580,7 @@ class _Run:
             return
 
         accepted = self.clock()  # DSS starts running a job about when it answers the start request
+        self.own_jobs.add(job_id)
         unit.start_errors = 0
         unit.attempt += 1
         unit.activities = None  # known again when this job ends
@@ -642,6 +612,58 @@ class _Run:
                 message=f"{run.name} started as job {job_id}{of}",
             )
         self._sink()
+
+    def _running_elsewhere(self, now: float) -> List[RunningJob]:
+        """Jobs DSS runs that this run neither started nor adopts, from a list at most ``RUNNING_JOBS_FRESH_S`` old
+        (read again when older; if DSS does not answer, the last list is used)."""
+        if self.list_running is None:
+            return []
+        seen_at, jobs = self.running_seen
+        if now - seen_at > RUNNING_JOBS_FRESH_S:
+            try:
+                jobs = list(self.list_running())
+            except Exception as exc:  # an outage or a refusal: not a reason to fail the recipe
+                logger.warning("Could not list the jobs DSS is running (%s); using the last list", redact(str(exc)))
+            self.running_seen = (now, jobs)
+        return [job for job in jobs if job.job_id not in self.own_jobs]
+
+    def _built_elsewhere(self, unit: _Unit, now: float) -> bool:
+        """Never two jobs building one output: when a job started elsewhere (a scenario, a colleague, a killed run
+        not resumed) builds an output of ``unit``, the unit waits for it (a cancellable, slot-free wait), and the
+        event and the record say so. False: nothing else builds its outputs, start it."""
+        project = self.plan.project_key
+        mine = {(o.project_key or project, o.id) for o in unit.outputs}
+        for run in unit.runs:
+            planned = self.plan.get(run.name)
+            mine.update((o.project_key or project, o.id) for o in (planned.outputs if planned else ()))
+        blockers = []
+        for job in self._running_elsewhere(now):
+            shared = sorted(o.id for o in job.outputs if (o.project_key or project, o.id) in mine)
+            if shared:
+                blockers.append((job, shared))
+        if not blockers:
+            unit.wait_step = None
+            return False
+        for job, shared in blockers:
+            if job.job_id in unit.runs[0].waited_for_jobs:
+                continue
+            for run in unit.runs:
+                run.waited_for_jobs.append(job.job_id)
+            by = f" (started by {job.initiator})" if job.initiator else ""
+            builds = ", ".join(shared[:3]) + (" and more" if len(shared) > 3 else "")
+            self._event(
+                "waiting_for_job",
+                unit.runs[0] if len(unit.runs) == 1 else None,
+                job_id=job.job_id,
+                message=f"{unit.name} waits for the DSS job {job.job_id}{by} to finish: it builds {builds}, "
+                "which this run builds too",
+            )
+            self._touch(unit)
+            self._sink()
+        step = RUNNING_JOBS_FRESH_S if unit.wait_step is None else unit.wait_step * 2
+        unit.wait_step = min(step, max(self.options.poll_max_s, RUNNING_JOBS_FRESH_S))
+        self.sched.retry_at(unit.index, now + unit.wait_step)
+        return True
 
     def _adoptable(self, unit: _Unit) -> Optional[str]:
         """The earlier run's job to adopt for ``unit``, if DSS still knows it (a purged job is started anew)."""

@@ -152,6 +152,36 @@ def test_a_job_started_elsewhere_on_a_planned_output_is_waited_for(wide_emulator
     assert data["state"] == "SUCCESS"
 
 
+def test_a_job_started_elsewhere_mid_run_is_waited_for_before_its_recipe_starts(wide_emulator, tmp_path):
+    """10.3, every start: while LAB runs, a colleague starts a job building ML_TRAINING_DATA; the join is not started
+    beside it but after it ended, and the event and the record name the colleague's job."""
+    dss = wide_emulator
+    key = clinical_project(dss, group_LAB_RESULTS_AGG=2.0, join_ML_TRAINING_DATA=3.0)
+    client = dataikuapi.DSSClient(dss.url, dss.api_key)
+    colleague = []
+    start_colleague = Trigger(
+        "recipe_started",
+        lambda event: colleague.append(
+            client.get_project(key).new_job("NON_RECURSIVE_FORCED_BUILD").with_output("ML_TRAINING_DATA").start().id
+        ),
+        recipe="group_LAB_RESULTS_AGG",
+    )
+    config = build_config(max_parallel=4)
+    result = run_pipeline(dss, key, config, tmp_path / "record.json", consumers=[start_colleague])
+    (other,) = colleague
+    result.jobs.pop(other)  # the colleague's, not the run's: every other job is checked against the record
+    data = assert_run_settled(result)
+    assert data["state"] == "SUCCESS"
+    waits = result.event_kinds("waiting_for_job")
+    assert [(e.recipe, e.job_id) for e in waits] == [("join_ML_TRAINING_DATA", other)]
+    jobs = emulator_jobs(dss, key)
+    join = result.recipe("join_ML_TRAINING_DATA")
+    assert join["waited_for_jobs"] == [other]
+    building = [j for j in jobs.values() if "ML_TRAINING_DATA" in j.outputs]
+    assert [j.id for j in building] == [other, *join["job_ids"]], "a second job built ML_TRAINING_DATA"
+    assert jobs[join["job_ids"][0]].created_ms >= jobs[other].ended_ms, "two jobs built ML_TRAINING_DATA at once"
+
+
 # ------------------------------------------------------------------------------------------------ 10.6 (runner)
 
 

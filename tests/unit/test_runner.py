@@ -267,7 +267,7 @@ def test_resume_adopts_the_jobs_an_earlier_run_left_and_starts_a_new_one_only_fo
     assert not [e for e in events if e.kind == "waiting_for_job"]  # an adopted job is not "someone else's"
 
 
-def test_a_job_started_elsewhere_on_a_planned_output_is_waited_for_before_any_start():
+def test_a_job_started_elsewhere_on_a_planned_output_is_waited_for_before_its_recipe_starts():
     plan = make_test_plan({"a": [], "b": []})
     clock = VirtualClock()
     dss = FakeDSS(plan, clock, {"a": Behaviour(duration_s=1.0), "b": Behaviour(duration_s=1.0)})
@@ -280,6 +280,41 @@ def test_a_job_started_elsewhere_on_a_planned_output_is_waited_for_before_any_st
     ours = [s for s in dss.starts_of("a") if s.job_id != other]
     assert len(ours) == 1 and ours[0].time >= dss.jobs[other].natural_end
     assert other not in {j for r in record.recipes for j in r.job_ids}
+
+
+def _colleague_on_b_during_a(cancel_at: Optional[float] = None):
+    """a (1 s) then b; a colleague starts a 3 s job building b's output while a runs."""
+    plan = make_test_plan({"a": [], "b": ["a"]})
+    clock = VirtualClock()
+    dss = FakeDSS(plan, clock, {"a": Behaviour(duration_s=1.0), "b": Behaviour(duration_s=3.0)})
+    other: List[str] = []
+    clock.at(0.5, lambda: other.append(dss.start_job((OutputRef("b_out"),), "NON_RECURSIVE_FORCED_BUILD")))
+    cancel = threading.Event()
+    if cancel_at is not None:
+        clock.at(cancel_at, cancel.set)
+    events: List[ProgressEvent] = []
+    options = RunOptions(max_parallel=2)
+    record = run_plan(plan, dss, options, clock=clock, wait=clock.wait, on_event=events.append, cancel=cancel)
+    return record, dss, other[0], [e for e in events if e.kind == "waiting_for_job"]
+
+
+def test_a_job_started_elsewhere_mid_run_is_waited_for_before_the_recipe_that_builds_its_output():
+    """Every start is checked, not only the first: b waits for the colleague's job, never builds b_out beside it."""
+    record, dss, other, waits = _colleague_on_b_during_a()
+    assert record.state == "SUCCESS"
+    assert [(e.recipe, e.job_id) for e in waits] == [("b", other)] and "b_out" in waits[0].message
+    ours = [s for s in dss.starts_of("b") if s.job_id != other]
+    assert len(ours) == 1 and ours[0].time >= dss.jobs[other].natural_end
+    assert record.recipe("b").waited_for_jobs == [other] and record.recipe("a").waited_for_jobs == []
+    validate_record(record.to_dict())
+
+
+def test_waiting_for_a_job_started_elsewhere_can_be_cancelled_and_starts_nothing():
+    record, dss, other, waits = _colleague_on_b_during_a(cancel_at=2.0)
+    assert record.state == "CANCELLED" and len(waits) == 1
+    assert [s.job_id for s in dss.starts_of("b")] == [other]  # only the colleague's job ever built b_out
+    b = record.recipe("b")
+    assert b.state == "NOT_RUN" and b.job_ids == [] and b.waited_for_jobs == [other]
 
 
 def test_fail_fast_aborts_running_siblings_and_starts_nothing_new():
