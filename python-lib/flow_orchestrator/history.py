@@ -9,7 +9,9 @@
       runs/<run_id>/report.html       the HTML report of the run (the one the macro returns, as a whole page)
       last_run/<record name>.json     the record *Resume last run* reads (the same JSON as the run's record)
 
-  The two JSON files are rewritten while the run goes (at most every 10 s) and at its end, whatever the end
+  The two JSON files are rewritten while the run goes (within about 2 s of each job's start and end, coalesced;
+  not when nothing changed; less often for a record so large that saving it takes over a tenth of that time, and
+  never over 10 s behind) and at its end, whatever the end
   (success, failure, cancellation, or an error that stopped the run); the report is written at the end. A run that
   was only planned (dry run) writes nothing. Records carry no secret: API keys and tickets are redacted when the
   record is made.
@@ -62,7 +64,11 @@ RUN_FILES = (RECORD_FILE, REPORT_FILE)
 _FOREIGN_SHOWN = 5  # paths named in the one log line about files under runs/ the plugin did not write
 
 _ERROR_CHARS_KEPT = 500  # per recipe error in the variable's record: enough to recognise it, small enough to store
-_SAVE_EVERY_S = 10.0  # shortest interval between two saves of a running record
+#: Saves of a running record: at most one per ``max(_SAVE_EVERY_S, _SAVE_COST_RATIO x the last save's time)``, at
+#: most ``_SAVE_MAX_GAP_S`` apart while the record changes: a run spends at most 1 / ratio of its time saving.
+_SAVE_EVERY_S = 2.0
+_SAVE_COST_RATIO = 10.0
+_SAVE_MAX_GAP_S = 10.0
 #: Run states of a record the run will not change any more (its report is written then).
 FINAL_STATES = ("SUCCESS", "FAILED", "CANCELLED")
 #: A record name that is also a safe file name in the folder: no slash, backslash or control character.
@@ -534,8 +540,12 @@ class RunHistory:
 
 
 class RecordKeeper:
-    """``record_sink`` of a run: saves the running record at most every 10 s, so a killed run can still be resumed.
+    """``record_sink`` of a run: saves the running record soon after it changes, so a killed run can be resumed.
 
+    Saves are coalesced, never dropped: a change arriving within ``interval_s`` of the last save waits for a later
+    call (the runner calls its sink again ``SINK_FOLLOW_UP_S`` after the last call, changed or not). A record whose
+    ``version`` did not move since the last save is not saved again. ``interval_s`` grows with what a save costs
+    (a 2,000-recipe record is megabytes, rewritten twice), so saving never takes over a tenth of the run's time.
     The end of the run is saved once, by the caller (:meth:`RunHistory.save`), or by :meth:`flush` when the run
     stopped on an error: the keeper remembers the last record the run handed it.
     """
@@ -543,20 +553,29 @@ class RecordKeeper:
     def __init__(self, history: RunHistory, clock: Callable[[], float] = time.monotonic):
         self._history, self._clock = history, clock
         self._last_save: Optional[float] = None
+        self._saved_version: Optional[int] = None
+        self.interval_s = _SAVE_EVERY_S
+        self.saves = 0
         self.latest = None
 
     def __call__(self, record) -> None:
         self.latest = record
         if _state(record) in FINAL_STATES:
             return  # the final record: saved once by the caller, with its report
+        version = getattr(record, "version", None)  # a dict has none: always taken as changed
+        if version is not None and version == self._saved_version:
+            return  # nothing changed since the last save
         now = self._clock()
-        if self._last_save is not None and now - self._last_save < _SAVE_EVERY_S:
-            return
-        self._last_save = now
+        if self._last_save is not None and now - self._last_save < self.interval_s:
+            return  # held back, not dropped: a later call (at the latest the runner's follow-up) saves it
+        self._last_save, self._saved_version = now, version
         try:
             self._history.save(_as_dict(record), final=False)
+            self.saves += 1
         except Exception as exc:  # noqa: BLE001 - a failed intermediate save must not stop the run
             log.warning("Could not save the running record in %s: %s", self._history.variable or "the folder", exc)
+        cost = self._clock() - now
+        self.interval_s = min(_SAVE_MAX_GAP_S, max(_SAVE_EVERY_S, _SAVE_COST_RATIO * cost))
 
     def flush(self) -> Optional[RecordLocation]:
         """Save the last record the run handed over (when it stopped on an error); never raises."""

@@ -228,10 +228,13 @@ class RunRecord:
     cause: Optional[str] = None  # why a FAILED or CANCELLED run did not succeed, in one sentence
     #: Indexes of recipes changed since the last :meth:`take_changes` (what a journal appends; not serialised).
     changed: set = field(default_factory=set, init=False, repr=False, compare=False)
+    #: Grows at every :meth:`touch`: a sink that keeps its own copy (the run history) skips an unchanged record.
+    version: int = field(default=0, init=False, repr=False, compare=False)
 
     def touch(self, index: int) -> None:
         """Note that ``recipes[index]`` changed (the runner calls it; :class:`RecordFile` journals it)."""
         self.changed.add(index)
+        self.version += 1
 
     def take_changes(self) -> List[int]:
         """Indexes of the recipes changed since the last call, in plan order."""

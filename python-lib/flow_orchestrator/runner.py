@@ -25,7 +25,8 @@ Decisions worth knowing (also in :func:`run_plan`'s docstring):
   for a job lost to a DSS restart), its error saying the retry was not attempted: a recipe that started a job is
   never NOT_RUN or SKIPPED.
 - **Record**: ``record_sink`` gets every change within ``SINK_INTERVAL_S`` (a write closer to the last one is
-  deferred, never dropped; failures at once); the record notes which recipes changed (``record.take_changes``) so a
+  deferred, never dropped; failures at once), and is called again ``SINK_FOLLOW_UP_S`` after its last call (so a
+  sink coalescing its own writes can catch up; ``record.version`` says whether anything changed); the record notes which recipes changed (``record.take_changes``) so a
   journal appends only those. Attempt and recipe times and durations are DSS's own (job start and end); a polling
   outage is noted per attempt (``status_gap_s``), and when the run noticed each end (``noticed_at``). Before
   each start the run waits for jobs started elsewhere that build the recipe's outputs (``waited_for_jobs``), from
@@ -95,6 +96,9 @@ API_OUTAGE_LIMIT_S = 900.0
 LOG_FETCH_TRIES = 3
 #: Least time between two mid-run calls of ``record_sink`` (failures and the end are always written).
 SINK_INTERVAL_S = 1.0
+#: While the run goes, ``record_sink`` is called again this long after its last call even when nothing changed, so a
+#: sink that coalesces its own writes (the run history) can write the latest record it had to hold back.
+SINK_FOLLOW_UP_S = 2.0
 #: A list of the jobs DSS runs this recent is used again before a start (no request per start); older, it is read
 #: again. A job started elsewhere within that window before one of ours can go unseen.
 RUNNING_JOBS_FRESH_S = 1.0
@@ -357,6 +361,7 @@ class _Run:
         self.last_api_ok = self.t0
         self.last_sink = float("-inf")
         self.sink_due: Optional[float] = None  # a deferred write of the record (never dropped)
+        self.sink_follow_up = float("inf")  # the next call of record_sink with or without a change
         self.list_running = getattr(port, "running_jobs", None)  # feature detection: older ports lack it
         self.running_seen: Tuple[float, list] = (float("-inf"), [])  # (when, the jobs DSS ran then)
         self.own_jobs = set(self.adopt.values())  # jobs this run started or adopts: never "someone else's"
@@ -460,6 +465,7 @@ class _Run:
             return
         self.last_sink = now
         self.sink_due = None
+        self.sink_follow_up = now + SINK_FOLLOW_UP_S
         try:
             self.record_sink(self.record)
         except Exception:  # a full disk must not leave DSS jobs running; the final write raises instead
@@ -502,7 +508,8 @@ class _Run:
             if self.cancel.is_set() and self.stopping != "cancel":
                 self._begin_stop("cancel")
             now = self.clock()
-            if self.sink_due is not None and now + _EPS >= self.sink_due:
+            sink_at = self.sink_follow_up if self.sink_due is None else min(self.sink_due, self.sink_follow_up)
+            if now + _EPS >= sink_at:
                 self._sink(force=True)
             if self.stopping:
                 self._drain(now)
@@ -525,6 +532,8 @@ class _Run:
             times.append(retry)
         if self.sink_due is not None:
             times.append(self.sink_due)
+        if times and self.record_sink is not None:  # not when nothing is left to wait for: the run ends
+            times.append(self.sink_follow_up)
         return min(times) if times else self.clock()
 
     def _start_ready(self) -> None:

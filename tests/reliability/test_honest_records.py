@@ -6,6 +6,7 @@ touch no other test.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,9 +17,12 @@ from pathlib import Path
 
 import dataikuapi
 from flow_orchestrator.errors import ConfigError
+from flow_orchestrator.history import RunHistory
+from flow_orchestrator.pipeline import run_build
 from flow_orchestrator.record import load_record, parse_utc, resume_candidates
 from flow_orchestrator.report import format_summary_table
 from flow_orchestrator.report.html import render_build_report
+from flow_orchestrator.runner import SINK_FOLLOW_UP_S
 
 from dss_emulator import EmulatedDSS
 from tests.reliability.harness import (
@@ -28,6 +32,7 @@ from tests.reliability.harness import (
     clinical_project,
     emulator_jobs,
     fast_clinical_flow,
+    gateway_for,
     run_pipeline,
 )
 
@@ -306,3 +311,42 @@ def test_a_polling_outage_keeps_dss_times_and_is_said_in_both_reports(wide_emula
     table = format_summary_table(data, width=200)
     assert "DSS answered no status request meanwhile" in table.splitlines()[1], table
     assert "noticed late" in render_build_report(data)
+
+
+# ------------------------------------------------------------------------------------------------ 10.3 (run history)
+
+
+def test_the_run_history_folder_lists_every_job_within_seconds_of_its_start_and_end(wide_emulator):
+    """10.3 for macros and steps: the record in the run-history folder lists each job the emulator ran within a few
+    seconds of its start and of its end (coalesced saves, the latest never dropped), and an unchanged record is not
+    uploaded again (the runner calls its sink every 2 s while LAB runs 6 s alone: no upload then)."""
+    dss = wide_emulator
+    key = clinical_project(dss, group_LAB_RESULTS_AGG=6.0)
+    folder_id = dss.client().get_project(key).create_managed_folder("Run history").id
+    gateway = gateway_for(dss, key)
+    uploads = []  # (wall time, {job id: attempt state}) of each save of the running record to the folder
+    put = gateway.put_folder_file
+
+    def recording_put(folder, path, data):
+        if path.startswith("runs/"):
+            record = json.loads(data)
+            states = {a["job_id"]: a["state"] for r in record["recipes"] for a in r.get("attempt_history", [])}
+            uploads.append((time.time(), states, data))
+        return put(folder, path, data)
+
+    gateway.put_folder_file = recording_put
+    history = RunHistory.open(gateway, "nightly", folder_id)
+    keeper = history.keeper()
+    record = run_build(gateway, build_config(max_parallel=2), record_sink=keeper)
+    history.save(record.to_dict(), final=True)
+    assert record.state == "SUCCESS"
+    jobs = emulator_jobs(dss, key)
+    assert sorted(jobs) == sorted(j for r in record.recipes for j in r.job_ids)
+    bound = keeper.interval_s + SINK_FOLLOW_UP_S + 2.5  # coalescing, the runner's follow-up, detection and upload
+    for job in jobs.values():
+        listed = next(t for t, states, _ in uploads if job.id in states)
+        assert listed - job.started_ms / 1000 <= bound, (job.id, listed - job.started_ms / 1000)
+        ended = next(t for t, states, _ in uploads if states.get(job.id) not in (None, "RUNNING"))
+        assert ended - job.ended_ms / 1000 <= bound, (job.id, ended - job.ended_ms / 1000)
+    bodies = [data for _, _, data in uploads]
+    assert all(a != b for a, b in zip(bodies, bodies[1:])), "an unchanged record was uploaded again"

@@ -507,3 +507,32 @@ def test_a_refused_delete_stops_the_deletes_and_is_reported_once(caplog):
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "'Write project content'" in warnings[0]
     assert warnings[0].startswith("Old runs are not deleted from managed folder 'Run history' (a1B2c3D4)")
+
+
+def test_the_keeper_holds_back_a_change_within_its_interval_saves_it_at_a_later_call_and_skips_an_unchanged_record():
+    """Coalesced, never dropped: the runner calls its sink again after a while even when nothing changed."""
+    from flow_orchestrator.record import new_record
+
+    from tests.fakes import make_test_plan
+
+    now = [0.0]
+    gateway = FolderGateway()
+    keeper = RunHistory(gateway, "nightly", RecordFolder("a1B2c3D4", "Run history")).keeper(clock=lambda: now[0])
+    running = new_record(make_test_plan({"a": []}))
+    saved = []
+
+    def call(at: float) -> None:
+        now[0] = at
+        before = gateway.writes.count(run_record_path(running.run_id))
+        keeper(running)
+        if gateway.writes.count(run_record_path(running.run_id)) > before:
+            kept = json.loads(gateway.files[("a1B2c3D4", run_record_path(running.run_id))])
+            saved.append((at, kept["recipes"][0]["state"]))
+
+    call(0.0)  # the first call saves
+    running.recipes[0].state = "SUCCESS"
+    running.touch(0)
+    call(0.5)  # within the interval: held back
+    call(2.5)  # the runner's follow-up: the held-back change is saved
+    call(10.0)  # nothing changed since: no save
+    assert saved == [(0.0, "NOT_RUN"), (2.5, "SUCCESS")]
