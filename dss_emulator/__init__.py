@@ -110,6 +110,7 @@ class EmulatedDSS:
             return
         self._stopped = True
         self._server.stopping.set()
+        self.state.stopping.set()
         self.scheduler.restart(timeout=5.0)
         self._server.shutdown()
         self._server.server_close()
@@ -212,6 +213,12 @@ class EmulatedDSS:
                 future.cancel.set()
             self.state.futures.clear()
         return [job.id for job in lost]
+
+    def set_count_speed(self, rows_per_s: float) -> None:
+        """How fast metric computations count rows (``0``: at once); the default takes seconds for millions of rows."""
+        if rows_per_s < 0:
+            raise ValueError("rows_per_s must be >= 0")
+        self.state.count_rows_per_s = rows_per_s
 
     def clear_faults(self) -> None:
         """Remove every injected fault (flow-file ``emulation`` knobs stay); releases hanging recipes."""

@@ -163,8 +163,9 @@ class Dataset:
         }
         self.version = version
         self.last_build: Optional[dict] = None  # {"buildStartTime", "buildEndTime", "buildSuccess", "jobId"?}
-        self.metric_values: Dict[str, dict] = {}  # metric id -> {"value", "dataType", "time"}
-        self.metric_history: Dict[str, List[dict]] = {}
+        #: metric id -> partition (``NP``, ``ALL`` or a partition id) -> last point ``{value, dataType, computed}``
+        self.metric_values: Dict[str, Dict[str, dict]] = {}
+        self.metric_history: Dict[str, Dict[str, List[dict]]] = {}  # metric id -> partition -> [{time, value}]
         #: Files of an ``UploadedFiles`` dataset by file name; they live and die with the dataset (see uploads.py).
         self.uploaded_files: Dict[str, UploadedFile] = {}
 
@@ -184,6 +185,17 @@ class Dataset:
     @property
     def partitioned(self) -> bool:
         return bool(self.dimensions)
+
+    def record_metric(self, metric_id: str, partition: str, value: str, when_ms: int) -> None:
+        """A new last value of a metric, stamped ``computed`` as DSS stamps its points, and its history point."""
+        self.metric_values.setdefault(metric_id, {})[partition] = {
+            "value": value,
+            "dataType": "BIGINT",
+            "computed": when_ms,
+        }
+        self.metric_history.setdefault(metric_id, {}).setdefault(partition, []).append(
+            {"time": when_ms, "value": value}
+        )
 
     def set_columns(self, columns: List[dict]) -> None:
         schema = self.definition.setdefault("schema", {})
@@ -458,6 +470,14 @@ class Future:
             body["result"] = self.result
         return body
 
+    def peek_response(self) -> dict:
+        """A peek's answer: the progress, ``hasResult`` true once the future stopped running (whatever its outcome),
+        never the result (DSS's futures controller answers a peek with ``getProgress``)."""
+        body = self.response()
+        body.pop("result", None)
+        body["hasResult"] = not self.alive
+        return body
+
 
 # --- dataset/recipe definitions in DSS's shape -------------------------------------------------------------------
 FS_LIKE_TYPES = frozenset(
@@ -637,6 +657,10 @@ def payload_text(payload: Any) -> Optional[str]:
 
 
 # --- the instance ------------------------------------------------------------------------------------------------
+#: Rows a metric computation counts per second (DSS reads a file dataset's files to count them: minutes for billions).
+COUNT_ROWS_PER_S = 2_000_000
+
+
 class EmulatorState:
     """All projects and futures of one emulated instance, plus the row storage and fault controls they use."""
 
@@ -647,6 +671,9 @@ class EmulatorState:
         self.faults = faults
         self.projects: OrderedDict[str, Project] = OrderedDict()
         self.futures: OrderedDict[str, Future] = OrderedDict()
+        #: How fast a metric computation counts rows: a count answers after ``rows / count_rows_per_s`` seconds.
+        self.count_rows_per_s = COUNT_ROWS_PER_S
+        self.stopping = threading.Event()  # set when the emulator stops: long waits of request handlers end
         self._version = 0
         self.request_count = 0
         self.started_ms = now_ms()
@@ -775,12 +802,9 @@ class EmulatorState:
 
     def record_basic_metrics(self, dataset: Dataset, when: int) -> None:
         """Metrics DSS computes on every build (the ``basic`` probe): column count, size, files."""
-        dataset.metric_values["basic:COUNT_COLUMNS"] = {
-            "value": str(len(dataset.columns)),
-            "dataType": "BIGINT",
-            "time": when,
-        }
-        dataset.metric_values["basic:COUNT_FILES"] = {"value": "1", "dataType": "BIGINT", "time": when}
+        whole = "ALL" if dataset.partitioned else "NP"
+        dataset.record_metric("basic:COUNT_COLUMNS", whole, str(len(dataset.columns)), when)
+        dataset.record_metric("basic:COUNT_FILES", whole, "1", when)
 
     def new_future(
         self,

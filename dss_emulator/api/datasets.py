@@ -314,7 +314,16 @@ def finish_streaming(ctx, request: Request) -> Response:
     return json_response({"readSessionId": request.arg("readSessionId"), "ok": True})
 
 
+def _metric_partition(dataset: Dataset, requested: str) -> str:
+    """The partition id DSS files a computation's values under: ``NP`` unpartitioned, ``ALL`` or an id otherwise."""
+    if not dataset.partitioned:
+        return "NP"
+    return "ALL" if requested in ("", "NP", "ALL") else requested
+
+
 def compute_metrics(ctx, request: Request) -> Response:
+    """Synchronous, as on DSS: the answer comes once the metrics are computed; counting takes time on large data
+    (``state.count_rows_per_s``), during which the request is simply not answered."""
     body = request.json()
     metric_ids = None
     if request.segments[-1] == "computeMetricsFromIds":
@@ -322,9 +331,15 @@ def compute_metrics(ctx, request: Request) -> Response:
     start = now_ms()
     with ctx.state.lock:
         dataset = _dataset(ctx, request)
-        if not ctx.state.storage.has_data(dataset.project_key, dataset.name):
+        partition = _metric_partition(dataset, request.arg("partition") or "")
+        parts = None if partition in ("NP", "ALL") else [partition]
+        if not ctx.state.storage.has_data(dataset.project_key, dataset.name, None if parts is None else partition):
             raise _not_ready(dataset)
-        count = ctx.state.storage.count(dataset.project_key, dataset.name)
+        count = ctx.state.storage.count(dataset.project_key, dataset.name, parts)
+        counting_s = count / ctx.state.count_rows_per_s if ctx.state.count_rows_per_s > 0 else 0.0
+    if counting_s > 0.001 and (metric_ids is None or "records:COUNT_RECORDS" in metric_ids):
+        ctx.state.stopping.wait(counting_s)
+    with ctx.state.lock:
         values = {
             "records:COUNT_RECORDS": str(count),
             "basic:COUNT_COLUMNS": str(len(dataset.columns)),
@@ -335,13 +350,11 @@ def compute_metrics(ctx, request: Request) -> Response:
         for metric_id, value in values.items():
             if metric_ids is not None and metric_id not in metric_ids:
                 continue
-            dataset.metric_values[metric_id] = {"value": value, "dataType": "BIGINT", "time": end}
-            dataset.metric_history.setdefault(metric_id, []).append({"time": end, "value": value})
+            dataset.record_metric(metric_id, partition, value, end)
             computed.append({"metricId": metric_id, "value": value, "dataType": "BIGINT"})
         for metric_id in metric_ids or []:
             if metric_id not in values:
                 skipped.append({"metricId": metric_id, "reason": "Unknown metric"})
-        partition = request.arg("partition") or "NP"
         result = {
             "target": {"type": "DATASET", "projectKey": dataset.project_key, "datasetName": dataset.name},
             "partition": partition,
@@ -368,9 +381,12 @@ def compute_metrics(ctx, request: Request) -> Response:
 
 
 def last_metrics(ctx, request: Request) -> Response:
-    partition = request.path_params.get("partition") or "NP"
+    """Each value point carries ``partition``, ``value`` and ``computed`` (epoch ms), as DSS's do."""
     with ctx.state.lock:
         dataset = _dataset(ctx, request)
+        partition = request.path_params.get("partition") or "NP"
+        if dataset.partitioned and partition == "NP":
+            partition = "ALL"
         metrics = []
         for metric_id, probe, metric_type, label in KNOWN_METRICS:
             entry = {
@@ -380,16 +396,9 @@ def last_metrics(ctx, request: Request) -> Response:
                 "computingProbe": probe,
                 "lastValues": [],
             }
-            value = dataset.metric_values.get(metric_id)
-            if value is not None:
-                entry["lastValues"].append(
-                    {
-                        "partition": partition,
-                        "value": value["value"],
-                        "time": value["time"],
-                        "dataType": value["dataType"],
-                    }
-                )
+            point = dataset.metric_values.get(metric_id, {}).get(partition)
+            if point is not None:
+                entry["lastValues"].append({"partition": partition, **point})
             metrics.append(entry)
         return json_response({"metrics": metrics})
 
@@ -400,7 +409,10 @@ def metric_history(ctx, request: Request) -> Response:
         raise bad_request("metricLookup is required")
     with ctx.state.lock:
         dataset = _dataset(ctx, request)
-        values = copy.deepcopy(dataset.metric_history.get(metric_id, []))
+        partition = request.path_params.get("partition") or "NP"
+        if dataset.partitioned and partition == "NP":
+            partition = "ALL"
+        values = copy.deepcopy(dataset.metric_history.get(metric_id, {}).get(partition, []))
         body = {
             "metricId": metric_id,
             "metric": {"id": metric_id, "dataType": "BIGINT"},

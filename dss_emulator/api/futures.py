@@ -1,7 +1,9 @@
 """Futures: poll (``peek`` or not), abort, list.
 
-As in DSS, a non-peek read of a finished future removes it, and a non-peek read of a failed future answers the
-stored error (the only way a future can report a failure to ``dataikuapi``).
+As in DSS, a peek answers the progress only: ``hasResult`` says the future is no longer running (failed ones
+included) and the ``result`` is never sent. A non-peek read of a finished future answers the result and removes it;
+a non-peek read of a failed future answers the stored error (the only way a future can report a failure to
+``dataikuapi``) and removes it too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ def get_future(ctx, request: Request) -> Response:
         future = ctx.state.futures.get(future_id)
         if future is None:
             raise _missing(future_id)
-        if future.alive or peek:
+        if peek:
+            return json_response(future.peek_response())
+        if future.alive:
             return json_response(future.response())
         del ctx.state.futures[future_id]
         if future.error is not None:

@@ -2,7 +2,7 @@
 
 Everything else in the library works on plain data; this adapter turns HTTP answers into that data and
 HTTP failures into the library's errors: :class:`~flow_orchestrator.port.TransientAPIError` for what is
-worth retrying (5xx, 429, dropped connections, time-outs) and :class:`~flow_orchestrator.errors.DSSAccessError`
+worth retrying (502/503/504, 429, dropped connections, time-outs, the few DSS error types that say "try again") and :class:`~flow_orchestrator.errors.DSSAccessError`
 for what the user must fix (URL, API key, permissions, unknown project).
 """
 
@@ -37,22 +37,48 @@ READ_RETRY_PAUSES_S = (0.5, 1.0, 2.0)
 START_ADOPTION_SLACK_MS = 500
 #: Longest wait for a job whose start got no answer to show up in the job list, before starting it again.
 ADOPTION_WAIT_MAX_S = 5.0
+#: Time limit of one metric computation: DSS answers ``computeMetricsFromIds`` once it has counted, which takes
+#: minutes on a large file dataset; the ordinary HTTP time-out would turn every such count into a failure.
+METRIC_TIMEOUT_S = 900.0
 #: First and longest pause between two polls of a DSS future (schema propagation, metric computation); x1.5 each poll.
 FUTURE_POLL_FIRST_S, FUTURE_POLL_MAX_S = 0.2, 5.0
 #: Bytes read from the socket at a time when a listing is parsed as it arrives.
 LISTING_CHUNK_BYTES = 256 * 1024
 
 
+class FutureError(Exception):
+    """A DSS future that did not give a result: ``kind`` is failed, aborted, timeout, cancelled or lost.
+
+    ``detail`` keeps DSS's own error (``errorType: message``) of a failed future."""
+
+    def __init__(self, kind: str, message: str, detail: str = ""):
+        super().__init__(message)
+        self.kind = kind
+        self.detail = detail
+
+
 class _TimeoutAdapter(HTTPAdapter):
-    """Gives every request of the client's session a time-out, so a hung DSS cannot hang a run."""
+    """Gives every request of the client's session a time-out, so a hung DSS cannot hang a run.
+
+    A call known to take long on DSS (a metric computation answers once counted) sets its own, per thread."""
 
     def __init__(self, timeout_s: float, **kwargs):
         self._timeout_s = timeout_s
+        self._local = threading.local()
         super().__init__(**kwargs)
+
+    @contextlib.contextmanager
+    def longer_timeout(self, timeout_s: float):
+        previous = getattr(self._local, "timeout_s", None)
+        self._local.timeout_s = timeout_s
+        try:
+            yield
+        finally:
+            self._local.timeout_s = previous
 
     def send(self, request, **kwargs):
         if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self._timeout_s
+            kwargs["timeout"] = getattr(self._local, "timeout_s", None) or self._timeout_s
         return super().send(request, **kwargs)
 
 
@@ -118,6 +144,50 @@ def connect(url: str, api_key: str, *, verify_tls: bool = True, timeout_s: float
     return client
 
 
+#: Statuses a proxy or a restarting DSS answers with, and 429 (rate limiting): worth retrying whatever the body says.
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+#: ``errorType`` values (Java classes) of DSS error answers that say the backend was momentarily unable to answer,
+#: not that the request was wrong; any other DSS error type is an answer about the request and is not retried.
+TRANSIENT_ERROR_TYPES = frozenset(
+    {
+        "java.net.SocketTimeoutException",
+        "java.net.ConnectException",
+        "java.net.SocketException",
+        "java.util.concurrent.TimeoutException",
+        "org.eclipse.jetty.io.EofException",
+    }
+)
+#: Words of a DSS error message that say the same, whatever the type wraps them.
+_TRANSIENT_MESSAGE_MARKERS = ("connection reset", "connection refused", "timed out", "temporarily unavailable")
+#: dataikuapi formats DSS's error answers as ``"<errorType>: <message>"``; bodies that are not DSS's JSON error
+#: (a proxy's or a servlet container's page) become ``"Unknown error: ..."``.
+_ERROR_TYPE = re.compile(r"^((?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*):")
+
+
+def error_type_of(message: str) -> Optional[str]:
+    """The Java ``errorType`` at the head of a dataikuapi error message, or None when DSS gave none."""
+    match = _ERROR_TYPE.match(message or "")
+    return match.group(1) if match else None
+
+
+def is_transient_answer(status: Optional[int], message: str) -> bool:
+    """Whether an HTTP error answer is worth retrying: decided by DSS's error type and message, not by the status.
+
+    DSS answers many deterministic errors (an illegal argument, an unknown object in a job definition) with HTTP 500
+    and an ``errorType``: retrying those repeats the same refusal. A 500 without a DSS error type did not come from
+    DSS's API layer (a proxy, a crashing servlet container) and is retried.
+    """
+    if status in TRANSIENT_STATUSES:
+        return True
+    if status != 500:
+        return False
+    error_type = error_type_of(message)
+    if error_type is None:
+        return True
+    lowered = message.lower()
+    return error_type in TRANSIENT_ERROR_TYPES or any(marker in lowered for marker in _TRANSIENT_MESSAGE_MARKERS)
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc) or exc.__class__.__name__
     return text if len(text) <= 2000 else text[:2000] + "…"
@@ -159,8 +229,9 @@ class DSSGateway:
         self._status = _StatusTracker()
         self._access_summary: Optional[dict] = None  # the project summary, once check_access proved access
         session = getattr(client, "_session", None)
+        self._adapter: Optional[_TimeoutAdapter] = None
         if session is not None:
-            adapter = _TimeoutAdapter(timeout_s, pool_maxsize=32)
+            adapter = self._adapter = _TimeoutAdapter(timeout_s, pool_maxsize=32)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.hooks.setdefault("response", []).append(self._status.hook)
@@ -188,7 +259,7 @@ class DSSGateway:
         except DataikuException as exc:
             status = self._status.last_status
             message = _describe(exc)
-            if status is not None and (status >= 500 or status == 429):
+            if is_transient_answer(status, message):
                 raise TransientAPIError(f"{what}: DSS answered HTTP {status}: {message}") from exc
             if status == 403 or (status is None and "PermissionDenied" in message):
                 raise DSSPermissionError(
@@ -211,7 +282,7 @@ class DSSGateway:
             raise TransientAPIError(f"{what}: unexpected answer from DSS (HTTP {status}): {_describe(exc)}") from exc
 
     def _read(self, what: str, fn, *args, **kwargs):
-        """A read that may be repeated: transient failures (HTTP 5xx, dropped connections) are retried a few times."""
+        """A read that may be repeated: transient failures (see ``is_transient_answer``, dropped connections) are retried a few times."""
         for attempt, pause in enumerate(READ_RETRY_PAUSES_S + (None,)):
             try:
                 return self._call(what, fn, *args, **kwargs)
@@ -259,6 +330,64 @@ class DSSGateway:
             if "NotFound" in message or "does not exist" in message or "not found" in message.lower():
                 raise self._project_unreadable(message) from exc
             raise DSSAccessError(f"Cannot read project {self.project_key!r}: {message}") from exc
+
+    # ------------------------------------------------------------------ futures
+    def wait_future(
+        self,
+        what: str,
+        future,
+        *,
+        timeout_s: float,
+        cancel: Optional[threading.Event] = None,
+        clock=time.monotonic,
+    ) -> Any:
+        """The result of a DSS future (a ``DSSFuture`` just started), within ``timeout_s``.
+
+        DSS answers a peek with the progress only (``hasResult`` then means "no longer running", never the result);
+        only a non-peek read gives the result, or the error of a failed future, and forgets the future. So: peek while
+        it runs, then read it once. A future still running at the time limit, or when ``cancel`` is set, is aborted.
+        ``dataikuapi``'s own ``wait_for_result`` is not used: it never gives up.
+        Raises :class:`FutureError` (``kind`` failed, aborted, timeout, cancelled or lost) or TransientAPIError.
+        """
+        from dataikuapi.utils import DataikuException
+
+        state = getattr(future, "state", None) or {}
+        if state.get("hasResult") and "result" in state:
+            return state.get("result")  # finished within the request that started it
+        if not getattr(future, "job_id", None):
+            raise FutureError("lost", f"{what}: DSS answered without a result or a future id")
+        deadline = clock() + timeout_s
+        delay = FUTURE_POLL_FIRST_S
+        waiter = cancel or threading.Event()
+        while state.get("alive", True) is not False:
+            if cancel is not None and cancel.is_set():
+                self._abort_future(what, future)
+                raise FutureError("cancelled", f"{what} was cancelled; it was aborted in DSS")
+            if clock() >= deadline:
+                self._abort_future(what, future)
+                raise FutureError("timeout", f"{what} did not finish within {timeout_s:.0f} s; it was aborted in DSS")
+            waiter.wait(delay)
+            delay = min(delay * 1.5, FUTURE_POLL_MAX_S)
+            state = self._read(f"{what} (progress)", future.peek_state) or {}
+        try:  # not retried: the first non-peek read of a finished future takes it away
+            final = self._call(f"{what} (outcome)", future.get_state) or {}
+        except DataikuException as error:
+            raise FutureError("failed", _describe(error), detail=_describe(error)) from error
+        except TransientAPIError as error:
+            if isinstance(error.__cause__, DataikuException) and self._status.last_status == 500:
+                raise FutureError("failed", _describe(error.__cause__), detail=_describe(error.__cause__)) from error
+            raise
+        if final.get("hasResult"):
+            return final.get("result")
+        if final.get("aborted") or state.get("aborted"):
+            raise FutureError("aborted", f"{what} was aborted in DSS before it finished")
+        raise FutureError("failed", f"{what} ended without a result")
+
+    def _abort_future(self, what: str, future) -> None:
+        try:
+            self._call(f"Aborting: {what}", future.abort)
+        except Exception as error:  # noqa: BLE001 - the time-out or the cancellation is the error to report
+            log.warning("Could not abort %s: %s", what, error)
 
     # ------------------------------------------------------------------ flow
     def flow_graph_payload(self) -> dict:
@@ -432,6 +561,60 @@ class DSSGateway:
 
     def set_dataset_schema(self, name: str, columns: List[dict]) -> None:
         self._call(f"Writing schema of {name}", self.project.get_dataset(name).set_schema, {"columns": columns})
+
+    # ------------------------------------------------------------------ metrics
+    def last_metric_value(self, ref: str, metric_id: str, partition: str = "NP") -> Tuple[Optional[str], Optional[int]]:
+        """(value, when DSS computed it in epoch ms) of a dataset's last value of a metric; (None, None) if never.
+
+        ``partition``: ``NP`` for an unpartitioned dataset, ``ALL`` for the whole of a partitioned one, or a partition
+        id. DSS stamps each value point with ``computed`` (epoch ms)."""
+        owner, name = split_dataset_ref(ref, self.project_key)
+        dataset = self.client.get_project(owner).get_dataset(name)
+        read = (
+            dataset.get_last_metric_values if partition == "NP" else lambda: dataset.get_last_metric_values(partition)
+        )
+        metrics = self._read(f"Reading metrics of {ref}", read)
+        raw = metrics.get_raw() if hasattr(metrics, "get_raw") else metrics
+        for metric in (raw or {}).get("metrics") or []:
+            if (metric.get("metric") or {}).get("id") != metric_id:
+                continue
+            values = metric.get("lastValues") or []
+            wanted = ("NP", "ALL") if partition in ("NP", "ALL") else (partition,)
+            chosen = next((v for v in values if v.get("partition") in wanted), None)
+            if chosen is None or chosen.get("value") is None:
+                return None, None
+            return str(chosen["value"]), chosen.get("computed")
+        return None, None
+
+    def compute_metric(
+        self, ref: str, metric_id: str, *, partition: str = "NP", timeout_s: float = METRIC_TIMEOUT_S
+    ) -> Tuple[Optional[str], float]:
+        """(value, seconds taken) of a metric DSS computes now; the value None when DSS computed nothing for it.
+
+        DSS answers the request once it has computed (minutes for a count on a large file dataset), so the request
+        gets ``timeout_s`` instead of the ordinary HTTP time-out; an answer that is a running future is waited for
+        within what is left of it. Not retried: a time-out would only start the same long count again."""
+        owner, name = split_dataset_ref(ref, self.project_key)
+        dataset = self.client.get_project(owner).get_dataset(name)
+        what = f"Computing {metric_id} of {ref}" + ("" if partition == "NP" else f" (partition {partition})")
+        started = time.monotonic()
+        longer = self._adapter.longer_timeout(timeout_s) if self._adapter else contextlib.nullcontext()
+        with longer:
+            report = self._call(
+                what, dataset.compute_metrics, partition="" if partition == "NP" else partition, metric_ids=[metric_id]
+            )
+        if isinstance(report, Mapping) and "result" not in report and report.get("jobId"):
+            from dataikuapi.dss.future import DSSFuture
+
+            left = max(1.0, timeout_s - (time.monotonic() - started))
+            future = DSSFuture(self.client, report["jobId"], state=dict(report))
+            result = self.wait_future(what, future, timeout_s=left)
+        else:
+            result = (report or {}).get("result") if isinstance(report, Mapping) else None
+        for item in (result or {}).get("computed") or []:
+            if item.get("metricId") == metric_id and item.get("value") is not None:
+                return str(item["value"]), time.monotonic() - started
+        return None, time.monotonic() - started
 
     # ------------------------------------------------------------------ variables
     def get_variables(self) -> dict:

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .config import is_blank
-from .dss import FUTURE_POLL_FIRST_S, FUTURE_POLL_MAX_S, split_dataset_ref
+from .dss import FutureError, split_dataset_ref
 from .errors import ConfigError
 from .graph import FlowGraph
-from .port import TransientAPIError
 from .schema import (
     ImpactPreview,
     PropagationError,
@@ -314,62 +313,39 @@ class SchemaPropagationGateway:
     def wait(self, future, config: PropagateConfig, cancel: Optional[threading.Event] = None) -> Any:
         """The future's result within ``config.timeout_s``; a failed future becomes a :class:`PropagationError`.
 
-        ``DSSFuture.wait_for_result`` never gives up (a future ending without a result makes it loop forever), so
-        this polls with ``peek`` and reads the final state once the future is no longer alive.
-        """
-        from dataikuapi.utils import DataikuException
-
+        The polling (peek for progress, one non-peek read for the outcome) is the gateway's ``wait_future``."""
         source = config.source_dataset
-        state = getattr(future, "state", None) or {}
-        deadline = self._clock() + config.timeout_s
-        delay = FUTURE_POLL_FIRST_S
-        waiter = cancel or threading.Event()
-        while not state.get("hasResult") and state.get("alive", True) is not False:
-            if not getattr(future, "job_id", None):
-                raise PropagationError(
-                    f"Schema propagation from '{source}': DSS answered without a result or a future id; "
-                    "run it again or use the Flow's schema propagation tool"
-                )
-            if cancel is not None and cancel.is_set():
-                self._abort(future)
-                raise PropagationError(f"Schema propagation from '{source}' was cancelled; it was aborted in DSS")
-            if self._clock() >= deadline:
-                self._abort(future)
+        try:
+            return self.gateway.wait_future(
+                f"Schema propagation from '{source}'",
+                future,
+                timeout_s=config.timeout_s,
+                cancel=cancel,
+                clock=self._clock,
+            )
+        except FutureError as error:
+            if error.kind == "failed" and error.detail:
+                raise propagation_error(_JAVA_EXCEPTION_PREFIX.sub("", error.detail.strip()), source=source) from error
+            if error.kind == "failed":
+                raise propagation_error("the propagation ended without a result", source=source) from error
+            if error.kind == "timeout":
                 raise PropagationError(
                     f"Schema propagation from '{source}' did not finish within {config.timeout_s:.0f} s; it was "
                     "aborted. Datasets already updated keep their new schema; run it again with a longer time limit "
                     "(or without auto-rebuild)."
-                )
-            waiter.wait(delay)
-            delay = min(delay * 1.5, FUTURE_POLL_MAX_S)
-            state = self.gateway._call(f"Polling the schema propagation from {source}", future.peek_state) or {}
-        if state.get("hasResult"):
-            return state.get("result")
-        # Finished without a result: the final (non-peek) read answers the future's error.
-        try:
-            final = self.gateway._call(f"Reading the schema propagation from {source}", future.get_state) or {}
-        except TransientAPIError as error:
-            if isinstance(error.__cause__, DataikuException):
-                raise _failed(error.__cause__, source) from error.__cause__
-            raise
-        except DataikuException as error:
-            raise _failed(error, source) from error
-        if final.get("hasResult"):
-            return final.get("result")
-        if final.get("aborted") or state.get("aborted"):
-            raise PropagationError(f"Schema propagation from '{source}' was aborted in DSS before it finished")
-        raise propagation_error("the propagation ended without a result", source=source)
-
-    def _abort(self, future) -> None:
-        try:
-            self.gateway._call("Aborting the schema propagation", future.abort)
-        except Exception as error:  # noqa: BLE001 - the time-out is the error to report
-            log.warning("Could not abort the schema propagation: %s", error)
-
-
-def _failed(error: BaseException, source: str) -> PropagationError:
-    text = _JAVA_EXCEPTION_PREFIX.sub("", str(error).strip())
-    return propagation_error(text, source=source)
+                ) from error
+            if error.kind == "cancelled":
+                raise PropagationError(
+                    f"Schema propagation from '{source}' was cancelled; it was aborted in DSS"
+                ) from error
+            if error.kind == "aborted":
+                raise PropagationError(
+                    f"Schema propagation from '{source}' was aborted in DSS before it finished"
+                ) from error
+            raise PropagationError(
+                f"Schema propagation from '{source}': DSS answered without a result or a future id; "
+                "run it again or use the Flow's schema propagation tool"
+            ) from error
 
 
 # ------------------------------------------------------------------------------------------------ the use case

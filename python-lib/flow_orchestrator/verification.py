@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
+import requests
+
 from .config import is_blank
-from .dss import FUTURE_POLL_FIRST_S, FUTURE_POLL_MAX_S, last_build_from_info, split_dataset_ref
-from .errors import ConfigError, FlowOrchestratorError
+from .dss import METRIC_TIMEOUT_S, last_build_from_info, split_dataset_ref
+from .errors import ConfigError, DSSPermissionError, FlowOrchestratorError
 from .port import TransientAPIError
 from .verify import (
     ROW_COUNT_METRIC,
@@ -39,8 +40,8 @@ from .verify import (
 
 log = logging.getLogger(__name__)
 
-#: Time limit of one metric computation when DSS answers with a running future.
-METRIC_TIMEOUT_S = 600.0
+#: A count that took at least this long is noted in the report (the user sees where the time went).
+SLOW_COUNT_NOTE_S = 10.0
 
 #: Form fields of the macro and the step (the CLI passes its own flags as ``field_names``).
 FORM_FIELDS = {
@@ -166,6 +167,13 @@ def _http_answer(error: BaseException) -> bool:
     return isinstance(error, DataikuException) or isinstance(getattr(error, "__cause__", None), DataikuException)
 
 
+def _as_count(value: Any) -> Optional[int]:
+    try:
+        return None if value is None else int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
 def _short(error: BaseException) -> str:
     text = " ".join(str(error).split())
     return text if len(text) <= 300 else text[:300] + "…"
@@ -181,6 +189,7 @@ class VerificationGateway:
         self._clock = clock
         self._metric_timeout_s = metric_timeout_s
         self._names: Dict[str, Set[str]] = {}
+        self._partitioned: Dict[str, Set[str]] = {}
         self._rules_offered: Optional[bool] = None
         self.notes: List[str] = []
 
@@ -205,6 +214,11 @@ class VerificationGateway:
             else:
                 items = self.gateway._call(f"Listing datasets of project {owner}", self._project(owner).list_datasets)
             self._names[owner] = {str(item.get("name")) for item in items if item.get("name")}
+            self._partitioned[owner] = {
+                str(item.get("name"))
+                for item in items
+                if ((item.get("partitioning") or {}).get("dimensions") if isinstance(item, Mapping) else None)
+            }
         return self._names[owner]
 
     def exists(self, ref: str) -> bool:
@@ -220,62 +234,25 @@ class VerificationGateway:
         return last_build_from_info(info)
 
     def _last_row_count(self, ref: str) -> Tuple[Optional[int], Optional[int]]:
-        """(value, time in ms) of the last ``records:COUNT_RECORDS`` of the whole dataset, (None, None) if never."""
-        metrics = self.gateway._call(f"Reading metrics of {ref}", self._dataset(ref).get_last_metric_values)
-        raw = metrics.get_raw() if hasattr(metrics, "get_raw") else metrics
-        for metric in (raw or {}).get("metrics") or []:
-            if (metric.get("metric") or {}).get("id") != ROW_COUNT_METRIC:
-                continue
-            values = metric.get("lastValues") or []
-            chosen = next((v for v in values if v.get("partition") in ("NP", "ALL")), values[0] if values else None)
-            if chosen is None or chosen.get("value") is None:
-                return None, None
-            try:
-                return int(float(chosen["value"])), chosen.get("time")
-            except (TypeError, ValueError):
-                return None, None
-        return None, None
+        """(value, computed at in ms) of the last ``records:COUNT_RECORDS`` of the whole dataset, (None, None) if never."""
+        value, computed_ms = self.gateway.last_metric_value(ref, ROW_COUNT_METRIC, self._whole(ref))
+        return _as_count(value), computed_ms
 
-    def _compute_row_count(self, ref: str) -> Optional[int]:
-        """Compute ``records:COUNT_RECORDS`` now (waiting for DSS's future within the time limit)."""
-        dataset = self._dataset(ref)
-        report = self.gateway._call(
-            f"Computing the row count of {ref}", dataset.compute_metrics, metric_ids=[ROW_COUNT_METRIC]
-        )
-        report = self._finished(report, ref)
-        result = (report or {}).get("result") if isinstance(report, Mapping) and "result" in report else report
-        for item in (result or {}).get("computed") or []:
-            if item.get("metricId") == ROW_COUNT_METRIC and item.get("value") is not None:
-                return int(float(item["value"]))
-        value, _ = self._last_row_count(ref)
-        return value
+    def _whole(self, ref: str) -> str:
+        """The partition id DSS files a dataset's whole-data metrics under: ``ALL`` when partitioned, else ``NP``."""
+        return "ALL" if self.partitioned(ref) else "NP"
 
-    def _finished(self, report: Any, ref: str) -> Any:
-        """A computation report; when DSS answered with a running future, poll it (peek) until it has a result."""
-        if not isinstance(report, Mapping) or report.get("hasResult") is not False or not report.get("jobId"):
-            return report
-        from dataikuapi.dss.future import DSSFuture
-
-        future = DSSFuture(self.gateway.client, report["jobId"], state=dict(report))
-        deadline = self._clock() + self._metric_timeout_s
-        delay = FUTURE_POLL_FIRST_S
-        waiter = threading.Event()
-        state: Mapping = report
-        while not state.get("hasResult"):
-            if state.get("alive") is False:
-                state = self.gateway._call(f"Reading the row count computation of {ref}", future.get_state) or {}
-                break
-            if self._clock() >= deadline:
-                raise TransientAPIError(
-                    f"Computing the row count of {ref} did not finish within {self._metric_timeout_s:.0f} s"
-                )
-            waiter.wait(delay)
-            delay = min(delay * 1.5, FUTURE_POLL_MAX_S)
-            state = self.gateway._call(f"Polling the row count computation of {ref}", future.peek_state) or {}
-        return state
+    def partitioned(self, ref: str) -> bool:
+        owner, name = split_dataset_ref(ref, self.project_key)
+        self.dataset_names(owner)
+        return name in self._partitioned.get(owner, set())
 
     def row_count(self, ref: str, last_build: Optional[dict]) -> Tuple[Optional[int], bool, bool]:
-        """(count, stale, computed): the metric, recomputed when missing or older than the last build."""
+        """(count, stale, computed): the metric, recomputed when missing or older than the last build.
+
+        A user who may not compute metrics (DSS needs *Write project content* for that) gets the last value, with a
+        note saying it may be stale; a count DSS does not finish within the count time limit is noted the same way.
+        """
         value, measured_ms = self._last_row_count(ref)
         built_ms = None
         if last_build:
@@ -284,13 +261,35 @@ class VerificationGateway:
         if not stale:
             return value, False, False
         try:
-            computed = self._compute_row_count(ref)
+            computed, took_s = self.gateway.compute_metric(
+                ref, ROW_COUNT_METRIC, partition=self._whole(ref), timeout_s=self._metric_timeout_s
+            )
+        except DSSPermissionError:
+            self.notes.append(
+                f"{ref}: this user may not compute metrics (DSS needs the project permission 'Write project "
+                "content' for that), so the last row count DSS computed is used"
+                + (": it may be stale (older than the last build)" if value is not None else ", and there is none")
+            )
+            return value, value is not None, False
+        except TransientAPIError as error:
+            if not isinstance(error.__cause__, requests.exceptions.Timeout):
+                raise
+            self.notes.append(
+                f"{ref}: DSS did not finish counting the rows within {self._metric_timeout_s:g} s (the count time "
+                "limit); " + ("the last count, older than the last build, is used" if value is not None else "no count")
+            )
+            return value, value is not None, False
         except Exception as error:  # noqa: BLE001 - DSS answered an error (e.g. no data yet): say so and go on
             if not _http_answer(error):
                 raise
             self.notes.append(f"{ref}: the row count could not be computed ({_short(error)})")
             return value, value is not None, False
-        return computed, False, computed is not None
+        if took_s >= SLOW_COUNT_NOTE_S:
+            self.notes.append(f"{ref}: DSS took {took_s:.0f} s to count the rows")
+        count = _as_count(computed)
+        if count is None:
+            count, _ = self._last_row_count(ref)
+        return count, False, count is not None
 
     def rule_results(self, ref: str) -> Optional[List[dict]]:
         """The last results of the dataset's data-quality rules; None when the instance does not offer them."""

@@ -199,7 +199,8 @@ def test_futures_polling_peek_and_removal(dss, project):
     with dss.state.lock:
         assert dss.state.changed.wait_for(lambda: not dss.state.futures[future_id].alive, 10)
     handle = dss.client().get_future(future_id)
-    assert handle.peek_state()["hasResult"] is True
+    peeked = handle.peek_state()
+    assert peeked["hasResult"] is True and "result" not in peeked  # a peek answers the progress, never the result
     assert handle.peek_state()["hasResult"] is True  # peeking keeps it
     assert handle.get_state()["result"]["success"] is True  # a non-peek read of a finished future removes it
     with pytest.raises(DataikuException, match="No future by that id"):

@@ -222,3 +222,17 @@ def test_cli_propagate_exit_codes(gateway, shop_dss, monkeypatch, capsys):
 
 def test_downstream_sets_cover_the_flow():
     assert set(DOWNSTREAM_OF_ORDERS_RAW) >= set(THREE_LEVELS)
+
+
+def test_a_propagation_failing_after_its_start_answer_is_reported_failed(gateway, shop_dss):
+    """Issue 12 item 1: the rebuild fails after DSS answered the start, so the plugin only learns the outcome from a
+    poll; a peek never carries the result (nor the error), only the final non-peek read does."""
+    add_column(gateway, "ORDERS_RAW", "discount", "double")
+    shop_dss.fail_recipe(PROJECT, "sync_ORDERS_CLEAN", "disk full on the rebuild")
+
+    outcome = propagate(gateway, source_dataset="ORDERS_RAW", auto_rebuild=True)
+
+    assert outcome.state == "FAILED"
+    assert "sync_ORDERS_CLEAN" in str(outcome.error)
+    with shop_dss.state.lock:
+        assert not shop_dss.state.futures  # the outcome was read with a non-peek read, which removes the future

@@ -154,6 +154,36 @@ def test_row_counts_are_computed_only_when_missing_or_older_than_the_last_build(
     assert reads.row_count("ORDERS_CLEAN", reads.last_build("ORDERS_CLEAN")) == (60, False, True)  # stale
 
 
+def test_a_fresh_count_is_read_by_its_computed_stamp_not_recounted(gateway, shop_dss):
+    """DSS stamps a metric's value points with ``computed``: a count newer than the last build is used as is."""
+    shop_dss.client().get_project(PROJECT).get_dataset("ORDERS_CLEAN").compute_metrics(
+        metric_ids=["records:COUNT_RECORDS"]
+    )
+    reads = VerificationGateway(gateway)
+    assert reads.row_count("ORDERS_CLEAN", reads.last_build("ORDERS_CLEAN")) == (60, False, False)
+    assert not reads.notes
+
+
+def test_a_count_slower_than_the_http_time_out_gets_its_own_time_limit(shop_dss):
+    """DSS answers computeMetricsFromIds once it has counted: minutes on large data, not a transient failure."""
+    from flow_orchestrator.dss import DSSGateway
+
+    short = DSSGateway(shop_dss.client(), PROJECT, timeout_s=0.3)
+    shop_dss.set_count_speed(60)  # ORDERS_CLEAN's 60 rows take one second to count
+    reads = VerificationGateway(short)
+    assert reads.row_count("ORDERS_CLEAN", reads.last_build("ORDERS_CLEAN")) == (60, False, True)
+
+
+def test_a_count_over_its_time_limit_is_noted_and_the_last_value_used(shop_dss):
+    from flow_orchestrator.dss import DSSGateway
+
+    shop_dss.set_count_speed(6)  # ten seconds for 60 rows, over the 0.5 s limit below
+    reads = VerificationGateway(DSSGateway(shop_dss.client(), PROJECT), metric_timeout_s=0.5)
+    assert reads.row_count("ORDERS_CLEAN", reads.last_build("ORDERS_CLEAN")) == (None, False, False)
+    assert "within 0.5 s (the count time limit)" in reads.notes[0]
+    assert "did not finish counting the rows" in reads.notes[0] and "ORDERS_CLEAN" in reads.notes[0]
+
+
 def test_verify_after_build_checks_builds_within_the_run(gateway, shop_dss):
     run_started_at_ms = int(time.time() * 1000)
     shop_dss.client().get_project(PROJECT).get_dataset("ORDERS_CLEAN").build()
