@@ -194,7 +194,8 @@ class EmulatedDSS:
                 raise DSSError(404, NOT_FOUND, f"No recipe {recipe!r} in project {project_key} (recipes: {known})")
 
     def fail_requests(self, count: int, mode: str = "500") -> None:
-        """The next ``count`` public-API requests answer HTTP 500 (mode "500") or get no answer at all ("drop")."""
+        """The next ``count`` public-API requests answer an HTTP 500 or 503 page that is not a DSS error (modes "500",
+        "503": what a servlet container or a proxy sends) or get no answer at all ("drop")."""
         self.faults.fail_requests(count, mode)
 
     def slow_requests(self, seconds: float, count: int) -> None:

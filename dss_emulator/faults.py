@@ -4,7 +4,7 @@ Two kinds of faults live here, both thread-safe:
 
 * recipe faults (duration, failure, hang), consulted by the scheduler each time a recipe's activity runs. The flow
   file's ``emulation`` knobs are the defaults; the control methods override them until :meth:`FaultControls.clear`.
-* request faults (HTTP 500, dropped connection, slow answer), consulted by the HTTP server once per public-API request.
+* request faults (HTTP 500 or 503 pages that are not DSS errors, dropped connection, slow answer), consulted by the HTTP server once per public-API request.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from typing import Dict, Optional, Tuple
 #: Seconds an activity lasts when neither the flow file nor :meth:`FaultControls.set_duration` says otherwise.
 DEFAULT_DURATION = 0.05
 
-REQUEST_FAULT_MODES = ("500", "drop")
+#: "500": the servlet container's own error page (HTML, no DSS ``errorType``), as when the backend is overloaded;
+#: "503": a reverse proxy's page while DSS restarts; "drop": the connection closes without an answer.
+REQUEST_FAULT_MODES = ("500", "503", "drop")
 
 RecipeKey = Tuple[str, str]
 
@@ -53,7 +55,7 @@ class RequestFault:
     """What to do to one HTTP request: wait ``delay`` seconds, then answer normally, with a 500, or not at all."""
 
     delay: float = 0.0
-    mode: Optional[str] = None  # None (answer normally), "500" or "drop"
+    mode: Optional[str] = None  # None (answer normally), "500", "503" or "drop"
 
 
 @dataclass

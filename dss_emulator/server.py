@@ -322,17 +322,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if fault.mode == "drop":
                 self.close_connection = True
                 return
-            if fault.mode == "500":
-                self._send(
-                    error_response(
-                        DSSError(
-                            500,
-                            INTERNAL_ERROR,
-                            "Internal error",
-                            "Internal error (injected by the emulator's fail_requests)",
-                        )
-                    )
-                )
+            if fault.mode in ("500", "503"):
+                status = int(fault.mode)
+                title = "Server Error" if status == 500 else "Service Unavailable"
+                page = f"<html><body><h2>HTTP ERROR {status} {title}</h2>(injected by fail_requests)</body></html>"
+                self._send(Response(status, page.encode("utf-8"), "text/html;charset=utf-8"))
                 return
         else:
             self._send(

@@ -6,7 +6,7 @@ started with ``python -m dss_emulator serve`` can be driven by another process. 
     POST /emulator/job-overhead                {"seconds"}: the per-job overhead (read as each job phase begins)
     POST /emulator/fail-recipe                 {"projectKey", "recipe", "message", "times"?, "errorType"?}
     POST /emulator/hang-recipe                 {"projectKey", "recipe"}
-    POST /emulator/fail-requests               {"count", "mode": "500" | "drop"}
+    POST /emulator/fail-requests               {"count", "mode": "500" | "503" | "drop"}
     POST /emulator/slow-requests               {"seconds", "count"}
     POST /emulator/abort-job                   {"projectKey", "jobId"}
     POST /emulator/restart                     {}

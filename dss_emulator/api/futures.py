@@ -13,7 +13,7 @@ from ..state import ILLEGAL_ARGUMENT, DSSError
 
 
 def _missing(future_id: str) -> DSSError:
-    return DSSError(404, ILLEGAL_ARGUMENT, "No future by that id", f"No future by that id: {future_id}")
+    return DSSError(500, ILLEGAL_ARGUMENT, "No future by that id", f"No future by that id: {future_id}")
 
 
 def get_future(ctx, request: Request) -> Response:

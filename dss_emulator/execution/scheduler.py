@@ -32,6 +32,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from ..state import (
     DATASTORE_IO,
+    ILLEGAL_ARGUMENT,
     INSTANCE_USER,
     NOT_FOUND,
     PROCESS_FAILED,
@@ -347,7 +348,7 @@ class Scheduler:
             raise bad_request("Unknown job type {!r}: use one of {}".format(job_type, ", ".join(BUILD_MODES)))
         outputs = request.get("outputs")
         if outputs is None:
-            raise bad_request("outputs is null")
+            raise DSSError(500, ILLEGAL_ARGUMENT, "outputs is null")  # DSS: an IllegalArgumentException, HTTP 500
         if not isinstance(outputs, list) or not outputs:
             raise bad_request("outputs must be a non-empty list of {id, type, projectKey, partition}")
         with self.state.lock:
@@ -389,7 +390,7 @@ class Scheduler:
             raise bad_request(f"Each job output must be an object with an id, got {output!r}")
         target_id = output.get("id")
         if target_id is None or str(target_id).strip() == "":
-            raise bad_request("id in output is null")
+            raise DSSError(500, ILLEGAL_ARGUMENT, "id in output is null")
         target_id = str(target_id)
         target_project = output.get("projectKey") or project_key
         if "." in target_id and not output.get("projectKey"):
@@ -408,7 +409,7 @@ class Scheduler:
         self.state.project(target_project)
         if object_type == "DATASET":
             if self.state.find_dataset(target_project, target_id) is None:
-                raise DSSError(404, NOT_FOUND, f"dataset does not exist: {target_project}.{target_id}")
+                raise DSSError(500, NOT_FOUND, f"dataset does not exist: {target_project}.{target_id}")  # 500, as DSS
             stored = {
                 "targetDataset": target_id,
                 "targetDatasetProjectKey": target_project,
@@ -418,7 +419,7 @@ class Scheduler:
         elif object_type == "MANAGED_FOLDER":
             folder = self.state.find_folder(target_project, target_id)
             if folder is None:
-                raise DSSError(404, NOT_FOUND, f"managed folder does not exist: {target_project}.{target_id}")
+                raise DSSError(500, NOT_FOUND, f"managed folder does not exist: {target_project}.{target_id}")
             target_id = folder.id
             stored = {
                 "targetManagedFolder": target_id,

@@ -150,6 +150,18 @@ def test_job_definition_errors(project):
         project.start_job({"outputs": [{"id": "NOPE"}]})
 
 
+def test_deterministic_errors_answer_500_with_their_error_type(dss):
+    """DSS answers illegal arguments and unknown objects in a job definition with HTTP 500 and an errorType."""
+    for body, error_type in (
+        ({"outputs": [{"id": "NOPE"}]}, "com.dataiku.dip.server.controllers.NotFoundException"),
+        ({"outputs": [{"id": ""}]}, "java.lang.IllegalArgumentException"),
+    ):
+        status, _, data = _raw(dss, "POST", "/dip/publicapi/projects/CLINICAL/jobs/", json.dumps(body))
+        assert (status, json.loads(data)["errorType"]) == (500, error_type)
+    status, _, data = _raw(dss, "GET", "/dip/publicapi/futures/nosuchfuture")
+    assert (status, json.loads(data)["errorType"]) == (500, "java.lang.IllegalArgumentException")
+
+
 def test_recipe_run_uses_first_successor_dataset(project):
     graph = project.get_flow().get_graph()
     node = graph.nodes["join_ML_TRAINING_DATA"]

@@ -80,10 +80,11 @@ def test_activity_cap_makes_concurrent_jobs_queue(clinical_flow):
         assert dss.wait_for_job("CLINICAL", first.id) == "ABORTED"
 
 
-def test_fail_requests_500_then_recover(dss, project):
-    dss.fail_requests(2, mode="500")
+@pytest.mark.parametrize("mode", ["500", "503"])
+def test_fail_requests_then_recover(dss, project, mode):
+    dss.fail_requests(2, mode=mode)
     for _ in range(2):
-        with pytest.raises(DataikuException, match="DSSInternalErrorException"):
+        with pytest.raises(DataikuException, match=f"Unknown error: .*HTTP ERROR {mode}"):
             project.get_variables()
     assert "standard" in project.get_variables()
 

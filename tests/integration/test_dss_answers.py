@@ -1,0 +1,80 @@
+"""The DSS adapter against the answers a real DSS gives (issue 12): deterministic errors arrive as HTTP 500 with an
+``errorType`` and are not retried; proxy pages and dropped connections are; futures are read the way DSS serves
+them. Each through the real ``dataikuapi`` client against the emulator, checked against the emulator's own state."""
+
+from __future__ import annotations
+
+import pytest
+from dataikuapi.utils import DataikuException
+from flow_orchestrator.port import OutputRef, TransientAPIError
+
+from dss_emulator import EmulatedDSS
+from tests.reliability.harness import fast_clinical_flow, gateway_for
+
+pytestmark = pytest.mark.emulator_only
+
+PROJECT = "CLINICAL"
+
+
+@pytest.fixture(scope="module")
+def dss():
+    with EmulatedDSS.start(flows=[fast_clinical_flow()]) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def gateway(dss):
+    yield gateway_for(dss, PROJECT)
+    dss.clear_faults()
+
+
+def test_a_job_start_dss_refuses_with_a_500_is_not_retried(dss, gateway):
+    """An unknown object in a job definition: DSS answers HTTP 500 with an errorType; starting again cannot help."""
+    # Not a TransientAPIError: the runner fails the recipe at once instead of starting it again and again.
+    with pytest.raises(DataikuException, match="dataset does not exist: CLINICAL.NOPE"):
+        gateway.start_job([OutputRef(id="NOPE")], "NON_RECURSIVE_FORCED_BUILD")
+    assert dss.job_starts(PROJECT) == 0
+
+
+def test_a_read_dss_refuses_with_a_500_is_answered_at_once(dss, gateway):
+    """An illegal argument is an answer about the request: a read is not retried (one request, no pause)."""
+    start = gateway.request_count
+    with pytest.raises(DataikuException, match="IllegalArgumentException: No future by that id"):
+        gateway._read("Reading a future", gateway.client.get_future("nosuchfuture").get_state)
+    assert gateway.request_count - start == 1
+
+
+@pytest.mark.parametrize("mode", ["500", "503", "drop"])
+def test_proxy_pages_and_dropped_connections_are_retried(dss, gateway, mode):
+    dss.fail_requests(2, mode)
+    assert "standard" in gateway.get_variables()
+
+
+@pytest.mark.parametrize("mode", ["500", "503"])
+def test_a_proxy_page_is_transient_for_a_single_call(dss, gateway, mode):
+    dss.fail_requests(1, mode)
+    with pytest.raises(TransientAPIError, match=f"HTTP {mode}"):
+        gateway._call("Reading project variables", gateway.project.get_variables)
+
+
+@pytest.mark.parametrize(
+    "status, message, transient",
+    [
+        (500, "java.lang.IllegalArgumentException: Connection 'x' does not exist", False),
+        (500, "com.dataiku.dip.server.controllers.NotFoundException: dataset does not exist: P.X", False),
+        (500, "com.dataiku.dip.exceptions.DSSInternalErrorException: Internal error", False),
+        (500, "java.net.SocketTimeoutException: Read timed out", True),
+        (500, "com.dataiku.dip.exceptions.CodedException: Connection reset by peer", True),
+        (500, "Unknown error: <html>HTTP ERROR 500</html>", True),
+        (502, "Unknown error: Bad Gateway", True),
+        (503, "Unknown error: Service Unavailable", True),
+        (504, "Unknown error: Gateway Timeout", True),
+        (429, "Unknown error: Too Many Requests", True),
+        (501, "Unknown error: Not Implemented", False),
+        (400, "com.dataiku.dip.exceptions.APIIllegalArgumentException: bad", False),
+    ],
+)
+def test_errors_are_classified_by_type_and_message_not_status(status, message, transient):
+    from flow_orchestrator.dss import is_transient_answer
+
+    assert is_transient_answer(status, message) is transient
