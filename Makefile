@@ -18,7 +18,14 @@ DSS_PROJECT ?=
 DSS_CONNECTION ?= filesystem_managed
 DSS_VERIFY_TLS ?= 1
 
-.PHONY: test demo bench lint format plugin wheel integration-tests browser clean
+# The dataikuapi clients of older DSS releases (DSS runs the plugin with the client it bundles): `make test` runs the
+# compat_smoke tests with COMPAT_SMOKE, `make compat` the whole integration suite with COMPAT_ALL. Environments are
+# cached under .venv-compat/ (tools/compat_venv.py). 13.3.1 is the last 13.3 client taking insecure_tls, 12.0.1 one
+# with no certificate option at all.
+COMPAT_SMOKE := 12.5.2 13.3.1
+COMPAT_ALL := 12.0.1 12.5.2 12.6.4 13.3.1 14.7.5 15.2.0
+
+.PHONY: test demo bench lint format plugin wheel integration-tests browser clean compat compat-smoke
 
 $(STAMP): requirements-dev.txt code-env/python/spec/requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,6 +44,21 @@ test: $(STAMP) browser
 	$(PY) -m ruff check $(LINTED)
 	$(PY) -m ruff format --check $(LINTED)
 	env -u DSS_URL -u DSS_API_KEY -u DSS_PROJECT $(PY) -m pytest  # always the emulator: see integration-tests
+	$(MAKE) --no-print-directory compat-smoke
+
+compat-smoke: $(STAMP)
+	@for version in $(COMPAT_SMOKE); do \
+	  python=$$($(PY) tools/compat_venv.py $$version 2>/dev/null) || exit 1; \
+	  echo "compat smoke set with dataiku-api-client $$version"; \
+	  env -u DSS_URL -u DSS_API_KEY -u DSS_PROJECT $$python -m pytest -m compat_smoke tests/integration || exit 1; \
+	done
+
+compat: $(STAMP)
+	@for version in $(COMPAT_ALL); do \
+	  python=$$($(PY) tools/compat_venv.py $$version 2>/dev/null) || exit 1; \
+	  echo "integration suite with dataiku-api-client $$version"; \
+	  env -u DSS_URL -u DSS_API_KEY -u DSS_PROJECT $$python -m pytest tests/integration || exit 1; \
+	done
 
 demo: $(STAMP)
 	$(PY) examples/demo.py

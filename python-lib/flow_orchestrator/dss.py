@@ -140,7 +140,28 @@ def connect(url: str, api_key: str, *, verify_tls: bool = True, timeout_s: float
         )
     if not api_key:
         raise DSSAccessError("No API key: set DSS_API_KEY, choose a 'DSS instance' preset or pass --api-key.")
-    client = dataikuapi.DSSClient(str(url).rstrip("/"), api_key, no_check_certificate=not verify_tls)
+    return new_client(dataikuapi.DSSClient, str(url).rstrip("/"), api_key, verify_tls=verify_tls)
+
+
+def new_client(client_class, url: str, api_key: str, *, verify_tls: bool = True):
+    """A client of whatever ``dataikuapi`` DSS bundles, certificate checks set the way that release takes them.
+
+    Found by feature detection, never by version: ``no_check_certificate`` (clients 13.3.2 and later),
+    ``insecure_tls`` (12.4 to 13.3.1), or neither (12.0 to 12.3: the client's requests session is told directly)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(client_class.__init__).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    if "no_check_certificate" in parameters:
+        return client_class(url, api_key, no_check_certificate=not verify_tls)
+    if "insecure_tls" in parameters:
+        return client_class(url, api_key, insecure_tls=not verify_tls)
+    client = client_class(url, api_key)
+    session = getattr(client, "_session", None)
+    if not verify_tls and session is not None:
+        session.verify = False
     return client
 
 

@@ -297,7 +297,11 @@ class VerificationGateway:
 
         if self._rules_offered is False:
             return None
-        rules = self._dataset(ref).get_data_quality_rules()
+        dataset = self._dataset(ref)
+        if not hasattr(dataset, "get_data_quality_rules"):  # clients before 12.6 have no data-quality rules
+            self._rules_offered = False
+            return None
+        rules = dataset.get_data_quality_rules()
         try:
             results = self.gateway._call(f"Reading the data-quality rules of {ref}", rules.get_last_rules_results)
         except (DataikuException, TransientAPIError) as error:

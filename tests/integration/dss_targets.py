@@ -80,10 +80,10 @@ class DSSTarget:
         return self.emulator is None
 
     def client(self):
-        """A new, real ``dataikuapi.DSSClient`` on the target."""
-        import dataikuapi
+        """A new, real ``dataikuapi.DSSClient`` on the target (whatever client release is installed)."""
+        from flow_orchestrator.dss import connect
 
-        return dataikuapi.DSSClient(self.url, self.api_key, no_check_certificate=not self.verify_tls)
+        return connect(self.url, self.api_key, verify_tls=self.verify_tls)
 
     def project(self):
         return self.client().get_project(self.project_key)

@@ -80,6 +80,7 @@ def results(record):
     return {(r["dataset"], r["kind"]): r for r in record["verification"]["results"]}
 
 
+@pytest.mark.compat_smoke
 def test_build_then_verify_passes_and_the_record_holds_every_check(dss_target, run, tmp_path):
     lab, notes = dss_target.name("LAB_RESULTS_AGG"), dss_target.name("CLINICAL_NOTES_AGG")
     html = tmp_path / "report.html"
@@ -144,6 +145,7 @@ def test_a_missing_spec_file_exits_2(dss_target, run, tmp_path, capsys):
 
 
 @pytest.mark.emulator_only
+@pytest.mark.compat_smoke
 def test_propagate_first_carries_a_source_type_change_three_levels_down_then_builds(dss_target, run, schemas):
     schemas.set_columns(
         "LAB_RESULTS",

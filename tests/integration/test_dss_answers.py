@@ -78,3 +78,45 @@ def test_errors_are_classified_by_type_and_message_not_status(status, message, t
     from flow_orchestrator.dss import is_transient_answer
 
     assert is_transient_answer(status, message) is transient
+
+
+@pytest.mark.compat_smoke
+@pytest.mark.parametrize("verify_tls", [True, False])
+def test_connect_works_with_the_client_dss_bundles(dss, verify_tls):
+    """DSS runs the plugin with its own dataikuapi: the certificate option is passed the way that release takes it
+    (``no_check_certificate``, ``insecure_tls`` or neither), never by a version string."""
+    from flow_orchestrator.dss import DSSGateway, connect
+
+    client = connect(dss.url, dss.api_key, verify_tls=verify_tls)
+    assert client._session.verify is verify_tls
+    assert DSSGateway(client, PROJECT).check_access()["projectKey"] == PROJECT
+
+
+@pytest.mark.parametrize(
+    "signature, expected",
+    [
+        ("no_check_certificate", {"no_check_certificate": True}),
+        ("insecure_tls", {"insecure_tls": True}),
+        ("", {}),
+    ],
+)
+def test_the_certificate_option_follows_the_client_signature(signature, expected):
+    from flow_orchestrator.dss import new_client
+
+    class FakeSession:
+        verify = True
+
+    made = {}
+    namespace: dict = {}
+    parameters = f", {signature}=False" if signature else ""
+    exec(  # a client class with exactly the constructor signature of one dataikuapi generation
+        f"def __init__(self, host, api_key=None, internal_ticket=None, extra_headers=None{parameters}):\n"
+        "    made.update({k: v for k, v in locals().items() if k in ('no_check_certificate', 'insecure_tls')})\n"
+        "    self._session = FakeSession()\n",
+        {"made": made, "FakeSession": FakeSession},
+        namespace,
+    )
+    client_class = type("Client", (), {"__init__": namespace["__init__"]})
+    client = new_client(client_class, "http://dss", "key", verify_tls=False)
+    assert made == expected
+    assert client._session.verify is (signature != "")

@@ -44,6 +44,7 @@ def job_starts(dss_target):
     return dss_target.emulator.job_starts(dss_target.project_key) if dss_target.emulator else None
 
 
+@pytest.mark.compat_smoke
 def test_plan_starts_nothing_and_prints_layers(dss_target, run, capsys):
     before = job_starts(dss_target)
     code, record = run("plan", "--targets", dss_target.name("ML_TRAINING_DATA"), "--mode", "RECURSIVE_FORCED_BUILD")
@@ -120,6 +121,7 @@ def test_bad_numbers_are_all_reported_at_once(dss_target, run, capsys):
 
 
 @pytest.mark.emulator_only
+@pytest.mark.compat_smoke
 def test_continue_fails_one_branch_then_resume_reruns_only_the_rest(dss_target, run, tmp_path):
     emulator = dss_target.emulator
     emulator.fail_recipe(dss_target.project_key, "group_CLINICAL_NOTES_AGG", "KeyError: 'note_date'")

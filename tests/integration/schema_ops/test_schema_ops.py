@@ -78,6 +78,7 @@ def test_a_removed_column_a_join_selects_is_flagged_by_the_preview_before_anythi
     assert "join_CUSTOMER_SEGMENTS" in html and 'data-change="removed"' in html
 
 
+@pytest.mark.compat_smoke
 def test_a_failed_propagation_names_the_recipe_where_it_stopped(gateway):
     remove_column(gateway, "CUSTOMERS", "customer_name")
 
@@ -224,6 +225,7 @@ def test_downstream_sets_cover_the_flow():
     assert set(DOWNSTREAM_OF_ORDERS_RAW) >= set(THREE_LEVELS)
 
 
+@pytest.mark.compat_smoke
 def test_a_propagation_failing_after_its_start_answer_is_reported_failed(gateway, shop_dss):
     """Issue 12 item 1: the rebuild fails after DSS answered the start, so the plugin only learns the outcome from a
     poll; a peek never carries the result (nor the error), only the final non-peek read does."""

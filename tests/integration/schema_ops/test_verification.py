@@ -88,6 +88,7 @@ def test_built_fails_for_a_dataset_never_built(gateway):
     assert failed.status == "failed" and "no build of CUSTOMERS was found" in failed.message
 
 
+@pytest.mark.compat_smoke
 def test_dss_rules_are_reported_as_not_offered_on_an_instance_without_them(gateway):
     skipped, result = only_result(gateway, "ORDERS_CLEAN", "dss_rules", True)
     assert skipped.status == "skipped" and result.passed
@@ -120,6 +121,7 @@ def test_invalid_json_names_line_and_column(shop_dss):
         parse_verify_config({"expectations": '{"version": 1, "datasets": {'})
 
 
+@pytest.mark.compat_smoke
 def test_capture_current_then_verify_passes_on_an_unchanged_flow(gateway):
     text = capture_spec(gateway, ALL_DATASETS)
     captured = json.loads(text)
