@@ -246,7 +246,12 @@ class DSSGateway:
         for secret in (getattr(client, "api_key", None), getattr(client, "internal_ticket", None)):
             register_secret(secret if isinstance(secret, str) else None)  # a macro's own client carries them too
         register_url_credentials(dss_url or getattr(client, "host", None))
-        self.dss_url = public_url((dss_url or getattr(client, "host", "") or "").rstrip("/")) or None
+        # Links go to the user's browser: absolute only for an instance named by URL (a preset, the CLI). The local
+        # instance's client points at the backend's internal address, so its links are root-relative ("").
+        self.dss_url: str = public_url((dss_url or "").rstrip("/")) or ""
+        self.instance_url = (
+            self.dss_url or public_url((getattr(client, "host", "") or "").rstrip("/")) or "the DSS instance"
+        )
         self._status = _StatusTracker()
         self._access_summary: Optional[dict] = None  # the project summary, once check_access proved access
         session = getattr(client, "_session", None)
@@ -325,7 +330,7 @@ class DSSGateway:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         visible = f" Projects this key can read: {', '.join(keys[:20])}." if keys else ""
         return DSSAccessError(
-            f"Project {self.project_key!r} does not exist on {self.dss_url}, or this API key cannot read it "
+            f"Project {self.project_key!r} does not exist on {self.instance_url}, or this API key cannot read it "
             f"({message}).{hint}{visible}"
         )
 
@@ -344,7 +349,7 @@ class DSSGateway:
             return self._access_summary
         except TransientAPIError as exc:
             raise DSSAccessError(
-                f"Cannot reach DSS at {self.dss_url}: {exc}. Check the URL and that the instance is running."
+                f"Cannot reach DSS at {self.instance_url}: {exc}. Check the URL and that the instance is running."
             ) from exc
         except DataikuException as exc:
             message = _describe(exc)
@@ -890,9 +895,10 @@ class DSSGateway:
         return self._call(f"Reading the log of job {job_id}", self.project.get_job(job_id).get_log)
 
     def job_url(self, job_id: str) -> Optional[str]:
-        if not self.dss_url:
-            return None
-        return f"{self.dss_url}/projects/{self.project_key}/jobs/{job_id}/"
+        """The job's page: root-relative on the local instance, absolute on an instance named by URL."""
+        from urllib.parse import quote
+
+        return f"{self.dss_url}/projects/{quote(self.project_key, safe='')}/jobs/{quote(job_id, safe='')}/"
 
 
 def _raw_zone(zone) -> dict:

@@ -132,6 +132,26 @@ def test_policy_preset_fills_blank_fields_and_typed_values_override_it(run_macro
     assert overridden["config"]["on_failure"] == "fail-fast" and overridden["config"]["max_parallel"] == 1
 
 
+def test_links_on_the_local_instance_are_root_relative(run_macro, clinical_dss, project_key):
+    """Inside DSS the client points at the backend's internal address: a link with it opens the user's own machine."""
+    html = run_macro({"recipes": [LAB]}).result
+    record = last_record(clinical_dss, project_key)
+    [job_id] = record["recipes"][0]["job_ids"]
+    assert f'href="/projects/{project_key}/jobs/{job_id}/"' in html
+    assert f'href="/projects/{project_key}/flow/"' in html
+    assert "127.0.0.1" not in html and "127.0.0.1" not in json.dumps(record)
+
+
+def test_links_with_an_instance_preset_are_absolute(new_macro, project_key):
+    from dss_emulator import EmulatedDSS
+
+    with EmulatedDSS.start(flows=[CLINICAL_FLOW], api_key=SECRET) as remote:
+        preset = {"url": remote.url, "api_key": SECRET, "verify_tls": True, "project_key": project_key}
+        html = new_macro("LOCAL_PROJECT", {"dss_instance": preset, "recipes": [LAB]}).run(lambda done: None)
+        [job] = remote.client().get_project(project_key).list_jobs()
+        assert f'href="{remote.url}/projects/{project_key}/jobs/{job["def"]["id"]}/"' in html
+
+
 def test_instance_preset_orchestrates_that_instance_and_never_shows_its_key(new_macro, project_key, caplog):
     """No local client at all (DSS's would be another instance): everything goes through the preset."""
     from dss_emulator import EmulatedDSS

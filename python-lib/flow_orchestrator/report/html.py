@@ -160,14 +160,31 @@ def safe_http_url(url: Any) -> Optional[str]:
     return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
 
 
-def dss_job_url(dss_url: Any, project_key: Any, job_id: Any) -> Optional[str]:
-    """Link to a job's page in DSS: ``{dss_url}/projects/{project_key}/jobs/{job_id}/`` (None when not buildable)."""
+def link_base(dss_url: Any) -> Optional[str]:
+    """What DSS links start with: an absolute http(s) URL, ``""`` for root-relative links (the local instance, whose
+    client knows only the backend's internal address), None when no link can be built."""
+    if dss_url == "":
+        return ""
     base = safe_http_url(dss_url)
+    return None if base is None else base.rstrip("/")
+
+
+def safe_link(url: Any) -> Optional[str]:
+    """``url`` when it is a safe absolute http(s) URL or a root-relative path (``/projects/...``), else None."""
+    if isinstance(url, str) and url.startswith("/") and not url.startswith("//"):
+        if not any(ord(c) < 32 or ord(c) == 127 or c.isspace() or c in _URL_FORBIDDEN for c in url):
+            return url
+        return None
+    return safe_http_url(url)
+
+
+def dss_job_url(dss_url: Any, project_key: Any, job_id: Any) -> Optional[str]:
+    """Link to a job's page in DSS: ``{dss_url}/projects/{project_key}/jobs/{job_id}/`` (None when not buildable);
+    root-relative when ``dss_url`` is ``""`` (see :func:`link_base`)."""
+    base = link_base(dss_url)
     if base is None or not project_key or not job_id:
         return None
-    return "{}/projects/{}/jobs/{}/".format(
-        base.rstrip("/"), quote(str(project_key), safe=""), quote(str(job_id), safe="")
-    )
+    return "{}/projects/{}/jobs/{}/".format(base, quote(str(project_key), safe=""), quote(str(job_id), safe=""))
 
 
 # ---------------------------------------------------------------------------------------------- build report
@@ -507,7 +524,7 @@ def _jobs(recipe: Mapping[str, Any], project_key: str, base_url: Any) -> List[Di
         if job_id in seen:
             continue
         seen.add(job_id)
-        url = dss_job_url(base_url, project_key, job_id) or safe_http_url(record_urls.get(job_id))
+        url = dss_job_url(base_url, project_key, job_id) or safe_link(record_urls.get(job_id))
         label = f"attempt {attempt}" if len(ids) > 1 and attempt is not None else None
         jobs.append({"id": job_id, "url": url, "label": label})
     return jobs
@@ -648,8 +665,8 @@ def _headline(record, state, dry_run, counts, n_recipes, plan_view) -> str:
 
 
 def _run_facts(record: Mapping[str, Any], project_key: str, base_url: Any) -> List[Tuple[str, str, Optional[str]]]:
-    base = safe_http_url(base_url)
-    project_url = "{}/projects/{}/flow/".format(base.rstrip("/"), quote(project_key, safe="")) if base else None
+    base = link_base(base_url)
+    project_url = "{}/projects/{}/flow/".format(base, quote(project_key, safe="")) if base is not None else None
     facts: List[Tuple[str, str, Optional[str]]] = [
         ("Project", project_key, project_url),
         ("Run id", _text(record.get("run_id")), None),
