@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from ..server import Request, Response, json_response, text_response
+from ..server import Request, Response, json_response
 from ..state import MALFORMED_REQUEST, DSSError
 
 
@@ -55,7 +55,9 @@ def job_status(ctx, request: Request) -> Response:
 def job_log(ctx, request: Request) -> Response:
     job = ctx.scheduler.get_job(request.path_params["pk"], request.path_params["job"])
     with ctx.state.lock:
-        return text_response(job.log_text(request.arg("activity") or None))
+        # DSS sends job logs as text/plain without a charset (the bytes are UTF-8): clients must not guess.
+        text = job.log_text(request.arg("activity") or None)
+    return Response(200, text.encode("utf-8"), "text/plain")
 
 
 def abort_job(ctx, request: Request) -> Response:

@@ -92,6 +92,7 @@ class _StatusTracker:
 
     def hook(self, response, *args, **kwargs):
         self._local.status = response.status_code
+        self._local.content_type = response.headers.get("Content-Type") or ""
         now_ms = int(time.time() * 1000)
         server_ms = None
         request = response.request
@@ -125,6 +126,10 @@ class _StatusTracker:
     @property
     def last_status(self) -> Optional[int]:
         return getattr(self._local, "status", None)
+
+    @property
+    def last_content_type(self) -> str:
+        return getattr(self._local, "content_type", "")
 
 
 def connect(url: str, api_key: str, *, verify_tls: bool = True, timeout_s: float = DEFAULT_HTTP_TIMEOUT_S):
@@ -892,7 +897,15 @@ class DSSGateway:
         self._call(f"Aborting job {job_id}", self.project.get_job(job_id).abort)
 
     def job_log(self, job_id: str) -> str:
-        return self._call(f"Reading the log of job {job_id}", self.project.get_job(job_id).get_log)
+        """The job's log. DSS sends it as ``text/plain`` without a charset, which ``requests`` decodes as ISO-8859-1
+        (HTTP's old default): the text is taken back to its bytes and decoded as the UTF-8 it is."""
+        text = self._call(f"Reading the log of job {job_id}", self.project.get_job(job_id).get_log)
+        if isinstance(text, str) and "charset" not in self._status.last_content_type.lower():
+            try:
+                return text.encode("latin-1").decode("utf-8", errors="replace")
+            except UnicodeEncodeError:  # not decoded as ISO-8859-1 after all: keep it as it is
+                return text
+        return text
 
     def job_url(self, job_id: str) -> Optional[str]:
         """The job's page: root-relative on the local instance, absolute on an instance named by URL."""

@@ -21,6 +21,36 @@ from .redaction import redact, redact_log_handlers
 
 log = logging.getLogger(__name__)
 
+#: The library's own logger: entry points configure it, never the root logger DSS has already set up.
+LIBRARY_LOGGER = "flow_orchestrator"
+_LOG_FORMAT = "flow-orchestrator %(levelname)s %(message)s"
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Log the library's messages at ``level`` without touching the root logger: DSS configured it already, and its
+    handlers write the macro's or the step's log. Only a process whose root logger has no handler gets one of ours
+    (standard error). ``urllib3`` stays at WARNING so each HTTP connection is not logged. Safe to call at every run."""
+    logger = logging.getLogger(LIBRARY_LOGGER)
+    logger.setLevel(level)
+    if not logging.getLogger().handlers and not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def add_report_item(scenario, object_ref: str, partition: str, item: dict) -> bool:
+    """Add one item to the scenario's report. DSS may refuse items of a custom type: that is logged and the step goes
+    on (a report item is a courtesy, never a reason to fail a step); False when refused."""
+    try:
+        scenario.add_report_item(object_ref, partition, item)
+    except Exception as error:  # noqa: BLE001 - whatever DSS answers, the step's outcome must not depend on it
+        log.warning("DSS did not accept the scenario report item for %s (%s): %s", object_ref, item.get("type"), error)
+        return False
+    return True
+
+
 #: Name the build macro keeps its last run record under (``flow_orchestrator.last_run.build-pipeline``).
 MACRO_RECORD_NAME = "build-pipeline"
 #: Default record name of the Run recipes step (its ``record_name`` field).
@@ -480,9 +510,9 @@ def publish_step_outcome(
     values = scenario_variables(record, project_key=project_key, variable=variable, location=location)
     scenario.set_scenario_variables(**values)
     for object_ref, partition, item in report_items(record, project_key=project_key):
-        scenario.add_report_item(object_ref, partition, item)
+        add_report_item(scenario, object_ref, partition, item)
     for object_ref, partition, item in check_report_items(record, project_key=project_key):
-        scenario.add_report_item(object_ref, partition, item)
+        add_report_item(scenario, object_ref, partition, item)
     verification = record.get("verification")
     if isinstance(verification, dict):
         for result in _failed_checks(verification, "WARN"):

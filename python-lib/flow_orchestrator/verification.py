@@ -514,7 +514,7 @@ def run_verify_step(
     step_config: Optional[Mapping], plugin_config: Optional[Mapping], *, client, project_key: str, scenario
 ) -> VerificationOutcome:
     """The Verify outputs step: verify, publish variables and report items, log WARN failures, raise on ERROR ones."""
-    from .entrypoints import open_gateway, step_form
+    from .entrypoints import add_report_item, open_gateway, step_form
 
     form = step_form(dict(step_config or {}), dict(plugin_config or {}))
     settings = parse_verify_config(form)
@@ -522,7 +522,7 @@ def run_verify_step(
     outcome = run_verification(gateway, settings)
     scenario.set_scenario_variables(**scenario_variables(outcome))
     for object_ref, partition, item in report_items(outcome):
-        scenario.add_report_item(object_ref, partition, item)
+        add_report_item(scenario, object_ref, partition, item)
     if outcome.captured_spec is not None:
         log.info("Captured expectations (paste them into the 'expectations' field):\n%s", outcome.captured_spec)
         return outcome

@@ -3,11 +3,9 @@
 A shell: DSS gives the form and the current user's client; ``flow_orchestrator.entrypoints`` does the rest.
 """
 
-import logging
-
 import dataiku
 from dataiku.runnables import Runnable
-from flow_orchestrator.entrypoints import max_progress, run_build_macro
+from flow_orchestrator.entrypoints import configure_logging, max_progress, run_build_macro
 
 
 class BuildPipelineMacro(Runnable):
@@ -23,7 +21,7 @@ class BuildPipelineMacro(Runnable):
         return None if target is None else (target, "NONE")
 
     def run(self, progress_callback):
-        logging.basicConfig(level=logging.INFO, format="flow-orchestrator %(levelname)s %(message)s")
+        configure_logging()
         return run_build_macro(
             self.config,
             self.plugin_config,

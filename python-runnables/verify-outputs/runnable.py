@@ -5,6 +5,7 @@ A shell: DSS gives the form and the current user's client; ``flow_orchestrator.v
 
 import dataiku
 from dataiku.runnables import Runnable
+from flow_orchestrator.entrypoints import configure_logging
 from flow_orchestrator.verification import run_verify_macro
 
 
@@ -18,6 +19,7 @@ class VerifyOutputsMacro(Runnable):
         return None
 
     def run(self, progress_callback):
+        configure_logging()
         return run_verify_macro(
             self.config, self.plugin_config, client=dataiku.api_client(), project_key=self.project_key
         )

@@ -4,14 +4,12 @@ A shell: DSS gives the step's parameters through environment variables (read by 
 ``flow_orchestrator.entrypoints`` validates them, runs, sets scenario variables and keeps the run record.
 """
 
-import logging
-
 import dataiku
 from dataiku.customstep import get_plugin_config, get_step_config
 from dataiku.scenario import Scenario
-from flow_orchestrator.entrypoints import run_recipes_step
+from flow_orchestrator.entrypoints import configure_logging, run_recipes_step
 
-logging.basicConfig(level=logging.INFO, format="flow-orchestrator %(levelname)s %(message)s")
+configure_logging()
 
 run_recipes_step(
     get_step_config(),

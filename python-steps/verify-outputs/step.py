@@ -4,14 +4,13 @@ A shell: DSS gives the step's parameters through environment variables (read by 
 ``flow_orchestrator.verification`` validates them, verifies, sets scenario variables and report items.
 """
 
-import logging
-
 import dataiku
 from dataiku.customstep import get_plugin_config, get_step_config
 from dataiku.scenario import Scenario
+from flow_orchestrator.entrypoints import configure_logging
 from flow_orchestrator.verification import run_verify_step
 
-logging.basicConfig(level=logging.INFO, format="flow-orchestrator %(levelname)s %(message)s")
+configure_logging()
 
 run_verify_step(
     get_step_config(),

@@ -120,3 +120,12 @@ def test_the_certificate_option_follows_the_client_signature(signature, expected
     client = new_client(client_class, "http://dss", "key", verify_tls=False)
     assert made == expected
     assert client._session.verify is (signature != "")
+
+
+def test_a_job_log_without_charset_is_read_as_utf8(dss, gateway):
+    """DSS sends job logs as text/plain with no charset; requests would decode them as ISO-8859-1."""
+    message = "Échec : données invalides pour la clé « patient_id » ✗"
+    dss.fail_recipe(PROJECT, "group_LAB_RESULTS_AGG", message, times=1)
+    job_id = gateway.start_job([OutputRef(id="LAB_RESULTS_AGG")], "NON_RECURSIVE_FORCED_BUILD")
+    assert dss.wait_for_job(PROJECT, job_id) == "FAILED"
+    assert message in gateway.job_log(job_id)

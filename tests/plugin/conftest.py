@@ -153,3 +153,17 @@ def run_step(dss_env):
 
     run.variables, run.report_items = {}, []
     return run
+
+
+@pytest.fixture(autouse=True)
+def _logger_levels_restored():
+    """Entry points configure the library's logger and urllib3's (as in DSS's process): undo it after each test."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("flow_orchestrator", "urllib3")]
+    saved = [(logger, logger.level, logger.handlers[:], logger.propagate) for logger in loggers]
+    yield
+    for logger, level, handlers, propagate in saved:
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+        logger.propagate = propagate

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from flow_orchestrator.entrypoints import RecipesFailed
@@ -34,6 +35,36 @@ def test_a_successful_step_sets_its_variables_and_report_items(run_step, clinica
     assert [item["report_item"]["recipe"] for item in run_step.report_items] == [LAB, NOTES, JOIN]
     assert stored_record(clinical_dss, project_key)["run_id"] == variables["flow_orchestrator_run_id"]
     assert clinical_dss.job_starts(project_key) == 3
+
+
+def test_report_items_dss_refuses_are_logged_and_never_fail_the_step(run_step, clinical_dss, project_key, caplog):
+    import dataiku.scenario as scenario_double
+
+    scenario_double.REFUSED_REPORT_ITEM_TYPES.add("FLOW_ORCHESTRATOR_RECIPE")
+    try:
+        run_step({"recipes": PIPELINE})
+    finally:
+        scenario_double.REFUSED_REPORT_ITEM_TYPES.clear()
+    assert run_step.variables["flow_orchestrator_state"] == "SUCCESS"
+    assert "did not accept the scenario report item" in caplog.text and "FLOW_ORCHESTRATOR_RECIPE" in caplog.text
+
+
+def test_the_step_logs_through_the_library_logger_and_leaves_the_root_alone(run_step, clinical_dss, project_key):
+    """DSS configured logging before the step runs: its root logger keeps its level and handlers."""
+    root = logging.getLogger()
+    handler = logging.NullHandler()
+    saved = root.level, root.handlers[:], logging.getLogger("urllib3").level
+    root.handlers[:] = [handler]  # as DSS leaves it: one handler, at DEBUG
+    root.setLevel(logging.DEBUG)
+    try:
+        run_step({"recipes": [LAB]})
+        assert root.handlers == [handler] and root.level == logging.DEBUG
+        assert logging.getLogger("urllib3").getEffectiveLevel() == logging.WARNING
+        assert logging.getLogger("flow_orchestrator").getEffectiveLevel() == logging.INFO
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        logging.getLogger("urllib3").setLevel(saved[2])
 
 
 def test_a_failing_step_names_every_failed_recipe_and_its_cause(run_step, clinical_dss, project_key):

@@ -10,6 +10,8 @@ import os
 
 #: Every call of a ``Scenario`` method, in order: ``(method name, arguments dict)``. Tests clear it.
 RECORDED_CALLS = []
+#: Report item types the backend refuses (DSS may refuse items of a custom type); tests fill and clear it.
+REFUSED_REPORT_ITEM_TYPES = set()
 
 
 class Scenario:
@@ -24,6 +26,8 @@ class Scenario:
 
     def add_report_item(self, object_ref, partition, report_item):
         json.dumps(report_item)
+        if report_item.get("type") in REFUSED_REPORT_ITEM_TYPES:
+            raise Exception(f"Failed to add report item: unknown report item type {report_item.get('type')}")
         RECORDED_CALLS.append(
             ("add_report_item", {"object_ref": object_ref, "partition": partition, "report_item": report_item})
         )
