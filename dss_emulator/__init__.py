@@ -215,6 +215,15 @@ class EmulatedDSS:
             self.state.futures.clear()
         return [job.id for job in lost]
 
+    def add_api_key(self, key: str, permissions) -> None:
+        """Accept another API key with these project permissions (``READ_CONF``, ``WRITE_CONF``; empty: none)."""
+        from .server import PERMISSION_NAMES
+
+        unknown = set(permissions) - set(PERMISSION_NAMES)
+        if unknown or key in (self.api_key, self.read_only_api_key):
+            raise ValueError(f"bad key or permissions: {sorted(unknown)}")
+        self._server.key_permissions[key] = frozenset(permissions)
+
     def set_count_speed(self, rows_per_s: float) -> None:
         """How fast metric computations count rows (``0``: at once); the default takes seconds for millions of rows."""
         if rows_per_s < 0:

@@ -11,8 +11,10 @@ What a real DSS and the unmodified ``dataikuapi`` client need, and the traps the
 * JSON answers with ``charset=utf-8`` and a ``Content-Length`` (the dataset listing, tens of megabytes in a large
   project, is chunked, as a servlet container sends a long answer); text answers ``text/plain; charset=utf-8``;
   ``iter_rows`` TSV streamed with chunked encoding and never gzip-encoded;
-* HTTP Basic auth with the API key as user name: unknown key → 401 ``NotAuthenticatedException``; the read-only
-  key may only GET, anything else → 403 ``UnauthorizedException``;
+* HTTP Basic auth with the API key as user name: unknown key → 401 ``NotAuthenticatedException``; each call needs
+  a project permission (reads *Read project content*, writes *Write project content*, see ``required_permission``)
+  and a key without it gets 403 ``UnauthorizedException`` naming it (the read-only key has READ_CONF only; keys
+  added with ``EmulatedDSS.add_api_key`` have the permissions given);
 * request faults (500, dropped connection, slow answers) injected on public-API requests, not on ``/emulator/``.
 
 Handlers live in :mod:`dss_emulator.api`; each returns a :class:`Response` or raises :class:`~dss_emulator.state.DSSError`.
@@ -35,6 +37,18 @@ from .state import INTERNAL_ERROR, MALFORMED_REQUEST, NOT_AUTHENTICATED, NOT_FOU
 PUBLIC_PREFIXES = (("dip", "publicapi"), ("public", "api"))
 ADMIN_PREFIX = ("emulator",)
 READ_METHODS = frozenset({"GET", "HEAD"})
+#: DSS's project permissions the plugin's calls need: every read it makes needs *Read project content*; every write
+#: (job starts and aborts, schema and variable writes, schema propagation, metric computation, folder writes) needs
+#: *Write project content*.
+READ_CONF, WRITE_CONF = "READ_CONF", "WRITE_CONF"
+PERMISSION_NAMES = {READ_CONF: "Read project content", WRITE_CONF: "Write project content"}
+
+
+def required_permission(method: str) -> str:
+    """The project permission a public-API call needs."""
+    return READ_CONF if method in READ_METHODS else WRITE_CONF
+
+
 _SLASHES = re.compile(r"/+")
 
 
@@ -252,6 +266,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.admin_router = admin
         self.api_key = api_key
         self.read_only_api_key = read_only_api_key
+        self.key_permissions: Dict[str, frozenset] = {}  # further API keys and their project permissions
         self.stopping = threading.Event()
         self._count_lock = threading.Lock()
         self.request_count = 0
@@ -260,8 +275,16 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         with self._count_lock:
             self.request_count += 1
 
+    def permissions_of(self, access: str) -> frozenset:
+        """The project permissions of an authenticated caller (``access`` as :meth:`access_for` gives it)."""
+        if access == "admin":
+            return frozenset(PERMISSION_NAMES)
+        if access == "read":
+            return frozenset({READ_CONF})
+        return self.key_permissions.get(access, frozenset())
+
     def access_for(self, authorization: Optional[str]) -> Optional[str]:
-        """ "admin", "read" or None (not authenticated) for an ``Authorization`` header."""
+        """ "admin", "read", another known key (its permissions in ``key_permissions``) or None (not authenticated)."""
         if not authorization or not authorization.lower().startswith("basic "):
             return None
         try:
@@ -273,6 +296,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             return "admin"
         if self.read_only_api_key and user == self.read_only_api_key:
             return "read"
+        if user in self.key_permissions:
+            return user
         return None
 
 
@@ -355,13 +380,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
         request = Request(method, segments, query, body, self.headers, access)
         try:
             handler, params = router.resolve(method, segments)
-            if method not in READ_METHODS and access != "admin":
+            needed = required_permission(method)
+            if access != "admin" and needed not in self.server.permissions_of(access):
+                kind = "is read-only and cannot" if READ_CONF in self.server.permissions_of(access) else "cannot"
                 raise DSSError(
                     403,
                     UNAUTHORIZED,
-                    "Permission denied: this API key is read-only",
-                    f"Permission denied: this API key is read-only and cannot {method} {request.path} (writes and job starts "
-                    "need a read-write key)",
+                    f"Permission denied: this API key {kind} {method} {request.path}",
+                    f"Permission denied: this API key {kind} {method} {request.path}: that needs the project "
+                    f"permission {needed} ({PERMISSION_NAMES[needed]})",
                 )
             if admin and access != "admin":
                 raise DSSError(403, UNAUTHORIZED, "Permission denied: the emulator admin API needs the admin key")

@@ -184,3 +184,18 @@ def test_read_only_key_reads_but_cannot_write_or_build(dss, read_only_key):
     with pytest.raises(DataikuException, match="UnauthorizedException: Permission denied"):
         project.set_variables({"standard": {"x": 1}, "local": {}})
     assert dss.job_starts("CLINICAL") == starts
+
+
+def test_each_call_needs_its_project_permission_per_api_key(fresh_dss):
+    """Reads need Read project content, every write the plugin makes (metrics included) Write project content."""
+    fresh_dss.add_api_key("nobody", [])
+    fresh_dss.add_api_key("reader", ["READ_CONF"])
+    fresh_dss.add_api_key("writer", ["READ_CONF", "WRITE_CONF"])
+    with pytest.raises(DataikuException, match="needs the project permission READ_CONF"):
+        fresh_dss.client("nobody").get_project("CLINICAL").get_summary()
+    reader = fresh_dss.client("reader").get_project("CLINICAL")
+    assert reader.get_summary()["projectKey"] == "CLINICAL"
+    with pytest.raises(DataikuException, match=r"needs the project permission WRITE_CONF \(Write project content\)"):
+        reader.get_dataset("LAB_RESULTS").compute_metrics(metric_ids=["records:COUNT_RECORDS"])
+    writer = fresh_dss.client("writer").get_project("CLINICAL")
+    assert writer.get_dataset("LAB_RESULTS").compute_metrics(metric_ids=["records:COUNT_RECORDS"])["hasResult"]

@@ -186,6 +186,23 @@ def test_a_count_over_its_time_limit_is_noted_and_the_last_value_used(shop_dss):
     assert "did not finish counting the rows" in reads.notes[0] and "ORDERS_CLEAN" in reads.notes[0]
 
 
+def test_a_read_only_user_gets_the_last_count_said_to_be_maybe_stale():
+    """Computing metrics needs Write project content on DSS: the Verify macro declares Read project content only."""
+    from flow_orchestrator.dss import DSSGateway
+    from schema_ops_helpers import SHOP_FLOW
+
+    from dss_emulator import EmulatedDSS
+
+    with EmulatedDSS.start(flows=[str(SHOP_FLOW)], read_only_api_key="reader") as dss:
+        dataset = dss.client().get_project(PROJECT).get_dataset("ORDERS_CLEAN")
+        dataset.compute_metrics(metric_ids=["records:COUNT_RECORDS"])
+        dataset.build()  # the count is now older than the last build
+        reads = VerificationGateway(DSSGateway(dss.client("reader"), PROJECT))
+        assert reads.row_count("ORDERS_CLEAN", reads.last_build("ORDERS_CLEAN")) == (60, True, False)
+    [note] = reads.notes
+    assert "may not compute metrics" in note and "Write project content" in note and "may be stale" in note
+
+
 def test_verify_after_build_checks_builds_within_the_run(gateway, shop_dss):
     run_started_at_ms = int(time.time() * 1000)
     shop_dss.client().get_project(PROJECT).get_dataset("ORDERS_CLEAN").build()
