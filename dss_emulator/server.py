@@ -386,7 +386,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise DSSError(
                     403,
                     UNAUTHORIZED,
-                    f"Permission denied: this API key {kind} {method} {request.path}",
+                    f"Permission denied: this API key {kind} {method} {request.path} (needs {needed})",
                     f"Permission denied: this API key {kind} {method} {request.path}: that needs the project "
                     f"permission {needed} ({PERMISSION_NAMES[needed]})",
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import pytest
@@ -37,7 +38,12 @@ def test_propagation_with_auto_rebuild_updates_schema_and_rebuilds(fresh_dss, fr
     assert "value_sum" in _columns(fresh_project, "LAB_RESULTS_AGG")
     assert result["rebuiltDatasets"] == ["LAB_RESULTS_AGG", "ML_TRAINING_DATA", "MODEL_SCORES"]
     assert fresh_dss.job_starts("CLINICAL") == starts_before + 3
-    rows = list(fresh_project.get_dataset("LAB_RESULTS_AGG").iter_rows(columns=["value_sum"]))
+    dataset = fresh_project.get_dataset("LAB_RESULTS_AGG")
+    if "columns" in inspect.signature(dataset.iter_rows).parameters:
+        rows = list(dataset.iter_rows(columns=["value_sum"]))
+    else:  # client 12.0 reads every column
+        position = _columns(fresh_project, "LAB_RESULTS_AGG").index("value_sum")
+        rows = [[row[position]] for row in dataset.iter_rows()]
     assert len(rows) == 80
     assert all(r[0] is None or isinstance(r[0], float) for r in rows)
     assert sum(1 for r in rows if r[0]) > 70

@@ -287,7 +287,10 @@ def test_deleting_the_dataset_removes_its_files(project):
 
 def test_uploading_to_a_dataset_that_is_not_uploaded_files_is_refused(emulator, project):
     project.new_managed_dataset("MANAGED").with_store_into("filesystem_managed").create()
-    with pytest.raises(DataikuException, match=f"{ILLEGAL_ARGUMENT}: .*UPLOADS.MANAGED is of type Filesystem"):
+    with pytest.raises(
+        DataikuException,
+        match=f"{ILLEGAL_ARGUMENT}: .*UPLOADS.MANAGED (is of type Filesystem|is not an uploaded-files dataset)",
+    ):
         project.get_dataset("MANAGED").uploaded_add_file(io.BytesIO(b"a\n1\n"), "a.csv")
     with pytest.raises(DataikuException, match="UPLOADS.MANAGED"):
         project.get_dataset("MANAGED").uploaded_list_files()
@@ -367,7 +370,8 @@ def test_detection_on_a_managed_dataset_answers_its_own_settings(project):
 def test_detection_on_a_sql_dataset_is_refused(emulator, project):
     project.create_dataset("SQL", "PostgreSQL", params={"connection": "pg"})
     with pytest.raises(
-        DataikuException, match=re.escape(ILLEGAL_ARGUMENT) + ": Dataset UPLOADS.SQL is of type PostgreSQL"
+        DataikuException,
+        match=re.escape(ILLEGAL_ARGUMENT) + ": Dataset UPLOADS.SQL (is of type PostgreSQL|is not a files-based)",
     ):
         emulator.client()._perform_json(
             "POST", f"/projects/{PROJECT}/datasets/SQL/actions/testAndDetectSettings/fsLike", body={}
