@@ -126,10 +126,13 @@ FIELD_TYPES = {
 #: Values the ``dss_instance`` preset provides, with their DSS types.
 INSTANCE_PRESET_TYPES = {
     "url": ("STRING",),
-    "api_key": ("PASSWORD",),
+    "user_api_key": ("CREDENTIAL_REQUEST",),
     "verify_tls": ("BOOLEAN",),
     "project_key": ("STRING",),
 }
+#: The instance preset's per-user credential (each user's own API key), and the admin-only shared key (pluginParams).
+PERSONAL_KEY_PARAM = "user_api_key"
+SHARED_KEY_PARAM = "api_key"
 
 #: Recipe states a run record uses, in the order the step reports them.
 RECIPE_STATES = ("SUCCESS", "FAILED", "TIMED_OUT", "ABORTED", "SKIPPED", "NOT_RUN")
@@ -251,12 +254,20 @@ def remote_instance(form: dict) -> Optional[RemoteInstance]:
     preset = _preset_values(form, "dss_instance")
     if not preset:
         return None
-    url, api_key = str(preset.get("url") or "").strip(), str(preset.get("api_key") or "").strip()
+    url = str(preset.get("url") or "").strip()
+    api_key = _personal_api_key(preset) or str(preset.get("api_key") or "").strip()
     problems = []
     if not url:
         problems.append(("dss_instance.url", "the DSS instance preset has no URL; fill it in the preset"))
     if not api_key:
-        problems.append(("dss_instance.api_key", "the DSS instance preset has no API key; fill it in the preset"))
+        problems.append(
+            (
+                "dss_instance.user_api_key",
+                "no API key for the DSS instance preset: enter your own personal API key of that instance in your "
+                "profile (Profile > Credentials, the preset's 'Your API key' line), or ask an administrator to "
+                "define a shared key in the plugin's settings",
+            )
+        )
     if problems:
         raise ConfigError(problems)
     verify = preset.get("verify_tls")
@@ -266,6 +277,16 @@ def remote_instance(form: dict) -> Optional[RemoteInstance]:
         verify_tls=True if verify is None else bool(verify),
         project_key=str(preset.get("project_key") or "").strip() or None,
     )
+
+
+def _personal_api_key(preset: dict) -> str:
+    """The key the current user entered for the preset's ``user_api_key`` credential request (DSS hands per-user
+    credentials to the plugin under the preset's ``__credentials``), or ``""``."""
+    credentials = preset.get("__credentials")
+    value = credentials.get(PERSONAL_KEY_PARAM) if isinstance(credentials, dict) else None
+    if isinstance(value, dict):  # a credential handed as an object: its secret field
+        value = next((value.get(k) for k in ("password", "value", "secret", "token") if value.get(k)), None)
+    return str(value or "").strip()
 
 
 def open_gateway(form: dict, *, client, project_key: str) -> DSSGateway:

@@ -152,6 +152,21 @@ def test_links_with_an_instance_preset_are_absolute(new_macro, project_key):
         assert f'href="{remote.url}/projects/{project_key}/jobs/{job["def"]["id"]}/"' in html
 
 
+def test_with_a_personal_key_the_user_acts_with_their_own_rights_not_the_shared_keys(new_macro, project_key):
+    """A user who may only read the remote project cannot build there through an admin's shared key."""
+    from dss_emulator import EmulatedDSS
+    from flow_orchestrator.errors import DSSPermissionError
+
+    with EmulatedDSS.start(flows=[CLINICAL_FLOW], api_key=SECRET) as remote:
+        remote.add_api_key("alice-reads-only", ["READ_CONF"])
+        preset = {"url": remote.url, "api_key": SECRET, "project_key": project_key}
+        preset["__credentials"] = {"user_api_key": "alice-reads-only"}
+        macro = new_macro("LOCAL_PROJECT", {"dss_instance": preset, "recipes": [LAB]})
+        with pytest.raises(DSSPermissionError):
+            macro.run(lambda done: None)
+        assert remote.job_starts(project_key) == 0
+
+
 def test_instance_preset_orchestrates_that_instance_and_never_shows_its_key(new_macro, project_key, caplog):
     """No local client at all (DSS's would be another instance): everything goes through the preset."""
     from dss_emulator import EmulatedDSS

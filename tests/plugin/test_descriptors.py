@@ -149,7 +149,11 @@ def test_policy_preset_provides_every_policy_field_with_the_form_types():
 
 def test_instance_preset_provides_what_the_entry_points_read():
     _check_types(INSTANCE_SET, list(entrypoints.INSTANCE_PRESET_TYPES), entrypoints.INSTANCE_PRESET_TYPES)
-    assert params_of(INSTANCE_SET)["api_key"]["type"] == "PASSWORD", "the API key must be a secret field"
+    personal = params_of(INSTANCE_SET)["user_api_key"]
+    assert personal["credentialRequestSettings"] == {"type": "SINGLE_FIELD"}, "each user enters their own key"
+    shared = {p["name"]: p for p in load(INSTANCE_SET)["pluginParams"]}
+    assert shared["api_key"]["type"] == "PASSWORD", "the shared key is a secret only administrators define"
+    assert "api_key" not in params_of(INSTANCE_SET), "a project-level preset must not carry a shared key"
 
 
 def _literal_keys(source: Path, receivers) -> set:
@@ -189,7 +193,9 @@ def test_every_literal_form_key_in_the_code_is_a_declared_field():
         read = _literal_keys(source, {"form", "config", "step_config"})
         assert read <= form_keys, f"{_rel(source)} reads fields no form declares: {sorted(read - form_keys)}"
     preset_keys = _literal_keys(library, {"preset"})
-    assert preset_keys and preset_keys <= set(params_of(INSTANCE_SET)), sorted(preset_keys)
+    declared = set(params_of(INSTANCE_SET)) | {p["name"] for p in load(INSTANCE_SET).get("pluginParams", [])}
+    declared.add("__credentials")  # where DSS puts the current user's answers to CREDENTIAL_REQUEST params
+    assert preset_keys and preset_keys <= declared, sorted(preset_keys - declared)
 
 
 # ------------------------------------------------------------------------------------------- dynamic choices

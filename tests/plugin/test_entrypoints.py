@@ -81,6 +81,17 @@ def test_step_form_takes_resolved_presets_from_the_plugin_config():
     assert form["recipes"] == ["a", "b"] and form["parallel"] is True
 
 
+def test_each_user_acts_with_their_own_key_and_the_shared_one_is_only_a_fallback():
+    """Per-user credentials the DSS way: DSS resolves the preset with the current user's entry under __credentials."""
+    preset = {"url": "https://auto", "api_key": "shared-key", "__credentials": {"user_api_key": "alice-key"}}
+    assert remote_instance({"dss_instance": preset}).api_key == "alice-key"
+    assert remote_instance({"dss_instance": {**preset, "__credentials": {}}}).api_key == "shared-key"
+    as_object = {"url": "https://auto", "__credentials": {"user_api_key": {"password": "bob-key"}}}
+    assert remote_instance({"dss_instance": as_object}).api_key == "bob-key"
+    with pytest.raises(ConfigError, match="enter your own personal API key of that instance in your profile"):
+        remote_instance({"dss_instance": {"url": "https://auto", "__credentials": {"user_api_key": ""}}})
+
+
 def test_an_unresolved_preset_is_a_clear_error_not_a_silent_local_run():
     with pytest.raises(ConfigError) as caught:
         remote_instance({"dss_instance": {"mode": "PRESET", "name": "automation"}})
@@ -91,7 +102,7 @@ def test_the_instance_preset_needs_url_and_key_and_never_shows_the_key():
     assert remote_instance({}) is None and remote_instance({"dss_instance": None}) is None
     with pytest.raises(ConfigError) as caught:
         remote_instance({"dss_instance": {"url": "", "api_key": ""}})
-    assert [f for f, _ in caught.value.problems] == ["dss_instance.url", "dss_instance.api_key"]
+    assert [f for f, _ in caught.value.problems] == ["dss_instance.url", "dss_instance.user_api_key"]
     remote = remote_instance(
         {"dss_instance": {"url": "https://auto:11200/", "api_key": SECRET, "verify_tls": False, "project_key": "CLIN"}}
     )
