@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from .config import BuildConfig, is_blank, parse_build_config
 from .dss import DSSGateway, connect
@@ -112,7 +112,7 @@ FIELD_TYPES = {
     "reorder": ("BOOLEAN",),
     "parallel": ("BOOLEAN",),
     "record_name": ("STRING",),
-    "record_folder": ("MANAGED_FOLDER",),
+    "record_folder": ("MANAGED_FOLDER", "SELECT"),
     "keep_runs": ("INT",),
     "partitions": ("STRING",),
     "propagate_schema_first": ("BOOLEAN",),
@@ -207,9 +207,27 @@ def raw_build_form(form: dict, fields: Iterable[str]) -> dict:
     return raw
 
 
+#: Object pickers of this instance (DSS fills them from a Flow selection) and their dynamic twins, which list the
+#: objects of the project the ``dss_instance`` preset names; with a preset chosen, only the twin is shown and read.
+REMOTE_PICKERS = {"targets": "remote_targets", "source_dataset": "remote_source_dataset", "datasets": "remote_datasets"}
+
+
+def with_picked_objects(form: Mapping) -> dict:
+    """The form with each object picker holding what the user picked where the run acts: the twin's value when a
+    DSS instance preset is chosen (the native picker lists this instance's objects, not the remote project's)."""
+    picked = dict(form)
+    instance = form.get("dss_instance")  # the preset's values, or DSS's {"mode": "NONE"} when none is chosen
+    if is_blank(instance) or (isinstance(instance, dict) and instance.get("mode") == "NONE"):
+        return picked
+    for native, remote in REMOTE_PICKERS.items():
+        if native in picked or remote in picked:
+            picked[native] = picked.get(remote)
+    return picked
+
+
 def macro_build_config(form: dict) -> BuildConfig:
     """The Build pipeline macro's form as a validated config; raises ConfigError naming each bad field."""
-    return parse_build_config(raw_build_form(form, MACRO_FIELDS), source="macro")
+    return parse_build_config(raw_build_form(with_picked_objects(form), MACRO_FIELDS), source="macro")
 
 
 def step_form(step_config: Optional[dict], plugin_config: Optional[dict]) -> dict:
@@ -225,7 +243,7 @@ def step_form(step_config: Optional[dict], plugin_config: Optional[dict]) -> dic
             form[field] = resolved[field]
     for field, value in resolved.items():
         form.setdefault(field, value)
-    return form
+    return with_picked_objects(form)
 
 
 def step_build_config(form: dict) -> BuildConfig:
@@ -629,6 +647,16 @@ def recipe_choices(gateway: DSSGateway) -> List[dict]:
     return choices
 
 
+def folder_choices(gateway: DSSGateway) -> List[dict]:
+    """The project's managed folders (value: the folder id), after a first "none" choice."""
+    items = sorted(gateway.list_managed_folders(), key=lambda f: str(f.get("name") or f.get("id") or "").lower())
+    choices = [{"value": "", "label": "(none: keep the record in a project variable only)"}]
+    for item in items:
+        if item.get("id"):
+            choices.append({"value": item["id"], "label": f"{item.get('name') or item['id']} ({item['id']})"})
+    return choices
+
+
 def dataset_choices(gateway: DSSGateway) -> List[dict]:
     """The project's datasets by name, labelled ``name (type)``."""
     items = sorted(gateway.list_datasets(), key=lambda d: str(d.get("name", "")).lower())
@@ -660,6 +688,10 @@ CHOICE_PROVIDERS = {
     "recipes": ("recipes", recipe_choices),
     "zones": ("Flow zones", zone_choices),
     "datasets": ("datasets", dataset_choices),
+    "remote_targets": ("datasets", dataset_choices),
+    "remote_source_dataset": ("datasets", dataset_choices),
+    "remote_datasets": ("datasets", dataset_choices),
+    "record_folder": ("managed folders", folder_choices),
 }
 
 

@@ -499,9 +499,10 @@ def run_propagate_macro(config: Mapping, plugin_config: Optional[Mapping] = None
 
     A propagation that stops raises :class:`PropagationError` (a macro that returns a report is shown as a success).
     """
-    from .entrypoints import open_gateway
+    from .entrypoints import open_gateway, with_picked_objects
     from .report.schema_html import render_propagation_report
 
+    config = with_picked_objects(config)
     settings = parse_propagate_config(config)
     gateway = open_gateway(dict(config), client=client, project_key=project_key)
     outcome = propagate_schema(gateway, settings)

@@ -458,9 +458,10 @@ def failure_message(result: VerificationResult) -> Optional[str]:
 
 def run_verify_macro(config: Mapping, plugin_config: Optional[Mapping] = None, *, client, project_key: str) -> str:
     """The Verify outputs macro: validate, verify (or capture), return the HTML report (failures listed first)."""
-    from .entrypoints import open_gateway
+    from .entrypoints import open_gateway, with_picked_objects
     from .report.verify_html import render_verification_report
 
+    config = with_picked_objects(config)
     settings = parse_verify_config(config)
     gateway = open_gateway(dict(config), client=client, project_key=project_key)
     outcome = run_verification(gateway, settings)

@@ -154,8 +154,9 @@ def test_links_with_an_instance_preset_are_absolute(new_macro, project_key):
 
 def test_with_a_personal_key_the_user_acts_with_their_own_rights_not_the_shared_keys(new_macro, project_key):
     """A user who may only read the remote project cannot build there through an admin's shared key."""
-    from dss_emulator import EmulatedDSS
     from flow_orchestrator.errors import DSSPermissionError
+
+    from dss_emulator import EmulatedDSS
 
     with EmulatedDSS.start(flows=[CLINICAL_FLOW], api_key=SECRET) as remote:
         remote.add_api_key("alice-reads-only", ["READ_CONF"])

@@ -62,3 +62,34 @@ def test_choices_follow_the_chosen_instance_preset(dss_env, ask, clinical_dss, p
     preset = {"url": clinical_dss.url, "api_key": clinical_dss.api_key, "project_key": project_key}
     values = [c["value"] for c in ask("recipes", {"dss_instance": preset})["choices"]]
     assert values[-1] == TRAIN
+
+
+def test_pickers_follow_the_instance_preset(dss_env, ask):
+    """With a DSS instance preset, the dataset and folder lists are the remote project's, not this instance's."""
+    from pathlib import Path
+
+    from dss_emulator import EmulatedDSS
+
+    shop = Path(__file__).resolve().parents[1] / "integration" / "schema_ops" / "shop_flow.json"
+    with EmulatedDSS.start(flows=[str(shop)]) as remote:
+        [remote_key] = remote.client().list_project_keys()
+        remote.client().get_project(remote_key).create_managed_folder("remote history")
+        preset = {"url": remote.url, "__credentials": {"user_api_key": remote.api_key}, "project_key": remote_key}
+        for field in ("remote_targets", "remote_source_dataset", "remote_datasets"):
+            listed = {c["value"] for c in ask(field, {"dss_instance": preset})["choices"]}
+            assert "ORDERS_RAW" in listed and "LAB_RESULTS" not in listed, field
+        folders = ask("record_folder", {"dss_instance": preset})["choices"]
+        assert folders[0]["value"] == "" and [c["label"].split(" (")[0] for c in folders[1:]] == ["remote history"]
+    local = {c["value"] for c in ask("remote_datasets", {})["choices"]}
+    assert "LAB_RESULTS" in local and "ORDERS_RAW" not in local
+
+
+def test_with_a_preset_the_twin_pickers_are_read_not_the_local_ones():
+    from flow_orchestrator.entrypoints import with_picked_objects
+
+    local_pick = {"targets": ["LAB_RESULTS_AGG"], "remote_targets": ["ORDERS_CLEAN"], "recipes": ["r"]}
+    assert with_picked_objects(local_pick)["targets"] == ["LAB_RESULTS_AGG"]
+    assert with_picked_objects({**local_pick, "dss_instance": {"mode": "NONE"}})["targets"] == ["LAB_RESULTS_AGG"]
+    remote = with_picked_objects({**local_pick, "dss_instance": {"url": "https://auto"}})
+    assert remote["targets"] == ["ORDERS_CLEAN"] and remote["recipes"] == ["r"]
+    assert with_picked_objects({"datasets": ["A"], "dss_instance": {"url": "https://auto"}})["datasets"] is None
