@@ -421,7 +421,7 @@ def verify_build_outputs(gateway, config: BuildConfig, plan: BuildPlan, record: 
         if expectations.is_empty:
             result = VerificationResult((), ())
         else:
-            result = verify_after_build(gateway, expectations, started_ms)
+            result = verify_after_build(gateway, expectations, started_ms, _built_partitions(plan, record))
     except (FlowOrchestratorError, TransientAPIError) as error:
         message = f"The outputs could not be verified: {error}"
         log.info("%s", message)
@@ -444,6 +444,21 @@ def verify_build_outputs(gateway, config: BuildConfig, plan: BuildPlan, record: 
         state = "WARN" if result.counts["failed_warn"] else "PASSED"
     log.info("Output checks: %s", result.summary())
     return dict(base, state=state, error=None, duration_s=round(time.monotonic() - started, 3), **result.to_dict())
+
+
+def _built_partitions(plan, record) -> Dict[str, List[str]]:
+    """Output dataset → the partition ids its recipe built in this run (the spec's items), for the verification."""
+    specs = {item.name: item.partitions for item in record.recipes if item.state == "SUCCESS" and item.partitions}
+    built: Dict[str, List[str]] = {}
+    for item in plan.recipes:
+        spec = specs.get(item.name)
+        if not spec:
+            continue
+        ids = [part.strip() for part in str(spec).split(",") if part.strip()]
+        for output in item.outputs:
+            if output.type == "DATASET":
+                built[output.id] = ids
+    return built
 
 
 def _epoch_ms(text: Optional[str]) -> Optional[int]:

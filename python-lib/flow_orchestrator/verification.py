@@ -183,13 +183,22 @@ class VerificationGateway:
     """The DSS reads of a verification, through ``gateway._call`` (same error mapping as the rest of the library)."""
 
     def __init__(
-        self, gateway, *, clock: Callable[[], float] = time.monotonic, metric_timeout_s: float = METRIC_TIMEOUT_S
+        self,
+        gateway,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        metric_timeout_s: float = METRIC_TIMEOUT_S,
+        built_partitions: Optional[Mapping[str, Sequence[str]]] = None,
     ):
         self.gateway = gateway
         self._clock = clock
         self._metric_timeout_s = metric_timeout_s
         self._names: Dict[str, Set[str]] = {}
         self._partitioned: Dict[str, Set[str]] = {}
+        #: dataset ref -> the partition ids a run built in it (a spec's items; ranges are counted on ALL instead)
+        self._built_partitions: Dict[str, List[str]] = {
+            ref: ids for ref, ids in (built_partitions or {}).items() if ids and not any("/" in i for i in ids)
+        }
         self._rules_offered: Optional[bool] = None
         self.notes: List[str] = []
 
@@ -250,19 +259,38 @@ class VerificationGateway:
     def row_count(self, ref: str, last_build: Optional[dict]) -> Tuple[Optional[int], bool, bool]:
         """(count, stale, computed): the metric, recomputed when missing or older than the last build.
 
-        A user who may not compute metrics (DSS needs *Write project content* for that) gets the last value, with a
-        note saying it may be stale; a count DSS does not finish within the count time limit is noted the same way.
+        A partitioned dataset whose partitions this run built is counted on those partitions (DSS keeps metrics per
+        partition), the others on the whole data (``NP``, or ``ALL`` when partitioned).
         """
-        value, measured_ms = self._last_row_count(ref)
         built_ms = None
         if last_build:
             built_ms = last_build.get("end_ms") or last_build.get("start_ms")
+        partitions = self._built_partitions.get(ref) if self.partitioned(ref) else None
+        if not partitions:
+            return self._count(ref, self._whole(ref), built_ms)
+        total, any_stale, any_computed = 0, False, False
+        for partition in partitions:
+            count, stale, computed = self._count(ref, partition, built_ms)
+            if count is None:
+                return None, stale, computed
+            total, any_stale, any_computed = total + count, any_stale or stale, any_computed or computed
+        self.notes.append(f"{ref}: rows counted in the partitions this run built ({', '.join(partitions)})")
+        return total, any_stale, any_computed
+
+    def _count(self, ref: str, partition: str, built_ms: Optional[int]) -> Tuple[Optional[int], bool, bool]:
+        """(count, stale, computed) of one partition id (``NP``/``ALL``: the whole dataset).
+
+        A user who may not compute metrics (DSS needs *Write project content* for that) gets the last value, with a
+        note saying it may be stale; a count DSS does not finish within the count time limit is noted the same way.
+        """
+        raw, measured_ms = self.gateway.last_metric_value(ref, ROW_COUNT_METRIC, partition)
+        value = _as_count(raw)
         stale = value is None or (built_ms is not None and (measured_ms is None or measured_ms < built_ms))
         if not stale:
             return value, False, False
         try:
             computed, took_s = self.gateway.compute_metric(
-                ref, ROW_COUNT_METRIC, partition=self._whole(ref), timeout_s=self._metric_timeout_s
+                ref, ROW_COUNT_METRIC, partition=partition, timeout_s=self._metric_timeout_s
             )
         except DSSPermissionError:
             self.notes.append(
@@ -288,7 +316,7 @@ class VerificationGateway:
             self.notes.append(f"{ref}: DSS took {took_s:.0f} s to count the rows")
         count = _as_count(computed)
         if count is None:
-            count, _ = self._last_row_count(ref)
+            count = _as_count(self.gateway.last_metric_value(ref, ROW_COUNT_METRIC, partition)[0])
         return count, False, count is not None
 
     def rule_results(self, ref: str) -> Optional[List[dict]]:
@@ -361,10 +389,16 @@ def _close_name(name: str, candidates: Sequence[str]) -> Optional[str]:
 
 
 def verify_outputs(
-    gateway, expectations: ExpectationSet, run_started_at_ms: Optional[int] = None
+    gateway,
+    expectations: ExpectationSet,
+    run_started_at_ms: Optional[int] = None,
+    built_partitions: Optional[Mapping[str, Sequence[str]]] = None,
 ) -> VerificationResult:
-    """Read what the expectations need and judge them; notes say what could not be read and why."""
-    reads = VerificationGateway(gateway)
+    """Read what the expectations need and judge them; notes say what could not be read and why.
+
+    ``built_partitions`` (dataset → partition ids a run built): row counts of those partitioned datasets are taken
+    on those partitions."""
+    reads = VerificationGateway(gateway, built_partitions=built_partitions)
     facts = reads.facts(needed_facts(expectations), run_started_at_ms)
     result = evaluate(expectations, facts)
     if not reads.notes:
@@ -372,9 +406,15 @@ def verify_outputs(
     return VerificationResult(result.results, tuple(dict.fromkeys(tuple(reads.notes) + result.notes)))
 
 
-def verify_after_build(gateway, expectations: ExpectationSet, run_started_at_ms: Optional[int]) -> VerificationResult:
-    """The build engine's "verify after build": ``built.within_run`` is judged against the run's start."""
-    return verify_outputs(gateway, expectations, run_started_at_ms)
+def verify_after_build(
+    gateway,
+    expectations: ExpectationSet,
+    run_started_at_ms: Optional[int],
+    built_partitions: Optional[Mapping[str, Sequence[str]]] = None,
+) -> VerificationResult:
+    """The build engine's "verify after build": ``built.within_run`` is judged against the run's start, row counts of
+    partitioned outputs on the partitions the run built."""
+    return verify_outputs(gateway, expectations, run_started_at_ms, built_partitions)
 
 
 def capture_spec(gateway, datasets: Sequence[str], *, row_tolerance: float = 0.5) -> str:

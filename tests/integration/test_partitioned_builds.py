@@ -135,3 +135,17 @@ def test_partitioning_missing_from_list_items_is_read_from_the_planned_outputs_s
     record = run_build(gateway, _config("2026-12-05"))
     assert record.state == "SUCCESS", record.to_dict()
     assert dss.client().get_project(DAILY).get_dataset("ORDERS_BY_STORE").list_partitions() == ["2026-12-05"]
+
+
+def test_verification_counts_the_partitions_the_run_built(dss):
+    """DSS keeps metrics per partition: 'at least 3 rows' is judged on the day built (2 rows), not on ALL (5)."""
+    gateway = gateway_for(dss, DAILY)
+    assert run_build(gateway, _config("2026-12-05")).state == "SUCCESS"
+    spec = '{"version": 1, "datasets": {"ORDERS_CLEAN": {"min_rows": 3}}}'
+    config = _config("2026-12-06", verify_after_build=True, expectations=spec)
+    record = run_build(gateway_for(dss, DAILY), config).to_dict()
+    [check] = [
+        r for r in record["verification"]["results"] if (r["dataset"], r["kind"]) == ("ORDERS_CLEAN", "min_rows")
+    ]
+    assert check["status"] == "failed" and "2" in check["message"], check
+    assert any("partitions this run built (2026-12-06)" in note for note in record["verification"]["notes"])
