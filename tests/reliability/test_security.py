@@ -257,7 +257,12 @@ def test_html_output_escapes_every_payload(html_outputs, name):
     assert not handlers, f"event handler attributes: {handlers}"
     assert not [a for _, a in doc.elements if a.get("id") == "esc"]
     links = [a.get("href") or "" for tag, a in doc.elements if tag == "a"]
-    assert all(link.startswith(("http://", "https://", "#")) for link in links), links
+    # absolute http(s), in-page, or root-relative DSS paths (the local instance's links): never another scheme
+    assert all(
+        link.startswith(("http://", "https://", "#")) or (link.startswith("/") and not link.startswith("//"))
+        for link in links
+    ), links
+    assert not any(char in link for link in links for char in "\"'<> "), links
     assert tags.count("style") <= 1, "a payload opened a style element"
     assert not any("display:none}" in s or "esc" in s or "XSS" in s for s in doc.styles), "payload inside the CSS"
     for text in SHOWN[name]:
