@@ -214,6 +214,13 @@ def is_transient_answer(status: Optional[int], message: str) -> bool:
     return error_type in TRANSIENT_ERROR_TYPES or any(marker in lowered for marker in _TRANSIENT_MESSAGE_MARKERS)
 
 
+def is_dss_answer(error: BaseException) -> bool:
+    """True when DSS answered with an error (as opposed to not answering at all)."""
+    from dataikuapi.utils import DataikuException
+
+    return isinstance(error, DataikuException) or isinstance(getattr(error, "__cause__", None), DataikuException)
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc) or exc.__class__.__name__
     return text if len(text) <= 2000 else text[:2000] + "…"
@@ -646,6 +653,28 @@ class DSSGateway:
             if item.get("metricId") == metric_id and item.get("value") is not None:
                 return str(item["value"]), time.monotonic() - started
         return None, time.monotonic() - started
+
+    def data_quality_rule_results(self, ref: str) -> Optional[List[dict]]:
+        """The last results of a dataset's data-quality rules; None where they are not offered: by the client
+        (``get_data_quality_rules`` appeared in client 12.6) or by the instance (no such endpoint)."""
+        from dataikuapi.utils import DataikuException
+
+        owner, name = split_dataset_ref(ref, self.project_key)
+        dataset = self.client.get_project(owner).get_dataset(name)
+        if not hasattr(dataset, "get_data_quality_rules"):
+            return None
+        rules = dataset.get_data_quality_rules()
+        try:
+            results = self._call(f"Reading the data-quality rules of {ref}", rules.get_last_rules_results)
+        except (DataikuException, TransientAPIError) as error:
+            text = str(error)
+            offered = not (
+                self._status.last_status in (404, 405, 501) or "NotFound" in text or "No public API endpoint" in text
+            )
+            if offered or not is_dss_answer(error):
+                raise
+            return None
+        return [dict(item.get_raw() if hasattr(item, "get_raw") else item) for item in results or []]
 
     # ------------------------------------------------------------------ variables
     def get_variables(self) -> dict:

@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, 
 import requests
 
 from .config import is_blank
-from .dss import METRIC_TIMEOUT_S, last_build_from_info, split_dataset_ref
+from .dss import METRIC_TIMEOUT_S, is_dss_answer, last_build_from_info, split_dataset_ref
 from .errors import ConfigError, DSSPermissionError, FlowOrchestratorError
 from .port import TransientAPIError
 from .verify import (
@@ -158,13 +158,6 @@ def parse_verify_config(form: Optional[Mapping], field_names: Optional[Mapping[s
 
 
 # ------------------------------------------------------------------------------------------------ DSS reads
-
-
-def _http_answer(error: BaseException) -> bool:
-    """True when DSS answered with an error (as opposed to not answering at all)."""
-    from dataikuapi.utils import DataikuException
-
-    return isinstance(error, DataikuException) or isinstance(getattr(error, "__cause__", None), DataikuException)
 
 
 def _as_count(value: Any) -> Optional[int]:
@@ -308,7 +301,7 @@ class VerificationGateway:
             )
             return value, value is not None, False
         except Exception as error:  # noqa: BLE001 - DSS answered an error (e.g. no data yet): say so and go on
-            if not _http_answer(error):
+            if not is_dss_answer(error):
                 raise
             self.notes.append(f"{ref}: the row count could not be computed ({_short(error)})")
             return value, value is not None, False
@@ -321,29 +314,17 @@ class VerificationGateway:
 
     def rule_results(self, ref: str) -> Optional[List[dict]]:
         """The last results of the dataset's data-quality rules; None when the instance does not offer them."""
-        from dataikuapi.utils import DataikuException
-
         if self._rules_offered is False:
             return None
-        dataset = self._dataset(ref)
-        if not hasattr(dataset, "get_data_quality_rules"):  # clients before 12.6 have no data-quality rules
-            self._rules_offered = False
-            return None
-        rules = dataset.get_data_quality_rules()
         try:
-            results = self.gateway._call(f"Reading the data-quality rules of {ref}", rules.get_last_rules_results)
-        except (DataikuException, TransientAPIError) as error:
-            if not _http_answer(error):
+            results = self.gateway.data_quality_rule_results(ref)
+        except Exception as error:  # noqa: BLE001 - DSS answered an error: say so and go on
+            if not is_dss_answer(error):
                 raise
-            status = self.gateway._status.last_status if hasattr(self.gateway, "_status") else None
-            text = str(error)
-            if status in (404, 405, 501) or "NotFound" in text or "No public API endpoint" in text:
-                self._rules_offered = False
-            else:
-                self.notes.append(f"{ref}: the data-quality rules could not be read ({_short(error)})")
+            self.notes.append(f"{ref}: the data-quality rules could not be read ({_short(error)})")
             return None
-        self._rules_offered = True
-        return [dict(item.get_raw() if hasattr(item, "get_raw") else item) for item in results or []]
+        self._rules_offered = results is not None
+        return results
 
     def facts(
         self, needs: Mapping[str, FactsNeeded], run_started_at_ms: Optional[int] = None
