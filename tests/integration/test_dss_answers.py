@@ -92,34 +92,48 @@ def test_connect_works_with_the_client_dss_bundles(dss, verify_tls):
     assert DSSGateway(client, PROJECT).check_access()["projectKey"] == PROJECT
 
 
+class _Session:
+    verify = True
+
+
+class _Client13_3_2:
+    """The constructor of clients 13.3.2 and later."""
+
+    def __init__(self, host, api_key=None, internal_ticket=None, extra_headers=None, no_check_certificate=False):
+        self.given = {"no_check_certificate": no_check_certificate}
+        self._session = _Session()
+
+
+class _Client12_4:
+    """The constructor of clients 12.4 to 13.3.1."""
+
+    def __init__(self, host, api_key=None, internal_ticket=None, extra_headers=None, insecure_tls=False):
+        self.given = {"insecure_tls": insecure_tls}
+        self._session = _Session()
+
+
+class _Client12_0:
+    """The constructor of clients 12.0 to 12.3: no certificate option at all."""
+
+    def __init__(self, host, api_key=None, internal_ticket=None, extra_headers=None):
+        self.given = {}
+        self._session = _Session()
+
+
 @pytest.mark.parametrize(
-    "signature, expected",
+    "client_class, given, session_verify",
     [
-        ("no_check_certificate", {"no_check_certificate": True}),
-        ("insecure_tls", {"insecure_tls": True}),
-        ("", {}),
+        (_Client13_3_2, {"no_check_certificate": True}, True),
+        (_Client12_4, {"insecure_tls": True}, True),
+        (_Client12_0, {}, False),
     ],
 )
-def test_the_certificate_option_follows_the_client_signature(signature, expected):
+def test_the_certificate_option_follows_the_client_signature(client_class, given, session_verify):
     from flow_orchestrator.dss import new_client
 
-    class FakeSession:
-        verify = True
-
-    made = {}
-    namespace: dict = {}
-    parameters = f", {signature}=False" if signature else ""
-    exec(  # a client class with exactly the constructor signature of one dataikuapi generation
-        f"def __init__(self, host, api_key=None, internal_ticket=None, extra_headers=None{parameters}):\n"
-        "    made.update({k: v for k, v in locals().items() if k in ('no_check_certificate', 'insecure_tls')})\n"
-        "    self._session = FakeSession()\n",
-        {"made": made, "FakeSession": FakeSession},
-        namespace,
-    )
-    client_class = type("Client", (), {"__init__": namespace["__init__"]})
     client = new_client(client_class, "http://dss", "key", verify_tls=False)
-    assert made == expected
-    assert client._session.verify is (signature != "")
+    assert client.given == given  # the option the constructor takes, by name
+    assert client._session.verify is session_verify  # set directly only when the constructor has no option
 
 
 def test_a_job_log_without_charset_is_read_as_utf8(dss, gateway):
