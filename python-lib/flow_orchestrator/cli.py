@@ -2,9 +2,10 @@
 
 Exit codes: 0 everything succeeded; 1 recipes failed, the run was cancelled, outputs failed verification, or the
 run stopped on an error after jobs started (DSS unreachable, access lost): the record is written and the summary
-printed; 2 nothing was started: bad input, an output path (--json, --html) that cannot be written (checked before
-the first job), a key that may not run jobs (found at the latest at the first job start), or a DSS error while
-planning. Errors are one line naming the object; -v adds the traceback. No secret is ever printed.
+printed; 2 the command stopped on an error before starting a job: bad input, an output path (--json, --html) that
+cannot be written (checked before the first job), a key that may not run jobs (found at the latest at the first job
+start), or a DSS error while planning; also a ``propagate``/``verify`` report file that cannot be written once the
+command ran. Errors are one line naming the object; -v adds the traceback. No secret is ever printed.
 """
 
 from __future__ import annotations
@@ -623,7 +624,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt as exc:  # a second Ctrl-C before any job started
         report_error(exc, args)
         return EXIT_FAILED
-    except Exception as exc:  # noqa: BLE001 - a run that started jobs reports its own errors (exit 1): here nothing ran
+    except Exception as exc:  # noqa: BLE001 - a run that started jobs reports its own errors (exit 1)
         report_error(exc, args)
         return EXIT_BAD_INPUT
 

@@ -117,7 +117,6 @@ class BuildConfig:
 # Parsing: one path for the macro form, the scenario step and the command line.
 
 SOURCES = ("macro", "step", "cli")
-DEFAULT_MAX_PARALLEL = RunOptions().max_parallel
 
 _LIST_FIELDS = frozenset({"targets", "recipes", "zones", "select", "exclude", "transient_patterns", "expected_columns"})
 _NAME_LIST_FIELDS = frozenset({"targets", "recipes"})  # a plain string of names is split on commas and spaces

@@ -56,7 +56,3 @@ class DSSPermissionError(DSSAccessError):
     def __init__(self, message: str, detail: str = ""):
         super().__init__(message)
         self.detail = detail
-
-
-class RunCancelled(FlowOrchestratorError):
-    """The run was cancelled (Ctrl-C, SIGTERM, or a cancel request); running jobs were aborted."""

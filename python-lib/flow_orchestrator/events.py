@@ -12,8 +12,6 @@ from typing import Callable, Iterable, Optional
 
 logger = logging.getLogger(__name__)
 
-EVENT_KINDS = ("plan_ready", "waiting_for_job", "recipe_started", "recipe_retrying", "recipe_finished", "run_finished")
-
 EventConsumer = Callable[["ProgressEvent"], None]
 
 
@@ -21,7 +19,7 @@ EventConsumer = Callable[["ProgressEvent"], None]
 class ProgressEvent:
     """One step of a run's progress."""
 
-    kind: str  # one of EVENT_KINDS; "waiting_for_job": a job started elsewhere builds an output of the plan
+    kind: str  # plan_ready, waiting_for_job, recipe_started, recipe_retrying, recipe_finished, run_finished; "waiting_for_job": a job started elsewhere builds an output of the plan
     run_id: str
     recipe: Optional[str] = None
     attempt: Optional[int] = None

@@ -33,7 +33,6 @@ from .port import OutputRef
 from .zones import NO_ZONES, FlowZones
 
 RECIPE_NODE = "RUNNABLE_RECIPE"
-IMPLICIT_RECIPE_NODE = "RUNNABLE_IMPLICIT_RECIPE"
 
 #: Flow graph node type -> job output type (``JobDefinitionBuilder.with_output(object_type=...)``).
 JOB_OUTPUT_TYPES = {
@@ -531,10 +530,6 @@ class FlowGraph:
     def node_type(self, key: str) -> str:
         return self._type(key)
 
-    def node_keys(self) -> List[str]:
-        """Every node key, in payload (Flow) order."""
-        return list(self._nodes)
-
     def _node_positions(self) -> Dict[str, int]:
         """Payload position of every node; only some queries need it, so building a graph does not pay for it."""
         if self._node_index is None:
@@ -708,9 +703,6 @@ class FlowGraph:
                 return found
         return sorted(wanted, key=self._positions().__getitem__)
 
-    def layer(self, recipe: str) -> int:
-        return self._layer[recipe]
-
     @property
     def layer_map(self) -> Mapping[str, int]:
         """Layer of every recipe (read-only view for plans, which must not copy it per recipe)."""
@@ -733,19 +725,6 @@ class FlowGraph:
     def critical_path(self, durations: Optional[Mapping[str, float]] = None) -> Tuple[Tuple[str, ...], float]:
         """The longest chain of recipes by expected durations and its length in seconds."""
         return critical_path_of(self._order, self._down, self.bottom_levels(durations))
-
-    def source_recipes(self) -> List[str]:
-        return [r for r in self._order if not self._up[r]]
-
-    def sink_recipes(self) -> List[str]:
-        return [r for r in self._order if not self._down[r]]
-
-    def source_computables(self) -> List[str]:
-        """Computables nothing writes (raw inputs of the Flow, foreign datasets...)."""
-        return [k for k in self.computables() if not self._preds(k)]
-
-    def sink_computables(self) -> List[str]:
-        return [k for k in self.computables() if not self._succs(k)]
 
     def downstream_computables(self, computable: str) -> List[str]:
         """Computables downstream of ``computable`` (itself excluded), in topological order of the node graph.

@@ -167,12 +167,6 @@ def _with(diff: SchemaDiff, **changes) -> SchemaDiff:
     return SchemaDiff(**values)
 
 
-def columns_of_dataset(dataset_definition: Mapping[str, Any]) -> List[Dict[str, Any]]:
-    """The schema columns of a dataset definition as ``GET /datasets/{name}`` returns it (``[]`` when none)."""
-    schema = dataset_definition.get("schema") or {}
-    return [dict(column) for column in schema.get("columns") or []]
-
-
 # ------------------------------------------------------------------------------------------- impact preview
 
 
@@ -1105,7 +1099,6 @@ __all__ = [
     "SchemaDiff",
     "SchemaSnapshot",
     "UncheckedRecipe",
-    "columns_of_dataset",
     "diff_schemas",
     "diff_snapshots",
     "preview_impact",

@@ -22,7 +22,6 @@ from .resources import schema_path
 SEVERITIES = ("ERROR", "WARN")
 #: Expectation kinds, in the order a dataset's results are listed.
 KINDS = ("exists", "built", "columns", "min_rows", "max_rows", "not_empty", "dss_rules")
-COLUMN_MODES = ("exact", "contains")
 #: DSS column storage types (9.0.5 enum, plus ``dateonly`` / ``datetimenotz`` of DSS 13+).
 KNOWN_COLUMN_TYPES = (
     "string", "int", "bigint", "smallint", "tinyint", "float", "double", "boolean", "date", "dateonly",

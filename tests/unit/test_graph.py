@@ -74,8 +74,8 @@ def test_dss_example_payload_with_a_foreign_dataset():
     assert graph.is_foreign("OTHER.customers") and not graph.is_foreign("orders")
     assert graph.output_ref("OTHER.customers") == OutputRef("customers", "DATASET", "OTHER")
     assert graph.producer("OTHER.customers") is None
-    assert graph.source_computables() == ["orders", "OTHER.customers"]
-    assert graph.sink_computables() == ["orders_prepared"]
+    assert graph.computables() == ["orders", "OTHER.customers", "orders_prepared"]
+    assert graph.readers("orders_prepared") == () and graph.producer("orders_prepared") == "compute_orders_prepared"
 
 
 def test_foreign_objects_are_recognised_without_a_project_key():
@@ -102,8 +102,8 @@ def test_clinical_flow_order_layers_and_critical_path():
     path, length = graph.critical_path({"group_CLINICAL_NOTES_AGG": 10.0})
     assert path == ("group_CLINICAL_NOTES_AGG", "join_ML_TRAINING_DATA", "train_RISK_MODEL")
     assert length == 12.0
-    assert graph.source_recipes() == ["group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG"]
-    assert graph.sink_recipes() == ["train_RISK_MODEL"]
+    assert [r for r in graph.recipes if not graph.upstream(r)] == ["group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG"]
+    assert [r for r in graph.recipes if not graph.downstream(r)] == ["train_RISK_MODEL"]
 
 
 def test_topological_order_breaks_ties_by_flow_order_not_by_name():
@@ -118,7 +118,7 @@ def test_topological_order_breaks_ties_by_flow_order_not_by_name():
         )
     )
     assert graph.recipes == ("zeta", "alpha", "beta", "mid")
-    assert graph.layer("beta") == 0 and graph.layer("mid") == 1
+    assert graph.layer_map["beta"] == 0 and graph.layer_map["mid"] == 1
 
 
 def test_outputs_list_datasets_first_with_job_output_types():
@@ -301,7 +301,7 @@ def test_a_100000_deep_chain_is_built_and_sorted_without_recursion():
     graph = FlowGraph.from_payload(chain(100_000))
     assert len(graph) == 100_000
     assert graph.recipes[0] == "r0" and graph.recipes[-1] == "r99999"
-    assert graph.layer("r99999") == 99_999
+    assert graph.layer_map["r99999"] == 99_999
     assert len(graph.upstream_closure(["r99999"])) == 99_999
     path, length = graph.critical_path()
     assert len(path) == 100_000 and length == 100_000.0
@@ -343,7 +343,7 @@ def public_views(graph: FlowGraph) -> dict:
         "recipes": names,
         "runnable": graph.runnable_recipes,
         "layers": graph.layers(),
-        "layer": {r: graph.layer(r) for r in names},
+        "layer": {r: graph.layer_map[r] for r in names},
         "upstream": {r: graph.upstream(r) for r in names},
         "downstream": {r: graph.downstream(r) for r in names},
         "outputs": {r: graph.outputs(r) for r in names},
@@ -351,7 +351,7 @@ def public_views(graph: FlowGraph) -> dict:
         "inputs": {r: graph.inputs(r) for r in names},
         "types": {r: graph.recipe_type(r) for r in names},
         "critical_path": graph.critical_path(),
-        "foreign": [k for k in graph.node_keys() if graph.is_foreign(k)],
+        "foreign": [k for k in graph.computables() if graph.is_foreign(k)],
         "readers": {k: graph.readers(k) for k in graph.computables()},
         "producers": {k: graph.producers(k) for k in graph.computables()},
     }

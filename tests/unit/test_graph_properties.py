@@ -92,9 +92,9 @@ def test_order_layers_and_adjacency_match_the_definition(data):
         assert set(graph.upstream(r)) == up[r]
         for u in up[r]:
             assert position[u] < position[r]
-            assert graph.layer(u) < graph.layer(r)
+            assert graph.layer_map[u] < graph.layer_map[r]
             assert r in graph.downstream(u)
-        assert graph.layer(r) == (1 + max(graph.layer(u) for u in up[r]) if up[r] else 0)
+        assert graph.layer_map[r] == (1 + max(graph.layer_map[u] for u in up[r]) if up[r] else 0)
     flat = [r for layer in graph.layers() for r in layer]
     assert sorted(flat) == sorted(recipes) and len(flat) == len(set(flat))
 

@@ -10,7 +10,6 @@ from flow_orchestrator.schema import (
     ImpactPreview,
     PropagationError,
     SchemaDiff,
-    columns_of_dataset,
     diff_schemas,
     diff_snapshots,
     preview_impact,
@@ -249,17 +248,6 @@ def test_diff_snapshots_covers_new_and_vanished_datasets():
     assert not diffs["a"].changed
     assert diffs["gone"].exists_after is False and diffs["gone"].removed_names == ("y",)
     assert diffs["new"].existed_before is False and diffs["new"].added_names == ("z",)
-
-
-def test_columns_of_dataset_reads_a_dataset_definition():
-    definition = {
-        "projectKey": "PROJ",
-        "name": "orders_prepared",
-        "type": "Filesystem",
-        "schema": {"columns": [{"name": "order_date", "type": "date"}], "userModified": True},
-    }
-    assert columns_of_dataset(definition) == [{"name": "order_date", "type": "date"}]
-    assert columns_of_dataset({"name": "x"}) == []
 
 
 schema_strategy = st.lists(

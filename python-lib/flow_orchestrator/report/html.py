@@ -678,7 +678,7 @@ def _run_facts(record: Mapping[str, Any], project_key: str, base_url: Any) -> Li
         facts.append(("Resumed from run", _text(record.get("resumed_from")), None))
     plan = record.get("plan") if isinstance(record.get("plan"), Mapping) else {}
     config = record.get("config") if isinstance(record.get("config"), Mapping) else {}
-    options = _config_options(config)
+    options = config  # the flat config_to_dict form
     build_mode = plan.get("build_mode") or options.get("build_mode")
     if build_mode:
         facts.append(("Build mode", _text(build_mode), None))
@@ -697,18 +697,6 @@ def _run_facts(record: Mapping[str, Any], project_key: str, base_url: Any) -> Li
     if options.get("partitions"):
         facts.append(("Partitions", _text(options.get("partitions")), None))
     return facts
-
-
-def _config_options(config: Mapping[str, Any]) -> Dict[str, Any]:
-    """Run options of the record's config: the flat ``config_to_dict`` form, or nested ``options``/``retry``."""
-    options: Dict[str, Any] = dict(config)
-    nested = config.get("options")
-    if isinstance(nested, Mapping):
-        options.update(nested)
-        retry = nested.get("retry")
-        if isinstance(retry, Mapping) and retry.get("retries") is not None:
-            options["retries"] = retry.get("retries")
-    return options
 
 
 def _plan_view(plan: Mapping[str, Any], *, run_facts: bool = True) -> Dict[str, Any]:
