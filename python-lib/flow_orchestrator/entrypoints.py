@@ -13,11 +13,12 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from .config import BuildConfig, is_blank, parse_build_config
+from .config import BuildConfig, parse_build_config
 from .dss import DSSGateway, connect
 from .errors import ConfigError, FlowOrchestratorError
 from .history import RecordLocation, RunHistory, last_run_variable
 from .redaction import redact, redact_log_handlers
+from .text import is_blank
 
 log = logging.getLogger(__name__)
 

@@ -45,10 +45,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, List, Mapping, Optional, Tuple
 
-from .config import is_blank
 from .errors import ConfigError, DSSAccessError, DSSPermissionError
 from .port import TransientAPIError
 from .record import RUN_ID_PATTERN
+from .text import is_blank
 
 log = logging.getLogger(__name__)
 

@@ -382,8 +382,8 @@ def verify_build_outputs(gateway, config: BuildConfig, plan: BuildPlan, record: 
     exist and have been built within this run). Outputs of recipes that did not succeed are not verified, and a note
     says so. ``state`` is PASSED, WARN (only WARN expectations failed), FAILED, or ERROR (DSS could not be read).
     """
+    from .expectations import ExpectationSet, VerificationResult
     from .verification import verify_after_build
-    from .verify import ExpectationSet, VerificationResult
 
     started = time.monotonic()
     states = {item.name: item.state for item in record.recipes}

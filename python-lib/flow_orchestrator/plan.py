@@ -6,29 +6,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain, repeat
 from operator import attrgetter
-from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
+from .config.model import BUILD_MODE_LABELS, BuildConfig
 from .graph import FlowGraph, bottom_levels_of, critical_path_of, gc_paused, layers_of
 from .port import OutputRef, value_eq, value_ne
 from .selection import order_by_preference, resolve_selection
 
-if TYPE_CHECKING:  # config imports this module for BUILD_MODES
-    from .config import BuildConfig
-
-BUILD_MODES = (
-    "NON_RECURSIVE_FORCED_BUILD",
-    "RECURSIVE_BUILD",
-    "RECURSIVE_FORCED_BUILD",
-    "RECURSIVE_MISSING_ONLY_BUILD",
-)
-#: The words DSS's build dialog uses for each job type (v12+), which users know better than the API names.
-BUILD_MODE_LABELS = {
-    "NON_RECURSIVE_FORCED_BUILD": "Build only this",
-    "RECURSIVE_BUILD": "Build only modified",
-    "RECURSIVE_FORCED_BUILD": "Build all upstream",
-    "RECURSIVE_MISSING_ONLY_BUILD": "Missing data only",
-}
-STRATEGIES = ("per-recipe", "single-job")
 #: What planning assumes of a recipe whose duration is unknown (priorities, critical path); the runner polls such
 #: a recipe geometrically instead.
 DEFAULT_EXPECTED_DURATION_S = 1.0

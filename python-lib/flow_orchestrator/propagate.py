@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .config import is_blank
+from .text import is_blank
 from .dss import FutureError, split_dataset_ref
 from .errors import ConfigError
 from .graph import FlowGraph
@@ -33,6 +33,7 @@ from .schema import (
     propagation_messages,
     summarise_propagation,
 )
+from .text import is_blank
 
 log = logging.getLogger(__name__)
 

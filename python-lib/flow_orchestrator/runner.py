@@ -58,11 +58,11 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .config import ON_FAILURE_MODES, RunOptions
+from .config.model import ON_FAILURE_MODES, STRATEGIES, RunOptions
 from .errors import ConfigError, DSSAccessError, DSSPermissionError, GraphError
 from .events import EventConsumer, ProgressEvent, shielded
 from .failures import classify, compile_patterns, extract_log_excerpt, redact
-from .plan import STRATEGIES, BuildPlan, per_recipe_job_type
+from .plan import BuildPlan, per_recipe_job_type
 from .polling import (  # noqa: F401 - the polling constants are part of the runner's documented behaviour
     COALESCE_FRACTION,
     END_MARGIN,

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Set,
 
 from .errors import SelectionError
 
-if TYPE_CHECKING:  # config imports plan, which imports this module: no runtime import of config here
-    from .config import Selection
+if TYPE_CHECKING:
+    from .config.model import Selection
     from .graph import FlowGraph
 
 SELECTOR_METHODS = ("tag", "type", "zone")

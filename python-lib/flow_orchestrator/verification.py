@@ -1,10 +1,10 @@
 """The "Verify outputs" use case: expectations from a form or a JSON spec, the facts they need read from DSS, a verdict.
 
-Only the facts the expectations need are read (:func:`~flow_orchestrator.verify.needed_facts`): a schema for
+Only the facts the expectations need are read (:func:`~flow_orchestrator.expectations.needed_facts`): a schema for
 ``columns``, the last build for ``built``, the ``records:COUNT_RECORDS`` metric for row counts (computed first when it
 is missing or older than the last build), the last data-quality rule results for ``dss_rules`` (an instance without
 them, such as DSS before 12.6 or the emulator, gives a "not offered" note instead). The judging is
-:func:`~flow_orchestrator.verify.evaluate`; "capture current" writes a spec of today's reality.
+:func:`~flow_orchestrator.expectations.evaluate`; "capture current" writes a spec of today's reality.
 
 :func:`verify_after_build` is what the build engine calls once a run is over.
 """
@@ -19,11 +19,11 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, 
 
 import requests
 
-from .config import is_blank
+from .text import is_blank
 from .dss import METRIC_TIMEOUT_S, is_dss_answer, last_build_from_info, split_dataset_ref
 from .errors import ConfigError, DSSPermissionError, FlowOrchestratorError
 from .port import TransientAPIError
-from .verify import (
+from .expectations import (
     ROW_COUNT_METRIC,
     DatasetFacts,
     ExpectationResult,
@@ -37,6 +37,8 @@ from .verify import (
     needed_facts,
     parse_expectations,
 )
+from .port import TransientAPIError
+from .text import is_blank
 
 log = logging.getLogger(__name__)
 

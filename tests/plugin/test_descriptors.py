@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from flow_orchestrator import entrypoints
-from flow_orchestrator.plan import BUILD_MODE_LABELS, BUILD_MODES
+from flow_orchestrator.config import BUILD_MODE_LABELS, BUILD_MODES
 
 ROOT = Path(__file__).resolve().parents[2]
 MACRO = ROOT / "python-runnables" / "build-pipeline" / "runnable.json"

@@ -9,7 +9,6 @@ from flow_orchestrator.entrypoints import (
     RemoteInstance,
     failure_message,
     form_choices,
-    is_blank,
     merge_policy,
     progress_reporter,
     raw_build_form,
@@ -21,6 +20,7 @@ from flow_orchestrator.entrypoints import (
 from flow_orchestrator.errors import ConfigError
 from flow_orchestrator.events import ProgressEvent
 from flow_orchestrator.history import RunHistory, compact_record
+from flow_orchestrator.text import is_blank
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from flow_orchestrator.config import BuildConfig
 from flow_orchestrator.entrypoints import check_report_items, failure_message, scenario_variables
+from flow_orchestrator.expectations import DatasetFacts, evaluate, parse_expectations
 from flow_orchestrator.graph import FlowGraph
 from flow_orchestrator.plan import make_plan
 from flow_orchestrator.record import new_record, validate_record
 from flow_orchestrator.report.html import render_build_report
 from flow_orchestrator.schema import RecipeBreak, diff_schemas
-from flow_orchestrator.verify import DatasetFacts, evaluate, parse_expectations
 
 from tests.unit.flow_payloads import flow
 

@@ -7,6 +7,7 @@ import pytest
 from flow_orchestrator import resources as resources_module
 from flow_orchestrator.config import (
     BUILD_MODE_LABELS,
+    BUILD_MODES,
     BuildConfig,
     RetryPolicy,
     RunOptions,
@@ -19,7 +20,6 @@ from flow_orchestrator.config import (
     schemas_dir,
 )
 from flow_orchestrator.errors import ConfigError, FlowOrchestratorError
-from flow_orchestrator.plan import BUILD_MODES
 from hypothesis import given
 from hypothesis import strategies as st
 

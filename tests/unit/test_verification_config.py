@@ -6,6 +6,7 @@ import json
 
 import pytest
 from flow_orchestrator.errors import ConfigError
+from flow_orchestrator.expectations import ExpectationResult, VerificationResult
 from flow_orchestrator.verification import (
     VerificationOutcome,
     failure_message,
@@ -13,7 +14,6 @@ from flow_orchestrator.verification import (
     report_items,
     scenario_variables,
 )
-from flow_orchestrator.verify import ExpectationResult, VerificationResult
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from flow_orchestrator.errors import ConfigError
-from flow_orchestrator.verify import (
+from flow_orchestrator.expectations import (
     BuiltExpectation,
     ColumnsExpectation,
     ColumnSpec,

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from flow_orchestrator.errors import ConfigError
+from flow_orchestrator.expectations import parse_expectations
 from flow_orchestrator.verification import (
     VerificationGateway,
     capture_spec,
@@ -18,7 +19,6 @@ from flow_orchestrator.verification import (
     verify_after_build,
     verify_outputs,
 )
-from flow_orchestrator.verify import parse_expectations
 from schema_ops_helpers import ALL_DATASETS, PROJECT, remove_column
 
 

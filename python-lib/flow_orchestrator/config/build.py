@@ -1,7 +1,7 @@
-"""One configuration model for the macros, the scenario step and the command line.
+"""Parsing build configs: one path for the macro form, the scenario step and the command line.
 
-Raw input (a form's config dict, a step config, argparse results) is validated once against the JSON
-Schemas in ``resource/schemas/`` and turned into these frozen dataclasses; every error names its field.
+Raw input (a form's config dict, a step config, argparse results) is validated once against the JSON Schemas in
+``resource/schemas/`` and turned into the :mod:`.model` dataclasses; every error names its field.
 """
 
 from __future__ import annotations
@@ -10,113 +10,22 @@ import functools
 import json
 import math
 import re
-from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .errors import ConfigError
-from .plan import BUILD_MODE_LABELS, BUILD_MODES, STRATEGIES
-from .resources import schema_path, schemas_dir
-
-__all__ = [
-    "BUILD_MODES",
-    "BUILD_MODE_LABELS",
-    "STRATEGIES",
-    "ON_FAILURE_MODES",
-    "DEFAULT_KEEP_RUNS",
-    "Selection",
-    "RetryPolicy",
-    "RunOptions",
-    "BuildConfig",
-    "parse_build_config",
-    "config_to_dict",
-    "config_from_dict",
-    "load_schema",
-    "schemas_dir",
-    "normalize_build_mode",
-    "build_expectations",
-    "is_blank",
-]
-
-ON_FAILURE_MODES = ("fail-fast", "continue")
-#: Runs a run history folder keeps when nothing says otherwise (``keep_runs``): a month of nightly runs.
-DEFAULT_KEEP_RUNS = 30
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which recipes a run covers. All empty means every recipe of the Flow."""
-
-    targets: Tuple[str, ...] = ()  # dataset (or folder/model) ids to build
-    recipes: Tuple[str, ...] = ()  # recipe names
-    ordered: bool = False  # ``recipes`` is an ordered list (the step's pipeline): check it against the Flow
-    reorder: bool = False  # accept a list order that contradicts the Flow by reordering it
-    select: Tuple[str, ...] = ()  # dbt-style expressions: +X, X+, +X+, @X, tag:T, unions by comma
-    exclude: Tuple[str, ...] = ()  # dbt-style expressions removed from the selection
-    all: bool = False  # explicit "every recipe"
-    zones: Tuple[str, ...] = ()  # Flow zones (ids or names) whose recipes run: the forms' "Flow zones" field
-
-    @property
-    def is_everything(self) -> bool:
-        return self.all or not (self.targets or self.recipes or self.select or self.zones)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retries of transient failures only, with exponential backoff and jitter."""
-
-    retries: int = 0
-    backoff_s: float = 5.0  # first wait; doubles each attempt
-    backoff_max_s: float = 120.0
-    transient_patterns: Tuple[str, ...] = ()  # extra regular expressions that mark an error as transient
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How the runner executes a plan."""
-
-    build_mode: str = "NON_RECURSIVE_FORCED_BUILD"
-    strategy: str = "per-recipe"
-    max_parallel: int = 4
-    on_failure: str = "fail-fast"
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    timeout_s: Optional[float] = None  # per recipe (per attempt); None: no limit
-    poll_min_s: float = 0.05  # shortest wait between two polls of running jobs
-    poll_max_s: float = 5.0  # longest wait between two polls
-    #: A DSS partition spec (``2026-12-05``, ``2026-12-01,2026-12-02``, ``2026-12-01/2026-12-05``) sent with every
-    #: partitioned output of a job; unpartitioned outputs are built whole. None: no partition.
-    partitions: Optional[str] = None
-
-
-@dataclass(frozen=True)
-class BuildConfig:
-    """Everything the Build pipeline macro, the Run recipes step and ``flow-orchestrator build`` need."""
-
-    project_key: Optional[str] = None  # None: the current project (DSS) or --project (CLI)
-    selection: Selection = field(default_factory=Selection)
-    options: RunOptions = field(default_factory=RunOptions)
-    dry_run: bool = False
-    resume_last_run: bool = False
-    #: Before the first job, propagate schemas from each source dataset feeding the plan (no auto-rebuild);
-    #: a dry run previews the impact instead.
-    propagate_schema_first: bool = False
-    #: After the build, check the outputs; the three fields below are the expectations (none: every output of a
-    #: successful recipe exists and was built within this run). They are only kept when verification is on.
-    verify_after_build: bool = False
-    expectations: Optional[str] = None  # a JSON spec (resource/schemas/expectations.schema.json), as text
-    expected_columns: Tuple[str, ...] = ()  # "name" or "name:type", for every output dataset of the plan
-    min_rows: Optional[int] = None  # for every output dataset of the plan; None: not checked
-    #: Id of a managed folder of the project keeping the run history (records and reports, see history.py);
-    #: None: the last record is kept in a project variable only.
-    record_folder: Optional[str] = None
-    #: How many runs ``runs/`` of the history folder keeps: after each run's final write, the runs beyond the newest
-    #: ``keep_runs`` are deleted (history.plan_retention). 0: keep them all. Unused without a folder.
-    keep_runs: int = DEFAULT_KEEP_RUNS
-
+from ..errors import ConfigError
+from ..resources import schema_path
+from .model import (
+    BUILD_MODE_LABELS,
+    DEFAULT_KEEP_RUNS,
+    SOURCES,
+    BuildConfig,
+    RetryPolicy,
+    RunOptions,
+    Selection,
+)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Parsing: one path for the macro form, the scenario step and the command line.
-
-SOURCES = ("macro", "step", "cli")
 
 _LIST_FIELDS = frozenset({"targets", "recipes", "zones", "select", "exclude", "transient_patterns", "expected_columns"})
 _NAME_LIST_FIELDS = frozenset({"targets", "recipes"})  # a plain string of names is split on commas and spaces
@@ -279,8 +188,8 @@ def build_expectations(cfg: BuildConfig, output_datasets: Sequence[str]):
     Returns ``(ExpectationSet, default)``: with no spec nor simple field, ``default`` is True and every output is
     expected to exist and to have been built within this run. The config was validated when parsed.
     """
-    from .verification import parse_verify_config
-    from .verify import ExpectationSet, expectations_from_form
+    from ..expectations.spec import ExpectationSet, expectations_from_form
+    from ..verification import parse_verify_config
 
     datasets = list(dict.fromkeys(output_datasets))
     asked = bool(cfg.expectations) or bool(cfg.expected_columns) or cfg.min_rows is not None
@@ -311,17 +220,6 @@ def normalize_build_mode(value: str) -> str:
         if text.lower() == label.lower():
             return mode
     return text
-
-
-def is_blank(value) -> bool:
-    """An unset form field: DSS sends None, "" or an empty list for a field left empty."""
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    if isinstance(value, (list, tuple, dict)):
-        return len(value) == 0
-    return False
 
 
 def _normalize_choice(value: str) -> str:
@@ -594,7 +492,7 @@ def _verification_problems(values: Mapping, source: str, skip=frozenset()) -> Li
     """
     if values.get("verify_after_build") is not True:
         return []
-    from .verification import parse_verify_config
+    from ..verification import parse_verify_config
 
     names = {key: (_CLI_FLAGS[key] if source == "cli" else key) for key in _VERIFY_FIELDS}
     spec = values.get("expectations")
@@ -715,3 +613,15 @@ def _verification_settings(values: Mapping) -> dict:
         "expected_columns": tuple(values.get("expected_columns", ())),
         "min_rows": int(min_rows) if min_rows else None,  # 0: not checked, as on the Verify outputs form
     }
+
+
+__all__ = [
+    "parse_build_config",
+    "config_to_dict",
+    "config_from_dict",
+    "load_schema",
+    "normalize_build_mode",
+    "normalize_partition_spec",
+    "partition_spec_problems",
+    "build_expectations",
+]
