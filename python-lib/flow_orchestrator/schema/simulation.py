@@ -1,12 +1,8 @@
-"""Dataset schemas: diffs, snapshots, an impact preview that simulates propagation, and propagation results.
+"""Impact preview: simulate DSS's schema propagation down the Flow, changing nothing.
 
-Everything here is pure: DSS schema columns (``{"name", "type", ...}``), recipe definitions and propagation
-results come in as plain data, so the "Propagate schema" macro, the build engine and the tests share one logic.
-The adapter (:mod:`flow_orchestrator.dss`) reads those from DSS and calls these functions.
-
-The preview never changes anything: it re-derives the output schema of each visual recipe downstream of a source
-from the recipe's payload, the way DSS does when it saves the recipe, and reports which datasets would change and
-which recipe settings would point at columns that no longer exist (where DSS's automatic propagation would stop).
+It re-derives the output schema of each visual recipe downstream of a source from the recipe's payload, the way DSS
+does when it saves the recipe, and reports which datasets would change and which recipe settings would point at
+columns that no longer exist (where DSS's automatic propagation would stop). Pure: plain data in, a preview out.
 """
 
 from __future__ import annotations
@@ -16,10 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-from .errors import FlowOrchestratorError
-
-#: ``{dataset name: schema columns}``: the schemas of a set of datasets at one moment.
-SchemaSnapshot = Dict[str, List[Dict[str, Any]]]
+from .diff import SchemaDiff, by_name, diff_schemas
 
 #: Recipes whose output schema is set by their code when it runs: DSS itself cannot check them.
 CODE_RECIPE_TYPES = frozenset(
@@ -29,142 +22,6 @@ CODE_RECIPE_TYPES = frozenset(
 DATABASE_SCHEMA_RECIPE_TYPES = frozenset({"sql_query", "hive", "impala", "sparksql_query", "spark_sql_query"})
 #: Visual recipes the preview re-derives (their output schema follows from the payload and the inputs).
 SIMULATED_RECIPE_TYPES = frozenset({"sync", "sampling", "sort", "grouping", "distinct", "join", "shaker", "split"})
-
-
-def _type_text(column_type: Optional[str]) -> str:
-    return column_type if column_type else "?"
-
-
-# --------------------------------------------------------------------------------------------------- diffs
-
-
-@dataclass(frozen=True)
-class SchemaDiff:
-    """How one dataset's schema differs between two moments.
-
-    ``added`` and ``removed`` hold ``(name, type)`` pairs; ``type_changed`` holds ``(name, old type, new type)``;
-    ``reordered`` says whether the columns present in both schemas changed their relative order, and
-    ``old_order`` / ``new_order`` give both full column orders so a report can show them.
-    """
-
-    dataset: str = ""
-    added: Tuple[Tuple[str, str], ...] = ()
-    removed: Tuple[Tuple[str, str], ...] = ()
-    type_changed: Tuple[Tuple[str, str, str], ...] = ()
-    reordered: bool = False
-    old_order: Tuple[str, ...] = ()
-    new_order: Tuple[str, ...] = ()
-    existed_before: bool = True
-    exists_after: bool = True
-    notes: Tuple[str, ...] = ()  # e.g. propagation messages that name this dataset
-
-    @property
-    def changed(self) -> bool:
-        return bool(
-            self.added
-            or self.removed
-            or self.type_changed
-            or self.reordered
-            or self.existed_before != self.exists_after
-        )
-
-    @property
-    def added_names(self) -> Tuple[str, ...]:
-        return tuple(name for name, _ in self.added)
-
-    @property
-    def removed_names(self) -> Tuple[str, ...]:
-        return tuple(name for name, _ in self.removed)
-
-    def summary(self) -> str:
-        """One line such as ``+ discount (double); - customerID (string); ~ total: bigint -> double``."""
-        if not self.changed:
-            return "unchanged"
-        parts = []
-        if not self.existed_before:
-            parts.append("new dataset")
-        if not self.exists_after:
-            parts.append("dataset gone")
-        parts.extend(f"+ {name} ({_type_text(kind)})" for name, kind in self.added)
-        parts.extend(f"- {name} ({_type_text(kind)})" for name, kind in self.removed)
-        parts.extend(f"~ {name}: {_type_text(old)} -> {_type_text(new)}" for name, old, new in self.type_changed)
-        if self.reordered:
-            parts.append("column order changed")
-        return "; ".join(parts)
-
-    def to_dict(self) -> dict:
-        return {
-            "dataset": self.dataset,
-            "changed": self.changed,
-            "added": [{"name": name, "type": kind} for name, kind in self.added],
-            "removed": [{"name": name, "type": kind} for name, kind in self.removed],
-            "type_changed": [{"name": name, "old": old, "new": new} for name, old, new in self.type_changed],
-            "reordered": self.reordered,
-            "old_order": list(self.old_order),
-            "new_order": list(self.new_order),
-            "existed_before": self.existed_before,
-            "exists_after": self.exists_after,
-            "notes": list(self.notes),
-            "summary": self.summary(),
-        }
-
-
-def _by_name(columns: Optional[Iterable[Mapping[str, Any]]]) -> Dict[str, Mapping[str, Any]]:
-    """Columns keyed by name, in schema order; a repeated name keeps its first column (as DSS reads it)."""
-    indexed: Dict[str, Mapping[str, Any]] = {}
-    for column in columns or ():
-        name = column.get("name")
-        if isinstance(name, str) and name not in indexed:
-            indexed[name] = column
-    return indexed
-
-
-def diff_schemas(
-    before: Optional[Sequence[Mapping[str, Any]]],
-    after: Optional[Sequence[Mapping[str, Any]]],
-    dataset: str = "",
-) -> SchemaDiff:
-    """Compare two lists of DSS schema columns by name (names are case-sensitive in DSS)."""
-    old = _by_name(before)
-    new = _by_name(after)
-    added = tuple((name, column.get("type")) for name, column in new.items() if name not in old)
-    removed = tuple((name, column.get("type")) for name, column in old.items() if name not in new)
-    type_changed = tuple(
-        (name, column.get("type"), new[name].get("type"))
-        for name, column in old.items()
-        if name in new and column.get("type") != new[name].get("type")
-    )
-    common_old = [name for name in old if name in new]
-    common_new = [name for name in new if name in old]
-    return SchemaDiff(
-        dataset=dataset,
-        added=added,
-        removed=removed,
-        type_changed=type_changed,
-        reordered=common_old != common_new,
-        old_order=tuple(old),
-        new_order=tuple(new),
-    )
-
-
-def diff_snapshots(
-    before: Mapping[str, Sequence[Mapping]], after: Mapping[str, Sequence[Mapping]]
-) -> Dict[str, SchemaDiff]:
-    """One :class:`SchemaDiff` per dataset of either snapshot (unchanged ones included), in snapshot order."""
-    names = list(before) + [name for name in after if name not in before]
-    diffs = {}
-    for name in names:
-        diff = diff_schemas(before.get(name), after.get(name), dataset=name)
-        if name not in before or name not in after:
-            diff = _with(diff, existed_before=name in before, exists_after=name in after)
-        diffs[name] = diff
-    return diffs
-
-
-def _with(diff: SchemaDiff, **changes) -> SchemaDiff:
-    values = {name: getattr(diff, name) for name in diff.__dataclass_fields__}
-    values.update(changes)
-    return SchemaDiff(**values)
 
 
 # ------------------------------------------------------------------------------------------- impact preview
@@ -439,7 +296,7 @@ def _filtered_main_input(payload, inputs, main_inputs, derived: _Derived) -> Tup
     """(name, columns, columns by name) of the main input with its computed columns; its pre-filter checked."""
     source = main_inputs[0] if main_inputs else ""
     columns = _with_computed(list(inputs.get(source) or []), payload.get("computedColumns"), derived)
-    available = _by_name(columns)
+    available = by_name(columns)
     _check_filter(payload.get("preFilter"), source, set(available), "pre-filter condition", derived)
     return source, columns, available
 
@@ -515,7 +372,7 @@ def _derive_split(recipe, payload, inputs, main_inputs) -> _Derived:
     source = main_inputs[0] if main_inputs else ""
     columns = list(inputs.get(source) or [])
     with_computed = _with_computed(columns, payload.get("computedColumns"), derived)
-    available = set(_by_name(with_computed))
+    available = set(by_name(with_computed))
     _check_filter(payload.get("preFilter"), source, available, "pre-filter condition", derived)
     mode = payload.get("mode") or "FILTERS"
     column = payload.get("column")
@@ -537,8 +394,8 @@ def _derive_join(recipe, payload, inputs, main_inputs) -> _Derived:
         index = virtual.get("index", position)
         ref = main_inputs[index] if isinstance(index, int) and 0 <= index < len(main_inputs) else f"input #{index}"
         columns = _with_computed(list(inputs.get(ref) or []), virtual.get("computedColumns"), derived)
-        tables.append((ref, _by_name(columns), virtual))
-        _check_filter(virtual.get("preFilter"), ref, set(_by_name(columns)), "pre-filter condition", derived)
+        tables.append((ref, by_name(columns), virtual))
+        _check_filter(virtual.get("preFilter"), ref, set(by_name(columns)), "pre-filter condition", derived)
 
     def table(number: Any):
         if isinstance(number, int) and 0 <= number < len(tables):
@@ -808,7 +665,7 @@ def _merge(current: List[Dict], derived: List[Dict], uncertain: Set[str], keep_c
     """The new schema of an output: derived names and sure types, current column details otherwise."""
     if not current:
         return [dict(column) for column in derived]
-    existing = _by_name(current)
+    existing = by_name(current)
     merged = []
     for column in derived:
         name = column["name"]
@@ -821,9 +678,9 @@ def _merge(current: List[Dict], derived: List[Dict], uncertain: Set[str], keep_c
             merged.append(dict(column))
     if not keep_current_order:
         return merged
-    by_name = _by_name(merged)
-    placed = [dict(by_name[name]) for name in existing if name in by_name]
-    return _insert_new(placed, merged, {name for name in by_name if name not in existing})
+    merged_by_name = by_name(merged)
+    placed = [dict(merged_by_name[name]) for name in existing if name in merged_by_name]
+    return _insert_new(placed, merged, {name for name in merged_by_name if name not in existing})
 
 
 def _patch(current: List[Dict], before: List[Dict], after: List[Dict], uncertain: Set[str]) -> List[Dict]:
@@ -848,6 +705,26 @@ def _unchecked_reason(kind: str) -> str:
     return f"recipes of type '{kind}' are not simulated"
 
 
+@dataclass
+class _Propagation:
+    """The preview's running state: the schemas as they would become, the datasets changed so far, the findings."""
+
+    source: str
+    source_known: bool  # False: the source already has its new schema and the datasets below it are stale
+    current: Dict[str, List[Dict]]
+    simulated: Dict[str, List[Dict]]
+    dirty: Set[str] = field(default_factory=set)
+    changes: Dict[str, SchemaDiff] = field(default_factory=dict)
+    new_schemas: Dict[str, List[Dict]] = field(default_factory=dict)
+    breaks: List[RecipeBreak] = field(default_factory=list)
+    unchecked: List[UncheckedRecipe] = field(default_factory=list)
+    checked: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+
+    def is_dirty(self, ref: str) -> bool:
+        return any(_same_dataset(ref, name) for name in self.dirty)
+
+
 def preview_impact(
     source: str,
     new_source_columns: Optional[Sequence[Mapping[str, Any]]],
@@ -866,245 +743,98 @@ def preview_impact(
     if not source_known and _lookup(snapshot, source) is None:
         raise ValueError(f"the snapshot has no schema for the source '{source}': read it before previewing")
     current: Dict[str, List[Dict]] = {name: [dict(column) for column in columns] for name, columns in snapshot.items()}
-    simulated: Dict[str, List[Dict]] = dict(current)
+    state = _Propagation(source, source_known, current, dict(current))
     source_columns = [
         dict(column) for column in (new_source_columns if source_known else _lookup(current, source) or [])
     ]
-    simulated[source] = source_columns
+    state.simulated[source] = source_columns
     source_diff = diff_schemas(_lookup(current, source) or [], source_columns, dataset=source)
-
-    dirty: Set[str] = set()
     if not source_known or source_diff.changed:
-        dirty.add(source)
+        state.dirty.add(source)
+    if source_diff.changed:
+        state.changes[source] = source_diff
+        state.new_schemas[source] = source_columns
     definitions = {}
     for raw in recipes:
         recipe = _normalise_recipe(raw)
         if isinstance(recipe.get("name"), str):
             definitions[recipe["name"]] = recipe
-
-    changes: Dict[str, SchemaDiff] = {}
-    new_schemas: Dict[str, List[Dict]] = {}
-    if source_diff.changed:
-        changes[source] = source_diff
-        new_schemas[source] = source_columns
-    breaks: List[RecipeBreak] = []
-    unchecked: List[UncheckedRecipe] = []
-    checked: List[str] = []
-    notes: List[str] = []
-
-    def is_dirty(ref: str) -> bool:
-        return any(_same_dataset(ref, name) for name in dirty)
-
     for name in downstream_order:
         recipe = definitions.get(name)
         if recipe is None:
-            unchecked.append(UncheckedRecipe(name, "?", "its definition was not provided"))
-            continue
-        input_refs = _role_refs(recipe.get("inputs"))
-        if not any(is_dirty(ref) for ref in input_refs):
-            continue
-        kind = str(recipe.get("type") or "?")
-        if kind not in SIMULATED_RECIPE_TYPES:
-            unchecked.append(UncheckedRecipe(name, kind, _unchecked_reason(kind)))
-            continue
-        missing_inputs = [ref for ref in input_refs if _lookup(simulated, ref) is None]
-        if missing_inputs:
-            reason = "the schema of input {} is unknown".format(", ".join(f"'{ref}'" for ref in missing_inputs))
-            unchecked.append(UncheckedRecipe(name, kind, reason))
-            continue
-        try:
-            payload = _parse_payload(recipe.get("payload"))
-        except ValueError as error:
-            unchecked.append(UncheckedRecipe(name, kind, f"its payload cannot be read ({error})"))
-            continue
-        new_inputs = {ref: _lookup(simulated, ref) for ref in input_refs}
-        old_inputs = {ref: _lookup(current, ref) or [] for ref in input_refs}
-        vocabulary = {c["name"] for cols in list(new_inputs.values()) + list(old_inputs.values()) for c in cols}
-        derived_new = _derive(recipe, payload, new_inputs, vocabulary)
-        derived_old = _derive(recipe, payload, old_inputs, vocabulary)
-        checked.append(name)
-        notes.extend(f"recipe '{name}': {note}" for note in derived_new.notes)
-
-        # A dangling reference is a break only if the change caused it: one that exists against today's inputs
-        # too is the recipe's own business (e.g. a column computed by an unsimulated step), except for the
-        # source when its previous schema is unknown.
-        known_before = {
-            (item.input, item.column, item.usage)
-            for item in derived_old.missing
-            if source_known or not _same_dataset(item.input, source)
-        }
-        for item in derived_new.missing:
-            if (item.input, item.column, item.usage) not in known_before:
-                breaks.append(RecipeBreak(name, kind, item.input, item.column, item.usage))
-
-        for output, columns in derived_new.outputs.items():
-            now = list(_lookup(current, output) or [])
-            if derived_new.approximate:
-                new = _patch(now, derived_old.outputs.get(output, []), columns, derived_new.uncertain_types)
-            else:
-                new = _merge(now, columns, derived_new.uncertain_types, not derived_new.order_certain)
-            diff = diff_schemas(now, new, dataset=output)
-            simulated[output] = new
-            if diff.changed:
-                dirty.add(output)
-                changes[output] = diff
-                new_schemas[output] = new
+            state.unchecked.append(UncheckedRecipe(name, "?", "its definition was not provided"))
+        else:
+            _check_recipe(state, name, recipe)
     return ImpactPreview(
         source=source,
-        changes=changes,
-        new_schemas=new_schemas,
-        breaks=tuple(breaks),
-        unchecked=tuple(unchecked),
-        checked_recipes=tuple(checked),
-        notes=tuple(notes),
+        changes=state.changes,
+        new_schemas=state.new_schemas,
+        breaks=tuple(state.breaks),
+        unchecked=tuple(state.unchecked),
+        checked_recipes=tuple(state.checked),
+        notes=tuple(state.notes),
     )
 
 
-# ------------------------------------------------------------------------------------ propagation results
+def _check_recipe(state: _Propagation, name: str, recipe: Mapping[str, Any]) -> None:
+    """Re-derive one recipe's outputs from its new inputs (when one of them changed) and record what it finds."""
+    input_refs = _role_refs(recipe.get("inputs"))
+    if not any(state.is_dirty(ref) for ref in input_refs):
+        return
+    kind = str(recipe.get("type") or "?")
+    if kind not in SIMULATED_RECIPE_TYPES:
+        state.unchecked.append(UncheckedRecipe(name, kind, _unchecked_reason(kind)))
+        return
+    missing_inputs = [ref for ref in input_refs if _lookup(state.simulated, ref) is None]
+    if missing_inputs:
+        reason = "the schema of input {} is unknown".format(", ".join(f"'{ref}'" for ref in missing_inputs))
+        state.unchecked.append(UncheckedRecipe(name, kind, reason))
+        return
+    try:
+        payload = _parse_payload(recipe.get("payload"))
+    except ValueError as error:
+        state.unchecked.append(UncheckedRecipe(name, kind, f"its payload cannot be read ({error})"))
+        return
+    new_inputs = {ref: _lookup(state.simulated, ref) for ref in input_refs}
+    old_inputs = {ref: _lookup(state.current, ref) or [] for ref in input_refs}
+    vocabulary = {c["name"] for cols in list(new_inputs.values()) + list(old_inputs.values()) for c in cols}
+    derived_new = _derive(recipe, payload, new_inputs, vocabulary)
+    derived_old = _derive(recipe, payload, old_inputs, vocabulary)
+    state.checked.append(name)
+    state.notes.extend(f"recipe '{name}': {note}" for note in derived_new.notes)
 
-
-class PropagationError(FlowOrchestratorError):
-    """DSS's schema propagation stopped; ``recipe`` names where, when DSS said so."""
-
-    def __init__(self, message: str, recipe: Optional[str] = None, code: Optional[str] = None, dss_message: str = ""):
-        super().__init__(message)
-        self.recipe = recipe
-        self.code = code
-        self.dss_message = dss_message
-
-
-_QUOTED_RECIPE = re.compile(r"\brecipe\s*:?\s*['\"`\u2018\u201c]([^'\"`\u2019\u201d\s]+)['\"`\u2019\u201d]", re.I)
-_BARE_RECIPE = re.compile(r"\brecipe\s*:?\s+([A-Za-z0-9_][A-Za-z0-9_.\-]*)", re.I)
-_NOT_A_NAME = frozenset(
-    {
-        "a", "an", "the", "type", "types", "settings", "setting", "input", "inputs", "output", "outputs", "is",
-        "has", "was", "cannot", "can", "schema", "of", "for", "and", "or", "to", "in", "with", "config",
-        "configuration", "payload", "status", "engine", "run", "that", "which", "not", "may", "must", "will",
+    # A dangling reference is a break only if the change caused it: one that exists against today's inputs
+    # too is the recipe's own business (e.g. a column computed by an unsimulated step), except for the
+    # source when its previous schema is unknown.
+    known_before = {
+        (item.input, item.column, item.usage)
+        for item in derived_old.missing
+        if state.source_known or not _same_dataset(item.input, state.source)
     }
-)  # fmt: skip
+    for item in derived_new.missing:
+        if (item.input, item.column, item.usage) not in known_before:
+            state.breaks.append(RecipeBreak(name, kind, item.input, item.column, item.usage))
 
-
-def stopped_at_recipe(error_text: Optional[str]) -> Optional[str]:
-    """The recipe a DSS error text names ("... in recipe compute_x ..."), without its project key."""
-    if not error_text:
-        return None
-    candidates = [match.group(1) for match in _QUOTED_RECIPE.finditer(error_text)]
-    candidates += [match.group(1) for match in _BARE_RECIPE.finditer(error_text)]
-    for candidate in candidates:
-        name = candidate.rstrip(".,;:)")
-        if name.lower() in _NOT_A_NAME or not name:
-            continue
-        if "." in name:
-            project, _, rest = name.partition(".")
-            if project.isupper() and rest:
-                name = rest
-        return name
-    return None
-
-
-def propagation_error(error_text: str, source: Optional[str] = None, code: Optional[str] = None) -> PropagationError:
-    """Turn a DSS error text from a failed propagation into an error naming the recipe and the way out."""
-    text = " ".join(str(error_text or "").split()) or "DSS gave no details"
-    recipe = stopped_at_recipe(text)
-    origin = f"Schema propagation from '{source}'" if source else "Schema propagation"
-    prefix = f"[{code}] " if code else ""
-    if recipe:
-        message = (
-            f"{origin} stopped at recipe '{recipe}': {prefix}{text}. Open recipe '{recipe}' in DSS and fix its "
-            f"settings for the new schema (or exclude it with stop_at / mark it as OK), then run the propagation again."
-        )
-    else:
-        message = (
-            f"{origin} failed: {prefix}{text}. DSS did not name the recipe; open the Flow's schema propagation tool "
-            f"from '{source or 'the source dataset'}' to see where it stopped."
-        )
-    return PropagationError(message, recipe=recipe, code=code, dss_message=text)
-
-
-def _messages(result: Optional[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
-    if not isinstance(result, Mapping):
-        return []
-    return [item for item in result.get("messages") or [] if isinstance(item, Mapping)]
-
-
-def _message_text(message: Mapping[str, Any]) -> str:
-    parts = [str(message.get(key)) for key in ("title", "message", "details") if message.get(key)]
-    unique = []
-    for part in parts:
-        if part not in unique:
-            unique.append(part)
-    return ": ".join(unique)
-
-
-def propagation_failure(
-    result: Optional[Mapping[str, Any]], source: Optional[str] = None
-) -> Optional[PropagationError]:
-    """The error of a finished propagation whose result (DSS ``InfoMessages``) reports an ERROR, else None."""
-    for message in _messages(result):
-        if message.get("severity") == "ERROR" or message.get("isFatal"):
-            return propagation_error(_message_text(message), source=source, code=message.get("code"))
-    if isinstance(result, Mapping) and (result.get("fatal") or result.get("error")):
-        return propagation_error("DSS reported an error without a message", source=source)
-    return None
-
-
-def summarise_propagation(
-    before_snapshot: Mapping[str, Sequence[Mapping]],
-    after_snapshot: Mapping[str, Sequence[Mapping]],
-    propagation_result: Optional[Mapping[str, Any]] = None,
-) -> List[SchemaDiff]:
-    """The datasets whose schema a propagation changed, in snapshot order.
-
-    Each diff carries, as ``notes``, the propagation's messages (``severity code: title``) that name its dataset,
-    so a report shows the warnings next to the dataset they concern.
-    """
-    diffs = [diff for diff in diff_snapshots(before_snapshot, after_snapshot).values() if diff.changed]
-    messages = _messages(propagation_result)
-    summarised = []
-    for diff in diffs:
-        pattern = re.compile(r"(?<![A-Za-z0-9_])" + re.escape(diff.dataset) + r"(?![A-Za-z0-9_])")
-        notes = tuple(
-            "{} {}{}".format(
-                message.get("severity") or "INFO",
-                f"{message.get('code')}: " if message.get("code") else "",
-                _message_text(message),
-            )
-            for message in messages
-            if pattern.search(_message_text(message))
-        )
-        summarised.append(_with(diff, notes=notes) if notes else diff)
-    return summarised
-
-
-def propagation_messages(result: Optional[Mapping[str, Any]]) -> List[Dict[str, Any]]:
-    """The propagation's messages as ``{"severity", "code", "text", "recipe"}`` for a report."""
-    return [
-        {
-            "severity": message.get("severity") or "INFO",
-            "code": message.get("code"),
-            "text": _message_text(message),
-            "recipe": stopped_at_recipe(_message_text(message)),
-        }
-        for message in _messages(result)
-    ]
+    for output, columns in derived_new.outputs.items():
+        now = list(_lookup(state.current, output) or [])
+        if derived_new.approximate:
+            new = _patch(now, derived_old.outputs.get(output, []), columns, derived_new.uncertain_types)
+        else:
+            new = _merge(now, columns, derived_new.uncertain_types, not derived_new.order_certain)
+        diff = diff_schemas(now, new, dataset=output)
+        state.simulated[output] = new
+        if diff.changed:
+            state.dirty.add(output)
+            state.changes[output] = diff
+            state.new_schemas[output] = new
 
 
 __all__ = [
     "CODE_RECIPE_TYPES",
     "DATABASE_SCHEMA_RECIPE_TYPES",
     "SIMULATED_RECIPE_TYPES",
-    "ImpactPreview",
-    "PropagationError",
     "RecipeBreak",
-    "SchemaDiff",
-    "SchemaSnapshot",
     "UncheckedRecipe",
-    "diff_schemas",
-    "diff_snapshots",
+    "ImpactPreview",
     "preview_impact",
-    "propagation_error",
-    "propagation_failure",
-    "propagation_messages",
-    "stopped_at_recipe",
-    "summarise_propagation",
 ]
