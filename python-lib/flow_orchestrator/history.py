@@ -308,7 +308,7 @@ def save_last_record(gateway, record_name: str, record: dict) -> str:
 
 def report_document(record: dict, *, dss_url: Optional[str]) -> str:
     """The run's HTML report (``render_build_report``) as a whole page, for a file."""
-    from .report.html import html_document, render_build_report
+    from .report import html_document, render_build_report
 
     title = f"Flow Orchestrator run {record.get('run_id')} ({record.get('project_key')})"
     return html_document(render_build_report(record, dss_url=dss_url), title=title)

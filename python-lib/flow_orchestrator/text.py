@@ -1,9 +1,12 @@
-"""Small text helpers shared by every layer: blank form values, plurals.
+"""Small text helpers shared by every layer: blank form values, plurals, durations.
 
 Bottom layer: imports nothing of the library, so that any module may use it.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 
 def is_blank(value) -> bool:
@@ -22,4 +25,17 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-__all__ = ["is_blank", "plural"]
+def format_duration(seconds: Any) -> str:
+    """Seconds as a short human duration: ``0.4s``, ``12.3s``, ``2m 05s``, ``1h 02m``; ``–`` when unknown."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return "–"
+    seconds = max(0.0, float(seconds))
+    if seconds < 59.95:
+        return f"{seconds:.1f}s"
+    whole = int(round(seconds))
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+
+
+__all__ = ["format_duration", "is_blank", "plural"]

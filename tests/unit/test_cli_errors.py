@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dataikuapi.utils import DataikuException
-from flow_orchestrator.cli import describe_error, report_error
+from flow_orchestrator.cli.common import describe_error, report_error
 from flow_orchestrator.errors import SelectionError
 from flow_orchestrator.redaction import forget_secrets, register_secret
 

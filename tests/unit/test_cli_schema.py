@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from flow_orchestrator.cli import _connection_args, _output_args
-from flow_orchestrator.cli_schema import add_commands, run_propagate_command, run_verify_command
+from flow_orchestrator.cli.schema_ops import add_commands, run_propagate_command, run_verify_command
 
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="flow-orchestrator")
-    add_commands(root.add_subparsers(dest="command"), _connection_args, _output_args)
+    add_commands(root.add_subparsers(dest="command"))
     return root
 
 

@@ -18,7 +18,7 @@ from flow_orchestrator.report import (
     render_plan_report,
     safe_http_url,
 )
-from flow_orchestrator.report.html import stylesheet
+from flow_orchestrator.report.page import stylesheet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup

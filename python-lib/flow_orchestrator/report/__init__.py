@@ -34,16 +34,15 @@ progress-event consumer). The plan as text is ``format_plan_text`` elsewhere.
 
 from __future__ import annotations
 
-from .html import (
+from ..text import format_duration
+from .html import render_build_report, render_plan_report
+from .page import (
     STATE_TONES,
     badge,
     dss_job_url,
     environment,
-    format_duration,
     html_document,
-    render_build_report,
     render_page,
-    render_plan_report,
     render_template,
     safe_http_url,
     state_tone,

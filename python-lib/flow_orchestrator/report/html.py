@@ -7,48 +7,25 @@ links are only ever built from http(s) URLs.
 
 from __future__ import annotations
 
-import functools
 import math
-import os
 import re
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
-import jinja2
 from markupsafe import Markup
 
-from ..redaction import public_url
-
-TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
-
-#: Colour family of each state, shared by badges, table rows and timeline bars (state is always shown as text too).
-STATE_TONES: Dict[str, str] = {
-    "SUCCESS": "ok",
-    "PASS": "ok",
-    "PASSED": "ok",
-    "DONE": "ok",
-    "OK": "ok",
-    "ADDED": "ok",
-    "FAILED": "fail",
-    "FAIL": "fail",
-    "ERROR": "fail",
-    "REMOVED": "fail",
-    "BROKEN": "fail",
-    "TIMED_OUT": "warn",
-    "WARN": "warn",
-    "WARNING": "warn",
-    "CHANGED": "warn",
-    "TYPE_CHANGED": "warn",
-    "REORDERED": "warn",
-    "ABORTED": "aborted",
-    "CANCELLED": "aborted",
-    "SKIPPED": "skip",
-    "NOT_RUN": "skip",
-    "UNCHANGED": "skip",
-    "RUNNING": "info",
-    "PLANNED": "info",
-}
+from ..text import format_duration, plural
+from .page import (
+    badge,
+    dss_job_url,
+    render_page,
+    render_template,
+    safe_link,
+    state_tone,
+)
+from .schema_html import render_diffs
+from .verify_html import render_results_table
 
 #: Order in which per-state counts are shown: problems right after successes, so they are seen.
 COUNT_ORDER = ("SUCCESS", "FAILED", "TIMED_OUT", "ABORTED", "SKIPPED", "NOT_RUN", "RUNNING")
@@ -62,129 +39,6 @@ _MAX_FAILURES_LISTED = 20
 _MAX_CAUSED_SKIPS_LISTED = 10
 _MIN_BAR_PCT = 0.25
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-_URL_FORBIDDEN = frozenset("\"'<>`\\{}|^")  # never in a real DSS URL; rejecting them keeps hrefs plain
-
-
-# ---------------------------------------------------------------------------------------------- shared blocks
-
-
-@functools.lru_cache(maxsize=1)
-def environment() -> jinja2.Environment:
-    """The Jinja2 environment of every report: autoescape on, ``report/templates`` loader, shared globals."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.globals.update(badge=badge, state_tone=state_tone, format_duration=format_duration)
-    env.filters["duration"] = format_duration
-    return env
-
-
-@functools.lru_cache(maxsize=1)
-def stylesheet() -> Markup:
-    """The report CSS; every selector starts with ``.fo-report`` so nothing leaks into the DSS page."""
-    with open(os.path.join(TEMPLATES_DIR, "report.css"), encoding="utf-8") as handle:
-        return Markup(handle.read().strip())
-
-
-def state_tone(state: Any) -> str:
-    """Colour family of a state: ok, fail, warn, aborted, skip, info or other."""
-    return STATE_TONES.get(str(state).upper(), "other") if state is not None else "other"
-
-
-def badge(state: Any) -> Markup:
-    """A coloured pill showing ``state`` as text (``TIMED_OUT`` reads "TIMED OUT")."""
-    text = "UNKNOWN" if state is None else str(state)
-    return Markup('<span class="fo-badge fo-tone-{}">{}</span>').format(state_tone(text), text.replace("_", " "))
-
-
-def format_duration(seconds: Any) -> str:
-    """Seconds as a short human duration: ``0.4s``, ``12.3s``, ``2m 05s``, ``1h 02m``; ``–`` when unknown."""
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
-        return "–"
-    seconds = max(0.0, float(seconds))
-    if seconds < 59.95:
-        return f"{seconds:.1f}s"
-    whole = int(round(seconds))
-    if whole < 3600:
-        return f"{whole // 60}m {whole % 60:02d}s"
-    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
-
-
-def render_page(title: str, body_html: str, *, subtitle: Optional[str] = None) -> str:
-    """Wrap trusted ``body_html`` in the report shell: root ``.fo-report`` div, scoped CSS, title and subtitle.
-
-    ``title`` and ``subtitle`` are escaped; ``body_html`` is inserted as is, so build it from escaped parts only.
-    """
-    return (
-        environment()
-        .get_template("page.html")
-        .render(css=stylesheet(), title=title, subtitle=subtitle, body=Markup(body_html))
-    )
-
-
-def html_document(fragment_html: str, *, title: str) -> str:
-    """A complete HTML document around a report fragment, for writing to a file (``--html FILE``)."""
-    return environment().get_template("document.html").render(title=title, fragment=Markup(fragment_html))
-
-
-def render_template(name: str, **context: Any) -> Markup:
-    """Render a template of ``report/templates`` with the shared environment (for report bodies)."""
-    return Markup(environment().get_template(name).render(**context))
-
-
-def safe_http_url(url: Any) -> Optional[str]:
-    """``url`` when it is an absolute http(s) URL with a host and no space, quote or control character, else None.
-
-    User info (``user:password@``) is dropped so credentials never reach a report.
-    """
-    if not isinstance(url, str):
-        return None
-    text = url.strip()
-    if not text or any(ord(c) < 32 or ord(c) == 127 or c.isspace() or c in _URL_FORBIDDEN for c in text):
-        return None
-    try:
-        parts = urlsplit(public_url(text))  # user info dropped as everywhere (redaction.public_url)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    host = parts.hostname
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = host if port is None else f"{host}:{port}"
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
-
-
-def link_base(dss_url: Any) -> Optional[str]:
-    """What DSS links start with: an absolute http(s) URL, ``""`` for root-relative links (the local instance, whose
-    client knows only the backend's internal address), None when no link can be built."""
-    if dss_url == "":
-        return ""
-    base = safe_http_url(dss_url)
-    return None if base is None else base.rstrip("/")
-
-
-def safe_link(url: Any) -> Optional[str]:
-    """``url`` when it is a safe absolute http(s) URL or a root-relative path (``/projects/...``), else None."""
-    if isinstance(url, str) and url.startswith("/") and not url.startswith("//"):
-        if not any(ord(c) < 32 or ord(c) == 127 or c.isspace() or c in _URL_FORBIDDEN for c in url):
-            return url
-        return None
-    return safe_http_url(url)
-
-
-def dss_job_url(dss_url: Any, project_key: Any, job_id: Any) -> Optional[str]:
-    """Link to a job's page in DSS: ``{dss_url}/projects/{project_key}/jobs/{job_id}/`` (None when not buildable);
-    root-relative when ``dss_url`` is ``""`` (see :func:`link_base`)."""
-    base = link_base(dss_url)
-    if base is None or not project_key or not job_id:
-        return None
-    return "{}/projects/{}/jobs/{}/".format(base, quote(str(project_key), safe=""), quote(str(job_id), safe=""))
 
 
 # ---------------------------------------------------------------------------------------------- build report
@@ -266,8 +120,8 @@ def _steps_headline(
         if dry_run:
             breaking = {b.get("recipe") for r in propagation.get("results") or [] for b in r.get("breaks") or []}
             headline += " Schema preview: {} would change{}.".format(
-                _plural(changed, "dataset"),
-                ", {} would break".format(_plural(len(breaking), "recipe")) if breaking else "",
+                plural(changed, "dataset"),
+                ", {} would break".format(plural(len(breaking), "recipe")) if breaking else "",
             )
         elif propagation.get("state") == "FAILED":
             where = propagation.get("stopped_at")
@@ -283,18 +137,17 @@ def _steps_headline(
         return headline + " The outputs could not be verified."
     if state == "FAILED":
         failed_recipes = sum(n for s, n in counts if s in FAILURE_STATES)
-        checks = "{} of {} failed".format(errors, _plural(total, "output check"))
+        checks = "{} of {} failed".format(errors, plural(total, "output check"))
         if not failed_recipes:
-            return "{} built, but {}.".format(_plural(n_recipes, "recipe"), checks)
+            return "{} built, but {}.".format(plural(n_recipes, "recipe"), checks)
         return headline + " " + checks[0].upper() + checks[1:] + "."
     if state == "WARN":
-        return headline + " Output checks passed with {}.".format(_plural(warns, "warning"))
-    return headline + " All {} passed.".format(_plural(total, "output check"))
+        return headline + " Output checks passed with {}.".format(plural(warns, "warning"))
+    return headline + " All {} passed.".format(plural(total, "output check"))
 
 
 def _step_problems(propagation: Optional[Mapping[str, Any]], verification: Optional[Mapping[str, Any]]) -> Markup:
     """Failure-first blocks: where the propagation stopped, why verification could not run, failed ERROR checks."""
-    from .verify_html import render_results_table
 
     parts: List[Markup] = []
     if propagation is not None and propagation.get("state") in ("FAILED", "CANCELLED") and propagation.get("error"):
@@ -334,7 +187,6 @@ def _schema_section(propagation: Optional[Mapping[str, Any]]) -> Markup:
     """ "Schema changes": per source, the diffs of the propagation (or of its preview) and the recipes that break."""
     if propagation is None:
         return Markup("")
-    from .schema_html import render_diffs
 
     preview = bool(propagation.get("preview"))
     sources = propagation.get("sources") or []
@@ -387,7 +239,6 @@ def _checks_section(verification: Optional[Mapping[str, Any]]) -> Markup:
     """ "Output checks": counts, one row per expectation (failures first), and what was not verified."""
     if verification is None:
         return Markup("")
-    from .verify_html import render_results_table
 
     tally = verification.get("counts") if isinstance(verification.get("counts"), Mapping) else {}
     pairs = [
@@ -630,17 +481,13 @@ def _caused_skips(recipes: Iterable[Mapping[str, Any]]) -> Dict[str, List[str]]:
     return caused
 
 
-def _plural(n: int, word: str) -> str:
-    return "{} {}{}".format(n, word, "" if n == 1 else "s")
-
-
 def _headline(record, state, dry_run, counts, n_recipes, plan_view) -> str:
     count = dict(counts)
     duration = format_duration(record.get("duration_s"))
     if dry_run:
         layers = len(plan_view["layers"]) if plan_view else 0
         return "Dry run: {} in {} would run; nothing was built.".format(
-            _plural(n_recipes, "recipe"), _plural(layers, "layer")
+            plural(n_recipes, "recipe"), plural(layers, "layer")
         )
     others = []
     for key, word in (("SKIPPED", "skipped"), ("ABORTED", "aborted"), ("NOT_RUN", "not run"), ("RUNNING", "running")):
@@ -650,13 +497,13 @@ def _headline(record, state, dry_run, counts, n_recipes, plan_view) -> str:
         others.append("{} succeeded".format(count["SUCCESS"]))
     failed = count.get("FAILED", 0) + count.get("TIMED_OUT", 0)
     if state == "SUCCESS" and count.get("SUCCESS", 0) == n_recipes:
-        return "All {} built successfully in {}.".format(_plural(n_recipes, "recipe"), duration)
+        return "All {} built successfully in {}.".format(plural(n_recipes, "recipe"), duration)
     if state == "RUNNING":
         done = n_recipes - count.get("RUNNING", 0) - count.get("NOT_RUN", 0)
-        return "Running: {} of {} finished so far.".format(done, _plural(n_recipes, "recipe"))
+        return "Running: {} of {} finished so far.".format(done, plural(n_recipes, "recipe"))
     if failed:
         timed_out = " ({} timed out)".format(count["TIMED_OUT"]) if count.get("TIMED_OUT") else ""
-        head = "{} of {} failed{}".format(failed, _plural(n_recipes, "recipe"), timed_out)
+        head = "{} of {} failed{}".format(failed, plural(n_recipes, "recipe"), timed_out)
     elif state == "CANCELLED":
         head = f"Run cancelled after {duration}"
     else:

@@ -11,28 +11,21 @@ from typing import Any, Iterable, List, Mapping, Optional, Sequence
 
 from markupsafe import Markup
 
-from .html import badge, format_duration, render_page, safe_http_url
+from ..text import format_duration, plural
+from .page import badge, join, render_page, safe_http_url
 
 _MAX_COLUMNS_SHOWN = 200  # per dataset diff; wider diffs end with a "... and N more" row
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _join(parts: Iterable[Markup], separator: str = "") -> Markup:
-    return Markup(separator).join(parts)
 
 
 def _code_list(names: Sequence[Any]) -> Markup:
     if not names:
         return Markup('<span class="fo-muted">none</span>')
-    return _join((Markup("<code>{}</code>").format(name) for name in names), ", ")
+    return join((Markup("<code>{}</code>").format(name) for name in names), ", ")
 
 
 def _facts(items: Sequence[tuple]) -> Markup:
     rows = (Markup("<dt>{}</dt><dd>{}</dd>").format(label, value) for label, value in items)
-    return Markup('<dl class="fo-facts">{}</dl>').format(_join(rows))
+    return Markup('<dl class="fo-facts">{}</dl>').format(join(rows))
 
 
 def _section(css_class: str, title: str, body: Markup) -> Markup:
@@ -40,11 +33,11 @@ def _section(css_class: str, title: str, body: Markup) -> Markup:
 
 
 def _table(headers: Sequence[str], rows: Sequence[Markup], css_class: str = "") -> Markup:
-    head = _join(Markup("<th>{}</th>").format(h) for h in headers)
+    head = join(Markup("<th>{}</th>").format(h) for h in headers)
     return Markup(
         '<div class="fo-table-scroll"><table class="fo-table {}"><thead><tr>{}</tr></thead>'
         "<tbody>{}</tbody></table></div>"
-    ).format(css_class, head, _join(rows))
+    ).format(css_class, head, join(rows))
 
 
 # ------------------------------------------------------------------------------------------------ diff blocks
@@ -90,7 +83,7 @@ def _diff_block(diff: Mapping[str, Any]) -> Markup:
     for key, word in (("added", "added"), ("removed", "removed"), ("type_changed", "type changed")):
         if diff.get(key):
             counts.append(Markup('<span class="fo-muted">{} {}</span> ').format(len(diff[key]), word))
-    parts = [Markup('<p class="fo-dataset-head"><span class="fo-name">{}</span> {}</p>').format(dataset, _join(counts))]
+    parts = [Markup('<p class="fo-dataset-head"><span class="fo-name">{}</span> {}</p>').format(dataset, join(counts))]
     rows = _diff_rows(diff)
     if rows:
         parts.append(_table(("Column", "Change", "Type"), rows, "fo-diff-table"))
@@ -102,7 +95,7 @@ def _diff_block(diff: Mapping[str, Any]) -> Markup:
         )
     for note in diff.get("notes") or []:
         parts.append(Markup('<p class="fo-muted">{}</p>').format(note))
-    return Markup('<div class="fo-dataset-diff" data-dataset="{}">{}</div>').format(dataset, _join(parts))
+    return Markup('<div class="fo-dataset-diff" data-dataset="{}">{}</div>').format(dataset, join(parts))
 
 
 def render_diffs(diffs: Iterable[Mapping[str, Any]]) -> Markup:
@@ -110,7 +103,7 @@ def render_diffs(diffs: Iterable[Mapping[str, Any]]) -> Markup:
     blocks = [_diff_block(diff) for diff in diffs]
     if not blocks:
         return Markup('<p class="fo-muted">No dataset schema changed.</p>')
-    return _join(blocks)
+    return join(blocks)
 
 
 # ------------------------------------------------------------------------------------------------ sections
@@ -188,15 +181,15 @@ def _headline(outcome: Mapping[str, Any]) -> tuple:
     if state == "PREVIEW":
         downstream = [name for name in (preview.get("changes") or {}) if name != source]
         breaks = list(dict.fromkeys(item.get("recipe") for item in preview.get("breaks") or []))
-        text = "Preview (nothing was changed): {} would change".format(_plural(len(downstream), "downstream dataset"))
+        text = "Preview (nothing was changed): {} would change".format(plural(len(downstream), "downstream dataset"))
         if breaks:
-            return "WARN", "warn", text + ", {} would break".format(_plural(len(breaks), "recipe"))
+            return "WARN", "warn", text + ", {} would break".format(plural(len(breaks), "recipe"))
         return "PREVIEW", "info", text + ", no recipe would break"
     changes = outcome.get("changes") or []
     return (
         "SUCCESS",
         "ok",
-        "Schema propagation from {} finished: {} changed".format(source, _plural(len(changes), "dataset")),
+        "Schema propagation from {} finished: {} changed".format(source, plural(len(changes), "dataset")),
     )
 
 
@@ -224,7 +217,7 @@ def render_propagation_report(outcome: Mapping[str, Any], *, dss_url: Optional[s
         predicted = list((preview.get("changes") or {}).values())
         if predicted:
             body = Markup("<details><summary>{}</summary>{}</details>").format(
-                "What the preview predicted ({})".format(_plural(len(predicted), "dataset")), render_diffs(predicted)
+                "What the preview predicted ({})".format(plural(len(predicted), "dataset")), render_diffs(predicted)
             )
             parts.append(_section("fo-predicted", "Preview", body))
     else:
@@ -256,11 +249,11 @@ def render_propagation_report(outcome: Mapping[str, Any], *, dss_url: Optional[s
     settings = _facts(facts)
     notes = list(outcome.get("notes") or []) + list(preview.get("notes") or [])
     if notes:
-        settings += Markup('<ul class="fo-notes">{}</ul>').format(_join(Markup("<li>{}</li>").format(n) for n in notes))
+        settings += Markup('<ul class="fo-notes">{}</ul>').format(join(Markup("<li>{}</li>").format(n) for n in notes))
     parts.append(_section("fo-summary", "Settings", settings))
     title = "Schema propagation preview" if not ran else "Schema propagation"
     subtitle = "{} · from {}".format(outcome.get("project_key") or "", config.get("source_dataset") or "")
-    return render_page(title, str(_join(parts)), subtitle=subtitle)
+    return render_page(title, str(join(parts)), subtitle=subtitle)
 
 
 __all__ = ["render_diffs", "render_propagation_report"]

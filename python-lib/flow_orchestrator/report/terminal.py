@@ -12,7 +12,7 @@ import threading
 import unicodedata
 from typing import Any, Dict, List, Mapping, Optional, TextIO, Tuple
 
-from .html import format_duration
+from ..text import format_duration
 
 _HEADERS = ("RECIPE", "STATE", "ATTEMPTS", "DURATION", "NOTE")
 _GAP = "  "

@@ -7,11 +7,12 @@ the ``expectations`` field. Every value is escaped.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from markupsafe import Markup
 
-from .html import badge, format_duration, render_page
+from ..text import format_duration
+from .page import badge, join, render_page
 
 _KIND_LABELS = {
     "exists": "exists",
@@ -22,10 +23,6 @@ _KIND_LABELS = {
     "not_empty": "not empty",
     "dss_rules": "DSS rule",
 }
-
-
-def _join(parts: Iterable[Markup], separator: str = "") -> Markup:
-    return Markup(separator).join(parts)
 
 
 def _rank(result: Mapping[str, Any]) -> int:
@@ -79,7 +76,7 @@ def render_results_table(results: Sequence[Mapping[str, Any]]) -> Markup:
         '<div class="fo-table-scroll"><table class="fo-table fo-expectations"><thead><tr>'
         "<th>Result</th><th>Dataset</th><th>Expectation</th><th>Severity</th><th>Expected</th>"
         "<th>Found / reason</th></tr></thead><tbody>{}</tbody></table></div>"
-    ).format(_join(rows))
+    ).format(join(rows))
 
 
 def _counts(counts: Mapping[str, int]) -> Markup:
@@ -90,7 +87,7 @@ def _counts(counts: Mapping[str, int]) -> Markup:
         ("SKIPPED", counts.get("skipped", 0)),
     ]
     items = (Markup('<li><span class="fo-count">{}</span>{}</li>').format(n, badge(state)) for state, n in pairs)
-    return Markup('<ul class="fo-counts">{}</ul>').format(_join(items))
+    return Markup('<ul class="fo-counts">{}</ul>').format(join(items))
 
 
 def _banner(state: str, text: str) -> Markup:
@@ -103,7 +100,7 @@ def _banner(state: str, text: str) -> Markup:
 def _notes(notes: Sequence[str]) -> Markup:
     if not notes:
         return Markup("")
-    items = _join(Markup("<li>{}</li>").format(note) for note in notes)
+    items = join(Markup("<li>{}</li>").format(note) for note in notes)
     return Markup(
         '<section class="fo-section fo-notes-section"><h3>Notes</h3><ul class="fo-notes">{}</ul></section>'
     ).format(items)

@@ -174,14 +174,9 @@ def test_recipes_downstream_only_are_listed_and_others_noted(gateway):
 
 def _cli(shop_dss, monkeypatch, *argv):
     from flow_orchestrator.cli import build_parser
-    from flow_orchestrator.cli_schema import add_commands
 
     monkeypatch.setenv("DSS_API_KEY", shop_dss.api_key)
     parser = build_parser()
-    if "propagate" not in parser._subparsers._group_actions[0].choices:  # until the lead wires add_commands in
-        from flow_orchestrator.cli import _connection_args, _output_args
-
-        add_commands(parser._subparsers._group_actions[0], _connection_args, _output_args)
     args = parser.parse_args([argv[0], "--url", shop_dss.url, "--project", PROJECT, *argv[1:]])
     return args.handler(args)
 

@@ -241,14 +241,10 @@ def test_the_macro_captures(shop_dss):
 
 
 def _cli(shop_dss, monkeypatch, *argv):
-    from flow_orchestrator.cli import _connection_args, _output_args, build_parser
-    from flow_orchestrator.cli_schema import add_commands
+    from flow_orchestrator.cli import build_parser
 
     monkeypatch.setenv("DSS_API_KEY", shop_dss.api_key)
     parser = build_parser()
-    commands = parser._subparsers._group_actions[0]
-    if "verify" not in commands.choices:  # until the lead wires add_commands into build_parser
-        add_commands(commands, _connection_args, _output_args)
     args = parser.parse_args([argv[0], "--url", shop_dss.url, "--project", PROJECT, *argv[1:]])
     return args.handler(args)
 

@@ -1,52 +1,28 @@
-"""``flow-orchestrator`` / ``python -m flow_orchestrator``: plan, build and resume Flows from a terminal or CI.
-
-Exit codes: 0 everything succeeded; 1 recipes failed, the run was cancelled, outputs failed verification, or the
-run stopped on an error after jobs started (DSS unreachable, access lost): the record is written and the summary
-printed; 2 the command stopped on an error before starting a job: bad input, an output path (--json, --html) that
-cannot be written (checked before the first job), a key that may not run jobs (found at the latest at the first job
-start), or a DSS error while planning; also a ``propagate``/``verify`` report file that cannot be written once the
-command ran. Errors are one line naming the object; -v adds the traceback. No secret is ever printed.
-"""
+"""``flow-orchestrator plan | build | resume``: plan, build and resume Flows from a terminal or CI."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import logging
-import os
 import signal
 import sys
-import tempfile
 import threading
-import traceback
-from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
-from . import __version__
-from .config import BUILD_MODE_LABELS, parse_build_config
-from .errors import FlowOrchestratorError, SelectionError
-from .plan import format_plan_text
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
-log = logging.getLogger("flow_orchestrator")
-
-
-class _ArgumentParser(argparse.ArgumentParser):
-    """argparse exits with 2 on bad arguments already; keep its message but make it name the fix."""
-
-    def error(self, message):
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\nRun '{self.prog} --help' for the options.\n")
-
-
-def _connection_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("DSS instance")
-    group.add_argument("--url", default=os.environ.get("DSS_URL"), help="DSS base URL (default: $DSS_URL)")
-    group.add_argument("--api-key", default=None, help="API key (default: $DSS_API_KEY; prefer the variable)")
-    group.add_argument("--project", default=os.environ.get("DSS_PROJECT"), help="project key (default: $DSS_PROJECT)")
-    group.add_argument("--no-verify-tls", action="store_true", help="do not verify the instance's TLS certificate")
+from ..config import BUILD_MODE_LABELS, parse_build_config
+from ..plan import format_plan_text
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    check_output_paths,
+    connection_args,
+    log,
+    make_gateway,
+    output_args,
+    read_spec,
+    report_error,
+    write_text,
+)
 
 
 def _selection_args(parser: argparse.ArgumentParser) -> None:
@@ -173,37 +149,25 @@ def _history_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _output_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("output")
-    group.add_argument("--json", dest="json_path", metavar="FILE", help="write the run record (or plan) as JSON")
-    group.add_argument("--html", dest="html_path", metavar="FILE", help="write the HTML report")
-    group.add_argument("--quiet", action="store_true", help="no live progress line")
-    group.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(prog="flow-orchestrator", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
-    commands.required = True
-
+def add_commands(commands) -> None:
+    """Add ``plan``, ``build`` and ``resume`` to the CLI's sub-commands (each sets ``handler``)."""
     plan = commands.add_parser("plan", help="show what a build would run, start nothing")
-    _connection_args(plan)
+    connection_args(plan)
     _selection_args(plan)
     _run_args(plan)
-    _output_args(plan)
+    output_args(plan)
 
     build = commands.add_parser("build", help="run the selected recipes")
-    _connection_args(build)
+    connection_args(build)
     _selection_args(build)
     _run_args(build)
     build.add_argument("--dry-run", action="store_true", help="plan only (same as the plan command)")
     _schema_and_verify_args(build)
     _history_args(build)
-    _output_args(build)
+    output_args(build)
 
     resume = commands.add_parser("resume", help="re-run what failed, was skipped or never ran in a run record")
-    _connection_args(resume)
+    connection_args(resume)
     resume.add_argument(
         "--record", metavar="FILE", help="the run record (JSON) to resume (or --record-folder: its last record)"
     )
@@ -211,12 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--dry-run", action="store_true", help="plan only")
     _schema_and_verify_args(resume)
     _history_args(resume)
-    _output_args(resume)
-
-    from .cli_schema import add_commands  # propagate and verify share the connection and output options
-
-    add_commands(commands, _connection_args, _output_args)
-    return parser
+    output_args(resume)
+    for command in (plan, build, resume):
+        command.set_defaults(handler=run_build_command)
 
 
 def _raw_config(args: argparse.Namespace) -> dict:
@@ -246,7 +207,7 @@ def _raw_config(args: argparse.Namespace) -> dict:
         "keep_runs",
         "partitions",
     )
-    from .errors import ConfigError
+    from ..errors import ConfigError
 
     flags = []  # flags that only mean something with another one: silently ignoring them hides a CI typo
     if getattr(args, "reorder", False) and not args.ordered:
@@ -261,39 +222,10 @@ def _raw_config(args: argparse.Namespace) -> dict:
         raw["dry_run"] = True
     path = getattr(args, "expectations_file", None)
     if path:
-        raw["expectations"] = _read_spec(path)
+        raw["expectations"] = read_spec(path)
     if any(key in raw for key in ("expectations", "expected_columns", "min_rows")):
         raw["verify_after_build"] = True  # giving expectations asks for them to be checked
     return raw
-
-
-def _read_spec(path: str) -> str:
-    from .textfiles import read_text
-
-    return read_text(
-        path,
-        "--expectations",
-        "the JSON spec file of the expectations (write one with 'flow-orchestrator verify --capture FILE')",
-    )
-
-
-def make_gateway(args: argparse.Namespace):
-    """Connect to the instance named by the arguments (or DSS_URL / DSS_API_KEY)."""
-    from .dss import DSSGateway, connect
-    from .errors import ConfigError
-
-    problems = []
-    if not args.url:
-        problems.append(("--url", "no DSS URL: pass --url or set DSS_URL"))
-    api_key = args.api_key or os.environ.get("DSS_API_KEY")
-    if not api_key:
-        problems.append(("--api-key", "no API key: set DSS_API_KEY (or pass --api-key)"))
-    if not args.project:
-        problems.append(("--project", "no project key: pass --project or set DSS_PROJECT"))
-    if problems:
-        raise ConfigError(problems)
-    client = connect(args.url, api_key, verify_tls=not args.no_verify_tls)
-    return DSSGateway(client, args.project, dss_url=args.url)
 
 
 @contextlib.contextmanager
@@ -317,16 +249,6 @@ def _cancel_on_signals(cancel: threading.Event):
             signal.signal(sig, old_handler)
 
 
-def _write(path: Optional[str], text: str) -> None:
-    """Write an output file (JSON, HTML, captured spec) whole or not at all; nothing when its flag was not given."""
-    if not path:
-        return
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def _resume_config(args: argparse.Namespace, previous: dict) -> dict:
     """The resumed run's settings, overridden by the options given; the history goes where this command says."""
     raw = dict(previous.get("config") or {})
@@ -341,7 +263,7 @@ def _resume_config(args: argparse.Namespace, previous: dict) -> dict:
 
 def _open_history(args: argparse.Namespace, gateway, folder: Optional[str], keep_runs: int = 0):
     """The run history folder of ``--record-folder`` (checked before anything runs), or None."""
-    from .history import RunHistory
+    from ..history import RunHistory
 
     if not folder:
         return None
@@ -358,12 +280,12 @@ def _open_history(args: argparse.Namespace, gateway, folder: Optional[str], keep
 
 
 def run_build_command(args: argparse.Namespace) -> int:
-    from .errors import ConfigError
-    from .history import last_run_path, report_document
-    from .pipeline import run_build
-    from .record import RecordFile, load_record, write_record
-    from .redaction import RedactedStream
-    from .report.terminal import ProgressLine
+    from ..errors import ConfigError
+    from ..history import last_run_path, report_document
+    from ..pipeline import run_build
+    from ..record import RecordFile, load_record, write_record
+    from ..redaction import RedactedStream
+    from ..report.terminal import ProgressLine
 
     check_output_paths(args)
     previous = None
@@ -436,7 +358,7 @@ def run_build_command(args: argparse.Namespace) -> int:
         if args.json_path:
             write_record(record, args.json_path)
         if args.html_path:
-            _write(args.html_path, report_document(data, dss_url=gateway.dss_url))
+            write_text(args.html_path, report_document(data, dss_url=gateway.dss_url))
         if keeper is not None:
             location = history.save(data, final=True)
             if location.record_path:
@@ -448,7 +370,7 @@ def run_build_command(args: argparse.Namespace) -> int:
         report_error(exc, args)
         return EXIT_FAILED
     if data["state"] == "PLANNED":
-        from .plan import BuildPlan
+        from ..plan import BuildPlan
 
         print(format_plan_text(BuildPlan.from_dict(data["plan"])))
         _print_steps(data)
@@ -464,15 +386,15 @@ def _started_jobs(record) -> bool:
 
 def _stopped_after_start(args: argparse.Namespace, record, error: BaseException, gateway) -> int:
     """The run stopped on an error once jobs had started: DSS did things, so the record and the summary say which."""
-    from .history import report_document
-    from .record import write_record
+    from ..history import report_document
+    from ..record import write_record
 
     data = record.to_dict()
     try:
         if args.json_path:
             write_record(record, args.json_path)
         if args.html_path:
-            _write(args.html_path, report_document(data, dss_url=gateway.dss_url))
+            write_text(args.html_path, report_document(data, dss_url=gateway.dss_url))
     except Exception as exc:  # noqa: BLE001 - the summary below still says what DSS did
         log.warning("Could not write the run's files: %s", exc)
     print(_summary(data))
@@ -484,7 +406,7 @@ def _stopped_after_start(args: argparse.Namespace, record, error: BaseException,
 
 def _summary(data: dict) -> str:
     """The summary table, or a sentence when the run had nothing to do (a resume of a run that fully succeeded)."""
-    from .report.terminal import format_summary_table
+    from ..report.terminal import format_summary_table
 
     if data.get("recipes"):
         return format_summary_table(data)
@@ -520,114 +442,3 @@ def _print_steps(data: dict) -> None:
         print(f"note: {note}")
     if verification.get("summary"):
         print(f"Output checks: {verification['summary']}")
-
-
-#: Output files of each command, by option: checked writable before anything starts.
-OUTPUT_OPTIONS = (
-    ("json_path", "--json", "run.json"),
-    ("html_path", "--html", "report.html"),
-    ("capture", "--capture", "expectations.json"),
-)
-
-
-def check_output_paths(args: argparse.Namespace) -> None:
-    """Every output file given can be written (its folder is created): a typo in a path must cost no build."""
-    from .errors import ConfigError
-
-    problems = []
-    for attribute, option, example in OUTPUT_OPTIONS:
-        value = getattr(args, attribute, None)
-        if not value:
-            continue
-        path = Path(value)
-        if path.is_dir():
-            problems.append((option, f"{value} is a folder: give a file path, e.g. {path / example}"))
-            continue
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=str(path.parent), prefix=f".{path.name}.", suffix=".probe"):
-                pass
-            if path.exists() and not os.access(path, os.W_OK):
-                raise PermissionError(13, "the file is read-only")
-        except OSError as error:
-            problems.append((option, f"cannot write {value}: {error.strerror or error}; give a path you can write"))
-    if problems:
-        raise ConfigError(problems)
-
-
-_SELECTION_FLAGS = {"targets": "--targets", "recipes": "--recipes", "select": "--select", "exclude": "--exclude"}
-
-
-def describe_error(error: BaseException) -> str:
-    """One line for the user: what failed on which object, and how to see more (``-v``); never a secret."""
-    from .redaction import redact
-
-    problems = getattr(error, "problems", None)
-    if isinstance(error, SelectionError) and problems:  # name the options as typed, not the form fields
-        lines = [
-            f"{_SELECTION_FLAGS.get(field, field)}: {message}" if field else message for field, message in problems
-        ]
-        text = lines[0] if len(lines) == 1 else f"Invalid selection ({len(lines)} problems):\n- " + "\n- ".join(lines)
-        return redact(text) or ""
-    if isinstance(error, FlowOrchestratorError):
-        return redact(str(error)) or type(error).__name__
-    if isinstance(error, KeyboardInterrupt):
-        return "interrupted: the jobs this run started were asked to abort, without waiting for DSS to confirm"
-    from .dss import dss_error_sentence
-
-    first = (str(error).strip().splitlines() or [""])[0]
-    sentence = dss_error_sentence(error)
-    if sentence is not None:
-        text = sentence
-    elif isinstance(error, (OSError, json.JSONDecodeError, UnicodeError)):
-        text = first or type(error).__name__
-    elif type(error).__module__.startswith(("requests", "urllib3")):
-        text = f"cannot talk to DSS: {type(error).__name__}: {first}"
-    else:
-        text = f"unexpected error {type(error).__name__}: {first} (please report it)"
-    return redact(f"{text} (run with -v for the traceback)")
-
-
-def report_error(error: BaseException, args: Optional[argparse.Namespace] = None) -> None:
-    """The error on stderr as one line (a configuration error lists each problem), its traceback first with -v."""
-    from .redaction import redact
-
-    if getattr(args, "verbose", False):
-        trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        print(redact(trace), file=sys.stderr, end="")
-    print(f"flow-orchestrator: {describe_error(error)}", file=sys.stderr)
-
-
-def _configure_logging(verbose: bool) -> None:
-    """Debug logging on stderr with -v, warnings otherwise; every line goes through the redaction filter."""
-    from .redaction import redact_log_handlers
-
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    redact_log_handlers()
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version (0) and bad arguments (2, message already printed)
-        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
-    _configure_logging(getattr(args, "verbose", False))
-    try:
-        if args.command in ("plan", "build", "resume"):
-            return run_build_command(args)
-        return args.handler(args)
-    except KeyboardInterrupt as exc:  # a second Ctrl-C before any job started
-        report_error(exc, args)
-        return EXIT_FAILED
-    except Exception as exc:  # noqa: BLE001 - a run that started jobs reports its own errors (exit 1)
-        report_error(exc, args)
-        return EXIT_BAD_INPUT
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Callable
 
-from .cli import _write
-from .errors import FlowOrchestratorError
-from .redaction import redact, scrub
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from ..errors import FlowOrchestratorError
+from ..redaction import redact, scrub
+from .common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    check_output_paths,
+    connection_args,
+    make_gateway,
+    output_args,
+    read_spec,
+    report_error,
+    write_text,
+)
 
 #: How the CLI's flags map to the use cases' keys, so error messages name the flag the user typed.
 PROPAGATE_FLAGS = {
@@ -35,7 +43,7 @@ VERIFY_FLAGS = {
 }
 
 
-def add_commands(subparsers, connection_args: Callable, output_args: Callable) -> None:
+def add_commands(subparsers) -> None:
     """Add ``propagate`` and ``verify`` to the CLI's sub-commands (each sets ``handler``)."""
     propagate = subparsers.add_parser(
         "propagate", help="preview and propagate a dataset's schema change down the Flow, with a diff per dataset"
@@ -93,22 +101,20 @@ def add_commands(subparsers, connection_args: Callable, output_args: Callable) -
 
 
 def _html_document(fragment: str, title: str) -> str:
-    from .report.html import html_document
+    from ..report.page import html_document
 
     return html_document(fragment, title=title)
 
 
 def _problem(error: BaseException, args: argparse.Namespace) -> int:
-    from .cli import report_error
 
     report_error(error, args)
     return EXIT_BAD_INPUT
 
 
 def run_propagate_command(args: argparse.Namespace) -> int:
-    from .cli import check_output_paths, make_gateway
-    from .propagate import parse_propagate_config, propagate_schema
-    from .report.schema_html import render_propagation_report
+    from ..propagate import parse_propagate_config, propagate_schema
+    from ..report.schema_html import render_propagation_report
 
     raw = {
         "source_dataset": args.source,
@@ -128,10 +134,10 @@ def run_propagate_command(args: argparse.Namespace) -> int:
     except FlowOrchestratorError as error:
         return _problem(error, args)
     data = scrub(outcome.to_dict())
-    _write(args.json_path, json.dumps(data, indent=2, ensure_ascii=False))
+    write_text(args.json_path, json.dumps(data, indent=2, ensure_ascii=False))
     if args.html_path:
         fragment = render_propagation_report(data, dss_url=gateway.dss_url)
-        _write(args.html_path, _html_document(fragment, f"Schema propagation from {config.source_dataset}"))
+        write_text(args.html_path, _html_document(fragment, f"Schema propagation from {config.source_dataset}"))
     print(_propagation_text(data))
     return EXIT_FAILED if outcome.error is not None else EXIT_OK
 
@@ -147,9 +153,8 @@ def _propagation_text(data: dict) -> str:
 
 
 def run_verify_command(args: argparse.Namespace) -> int:
-    from .cli import check_output_paths, make_gateway
-    from .report.verify_html import render_verification_report
-    from .verification import parse_verify_config, run_verification
+    from ..report.verify_html import render_verification_report
+    from ..verification import parse_verify_config, run_verification
 
     form = {
         "datasets": args.datasets,
@@ -160,20 +165,18 @@ def run_verify_command(args: argparse.Namespace) -> int:
     try:
         check_output_paths(args)
         if args.expectations:
-            from .cli import _read_spec
-
-            form["expectations"] = _read_spec(args.expectations)
+            form["expectations"] = read_spec(args.expectations)
         config = parse_verify_config(form, VERIFY_FLAGS)
         gateway = make_gateway(args)
         outcome = run_verification(gateway, config)
     except FlowOrchestratorError as error:
         return _problem(error, args)
     data = scrub(outcome.to_dict())
-    _write(args.json_path, json.dumps(data, indent=2, ensure_ascii=False))
+    write_text(args.json_path, json.dumps(data, indent=2, ensure_ascii=False))
     if args.html_path:
-        _write(args.html_path, _html_document(render_verification_report(data), "Output verification"))
+        write_text(args.html_path, _html_document(render_verification_report(data), "Output verification"))
     if outcome.captured_spec is not None:
-        _write(args.capture, outcome.captured_spec + "\n")
+        write_text(args.capture, outcome.captured_spec + "\n")
         print(
             f"Captured {len(outcome.datasets)} dataset(s) into {args.capture}; verify with --expectations "
             f"{args.capture}"
