@@ -158,9 +158,10 @@ class EmulatedDSS:
     def load_flow(self, source: FlowSource) -> str:
         """Add the project a flow file (path or dict) describes; returns its project key."""
         from .flowfile import load_flow
+        from .loading import install_flow
 
         flow = load_flow(source)
-        return self.state.install_flow(flow).key
+        return install_flow(self.state, flow).key
 
     # -- fault controls -------------------------------------------------------------------------------------------
     def set_duration(self, project_key: str, recipe: str, seconds: float) -> None:

@@ -15,10 +15,18 @@ import hashlib
 import secrets
 import string
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Protocol, Tuple
 
-if TYPE_CHECKING:
-    from .state import Project
+
+class Project(Protocol):
+    """What zones read of a project (:class:`dss_emulator.state.Project`): zones sit below the state."""
+
+    datasets: Mapping[str, Any]
+    folders: Mapping[str, Any]
+    recipes: Mapping[str, Any]
+
+    def producers(self) -> Mapping[str, Any]: ...
+
 
 DEFAULT_ZONE_ID = "default"
 DEFAULT_ZONE_NAME = "Default"
