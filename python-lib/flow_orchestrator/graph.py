@@ -233,24 +233,10 @@ class FlowGraph:
         of this holds; the general path then starts over.
         """
         nodes = self._nodes
-        recipe_nodes: List[Tuple[str, dict]] = []
-        dotted: List[str] = []
-        pred_links = succ_links = 0
-        for key, node in nodes.items():
-            if type(node) is not dict:
-                return False
-            p = node.get("predecessors")
-            s = node.get("successors")
-            if type(p) is not list or type(s) is not list:
-                return False
-            pred_links += len(p)
-            succ_links += len(s)
-            if node.get("type") == RECIPE_NODE:
-                recipe_nodes.append((key, node))
-            if "." in key:
-                dotted.append(key)
-        if pred_links != succ_links:
+        shape = _plain_shape(nodes)
+        if shape is None:
             return False
+        recipe_nodes, dotted, pred_links = shape
         foreign = self._foreign_owners(dotted)
         recipes = [key for key, _ in recipe_nodes]
         if foreign and not foreign.keys().isdisjoint(recipes):
@@ -283,29 +269,10 @@ class FlowGraph:
                     job_type = JOB_OUTPUT_TYPES.get(node_type) or job_output_type(node_type)
                     outputs[recipe] = (new_tuple(OutputRef, (target.get("ref") or key, job_type, None)),)
                 elif outs:
-                    refs = []
-                    later = None  # outputs that are not datasets: listed after the datasets
-                    for key in outs:
-                        target = nodes[key]
-                        node_type = target.get("type") or ""
-                        if recipe not in target["predecessors"] or node_type == RECIPE_NODE:
-                            return False
-                        ref = _new_output_ref(
-                            (
-                                target.get("ref") or key,
-                                JOB_OUTPUT_TYPES.get(node_type) or job_output_type(node_type),
-                                None,
-                            )
-                        )
-                        if node_type == "COMPUTABLE_DATASET":
-                            refs.append(ref)
-                        elif later is None:
-                            later = [ref]
-                        else:
-                            later.append(ref)
-                    outputs[recipe] = tuple(refs + later) if later else tuple(refs)
-                    if len(outs) > 1 and len(set(outs)) != len(outs):
+                    several = _plain_outputs(recipe, outs, nodes)
+                    if several is None:
                         return False
+                    outputs[recipe] = several
                 if len(inputs) > 1 and len(set(inputs)) != len(inputs):
                     return False
                 recipe_links += len(inputs) + len(outs)
@@ -775,6 +742,55 @@ class FlowGraph:
 
     def __repr__(self) -> str:
         return f"FlowGraph(project_key={self.project_key!r}, recipes={len(self._order)}, nodes={len(self._nodes)})"
+
+
+def _plain_shape(nodes: Mapping[str, dict]) -> Optional[Tuple[List[Tuple[str, dict]], List[str], int]]:
+    """First pass of the plain-Flow path: every node has list links, listed as often on both sides.
+
+    Returns the recipe nodes, the dotted keys (maybe of other projects) and the link count; None if not plain.
+    """
+    recipe_nodes: List[Tuple[str, dict]] = []
+    dotted: List[str] = []
+    pred_links = succ_links = 0
+    for key, node in nodes.items():
+        if type(node) is not dict:
+            return None
+        p = node.get("predecessors")
+        s = node.get("successors")
+        if type(p) is not list or type(s) is not list:
+            return None
+        pred_links += len(p)
+        succ_links += len(s)
+        if node.get("type") == RECIPE_NODE:
+            recipe_nodes.append((key, node))
+        if "." in key:
+            dotted.append(key)
+    if pred_links != succ_links:
+        return None
+    return recipe_nodes, dotted, pred_links
+
+
+def _plain_outputs(recipe: str, outs: List[str], nodes: Mapping[str, dict]) -> Optional[Tuple[OutputRef, ...]]:
+    """The job outputs of a recipe with several outputs, datasets first; None if a link is not plain."""
+    refs = []
+    later = None  # outputs that are not datasets: listed after the datasets
+    for key in outs:
+        target = nodes[key]
+        node_type = target.get("type") or ""
+        if recipe not in target["predecessors"] or node_type == RECIPE_NODE:
+            return None
+        ref = _new_output_ref(
+            (target.get("ref") or key, JOB_OUTPUT_TYPES.get(node_type) or job_output_type(node_type), None)
+        )
+        if node_type == "COMPUTABLE_DATASET":
+            refs.append(ref)
+        elif later is None:
+            later = [ref]
+        else:
+            later.append(ref)
+    if len(set(outs)) != len(outs):
+        return None
+    return tuple(refs + later) if later else tuple(refs)
 
 
 def _new_output_ref(fields: Tuple[str, str, Optional[str]]) -> OutputRef:

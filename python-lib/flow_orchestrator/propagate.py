@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .text import is_blank
 from .dss import FutureError, split_dataset_ref
 from .errors import ConfigError
 from .graph import FlowGraph

@@ -19,10 +19,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, 
 
 import requests
 
-from .text import is_blank
 from .dss import METRIC_TIMEOUT_S, is_dss_answer, last_build_from_info, split_dataset_ref
 from .errors import ConfigError, DSSPermissionError, FlowOrchestratorError
-from .port import TransientAPIError
 from .expectations import (
     ROW_COUNT_METRIC,
     DatasetFacts,

@@ -19,6 +19,7 @@ from ..text import format_duration, plural
 from .page import (
     badge,
     dss_job_url,
+    link_base,
     render_page,
     render_template,
     safe_link,
