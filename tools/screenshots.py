@@ -16,13 +16,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "python-lib"), str(ROOT)]
 
 from flow_orchestrator.config import BuildConfig, RunOptions  # noqa: E402
+from flow_orchestrator.config.propagate import parse_propagate_config  # noqa: E402
+from flow_orchestrator.config.verify import parse_verify_config  # noqa: E402
 from flow_orchestrator.dss import DSSGateway  # noqa: E402
 from flow_orchestrator.pipeline import run_build  # noqa: E402
-from flow_orchestrator.propagate import parse_propagate_config, propagate_schema  # noqa: E402
+from flow_orchestrator.propagate import propagate_schema  # noqa: E402
 from flow_orchestrator.report import html_document, render_build_report  # noqa: E402
 from flow_orchestrator.report.schema_html import render_propagation_report  # noqa: E402
 from flow_orchestrator.report.verify_html import render_verification_report  # noqa: E402
-from flow_orchestrator.verification import parse_verify_config, run_verification  # noqa: E402
+from flow_orchestrator.verification import run_verification  # noqa: E402
 
 from dss_emulator import EmulatedDSS  # noqa: E402
 from tests.browser import find_chromium, screenshot  # noqa: E402

@@ -56,3 +56,11 @@ class DSSPermissionError(DSSAccessError):
     def __init__(self, message: str, detail: str = ""):
         super().__init__(message)
         self.detail = detail
+
+
+class RecipesFailed(FlowOrchestratorError):
+    """A run ended with failed, timed-out or aborted recipes; the message names each one and its cause."""
+
+
+class VerificationFailed(FlowOrchestratorError):
+    """ERROR expectations failed; the message names each one and why."""

@@ -45,7 +45,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, List, Mapping, Optional, Tuple
 
+from .config.model import BuildConfig
 from .errors import ConfigError, DSSAccessError, DSSPermissionError
+from .events import EventConsumer
+from .pipeline import run_build
 from .port import TransientAPIError
 from .record import RUN_ID_PATTERN
 from .text import is_blank
@@ -600,3 +603,26 @@ def _state(record) -> Optional[str]:
 def _started(record: dict) -> str:
     """Sort key of a record by start (ISO 8601 UTC text sorts in time order), then run id."""
     return f"{record.get('started_at') or ''}|{record.get('run_id') or ''}"
+
+
+def run_and_keep(
+    gateway, config: BuildConfig, record_name: str, *, on_event: Optional[EventConsumer] = None
+) -> Tuple[dict, Optional[RecordLocation]]:
+    """Run the build with the last record as resume point and duration history; keep the new record (macro, step).
+
+    Returns the record and where it was kept (None for a dry run, which keeps nothing). The history folder, when one
+    is chosen, is checked before anything runs; the record is kept whatever the end of the run, an error included.
+    """
+    gateway.check_access()  # URL, key and project first: their errors say what to fix
+    history = RunHistory.open(gateway, record_name, config.record_folder, keep_runs=config.keep_runs)
+    previous = history.load_last()
+    keeper = None if config.dry_run else history.keeper()
+    try:
+        record = run_build(gateway, config, previous_record=previous, on_event=on_event, record_sink=keeper)
+    except BaseException:
+        if keeper is not None:
+            keeper.flush()  # the runner completed the record before raising: keep it, and its report
+        raise
+    data = record.to_dict()
+    location = None if config.dry_run else history.save(data, final=True)
+    return data, location

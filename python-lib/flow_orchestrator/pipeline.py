@@ -383,7 +383,7 @@ def verify_build_outputs(gateway, config: BuildConfig, plan: BuildPlan, record: 
     says so. ``state`` is PASSED, WARN (only WARN expectations failed), FAILED, or ERROR (DSS could not be read).
     """
     from .expectations import ExpectationSet, VerificationResult
-    from .verification import verify_after_build
+    from .verification import verify_outputs
 
     started = time.monotonic()
     states = {item.name: item.state for item in record.recipes}
@@ -421,7 +421,7 @@ def verify_build_outputs(gateway, config: BuildConfig, plan: BuildPlan, record: 
         if expectations.is_empty:
             result = VerificationResult((), ())
         else:
-            result = verify_after_build(gateway, expectations, started_ms, _built_partitions(plan, record))
+            result = verify_outputs(gateway, expectations, started_ms, _built_partitions(plan, record))
     except (FlowOrchestratorError, TransientAPIError) as error:
         message = f"The outputs could not be verified: {error}"
         log.info("%s", message)

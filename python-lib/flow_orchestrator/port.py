@@ -124,3 +124,11 @@ class BuildPort(Protocol):
 
     def running_jobs(self) -> List[RunningJob]:
         """Jobs of the project DSS is running now, whoever started them (checked before the first start)."""
+
+
+def split_dataset_ref(ref: str, project_key: str) -> Tuple[str, str]:
+    """``(project key, name)`` of a dataset named ``name`` (this project) or ``PROJECT.name`` (another one)."""
+    if "." in ref:
+        owner, name = ref.split(".", 1)
+        return owner, name
+    return project_key, ref

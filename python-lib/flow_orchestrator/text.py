@@ -5,8 +5,9 @@ Bottom layer: imports nothing of the library, so that any module may use it.
 
 from __future__ import annotations
 
+import difflib
 import math
-from typing import Any
+from typing import Any, Optional, Sequence
 
 
 def is_blank(value) -> bool:
@@ -38,4 +39,19 @@ def format_duration(seconds: Any) -> str:
     return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
 
 
-__all__ = ["format_duration", "is_blank", "plural"]
+def close_name(name: str, candidates: Sequence[str]) -> Optional[str]:
+    """The one candidate ``name`` was probably meant to be (difflib first, then a case-insensitive match), or None."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    lowered = {candidate.lower(): candidate for candidate in candidates}
+    return lowered.get(name.lower())
+
+
+def one_line(error: Any, limit: int = 300) -> str:
+    """``str(error)`` on one line (whitespace collapsed), cut at ``limit`` characters with an ellipsis."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+__all__ = ["close_name", "format_duration", "is_blank", "one_line", "plural"]

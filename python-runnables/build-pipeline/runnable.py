@@ -1,11 +1,12 @@
 """Build pipeline macro: builds the selected part of the Flow and returns the HTML report.
 
-A shell: DSS gives the form and the current user's client; ``flow_orchestrator.entrypoints`` does the rest.
+A shell: DSS gives the form and the current user's client; ``flow_orchestrator.shells.macros`` does the rest.
 """
 
 import dataiku
 from dataiku.runnables import Runnable
-from flow_orchestrator.entrypoints import configure_logging, max_progress, run_build_macro
+from flow_orchestrator.shells.forms import configure_logging
+from flow_orchestrator.shells.macros import max_progress, run_build_macro
 
 
 class BuildPipelineMacro(Runnable):

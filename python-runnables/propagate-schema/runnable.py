@@ -1,12 +1,12 @@
 """Propagate schema macro: previews (and runs) a schema propagation from a dataset; returns the HTML report.
 
-A shell: DSS gives the form and the current user's client; ``flow_orchestrator.propagate`` does the rest.
+A shell: DSS gives the form and the current user's client; ``flow_orchestrator.shells.macros`` does the rest.
 """
 
 import dataiku
 from dataiku.runnables import Runnable
-from flow_orchestrator.entrypoints import configure_logging
-from flow_orchestrator.propagate import run_propagate_macro
+from flow_orchestrator.shells.forms import configure_logging
+from flow_orchestrator.shells.macros import run_propagate_macro
 
 
 class PropagateSchemaMacro(Runnable):

@@ -1,12 +1,12 @@
 """Verify outputs macro: checks datasets against expectations (or captures them); returns the HTML report.
 
-A shell: DSS gives the form and the current user's client; ``flow_orchestrator.verification`` does the rest.
+A shell: DSS gives the form and the current user's client; ``flow_orchestrator.shells.macros`` does the rest.
 """
 
 import dataiku
 from dataiku.runnables import Runnable
-from flow_orchestrator.entrypoints import configure_logging
-from flow_orchestrator.verification import run_verify_macro
+from flow_orchestrator.shells.forms import configure_logging
+from flow_orchestrator.shells.macros import run_verify_macro
 
 
 class VerifyOutputsMacro(Runnable):

@@ -54,7 +54,7 @@ def test_proxy_pages_and_dropped_connections_are_retried(dss, gateway, mode):
 def test_a_proxy_page_is_transient_for_a_single_call(dss, gateway, mode):
     dss.fail_requests(1, mode)
     with pytest.raises(TransientAPIError, match=f"HTTP {mode}"):
-        gateway._call("Reading project variables", gateway.project.get_variables)
+        gateway.call("Reading project variables", gateway.project.get_variables)
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,7 @@ def test_a_proxy_page_is_transient_for_a_single_call(dss, gateway, mode):
     ],
 )
 def test_errors_are_classified_by_type_and_message_not_status(status, message, transient):
-    from flow_orchestrator.dss import is_transient_answer
+    from flow_orchestrator.dss.client import is_transient_answer
 
     assert is_transient_answer(status, message) is transient
 

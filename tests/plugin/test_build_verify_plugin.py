@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from flow_orchestrator.entrypoints import RecipesFailed
-from flow_orchestrator.errors import ConfigError
+from flow_orchestrator.errors import ConfigError, RecipesFailed
 from flow_orchestrator.record import validate_record
 
 LAB, NOTES, JOIN = "group_LAB_RESULTS_AGG", "group_CLINICAL_NOTES_AGG", "join_ML_TRAINING_DATA"

@@ -85,7 +85,7 @@ def test_pickers_follow_the_instance_preset(dss_env, ask):
 
 
 def test_with_a_preset_the_twin_pickers_are_read_not_the_local_ones():
-    from flow_orchestrator.entrypoints import with_picked_objects
+    from flow_orchestrator.shells.forms import with_picked_objects
 
     local_pick = {"targets": ["LAB_RESULTS_AGG"], "remote_targets": ["ORDERS_CLEAN"], "recipes": ["r"]}
     assert with_picked_objects(local_pick)["targets"] == ["LAB_RESULTS_AGG"]

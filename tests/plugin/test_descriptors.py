@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
-from flow_orchestrator import entrypoints
 from flow_orchestrator.config import BUILD_MODE_LABELS, BUILD_MODES
+from flow_orchestrator.shells import choices, forms
 
 ROOT = Path(__file__).resolve().parents[2]
 MACRO = ROOT / "python-runnables" / "build-pipeline" / "runnable.json"
@@ -84,12 +84,12 @@ def _check_types(path: Path, names, types: dict):
 
 
 def test_macro_has_every_field_the_entry_points_read():
-    _check_types(MACRO, entrypoints.MACRO_FIELDS + entrypoints.PRESET_FIELDS, entrypoints.FIELD_TYPES)
+    _check_types(MACRO, forms.MACRO_FIELDS + forms.PRESET_FIELDS, forms.FIELD_TYPES)
 
 
 def test_step_has_every_field_the_entry_points_read():
-    names = entrypoints.STEP_FIELDS + entrypoints.PRESET_FIELDS + entrypoints.STEP_ONLY_FIELDS
-    _check_types(STEP, names, entrypoints.FIELD_TYPES)
+    names = forms.STEP_FIELDS + forms.PRESET_FIELDS + forms.STEP_ONLY_FIELDS
+    _check_types(STEP, names, forms.FIELD_TYPES)
 
 
 def test_every_build_field_of_the_forms_goes_through_the_config_schema():
@@ -97,16 +97,16 @@ def test_every_build_field_of_the_forms_goes_through_the_config_schema():
     from flow_orchestrator.config import load_schema
 
     definitions = load_schema("build-config.schema.json")["$defs"]
-    for source, fields in (("macro", entrypoints.MACRO_FIELDS), ("step", entrypoints.STEP_FIELDS)):
+    for source, fields in (("macro", forms.MACRO_FIELDS), ("step", forms.STEP_FIELDS)):
         known = set(definitions["common"]["properties"]) | set(definitions[source]["properties"])
         assert set(fields) <= known, f"{source} fields missing from the config schema: {sorted(set(fields) - known)}"
 
 
 def test_the_history_folder_field_reaches_the_build_config():
     form = {"record_folder": "a1B2c3D4"}
-    assert entrypoints.macro_build_config(form).record_folder == "a1B2c3D4"
-    assert entrypoints.step_build_config(form).record_folder == "a1B2c3D4"
-    assert entrypoints.macro_build_config({"record_folder": ""}).record_folder is None  # empty: no folder
+    assert forms.macro_build_config(form).record_folder == "a1B2c3D4"
+    assert forms.step_build_config(form).record_folder == "a1B2c3D4"
+    assert forms.macro_build_config({"record_folder": ""}).record_folder is None  # empty: no folder
 
 
 def test_the_partitions_field_is_a_string_on_both_forms_and_reaches_the_build_config():
@@ -115,20 +115,20 @@ def test_the_partitions_field_is_a_string_on_both_forms_and_reaches_the_build_co
         assert field["type"] == "STRING" and field["label"] == "Partitions", _rel(form)
         assert field.get("defaultValue", "") == "", f"{_rel(form)}: empty by default"
         assert "2026-12-05" in field["description"], f"{_rel(form)}: the description gives an example"
-    assert entrypoints.FIELD_TYPES["partitions"] == ("STRING",)
-    assert entrypoints.macro_build_config({"partitions": "2026-12-05"}).options.partitions == "2026-12-05"
-    assert entrypoints.step_build_config({"partitions": "2026-12-01,2026-12-02"}).options.partitions == (
+    assert forms.FIELD_TYPES["partitions"] == ("STRING",)
+    assert forms.macro_build_config({"partitions": "2026-12-05"}).options.partitions == "2026-12-05"
+    assert forms.step_build_config({"partitions": "2026-12-01,2026-12-02"}).options.partitions == (
         "2026-12-01,2026-12-02"
     )
-    assert entrypoints.macro_build_config({"partitions": ""}).options.partitions is None
+    assert forms.macro_build_config({"partitions": ""}).options.partitions is None
 
 
 def test_the_runs_to_keep_field_reaches_the_build_config_under_the_policy():
-    assert entrypoints.macro_build_config({}).keep_runs == 30
-    assert entrypoints.step_build_config({"keep_runs": 0}).keep_runs == 0  # 0 typed: keep all, not "blank"
+    assert forms.macro_build_config({}).keep_runs == 30
+    assert forms.step_build_config({"keep_runs": 0}).keep_runs == 0  # 0 typed: keep all, not "blank"
     policy = {"pipeline_policy": {"keep_runs": 90}}
-    assert entrypoints.macro_build_config(policy).keep_runs == 90
-    assert entrypoints.step_build_config(dict(policy, keep_runs=5)).keep_runs == 5
+    assert forms.macro_build_config(policy).keep_runs == 90
+    assert forms.step_build_config(dict(policy, keep_runs=5)).keep_runs == 5
     assert params_of(POLICY_SET)["keep_runs"]["defaultValue"] == 30
     for form in (MACRO, STEP):
         field = params_of(form)["keep_runs"]
@@ -137,18 +137,18 @@ def test_the_runs_to_keep_field_reaches_the_build_config_under_the_policy():
 
 
 def test_policy_preset_provides_every_policy_field_with_the_form_types():
-    _check_types(POLICY_SET, entrypoints.POLICY_FIELDS, entrypoints.FIELD_TYPES)
+    _check_types(POLICY_SET, forms.POLICY_FIELDS, forms.FIELD_TYPES)
     policy = params_of(POLICY_SET)
     for form in (MACRO, STEP):
         fields = params_of(form)
-        for name in entrypoints.POLICY_FIELDS:
+        for name in forms.POLICY_FIELDS:
             assert fields[name]["type"] == policy[name]["type"], f"{_rel(form)}: {name} type differs from the policy"
             if "selectChoices" in policy[name]:
                 assert _values(fields[name]) == _values(policy[name]), f"{_rel(form)}: {name} choices differ"
 
 
 def test_instance_preset_provides_what_the_entry_points_read():
-    _check_types(INSTANCE_SET, list(entrypoints.INSTANCE_PRESET_TYPES), entrypoints.INSTANCE_PRESET_TYPES)
+    _check_types(INSTANCE_SET, list(forms.INSTANCE_PRESET_TYPES), forms.INSTANCE_PRESET_TYPES)
     personal = params_of(INSTANCE_SET)["user_api_key"]
     assert personal["credentialRequestSettings"] == {"type": "SINGLE_FIELD"}, "each user enters their own key"
     shared = {p["name"]: p for p in load(INSTANCE_SET)["pluginParams"]}
@@ -183,10 +183,13 @@ def _literal_keys(source: Path, receivers) -> set:
 
 
 def test_every_literal_form_key_in_the_code_is_a_declared_field():
-    library = ROOT / "python-lib" / "flow_orchestrator" / "entrypoints.py"
+    shells = ROOT / "python-lib" / "flow_orchestrator" / "shells"
+    library = shells / "forms.py"
     form_keys = set(params_of(MACRO)) | set(params_of(STEP))
     for source in (
         library,
+        shells / "macros.py",
+        shells / "steps.py",
         ROOT / "python-runnables" / "build-pipeline" / "runnable.py",
         ROOT / "python-steps" / "run-recipes" / "step.py",
     ):
@@ -213,7 +216,7 @@ def test_every_python_choice_field_is_answered_by_its_resource_script():
         exec(compile(script.read_text(encoding="utf-8"), str(script), "exec"), namespace)  # as DSS does
         assert callable(namespace.get("do")), f"{script.name} defines no do()"
         for name in dynamic:
-            assert name in entrypoints.CHOICE_PROVIDERS, f"{_rel(path)}: {name!r} has no choice provider"
+            assert name in choices.CHOICE_PROVIDERS, f"{_rel(path)}: {name!r} has no choice provider"
 
 
 def test_choice_fields_are_select_types_and_static_selects_have_choices():
@@ -282,9 +285,9 @@ def test_every_field_has_a_label_a_description_and_a_known_default(path):
     params = params_of(path)
     for name, param in params.items():
         assert param.get("label") and param.get("description"), f"{_rel(path)}: {name} needs a label and description"
-        if param["type"] in ("BOOLEAN", "SELECT") and path in (MACRO, STEP) and name not in entrypoints.POLICY_FIELDS:
+        if param["type"] in ("BOOLEAN", "SELECT") and path in (MACRO, STEP) and name not in forms.POLICY_FIELDS:
             assert "defaultValue" in param, f"{_rel(path)}: {name} needs a default"
-        if path in (MACRO, STEP) and name in entrypoints.POLICY_FIELDS:
+        if path in (MACRO, STEP) and name in forms.POLICY_FIELDS:
             # blank means "the policy's value": the description must say what that falls back to
             assert "defaultValue" not in param and "Empty:" in param["description"], f"{_rel(path)}: {name}"
 

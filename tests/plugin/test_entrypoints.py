@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import pytest
-from flow_orchestrator import entrypoints, history
-from flow_orchestrator.entrypoints import (
-    POLICY_FIELDS,
-    RemoteInstance,
-    failure_message,
-    form_choices,
-    merge_policy,
-    progress_reporter,
-    raw_build_form,
-    remote_instance,
-    report_items,
-    scenario_variables,
-    step_form,
-)
+from flow_orchestrator import history
 from flow_orchestrator.errors import ConfigError
 from flow_orchestrator.events import ProgressEvent
 from flow_orchestrator.history import RunHistory, compact_record
+from flow_orchestrator.shells import forms
+from flow_orchestrator.shells.choices import form_choices
+from flow_orchestrator.shells.forms import (
+    POLICY_FIELDS,
+    RemoteInstance,
+    merge_policy,
+    raw_build_form,
+    remote_instance,
+    step_form,
+)
+from flow_orchestrator.shells.publish import failure_message, progress_reporter, report_items, scenario_variables
 from flow_orchestrator.text import is_blank
 from hypothesis import given
 from hypothesis import strategies as st
@@ -66,7 +64,7 @@ def test_raw_form_keeps_build_fields_only_and_drops_blank_choices():
         "retries": None,
         "max_parallel": 3,
     }
-    raw = raw_build_form(form, entrypoints.MACRO_FIELDS)
+    raw = raw_build_form(form, forms.MACRO_FIELDS)
     assert raw == {"recipes": ["compute_a"], "dry_run": False, "retries": 2, "max_parallel": 3}
 
 

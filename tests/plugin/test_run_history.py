@@ -11,10 +11,11 @@ import threading
 import pytest
 from flow_orchestrator import cli
 from flow_orchestrator.dss import DSSGateway
-from flow_orchestrator.entrypoints import RecipesFailed, run_build_macro, run_recipes_step
-from flow_orchestrator.errors import ConfigError, DSSAccessError, DSSPermissionError
+from flow_orchestrator.errors import ConfigError, DSSAccessError, DSSPermissionError, RecipesFailed
 from flow_orchestrator.history import RunHistory
 from flow_orchestrator.record import validate_record
+from flow_orchestrator.shells.macros import run_build_macro
+from flow_orchestrator.shells.steps import run_recipes_step
 
 from dss_emulator import EmulatedDSS
 

@@ -6,8 +6,7 @@ import json
 import logging
 
 import pytest
-from flow_orchestrator.entrypoints import RecipesFailed
-from flow_orchestrator.errors import ConfigError, SelectionError
+from flow_orchestrator.errors import ConfigError, RecipesFailed, SelectionError
 
 LAB, NOTES, JOIN, TRAIN = (
     "group_LAB_RESULTS_AGG",

@@ -13,9 +13,9 @@ import runpy
 from pathlib import Path
 
 import pytest
-from flow_orchestrator import propagate, verification
-from flow_orchestrator.errors import ConfigError
-from flow_orchestrator.verification import VerificationFailed
+from flow_orchestrator.config.propagate import PROPAGATE_FORM_FIELDS
+from flow_orchestrator.config.verify import VERIFY_FORM_FIELDS
+from flow_orchestrator.errors import ConfigError, VerificationFailed
 
 ROOT = Path(__file__).resolve().parents[2]
 PROPAGATE_DIR = ROOT / "python-runnables" / "propagate-schema"
@@ -219,9 +219,9 @@ FIELD_TYPES = {
 @pytest.mark.parametrize(
     "path, fields",
     [
-        (PROPAGATE_DIR / "runnable.json", [f for f in propagate.FORM_FIELDS if f != "timeout_s"]),
-        (VERIFY_DIR / "runnable.json", list(verification.FORM_FIELDS)),
-        (VERIFY_STEP_DIR / "step.json", list(verification.FORM_FIELDS)),
+        (PROPAGATE_DIR / "runnable.json", [f for f in PROPAGATE_FORM_FIELDS if f != "timeout_s"]),
+        (VERIFY_DIR / "runnable.json", list(VERIFY_FORM_FIELDS)),
+        (VERIFY_STEP_DIR / "step.json", list(VERIFY_FORM_FIELDS)),
     ],
     ids=["propagate-macro", "verify-macro", "verify-step"],
 )

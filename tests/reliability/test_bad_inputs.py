@@ -18,12 +18,12 @@ from typing import Callable, Optional, Tuple
 
 import pytest
 from flow_orchestrator import cli
-from flow_orchestrator.entrypoints import run_build_macro, run_recipes_step
+from flow_orchestrator.config.verify import parse_verify_config
 from flow_orchestrator.errors import FlowOrchestratorError
 from flow_orchestrator.expectations import parse_expectations
 from flow_orchestrator.pipeline import run_build
-from flow_orchestrator.propagate import run_propagate_macro
-from flow_orchestrator.verification import parse_verify_config, run_verify_macro
+from flow_orchestrator.shells.macros import run_build_macro, run_propagate_macro, run_verify_macro
+from flow_orchestrator.shells.steps import run_recipes_step
 
 from dss_emulator import EmulatedDSS
 from dss_emulator.flowfile import FlowFileError

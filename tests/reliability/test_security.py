@@ -29,12 +29,11 @@ from typing import Dict, List
 
 import pytest
 from flow_orchestrator import cli
-from flow_orchestrator.entrypoints import RecipesFailed, run_build_macro, run_recipes_step
-from flow_orchestrator.errors import DSSAccessError, FlowOrchestratorError
+from flow_orchestrator.errors import DSSAccessError, FlowOrchestratorError, RecipesFailed
 from flow_orchestrator.pipeline import run_build
-from flow_orchestrator.propagate import run_propagate_macro
 from flow_orchestrator.report import render_build_report, render_plan_report
-from flow_orchestrator.verification import run_verify_macro
+from flow_orchestrator.shells.macros import run_build_macro, run_propagate_macro, run_verify_macro
+from flow_orchestrator.shells.steps import run_recipes_step
 
 from dss_emulator import EmulatedDSS
 from tests.browser import dump_dom, requires_chromium

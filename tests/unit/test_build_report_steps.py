@@ -4,13 +4,13 @@ build" in the record: schema changes, output checks failures first, everything e
 from __future__ import annotations
 
 from flow_orchestrator.config import BuildConfig
-from flow_orchestrator.entrypoints import check_report_items, failure_message, scenario_variables
 from flow_orchestrator.expectations import DatasetFacts, evaluate, parse_expectations
 from flow_orchestrator.graph import FlowGraph
 from flow_orchestrator.plan import make_plan
 from flow_orchestrator.record import new_record, validate_record
 from flow_orchestrator.report.html import render_build_report
 from flow_orchestrator.schema import RecipeBreak, diff_schemas
+from flow_orchestrator.shells.publish import check_report_items, failure_message, scenario_variables
 
 from tests.unit.flow_payloads import flow
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-from flow_orchestrator.dss import DSSGateway, snapshot_from_status
+from flow_orchestrator.dss import DSSGateway
+from flow_orchestrator.dss.payloads import snapshot_from_status
 
 
 class _Job:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from flow_orchestrator.dss import iter_json_array
+from flow_orchestrator.dss.listing import iter_json_array
 
 ITEMS = [
     {"name": "orders", "partitioning": {"dimensions": [{"name": "day", "type": "time"}]}},

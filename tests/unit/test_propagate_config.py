@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from flow_orchestrator.config.propagate import DEFAULT_TIMEOUT_S, PropagateConfig, parse_propagate_config
 from flow_orchestrator.errors import ConfigError
 from flow_orchestrator.graph import FlowGraph
-from flow_orchestrator.propagate import (
-    DEFAULT_TIMEOUT_S,
-    PropagateConfig,
-    _preview_order,
-    check_against_flow,
-    downstream_datasets,
-    downstream_recipes,
-    parse_propagate_config,
-)
+from flow_orchestrator.propagate import _preview_order, check_against_flow, downstream_datasets, downstream_recipes
 from hypothesis import given
 from hypothesis import strategies as st
 

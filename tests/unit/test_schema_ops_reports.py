@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from flow_orchestrator.config.propagate import PropagateConfig
 from flow_orchestrator.expectations import ExpectationResult, VerificationResult
-from flow_orchestrator.propagate import PropagateConfig, PropagationOutcome
+from flow_orchestrator.propagate import PropagationOutcome
 from flow_orchestrator.report.schema_html import render_diffs, render_propagation_report
 from flow_orchestrator.report.verify_html import ordered_results, render_verification_report
 from flow_orchestrator.schema import ImpactPreview, PropagationError, RecipeBreak, UncheckedRecipe, diff_schemas

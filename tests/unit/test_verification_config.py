@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from flow_orchestrator.config.verify import parse_verify_config
 from flow_orchestrator.errors import ConfigError
 from flow_orchestrator.expectations import ExpectationResult, VerificationResult
-from flow_orchestrator.verification import (
-    VerificationOutcome,
-    failure_message,
-    parse_verify_config,
-    report_items,
-    scenario_variables,
-)
+from flow_orchestrator.shells.publish import expectation_report_items, verify_scenario_variables
+from flow_orchestrator.verification import VerificationOutcome, failure_message
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -128,7 +124,7 @@ def test_failure_message_names_each_error_and_not_the_warnings():
 
 def test_scenario_variables_and_report_items():
     outcome = VerificationOutcome("P", result=result())
-    variables = scenario_variables(outcome)
+    variables = verify_scenario_variables(outcome)
     assert variables["flow_orchestrator_verify_state"] == "FAILED"
     assert variables["flow_orchestrator_verify_passed"] is False
     assert (variables["flow_orchestrator_verify_failed_error"], variables["flow_orchestrator_verify_failed_warn"]) == (
@@ -136,15 +132,15 @@ def test_scenario_variables_and_report_items():
         1,
     )
     json.dumps(variables)
-    items = report_items(outcome)
+    items = expectation_report_items(outcome)
     assert [ref for ref, _, _ in items] == ["P.A", "P.A", "OTHER.B", "P.B"]
     assert items[1][2]["status"] == "failed" and items[1][2]["type"] == "FLOW_ORCHESTRATOR_EXPECTATION"
 
 
 def test_a_capture_publishes_the_spec_only():
-    variables = scenario_variables(VerificationOutcome("P", captured_spec="{}"))
+    variables = verify_scenario_variables(VerificationOutcome("P", captured_spec="{}"))
     assert variables == {"flow_orchestrator_verify_state": "CAPTURED", "flow_orchestrator_captured_expectations": "{}"}
-    assert report_items(VerificationOutcome("P", captured_spec="{}")) == []
+    assert expectation_report_items(VerificationOutcome("P", captured_spec="{}")) == []
 
 
 def test_warn_only_failures_make_a_warn_state():

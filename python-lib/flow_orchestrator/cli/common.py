@@ -137,7 +137,7 @@ def describe_error(error: BaseException) -> str:
         return redact(str(error)) or type(error).__name__
     if isinstance(error, KeyboardInterrupt):
         return "interrupted: the jobs this run started were asked to abort, without waiting for DSS to confirm"
-    from ..dss import dss_error_sentence
+    from ..dss.client import dss_error_sentence
 
     first = (str(error).strip().splitlines() or [""])[0]
     sentence = dss_error_sentence(error)

@@ -113,7 +113,8 @@ def _problem(error: BaseException, args: argparse.Namespace) -> int:
 
 
 def run_propagate_command(args: argparse.Namespace) -> int:
-    from ..propagate import parse_propagate_config, propagate_schema
+    from ..config.propagate import parse_propagate_config
+    from ..propagate import propagate_schema
     from ..report.schema_html import render_propagation_report
 
     raw = {
@@ -153,8 +154,9 @@ def _propagation_text(data: dict) -> str:
 
 
 def run_verify_command(args: argparse.Namespace) -> int:
+    from ..config.verify import parse_verify_config
     from ..report.verify_html import render_verification_report
-    from ..verification import parse_verify_config, run_verification
+    from ..verification import run_verification
 
     form = {
         "datasets": args.datasets,

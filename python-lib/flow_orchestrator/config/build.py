@@ -189,7 +189,7 @@ def build_expectations(cfg: BuildConfig, output_datasets: Sequence[str]):
     expected to exist and to have been built within this run. The config was validated when parsed.
     """
     from ..expectations.spec import ExpectationSet, expectations_from_form
-    from ..verification import parse_verify_config
+    from .verify import parse_verify_config
 
     datasets = list(dict.fromkeys(output_datasets))
     asked = bool(cfg.expectations) or bool(cfg.expected_columns) or cfg.min_rows is not None
@@ -492,7 +492,7 @@ def _verification_problems(values: Mapping, source: str, skip=frozenset()) -> Li
     """
     if values.get("verify_after_build") is not True:
         return []
-    from ..verification import parse_verify_config
+    from .verify import parse_verify_config
 
     names = {key: (_CLI_FLAGS[key] if source == "cli" else key) for key in _VERIFY_FIELDS}
     spec = values.get("expectations")

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from flow_orchestrator.config.propagate import parse_propagate_config
 from flow_orchestrator.errors import ConfigError
-from flow_orchestrator.propagate import parse_propagate_config, propagate_schema, run_propagate_macro
+from flow_orchestrator.propagate import propagate_schema
 from flow_orchestrator.report.schema_html import render_propagation_report
 from flow_orchestrator.schema import PropagationError
+from flow_orchestrator.shells.macros import run_propagate_macro
 from schema_ops_helpers import DOWNSTREAM_OF_ORDERS_RAW, PROJECT, add_column, column_names, remove_column, schemas
 
 THREE_LEVELS = ["ORDERS_CLEAN", "ORDERS_PREPARED", "ORDERS_ENRICHED"]

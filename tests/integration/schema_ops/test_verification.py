@@ -8,17 +8,12 @@ import json
 import time
 
 import pytest
+from flow_orchestrator.config.verify import parse_verify_config
+from flow_orchestrator.dss.dataset_facts import VerificationGateway
 from flow_orchestrator.errors import ConfigError
 from flow_orchestrator.expectations import parse_expectations
-from flow_orchestrator.verification import (
-    VerificationGateway,
-    capture_spec,
-    parse_verify_config,
-    run_verification,
-    run_verify_macro,
-    verify_after_build,
-    verify_outputs,
-)
+from flow_orchestrator.shells.macros import run_verify_macro
+from flow_orchestrator.verification import capture_spec, run_verification, verify_outputs
 from schema_ops_helpers import ALL_DATASETS, PROJECT, remove_column
 
 
@@ -210,7 +205,7 @@ def test_verify_after_build_checks_builds_within_the_run(gateway, shop_dss):
         spec({"ORDERS_CLEAN": {"built": {"within_run": True}}, "CUSTOMER_SEGMENTS": {"built": {"within_run": True}}})
     )
 
-    result = verify_after_build(gateway, expectations, run_started_at_ms)
+    result = verify_outputs(gateway, expectations, run_started_at_ms)
 
     by_dataset = {item.dataset: item for item in result.results}
     assert by_dataset["ORDERS_CLEAN"].status == "passed"

@@ -1,249 +1,50 @@
-"""The one module that talks to DSS, through the public ``dataikuapi`` client.
+"""The build gateway: every DSS call the build, the history and the planner need, through the public ``dataikuapi``.
 
-Everything else in the library works on plain data; this adapter turns HTTP answers into that data and
-HTTP failures into the library's errors: :class:`~flow_orchestrator.port.TransientAPIError` for what is
-worth retrying (502/503/504, 429, dropped connections, time-outs, the few DSS error types that say "try again") and :class:`~flow_orchestrator.errors.DSSAccessError`
-for what the user must fix (URL, API key, permissions, unknown project).
+It turns HTTP answers into plain data and failures into the library's errors: :class:`~flow_orchestrator.port.TransientAPIError`
+for what is worth retrying and :class:`~flow_orchestrator.errors.DSSAccessError` for what the user must fix.
+The schema-propagation and dataset-facts calls live beside it (:meth:`DSSGateway.schema_propagation`,
+:meth:`DSSGateway.dataset_facts`).
 """
 
 from __future__ import annotations
 
-import codecs
 import concurrent.futures
 import contextlib
 import difflib
-import email.utils
 import json
 import logging
-import re
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from .errors import DSSAccessError, DSSPermissionError
-from .port import ActivitySnapshot, JobSnapshot, OutputRef, RunningJob, TransientAPIError
-from .redaction import public_url, register_secret, register_url_credentials
+from ..errors import DSSAccessError, DSSPermissionError
+from ..port import JobSnapshot, OutputRef, RunningJob, TransientAPIError, split_dataset_ref
+from ..redaction import public_url, register_secret, register_url_credentials
+from .client import (
+    ADOPTION_WAIT_MAX_S,
+    DEFAULT_HTTP_TIMEOUT_S,
+    FUTURE_POLL_FIRST_S,
+    FUTURE_POLL_MAX_S,
+    LISTING_CHUNK_BYTES,
+    METRIC_TIMEOUT_S,
+    READ_RETRY_PAUSES_S,
+    START_ADOPTION_SLACK_MS,
+    FutureError,
+    StatusTracker,
+    TimeoutAdapter,
+    exception_text,
+    is_dss_answer,
+    is_not_found,
+    is_transient_answer,
+)
+from .dataset_facts import VerificationGateway
+from .listing import iter_json_array
+from .payloads import dataset_partitioning, dimensions_of, output_ref_of, raw_zone, recipe_summary, snapshot_from_status
+from .schema_propagation import SchemaPropagationGateway
 
 log = logging.getLogger(__name__)
-
-#: Seconds to wait for any single HTTP answer; dataikuapi itself never times out.
-DEFAULT_HTTP_TIMEOUT_S = 60.0
-#: Pauses between attempts of a read that failed transiently (before the first job, nothing else retries them).
-READ_RETRY_PAUSES_S = (0.5, 1.0, 2.0)
-#: Slack when comparing DSS's start time of a job with the moment our unanswered start request was sent.
-START_ADOPTION_SLACK_MS = 500
-#: Longest wait for a job whose start got no answer to show up in the job list, before starting it again.
-ADOPTION_WAIT_MAX_S = 5.0
-#: Time limit of one metric computation: DSS answers ``computeMetricsFromIds`` once it has counted, which takes
-#: minutes on a large file dataset; the ordinary HTTP time-out would turn every such count into a failure.
-METRIC_TIMEOUT_S = 900.0
-#: First and longest pause between two polls of a DSS future (schema propagation, metric computation); x1.5 each poll.
-FUTURE_POLL_FIRST_S, FUTURE_POLL_MAX_S = 0.2, 5.0
-#: Bytes read from the socket at a time when a listing is parsed as it arrives.
-LISTING_CHUNK_BYTES = 256 * 1024
-
-
-class FutureError(Exception):
-    """A DSS future that did not give a result: ``kind`` is failed, aborted, timeout, cancelled or lost.
-
-    ``detail`` keeps DSS's own error (``errorType: message``) of a failed future."""
-
-    def __init__(self, kind: str, message: str, detail: str = ""):
-        super().__init__(message)
-        self.kind = kind
-        self.detail = detail
-
-
-class _TimeoutAdapter(HTTPAdapter):
-    """Gives every request of the client's session a time-out, so a hung DSS cannot hang a run.
-
-    A call known to take long on DSS (a metric computation answers once counted) sets its own, per thread."""
-
-    def __init__(self, timeout_s: float, **kwargs):
-        self._timeout_s = timeout_s
-        self._local = threading.local()
-        super().__init__(**kwargs)
-
-    @contextlib.contextmanager
-    def longer_timeout(self, timeout_s: float):
-        previous = getattr(self._local, "timeout_s", None)
-        self._local.timeout_s = timeout_s
-        try:
-            yield
-        finally:
-            self._local.timeout_s = previous
-
-    def send(self, request, **kwargs):
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = getattr(self._local, "timeout_s", None) or self._timeout_s
-        return super().send(request, **kwargs)
-
-
-class _StatusTracker:
-    """Remembers, per thread, the HTTP status of the last answer: dataikuapi drops it from its exceptions."""
-
-    def __init__(self):
-        self._local = threading.local()
-        self.clock_offset_ms: Optional[int] = None  # best estimate of (DSS clock - our clock), never too high
-        self.last_start_ms: Optional[int] = None  # DSS's start time of the newest job started through this client
-
-    def hook(self, response, *args, **kwargs):
-        self._local.status = response.status_code
-        self._local.content_type = response.headers.get("Content-Type") or ""
-        now_ms = int(time.time() * 1000)
-        server_ms = None
-        request = response.request
-        if (
-            request is not None
-            and request.method == "POST"
-            and request.path_url.split("?")[0].endswith("/jobs/")
-            and response.status_code == 200
-        ):
-            try:  # a started job's definition carries DSS's own start time, to the millisecond
-                server_ms = int(response.json().get("initiationTimestamp") or 0) or None
-            except (ValueError, AttributeError, TypeError):
-                server_ms = None
-            if server_ms is not None and (self.last_start_ms is None or server_ms > self.last_start_ms):
-                self.last_start_ms = server_ms
-        if server_ms is None and response.headers.get("Date"):
-            try:  # to the second only
-                server_ms = int(email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp() * 1000)
-            except (TypeError, ValueError):
-                server_ms = None
-        if server_ms is not None:
-            # Both samples are taken before the answer reaches us, so each is at most the true offset: keep the highest.
-            offset = server_ms - now_ms
-            if self.clock_offset_ms is None or offset > self.clock_offset_ms:
-                self.clock_offset_ms = offset
-        return response
-
-    def reset(self) -> None:
-        self._local.status = None
-
-    @property
-    def last_status(self) -> Optional[int]:
-        return getattr(self._local, "status", None)
-
-    @property
-    def last_content_type(self) -> str:
-        return getattr(self._local, "content_type", "")
-
-
-def connect(url: str, api_key: str, *, verify_tls: bool = True, timeout_s: float = DEFAULT_HTTP_TIMEOUT_S):
-    """A ``dataikuapi.DSSClient`` for ``url`` (no HTTP yet); bad URLs are rejected with the fix."""
-    import dataikuapi
-
-    register_secret(api_key)  # first: even the messages below must not show them
-    register_url_credentials(str(url or ""))
-    if not url or not str(url).startswith(("http://", "https://")):
-        raise DSSAccessError(
-            f"DSS URL {url!r} is not valid: give the instance's base URL, e.g. https://dss.example.com:11200 "
-            "(--url, DSS_URL or the 'DSS instance' preset)."
-        )
-    if not api_key:
-        raise DSSAccessError("No API key: set DSS_API_KEY, choose a 'DSS instance' preset or pass --api-key.")
-    return new_client(dataikuapi.DSSClient, str(url).rstrip("/"), api_key, verify_tls=verify_tls)
-
-
-def new_client(client_class, url: str, api_key: str, *, verify_tls: bool = True):
-    """A client of whatever ``dataikuapi`` DSS bundles, certificate checks set the way that release takes them.
-
-    Found by feature detection, never by version: ``no_check_certificate`` (clients 13.3.2 and later),
-    ``insecure_tls`` (12.4 to 13.3.1), or neither (12.0 to 12.3: the client's requests session is told directly)."""
-    import inspect
-
-    try:
-        parameters = inspect.signature(client_class.__init__).parameters
-    except (TypeError, ValueError):
-        parameters = {}
-    if "no_check_certificate" in parameters:
-        return client_class(url, api_key, no_check_certificate=not verify_tls)
-    if "insecure_tls" in parameters:
-        return client_class(url, api_key, insecure_tls=not verify_tls)
-    client = client_class(url, api_key)
-    session = getattr(client, "_session", None)
-    if not verify_tls and session is not None:
-        session.verify = False
-    return client
-
-
-#: Statuses a proxy or a restarting DSS answers with, and 429 (rate limiting): worth retrying whatever the body says.
-TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
-#: ``errorType`` values (Java classes) of DSS error answers that say the backend was momentarily unable to answer,
-#: not that the request was wrong; any other DSS error type is an answer about the request and is not retried.
-TRANSIENT_ERROR_TYPES = frozenset(
-    {
-        "java.net.SocketTimeoutException",
-        "java.net.ConnectException",
-        "java.net.SocketException",
-        "java.util.concurrent.TimeoutException",
-        "org.eclipse.jetty.io.EofException",
-    }
-)
-#: Words of a DSS error message that say the same, whatever the type wraps them.
-_TRANSIENT_MESSAGE_MARKERS = ("connection reset", "connection refused", "timed out", "temporarily unavailable")
-#: dataikuapi formats DSS's error answers as ``"<errorType>: <message>"``; bodies that are not DSS's JSON error
-#: (a proxy's or a servlet container's page) become ``"Unknown error: ..."``.
-_ERROR_TYPE = re.compile(r"^((?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*):")
-
-
-def error_type_of(message: str) -> Optional[str]:
-    """The Java ``errorType`` at the head of a dataikuapi error message, or None when DSS gave none."""
-    match = _ERROR_TYPE.match(message or "")
-    return match.group(1) if match else None
-
-
-def is_transient_answer(status: Optional[int], message: str) -> bool:
-    """Whether an HTTP error answer is worth retrying: decided by DSS's error type and message, not by the status.
-
-    DSS answers many deterministic errors (an illegal argument, an unknown object in a job definition) with HTTP 500
-    and an ``errorType``: retrying those repeats the same refusal. A 500 without a DSS error type did not come from
-    DSS's API layer (a proxy, a crashing servlet container) and is retried.
-    """
-    if status in TRANSIENT_STATUSES:
-        return True
-    if status != 500:
-        return False
-    error_type = error_type_of(message)
-    if error_type is None:
-        return True
-    lowered = message.lower()
-    return error_type in TRANSIENT_ERROR_TYPES or any(marker in lowered for marker in _TRANSIENT_MESSAGE_MARKERS)
-
-
-def is_dss_answer(error: BaseException) -> bool:
-    """True when DSS answered with an error (as opposed to not answering at all)."""
-    from dataikuapi.utils import DataikuException
-
-    return isinstance(error, DataikuException) or isinstance(getattr(error, "__cause__", None), DataikuException)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or exc.__class__.__name__
-    return text if len(text) <= 2000 else text[:2000] + "…"
-
-
-def dss_error_sentence(error: BaseException) -> Optional[str]:
-    """One line for an error DSS answered that no caller turned into a library error (None for any other error):
-    the request, naming its object (``Reading the settings of dataset X``), and DSS's first line."""
-    from dataikuapi.utils import DataikuException
-
-    if not isinstance(error, DataikuException):
-        return None
-    what = getattr(error, "request_description", None) or "A request to DSS"
-    first = (str(error).strip().splitlines() or [""])[0] or type(error).__name__
-    return f"{what} failed: DSS answered {first}"
-
-
-#: How DSS says an object or a file is missing, whatever the HTTP status (the Java exception names vary by version).
-_NOT_FOUND_MARKERS = ("notfoundexception", "filenotfoundexception", "does not exist", "no such file", "not found")
-
-
-def _is_not_found(status: Optional[int], message: str) -> bool:
-    return status == 404 or any(marker in message.lower() for marker in _NOT_FOUND_MARKERS)
 
 
 class DSSGateway:
@@ -264,12 +65,12 @@ class DSSGateway:
         self.instance_url = (
             self.dss_url or public_url((getattr(client, "host", "") or "").rstrip("/")) or "the DSS instance"
         )
-        self._status = _StatusTracker()
+        self._status = StatusTracker()
         self._access_summary: Optional[dict] = None  # the project summary, once check_access proved access
         session = getattr(client, "_session", None)
-        self._adapter: Optional[_TimeoutAdapter] = None
+        self._adapter: Optional[TimeoutAdapter] = None
         if session is not None:
-            adapter = self._adapter = _TimeoutAdapter(timeout_s, pool_maxsize=32)
+            adapter = self._adapter = TimeoutAdapter(timeout_s, pool_maxsize=32)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.hooks.setdefault("response", []).append(self._status.hook)
@@ -280,7 +81,7 @@ class DSSGateway:
         self._unanswered_starts: Dict[frozenset, tuple] = {}  # outputs → (since when in DSS's clock, wait s)
 
     # ------------------------------------------------------------------ error mapping
-    def _call(self, what: str, fn, *args, **kwargs):
+    def call(self, what: str, fn, *args, **kwargs):
         """Run one client call, translating failures into transient or access errors."""
         from dataikuapi.utils import DataikuException
 
@@ -293,10 +94,12 @@ class DSSGateway:
             requests.exceptions.Timeout,
             requests.exceptions.ChunkedEncodingError,
         ) as exc:
-            raise TransientAPIError(f"{what}: DSS did not answer ({exc.__class__.__name__}: {_describe(exc)})") from exc
+            raise TransientAPIError(
+                f"{what}: DSS did not answer ({exc.__class__.__name__}: {exception_text(exc)})"
+            ) from exc
         except DataikuException as exc:
             status = self._status.last_status
-            message = _describe(exc)
+            message = exception_text(exc)
             if is_transient_answer(status, message):
                 raise TransientAPIError(f"{what}: DSS answered HTTP {status}: {message}") from exc
             if status == 403 or (status is None and "PermissionDenied" in message):
@@ -317,13 +120,15 @@ class DSSGateway:
             raise
         except ValueError as exc:  # a non-JSON 200 answer (a proxy page): the instance is not a DSS API
             status = self._status.last_status
-            raise TransientAPIError(f"{what}: unexpected answer from DSS (HTTP {status}): {_describe(exc)}") from exc
+            raise TransientAPIError(
+                f"{what}: unexpected answer from DSS (HTTP {status}): {exception_text(exc)}"
+            ) from exc
 
     def _read(self, what: str, fn, *args, **kwargs):
         """A read that may be repeated: transient failures (see ``is_transient_answer``, dropped connections) are retried a few times."""
         for attempt, pause in enumerate(READ_RETRY_PAUSES_S + (None,)):
             try:
-                return self._call(what, fn, *args, **kwargs)
+                return self.call(what, fn, *args, **kwargs)
             except TransientAPIError as exc:
                 if pause is None:
                     raise
@@ -333,7 +138,7 @@ class DSSGateway:
     def _project_unreadable(self, message: str) -> DSSAccessError:
         keys: List[str] = []
         try:
-            keys = sorted(self._call("Listing projects", self.client.list_project_keys))
+            keys = sorted(self.call("Listing projects", self.client.list_project_keys))
         except Exception:  # noqa: BLE001 - only used to suggest a fix
             keys = []
         # Project keys are upper case by convention: "clinical" is most likely CLINICAL, which difflib does not see.
@@ -364,12 +169,20 @@ class DSSGateway:
                 f"Cannot reach DSS at {self.instance_url}: {exc}. Check the URL and that the instance is running."
             ) from exc
         except DataikuException as exc:
-            message = _describe(exc)
+            message = exception_text(exc)
             if "NotFound" in message or "does not exist" in message or "not found" in message.lower():
                 raise self._project_unreadable(message) from exc
             raise DSSAccessError(f"Cannot read project {self.project_key!r}: {message}") from exc
 
     # ------------------------------------------------------------------ futures
+    def schema_propagation(self, *, clock: Callable[[], float] = time.monotonic) -> SchemaPropagationGateway:
+        """The schema-propagation calls on this project (same session, same error mapping)."""
+        return SchemaPropagationGateway(self, clock=clock)
+
+    def dataset_facts(self, *, built_partitions: Optional[Mapping[str, Sequence[str]]] = None) -> VerificationGateway:
+        """The verification reads on this project; ``built_partitions``: dataset ref -> partitions a run built."""
+        return VerificationGateway(self, built_partitions=built_partitions)
+
     def wait_future(
         self,
         what: str,
@@ -408,12 +221,14 @@ class DSSGateway:
             delay = min(delay * 1.5, FUTURE_POLL_MAX_S)
             state = self._read(f"{what} (progress)", future.peek_state) or {}
         try:  # not retried: the first non-peek read of a finished future takes it away
-            final = self._call(f"{what} (outcome)", future.get_state) or {}
+            final = self.call(f"{what} (outcome)", future.get_state) or {}
         except DataikuException as error:
-            raise FutureError("failed", _describe(error), detail=_describe(error)) from error
+            raise FutureError("failed", exception_text(error), detail=exception_text(error)) from error
         except TransientAPIError as error:
             if isinstance(error.__cause__, DataikuException) and self._status.last_status == 500:
-                raise FutureError("failed", _describe(error.__cause__), detail=_describe(error.__cause__)) from error
+                raise FutureError(
+                    "failed", exception_text(error.__cause__), detail=exception_text(error.__cause__)
+                ) from error
             raise
         if final.get("hasResult"):
             return final.get("result")
@@ -423,7 +238,7 @@ class DSSGateway:
 
     def _abort_future(self, what: str, future) -> None:
         try:
-            self._call(f"Aborting: {what}", future.abort)
+            self.call(f"Aborting: {what}", future.abort)
         except Exception as error:  # noqa: BLE001 - the time-out or the cancellation is the error to report
             log.warning("Could not abort %s: %s", what, error)
 
@@ -435,7 +250,7 @@ class DSSGateway:
         containers with no cycle (20,000 recipes: 7 MB), which the collector would otherwise rescan while they pile up
         (it tripled the parse time).
         """
-        from .graph import gc_paused
+        from ..graph import gc_paused
 
         with gc_paused():
             graph = self._read("Reading the Flow graph", self.project.get_flow().get_graph)
@@ -460,7 +275,7 @@ class DSSGateway:
             if self._status.last_status == 404:
                 return None
             raise
-        return [dict(_raw_zone(zone)) for zone in zones]
+        return [dict(raw_zone(zone)) for zone in zones]
 
     def list_recipes(self) -> List[dict]:
         items = self._read("Listing recipes", self.project.list_recipes)
@@ -473,7 +288,7 @@ class DSSGateway:
         these keys are kept, so that its size never sits in memory (see :meth:`_listing_items`).
         """
         return self._listing_items(
-            "Listing recipes", f"/projects/{self.project_key}/recipes/", {}, _recipe_summary, self.list_recipes
+            "Listing recipes", f"/projects/{self.project_key}/recipes/", {}, recipe_summary, self.list_recipes
         )
 
     def list_datasets(self) -> List[dict]:
@@ -490,7 +305,7 @@ class DSSGateway:
             "Listing datasets",
             f"/projects/{self.project_key}/datasets/",
             {"foreign": False, "tags": []},  # what project.list_datasets() sends
-            _dataset_partitioning,
+            dataset_partitioning,
             self.list_datasets,
         )
 
@@ -558,7 +373,7 @@ class DSSGateway:
             if not name or "partitioning" not in item:
                 continue
             described.add(name)
-            found.update(_dimensions_of(name, item))
+            found.update(dimensions_of(name, item))
         from dataikuapi.utils import DataikuException
 
         for name in dict.fromkeys(candidates):
@@ -567,14 +382,14 @@ class DSSGateway:
             try:
                 raw = self._read(f"Reading the settings of dataset {name}", self._dataset_raw, name)
             except DataikuException as exc:
-                if not _is_not_found(self._status.last_status, _describe(exc)):
+                if not is_not_found(self._status.last_status, exception_text(exc)):
                     raise
                 raise DSSAccessError(
                     f"Dataset {name}, an output the plan builds, does not exist in project {self.project_key} "
-                    f"({_describe(exc)}): it was deleted while the recipe writing it remains. Recreate the dataset "
+                    f"({exception_text(exc)}): it was deleted while the recipe writing it remains. Recreate the dataset "
                     "or delete that recipe, or leave it out of the selection."
                 ) from exc
-            found.update(_dimensions_of(name, raw))
+            found.update(dimensions_of(name, raw))
         return found
 
     def _dataset_raw(self, name: str) -> dict:
@@ -582,7 +397,6 @@ class DSSGateway:
 
     def recipe_definition(self, name: str) -> dict:
         """``{name, type, inputs, outputs, params, payload}`` of a recipe, payload decoded when it is JSON."""
-        import json
 
         settings = self._read(f"Reading recipe {name}", self.project.get_recipe(name).get_settings)
         raw = dict(settings.get_recipe_raw_definition())
@@ -598,7 +412,7 @@ class DSSGateway:
         return self._read(f"Reading schema of {name}", self.project.get_dataset(name).get_schema).get("columns", [])
 
     def set_dataset_schema(self, name: str, columns: List[dict]) -> None:
-        self._call(f"Writing schema of {name}", self.project.get_dataset(name).set_schema, {"columns": columns})
+        self.call(f"Writing schema of {name}", self.project.get_dataset(name).set_schema, {"columns": columns})
 
     # ------------------------------------------------------------------ metrics
     def last_metric_value(self, ref: str, metric_id: str, partition: str = "NP") -> Tuple[Optional[str], Optional[int]]:
@@ -638,7 +452,7 @@ class DSSGateway:
         started = time.monotonic()
         longer = self._adapter.longer_timeout(timeout_s) if self._adapter else contextlib.nullcontext()
         with longer:
-            report = self._call(
+            report = self.call(
                 what, dataset.compute_metrics, partition="" if partition == "NP" else partition, metric_ids=[metric_id]
             )
         if isinstance(report, Mapping) and "result" not in report and report.get("jobId"):
@@ -665,7 +479,7 @@ class DSSGateway:
             return None
         rules = dataset.get_data_quality_rules()
         try:
-            results = self._call(f"Reading the data-quality rules of {ref}", rules.get_last_rules_results)
+            results = self.call(f"Reading the data-quality rules of {ref}", rules.get_last_rules_results)
         except (DataikuException, TransientAPIError) as error:
             text = str(error)
             offered = not (
@@ -685,7 +499,7 @@ class DSSGateway:
         variables.setdefault(kind, {}).update(values)
         variables.setdefault("standard", {})
         variables.setdefault("local", {})
-        self._call("Writing project variables", self.project.set_variables, variables)
+        self.call("Writing project variables", self.project.set_variables, variables)
 
     # ------------------------------------------------------------------ managed folders
     def list_managed_folders(self) -> List[dict]:
@@ -700,8 +514,8 @@ class DSSGateway:
         try:
             return self._read(what, fn, *args)
         except DataikuException as exc:
-            message = _describe(exc)
-            if _is_not_found(self._status.last_status, message):
+            message = exception_text(exc)
+            if is_not_found(self._status.last_status, message):
                 raise DSSAccessError(
                     f"{what}: project {self.project_key} has no managed folder with id {folder_id!r} ({message}); "
                     "it was deleted or renamed: choose another folder"
@@ -725,7 +539,7 @@ class DSSGateway:
                 response = folder.get_file(path)
             except DataikuException as exc:
                 # A missing file is an answer, not a failure (some DSS versions send it as an HTTP 500): no retry.
-                if _is_not_found(self._status.last_status, _describe(exc)):
+                if is_not_found(self._status.last_status, exception_text(exc)):
                     return None
                 raise
             try:
@@ -757,7 +571,7 @@ class DSSGateway:
             try:
                 folder.delete_file(path)
             except DataikuException as exc:
-                if _is_not_found(self._status.last_status, _describe(exc)):
+                if is_not_found(self._status.last_status, exception_text(exc)):
                     return False  # deleted already (whatever status the version answers it with): no retry
                 raise
             return True
@@ -803,7 +617,7 @@ class DSSGateway:
         if self._jobs_before is None:  # once: jobs that existed before our first start are never ours
             try:
                 self._jobs_before = {
-                    self._job_id_of(item) for item in self._call("Listing jobs", self.project.list_jobs)
+                    self._job_id_of(item) for item in self.call("Listing jobs", self.project.list_jobs)
                 }
             except TransientAPIError:
                 self._jobs_before = None
@@ -822,7 +636,7 @@ class DSSGateway:
         if self._status.last_start_ms is not None:
             since_ms = max(since_ms, self._status.last_start_ms + 1)
         try:
-            job = self._call(f"Starting a job for {names}", builder.start)
+            job = self.call(f"Starting a job for {names}", builder.start)
         except TransientAPIError as exc:
             cause = exc.__cause__
             if isinstance(cause, (requests.exceptions.ReadTimeout, requests.exceptions.ChunkedEncodingError)):
@@ -845,7 +659,7 @@ class DSSGateway:
     def _find_started_job(self, wanted: frozenset, since_ms: int) -> Optional[str]:
         """The newest job on exactly these outputs, started since ``since_ms`` and not already ours."""
         try:
-            items = self._call("Looking for a job whose start got no answer", self.project.list_jobs)
+            items = self.call("Looking for a job whose start got no answer", self.project.list_jobs)
         except TransientAPIError:
             return None
         found = []
@@ -875,7 +689,7 @@ class DSSGateway:
             return {}
         listed: Dict[str, dict] = {}
         if len(ids) > 1:
-            for item in self._call("Listing jobs", self.project.list_jobs):
+            for item in self.call("Listing jobs", self.project.list_jobs):
                 job_id = item.get("jobId") or (item.get("def") or {}).get("id")
                 if job_id:
                     listed[job_id] = item
@@ -897,7 +711,7 @@ class DSSGateway:
                         ended_at_ms=item.get("endTime") or None,
                     )
                     continue
-            status = self._call(f"Reading job {job_id}", self.project.get_job(job_id).get_status)
+            status = self.call(f"Reading job {job_id}", self.project.get_job(job_id).get_status)
             result[job_id] = snapshot_from_status(job_id, status)
         return result
 
@@ -906,11 +720,11 @@ class DSSGateway:
         items that are not in a final state (DSS lists only the newest jobs; running ones are among them)."""
         lister = getattr(self.project, "list_running_jobs", None)
         if lister is not None:
-            items = self._call("Listing running jobs", lister)
+            items = self.call("Listing running jobs", lister)
         else:
             items = [
                 item
-                for item in self._call("Listing jobs", self.project.list_jobs)
+                for item in self.call("Listing jobs", self.project.list_jobs)
                 if not (item.get("stableState", True) and item.get("state") in ("DONE", "FAILED", "ABORTED"))
             ]
         out = []
@@ -918,17 +732,17 @@ class DSSGateway:
             definition = item.get("def") or {}
             job_id = self._job_id_of(item)
             if job_id:
-                outputs = tuple(_output_ref_of(o, self.project_key) for o in definition.get("outputs") or [])
+                outputs = tuple(output_ref_of(o, self.project_key) for o in definition.get("outputs") or [])
                 out.append(RunningJob(job_id, outputs, definition.get("initiator")))
         return out
 
     def abort_job(self, job_id: str) -> None:
-        self._call(f"Aborting job {job_id}", self.project.get_job(job_id).abort)
+        self.call(f"Aborting job {job_id}", self.project.get_job(job_id).abort)
 
     def job_log(self, job_id: str) -> str:
         """The job's log. DSS sends it as ``text/plain`` without a charset, which ``requests`` decodes as ISO-8859-1
         (HTTP's old default): the text is taken back to its bytes and decoded as the UTF-8 it is."""
-        text = self._call(f"Reading the log of job {job_id}", self.project.get_job(job_id).get_log)
+        text = self.call(f"Reading the log of job {job_id}", self.project.get_job(job_id).get_log)
         if isinstance(text, str) and "charset" not in self._status.last_content_type.lower():
             try:
                 return text.encode("latin-1").decode("utf-8", errors="replace")
@@ -943,184 +757,6 @@ class DSSGateway:
         return f"{self.dss_url}/projects/{quote(self.project_key, safe='')}/jobs/{quote(job_id, safe='')}/"
 
 
-def _raw_zone(zone) -> dict:
-    settings = getattr(zone, "get_settings", None)
-    if callable(settings):
-        return settings().get_raw()
-    return getattr(zone, "_raw", {}) or {}
-
-
-def _output_ref_of(output: Mapping, project_key: str) -> OutputRef:
-    """What a job definition's output names (``targetDataset``, ``targetManagedFolder``, ``savedModelId``...)."""
-    if output.get("targetManagedFolder"):
-        return OutputRef(
-            output["targetManagedFolder"], "MANAGED_FOLDER", output.get("targetManagedFolderProjectKey") or project_key
-        )
-    if output.get("savedModelId"):
-        return OutputRef(output["savedModelId"], "SAVED_MODEL", output.get("savedModelProjectKey") or project_key)
-    name = output.get("targetDataset") or output.get("id") or ""
-    return OutputRef(name, output.get("type") or "DATASET", output.get("targetDatasetProjectKey") or project_key)
-
-
-def split_dataset_ref(ref: str, project_key: str) -> Tuple[str, str]:
-    """``(project key, name)`` of a dataset named ``name`` (this project) or ``PROJECT.name`` (another one)."""
-    if "." in ref:
-        owner, name = ref.split(".", 1)
-        return owner, name
-    return project_key, ref
-
-
-def last_build_from_info(info) -> Optional[dict]:
-    """``{start_ms, end_ms, success}`` of a dataset's last build from its ``get_info()`` answer; None if never built."""
-    raw = info.get_raw() if hasattr(info, "get_raw") else info
-    last = (raw or {}).get("lastBuild") or {}
-    if not last:
-        return None
-    return {
-        "start_ms": last.get("buildStartTime") or None,
-        "end_ms": last.get("buildEndTime") or None,
-        "success": bool(last.get("buildSuccess", False)),
-    }
-
-
-def snapshot_from_status(job_id: str, status: dict) -> JobSnapshot:
-    """A :class:`JobSnapshot` from a job status answer: state, times and the first failure of any activity."""
-    base = status.get("baseStatus") or {}
-    state = base.get("state") or "RUNNING"  # DSS omits the state while the job is not in a stable state
-    message = failure_type = None
-    activities = base.get("activities") or {}
-    for activity in activities.values():
-        failure = activity.get("firstFailure")
-        if failure:
-            message = failure.get("detailedMessage") or failure.get("message")
-            failure_type = failure.get("errorType") or failure.get("code")
-            break
-    if message is None and state in ("FAILED", "ABORTED"):  # ABORTED: a restart or crash says why here
-        unexpected = status.get("unexpectedFailure") or base.get("unexpectedFailure") or {}
-        message = unexpected.get("detailedMessage") or unexpected.get("message")
-        if message is None and state == "FAILED":
-            message = "The job failed (DSS gave no cause)."
-        failure_type = unexpected.get("errorType")
-    return JobSnapshot(
-        job_id=job_id,
-        state=state,
-        failure_message=message,
-        failure_type=failure_type,
-        started_at_ms=base.get("jobStartTime") or None,
-        ended_at_ms=base.get("jobEndTime") or None,
-        activities=tuple(_activity_of(a) for a in activities.values() if isinstance(a, Mapping)),
-    )
-
-
-def _activity_of(activity: Mapping) -> ActivitySnapshot:
-    """An activity of a job status: its recipe, state, start and end (DSS's clock, ms) and first failure."""
-    failure = activity.get("firstFailure") or {}
-    return ActivitySnapshot(
-        recipe=activity.get("recipeName") or "",
-        state=activity.get("state") or "NOT_STARTED",
-        started_at_ms=activity.get("startTime") or None,
-        ended_at_ms=activity.get("endTime") or None,
-        failure_message=failure.get("detailedMessage") or failure.get("message") or None,
-        failure_type=failure.get("errorType") or failure.get("code"),
-    )
-
-
-def _dimensions_of(name: str, definition: Mapping) -> Dict[str, List[str]]:
-    """``{name: [dimension names]}`` when the dataset definition is partitioned, else ``{}``."""
-    partitioning = definition.get("partitioning") if isinstance(definition, Mapping) else None
-    dimensions = (partitioning or {}).get("dimensions") if isinstance(partitioning, Mapping) else None
-    names = [str(d.get("name")) for d in dimensions or [] if isinstance(d, Mapping)]
-    return {name: names} if names else {}
-
-
-def _recipe_summary(item: Any) -> Optional[dict]:
-    """What a Flow graph reads of a recipe list item (:meth:`FlowGraph.from_payload`): name, type, tags."""
-    if not isinstance(item, dict):
-        return None
-    return {"name": item.get("name"), "type": item.get("type"), "tags": item.get("tags")}
-
-
-def _dataset_partitioning(item: Any) -> Optional[dict]:
-    """What the partition check reads of a dataset list item: its name and, when listed, its partitioning."""
-    if not isinstance(item, dict):
-        return None
-    kept = {"name": item.get("name")}
-    if "partitioning" in item:
-        kept["partitioning"] = item["partitioning"]
-    return kept
-
-
-_JSON_SPACE = re.compile(r"[ \t\n\r]*")
-_NUMBER_TAIL = re.compile(r"[0-9.eE+\-]*")
-
-
-def iter_json_array(chunks: Iterable[bytes]) -> Iterator[Any]:
-    """The items of a JSON array whose UTF-8 text arrives in ``chunks``, each decoded as soon as it is complete.
-
-    Only the array's own punctuation is read here; every item goes through the standard JSON decoder (all of JSON,
-    escapes included). An item cut by a chunk boundary fails to decode and is decoded again once more text has come:
-    the text kept doubles each time, so an item larger than a chunk costs a bounded number of attempts. Raises
-    ValueError when the text is not one JSON array.
-    """
-    decoder = json.JSONDecoder()
-    utf8 = codecs.getincrementaldecoder("utf-8")()
-    source = iter(chunks)
-    text, pos, exhausted = "", 0, False
-
-    def more(at_least: int = 1) -> bool:
-        """Append at least ``at_least`` characters (fewer at the end of the answer); False when nothing came."""
-        nonlocal text, pos, exhausted
-        text, pos = text[pos:], 0  # what was decoded is dropped: memory stays bounded
-        wanted = len(text) + at_least
-        grew = False
-        while not exhausted and len(text) < wanted:
-            chunk = next(source, None)
-            if chunk is None:
-                exhausted = True
-                text += utf8.decode(b"", final=True)
-            else:
-                text += utf8.decode(chunk)
-            grew = True
-        return grew
-
-    def skip_space() -> bool:
-        """Move to the next non-space character; False at the end of the answer."""
-        nonlocal pos
-        while True:
-            pos = _JSON_SPACE.match(text, pos).end()
-            if pos < len(text):
-                return True
-            if not more():
-                return False
-
-    if not skip_space() or text[pos] != "[":
-        raise ValueError("expected a JSON array (a DSS listing), got " + repr(text[pos : pos + 80]))
-    pos += 1
-    if not skip_space():
-        raise ValueError("the JSON array is cut short")
-    if text[pos] == "]":
-        return
-    while True:
-        while True:
-            try:
-                item, end = decoder.raw_decode(text, pos)
-            except json.JSONDecodeError:
-                if exhausted or not more(max(LISTING_CHUNK_BYTES, len(text) - pos)):
-                    raise
-                continue
-            if not exhausted and not isinstance(item, (dict, list, str)):
-                if _NUMBER_TAIL.match(text, end).end() == len(text):
-                    more()  # a number (or literal) at the end of the text may go on in the next chunk: 12|.5e3
-                    continue
-            break
-        pos = end
-        yield item
-        if not skip_space():
-            raise ValueError("the JSON array is cut short")
-        if text[pos] == "]":
-            return
-        if text[pos] != ",":
-            raise ValueError(f"expected ',' or ']' in a JSON array, got {text[pos : pos + 80]!r}")
-        pos += 1
-        if not skip_space():
-            raise ValueError("the JSON array is cut short")
+__all__ = [
+    "DSSGateway",
+]
