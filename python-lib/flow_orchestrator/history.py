@@ -51,6 +51,7 @@ from .events import EventConsumer
 from .pipeline import run_build
 from .port import TransientAPIError
 from .record import RUN_ID_PATTERN
+from .states import FINAL_RUN_STATES
 from .text import is_blank
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,6 @@ _SAVE_EVERY_S = 2.0
 _SAVE_COST_RATIO = 10.0
 _SAVE_MAX_GAP_S = 10.0
 #: Run states of a record the run will not change any more (its report is written then).
-FINAL_STATES = ("SUCCESS", "FAILED", "CANCELLED")
 #: A record name that is also a safe file name in the folder: no slash, backslash or control character.
 _FILE_NAME = re.compile(r"^[^/\\\x00-\x1f\x7f]+$")
 
@@ -563,7 +563,7 @@ class RecordKeeper:
 
     def __call__(self, record) -> None:
         self.latest = record
-        if _state(record) in FINAL_STATES:
+        if _state(record) in FINAL_RUN_STATES:
             return  # the final record: saved once by the caller, with its report
         version = getattr(record, "version", None)  # a dict has none: always taken as changed
         if version is not None and version == self._saved_version:
@@ -586,7 +586,7 @@ class RecordKeeper:
             return None
         data = _as_dict(self.latest)
         try:
-            return self._history.save(data, final=data.get("state") in FINAL_STATES)
+            return self._history.save(data, final=data.get("state") in FINAL_RUN_STATES)
         except Exception as exc:  # noqa: BLE001 - the run's own error is the one to report
             log.warning("Could not save the record of the interrupted run: %s", exc)
             return None

@@ -11,7 +11,6 @@ The pure parts (:mod:`flow_orchestrator.schema`) do the reasoning; the gateway's
 
 from __future__ import annotations
 
-import difflib
 import logging
 import threading
 import time
@@ -30,20 +29,12 @@ from .schema import (
     propagation_messages,
     summarise_propagation,
 )
+from .text import did_you_mean
 
 log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------------------------ configuration
-
-
-def _suggest(name: str, candidates: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    if not close:
-        lowered = {candidate.lower(): candidate for candidate in candidates}
-        if name.lower() in lowered:
-            close = [lowered[name.lower()]]
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def check_against_flow(
@@ -61,13 +52,16 @@ def check_against_flow(
     source = config.source_dataset
     if not graph.has_node(source) or graph.node_type(source) != "COMPUTABLE_DATASET":
         what = "is not a dataset of the Flow" if graph.has_node(source) else "is not in the Flow"
-        problems.append((names["source_dataset"], f"dataset '{source}' {what}{_suggest(source, datasets)}"))
+        problems.append((names["source_dataset"], f"dataset '{source}' {what}{did_you_mean(source, datasets, n=1)}"))
     recipes = list(graph.recipes)
     for key in ("stop_at", "mark_as_ok"):
         for index, recipe in enumerate(getattr(config, key)):
             if not graph.is_recipe(recipe):
                 problems.append(
-                    (f"{names[key]}[{index}]", f"recipe '{recipe}' is not in the Flow{_suggest(recipe, recipes)}")
+                    (
+                        f"{names[key]}[{index}]",
+                        f"recipe '{recipe}' is not in the Flow{did_you_mean(recipe, recipes, n=1)}",
+                    )
                 )
     if problems:
         raise ConfigError(problems)

@@ -11,7 +11,6 @@ dataset.
 
 from __future__ import annotations
 
-import difflib
 import heapq
 import re
 from collections import Counter
@@ -19,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from .errors import SelectionError
+from .text import did_you_mean
 
 if TYPE_CHECKING:
     from .config.model import Selection
@@ -452,14 +452,10 @@ def _unknown_value(text: str, kind: str, value: str, known: List[str]) -> str:
 
 
 def _suggest(name: str, candidates: List[str], always_list: bool = False) -> str:
-    lowered = name.lower()
-    close = [c for c in candidates if c.lower() == lowered]
-    close += [c for c in difflib.get_close_matches(name, candidates, n=3, cutoff=0.6) if c not in close]
-    if close:
-        return "; did you mean " + " or ".join(repr(c) for c in close[:3]) + "?"
-    if always_list:
-        return "; known: " + ", ".join(candidates[:20]) + (" ..." if len(candidates) > 20 else "")
-    return ""
+    hint = did_you_mean(name, candidates)
+    if hint or not always_list:
+        return hint
+    return "; known: " + ", ".join(candidates[:20]) + (" ..." if len(candidates) > 20 else "")
 
 
 def _nothing_selected(graph: FlowGraph, selection: Selection, excluded_some: bool) -> str:

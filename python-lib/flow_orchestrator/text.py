@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from typing import Any, Optional, Sequence
+from typing import Any, List, Sequence
 
 
 def is_blank(value) -> bool:
@@ -39,13 +39,19 @@ def format_duration(seconds: Any) -> str:
     return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
 
 
-def close_name(name: str, candidates: Sequence[str]) -> Optional[str]:
-    """The one candidate ``name`` was probably meant to be (difflib first, then a case-insensitive match), or None."""
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    if close:
-        return close[0]
-    lowered = {candidate.lower(): candidate for candidate in candidates}
-    return lowered.get(name.lower())
+def close_names(name: str, candidates: Sequence[str], *, n: int = 3, cutoff: float = 0.6) -> List[str]:
+    """What ``name`` was probably meant to be: case-insensitive equals first, then difflib's closest (at most ``n``)."""
+    candidates = list(candidates)
+    lowered = name.lower()
+    close = [c for c in candidates if c.lower() == lowered and c != name]
+    close += [c for c in difflib.get_close_matches(name, candidates, n=n, cutoff=cutoff) if c not in close]
+    return close[:n]
+
+
+def did_you_mean(name: str, candidates: Sequence[str], *, n: int = 3) -> str:
+    """``"; did you mean 'a' or 'b'?"`` for the names close to ``name`` (``""`` when none is)."""
+    close = close_names(name, candidates, n=n)
+    return "; did you mean " + " or ".join(repr(c) for c in close) + "?" if close else ""
 
 
 def one_line(error: Any, limit: int = 300) -> str:
@@ -54,4 +60,4 @@ def one_line(error: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-__all__ = ["close_name", "format_duration", "is_blank", "one_line", "plural"]
+__all__ = ["close_names", "did_you_mean", "format_duration", "is_blank", "one_line", "plural"]

@@ -28,7 +28,7 @@ from .expectations import (
     needed_facts,
 )
 from .port import split_dataset_ref
-from .text import close_name
+from .text import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,7 @@ def capture_spec(gateway, datasets: Sequence[str], *, row_tolerance: float = 0.5
     for index, ref in enumerate(dict.fromkeys(datasets)):
         if not reads.exists(ref):
             owner, name = split_dataset_ref(ref, reads.project_key)
-            close = close_name(name, reads.dataset_names(owner))
-            hint = f"; did you mean '{close}'?" if close else ""
+            hint = did_you_mean(name, reads.dataset_names(owner), n=1)
             problems.append((f"datasets[{index}]", f"dataset '{ref}' does not exist in project {owner}{hint}"))
     if problems:
         raise ConfigError(problems)

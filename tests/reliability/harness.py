@@ -23,7 +23,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 from flow_orchestrator.config import BuildConfig, RetryPolicy, RunOptions, Selection
 from flow_orchestrator.dss import DSSGateway, connect
 from flow_orchestrator.pipeline import run_build
-from flow_orchestrator.record import RECIPE_STATES, load_record, write_record
+from flow_orchestrator.record import load_record, write_record
+from flow_orchestrator.states import FINAL_RUN_STATES, RECIPE_STATES
 
 from dss_emulator import EmulatedDSS
 
@@ -40,7 +41,6 @@ FAST_POLL = {"poll_min_s": 0.02, "poll_max_s": 0.05}
 #: Retries wait milliseconds, not the production default of 5 s.
 FAST_RETRY = {"backoff_s": 0.01, "backoff_max_s": 0.05}
 #: Final states of a run, and the DSS job state each attempt state must match on the emulator.
-FINAL_RUN_STATES = ("SUCCESS", "FAILED", "CANCELLED")
 ATTEMPT_TO_JOB_STATE = {"SUCCESS": "DONE", "FAILED": "FAILED", "ABORTED": "ABORTED", "TIMED_OUT": "ABORTED"}
 TERMINAL_JOB_STATES = ("DONE", "FAILED", "ABORTED")
 

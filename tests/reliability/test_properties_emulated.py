@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Set
 
+from flow_orchestrator.states import FAILED_OR_ABORTED
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -39,7 +40,6 @@ _project_numbers = itertools.count(1)
 
 PERMANENT = "ERR_RECIPE_COMPUTATION_FAILED: column 'amount' cannot be cast to bigint"
 TRANSIENT = "java.net.SocketException: Connection reset by peer"
-FAILED_STATES = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
 @st.composite
@@ -140,7 +140,7 @@ def test_runner_rules_hold_on_random_generated_flows(wide_emulator, scenario):
                 assert job.created_ms >= done[-1].ended_ms, f"{name} started before its upstream {up} ended"
 
     # 2. nothing downstream of a failure starts
-    failed = {name for name, r in recipes.items() if r["state"] in FAILED_STATES}
+    failed = {name for name, r in recipes.items() if r["state"] in FAILED_OR_ABORTED}
     for name in descendants(upstream, failed):
         assert recipes[name]["attempts"] == 0 and not jobs_of[name], f"{name} ran downstream of a failure"
         assert recipes[name]["state"] in ("SKIPPED", "NOT_RUN")

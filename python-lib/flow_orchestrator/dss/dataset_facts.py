@@ -14,7 +14,7 @@ import requests
 from ..errors import DSSPermissionError
 from ..expectations import ROW_COUNT_METRIC, DatasetFacts, FactsNeeded
 from ..port import TransientAPIError, split_dataset_ref
-from ..text import close_name, one_line
+from ..text import did_you_mean, one_line
 from .client import METRIC_TIMEOUT_S, is_dss_answer
 from .payloads import last_build_from_info
 
@@ -191,9 +191,9 @@ class VerificationGateway:
         for ref, need in needs.items():
             if not self.exists(ref):
                 owner, name = split_dataset_ref(ref, self.project_key)
-                close = close_name(name, self.dataset_names(owner))
-                if close:
-                    self.notes.append(f"{ref}: no such dataset in project {owner}; did you mean '{close}'?")
+                hint = did_you_mean(name, self.dataset_names(owner), n=1)
+                if hint:
+                    self.notes.append(f"{ref}: no such dataset in project {owner}{hint}")
                 found[ref] = DatasetFacts(exists=False, run_started_at_ms=run_started_at_ms)
                 continue
             last_build = self.last_build(ref) if (need.last_build or need.row_count) else None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import difflib
 import json
 import logging
 import threading
@@ -22,6 +21,7 @@ import requests
 from ..errors import DSSAccessError, DSSPermissionError
 from ..port import JobSnapshot, OutputRef, RunningJob, TransientAPIError, split_dataset_ref
 from ..redaction import public_url, register_secret, register_url_credentials
+from ..text import close_names
 from .client import (
     ADOPTION_WAIT_MAX_S,
     DEFAULT_HTTP_TIMEOUT_S,
@@ -142,8 +142,7 @@ class DSSGateway:
         except Exception:  # noqa: BLE001 - only used to suggest a fix
             keys = []
         # Project keys are upper case by convention: "clinical" is most likely CLINICAL, which difflib does not see.
-        close = [k for k in keys if k.lower() == self.project_key.lower()]
-        close += [k for k in difflib.get_close_matches(self.project_key, keys, n=3) if k not in close]
+        close = close_names(self.project_key, keys)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         visible = f" Projects this key can read: {', '.join(keys[:20])}." if keys else ""
         return DSSAccessError(

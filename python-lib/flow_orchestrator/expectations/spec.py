@@ -6,7 +6,6 @@ A contract (bottom layer): configs parse it, the judge (:mod:`.judge`) evaluates
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import re
@@ -16,6 +15,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import ConfigError
 from ..resources import schema_path
+from ..text import close_names
 
 SEVERITIES = ("ERROR", "WARN")
 #: Expectation kinds, in the order a dataset's results are listed.
@@ -322,7 +322,7 @@ def _describe_error(error) -> List[Tuple[str, str]]:
         for name in instance:
             if name in allowed:
                 continue
-            hint = difflib.get_close_matches(name, allowed, n=1)
+            hint = close_names(name, allowed, n=1)
             suggestion = f'did you mean "{hint[0]}"? ' if hint else ""
             problems.append(
                 (
@@ -395,7 +395,7 @@ def _check_column_type(column_type: Optional[str]) -> Optional[str]:
         return f'DSS type names are lower case: write "{lowered}"'
     if lowered in _TYPE_ALIASES:
         return f'"{column_type}" is not a DSS type; did you mean {_TYPE_ALIASES[lowered]}?'
-    close = difflib.get_close_matches(lowered, KNOWN_COLUMN_TYPES, n=1, cutoff=0.75)
+    close = close_names(lowered, KNOWN_COLUMN_TYPES, n=1, cutoff=0.75)
     if close:
         return f'unknown DSS type "{column_type}"; did you mean "{close[0]}"?'
     return None

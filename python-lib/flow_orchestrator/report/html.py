@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
+from ..states import FAILED_BY_ITSELF, SHOWN_ORDER
 from ..text import format_duration, plural
 from .page import (
     badge,
@@ -27,12 +28,6 @@ from .page import (
 )
 from .schema_html import render_diffs
 from .verify_html import render_results_table
-
-#: Order in which per-state counts are shown: problems right after successes, so they are seen.
-COUNT_ORDER = ("SUCCESS", "FAILED", "TIMED_OUT", "ABORTED", "SKIPPED", "NOT_RUN", "RUNNING")
-
-#: Recipe states listed first in a build report ("failure first").
-FAILURE_STATES = ("FAILED", "TIMED_OUT")
 
 _GLYPHS = {"ok": "✓", "fail": "✗", "warn": "!", "aborted": "⊘", "skip": "–", "info": "…", "other": "•"}
 _TICK_STEPS_S = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
@@ -62,7 +57,7 @@ def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = N
     plan_dict = record.get("plan") if isinstance(record.get("plan"), Mapping) else None
     plan_view = _plan_view(plan_dict, run_facts=False) if dry_run and plan_dict else None
 
-    failures = [r for r in rows if r["state"] in FAILURE_STATES]
+    failures = [r for r in rows if r["state"] in FAILED_BY_ITSELF]
     caused = _caused_skips(recipes)
     for failure in failures:
         names = caused.get(failure["name"], [])
@@ -137,7 +132,7 @@ def _steps_headline(
     if state == "ERROR":
         return headline + " The outputs could not be verified."
     if state == "FAILED":
-        failed_recipes = sum(n for s, n in counts if s in FAILURE_STATES)
+        failed_recipes = sum(n for s, n in counts if s in FAILED_BY_ITSELF)
         checks = "{} of {} failed".format(errors, plural(total, "output check"))
         if not failed_recipes:
             return "{} built, but {}.".format(plural(n_recipes, "recipe"), checks)
@@ -425,7 +420,7 @@ def _counts(record: Mapping[str, Any], recipes: Sequence[Mapping[str, Any]]) -> 
         for recipe in recipes:
             key = _text(recipe.get("state")) or "UNKNOWN"
             counts[key] = counts.get(key, 0) + 1
-    ordered = [s for s in COUNT_ORDER if s in counts] + sorted(_text(s) for s in counts if s not in COUNT_ORDER)
+    ordered = [s for s in SHOWN_ORDER if s in counts] + sorted(_text(s) for s in counts if s not in SHOWN_ORDER)
     return [(s, counts[s]) for s in ordered if isinstance(counts[s], int) and counts[s] > 0]
 
 
@@ -469,7 +464,7 @@ def _row_counts(rows: Sequence[Mapping[str, Any]]) -> List[Tuple[str, int]]:
     counts: Dict[str, int] = {}
     for row in rows:
         counts[row["state"]] = counts.get(row["state"], 0) + 1
-    ordered = [s for s in COUNT_ORDER if s in counts] + sorted(s for s in counts if s not in COUNT_ORDER)
+    ordered = [s for s in SHOWN_ORDER if s in counts] + sorted(s for s in counts if s not in SHOWN_ORDER)
     return [(s, counts[s]) for s in ordered]
 
 
@@ -745,7 +740,7 @@ def _timeline(record: Mapping[str, Any], recipes: Sequence[Mapping[str, Any]]) -
                 "note": note,
             }
         )
-    legend_order = [s for s in COUNT_ORDER if s in legend] + sorted(s for s in legend if s not in COUNT_ORDER)
+    legend_order = [s for s in SHOWN_ORDER if s in legend] + sorted(s for s in legend if s not in SHOWN_ORDER)
     return {
         "rows": rows,
         "row_h": row_h,

@@ -13,6 +13,7 @@ from ..expectations import (
 )
 from ..history import RecordLocation
 from ..port import split_dataset_ref
+from ..states import FAILED_OR_ABORTED, RECIPE_STATES
 from ..verification import VerificationOutcome
 
 log = logging.getLogger(__name__)
@@ -27,14 +28,6 @@ def add_report_item(scenario, object_ref: str, partition: str, item: dict) -> bo
         log.warning("DSS did not accept the scenario report item for %s (%s): %s", object_ref, item.get("type"), error)
         return False
     return True
-
-
-#: Recipe states a run record uses, in the order the step reports them.
-RECIPE_STATES = ("SUCCESS", "FAILED", "TIMED_OUT", "ABORTED", "SKIPPED", "NOT_RUN")
-
-
-#: States that mean "this recipe itself went wrong" (skips and never-run are consequences).
-FAILED_STATES = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
 _CAUSE_CHARS_SHOWN = 300  # per recipe cause in the step's failure message
@@ -61,7 +54,7 @@ def state_counts(record: dict) -> Dict[str, int]:
 
 
 def failed_recipes(record: dict) -> List[str]:
-    return [item["name"] for item in record.get("recipes") or [] if item.get("state") in FAILED_STATES]
+    return [item["name"] for item in record.get("recipes") or [] if item.get("state") in FAILED_OR_ABORTED]
 
 
 def scenario_variables(
@@ -220,7 +213,7 @@ def failure_message(
         return None
     counts = state_counts(record)
     total = sum(counts.values())
-    bad = [r for r in record.get("recipes") or [] if r.get("state") in FAILED_STATES]
+    bad = [r for r in record.get("recipes") or [] if r.get("state") in FAILED_OR_ABORTED]
     propagation = record.get("propagation") if isinstance(record.get("propagation"), dict) else {}
     if propagation.get("state") in ("FAILED", "CANCELLED") and propagation.get("error"):
         return f"No recipe was run: {propagation['error']}"
@@ -307,8 +300,6 @@ def _expectation_item(result: ExpectationResult) -> dict:
 
 
 __all__ = [
-    "FAILED_STATES",
-    "RECIPE_STATES",
     "add_report_item",
     "check_report_items",
     "expectation_report_items",
