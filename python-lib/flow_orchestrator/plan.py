@@ -12,6 +12,7 @@ from .config.model import BUILD_MODE_LABELS, BuildConfig
 from .graph import FlowGraph, bottom_levels_of, critical_path_of, gc_paused, layers_of
 from .port import OutputRef, value_eq, value_ne
 from .selection import order_by_preference, resolve_selection
+from .text import format_duration
 
 #: What planning assumes of a recipe whose duration is unknown (priorities, critical path); the runner polls such
 #: a recipe geometrically instead.
@@ -393,7 +394,9 @@ def format_plan_text(plan: BuildPlan) -> str:
     else:
         lines.append(
             "Critical path: {} ({} expected; total work {})".format(
-                " → ".join(plan.critical_path), _seconds(plan.critical_path_s), _seconds(plan.total_work_s)
+                " → ".join(plan.critical_path),
+                format_duration(plan.critical_path_s),
+                format_duration(plan.total_work_s),
             )
         )
     if plan.strategy == "single-job" and plan.targets:
@@ -406,7 +409,11 @@ def format_plan_text(plan: BuildPlan) -> str:
             r = plan.recipe(name)
             text = "  {} {}{}".format("*" if name in on_critical else " ", name, f" [{r.type}]" if r.type else "")
             text += " → " + (", ".join(_ref_text(o) for o in r.outputs) or "(no output)")
-            text += " · duration unknown" if r.expected_duration_s is None else f" · ~{_seconds(r.expected_duration_s)}"
+            text += (
+                " · duration unknown"
+                if r.expected_duration_s is None
+                else f" · ~{format_duration(r.expected_duration_s)}"
+            )
             if r.upstream:
                 text += " · after " + ", ".join(r.upstream)
             lines.append(text)
@@ -428,13 +435,3 @@ def format_plan_text(plan: BuildPlan) -> str:
 def _ref_text(ref: OutputRef) -> str:
     name = f"{ref.project_key}.{ref.id}" if ref.project_key else ref.id
     return name if ref.type == "DATASET" else f"{name} ({ref.type.lower().replace('_', ' ')})"
-
-
-def _seconds(value: float) -> str:
-    if value < 120:
-        return f"{value:.1f} s"
-    minutes, seconds = divmod(int(round(value)), 60)
-    if minutes < 120:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"

@@ -23,13 +23,11 @@ from .plan import BuildPlan
 from .port import OutputRef
 from .redaction import public_url, scrub
 from .resources import schema_path
+from .states import FINAL_RUN_STATES, RECIPE_STATES, RESUMABLE
 from .textfiles import read_text
 
 RECORD_VERSION = 1
-RECIPE_STATES = ("SUCCESS", "FAILED", "SKIPPED", "ABORTED", "TIMED_OUT", "NOT_RUN")
-RUN_STATES = ("SUCCESS", "FAILED", "CANCELLED", "RUNNING", "PLANNED")
 #: Recipe states a resumed run runs again (like ``dbt retry``).
-RESUMABLE_STATES = ("FAILED", "SKIPPED", "ABORTED", "TIMED_OUT", "NOT_RUN")
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -353,7 +351,7 @@ def resume_candidates(record: Union[RunRecord, dict]) -> List[str]:
     """Recipes a resumed run must run again, in plan order: failed, skipped, aborted, timed out or never run."""
     if isinstance(record, dict):
         record = RunRecord.from_dict(record)
-    return [r.name for r in record.recipes if r.state in RESUMABLE_STATES]
+    return [r.name for r in record.recipes if r.state in RESUMABLE]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -382,7 +380,6 @@ def write_record(record: Union[RunRecord, dict], path: Union[str, Path]) -> Path
 
 #: The journal of a running record: ``<record file>`` + this suffix, beside it.
 JOURNAL_SUFFIX = ".journal"
-_FINAL_RUN_STATES = ("SUCCESS", "FAILED", "CANCELLED")
 
 
 def journal_path(path: Union[str, Path]) -> Path:
@@ -407,7 +404,7 @@ class RecordFile:
         self._handle = None
 
     def __call__(self, record: RunRecord) -> None:
-        if record.state in _FINAL_RUN_STATES or record.state == "PLANNED":
+        if record.state in FINAL_RUN_STATES or record.state == "PLANNED":
             self.close(record)
             return
         if self._handle is None:

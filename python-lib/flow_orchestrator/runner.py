@@ -61,7 +61,7 @@ from typing import Callable, Collection, Dict, List, Mapping, Optional, Sequence
 from .config.model import ON_FAILURE_MODES, STRATEGIES, RunOptions
 from .errors import ConfigError, DSSAccessError, DSSPermissionError, GraphError
 from .events import EventConsumer, ProgressEvent, shielded
-from .failures import classify, compile_patterns, extract_log_excerpt, redact
+from .failures import classify, compile_patterns, extract_log_excerpt
 from .plan import BuildPlan, per_recipe_job_type
 from .polling import (  # noqa: F401 - the polling constants are part of the runner's documented behaviour
     COALESCE_FRACTION,
@@ -79,7 +79,10 @@ from .polling import (
 )
 from .port import ActivitySnapshot, BuildPort, JobSnapshot, OutputRef, RunningJob, TransientAPIError
 from .record import Attempt, RecipeError, RecipeRun, RunRecord, format_utc, new_record, parse_utc
+from .redaction import redact
 from .scheduler import Scheduler
+from .states import FAILED_BY_ITSELF
+from .text import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +105,6 @@ SINK_FOLLOW_UP_S = 2.0
 #: A list of the jobs DSS runs this recent is used again before a start (no request per start); older, it is read
 #: again. A job started elsewhere within that window before one of ours can go unseen.
 RUNNING_JOBS_FRESH_S = 1.0
-_FAILURE_STATES = ("FAILED", "TIMED_OUT")
 _STOP_VERBS = {"FAILED": "failed", "TIMED_OUT": "timed out", "ABORTED": "was aborted outside the run"}
 
 RecordSink = Callable[[RunRecord], None]
@@ -900,7 +902,7 @@ class _Run:
                 attempt=unit.attempt + 1,
                 job_id=attempt.job_id,
                 message=(
-                    f"{run.name} failed: {_short(error.message)} (retrying in {delay:.1f}s, "
+                    f"{run.name} failed: {one_line(error.message)} (retrying in {delay:.1f}s, "
                     f"attempt {unit.attempt + 1} of {self.max_attempts})"
                 ),
             )
@@ -944,7 +946,7 @@ class _Run:
         self, unit: _Unit, state: str, now: float, error: Optional[RecipeError] = None, external: bool = False
     ) -> None:
         """Record the unit's final state, release or skip its downstream, stop a fail-fast run on a failure."""
-        failed = state in _FAILURE_STATES or (state == "ABORTED" and external)
+        failed = state in FAILED_BY_ITSELF or (state == "ABORTED" and external)
         _, skipped = self.sched.finish(unit.index, state, failed)
         self._record_final(unit, state, now, error)
         if skipped:
@@ -1060,7 +1062,7 @@ class _Run:
                 return f"{run.name} was not run: the run stopped after {self.stop_cause}"
             return f"{run.name} was not run"
         detail = run.error.message if run.error else state
-        return f"{run.name} {state.lower().replace('_', ' ')}: {_short(detail)}"
+        return f"{run.name} {state.lower().replace('_', ' ')}: {one_line(detail)}"
 
     def _record_skips(self, nodes: Sequence[int]) -> None:
         """Recipes the scheduler skipped (or whose skip gained a failed root): name the failed recipes at the root."""
@@ -1131,7 +1133,7 @@ class _Run:
                 "the run was cancelled"
                 if self.cancelled
                 else (
-                    f"the run stopped on an unexpected error ({type(exc).__name__}: {_short(redact(str(exc)) or '')})"
+                    f"the run stopped on an unexpected error ({type(exc).__name__}: {one_line(redact(str(exc)) or '')})"
                 )
             )
             for watch in list(self.jobs.values()):
@@ -1202,7 +1204,7 @@ class _Run:
         if not roots:
             return "No recipe failed, yet not every recipe succeeded"
         first = roots[0]
-        detail = _short(first.error.message, 200) if first.error else first.state.lower()
+        detail = one_line(first.error.message, 200) if first.error else first.state.lower()
         more = f" (and {len(roots) - 1} more recipe(s))" if len(roots) > 1 else ""
         return f"{first.name} {first.state.lower().replace('_', ' ')}{more}: {detail}"
 
@@ -1240,8 +1242,3 @@ def _may_not_run_jobs(project_key: str, refusal: DSSPermissionError) -> DSSPermi
 def _describe(outputs: Sequence[OutputRef]) -> str:
     names = [o.id for o in outputs[:3]]
     return ", ".join(names) + (f" and {len(outputs) - 3} more" if len(outputs) > 3 else "")
-
-
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -190,11 +190,11 @@ def test_format_plan_text_lists_layers_and_critical_path(clinic):
     assert lines[1] == "Build mode: Build all upstream (RECURSIVE_FORCED_BUILD) · strategy: per-recipe"
     assert lines[2] == (
         "Critical path: group_LAB_RESULTS_AGG → join_ML_TRAINING_DATA → train_RISK_MODEL "
-        "(2 min 32 s expected; total work 2 min 33 s)"
+        "(2m 32s expected; total work 2m 33s)"
     )
     assert "Layer 0 (2 recipe(s))" in lines
     assert (
-        "  * join_ML_TRAINING_DATA → ML_TRAINING_DATA · ~2 min 30 s · after group_LAB_RESULTS_AGG, "
+        "  * join_ML_TRAINING_DATA → ML_TRAINING_DATA · ~2m 30s · after group_LAB_RESULTS_AGG, "
         "group_CLINICAL_NOTES_AGG" in lines
     )
     assert (

@@ -12,6 +12,7 @@ import threading
 import unicodedata
 from typing import Any, Dict, List, Mapping, Optional, TextIO, Tuple
 
+from ..states import DID_NOT_RUN, FAILED_OR_ABORTED, RunState
 from ..text import format_duration
 
 _HEADERS = ("RECIPE", "STATE", "ATTEMPTS", "DURATION", "NOTE")
@@ -19,7 +20,8 @@ _GAP = "  "
 _MIN_RECIPE_W = 12
 _MAX_RECIPE_W = 60
 _MIN_ERROR_W = 10
-_PROBLEM_STATES = frozenset({"FAILED", "TIMED_OUT", "ABORTED", "SKIPPED", "NOT_RUN", "CANCELLED"})
+#: Recipe ends worth a line of their own while a run goes on (successes only move the progress count).
+_PROBLEM_STATES = FAILED_OR_ABORTED | DID_NOT_RUN | {RunState.CANCELLED.value}
 
 
 def clean_text(value: Any) -> str:

@@ -6,6 +6,7 @@ from typing import Dict, List, Optional
 
 from ..dss import DSSGateway
 from ..redaction import redact
+from ..text import one_line
 from .forms import open_gateway
 
 
@@ -85,9 +86,7 @@ def form_choices(parameter_name: str, config: Optional[dict], *, client, project
 
 def unavailable_choice(what: str, exc: BaseException) -> dict:
     """The one choice shown when a list cannot be read: empty value, the reason as label."""
-    reason = " ".join((redact(str(exc)) or "").split()) or exc.__class__.__name__
-    if len(reason) > 160:
-        reason = reason[:160] + "…"
+    reason = one_line(redact(str(exc)) or "", 160) or exc.__class__.__name__
     return {"value": "", "label": f"(could not list {what}: {reason})"}
 
 
