@@ -58,8 +58,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .config.model import ON_FAILURE_MODES, STRATEGIES, RunOptions
-from .errors import ConfigError, DSSAccessError, DSSPermissionError, GraphError
+from .config.model import RunOptions
+from .errors import DSSAccessError, DSSPermissionError, GraphError
 from .events import EventConsumer, ProgressEvent, shielded
 from .failures import classify, compile_patterns, extract_log_excerpt
 from .plan import BuildPlan, per_recipe_job_type
@@ -271,38 +271,6 @@ def run_plan(
     return run.execute()
 
 
-def validate_options(options: RunOptions, plan: Optional[BuildPlan] = None) -> None:
-    """Raise ConfigError listing every invalid option, so a bad configuration never starts a job."""
-    problems = []
-    if not isinstance(options.max_parallel, int) or options.max_parallel < 1:
-        problems.append(("max_parallel", f"must be a whole number of at least 1, not {options.max_parallel!r}"))
-    if options.on_failure not in ON_FAILURE_MODES:
-        problems.append(("on_failure", f"must be one of {', '.join(ON_FAILURE_MODES)}, not {options.on_failure!r}"))
-    retry = options.retry
-    if not isinstance(retry.retries, int) or retry.retries < 0:
-        problems.append(("retries", f"must be a whole number of at least 0, not {retry.retries!r}"))
-    if retry.backoff_s < 0:
-        problems.append(("retry.backoff_s", f"must be at least 0 seconds, not {retry.backoff_s!r}"))
-    if retry.backoff_max_s < 0:
-        problems.append(("retry.backoff_max_s", f"must be at least 0 seconds, not {retry.backoff_max_s!r}"))
-    if options.timeout_s is not None and not options.timeout_s > 0:
-        problems.append(("timeout", f"must be a positive number of seconds or empty, not {options.timeout_s!r}"))
-    if not options.poll_min_s > 0:
-        problems.append(("poll_min_s", f"must be a positive number of seconds, not {options.poll_min_s!r}"))
-    elif not options.poll_max_s >= options.poll_min_s:
-        problems.append(
-            ("poll_max_s", f"must be at least poll_min_s ({options.poll_min_s}), not {options.poll_max_s!r}")
-        )
-    if plan is not None and plan.strategy not in STRATEGIES:
-        problems.append(("strategy", f"must be one of {', '.join(STRATEGIES)}, not {plan.strategy!r}"))
-    try:
-        compile_patterns(retry.transient_patterns)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    if problems:
-        raise ConfigError(problems)
-
-
 class _Run:
     """The state of one run; :meth:`execute` drives it to the end."""
 
@@ -326,7 +294,6 @@ class _Run:
         partitioned_outputs=(),
         adopt=None,
     ):
-        validate_options(options, plan)
         self.partitioned = frozenset(partitioned_outputs) if options.partitions else frozenset()
         self.plan = plan
         self.port = port

@@ -344,3 +344,29 @@ def test_schema_dir_env_override_and_clear_error_when_missing(monkeypatch, tmp_p
     monkeypatch.setattr(resources_module, "__file__", str(tmp_path / "a" / "b" / "resources.py"))
     with pytest.raises(FlowOrchestratorError, match="JSON Schemas are missing.*b/schemas.*resource/schemas"):
         schemas_dir()
+
+
+def test_run_options_are_checked_once_when_parsed_and_the_runner_trusts_them():
+    """Every bad run option is named (as typed) before anything runs; the runner does not check them again."""
+    raw = {
+        "max_parallel": 0,
+        "on_failure": "sometimes",
+        "retries": -1,
+        "strategy": "x",
+        "timeout": -1,
+        "transient_patterns": ["("],
+        "poll_min_s": 2,
+        "poll_max_s": 1,
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_build_config(raw, source="cli")
+    fields = [field for field, _ in info.value.problems]
+    assert fields == [
+        "--max-parallel",
+        "--on-failure",
+        "--retries",
+        "--strategy",
+        "--timeout",
+        "--transient-pattern",
+        "--poll-max-s",
+    ]
