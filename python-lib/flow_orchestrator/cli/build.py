@@ -9,7 +9,7 @@ import sys
 import threading
 from typing import Optional
 
-from ..config import BUILD_MODE_LABELS, parse_build_config
+from ..config import BUILD_MODE_LABELS, build_fields, parse_build_config
 from ..plan import format_plan_text
 from .common import (
     EXIT_FAILED,
@@ -181,32 +181,7 @@ def add_commands(commands) -> None:
 
 
 def _raw_config(args: argparse.Namespace) -> dict:
-    """The argparse result as the config module's "cli" input."""
-    keys = (
-        "targets",
-        "recipes",
-        "ordered",
-        "reorder",
-        "select",
-        "exclude",
-        "all",
-        "mode",
-        "strategy",
-        "max_parallel",
-        "on_failure",
-        "retries",
-        "retry_backoff_s",
-        "transient_patterns",
-        "timeout",
-        "dry_run",
-        "propagate_schema_first",
-        "verify_after_build",
-        "expected_columns",
-        "min_rows",
-        "record_folder",
-        "keep_runs",
-        "partitions",
-    )
+    """The argparse result as the config's "cli" input: every option whose dest is a build field of the schema."""
     from ..errors import ConfigError
 
     flags = []  # flags that only mean something with another one: silently ignoring them hides a CI typo
@@ -216,7 +191,7 @@ def _raw_config(args: argparse.Namespace) -> dict:
         flags.append(("--ordered", "it makes --recipes an ordered pipeline: give the recipes with --recipes"))
     if flags:
         raise ConfigError(flags)
-    raw = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    raw = {k: v for k, v in vars(args).items() if k in build_fields("cli") and v is not None}
     raw["project"] = args.project
     if args.command == "plan":
         raw["dry_run"] = True

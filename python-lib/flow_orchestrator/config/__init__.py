@@ -3,6 +3,7 @@
 from ..resources import schemas_dir
 from .build import (
     build_expectations,
+    build_fields,
     config_from_dict,
     config_to_dict,
     load_schema,
@@ -36,6 +37,7 @@ __all__ = [
     "RunOptions",
     "BuildConfig",
     "parse_build_config",
+    "build_fields",
     "config_to_dict",
     "config_from_dict",
     "load_schema",

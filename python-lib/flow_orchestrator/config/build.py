@@ -6,6 +6,7 @@ Raw input (a form's config dict, a step config, argparse results) is validated o
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -16,69 +17,34 @@ from ..errors import ConfigError
 from ..resources import schema_path
 from .model import (
     BUILD_MODE_LABELS,
-    DEFAULT_KEEP_RUNS,
     SOURCES,
     BuildConfig,
-    RetryPolicy,
     RunOptions,
-    Selection,
 )
 
 # ---------------------------------------------------------------------------------------------------------------
 # Parsing: one path for the macro form, the scenario step and the command line.
 
-_LIST_FIELDS = frozenset({"targets", "recipes", "zones", "select", "exclude", "transient_patterns", "expected_columns"})
 _NAME_LIST_FIELDS = frozenset({"targets", "recipes"})  # a plain string of names is split on commas and spaces
-_BOOL_FIELDS = frozenset(
-    {
-        "all",
-        "ordered",
-        "reorder",
-        "dry_run",
-        "resume_last_run",
-        "parallel",
-        "propagate_schema_first",
-        "verify_after_build",
-    }
-)
-_INT_FIELDS = frozenset({"max_parallel", "retries", "min_rows", "keep_runs"})
 #: The verification fields, checked with the Verify outputs rules (spec problems are named by their JSON path).
 _VERIFY_FIELDS = ("expectations", "expected_columns", "min_rows")
-_NUMBER_FIELDS = frozenset(
-    {"retry_backoff_s", "retry_backoff_max_s", "timeout_minutes", "timeout", "timeout_s", "poll_min_s", "poll_max_s"}
-)
 _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off", ""}
 
-#: How the command line spells its options, for error messages (macro and step use the form field names).
+#: The command-line flags not spelled ``--`` + the field with dashes (errors name the flag the user typed).
 _CLI_FLAGS = {
-    "mode": "--mode",
     "build_mode": "--mode",
-    "max_parallel": "--max-parallel",
-    "on_failure": "--on-failure",
     "retry_backoff_s": "--retry-backoff",
     "transient_patterns": "--transient-pattern",
-    "timeout": "--timeout",
     "timeout_s": "--timeout",
-    "dry_run": "--dry-run",
-    "project": "--project",
     "project_key": "--project",
-    "propagate_schema_first": "--propagate-schema-first",
     "verify_after_build": "--verify",
-    "expectations": "--expectations",
     "expected_columns": "--expect-columns",
-    "min_rows": "--min-rows",
-    "record_folder": "--record-folder",
-    "keep_runs": "--keep-runs",
-    "partitions": "--partitions",
-    "targets": "--targets",
-    "recipes": "--recipes",
-    "select": "--select",
-    "exclude": "--exclude",
-    "all": "--all",
-    "reorder": "--reorder",
-    "ordered": "--ordered",
 }
+
+
+def _cli_flag(key: str) -> str:
+    return _CLI_FLAGS.get(key, "--" + key.replace("_", "-"))
 
 
 @functools.cache
@@ -96,6 +62,29 @@ def _validator(source: str):
     root = {"$ref": f"#/$defs/{source}", "$defs": schema["$defs"]}
     cls = jsonschema.validators.validator_for(schema)
     return cls(root)
+
+
+@functools.cache
+def _field_kinds() -> Dict[str, str]:
+    """Each build field's JSON type (``array``, ``boolean``, ``integer``, ``number``, ``string``), read from the schema.
+
+    How a raw value is cleaned follows from it, so a new field needs its schema property and nothing here.
+    """
+    definitions = load_schema("build-config.schema.json")["$defs"]
+    kinds: Dict[str, str] = {}
+    for source in ("common",) + SOURCES:
+        for key, prop in definitions[source]["properties"].items():
+            while "type" not in prop and "$ref" in prop:
+                prop = definitions[prop["$ref"].rsplit("/", 1)[-1]]
+            if isinstance(prop.get("type"), str):
+                kinds[key] = prop["type"]
+    return kinds
+
+
+def build_fields(source: str) -> frozenset:
+    """The build fields a source may give (its schema's properties): what a shell passes on from its own input."""
+    definitions = load_schema("build-config.schema.json")["$defs"]
+    return frozenset(definitions["common"]["properties"]) | frozenset(definitions[source]["properties"])
 
 
 def parse_build_config(raw: Optional[Mapping], source: str = "macro") -> BuildConfig:
@@ -140,41 +129,18 @@ def parse_build_config(raw: Optional[Mapping], source: str = "macro") -> BuildCo
 
 
 def config_to_dict(cfg: BuildConfig) -> dict:
-    """The config as flat JSON for the run record (no secrets); :func:`config_from_dict` reads it back."""
-    sel = cfg.selection
-    opt = cfg.options
-    return {
-        "project_key": cfg.project_key,
-        "targets": list(sel.targets),
-        "recipes": list(sel.recipes),
-        "ordered": sel.ordered,
-        "reorder": sel.reorder,
-        "select": list(sel.select),
-        "exclude": list(sel.exclude),
-        "all": sel.all,
-        "zones": list(sel.zones),
-        "build_mode": opt.build_mode,
-        "strategy": opt.strategy,
-        "max_parallel": opt.max_parallel,
-        "on_failure": opt.on_failure,
-        "retries": opt.retry.retries,
-        "retry_backoff_s": opt.retry.backoff_s,
-        "retry_backoff_max_s": opt.retry.backoff_max_s,
-        "transient_patterns": list(opt.retry.transient_patterns),
-        "timeout_s": opt.timeout_s,
-        "poll_min_s": opt.poll_min_s,
-        "poll_max_s": opt.poll_max_s,
-        "dry_run": cfg.dry_run,
-        "resume_last_run": cfg.resume_last_run,
-        "propagate_schema_first": cfg.propagate_schema_first,
-        "verify_after_build": cfg.verify_after_build,
-        "expectations": cfg.expectations,
-        "expected_columns": list(cfg.expected_columns),
-        "min_rows": cfg.min_rows,
-        "record_folder": cfg.record_folder,
-        "keep_runs": cfg.keep_runs,
-        "partitions": opt.partitions,
-    }
+    """The config as flat JSON for the run record (no secrets); :func:`config_from_dict` reads it back.
+
+    Every leaf field of the model under its flat key (``field.metadata["key"]``, else its name), tuples as lists.
+    """
+    flat: dict = {}
+    for item in dataclasses.fields(cfg):
+        value = getattr(cfg, item.name)
+        if dataclasses.is_dataclass(value):
+            flat.update(config_to_dict(value))
+        else:
+            flat[item.metadata.get("key", item.name)] = list(value) if isinstance(value, tuple) else value
+    return flat
 
 
 def config_from_dict(data: Mapping) -> BuildConfig:
@@ -233,15 +199,17 @@ def _clean(raw: Mapping) -> Dict[str, object]:
     Anything still of the wrong type is left for the JSON Schema to report.
     """
     values: Dict[str, object] = {}
+    kinds = _field_kinds()
     for key, value in raw.items():
         if value is None:
             continue
-        if key in _LIST_FIELDS:
+        kind = kinds.get(key)
+        if kind == "array":
             value = _clean_list(key, value)
-        elif key in _BOOL_FIELDS:
+        elif kind == "boolean":
             value = _clean_bool(value)
-        elif key in _INT_FIELDS or key in _NUMBER_FIELDS:
-            value = _clean_number(value, integer=key in _INT_FIELDS)
+        elif kind in ("integer", "number"):
+            value = _clean_number(value, integer=kind == "integer")
             if value is None:
                 continue  # a blank number field: the default
         elif key in ("build_mode", "mode") and isinstance(value, str):
@@ -252,7 +220,7 @@ def _clean(raw: Mapping) -> Dict[str, object]:
             if not value.strip():
                 continue
             value = _normalize_choice(value)
-        elif key in ("project", "project_key", "record_folder", "partitions") and isinstance(value, str):
+        elif kind == "string" and isinstance(value, str):
             if not value.strip():
                 continue
             value = value.strip()
@@ -371,7 +339,7 @@ def _unit(key: str) -> str:
 def _semantic_problems(values: Mapping, source: str) -> List[Tuple[str, str]]:
     """Rules JSON Schema cannot say well: regular expressions, duplicates, contradictory fields."""
     problems: List[Tuple[str, str]] = []
-    for key in sorted(_NUMBER_FIELDS | _INT_FIELDS):
+    for key in sorted(k for k, kind in _field_kinds().items() if kind in ("integer", "number")):
         value = values.get(key)
         if _non_finite(value):
             problems.append((key, f"must be a finite number (got {value!r})"))
@@ -494,7 +462,7 @@ def _verification_problems(values: Mapping, source: str, skip=frozenset()) -> Li
         return []
     from .verify import parse_verify_config
 
-    names = {key: (_CLI_FLAGS[key] if source == "cli" else key) for key in _VERIFY_FIELDS}
+    names = {key: (_cli_flag(key) if source == "cli" else key) for key in _VERIFY_FIELDS}
     spec = values.get("expectations")
     if isinstance(spec, Mapping):
         spec = json.dumps(spec)
@@ -531,70 +499,59 @@ def _field(source: str, path: list) -> str:
         return ""
     key = str(path[0])
     if source == "cli":
-        name = _CLI_FLAGS.get(key, "--" + key.replace("_", "-"))
+        name = _cli_flag(key)
     else:
         name = key
     return name + "".join(f"[{p}]" for p in path[1:])
 
 
 def _build(values: Mapping, source: str) -> BuildConfig:
-    def get(key, default):
-        return values[key] if key in values else default
+    """The model from validated, cleaned values: each leaf field from its flat key, else its default.
 
+    Only the source variants and the defaults that follow another field are spelled out here; a new field of the
+    model needs nothing (its schema property validates it, its type converts it).
+    """
+    flat = dict(values)
     defaults = RunOptions()
-    retry_defaults = RetryPolicy()
     if source == "cli":
-        build_mode = get("mode", get("build_mode", defaults.build_mode))
-        timeout = get("timeout", get("timeout_s", None))
-        project_key = get("project", get("project_key", None))
+        flat["build_mode"] = values.get("mode", values.get("build_mode", defaults.build_mode))  # the flag first
+        timeout = values.get("timeout", values.get("timeout_s"))
+        flat["project_key"] = values.get("project", values.get("project_key"))
     else:
-        build_mode = get("build_mode", defaults.build_mode)
-        minutes = get("timeout_minutes", None)
+        minutes = values.get("timeout_minutes")
         timeout = None if minutes is None else float(minutes) * 60.0
-        project_key = get("project_key", None)
-    max_parallel = int(get("max_parallel", defaults.max_parallel))
-    if source == "step" and get("parallel", True) is False:
-        max_parallel = 1
-    selection = Selection(
-        targets=tuple(get("targets", ())),
-        recipes=tuple(get("recipes", ())),
-        ordered=_is_ordered(values, source),
-        reorder=bool(get("reorder", False)),
-        select=tuple(get("select", ())),
-        exclude=tuple(get("exclude", ())),
-        all=bool(get("all", False)),
-        zones=tuple(get("zones", ())),
-    )
-    retry = RetryPolicy(
-        retries=int(get("retries", retry_defaults.retries)),
-        backoff_s=float(get("retry_backoff_s", retry_defaults.backoff_s)),
-        backoff_max_s=float(
-            get("retry_backoff_max_s", max(retry_defaults.backoff_max_s, float(get("retry_backoff_s", 0.0))))
-        ),
-        transient_patterns=tuple(get("transient_patterns", ())),
-    )
-    options = RunOptions(
-        build_mode=build_mode,
-        strategy=get("strategy", defaults.strategy),
-        max_parallel=max_parallel,
-        on_failure=get("on_failure", defaults.on_failure),
-        retry=retry,
-        timeout_s=float(timeout) if timeout else None,
-        poll_min_s=float(get("poll_min_s", defaults.poll_min_s)),
-        poll_max_s=float(get("poll_max_s", max(defaults.poll_max_s, float(get("poll_min_s", 0.0))))),
-        partitions=normalize_partition_spec(get("partitions", None)),
-    )
-    return BuildConfig(
-        project_key=project_key,
-        selection=selection,
-        options=options,
-        dry_run=bool(get("dry_run", False)),
-        resume_last_run=bool(get("resume_last_run", False)),
-        propagate_schema_first=bool(get("propagate_schema_first", False)),
-        record_folder=get("record_folder", None),
-        keep_runs=int(get("keep_runs", DEFAULT_KEEP_RUNS)),
-        **_verification_settings(values),
-    )
+    flat["timeout_s"] = float(timeout) if timeout else None
+    if source == "step" and values.get("parallel", True) is False:
+        flat["max_parallel"] = 1
+    flat["ordered"] = _is_ordered(values, source)
+    backoff_s = float(values.get("retry_backoff_s", 0.0))
+    flat.setdefault("retry_backoff_max_s", max(defaults.retry.backoff_max_s, backoff_s))
+    flat.setdefault("poll_max_s", max(defaults.poll_max_s, float(values.get("poll_min_s", 0.0))))
+    flat["partitions"] = normalize_partition_spec(values.get("partitions"))
+    for key in _VERIFY_FIELDS:
+        flat.pop(key, None)
+    flat.update(_verification_settings(values))
+    return _model(BuildConfig, flat)
+
+
+def _model(cls, flat: Mapping):
+    """An instance of a model dataclass from flat values: nested models recursively, tuples and floats as declared."""
+    kwargs = {}
+    for item in dataclasses.fields(cls):
+        default = item.default_factory() if item.default_factory is not dataclasses.MISSING else item.default
+        if dataclasses.is_dataclass(default):
+            kwargs[item.name] = _model(type(default), flat)
+            continue
+        key = item.metadata.get("key", item.name)
+        if key not in flat:
+            continue
+        value = flat[key]
+        if isinstance(default, tuple):
+            value = tuple(value)
+        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        kwargs[item.name] = value
+    return cls(**kwargs)
 
 
 def _verification_settings(values: Mapping) -> dict:
@@ -616,6 +573,7 @@ def _verification_settings(values: Mapping) -> dict:
 
 
 __all__ = [
+    "build_fields",
     "parse_build_config",
     "config_to_dict",
     "config_from_dict",

@@ -53,8 +53,9 @@ class RetryPolicy:
     """Retries of transient failures only, with exponential backoff and jitter."""
 
     retries: int = 0
-    backoff_s: float = 5.0  # first wait; doubles each attempt
-    backoff_max_s: float = 120.0
+    #: ``metadata["key"]``: the field's name in the flat config (forms, CLI, run records) when it is not the field's.
+    backoff_s: float = field(default=5.0, metadata={"key": "retry_backoff_s"})  # first wait; doubles each attempt
+    backoff_max_s: float = field(default=120.0, metadata={"key": "retry_backoff_max_s"})
     transient_patterns: Tuple[str, ...] = ()  # extra regular expressions that mark an error as transient
 
 
