@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, NamedTuple, Optional, Protocol, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Protocol, Sequence, Set, Tuple
 
 #: DSS job states after which a job never changes again.
 TERMINAL_JOB_STATES = frozenset({"DONE", "FAILED", "ABORTED"})
@@ -124,6 +124,55 @@ class BuildPort(Protocol):
 
     def running_jobs(self) -> List[RunningJob]:
         """Jobs of the project DSS is running now, whoever started them (checked before the first start)."""
+
+
+class SchemaPropagationPort(Protocol):
+    """What the propagate use case asks of DSS (``dss.schema_propagation.SchemaPropagationGateway``)."""
+
+    project_key: str
+
+    def read_flow(self) -> Any:
+        """The project's :class:`~flow_orchestrator.graph.FlowGraph`."""
+
+    def snapshot(self, refs: Sequence[str]) -> Dict[str, List[dict]]:
+        """The schema columns of each dataset (``name`` or ``PROJECT.name``)."""
+
+    def recipe_definitions(self, names: Sequence[str]) -> List[dict]:
+        """``{name, type, inputs, outputs, params, payload}`` of each recipe."""
+
+    def start(self, config: Any) -> Any:
+        """Start DSS's propagation as the config says; returns the DSS future."""
+
+    def wait(self, future: Any, config: Any, cancel: Any = None) -> Any:
+        """The future's result within the config's time limit; raises ``PropagationError`` when it stops."""
+
+
+class DatasetFactsPort(Protocol):
+    """What the verify use case asks of DSS (``dss.dataset_facts.VerificationGateway``)."""
+
+    project_key: str
+    notes: List[str]  # what the reads could not do as asked, in plain words
+
+    def exists(self, ref: str) -> bool:
+        """The dataset exists (``name`` or ``PROJECT.name``)."""
+
+    def dataset_names(self, owner: Optional[str] = None) -> Set[str]:
+        """Dataset names of a project (this one by default)."""
+
+    def facts(self, needs: Mapping[str, Any], run_started_at_ms: Optional[int] = None) -> Dict[str, Any]:
+        """Exactly the facts each dataset's expectations need (``expectations.DatasetFacts``)."""
+
+
+class ProjectPort(Protocol):
+    """A project as the use cases see it: where the propagate and verify reads come from."""
+
+    project_key: str
+
+    def schema_propagation(self, *, clock: Callable[[], float] = ...) -> SchemaPropagationPort:
+        """The schema-propagation calls on this project."""
+
+    def dataset_facts(self, *, built_partitions: Optional[Mapping[str, Sequence[str]]] = None) -> DatasetFactsPort:
+        """The verification reads on this project."""
 
 
 def split_dataset_ref(ref: str, project_key: str) -> Tuple[str, str]:

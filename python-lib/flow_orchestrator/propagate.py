@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from .config.propagate import PROPAGATE_FORM_FIELDS, PropagateConfig
 from .errors import ConfigError
 from .graph import FlowGraph
+from .port import ProjectPort
 from .schema import (
     ImpactPreview,
     PropagationError,
@@ -161,7 +162,7 @@ def _preview_order(graph: FlowGraph, config: PropagateConfig) -> List[str]:
 
 
 def propagate_schema(
-    gateway,
+    gateway: ProjectPort,
     config: PropagateConfig,
     *,
     new_source_columns: Optional[Sequence[Mapping[str, Any]]] = None,

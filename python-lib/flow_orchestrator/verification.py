@@ -27,7 +27,7 @@ from .expectations import (
     evaluate,
     needed_facts,
 )
-from .port import split_dataset_ref
+from .port import ProjectPort, split_dataset_ref
 from .text import did_you_mean
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 
 def verify_outputs(
-    gateway,
+    gateway: ProjectPort,
     expectations: ExpectationSet,
     run_started_at_ms: Optional[int] = None,
     built_partitions: Optional[Mapping[str, Sequence[str]]] = None,
@@ -60,7 +60,7 @@ def verify_outputs(
     return VerificationResult(result.results, tuple(dict.fromkeys(tuple(reads.notes) + result.notes)))
 
 
-def capture_spec(gateway, datasets: Sequence[str], *, row_tolerance: float = 0.5) -> str:
+def capture_spec(gateway: ProjectPort, datasets: Sequence[str], *, row_tolerance: float = 0.5) -> str:
     """A JSON spec (text) of the datasets as they are now, to paste into the ``expectations`` field."""
     everything = FactsNeeded(columns=True, last_build=True, row_count=True, dss_rules=True)
     reads = gateway.dataset_facts()
@@ -107,7 +107,7 @@ class VerificationOutcome:
 
 
 def run_verification(
-    gateway, config: VerifyConfig, *, clock: Callable[[], float] = time.monotonic
+    gateway: ProjectPort, config: VerifyConfig, *, clock: Callable[[], float] = time.monotonic
 ) -> VerificationOutcome:
     """Capture the current state (``capture_current``) or verify the expectations."""
     started = clock()

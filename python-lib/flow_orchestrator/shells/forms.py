@@ -256,7 +256,7 @@ def remote_instance(form: dict) -> Optional[RemoteInstance]:
     if not preset:
         return None
     url = str(preset.get("url") or "").strip()
-    api_key = _personal_api_key(preset) or str(preset.get("api_key") or "").strip()
+    api_key = _personal_api_key(preset) or str(preset.get(SHARED_KEY_PARAM) or "").strip()
     problems = []
     if not url:
         problems.append(("dss_instance.url", "the DSS instance preset has no URL; fill it in the preset"))

@@ -1,6 +1,6 @@
 """What a run or a verification tells the scenario: variables, report items, the failure message, progress.
 
-Shell layer: works on the plain dicts of records and outcomes (``to_dict``), never on DSS.
+Shell layer: works on run records (their ``to_dict``) and verification outcomes, never on DSS itself.
 """
 
 from __future__ import annotations
@@ -8,9 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..expectations import (
-    ExpectationResult,
-)
+from ..expectations import ExpectationResult
 from ..history import RecordLocation
 from ..port import split_dataset_ref
 from ..states import FAILED_OR_ABORTED, RECIPE_STATES
