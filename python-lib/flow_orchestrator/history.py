@@ -608,7 +608,7 @@ def _started(record: dict) -> str:
 def run_and_keep(
     gateway, config: BuildConfig, record_name: str, *, on_event: Optional[EventConsumer] = None
 ) -> Tuple[dict, Optional[RecordLocation]]:
-    """Run the build with the last record as resume point and duration history; keep the new record (macro, step).
+    """The macro's and the step's run: the last record as resume point and duration history, the new one kept.
 
     Returns the record and where it was kept (None for a dry run, which keeps nothing). The history folder, when one
     is chosen, is checked before anything runs; the record is kept whatever the end of the run, an error included.
@@ -616,13 +616,40 @@ def run_and_keep(
     gateway.check_access()  # URL, key and project first: their errors say what to fix
     history = RunHistory.open(gateway, record_name, config.record_folder, keep_runs=config.keep_runs)
     previous = history.load_last()
-    keeper = None if config.dry_run else history.keeper()
-    try:
-        record = run_build(gateway, config, previous_record=previous, on_event=on_event, record_sink=keeper)
-    except BaseException:
-        if keeper is not None:
-            keeper.flush()  # the runner completed the record before raising: keep it, and its report
-        raise
+    record = run_keeping_record(gateway, config, history, previous_record=previous, on_event=on_event)
     data = record.to_dict()
     location = None if config.dry_run else history.save(data, final=True)
     return data, location
+
+
+def run_keeping_record(
+    gateway,
+    config: BuildConfig,
+    history: Optional[RunHistory],
+    *,
+    previous_record: Optional[dict] = None,
+    on_event: Optional[EventConsumer] = None,
+    cancel=None,
+    also: Optional[Callable] = None,
+):
+    """Run the build while ``history`` keeps its record current (and ``also`` sees each version first).
+
+    Shared by the macro, the step and the CLI. A dry run keeps nothing; a run that raises leaves its last record kept
+    (the runner completed it before raising). The final save is the caller's: it comes after its own outputs.
+    """
+    keeper = None if (history is None or config.dry_run) else history.keeper()
+
+    def sink(record) -> None:
+        if also is not None:
+            also(record)
+        if keeper is not None:
+            keeper(record)
+
+    try:
+        return run_build(
+            gateway, config, previous_record=previous_record, on_event=on_event, cancel=cancel, record_sink=sink
+        )
+    except BaseException:
+        if keeper is not None:
+            keeper.flush()
+        raise

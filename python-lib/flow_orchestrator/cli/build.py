@@ -256,8 +256,7 @@ def _open_history(args: argparse.Namespace, gateway, folder: Optional[str], keep
 
 def run_build_command(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..history import last_run_path, report_document
-    from ..pipeline import run_build
+    from ..history import last_run_path, report_document, run_keeping_record
     from ..record import RecordFile, load_record, write_record
     from ..redaction import RedactedStream
     from ..report.terminal import ProgressLine
@@ -299,28 +298,23 @@ def run_build_command(args: argparse.Namespace) -> int:
         history.keep_runs = config.keep_runs
     cancel = threading.Event()
     progress = None if args.quiet else ProgressLine(RedactedStream(sys.stderr))
-    keeper = None if (history is None or config.dry_run) else history.keeper()
     json_file = RecordFile(args.json_path) if args.json_path else None  # kept current: whole, then a journal
 
     latest = []  # the last record the run handed over
     began = []  # a job has started: the record file is kept current from then on
 
-    def sink(record):
+    def to_json_file(record):
         latest[:] = [record]
         if json_file is not None and (began or _started_jobs(record)):
             began.append(True)  # before the first job: nothing to say (the end is written below)
             json_file(record)
-        if keeper is not None:
-            keeper(record)
 
     try:
         with _cancel_on_signals(cancel):
-            record = run_build(
-                gateway, config, previous_record=previous, on_event=progress, cancel=cancel, record_sink=sink
+            record = run_keeping_record(
+                gateway, config, history, previous_record=previous, on_event=progress, cancel=cancel, also=to_json_file
             )
     except BaseException as exc:
-        if keeper is not None:
-            keeper.flush()
         if progress is not None:
             progress.close()
         if isinstance(exc, (Exception, KeyboardInterrupt)) and latest and _started_jobs(latest[0]):
@@ -334,7 +328,7 @@ def run_build_command(args: argparse.Namespace) -> int:
             write_record(record, args.json_path)
         if args.html_path:
             write_text(args.html_path, report_document(data, dss_url=gateway.dss_url))
-        if keeper is not None:
+        if history is not None and not config.dry_run:
             location = history.save(data, final=True)
             if location.record_path:
                 print(f"Run record and report kept in {location.sentence()}", file=sys.stderr)
