@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..expectations import ExpectationResult
 from ..history import RecordLocation
 from ..port import split_dataset_ref
 from ..states import FAILED_OR_ABORTED, RECIPE_STATES
@@ -88,16 +87,24 @@ def scenario_variables(
         values["flow_orchestrator_schema_changed_datasets"] = ", ".join(propagation.get("changed_datasets") or [])
     verification = record.get("verification")
     if isinstance(verification, dict):
-        counts = verification.get("counts") or {}
+        values.update(verification_variables(verification.get("state"), verification))
+    return values
+
+
+def verification_variables(state: Optional[str], result: Optional[dict]) -> Dict[str, Any]:
+    """The ``flow_orchestrator_verify_*`` variables of a verification (``VerificationResult.to_dict()`` shape), for
+    the Verify outputs step and for "verify after build" alike."""
+    values: Dict[str, Any] = {"flow_orchestrator_verify_state": state}
+    if isinstance(result, dict):
+        counts = result.get("counts") or {}
         values.update(
             {
-                "flow_orchestrator_verify_state": verification.get("state"),
                 "flow_orchestrator_verify_total": counts.get("total", 0),
                 "flow_orchestrator_verify_failed_error": counts.get("failed_error", 0),
                 "flow_orchestrator_verify_failed_warn": counts.get("failed_warn", 0),
                 "flow_orchestrator_verify_skipped": counts.get("skipped", 0),
                 "flow_orchestrator_verify_failures": "; ".join(
-                    f"{r.get('dataset')} {r.get('kind')}: {r.get('message')}" for r in _failed_checks(verification)
+                    f"{r.get('dataset')} {r.get('kind')}: {r.get('message')}" for r in _failed_checks(result)
                 ),
             }
         )
@@ -115,25 +122,16 @@ def _failed_checks(verification: dict, severity: Optional[str] = None) -> List[d
 def check_report_items(record: dict, *, project_key: str) -> List[Tuple[str, str, dict]]:
     """One ``(object_ref, partition, item)`` per output check of "verify after build", for the step's report."""
     verification = record.get("verification")
+    return _expectation_items(verification.get("results") if isinstance(verification, dict) else None, project_key)
+
+
+def _expectation_items(results: Optional[list], project_key: str) -> List[Tuple[str, str, dict]]:
+    """One report item per expectation result (``ExpectationResult.to_dict()`` shape), on the dataset it checks."""
     items = []
-    for result in (verification.get("results") or []) if isinstance(verification, dict) else []:
-        dataset = str(result.get("dataset") or "")
-        object_ref = dataset if "." in dataset else f"{project_key}.{dataset}"
-        items.append(
-            (
-                object_ref,
-                "NP",
-                {
-                    "type": "FLOW_ORCHESTRATOR_EXPECTATION",
-                    "kind": result.get("kind"),
-                    "severity": result.get("severity"),
-                    "status": result.get("status"),
-                    "expected": result.get("expected"),
-                    "subject": result.get("subject"),
-                    "message": result.get("message"),
-                },
-            )
-        )
+    for result in results or []:
+        owner, name = split_dataset_ref(str(result.get("dataset") or ""), project_key)
+        item = {key: result.get(key) for key in ("kind", "severity", "status", "expected", "subject", "message")}
+        items.append((f"{owner}.{name}", "NP", {"type": "FLOW_ORCHESTRATOR_EXPECTATION", **item}))
     return items
 
 
@@ -255,46 +253,20 @@ def _check_failure_lines(verification: dict) -> List[str]:
 
 
 def verify_scenario_variables(outcome: VerificationOutcome) -> Dict[str, Any]:
-    """The variables the step sets for the rest of the scenario."""
-    values: Dict[str, Any] = {"flow_orchestrator_verify_state": outcome.state}
+    """The variables the Verify outputs step sets for the rest of the scenario."""
+    result = None if outcome.result is None else outcome.result.to_dict()
+    values = verification_variables(outcome.state, result)
     if outcome.captured_spec is not None:
         values["flow_orchestrator_captured_expectations"] = outcome.captured_spec
     if outcome.result is not None:
-        counts = outcome.result.counts
-        values.update(
-            {
-                "flow_orchestrator_verify_passed": outcome.result.passed,
-                "flow_orchestrator_verify_total": counts["total"],
-                "flow_orchestrator_verify_failed_error": counts["failed_error"],
-                "flow_orchestrator_verify_failed_warn": counts["failed_warn"],
-                "flow_orchestrator_verify_skipped": counts["skipped"],
-                "flow_orchestrator_verify_failures": "; ".join(
-                    f"{item.dataset} {item.kind}: {item.message}" for item in outcome.result.failures
-                ),
-            }
-        )
+        values["flow_orchestrator_verify_passed"] = outcome.result.passed
     return values
 
 
 def expectation_report_items(outcome: VerificationOutcome) -> List[Tuple[str, str, dict]]:
-    """One ``(object_ref, partition, item)`` per expectation result, for the step's report."""
-    items = []
-    for result in outcome.result.results if outcome.result is not None else ():
-        owner, name = split_dataset_ref(result.dataset, outcome.project_key)
-        items.append((f"{owner}.{name}", "NP", _expectation_item(result)))
-    return items
-
-
-def _expectation_item(result: ExpectationResult) -> dict:
-    return {
-        "type": "FLOW_ORCHESTRATOR_EXPECTATION",
-        "kind": result.kind,
-        "severity": result.severity,
-        "status": result.status,
-        "expected": result.expected,
-        "subject": result.subject,
-        "message": result.message,
-    }
+    """One ``(object_ref, partition, item)`` per expectation result, for the Verify outputs step's report."""
+    results = None if outcome.result is None else outcome.result.to_dict()["results"]
+    return _expectation_items(results, outcome.project_key)
 
 
 __all__ = [
@@ -308,5 +280,6 @@ __all__ = [
     "report_items",
     "scenario_variables",
     "state_counts",
+    "verification_variables",
     "verify_scenario_variables",
 ]
