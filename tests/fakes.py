@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from flow_orchestrator.errors import DSSAccessError
@@ -180,6 +181,10 @@ class FakeDSS:
         self.fail_next_logs = 0
 
     # ------------------------------------------------------------------------------------------------ BuildPort
+
+    def wall_now(self) -> datetime:
+        """The UTC time this simulated DSS stamps now: pass it as the runner's ``wall`` so both share one time line."""
+        return datetime.fromtimestamp(self.clock() + self.wall_offset_s, timezone.utc)
 
     def start_job(
         self, outputs: Sequence[OutputRef], build_mode: str, partitions: Optional[Dict[str, str]] = None

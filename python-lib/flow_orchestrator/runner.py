@@ -232,12 +232,14 @@ def run_plan(
     api_outage_limit_s: float = API_OUTAGE_LIMIT_S,
     partitioned_outputs: Collection[str] = (),
     adopt: Optional[Mapping[str, str]] = None,
+    wall: Optional[Callable[[], datetime]] = None,
 ) -> RunRecord:
     """Execute ``plan`` on DSS through ``port`` and return the completed run record.
 
     The strategy and build mode come from the plan (``plan.strategy``, ``plan.build_mode``); ``options`` give the
     cap, failure mode, retries, timeout and polling bounds. ``clock`` (seconds, default :func:`time.monotonic`) and
-    ``wait(seconds)`` (default: ``cancel.wait``) are injectable so tests run on a virtual clock; ``rng`` draws the
+    ``wait(seconds)`` (default: ``cancel.wait``) are injectable so tests run on a virtual clock, and ``wall`` (the UTC
+    time at the run's start, default now) so that a simulated DSS stamps on the same time line; ``rng`` draws the
     retry jitter. ``record_sink(record)`` is called when the run starts, as it progresses (failures at once, other
     changes at most every second) and at the end, including after a failure, a cancellation or an unexpected error.
     Cancellation returns the record with state ``CANCELLED``; see the module docstring for every other rule.
@@ -267,6 +269,7 @@ def run_plan(
         api_outage_limit_s=api_outage_limit_s,
         partitioned_outputs=partitioned_outputs,
         adopt=adopt,
+        wall=wall,
     )
     return run.execute()
 
@@ -293,6 +296,7 @@ class _Run:
         api_outage_limit_s,
         partitioned_outputs=(),
         adopt=None,
+        wall=None,
     ):
         self.partitioned = frozenset(partitioned_outputs) if options.partitions else frozenset()
         self.plan = plan
@@ -309,7 +313,7 @@ class _Run:
         self.emit = shielded(on_event)
 
         self.t0 = self.clock()
-        self.wall0 = datetime.now(timezone.utc)
+        self.wall0 = wall() if wall else datetime.now(timezone.utc)
         self.record = new_record(
             plan, run_id=run_id, started=self.wall0, config_dict=config_dict, dss_url=dss_url, resumed_from=resumed_from
         )
@@ -684,6 +688,7 @@ class _Run:
         except TransientAPIError as exc:
             self._api_trouble(due, now, exc)
             return
+        now = self.clock()  # an end is noticed when DSS's answer arrives, not when the run asked
         self.api_failures = 0
         self.last_api_ok = now
         due_ids = set()

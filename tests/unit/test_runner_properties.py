@@ -163,7 +163,7 @@ def test_every_job_end_is_noticed_within_a_bounded_share_of_its_duration(duratio
     options = RunOptions(max_parallel=max_parallel, poll_max_s=poll_max_s)
     clock = VirtualClock()
     dss = FakeDSS(plan, clock, {n: Behaviour(duration_s=d) for n, d in real.items()}, max_parallel=max_parallel)
-    record = run_plan(plan, dss, options, clock=clock, wait=clock.wait)
+    record = run_plan(plan, dss, options, clock=clock, wait=clock.wait, wall=dss.wall_now)
     assert record.state == "SUCCESS"
     t0 = parse_utc(record.started_at)
     for run in record.recipes:
