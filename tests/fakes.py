@@ -170,6 +170,7 @@ class FakeDSS:
         self.violations: List[str] = []
         self.status_calls = 0
         self.status_job_reads = 0
+        self.list_answers = False  # True: job_states also answers for every other job (a list request)
         self.abort_requests: List[Tuple[float, str]] = []
         self.log_requests: List[str] = []
         self.max_live_jobs = 0
@@ -219,6 +220,8 @@ class FakeDSS:
             self.fail_next_polls -= 1
             raise TransientAPIError("HTTP 502 Bad Gateway on GET /jobs/")
         out = {}
+        if self.list_answers:  # one list answer shows every job, as DSS's job list does
+            job_ids = list(job_ids) + [j for j in self.jobs if j not in job_ids]
         for job_id in job_ids:
             job = self.jobs.get(job_id)
             if job is None:

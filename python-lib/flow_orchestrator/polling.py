@@ -1,15 +1,17 @@
 """When to ask DSS about a running job next: pure functions of its elapsed time, expected duration and bounds.
 
-A job whose expected duration is known (DSS's own job duration in the last run record) is checked just after it
-(+2 % + 5 ms), then every 5 % of its elapsed time while it overruns; a longer job is also checked before its end for
-early failures, from a quarter of it (5 s at the earliest) at doubling times. A job of unknown duration is checked
-every 25 % of its elapsed time, so the detection lag stays a bounded share of its run time. Every interval stays
-between ``poll_min_s`` and ``poll_max_s``; a time limit is never overshot.
+A job whose expected duration is known (DSS's own job duration in the last run record, scaled by how this run's
+jobs compare with their last durations so far: :class:`Pace`) is checked just after it (+2 % + 5 ms), then every
+5 % of its elapsed time while it overruns; a longer job is also checked before its end for early failures, from a
+quarter of it (5 s at the earliest) at doubling times. A job of unknown duration is checked every
+``UNKNOWN_RATIO`` of its elapsed time, so the detection lag stays a bounded share of its run time. Every interval
+stays between ``poll_min_s`` and ``poll_max_s``; a time limit is never overshot.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+import bisect
+from typing import List, NamedTuple, Optional
 
 #: A job expected to run a long time is checked for early failures at this fraction of its expected duration, then
 #: at twice the elapsed time, as long as that stays this fraction before the expected end.
@@ -23,11 +25,15 @@ END_MARGIN_S = 0.005
 #: Past its expected duration, a job is checked every ``OVERRUN_RATIO`` of its elapsed time.
 OVERRUN_RATIO = 0.05
 #: A job of unknown duration is checked every ``UNKNOWN_RATIO`` of its elapsed time (lag at most that share).
-UNKNOWN_RATIO = 0.25
+UNKNOWN_RATIO = 0.1
 #: A geometric check at most this fraction of its interval away joins a call made for another job.
 COALESCE_FRACTION = 0.5
 #: Times closer than this are equal (float rounding must never make a loop spin without the clock moving).
 EPS = 1e-6
+#: The pace of a run is the median of the last this many ended jobs' ratios (real / expected duration).
+PACE_WINDOW = 15
+#: ... never taken beyond these bounds (a job 16 times faster or slower than last time is polled as unknown would be).
+PACE_MIN, PACE_MAX = 1 / 16, 16.0
 
 
 class Check(NamedTuple):
@@ -60,7 +66,8 @@ def next_check(
                 step, exact = end - elapsed, True
         else:
             step = OVERRUN_RATIO * elapsed
-    step = max(step, poll_min_s)
+    if not exact:  # a check aimed at the expected end may come sooner: polls are spaced by the run, not per job
+        step = max(step, poll_min_s)
     if step > poll_max_s:
         step, exact = poll_max_s, False
     if until_deadline is not None and until_deadline < step:
@@ -73,3 +80,34 @@ def is_due(next_at: float, scheduled_at: float, exact: bool, now: float) -> bool
     if next_at <= now + EPS:
         return True
     return not exact and next_at - now <= COALESCE_FRACTION * (next_at - scheduled_at)
+
+
+class Pace:
+    """How this run's jobs last compared with their last run: the median ratio (real / expected) of the last
+    ``PACE_WINDOW`` jobs that ended. A Flow whose jobs all run 4x faster than last time (a cache, a smaller input)
+    is then polled near its new ends after its first few jobs, instead of at the old ones."""
+
+    def __init__(self) -> None:
+        self._recent: List[float] = []  # ratios in arrival order
+        self._sorted: List[float] = []
+
+    def add(self, real_s: Optional[float], expected_s: Optional[float]) -> None:
+        if not real_s or not expected_s or real_s <= 0 or expected_s <= 0:
+            return
+        ratio = min(max(real_s / expected_s, PACE_MIN), PACE_MAX)
+        self._recent.append(ratio)
+        bisect.insort(self._sorted, ratio)
+        if len(self._recent) > PACE_WINDOW:
+            self._sorted.remove(self._recent.pop(0))
+
+    @property
+    def ratio(self) -> float:
+        """1.0 until a job ended; then the median ratio."""
+        if not self._sorted:
+            return 1.0
+        n = len(self._sorted)
+        return self._sorted[n // 2] if n % 2 else (self._sorted[n // 2 - 1] + self._sorted[n // 2]) / 2
+
+    def expect(self, expected_s: Optional[float]) -> Optional[float]:
+        """The expected duration of a job this run, from its last one (None stays unknown)."""
+        return None if expected_s is None else expected_s * self.ratio

@@ -71,6 +71,7 @@ from .polling import (  # noqa: F401 - the polling constants are part of the run
     PRE_END_FRACTION,
     PRE_END_MIN_S,
     UNKNOWN_RATIO,
+    Pace,
     is_due,
     next_check,
 )
@@ -338,6 +339,8 @@ class _Run:
         self.list_running = getattr(port, "running_jobs", None)  # feature detection: older ports lack it
         self.running_seen: Tuple[float, list] = (float("-inf"), [])  # (when, the jobs DSS ran then)
         self.own_jobs = set(self.adopt.values())  # jobs this run started or adopts: never "someone else's"
+        self.pace = Pace()  # how this run's jobs last against their last run's durations
+        self.last_poll = float("-inf")  # when the run last asked DSS for job states
 
     # ---------------------------------------------------------------------------------------------------- set-up
 
@@ -499,7 +502,9 @@ class _Run:
             self._poll(now)
 
     def _next_wake(self) -> float:
-        times = [w.next_check for w in self.jobs.values()]
+        times = []
+        if self.jobs:  # one status request answers for every job: two are at least poll_min_s apart
+            times.append(max(min(w.next_check for w in self.jobs.values()), self.last_poll + self.options.poll_min_s))
         retry = self.sched.next_retry_at()
         if retry is not None:
             times.append(retry)
@@ -669,7 +674,8 @@ class _Run:
         """Set when to check this job next (see :mod:`.polling`)."""
         opts = self.options
         until = None if watch.deadline is None else watch.deadline - now
-        check = next_check(now - watch.ref, watch.unit.expected_s, opts.poll_min_s, opts.poll_max_s, until)
+        expected = self.pace.expect(watch.unit.expected_s)
+        check = next_check(now - watch.ref, expected, opts.poll_min_s, opts.poll_max_s, until)
         watch.next_check, watch.scheduled_at, watch.exact = now + check.delay, now, check.exact
 
     @staticmethod
@@ -677,9 +683,12 @@ class _Run:
         watch.next_check, watch.scheduled_at, watch.exact = when, now, False
 
     def _poll(self, now: float) -> None:
+        if now + _EPS < self.last_poll + self.options.poll_min_s:
+            return
         due = [w for w in self.jobs.values() if is_due(w.next_check, w.scheduled_at, w.exact, now)]
         if not due:
             return
+        self.last_poll = now
         for watch in due:
             if watch.abort_reason and not watch.abort_sent:
                 self._send_abort(watch)
@@ -700,14 +709,18 @@ class _Run:
             if watch.job_id in self.jobs:
                 self._observe(watch, snapshots.get(watch.job_id), now)
         for job_id, snapshot in snapshots.items():  # states the port gave for free (e.g. one list request)
-            if job_id not in due_ids and snapshot.terminal and job_id in self.jobs:
-                self._observe(self.jobs[job_id], snapshot, now)
+            watch = self.jobs.get(job_id)
+            if job_id in due_ids or watch is None or (watch.abort_reason and not snapshot.terminal):
+                continue
+            self._observe(watch, snapshot, now)  # a check like any other: its next one counts from now
 
     def _observe(self, watch: _Watch, snapshot: Optional[JobSnapshot], now: float) -> None:
         if snapshot is None:  # not reported this time: ask again later, never guess
             self._schedule(watch, now)
             return
         if snapshot.terminal:
+            if snapshot.state == "DONE":
+                self.pace.add(_job_duration(snapshot), watch.unit.expected_s)
             self._job_ended(watch, snapshot, now)
             return
         if snapshot.state != "RUNNING":
