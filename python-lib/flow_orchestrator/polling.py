@@ -4,8 +4,10 @@ A job whose expected duration is known (DSS's own job duration in the last run r
 jobs compare with their last durations so far: :class:`Pace`) is checked just after it (+2 % + 5 ms), then every
 5 % of its elapsed time while it overruns; a longer job is also checked before its end for early failures, from a
 quarter of it (5 s at the earliest) at doubling times. A job of unknown duration is checked every
-``UNKNOWN_RATIO`` of its elapsed time, so the detection lag stays a bounded share of its run time. Every interval
-stays between ``poll_min_s`` and ``poll_max_s``; a time limit is never overshot.
+``UNKNOWN_RATIO`` of its elapsed time, so the detection lag stays a bounded share of its run time. Geometric
+intervals stay between ``poll_min_s`` and ``poll_max_s``; a check aimed at the expected end is not pushed back to
+``poll_min_s`` (the runner keeps its requests that far apart, whatever the number of jobs); a time limit is never
+overshot.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ PRE_END_MIN_S = 5.0
 #: from run to run, and a check just before the end catches nothing.
 END_MARGIN = 0.02
 END_MARGIN_S = 0.005
+#: While no job of the run has ended, a job is also checked at this fraction of its expected duration: a run whose
+#: jobs all end much sooner than last time (a cache, a smaller input) learns it at half the cost of waiting.
+UNCONFIRMED_FRACTION = 0.5
 #: Past its expected duration, a job is checked every ``OVERRUN_RATIO`` of its elapsed time.
 OVERRUN_RATIO = 0.05
 #: A job of unknown duration is checked every ``UNKNOWN_RATIO`` of its elapsed time (lag at most that share).
@@ -50,8 +55,10 @@ def next_check(
     poll_min_s: float,
     poll_max_s: float,
     until_deadline: Optional[float] = None,
+    confirmed: bool = True,
 ) -> Check:
-    """The next check of a job ``elapsed`` seconds into its run (``expected``: None when unknown)."""
+    """The next check of a job ``elapsed`` seconds into its run (``expected``: None when unknown; ``confirmed``:
+    False while no job of the run has ended, so nothing says yet whether last run's durations still hold)."""
     elapsed = max(elapsed, 0.0)
     exact = False
     if expected is None:
@@ -60,7 +67,9 @@ def next_check(
         end = expected * (1 + END_MARGIN) + END_MARGIN_S
         if elapsed + EPS < end:
             early = max(2 * elapsed, expected * PRE_END_FRACTION, PRE_END_MIN_S)
-            if early < end - expected * PRE_END_FRACTION:
+            if not confirmed and elapsed + EPS < expected * UNCONFIRMED_FRACTION:
+                early = min(early, expected * UNCONFIRMED_FRACTION)
+            if early < end - expected * PRE_END_FRACTION or early <= expected * UNCONFIRMED_FRACTION + EPS:
                 step = early - elapsed
             else:
                 step, exact = end - elapsed, True
@@ -99,6 +108,11 @@ class Pace:
         bisect.insort(self._sorted, ratio)
         if len(self._recent) > PACE_WINDOW:
             self._sorted.remove(self._recent.pop(0))
+
+    @property
+    def known(self) -> bool:
+        """Whether a job of the run ended (with an expected duration to compare with)."""
+        return bool(self._sorted)
 
     @property
     def ratio(self) -> float:

@@ -6,15 +6,21 @@ module keeps the loop, the calls through the port, the record and the events.
 
 Decisions worth knowing (also in :func:`run_plan`'s docstring):
 
-- **Polling**: one loop asks ``port.job_states`` for every job that is due, in one call; a job whose next check
-  is a geometric one and is at most half its interval away joins that call instead of making its own. A job whose
-  expected duration is known (DSS's own job duration in the last run record) is checked just after it
-  (+2 % + 5 ms), then every 5 % of its elapsed time while it overruns; a longer job is also checked before its end
-  for early failures, from a quarter of it (5 s at the earliest) at doubling times. A job of unknown duration (``None`` in
-  the plan) is checked every 25 % of its elapsed time from ``poll_min_s`` on, so the detection lag
-  stays a bounded share of its run time. A job that starts running after waiting in DSS's queue restarts its
-  schedule. Every interval stays between ``poll_min_s`` and ``poll_max_s``. With known durations this is about one
-  request per job, against four to six for dataikuapi's waiter (0.2 s x 1.1^n) on jobs of about a second.
+- **Polling** (per run, not per job): one loop asks ``port.job_states`` for the jobs that are due, in one request
+  (DSS's job list, as few of its newest items as reach back to the oldest job due); every job the answer shows
+  counts as checked, so the next check of each counts from that answer, and two requests are at least
+  ``poll_min_s`` apart whatever the number of jobs. A job whose check is geometric and at most half its interval
+  away joins a request made for another. A job of unknown duration (``None`` in the plan) is checked every 10 % of
+  its elapsed time (``UNKNOWN_RATIO``), so the lag is at most that share of its run time (half of it at the median).
+  A job whose expected duration is known (DSS's own job duration in the last run record) is checked just after
+  it (+2 % + 5 ms), then every 5 % of its elapsed time while it overruns, and a longer job also before its end for
+  early failures (from a quarter of it, 5 s at the earliest, at doubling times); the expected durations are scaled
+  by the run's pace (:class:`.polling.Pace`: the median ratio of real to last durations of the jobs that ended), so
+  a Flow whose jobs all run 4x faster than last time is checked near its new ends after its first few jobs. A job
+  that starts running after waiting in DSS's queue restarts its schedule; every interval stays below
+  ``poll_max_s``. With known durations this is about one request per job, against four for dataikuapi's waiter
+  (0.2 s x 1.1^n) on jobs under a second; with unknown ones, sharing the answers saves less (the newest job sets
+  the pace): see the README's figures.
 - **Failures**: the first FAILED / TIMED_OUT recipe (or one aborted outside the run) stops a ``fail-fast`` run:
   running jobs are aborted and recorded ABORTED once DSS confirms (or after 30 s, best effort); a job that ends DONE
   or FAILED meanwhile keeps that state. In both modes every recipe downstream of a failure is SKIPPED, naming the
@@ -675,7 +681,8 @@ class _Run:
         opts = self.options
         until = None if watch.deadline is None else watch.deadline - now
         expected = self.pace.expect(watch.unit.expected_s)
-        check = next_check(now - watch.ref, expected, opts.poll_min_s, opts.poll_max_s, until)
+        confirmed = self.pace.known
+        check = next_check(now - watch.ref, expected, opts.poll_min_s, opts.poll_max_s, until, confirmed)
         watch.next_check, watch.scheduled_at, watch.exact = now + check.delay, now, check.exact
 
     @staticmethod

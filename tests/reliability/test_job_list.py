@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
+from flow_orchestrator.port import OutputRef
+
 from dss_emulator.api.jobs import DEFAULT_JOB_LIST_LIMIT
 from tests.reliability.harness import emulator_jobs, gateway_for
 from tests.reliability.test_honest_records import clinical_project
@@ -27,3 +31,42 @@ def test_the_job_list_holds_the_newest_jobs_only_and_polling_still_sees_older_on
     states = gateway_for(dss, key).job_states([first.id, newest])  # one list request + a status read for the old one
     assert {job_id: s.state for job_id, s in states.items()} == {first.id: "DONE", newest: "DONE"}
     assert states[first.id].started_at_ms and states[first.id].ended_at_ms
+
+
+def test_a_poll_lists_only_the_newest_jobs_back_to_its_oldest_job_and_keeps_room_for_jobs_of_others(wide_emulator):
+    """Issue 14.5: a status poll costs a few list items, not DSS's default list; states match DSS's own jobs."""
+    dss = wide_emulator
+    key = clinical_project(dss, group_LAB_RESULTS_AGG=600.0)  # runs until the test aborts it
+    gateway = gateway_for(dss, key)
+    limits = []
+
+    def note_list(response, *args, **kwargs):
+        request = response.request
+        if request.method == "GET" and request.path_url.split("?")[0].endswith(f"/projects/{key}/jobs/"):
+            limits.append(parse_qs(urlsplit(request.path_url).query).get("limit"))
+
+    gateway.client._session.hooks["response"].append(note_list)
+    build = "NON_RECURSIVE_FORCED_BUILD"
+    slow = gateway.start_job([OutputRef("LAB_RESULTS_AGG")], build)
+    quick = gateway.start_job([OutputRef("CLINICAL_NOTES_AGG")], build)
+    dss.wait_for_job(key, quick)
+    limits.clear()  # the first start lists the jobs that were there before (once): not a poll
+    states = gateway.job_states([slow])  # two jobs back: the answer shows the quick one too, given for free
+    assert limits == [["2"]]
+    assert (states[slow].state, states[quick].state) == ("RUNNING", "DONE") and states[quick].ended_at_ms
+
+    colleague = dss.client().get_project(key).new_job(build).with_output("CLINICAL_NOTES_AGG").start()
+    dss.wait_for_job(key, colleague.id)
+    again = gateway.start_job([OutputRef("CLINICAL_NOTES_AGG")], build)
+    dss.wait_for_job(key, again)
+    states = gateway.job_states([slow, again])  # back to the slow job: 3 of ours; the colleague's pushes it out
+    assert limits[1] == ["3"]
+    last = gateway.start_job([OutputRef("CLINICAL_NOTES_AGG")], build)
+    dss.wait_for_job(key, last)
+    gateway.job_states([last])
+    assert limits[2] == ["2"], "room for the colleague's job seen among the newest"
+    truth = emulator_jobs(dss, key)
+    assert {job_id: s.state for job_id, s in states.items()} == {slow: truth[slow].state, again: "DONE"}
+    assert truth[slow].state == "RUNNING" and states[again].ended_at_ms == truth[again].ended_ms
+    gateway.abort_job(slow)
+    assert dss.wait_for_job(key, slow) == "ABORTED"

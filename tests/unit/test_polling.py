@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from flow_orchestrator.polling import END_MARGIN, END_MARGIN_S, PRE_END_MIN_S, UNKNOWN_RATIO, is_due, next_check
+from flow_orchestrator.polling import (
+    END_MARGIN,
+    END_MARGIN_S,
+    PACE_MAX,
+    PACE_WINDOW,
+    PRE_END_MIN_S,
+    UNCONFIRMED_FRACTION,
+    UNKNOWN_RATIO,
+    Pace,
+    is_due,
+    next_check,
+)
 
 
 def test_a_known_short_job_is_checked_just_after_its_expected_end():
@@ -40,3 +51,38 @@ def test_geometric_checks_join_a_nearby_request_exact_ones_do_not():
     assert is_due(10.0, 0.0, False, 6.0)  # within half of its interval
     assert not is_due(10.0, 0.0, False, 4.0)
     assert not is_due(10.0, 0.0, True, 6.0)
+
+
+def test_a_check_aimed_at_the_expected_end_is_not_pushed_back_to_the_poll_floor():
+    check = next_check(1.99, 2.0, 0.05, 5.0)  # the run, not the job, keeps polls poll_min_s apart
+    assert check.exact and check.delay == pytest.approx(2.0 * END_MARGIN + END_MARGIN_S + 0.01)
+    assert next_check(0.01, None, 0.05, 5.0).delay == 0.05  # geometric checks keep the floor
+
+
+def test_the_pace_of_a_run_is_the_median_ratio_of_its_recent_jobs():
+    pace = Pace()
+    assert pace.ratio == 1.0 and pace.expect(8.0) == 8.0 and pace.expect(None) is None
+    for real in (2.0, 2.2, 1.8):
+        pace.add(real, 8.0)  # about 4x faster than last time
+    assert pace.ratio == pytest.approx(0.25) and pace.expect(4.0) == pytest.approx(1.0)
+    pace.add(None, 8.0)
+    pace.add(1.0, None)  # unknown either way: no evidence
+    assert pace.ratio == pytest.approx(0.25)
+
+
+def test_the_pace_forgets_old_jobs_and_stays_bounded():
+    pace = Pace()
+    for _ in range(PACE_WINDOW):
+        pace.add(1.0, 4.0)
+    for _ in range(PACE_WINDOW // 2 + 1):
+        pace.add(4.0, 4.0)  # the run's jobs now last as long as last time
+    assert pace.ratio == 1.0
+    for _ in range(PACE_WINDOW):
+        pace.add(1e6, 1.0)
+    assert pace.ratio == PACE_MAX
+
+
+def test_before_any_job_of_the_run_ended_a_known_job_is_also_checked_halfway():
+    assert next_check(0.0, 2.0, 0.05, 5.0, confirmed=False) == (2.0 * UNCONFIRMED_FRACTION, False)
+    assert next_check(1.0, 2.0, 0.05, 5.0, confirmed=False).exact  # then at its expected end
+    assert next_check(0.0, 2.0, 0.05, 5.0).exact  # once the run's pace is known: the end only

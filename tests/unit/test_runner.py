@@ -652,3 +652,49 @@ def test_transient_patterns_from_the_options_make_an_error_retryable():
     assert plain.state("a") == "FAILED"
     patterned = execute(plan, behaviours, RunOptions(retry=RetryPolicy(retries=1, transient_patterns=("quota",))))
     assert patterned.state("a") == "SUCCESS" and patterned.record.recipe("a").attempts == 2
+
+
+def _noting_poll_times(times: List[float]):
+    def prepare(dss: FakeDSS, clock: VirtualClock) -> None:
+        dss.list_answers = True  # one answer shows every job, as DSS's job list does
+        ask = dss.job_states
+
+        def job_states(job_ids):
+            times.append(clock())
+            return ask(job_ids)
+
+        dss.job_states = job_states
+
+    return prepare
+
+
+def test_one_answer_refreshes_every_job_it_shows_and_polls_stay_poll_min_apart():
+    durations = {f"r{i}": 0.6 + 0.37 * i for i in range(12)}
+    plan = make_test_plan(dict.fromkeys(durations, []))  # independent, durations unknown
+    behaviours = {k: Behaviour(duration_s=v) for k, v in durations.items()}
+    options = RunOptions(max_parallel=4)
+    alone = execute(plan, behaviours, options)  # answers only for the jobs asked
+    times: List[float] = []
+    shared = execute(plan, behaviours, options, prepare=_noting_poll_times(times))
+    assert shared.dss.status_calls <= alone.dss.status_calls
+    assert min(b - a for a, b in zip(times, times[1:])) >= options.poll_min_s - 1e-9
+    for start in shared.dss.starts:
+        duration = durations[start.recipes[0]]
+        noticed = parse_utc(shared.record.recipe(start.recipes[0]).attempt_history[-1].noticed_at).timestamp()
+        lag = noticed - (start.time + duration + shared.dss.wall_offset_s)
+        assert 0 <= lag <= UNKNOWN_RATIO * duration + options.poll_min_s + 1e-3
+
+
+def test_jobs_four_times_faster_than_last_run_are_noticed_near_their_new_end_after_the_first():
+    chain = {f"r{i}": ([f"r{i - 1}"] if i else []) for i in range(10)}
+    last_run = {f"r{i}": 4.0 + 0.4 * i for i in range(10)}
+    behaviours = {k: Behaviour(duration_s=v / 4) for k, v in last_run.items()}
+    out = execute(make_test_plan(chain, durations=last_run), behaviours, RunOptions(max_parallel=1))
+    starts = out.dss.starts
+    lags = []
+    for start, following in zip(starts, starts[1:]):
+        duration = last_run[start.recipes[0]] / 4
+        lags.append((following.time - (start.time + duration)) / duration)
+    assert lags[0] == pytest.approx(1.0, abs=0.01)  # nothing ended yet: checked at half its last time (2x its own)
+    assert max(lags[1:]) <= 0.05  # then the run's pace says "4x faster" and the checks follow
+    assert out.dss.status_job_reads <= 2 * len(chain)

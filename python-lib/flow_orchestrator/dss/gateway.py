@@ -46,6 +46,9 @@ from .schema_propagation import SchemaPropagationGateway
 
 log = logging.getLogger(__name__)
 
+#: The most job-list items a status poll asks for (DSS's own default): a job of ours further back gets a status read.
+JOB_LIST_LIMIT_MAX = 100
+
 
 class DSSGateway:
     """A project of a DSS instance as the library needs it; implements :class:`~flow_orchestrator.port.BuildPort`."""
@@ -77,6 +80,9 @@ class DSSGateway:
         self.request_count = 0
         self._http_timeout_s = timeout_s
         self._started_jobs: set = set()  # ids of the jobs this gateway started
+        self._live_jobs: Dict[str, int] = {}  # jobs this gateway started and has not seen end -> start sequence
+        self._starts = 0  # jobs this gateway started (the sequence of the next one)
+        self._foreign_newest = 0  # jobs of others among the newest in the last job list: room kept for them
         self._jobs_before: Optional[set] = None  # ids of the jobs that existed before this gateway's first start
         self._unanswered_starts: Dict[frozenset, tuple] = {}  # outputs → (since when in DSS's clock, wait s)
 
@@ -612,6 +618,7 @@ class DSSGateway:
             if adopted is not None:
                 log.warning("Adopting job %s: DSS started it although its start request got no answer", adopted)
                 self._started_jobs.add(adopted)
+                self._note_started(adopted)
                 return adopted
         if self._jobs_before is None:  # once: jobs that existed before our first start are never ours
             try:
@@ -646,7 +653,12 @@ class DSSGateway:
             raise
         self._unanswered_starts.pop(wanted, None)
         self._started_jobs.add(job.id)
+        self._note_started(job.id)
         return job.id
+
+    def _note_started(self, job_id: str) -> None:
+        self._live_jobs[job_id] = self._starts
+        self._starts += 1
 
     @staticmethod
     def _job_id_of(item: dict) -> Optional[str]:
@@ -681,38 +693,70 @@ class DSSGateway:
         return max(found)[1] if found else None
 
     def job_states(self, job_ids: Sequence[str]) -> Dict[str, JobSnapshot]:
-        """States of many jobs in one request (the project's job list); a status read only for failed jobs
-        (to get their cause) and for jobs the list does not show."""
+        """States of many jobs in one request: the newest jobs of the project's job list, as many as reach back to
+        the oldest of ``job_ids`` this gateway started (plus room for the jobs others started meanwhile). The answer
+        also gives the states of the other jobs it shows that this gateway started and has not seen end (one list
+        answers for all: the runner counts them as checked). A status read only for failed and aborted jobs (their
+        cause) and for jobs the list does not show; a single job with no other job of ours running: its status."""
         ids = list(job_ids)
         if not ids:
             return {}
         listed: Dict[str, dict] = {}
-        if len(ids) > 1:
-            for item in self.call("Listing jobs", self.project.list_jobs):
-                job_id = item.get("jobId") or (item.get("def") or {}).get("id")
+        others = [job_id for job_id in self._live_jobs if job_id not in ids]
+        if len(ids) > 1 or others:
+            for item in self._newest_jobs(ids):
+                job_id = self._job_id_of(item)
                 if job_id:
                     listed[job_id] = item
         result: Dict[str, JobSnapshot] = {}
         for job_id in ids:
-            item = listed.get(job_id)
-            if item is not None:
-                state = item.get("state") if item.get("stableState", True) else None
-                if state is None or state not in ("DONE", "FAILED", "ABORTED"):
-                    result[job_id] = JobSnapshot(
-                        job_id=job_id, state=state or "RUNNING", started_at_ms=item.get("startTime") or None
-                    )
-                    continue
-                if state == "DONE":
-                    result[job_id] = JobSnapshot(
-                        job_id=job_id,
-                        state=state,
-                        started_at_ms=item.get("startTime") or None,
-                        ended_at_ms=item.get("endTime") or None,
-                    )
-                    continue
-            status = self.call(f"Reading job {job_id}", self.project.get_job(job_id).get_status)
-            result[job_id] = snapshot_from_status(job_id, status)
+            snapshot = self._listed_snapshot(job_id, listed.get(job_id))
+            if snapshot is None:
+                status = self.call(f"Reading job {job_id}", self.project.get_job(job_id).get_status)
+                snapshot = snapshot_from_status(job_id, status)
+            result[job_id] = snapshot
+        for job_id in others:
+            snapshot = self._listed_snapshot(job_id, listed.get(job_id))
+            if snapshot is not None:  # FAILED / ABORTED ones wait for their own (status) read: it says why
+                result[job_id] = snapshot
+        for job_id, snapshot in result.items():
+            if snapshot.terminal:
+                self._live_jobs.pop(job_id, None)
         return result
+
+    @staticmethod
+    def _listed_snapshot(job_id: str, item: Optional[dict]) -> Optional[JobSnapshot]:
+        """A job-list item as a snapshot; None when its status must be read (not listed, FAILED or ABORTED)."""
+        if item is None:
+            return None
+        state = item.get("state") if item.get("stableState", True) else None
+        started = item.get("startTime") or None
+        if state is None or state not in ("DONE", "FAILED", "ABORTED"):
+            return JobSnapshot(job_id=job_id, state=state or "RUNNING", started_at_ms=started)
+        if state == "DONE":
+            return JobSnapshot(
+                job_id=job_id, state=state, started_at_ms=started, ended_at_ms=item.get("endTime") or None
+            )
+        return None
+
+    def _newest_jobs(self, ids: Sequence[str]) -> List[dict]:
+        """The project's newest jobs, enough of them to reach the oldest of ``ids`` this gateway started.
+
+        DSS's job list takes a ``limit`` (newest first; DSS 9.0.5 controller code, docs/real-dss.md) that no client
+        method passes: it is sent through the client's own request method (its authentication and error handling),
+        so a poll costs a few items instead of the default list (100 items, about 62 KB). A client without that
+        method (none is known) gets ``project.list_jobs()``."""
+        perform_json = getattr(self.client, "_perform_json", None)
+        seqs = [self._live_jobs[job_id] for job_id in ids if job_id in self._live_jobs]
+        if perform_json is None or not seqs:
+            return list(self.call("Listing jobs", self.project.list_jobs))
+        limit = min(JOB_LIST_LIMIT_MAX, self._starts - min(seqs) + self._foreign_newest)
+        path = f"/projects/{self.project_key}/jobs/"
+        items = self.call("Listing jobs", perform_json, "GET", path, params={"limit": max(limit, 1)})
+        self._foreign_newest = min(
+            JOB_LIST_LIMIT_MAX // 2, sum(1 for item in items if self._job_id_of(item) not in self._started_jobs)
+        )
+        return items
 
     def running_jobs(self) -> List[RunningJob]:
         """Jobs of the project DSS runs now: its running-jobs list where the client has it, else the job list's
