@@ -111,7 +111,12 @@ class BuildPort(Protocol):
         of each partitioned output to the DSS partition spec to build (the others are built whole)."""
 
     def job_states(self, job_ids: Sequence[str]) -> Dict[str, JobSnapshot]:
-        """Current state of each of ``job_ids`` (as few HTTP requests as possible)."""
+        """Current state of each of ``job_ids`` (as few HTTP requests as possible); the answer may hold the states
+        of other jobs the port started that the same request showed (the runner counts them as checked)."""
+
+    def job_status(self, job_id: str) -> JobSnapshot:
+        """One job's whole status, activities included (read at a time limit). Optional: without it the runner
+        asks ``job_states([job_id])``."""
 
     def abort_job(self, job_id: str) -> None:
         """Ask DSS to abort the job; returns without waiting for it to stop."""

@@ -755,7 +755,10 @@ class _Run:
         detail = snapshot
         if snapshot.activities is None and snapshot.state == "RUNNING":
             try:  # one status read, only at a deadline: a job list item does not say whether activities run
-                detail = self.port.job_states([watch.job_id]).get(watch.job_id) or snapshot
+                read = getattr(self.port, "job_status", None)  # feature detection: older ports lack it
+                detail = (
+                    read(watch.job_id) if read else self.port.job_states([watch.job_id]).get(watch.job_id)
+                ) or snapshot
             except TransientAPIError:
                 detail = snapshot
             if detail.terminal:

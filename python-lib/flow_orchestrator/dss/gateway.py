@@ -703,18 +703,13 @@ class DSSGateway:
             return {}
         listed: Dict[str, dict] = {}
         others = [job_id for job_id in self._live_jobs if job_id not in ids]
-        if len(ids) > 1 or others:
-            for item in self._newest_jobs(ids):
-                job_id = self._job_id_of(item)
-                if job_id:
-                    listed[job_id] = item
+        for item in self._newest_jobs(ids, bool(others)):
+            job_id = self._job_id_of(item)
+            if job_id:
+                listed[job_id] = item
         result: Dict[str, JobSnapshot] = {}
         for job_id in ids:
-            snapshot = self._listed_snapshot(job_id, listed.get(job_id))
-            if snapshot is None:
-                status = self.call(f"Reading job {job_id}", self.project.get_job(job_id).get_status)
-                snapshot = snapshot_from_status(job_id, status)
-            result[job_id] = snapshot
+            result[job_id] = self._listed_snapshot(job_id, listed.get(job_id)) or self.job_status(job_id)
         for job_id in others:
             snapshot = self._listed_snapshot(job_id, listed.get(job_id))
             if snapshot is not None:  # FAILED / ABORTED ones wait for their own (status) read: it says why
@@ -723,6 +718,10 @@ class DSSGateway:
             if snapshot.terminal:
                 self._live_jobs.pop(job_id, None)
         return result
+
+    def job_status(self, job_id: str) -> JobSnapshot:
+        """One job's whole status (its activities too: a job-list item does not say whether they run yet)."""
+        return snapshot_from_status(job_id, self.call(f"Reading job {job_id}", self.project.get_job(job_id).get_status))
 
     @staticmethod
     def _listed_snapshot(job_id: str, item: Optional[dict]) -> Optional[JobSnapshot]:
@@ -739,20 +738,25 @@ class DSSGateway:
             )
         return None
 
-    def _newest_jobs(self, ids: Sequence[str]) -> List[dict]:
-        """The project's newest jobs, enough of them to reach the oldest of ``ids`` this gateway started.
+    def _newest_jobs(self, ids: Sequence[str], others_run: bool) -> List[dict]:
+        """The project's newest jobs, enough of them to reach the oldest of ``ids`` this gateway started (none when
+        a list would not save a request: one job alone, or only jobs of ours beyond ``JOB_LIST_LIMIT_MAX``).
 
         DSS's job list takes a ``limit`` (newest first; DSS 9.0.5 controller code, docs/real-dss.md) that no client
         method passes: it is sent through the client's own request method (its authentication and error handling),
         so a poll costs a few items instead of the default list (100 items, about 62 KB). A client without that
-        method (none is known) gets ``project.list_jobs()``."""
+        method (none is known) gets ``project.list_jobs()``, as do jobs this gateway did not start (adopted)."""
+        back = [self._starts - self._live_jobs[job_id] for job_id in ids if job_id in self._live_jobs]
+        reachable = [n + self._foreign_newest for n in back if n + self._foreign_newest <= JOB_LIST_LIMIT_MAX]
         perform_json = getattr(self.client, "_perform_json", None)
-        seqs = [self._live_jobs[job_id] for job_id in ids if job_id in self._live_jobs]
-        if perform_json is None or not seqs:
+        if len(back) < len(ids) and len(ids) > 1 and (perform_json is None or not reachable):
+            return list(self.call("Listing jobs", self.project.list_jobs))  # jobs of an earlier run among them
+        if not reachable or (len(ids) == 1 and not others_run):
+            return []
+        if perform_json is None:
             return list(self.call("Listing jobs", self.project.list_jobs))
-        limit = min(JOB_LIST_LIMIT_MAX, self._starts - min(seqs) + self._foreign_newest)
         path = f"/projects/{self.project_key}/jobs/"
-        items = self.call("Listing jobs", perform_json, "GET", path, params={"limit": max(limit, 1)})
+        items = self.call("Listing jobs", perform_json, "GET", path, params={"limit": max(reachable)})
         self._foreign_newest = min(
             JOB_LIST_LIMIT_MAX // 2, sum(1 for item in items if self._job_id_of(item) not in self._started_jobs)
         )
