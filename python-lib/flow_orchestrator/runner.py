@@ -510,7 +510,8 @@ class _Run:
     def _next_wake(self) -> float:
         times = []
         if self.jobs:  # one status request answers for every job: two are at least poll_min_s apart
-            times.append(max(min(w.next_check for w in self.jobs.values()), self.last_poll + self.options.poll_min_s))
+            floor = self.last_poll + self.options.poll_min_s
+            times.append(min(w.next_check if _at_deadline(w) else max(w.next_check, floor) for w in self.jobs.values()))
         retry = self.sched.next_retry_at()
         if retry is not None:
             times.append(retry)
@@ -690,11 +691,9 @@ class _Run:
         watch.next_check, watch.scheduled_at, watch.exact = when, now, False
 
     def _poll(self, now: float) -> None:
-        if now + _EPS < self.last_poll + self.options.poll_min_s:
-            return
         due = [w for w in self.jobs.values() if is_due(w.next_check, w.scheduled_at, w.exact, now)]
-        if not due:
-            return
+        if not due or (now + _EPS < self.last_poll + self.options.poll_min_s and not any(map(_at_deadline, due))):
+            return  # requests stay poll_min_s apart, but a time limit is never overshot
         self.last_poll = now
         for watch in due:
             if watch.abort_reason and not watch.abort_sent:
@@ -1208,6 +1207,11 @@ class _Run:
         if self.record_sink is not None:
             self.record_sink(self.record)  # the final write: an error here reaches the caller
         return self.record
+
+
+def _at_deadline(watch: _Watch) -> bool:
+    """Its next check is its time limit: not held back to keep requests ``poll_min_s`` apart."""
+    return watch.deadline is not None and watch.next_check >= watch.deadline - _EPS
 
 
 def _utc_ms(ms: int) -> Optional[str]:

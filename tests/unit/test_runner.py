@@ -698,3 +698,19 @@ def test_jobs_four_times_faster_than_last_run_are_noticed_near_their_new_end_aft
     assert lags[0] == pytest.approx(1.0, abs=0.01)  # nothing ended yet: checked at half its last time (2x its own)
     assert max(lags[1:]) <= 0.05  # then the run's pace says "4x faster" and the checks follow
     assert out.dss.status_job_reads <= 2 * len(chain)
+
+
+def test_the_time_limit_is_kept_to_the_poll_while_other_jobs_keep_the_run_polling():
+    """Requests stay poll_min_s apart, except the check at a time limit: the job is timed out when it is due."""
+    plan = make_test_plan({"stuck": [], "other": []})
+    behaviours = {"stuck": Behaviour(hang=True), "other": Behaviour(duration_s=1.0)}
+    options = RunOptions(max_parallel=2, on_failure="continue", timeout_s=0.3, poll_min_s=0.2)
+    times: List[float] = []
+    out = execute(plan, behaviours, options, prepare=_noting_poll_times(times))
+    stuck = out.record.recipe("stuck")
+    started = out.dss.starts_of("stuck")[0].time
+    assert stuck.state == "TIMED_OUT"
+    timed_out = parse_utc(stuck.attempt_history[0].ended_at).timestamp() - out.dss.wall_offset_s
+    assert timed_out == pytest.approx(started + 0.3, abs=1e-3)  # not at the next poll (0.4 s)
+    closer = [b - a for a, b in zip(times, times[1:]) if 0 < b - a < options.poll_min_s - 1e-9]
+    assert len(closer) == 1, closer  # the check at the limit only
