@@ -70,3 +70,20 @@ def test_a_poll_lists_only_the_newest_jobs_back_to_its_oldest_job_and_keeps_room
     assert truth[slow].state == "RUNNING" and states[again].ended_at_ms == truth[again].ended_ms
     gateway.abort_job(slow)
     assert dss.wait_for_job(key, slow) == "ABORTED"
+
+
+def test_a_failed_job_the_list_shows_is_left_for_its_own_status_read_which_says_why(wide_emulator):
+    dss = wide_emulator
+    key = clinical_project(dss, group_LAB_RESULTS_AGG=600.0)  # runs until the test aborts it
+    dss.fail_recipe(key, "group_CLINICAL_NOTES_AGG", "note_len is not a column")
+    gateway = gateway_for(dss, key)
+    build = "NON_RECURSIVE_FORCED_BUILD"
+    slow = gateway.start_job([OutputRef("LAB_RESULTS_AGG")], build)
+    failing = gateway.start_job([OutputRef("CLINICAL_NOTES_AGG")], build)
+    assert dss.wait_for_job(key, failing) == "FAILED"
+    states = gateway.job_states([slow])
+    assert set(states) == {slow} and states[slow].state == "RUNNING"  # the list shows the failure, not its cause
+    failed = gateway.job_states([failing])[failing]
+    assert failed.state == "FAILED" and "note_len" in (failed.failure_message or "")
+    gateway.abort_job(slow)
+    assert dss.wait_for_job(key, slow) == "ABORTED"
