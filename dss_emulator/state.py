@@ -368,6 +368,7 @@ class Project:
         self.job_starts = 0
         self.structure_version = 0  # bumped when recipes' inputs/outputs or the set of objects change
         self._producers: Optional[Tuple[int, Dict[str, Recipe]]] = None
+        self._positions: Optional[Tuple[Tuple[int, int], Dict[str, int]]] = None
 
     def structure_changed(self) -> None:
         self.structure_version += 1
@@ -385,6 +386,14 @@ class Project:
                         index.setdefault(folder.name, recipe)
             self._producers = (self.structure_version, index)
         return self._producers[1]
+
+    def recipe_positions(self) -> Dict[str, int]:
+        """Recipe name -> its place in the Flow's declaration order; cached until the structure or the count changes
+        (a flow file adds recipes without a structure change: the project is new)."""
+        key = (self.structure_version, len(self.recipes))
+        if self._positions is None or self._positions[0] != key:
+            self._positions = (key, {name: index for index, name in enumerate(self.recipes)})
+        return self._positions[1]
 
     def summary(self) -> dict:
         return {

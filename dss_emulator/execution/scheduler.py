@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import heapq
 import itertools
 import threading
 import time
@@ -331,6 +332,8 @@ class Scheduler:
         #: Seconds a job stays RUNNING before its first activity starts and after its last ends (a project's
         #: flow-file ``emulation.jobOverhead`` wins): DSS computes the job graph, prepares and cleans up.
         self.job_overhead = job_overhead
+        #: (structure key, depths) of :meth:`_depths`: recomputed only when a project's recipes or links change.
+        self._depth_cache: Optional[Tuple[tuple, Dict[Recipe, int]]] = None
 
     def overhead_of(self, project_key: str) -> float:
         """The per-job overhead for a project's jobs (lock held)."""
@@ -489,8 +492,9 @@ class Scheduler:
                 job.activities[activity.id] = activity
                 by_recipe.setdefault(recipe.name, []).append(activity)
         selected = {r.name: r for r in ordered}
+        floor = self._selection_floor(selected)
         for recipe in ordered:
-            deps = self._selected_upstream(recipe, selected)
+            deps = self._selected_upstream(recipe, selected, floor)
             for activity in by_recipe[recipe.name]:
                 for dep in deps:
                     upstream = by_recipe[dep]
@@ -542,14 +546,16 @@ class Scheduler:
     def _upstream_closure(self, producers: List[Recipe], project_key: str) -> List[Recipe]:
         """The producers and every recipe upstream of them in the job's project (DSS stops at project borders)."""
         seen: List[Recipe] = []
+        seen_ids = set()  # a set beside the list: a membership test per recipe, not a scan of the closure
         stack = list(producers)
         while stack:
             recipe = stack.pop()
-            if recipe in seen:
+            if id(recipe) in seen_ids:
                 continue
             seen.append(recipe)
+            seen_ids.add(id(recipe))
             for upstream in self.state.upstream_recipes(recipe):
-                if upstream.project_key == project_key and upstream not in seen:
+                if upstream.project_key == project_key and id(upstream) not in seen_ids:
                     stack.append(upstream)
         return self.topological(seen)
 
@@ -607,34 +613,81 @@ class Scheduler:
         names = {r.name: r for r in recipes}
         indegree = {r.name: 0 for r in recipes}
         downstream: Dict[str, List[str]] = {r.name: [] for r in recipes}
+        floor = self._selection_floor(names)
         for recipe in recipes:
-            for upstream in self._selected_upstream(recipe, names):
+            for upstream in self._selected_upstream(recipe, names, floor):
                 indegree[recipe.name] += 1
                 downstream[upstream].append(recipe.name)
         order = {r.name: i for i, r in enumerate(self._declaration_order(recipes))}
-        ready = sorted((n for n, d in indegree.items() if d == 0), key=order.get)
+        ready = [(order[n], n) for n, d in indegree.items() if d == 0]
+        heapq.heapify(ready)  # the earliest declared ready recipe first, as a sorted list would give it
         result: List[Recipe] = []
         while ready:
-            name = ready.pop(0)
+            _, name = heapq.heappop(ready)
             result.append(names[name])
             for nxt in downstream[name]:
                 indegree[nxt] -= 1
                 if indegree[nxt] == 0:
-                    ready.append(nxt)
-                    ready.sort(key=order.get)
+                    heapq.heappush(ready, (order[nxt], nxt))
         if len(result) != len(recipes):  # a cycle: keep the remaining ones in declaration order
-            result.extend(r for r in recipes if r not in result)
+            placed = {id(r) for r in result}
+            result.extend(r for r in recipes if id(r) not in placed)
         return result
 
     def _declaration_order(self, recipes: List[Recipe]) -> List[Recipe]:
-        rank = {}
-        for p_index, project in enumerate(self.state.projects.values()):
-            for r_index, name in enumerate(project.recipes):
-                rank[(project.key, name)] = (p_index, r_index)
-        return sorted(recipes, key=lambda r: rank.get((r.project_key, r.name), (len(rank), 0)))
+        projects = {key: index for index, key in enumerate(self.state.projects)}
+        unknown = (len(projects), 0)  # a recipe of a deleted project: last, as before
 
-    def _selected_upstream(self, recipe: Recipe, selected: Dict[str, Recipe]) -> List[str]:
-        """Names of the selected recipes ``recipe`` depends on, directly or through unselected ones."""
+        def rank(recipe: Recipe) -> Tuple[int, int]:
+            project = self.state.projects.get(recipe.project_key)
+            position = project.recipe_positions().get(recipe.name) if project is not None else None
+            return unknown if position is None else (projects[recipe.project_key], position)
+
+        return sorted(recipes, key=rank)
+
+    def _depths(self) -> Dict[Recipe, int]:
+        """Each recipe's longest chain of upstream recipes (0: it reads only sources), across projects; a recipe in
+        or below a cycle has none. Computed once per shape of the Flows (lock held): start_job uses it to stop
+        walking upstream where no selected recipe can be, which keeps a job start O(its recipes), not O(the Flow)."""
+        key = tuple((p.key, p.structure_version, len(p.recipes)) for p in self.state.projects.values())
+        if self._depth_cache is not None and self._depth_cache[0] == key:
+            return self._depth_cache[1]
+        recipes = [r for p in self.state.projects.values() for r in p.recipes.values()]
+        upstream = {r: self.state.upstream_recipes(r) for r in recipes}
+        waiting = {r: len(ups) for r, ups in upstream.items()}
+        downstream: Dict[Recipe, List[Recipe]] = {r: [] for r in recipes}
+        for recipe, ups in upstream.items():
+            for up in ups:
+                downstream.setdefault(up, []).append(recipe)
+        depths: Dict[Recipe, int] = {}
+        todo = deque(r for r in recipes if waiting[r] == 0)
+        while todo:
+            recipe = todo.popleft()
+            depths[recipe] = max((depths[u] + 1 for u in upstream.get(recipe, ())), default=0)
+            for nxt in downstream.get(recipe, ()):
+                waiting[nxt] -= 1
+                if waiting[nxt] == 0:
+                    todo.append(nxt)
+        self._depth_cache = (key, depths)
+        return depths
+
+    def _selection_floor(self, selected: Dict[str, Recipe]) -> Optional[int]:
+        """The smallest depth of the selected recipes (None when one has no depth: nothing may be skipped)."""
+        depths = self._depths()
+        floor: Optional[int] = None
+        for recipe in selected.values():
+            depth = depths.get(recipe)
+            if depth is None:
+                return None
+            floor = depth if floor is None else min(floor, depth)
+        return floor
+
+    def _selected_upstream(self, recipe: Recipe, selected: Dict[str, Recipe], floor: Optional[int] = None) -> List[str]:
+        """Names of the selected recipes ``recipe`` depends on, directly or through unselected ones.
+
+        ``floor`` (:meth:`_selection_floor` of ``selected``): an unselected recipe no deeper than every selected one
+        has no selected recipe upstream (its upstream recipes are all shallower), so the walk stops there."""
+        depths = self._depths() if floor is not None else {}
         found: List[str] = []
         seen = set()
         stack = list(self.state.upstream_recipes(recipe))
@@ -647,6 +700,9 @@ class Scheduler:
             if selected.get(upstream.name) is upstream:
                 if upstream.name not in found:
                     found.append(upstream.name)
+                continue
+            depth = depths.get(upstream)
+            if floor is not None and depth is not None and depth <= floor:
                 continue
             stack.extend(self.state.upstream_recipes(upstream))
         return found

@@ -136,3 +136,35 @@ def test_python_recipe_config_error_gives_traceback(fresh_dss, fresh_project, bu
         < log.index("Traceback (most recent call last):")
         < log.index("End Python stack")
     )
+
+
+def test_a_job_of_two_outputs_orders_them_through_a_recipe_it_does_not_run(fresh_project, build_all):
+    """group_LAB_RESULTS_AGG -> join_ML_TRAINING_DATA (not in the job) -> train_MODEL_SCORES: train waits for group."""
+    build_all(fresh_project)
+    job = fresh_project.new_job("NON_RECURSIVE_FORCED_BUILD")
+    job.with_output("MODEL_SCORES", object_type="DATASET").with_output("LAB_RESULTS_AGG", object_type="DATASET")
+    status = job.start_and_wait(no_fail=True).get_status()["baseStatus"]
+    activities = status["activities"]
+    assert status["state"] == "DONE"
+    assert list(activities) == ["group_LAB_RESULTS_AGG_NP", "train_MODEL_SCORES_NP"]
+    assert activities["train_MODEL_SCORES_NP"]["dependencies"] == ["group_LAB_RESULTS_AGG_NP"]
+    assert activities["train_MODEL_SCORES_NP"]["startTime"] >= activities["group_LAB_RESULTS_AGG_NP"]["endTime"]
+
+
+def test_job_dependencies_follow_a_changed_flow(fresh_project, build_all):
+    """After the Flow's links change, a job's dependencies are the new Flow's (nothing is kept from earlier jobs)."""
+    build_all(fresh_project)  # jobs ran on the Flow as loaded
+    # group_CLINICAL_NOTES_AGG -> group_LAB_RESULTS_AGG -> join_ML_TRAINING_DATA -> train_MODEL_SCORES, one chain.
+    join = fresh_project.get_recipe("join_ML_TRAINING_DATA").get_settings()
+    main = join.get_recipe_inputs()["main"]
+    main["items"] = [item for item in main["items"] if item["ref"] == "LAB_RESULTS_AGG"]
+    join.save()
+    group = fresh_project.get_recipe("group_LAB_RESULTS_AGG").get_settings()
+    group.add_input("main", "CLINICAL_NOTES_AGG")
+    group.save()
+    job = fresh_project.new_job("NON_RECURSIVE_FORCED_BUILD")
+    job.with_output("MODEL_SCORES", object_type="DATASET").with_output("CLINICAL_NOTES_AGG", object_type="DATASET")
+    status = job.start_and_wait(no_fail=True).get_status()["baseStatus"]
+    activities = status["activities"]
+    assert list(activities) == ["group_CLINICAL_NOTES_AGG_NP", "train_MODEL_SCORES_NP"]
+    assert activities["train_MODEL_SCORES_NP"]["dependencies"] == ["group_CLINICAL_NOTES_AGG_NP"]
