@@ -1,7 +1,9 @@
 """Rows of the emulated datasets, kept in one in-memory SQLite database.
 
-Each dataset (keyed by project key and name) gets its own table, one per partition for a partitioned dataset; a catalog
-table maps (project, name, partition) to that table and keeps the columns the rows were written with. Unpartitioned
+A catalog table has one entry per stored dataset (keyed by project key and name), one per partition for a partitioned
+dataset, with the columns the rows were written with; the rows live in one table per row width (``rows_<width>``),
+tagged with their entry. Not a table per dataset: SQLite's schema changes cost O(tables), so creating one per build
+made every job slower as the instance grew (4.5 ms a write at 20,000 datasets). Unpartitioned
 data uses the partition id ``""`` (DSS's ``NP``); methods given no ``partition``/``partitions`` act on the whole dataset. Values come back exactly as written: SQLite keeps None, int, float and unicode
 text natively, and anything it would alter (booleans, integers wider than 64 bits, NaN, lists, dicts) is stored as a
 JSON blob and decoded on read.
@@ -53,6 +55,7 @@ class DatasetStorage:
             " partition TEXT NOT NULL DEFAULT '', columns TEXT NOT NULL, row_count INTEGER NOT NULL,"
             " UNIQUE (project, name, partition))"
         )
+        self._widths: set = set()  # widths whose rows table exists
 
     def _entries(self, project_key: str, name: str, partitions: Optional[Sequence[str]] = None) -> List[tuple]:
         """``(id, partition, columns, row_count)`` of the dataset's stored partitions (all, or those asked for)."""
@@ -64,6 +67,17 @@ class DatasetStorage:
             wanted = set(partitions)
             rows = [row for row in rows if row[1] in wanted]
         return rows
+
+    def _rows_table(self, width: int) -> str:
+        """The table of every stored row ``width`` values wide (created on first use, with an index on the entry)."""
+        table = f"rows_{width}"
+        if width not in self._widths:
+            # Columns without a declared type have no affinity: SQLite keeps every value's own type.
+            values = ", ".join(f"c{i}" for i in range(width))
+            self._conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (entry INTEGER NOT NULL, {values})")
+            self._conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_entry ON {table} (entry)")
+            self._widths.add(width)
+        return table
 
     def write(
         self, project_key: str, name: str, columns: List[dict], rows: List[list], partition: Optional[str] = None
@@ -80,6 +94,8 @@ class DatasetStorage:
         columns_json = json.dumps([dict(column) for column in columns], ensure_ascii=False)
         encoded = [[_encode(value) for value in row] for row in rows]
         with self._lock:
+            # Created outside the transaction: a rollback must not undo a table ``_widths`` says exists.
+            table = self._rows_table(width) if width and encoded else None
             self._conn.execute("BEGIN")
             try:
                 self._drop(project_key, name, None if partition is None else [partition])
@@ -87,12 +103,11 @@ class DatasetStorage:
                     "INSERT INTO catalog (project, name, partition, columns, row_count) VALUES (?, ?, ?, ?, ?)",
                     (project_key, name, partition or "", columns_json, len(rows)),
                 )
-                table = f"ds_{cursor.lastrowid}"
-                # Columns without a declared type have no affinity: SQLite keeps every value's own type.
-                column_defs = ", ".join([f"c{i}" for i in range(width)] or ["placeholder"])
-                self._conn.execute(f"CREATE TABLE {table} ({column_defs})")
-                if width and encoded:
-                    self._conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * width)})", encoded)
+                entry = cursor.lastrowid
+                if table is not None:  # rows without columns are only counted (row_count)
+                    self._conn.executemany(
+                        f"INSERT INTO {table} VALUES (?, {', '.join('?' * width)})", [[entry, *row] for row in encoded]
+                    )
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -110,12 +125,15 @@ class DatasetStorage:
             columns = json.loads(entries[-1][2])
             names = [column.get("name") for column in columns]
             result: List[list] = []
-            for table_id, _, columns_json, row_count in entries:
+            for entry, _, columns_json, row_count in entries:
                 stored = json.loads(columns_json)
                 if not stored:
                     result.extend([None] * len(names) for _ in range(row_count))
                     continue
-                fetched = self._conn.execute(f"SELECT * FROM ds_{table_id} ORDER BY rowid").fetchall()
+                values = ", ".join(f"c{i}" for i in range(len(stored)))
+                fetched = self._conn.execute(
+                    f"SELECT {values} FROM {self._rows_table(len(stored))} WHERE entry = ? ORDER BY rowid", (entry,)
+                ).fetchall()
                 decoded = [[_decode(value) for value in row] for row in fetched]
                 stored_names = [column.get("name") for column in stored]
                 if stored_names != names:
@@ -167,6 +185,8 @@ class DatasetStorage:
             self._conn.close()
 
     def _drop(self, project_key: str, name: str, partitions: Optional[Sequence[str]] = None) -> None:
-        for table_id, *_ in self._entries(project_key, name, partitions):
-            self._conn.execute(f"DROP TABLE IF EXISTS ds_{table_id}")
-            self._conn.execute("DELETE FROM catalog WHERE id = ?", (table_id,))
+        for entry, _, columns_json, row_count in self._entries(project_key, name, partitions):
+            width = len(json.loads(columns_json))
+            if width and row_count:
+                self._conn.execute(f"DELETE FROM {self._rows_table(width)} WHERE entry = ?", (entry,))
+            self._conn.execute("DELETE FROM catalog WHERE id = ?", (entry,))

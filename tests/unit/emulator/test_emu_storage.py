@@ -96,6 +96,28 @@ def test_many_datasets():
     assert storage.read("BIG", "ds0499")[1][5] == ["k5", 5.0, False]
 
 
+def test_datasets_of_one_width_share_a_table_but_not_rows():
+    storage = DatasetStorage()
+    storage.write("P", "a", COLUMNS, [["a1", 1.0, True], ["a2", 2.0, False]])
+    storage.write("P", "b", COLUMNS, [["b1", 3.0, True]], partition="2026-01-01")
+    storage.write("P", "a", COLUMNS, [["a3", 3.0, True]])  # rewritten after b's rows: a's are still a's, in order
+    storage.write("P", "b", COLUMNS, [["b0", 0.0, False], ["b9", 9.0, True]], partition="2025-12-31")
+    assert storage.read("P", "a")[1] == [["a3", 3.0, True]]
+    assert storage.read("P", "b")[1] == [["b0", 0.0, False], ["b9", 9.0, True], ["b1", 3.0, True]]
+    storage.clear("P", "b", ["2025-12-31"])
+    assert storage.read("P", "b")[1] == [["b1", 3.0, True]] and storage.count("P", "a") == 1
+
+
+def test_a_failed_write_of_a_new_width_leaves_storage_usable():
+    storage = DatasetStorage()
+    wide = [{"name": f"c{i}", "type": "string"} for i in range(5)]
+    with pytest.raises(UnicodeEncodeError):  # SQLite cannot take a lone surrogate: the write is rolled back
+        storage.write("P", "w", wide, [["x", "y", "z", "u", "\ud800"]])
+    assert not storage.has_data("P", "w")
+    storage.write("P", "w", wide, [["1", "2", "3", "4", "5"]])
+    assert storage.read("P", "w")[1] == [["1", "2", "3", "4", "5"]]
+
+
 def test_concurrent_writers_and_readers():
     storage = DatasetStorage()
     start = threading.Barrier(8)
