@@ -153,9 +153,23 @@ def child_env() -> Dict[str, str]:
     return env
 
 
+def process_cpu_s(pid: int) -> Optional[float]:
+    """CPU seconds (user + system, all threads) a live process has used so far; None when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14 and 15)
+
+
 @contextlib.contextmanager
-def served_emulator(flow: dict, activity_cap: int = 60) -> Iterator[Tuple[str, float]]:
-    """``(url, seconds it took to load)`` of an emulator serving ``flow`` in its own process; stopped on exit."""
+def served_emulator(
+    flow: dict, activity_cap: int = 60, process_ids: Optional[List[int]] = None
+) -> Iterator[Tuple[str, float]]:
+    """``(url, seconds it took to load)`` of an emulator serving ``flow`` in its own process; stopped on exit.
+
+    ``process_ids``: a list the emulator's process id is appended to (for :func:`process_cpu_s`)."""
     with tempfile.TemporaryDirectory(prefix="fo-bench-emu-") as folder:
         flow_file = Path(folder) / "flow.json"
         flow_file.write_text(json.dumps(flow), encoding="utf-8")
@@ -169,6 +183,8 @@ def served_emulator(flow: dict, activity_cap: int = 60) -> Iterator[Tuple[str, f
             env=child_env(),
             cwd=str(ROOT),
         )
+        if process_ids is not None:
+            process_ids.append(process.pid)
         try:
             line = process.stdout.readline()
             if not line.startswith("DSS emulator listening on "):

@@ -10,7 +10,9 @@ Side by side, per size (how each figure is taken: :mod:`bench.cli_run`):
 * bytes per status poll (job list or job status answers) and requests per recipe;
 * record bytes written per recipe (every file write of the CLI: the record and whatever keeps it current);
 * peak memory of the CLI process (resident, not only traced allocations);
-* the emulator's answer time (p50 / p99 of every request the CLI sent), so that a slow emulator shows.
+* the emulator's answer time (p50 / p99 of every request the CLI sent), so that a slow emulator shows;
+* the emulator process's CPU per recipe during the run, and its share of the run's wall time (its busy share: near
+  100 % the emulator, one interpreter with one lock, is what holds the run back).
 
 A run that exceeds 1.5 × its bound + 60 s is stopped (Ctrl-C: the CLI aborts its jobs) and reported as such.
 ``FO_BENCH_SCALE_SIZES=500,1000`` runs a smaller table. Goals (issue 14): makespan ÷ bound <= 1.10 at every size;
@@ -34,7 +36,15 @@ for _path in (str(ROOT / "python-lib"), str(ROOT)):
         sys.path.insert(0, _path)
 
 from bench import RUNNER_GOALS_ENFORCED  # noqa: E402
-from bench.cli_run import CliRun, Goal, connection_args, percentile, run_cli, served_emulator  # noqa: E402
+from bench.cli_run import (  # noqa: E402
+    CliRun,
+    Goal,
+    connection_args,
+    percentile,
+    process_cpu_s,
+    run_cli,
+    served_emulator,
+)
 
 DEFAULT_SIZES = (1_000, 5_000, 20_000)
 MAX_PARALLEL, ACTIVITY_CAP, WIDTH, SEED = 50, 60, 100, 14
@@ -50,6 +60,7 @@ class SizeResult:
     span_s: Optional[float]  # None when the run was stopped
     limit_s: float
     load_s: float
+    emulator_cpu_s: Optional[float] = None  # the emulator process's CPU while the CLI ran (None: not readable)
 
     @property
     def ratio(self) -> Optional[float]:
@@ -58,6 +69,15 @@ class SizeResult:
     @property
     def cpu_ms_per_recipe(self) -> float:
         return self.run.cpu_s * 1000 / self.recipes
+
+    @property
+    def emulator_cpu_ms_per_recipe(self) -> Optional[float]:
+        return None if self.emulator_cpu_s is None else self.emulator_cpu_s * 1000 / self.recipes
+
+    @property
+    def emulator_busy(self) -> Optional[float]:
+        """The emulator's CPU over the run's wall time: near 1.0 it has a core (its GIL) to itself and is the cap."""
+        return None if self.emulator_cpu_s is None else self.emulator_cpu_s / max(self.run.wall_s, 1e-9)
 
     @property
     def bytes_per_poll(self) -> float:
@@ -140,12 +160,16 @@ def measure(recipes: int) -> SizeResult:
     )
     planned = {r["name"]: r["emulation"]["duration"] for r in flow["recipes"]}
     limit = 1.5 * bound_s(flow, planned) + 60
-    with served_emulator(flow, ACTIVITY_CAP) as (url, load_s), tempfile.TemporaryDirectory() as folder:
+    emulator: List[int] = []
+    with served_emulator(flow, ACTIVITY_CAP, emulator) as (url, load_s), tempfile.TemporaryDirectory() as folder:
         record_path = os.path.join(folder, "record.json")
         args = ["build", *connection_args(url, project_key), "--all", "--max-parallel", str(MAX_PARALLEL)]
+        cpu_before = process_cpu_s(emulator[0])
         run = run_cli([*args, "--json", record_path, "--quiet"], timeout_s=limit, record_path=record_path)
+        cpu_after = process_cpu_s(emulator[0])
     durations = dss_durations(run.record) or planned
-    return SizeResult(recipes, run, bound_s(flow, durations), run_span_s(run.record), limit, load_s)
+    emulator_cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return SizeResult(recipes, run, bound_s(flow, durations), run_span_s(run.record), limit, load_s, emulator_cpu)
 
 
 def _row(label: str, values: List[str], goal: str = "") -> str:
@@ -181,6 +205,15 @@ def print_table(results: List[SizeResult]) -> None:
             "emulator answer p50 / p99 (ms)",
             [
                 f"{percentile(r.run.latencies_s(), 0.5) * 1000:.0f} / {percentile(r.run.latencies_s(), 0.99) * 1000:.0f}"
+                for r in results
+            ],
+        )
+    )
+    print(
+        _row(
+            "emulator CPU ms per recipe (busy share)",
+            [
+                f"{r.emulator_cpu_ms_per_recipe:.2f} ({r.emulator_busy:.0%})" if r.emulator_cpu_s is not None else "n/a"
                 for r in results
             ],
         )
