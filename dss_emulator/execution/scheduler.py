@@ -200,7 +200,7 @@ class Activity:
 class Job:
     """A DSS job: its stored definition, state, activities and log."""
 
-    def __init__(self, project_key: str, job_id: str, definition: dict) -> None:
+    def __init__(self, project_key: str, job_id: str, definition: dict, lock: Optional[threading.RLock] = None) -> None:
         self.project_key = project_key
         self.id = job_id
         self.definition = definition
@@ -216,6 +216,9 @@ class Job:
         self.thread_name = f"FRT-{next(_thread_numbers)}-FlowRunnable"
         self.resolve_ms = 0
         self.finished = threading.Event()
+        #: Notified (with the instance lock, ``lock``) when this job's activities or abort change: the job's own thread
+        #: waits on it, so that a change wakes one thread, not every running job's.
+        self.changed = threading.Condition(lock)
 
     @property
     def terminal(self) -> bool:
@@ -335,6 +338,12 @@ class Scheduler:
         #: (structure key, depths) of :meth:`_depths`: recomputed only when a project's recipes or links change.
         self._depth_cache: Optional[Tuple[tuple, Dict[Recipe, int]]] = None
 
+    def _changed(self, job: Job) -> None:
+        """A job or one of its activities changed state (lock held): wake its thread and whoever waits on the
+        instance (tests waiting for a state, futures)."""
+        job.changed.notify_all()
+        self.state.changed.notify_all()
+
     def overhead_of(self, project_key: str) -> float:
         """The per-job overhead for a project's jobs (lock held)."""
         project = self.state.projects.get(project_key)  # a project deleted under a running job: the instance's
@@ -378,7 +387,7 @@ class Scheduler:
                 "autoUpdateSchemaBeforeEachRecipeRun": bool(request.get("autoUpdateSchemaBeforeEachRecipeRun", False)),
                 "outputs": [t["stored"] for t in targets],
             }
-            job = Job(project_key, job_id, definition)
+            job = Job(project_key, job_id, definition, self.state.lock)
             resolve_start = time.time()
             self._plan(job, targets, job_type)
             job.resolve_ms = int((time.time() - resolve_start) * 1000)
@@ -718,7 +727,7 @@ class Scheduler:
             job.start_ms = now_ms()
             job.log("INFO", f"Job {job.id} is running")
             overhead = self.overhead_of(job.project_key)
-            self.state.changed.notify_all()
+            self._changed(job)
         if overhead > 0:
             with lock:
                 job.log("INFO", "Computing the job graph and preparing activities")
@@ -738,11 +747,11 @@ class Scheduler:
                             threading.Thread(
                                 target=self._run_activity, args=(job, act), name=act.thread_name, daemon=True
                             ).start()
-                            self.state.changed.notify_all()
+                            self._changed(job)
                 active = [a for a in job.activities.values() if a.state in ("WAITING", "RUNNING")]
                 if not active:
                     break
-                self.state.changed.wait(1.0)
+                job.changed.wait(1.0)
             teardown = self.overhead_of(job.project_key)  # read again: a change applies from the next phase on
             if teardown > 0 and not job.abort_event.is_set():
                 job.log("INFO", "Activities over: writing the job state and cleaning up")
@@ -783,7 +792,7 @@ class Scheduler:
                 log_line(job.thread_name, "INFO", "dku.flow.jobrunner", "", f"Job {job.id} finished: {job.state}")
             )
         job.finished.set()
-        self.state.changed.notify_all()
+        self._changed(job)
 
     def _run_activity(self, job: Job, act: Activity) -> None:
         lock = self.state.lock
@@ -794,7 +803,7 @@ class Scheduler:
                 act.state = "ABORTED"
                 act.message = "Aborted while waiting for an activity slot"
                 act.end_ms = now_ms()
-                self.state.changed.notify_all()
+                self._changed(job)
             return
         try:
             with lock:
@@ -823,7 +832,7 @@ class Scheduler:
                         f"Running recipe {act.recipe_name} ({act.recipe_type})",
                     )
                 )
-                self.state.changed.notify_all()
+                self._changed(job)
             outcome = self._execute(job, act)
         except ActivityFailure as failure:
             outcome = failure
@@ -876,7 +885,7 @@ class Scheduler:
                         act.thread_name, "INFO", "dku.flow.activity", f"running {act.id}", "Activity is successful"
                     )
                 )
-            self.state.changed.notify_all()
+            self._changed(job)
 
     def _execute(self, job: Job, act: Activity) -> str:
         """Run one activity; returns "DONE" or "ABORTED", raises ActivityFailure."""
@@ -1028,7 +1037,7 @@ class Scheduler:
                 job.abort_reason = reason
                 job.log("INFO", f"Abort requested ({reason})")
                 job.abort_event.set()
-                self.state.changed.notify_all()
+                self._changed(job)
         self.slots.wake_all()
         return job
 
@@ -1053,6 +1062,7 @@ class Scheduler:
                 }
                 job.abort_reason = "DSS was restarted"
                 job.abort_event.set()
+                job.changed.notify_all()
             self.state.changed.notify_all()
         self.slots.wake_all()
         deadline = time.time() + timeout
