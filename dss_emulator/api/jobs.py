@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 
 from ..server import Request, Response, json_response
 from ..state import MALFORMED_REQUEST, DSSError
@@ -29,8 +30,8 @@ def list_jobs(ctx, request: Request) -> Response:
         if limit_value <= 0:
             raise DSSError(400, MALFORMED_REQUEST, "limit parameter must be positive")
     with ctx.state.lock:
-        jobs = list(ctx.state.project(request.path_params["pk"]).jobs.values())[-limit_value:]
-        jobs.reverse()  # newest first, as DSS lists them
+        # Newest first, as DSS lists them; read from the end, not copied whole (a project keeps every job it ran).
+        jobs = itertools.islice(reversed(ctx.state.project(request.path_params["pk"]).jobs.values()), limit_value)
         return json_response([job.list_item_json() for job in jobs])
 
 
