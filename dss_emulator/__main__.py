@@ -7,10 +7,18 @@ import json
 import sys
 from typing import List, Optional
 
+#: Seconds a thread of the served emulator may hold the interpreter before another gets it (Python's default: 5 ms).
+#: DSS answers requests while it runs jobs; with the default, an answer waits behind whichever job or listing thread
+#: holds the interpreter: at 50 concurrent jobs, a job start answered in 2.9 ms (p50) and 5.5 ms (p90); with 0.5 ms,
+#: in 1.8 and 2.8 ms, for about 0.5 ms more CPU per job. Only ``serve`` sets it: it owns its process.
+SERVE_SWITCH_INTERVAL_S = 0.0005
+
 
 def _serve(args: argparse.Namespace) -> int:
     from . import EmulatedDSS
     from .flowfile import FlowFileError
+
+    sys.setswitchinterval(SERVE_SWITCH_INTERVAL_S)
 
     try:
         dss = EmulatedDSS(
