@@ -360,15 +360,17 @@ def resume_candidates(record: Union[RunRecord, dict]) -> List[str]:
 
 
 def write_record(record: Union[RunRecord, dict], path: Union[str, Path]) -> Path:
-    """Write the record as JSON atomically (temp file + rename), so readers never see half a record."""
+    """Write the record as JSON atomically (temp file + rename), so readers never see half a record.
+
+    Streamed to the file: the text of a 20,000-recipe record (tens of megabytes, and the list of its pieces that
+    ``json.dumps`` joins) is never held whole in memory."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = record if isinstance(record, dict) else record.to_dict()
-    text = json.dumps(data, indent=2, ensure_ascii=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            json.dump(data, handle, indent=2, ensure_ascii=False)
             handle.write("\n")
         os.replace(tmp, path)
     except BaseException:

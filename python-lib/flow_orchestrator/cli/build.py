@@ -325,7 +325,7 @@ def run_build_command(args: argparse.Namespace) -> int:
     data = record.to_dict()
     try:
         if args.json_path:
-            write_record(record, args.json_path)
+            write_record(data, args.json_path)  # converted once: a second copy of a large record is not held
         if args.html_path:
             write_text(args.html_path, report_document(data, dss_url=gateway.dss_url))
         if history is not None and not config.dry_run:
