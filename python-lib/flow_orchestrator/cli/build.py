@@ -322,7 +322,7 @@ def run_build_command(args: argparse.Namespace) -> int:
         raise
     if progress is not None:
         progress.close()
-    data = record.to_dict()
+    data = _printed_part(record) if _only_printed(args, record, history, config) else record.to_dict()
     try:
         if args.json_path:
             write_record(data, args.json_path)  # converted once: a second copy of a large record is not held
@@ -347,6 +347,27 @@ def run_build_command(args: argparse.Namespace) -> int:
     print(_summary(data))
     _print_steps(data)
     return EXIT_OK if data["state"] == "SUCCESS" else EXIT_FAILED
+
+
+def _only_printed(args: argparse.Namespace, record, history, config) -> bool:
+    """A plan that no file keeps: only its plan is printed, so the 20,000 recipe entries are not converted."""
+    return (
+        record.state == "PLANNED" and not args.json_path and not args.html_path and (history is None or config.dry_run)
+    )
+
+
+def _printed_part(record) -> dict:
+    """What the printed output of a plan reads from the record, scrubbed as :meth:`RunRecord.to_dict` would."""
+    from ..redaction import scrub
+
+    return scrub(
+        {
+            "state": record.state,
+            "plan": record.plan,
+            "propagation": record.propagation,
+            "verification": record.verification,
+        }
+    )
 
 
 def _started_jobs(record) -> bool:
