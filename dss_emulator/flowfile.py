@@ -1355,6 +1355,90 @@ def generate_flow(
     return flow
 
 
+def generate_chain_flow(
+    recipes: int,
+    chain_length: int = 10,
+    seed: int = 0,
+    min_duration: float = 0.05,
+    max_duration: float = 0.2,
+    project_key: str = "CHAINS",
+) -> dict:
+    """A chain-heavy synthetic flow: ``recipes`` recipes in chains of ``chain_length`` (the last may be shorter).
+
+    Each chain starts from its own source and every dataset is read by one recipe only, the next of its chain, with
+    the same (no) partitioning: the shape a Flow's cleaning and enrichment steps take, and the one DSS can run as one
+    job with several outputs. Names, types and durations as in :func:`generate_flow`, deterministic from ``seed``.
+    """
+    if not isinstance(recipes, int) or recipes < 0:
+        raise ValueError(f"recipes must be a non-negative integer, got {recipes!r}")
+    if not isinstance(chain_length, int) or chain_length < 1:
+        raise ValueError(f"chain_length must be a positive integer, got {chain_length!r}")
+    if min_duration < 0 or max_duration < min_duration:
+        raise ValueError(f"durations need 0 <= min_duration <= max_duration, got {min_duration} and {max_duration}")
+    if not re.match(r"^[A-Z][A-Z0-9_]*$", project_key):
+        raise ValueError(f"project_key must be upper-case letters, digits and underscores, got {project_key!r}")
+    rng = random.Random(seed)
+    digits = max(4, len(str(recipes)))
+    keys = [f"K{number:02d}" for number in range(1, GENERATED_SOURCE_ROWS + 1)]
+    datasets: List[dict] = []
+    generated_recipes: List[dict] = []
+    previous = ""
+    for number in range(1, recipes + 1):
+        chain = (number - 1) // chain_length + 1
+        if (number - 1) % chain_length == 0:
+            previous = f"src{chain:0{digits}d}"
+            rows = [
+                [key, rng.choice(("a", "b", "c")), rng.randint(1, 100), round(rng.uniform(0, 10), 2)] for key in keys
+            ]
+            datasets.append(
+                {
+                    "name": previous,
+                    "type": "Filesystem",
+                    "connection": "filesystem_managed",
+                    "managed": False,
+                    "schema": [dict(c) for c in GENERATED_SCHEMA],
+                    "rows": rows,
+                    "tags": ["source", f"chain{chain}"],
+                }
+            )
+        recipe_type = rng.choice(_GENERATED_TYPES)
+        output = f"ds{number:0{digits}d}"
+        short_type = {"grouping": "group", "shaker": "prepare"}.get(recipe_type, recipe_type)
+        duration = min(max_duration, max(min_duration, round(rng.uniform(min_duration, max_duration), 4)))
+        recipe = {
+            "name": f"r{number:0{digits}d}_{short_type}",
+            "type": recipe_type,
+            "inputs": [previous],
+            "outputs": [output],
+            "tags": [f"chain{chain}"],
+            "emulation": {"duration": duration},
+        }
+        payload = _generated_payload(recipe_type)
+        if payload is not None:
+            recipe["payload"] = payload
+        generated_recipes.append(recipe)
+        datasets.append(
+            {
+                "name": output,
+                "type": "Filesystem",
+                "connection": "filesystem_managed",
+                "managed": True,
+                "schema": [dict(c) for c in GENERATED_SCHEMA],
+                "tags": [f"chain{chain}"],
+            }
+        )
+        previous = output
+    return {
+        "projectKey": project_key,
+        "name": f"Generated chains ({recipes} recipes, chains of {chain_length}, seed {seed})",
+        "description": "Synthetic flow from dss_emulator: independent chains of single-reader recipes.",
+        "variables": {"standard": {}, "local": {}},
+        "connections": [{"name": "filesystem_managed", "type": "Filesystem"}],
+        "datasets": datasets,
+        "recipes": generated_recipes,
+    }
+
+
 def _stage_zones(flow: dict, zones: int) -> None:
     """Cut a generated flow's depths into ``zones`` Flow zones, in order; sources go to the first."""
     depth: Dict[str, int] = {}

@@ -6,7 +6,8 @@ activity per recipe to run (id ``<recipe>_NP``), or for a recipe with partitione
 and the whole of its unpartitioned ones. Activities start in dependency order, independent ones in parallel,
 and every activity of every job first takes a slot of the instance-wide cap (default 5, like DSS's
 ``maxRunningActivities``): while it waits it is WAITING. All waits are on events or conditions with time-outs, so an
-abort stops a running activity at once.
+abort stops a running activity at once. Once an activity failed or the job was aborted, no other activity is launched:
+those never launched stay NOT_STARTED, without times, in the ended job.
 
 Build modes pick the recipes:
 
@@ -764,7 +765,9 @@ class Scheduler:
         """Set the final state (lock held)."""
         aborted = job.abort_event.is_set()
         for act in job.activities.values():
-            if aborted and act.state in ("NOT_STARTED", "WAITING", "RUNNING"):
+            # Activities the job never launched stay NOT_STARTED, as after a failure (docs/real-dss.md, "Jobs
+            # with several outputs"); a launched one still waiting or running when the job ends is aborted.
+            if aborted and act.state in ("WAITING", "RUNNING"):
                 act.state = "ABORTED"
                 act.message = "Aborted"
                 act.end_ms = act.end_ms or now_ms()

@@ -38,7 +38,7 @@ def test_the_job_is_running_with_no_activity_started_during_the_overhead():
         job.abort()
         assert dss.wait_for_job("CLINICAL", job.id) == "ABORTED"
         (activity,) = job.get_status()["baseStatus"]["activities"].values()
-        assert activity["state"] == "ABORTED" and not activity.get("startTime")
+        assert activity["state"] == "NOT_STARTED" and not activity.get("startTime") and not activity.get("endTime")
 
 
 def test_the_job_is_still_running_after_its_last_activity():

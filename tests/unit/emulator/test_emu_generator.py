@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dss_emulator.execution.executors import execute_recipe
-from dss_emulator.flowfile import generate_flow, load_flow, recipe_order
+from dss_emulator.flowfile import generate_chain_flow, generate_flow, load_flow, recipe_order
 
 
 def depths(flow):
@@ -154,3 +154,46 @@ def test_zones_cut_the_depths_in_order_and_the_flow_stays_valid():
 def test_more_zones_than_depths_makes_one_zone_per_depth():
     flow = generate_flow(3, width=8, seed=1, zones=10)
     assert len(flow["zones"]) == 1 and {r["zone"] for r in flow["recipes"]} == {"Stage 1"}
+
+
+def test_chain_flows_are_chains_of_single_readers_and_executable():
+    flow = load_flow(generate_chain_flow(23, chain_length=5, seed=2, min_duration=0.1, max_duration=0.4))
+    assert len(flow["recipes"]) == 23 and json.dumps(generate_chain_flow(23, 5, 2)) == json.dumps(
+        generate_chain_flow(23, 5, 2)
+    )
+    readers = defaultdict(list)
+    for recipe in flow["recipes"]:
+        assert len(recipe["inputs"]) == 1 and len(recipe["outputs"]) == 1
+        assert 0.1 <= recipe["emulation"]["duration"] <= 0.4
+        readers[recipe["inputs"][0]].append(recipe["name"])
+    assert all(len(names) == 1 for names in readers.values())  # every dataset has one reader at most
+    assert [len(c) for c in sorted(components_members(flow).values(), key=len, reverse=True)] == [5, 5, 5, 5, 3]
+    assert max(depths(flow).values()) == 4
+    data = run_all(flow)
+    assert all(recipe["outputs"][0] in data for recipe in flow["recipes"])
+
+
+def components_members(flow):
+    """Recipes of each independent chain, keyed by the chain's source."""
+    producer = {recipe["outputs"][0]: recipe for recipe in flow["recipes"]}
+    members = defaultdict(list)
+    for recipe in flow["recipes"]:
+        ref = recipe["inputs"][0]
+        while ref in producer:
+            ref = producer[ref]["inputs"][0]
+        members[ref].append(recipe["name"])
+    return members
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"recipes": -1}, "recipes must be a non-negative integer"),
+        ({"recipes": 5, "chain_length": 0}, "chain_length must be a positive integer"),
+        ({"recipes": 5, "min_duration": 0.5, "max_duration": 0.1}, "0 <= min_duration <= max_duration"),
+        ({"recipes": 5, "project_key": "bad key"}, "project_key must be upper-case"),
+    ],
+)
+def test_bad_chain_arguments(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        generate_chain_flow(**kwargs)
