@@ -165,18 +165,19 @@ def process_cpu_s(pid: int) -> Optional[float]:
 
 @contextlib.contextmanager
 def served_emulator(
-    flow: dict, activity_cap: int = 60, process_ids: Optional[List[int]] = None
+    flow: dict, activity_cap: int = 60, process_ids: Optional[List[int]] = None, job_overhead: float = 0.0
 ) -> Iterator[Tuple[str, float]]:
     """``(url, seconds it took to load)`` of an emulator serving ``flow`` in its own process; stopped on exit.
 
-    ``process_ids``: a list the emulator's process id is appended to (for :func:`process_cpu_s`)."""
+    ``process_ids``: a list the emulator's process id is appended to (for :func:`process_cpu_s`). ``job_overhead``:
+    seconds each job spends RUNNING before its first activity and after its last (DSS's own cost)."""
     with tempfile.TemporaryDirectory(prefix="fo-bench-emu-") as folder:
         flow_file = Path(folder) / "flow.json"
         flow_file.write_text(json.dumps(flow), encoding="utf-8")
         started = time.perf_counter()
         process = subprocess.Popen(
             [sys.executable, "-m", "dss_emulator", "serve", "--flow", str(flow_file), "--api-key", API_KEY]
-            + ["--activity-cap", str(activity_cap)],
+            + ["--activity-cap", str(activity_cap), "--job-overhead", str(job_overhead)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
