@@ -130,3 +130,18 @@ def test_the_activity_slots_bound_the_activities_of_one_job_too():
         assert dss.wait_for_job(KEY, job.id) == "DONE"
         _, by_recipe = activities(job)
         assert by_recipe[recipes[3]]["startTime"] >= by_recipe[recipes[0]]["endTime"]
+
+
+def test_a_recipe_with_two_listed_outputs_runs_once():
+    flow = chain_flow()
+    first, second = names(flow)[:2]
+    flow["recipes"][0]["outputs"].append("ds0001b")
+    extra = dict(next(d for d in flow["datasets"] if d["name"] == "ds0001"), name="ds0001b")
+    flow["datasets"].append(extra)
+    with EmulatedDSS.start(flows=[flow]) as dss:
+        project = dss.client().get_project(KEY)
+        job = start(project, ["ds0001", "ds0001b", "ds0002"])
+        assert dss.wait_for_job(KEY, job.id) == "DONE"
+        base, by_recipe = activities(job)
+        assert [a["recipeName"] for a in base["activities"].values()] == [first, second]
+        assert sorted(t["id"] for t in by_recipe[first]["targets"]) == [f"{KEY}.ds0001", f"{KEY}.ds0001b"]
