@@ -177,7 +177,7 @@ def print_table(runs: List[StrategyRun]) -> None:
         )
 
 
-def goals_of(runs: List[StrategyRun], setup: Setup) -> List[Goal]:
+def goals_of(runs: List[StrategyRun]) -> List[Goal]:
     """The grouped strategy's goals; empty when the engine does not offer it."""
     by = {(r.flow, r.overhead_s, r.strategy): r.makespan_s for r in runs}
     cells = sorted({(r.flow, r.overhead_s) for r in runs}, key=lambda c: (c[0], c[1]))
@@ -236,7 +236,7 @@ def main() -> int:
             f"NOT MEASURED  grouped-job goals: the engine offers no {GROUPED!r} strategy yet ({', '.join(STRATEGIES)})"
         )
         return 1 if broken else 0
-    goals = goals_of(runs, setup)
+    goals = goals_of(runs)
     for goal in goals:
         print(goal.line())
     return 1 if broken or any(not g.met for g in goals) else 0

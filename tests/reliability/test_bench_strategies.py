@@ -36,5 +36,5 @@ def test_the_smallest_setup_builds_every_flow_with_every_strategy(capsys):
     strategies.print_table(runs)
     table = capsys.readouterr().out
     assert all(strategy in table for strategy in STRATEGIES)
-    goals = strategies.goals_of(runs, setup)
+    goals = strategies.goals_of(runs)
     assert len(goals) == (3 if strategies.GROUPED in STRATEGIES else 0)  # two Flows, one overhead, the chain goal
