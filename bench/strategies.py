@@ -131,7 +131,10 @@ def problem_of(record: Optional[dict], run: CliRun, flow: dict, jobs: List[dict]
 
 def measure(setup: Setup, name: str, flow: dict, overhead_s: float, strategy: str) -> StrategyRun:
     key = flow["projectKey"]
-    with served_emulator(flow, setup.activity_cap, overhead_s) as (url, _), tempfile.TemporaryDirectory() as folder:
+    with (
+        served_emulator(flow, setup.activity_cap, job_overhead=overhead_s) as (url, _),
+        tempfile.TemporaryDirectory() as folder,
+    ):
         record_path = os.path.join(folder, "record.json")
         args = ["build", *connection_args(url, key), "--all", "--strategy", strategy]
         args += ["--max-parallel", str(setup.max_parallel), "--json", record_path, "--quiet"]
