@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from .config import BuildConfig, Selection, build_expectations, config_to_dict
 from .errors import ConfigError, FlowOrchestratorError, SelectionError
 from .graph import FlowGraph, gc_paused
-from .plan import BuildPlan, expected_durations_from_record, make_plan
+from .plan import BuildPlan, expected_durations_from_record, make_plan, with_job_groups
 from .port import TransientAPIError
 from .record import (
     RunRecord,
@@ -196,6 +196,7 @@ def run_build(
     config = with_resumed_partitions(config, previous_record)
     graph, plan, listing = _prepare(gateway, config, previous_record)
     partitioned = check_partitions(gateway, config, plan, listing)
+    plan = with_job_groups(plan, partitioned)  # grouped jobs: the chains, never mixing partitioned and whole outputs
     resumed_from = previous_record.get("run_id") if (config.resume_last_run and previous_record) else None
     config_dict = config_to_dict(config)
     propagation = None

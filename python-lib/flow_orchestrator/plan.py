@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import chain, repeat
 from operator import attrgetter
-from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Collection, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .config.model import BUILD_MODE_LABELS, BuildConfig
 from .graph import FlowGraph, bottom_levels_of, critical_path_of, gc_paused, layers_of
+from .grouping import GROUPED, job_groups
 from .port import OutputRef, value_eq, value_ne
 from .selection import order_by_preference, resolve_selection
 from .text import format_duration
@@ -106,6 +107,9 @@ class BuildPlan:
     #: Flow zones holding planned recipes, in project order (empty when the project puts every recipe in the
     #: default zone): the dry run and the report group recipes by them.
     zones: Tuple[PlanZone, ...] = ()
+    #: Grouped-jobs strategy: the recipes run as one DSS job each (chains, in dependency order), in plan order;
+    #: empty for the other strategies (see :func:`with_job_groups`).
+    job_groups: Tuple[Tuple[str, ...], ...] = ()
     _index: Dict[str, PlannedRecipe] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
@@ -152,6 +156,7 @@ class BuildPlan:
             "notes": list(self.notes),
             "ordered": self.ordered,
             "zones": [z.to_dict() for z in self.zones],
+            "job_groups": [list(group) for group in self.job_groups],
         }
 
     @classmethod
@@ -167,7 +172,18 @@ class BuildPlan:
             notes=tuple(data.get("notes", [])),
             ordered=bool(data.get("ordered", False)),
             zones=tuple(PlanZone.from_dict(z) for z in data.get("zones", [])),
+            job_groups=tuple(tuple(group) for group in data.get("job_groups") or ()),
         )
+
+
+def with_job_groups(plan: BuildPlan, partitioned: Collection[str] = ()) -> BuildPlan:
+    """The plan with its job groups (grouped-jobs strategy; the plan itself for the others): the chains DSS runs as
+    one job each. ``partitioned`` names the run project's outputs built by partition: a chain never mixes them with
+    outputs built whole."""
+    if plan.strategy != GROUPED:
+        return plan
+    groups = job_groups(plan.recipes, partitioned=partitioned, project_key=plan.project_key, ordered=plan.ordered)
+    return replace(plan, job_groups=tuple(groups), _index={})
 
 
 def per_recipe_job_type(build_mode: str) -> str:
@@ -354,7 +370,8 @@ def expected_durations_from_record(record: Mapping) -> Dict[str, float]:
 
     DSS's own duration of the successful job (``job_duration_s`` of its attempt) comes first: the recipe's
     ``duration_s`` also holds the run's detection lag and earlier attempts, and learning from it would make every run
-    poll a little later than the one before. Older records without it fall back on ``duration_s``. A single-job
+    poll a little later than the one before. Older records without it fall back on ``duration_s``, and so does a
+    recipe that shared a job with others (its ``duration_s`` is its own activity's time). A single-job
     record says nothing per recipe (every recipe shows the whole job's time): it gives no durations.
     """
     out: Dict[str, float] = {}
@@ -365,7 +382,9 @@ def expected_durations_from_record(record: Mapping) -> Dict[str, float]:
         if not isinstance(item, Mapping) or item.get("state") != "SUCCESS":
             continue
         duration = None
-        for attempt in reversed(item.get("attempt_history") or ()):
+        # a recipe that shared its job (grouped jobs): its own activity's time, not the whole job's
+        history = () if item.get("job_group") else item.get("attempt_history") or ()
+        for attempt in reversed(history):
             if isinstance(attempt, Mapping) and attempt.get("state") == "SUCCESS":
                 duration = attempt.get("job_duration_s")
                 break
@@ -401,6 +420,13 @@ def format_plan_text(plan: BuildPlan) -> str:
         )
     if plan.strategy == "single-job" and plan.targets:
         lines.append("Single job targets: " + ", ".join(_ref_text(t) for t in plan.targets))
+    shared = [group for group in plan.job_groups if len(group) > 1]
+    if shared:
+        lines.append(
+            f"Grouped jobs: {len(shared)} chain(s) run as one DSS job each, {len(plan.job_groups)} job(s) in all"
+        )
+        lines.extend(f"  job group {n}: " + " → ".join(group) for n, group in enumerate(shared, 1))
+    group_number = {name: n for n, group in enumerate(shared, 1) for name in group}
     on_critical = set(plan.critical_path)
     for number, layer in enumerate(layers):
         lines.append("")
@@ -416,6 +442,8 @@ def format_plan_text(plan: BuildPlan) -> str:
             )
             if r.upstream:
                 text += " · after " + ", ".join(r.upstream)
+            if name in group_number:
+                text += f" · job group {group_number[name]}"
             lines.append(text)
     if on_critical:
         lines.append("")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from .errors import ConfigError
+from .grouping import shared_groups
 from .plan import BuildPlan
 from .port import OutputRef
 from .redaction import public_url, scrub
@@ -158,6 +159,9 @@ class RecipeRun:
     partitions: Optional[str] = None  # the partition spec sent with its partitioned outputs; None: built whole
     #: Jobs started elsewhere that built one of its outputs when it was due to start: it waited for them to end.
     waited_for_jobs: List[str] = field(default_factory=list)
+    #: Grouped jobs: the number (1-based, in plan order) of the chain whose DSS job also builds this recipe's outputs;
+    #: None when the recipe has a job of its own (and in records written before grouped jobs).
+    job_group: Optional[int] = None
 
     def to_dict(self) -> dict:
         data = {
@@ -180,6 +184,8 @@ class RecipeRun:
             data["partitions"] = self.partitions
         if self.waited_for_jobs:
             data["waited_for_jobs"] = list(self.waited_for_jobs)
+        if self.job_group is not None:
+            data["job_group"] = self.job_group
         return data
 
     @classmethod
@@ -201,6 +207,7 @@ class RecipeRun:
             attempt_history=[Attempt.from_dict(a) for a in data.get("attempt_history", [])],
             partitions=data.get("partitions"),
             waited_for_jobs=list(data.get("waited_for_jobs", [])),
+            job_group=data.get("job_group") if isinstance(data.get("job_group"), int) else None,
         )
 
 
@@ -317,6 +324,7 @@ def new_record(
 ) -> RunRecord:
     """A record for ``plan`` with every recipe NOT_RUN: RUNNING for a run about to start, PLANNED for a dry run."""
     started = started or datetime.now(timezone.utc)
+    group_of = shared_groups(plan.job_groups)
     return RunRecord(
         run_id=run_id or new_run_id(started),
         project_key=plan.project_key,
@@ -329,7 +337,10 @@ def new_record(
         resumed_from=resumed_from,
         config=scrub(dict(config_dict or {})),
         plan=plan.to_dict(),
-        recipes=[RecipeRun(name=r.name, type=r.type, outputs=list(r.outputs)) for r in plan.recipes],
+        recipes=[
+            RecipeRun(name=r.name, type=r.type, outputs=list(r.outputs), job_group=group_of.get(r.name))
+            for r in plan.recipes
+        ],
     )
 
 

@@ -68,7 +68,8 @@ from .config.model import RunOptions
 from .errors import DSSAccessError, DSSPermissionError, GraphError
 from .events import EventConsumer, ProgressEvent, shielded
 from .failures import classify, compile_patterns, extract_log_excerpt
-from .plan import BuildPlan, per_recipe_job_type
+from .grouping import GROUPED
+from .plan import BuildPlan, PlannedRecipe, per_recipe_job_type, with_job_groups
 from .polling import (  # noqa: F401 - the polling constants are part of the runner's documented behaviour
     COALESCE_FRACTION,
     END_MARGIN,
@@ -113,12 +114,14 @@ SINK_FOLLOW_UP_S = 2.0
 #: again. A job started elsewhere within that window before one of ours can go unseen.
 RUNNING_JOBS_FRESH_S = 1.0
 _STOP_VERBS = {"FAILED": "failed", "TIMED_OUT": "timed out", "ABORTED": "was aborted outside the run"}
+_ATTEMPT_OF_JOB = {"DONE": "SUCCESS", "FAILED": "FAILED", "ABORTED": "ABORTED"}
 
 RecordSink = Callable[[RunRecord], None]
 
 
 class _Unit:
-    """What one DSS job builds: a recipe (per-recipe strategy) or the whole plan (single-job strategy)."""
+    """What one DSS job builds: a recipe (per-recipe strategy), a chain of recipes (grouped jobs) or the whole plan
+    (single-job strategy)."""
 
     __slots__ = (
         "index",
@@ -137,6 +140,8 @@ class _Unit:
         "error",
         "log_excerpt",
         "wait_step",
+        "per_activity",
+        "after_job",
     )
 
     def __init__(
@@ -165,6 +170,10 @@ class _Unit:
         self.error: Optional[RecipeError] = None
         self.log_excerpt: Optional[str] = None
         self.wait_step: Optional[float] = None  # while a job started elsewhere builds its outputs: next look
+        #: Grouped jobs: a chain whose recipes each take their outcome from their own activity (retries, time limits)
+        self.per_activity = False
+        #: Resume: the earlier run's job another unit adopts also built some of these outputs; wait for its end first
+        self.after_job: Optional[str] = None
 
 
 class _Watch:
@@ -321,6 +330,8 @@ class _Run:
 
         self.t0 = self.clock()
         self.wall0 = wall() if wall else datetime.now(timezone.utc)
+        if plan.strategy == GROUPED and not plan.job_groups:
+            plan = self.plan = with_job_groups(plan, self.partitioned)
         self.record = new_record(
             plan, run_id=run_id, started=self.wall0, config_dict=config_dict, dss_url=dss_url, resumed_from=resumed_from
         )
@@ -329,6 +340,7 @@ class _Run:
                 run_.partitions = options.partitions
         self.order = {r.name: i for i, r in enumerate(plan.recipes)}
         self.adopt = dict(adopt or {})
+        self.adopt_owner: Dict[str, _Unit] = {}  # resume: each earlier job and the one unit adopting it
         self.units, self.sched = self._build_units()
         self.total = len(plan.recipes)
         self.done = 0
@@ -347,6 +359,7 @@ class _Run:
         self.own_jobs = set(self.adopt.values())  # jobs this run started or adopts: never "someone else's"
         self.pace = Pace()  # how this run's jobs last against their last run's durations
         self.last_poll = float("-inf")  # when the run last asked DSS for job states
+        self.adopted_ends: Dict[str, JobSnapshot] = {}  # resume: how each adopted job ended (shared by several units)
 
     # ---------------------------------------------------------------------------------------------------- set-up
 
@@ -360,6 +373,8 @@ class _Run:
             units = [self._single_unit(runs)] if plan.recipes else []
             return units, Scheduler([()] * len(units), [u.priority for u in units])
         job_type = per_recipe_job_type(plan.build_mode)
+        if plan.strategy == GROUPED:
+            return self._grouped_units(runs, job_type)
         units = [
             _Unit(i, r.name, [runs[i]], tuple(r.outputs), job_type, r.expected_duration_s, float(r.bottom_level_s))
             for i, r in enumerate(plan.recipes)
@@ -379,11 +394,73 @@ class _Run:
                     )
                 ups.append(j)
             upstream.append(ups)
-        for unit in units:
-            unit.adopt_job = self.adopt.get(unit.name)
-            if unit.adopt_job:  # already running on DSS: watched first
-                unit.priority = float("inf")
+        self._adopt_once(units)
         return units, Scheduler(upstream, [u.priority for u in units])
+
+    def _grouped_units(self, runs: List[RecipeRun], job_type: str) -> Tuple[List[_Unit], Scheduler]:
+        """Grouped jobs: one unit per job group of the plan (a chain is one job listing every output of its recipes,
+        in "Build only this" mode for the forced modes); a unit waits for the units holding its recipes' upstream."""
+        plan = self.plan
+        groups = plan.job_groups
+        group_of = {name: g for g, group in enumerate(groups) for name in group}
+        if (
+            len(group_of) != len(plan.recipes)
+            or sum(map(len, groups)) != len(plan.recipes)
+            or any(name not in group_of for name in self.order)
+        ):
+            raise GraphError("The plan's job groups do not hold each planned recipe exactly once; rebuild the plan")
+        units: List[_Unit] = []
+        upstream: List[List[int]] = []
+        for g, group in enumerate(groups):
+            members = [plan.recipe(name) for name in group]
+            known = all(r.expected_duration_s is not None for r in members)
+            unit = _Unit(
+                g,
+                _group_name(group),
+                [runs[self.order[name]] for name in group],
+                tuple(dict.fromkeys(o for r in members for o in r.outputs)),
+                job_type,
+                sum(r.expected_duration_s or 0.0 for r in members) if known else None,
+                max(float(r.bottom_level_s) for r in members),
+            )
+            unit.per_activity = len(group) > 1
+            units.append(unit)
+            upstream.append(self._group_upstream(g, members, group_of))
+        self._adopt_once(units)
+        return units, Scheduler(upstream, [u.priority for u in units])
+
+    def _group_upstream(self, g: int, members: Sequence[PlannedRecipe], group_of: Mapping[str, int]) -> List[int]:
+        """The groups the recipes of group ``g`` wait for; a plan whose order or groups contradict the Flow fails."""
+        ups: Dict[int, None] = {}
+        for recipe in members:
+            for name in dict.fromkeys(recipe.upstream):
+                j = group_of.get(name)
+                if j is None:
+                    continue
+                if self.order[name] >= self.order[recipe.name] or j > g:
+                    raise GraphError(
+                        f"The plan is not in dependency order: recipe {recipe.name!r} comes before its upstream "
+                        f"{name!r} (or they form a cycle); rebuild the plan"
+                    )
+                if j != g:
+                    ups[j] = None
+        return list(ups)
+
+    def _adopt_once(self, units: Sequence[_Unit]) -> None:
+        """Resume: each job of the earlier run is adopted by one unit only (the first holding one of its recipes); any
+        other unit holding one of its recipes waits for that job to end, then takes its own recipes' outcome from it
+        instead of starting a second job on the same outputs."""
+        claimed = self.adopt_owner
+        for unit in units:
+            job_id = next((self.adopt[run.name] for run in unit.runs if run.name in self.adopt), None)
+            if job_id is None:
+                continue
+            if job_id in claimed:
+                unit.after_job = job_id
+                continue
+            claimed[job_id] = unit
+            unit.adopt_job = job_id
+            unit.priority = float("inf")  # already running on DSS: watched first
 
     def _single_unit(self, runs: List[RecipeRun]) -> _Unit:
         plan = self.plan
@@ -455,8 +532,12 @@ class _Run:
 
     def _touch(self, unit: _Unit) -> None:
         """Tell the record which recipes changed (a journal appends only those)."""
-        for k in range(len(unit.runs)):
-            self.record.touch(unit.index + k)
+        if self.plan.strategy != GROUPED:  # its recipes are consecutive in the plan (one recipe, or the whole plan)
+            for k in range(len(unit.runs)):
+                self.record.touch(unit.index + k)
+            return
+        for run in unit.runs:
+            self.record.touch(self.order[run.name])
 
     def _job_url(self, job_id: str) -> Optional[str]:
         try:
@@ -532,6 +613,8 @@ class _Run:
 
     def _start(self, unit: _Unit) -> None:
         now = self.clock()
+        if unit.after_job and self._after_adopted_job(unit, now):
+            return
         try:
             partitions = self._partitions_of(unit.outputs)
             job_id = self._adoptable(unit)
@@ -659,6 +742,35 @@ class _Run:
         self.sched.retry_at(unit.index, now + unit.wait_step)
         return True
 
+    def _after_adopted_job(self, unit: _Unit, now: float) -> bool:
+        """Resume, a unit whose recipes an earlier run's job (adopted by another unit) also built: wait while that job
+        may still run (True, holding no slot); once it ended, its recipes whose activity succeeded in it are SUCCESS
+        with that job as their attempt, and the others start a job of their own. True: nothing more to start."""
+        job_id, owner = unit.after_job, self.adopt_owner.get(unit.after_job or "")
+        if job_id in self.jobs or (job_id not in self.adopted_ends and owner and self.sched.final[owner.index] is None):
+            self.sched.retry_at(unit.index, now + max(self.options.poll_min_s, RUNNING_JOBS_FRESH_S / 4))
+            return True
+        unit.after_job = None
+        snapshot = self.adopted_ends.get(job_id)
+        if snapshot is None or snapshot.activities is None:
+            self.own_jobs.discard(job_id)  # never watched: if DSS still runs it, wait for it as for anyone's job
+            return False
+        url = self._job_url(job_id)
+        for run in unit.runs:
+            attempt = Attempt(attempt=1, job_id=job_id, state=_ATTEMPT_OF_JOB.get(snapshot.state, "ABORTED"))
+            attempt.started_at = _utc_ms(snapshot.started_at_ms) if snapshot.started_at_ms else None
+            attempt.ended_at = _utc_ms(snapshot.ended_at_ms) if snapshot.ended_at_ms else None
+            run.attempts, run.job_ids, run.job_urls, run.attempt_history = 1, [job_id], [url], [attempt]
+        unit.activities = snapshot.activities
+        self._settle_succeeded(unit, now, keep_one=False)
+        if not unit.runs:  # every recipe of it succeeded in the adopted job: nothing to start
+            self.sched.finish(unit.index, "SUCCESS")
+            return True
+        for run in unit.runs:  # the adopted job did not build these: a job of their own, as first attempt
+            run.attempts, run.job_ids, run.job_urls, run.attempt_history = 0, [], [], []
+        unit.activities = None
+        return False
+
     def _adoptable(self, unit: _Unit) -> Optional[str]:
         """The earlier run's job to adopt for ``unit``, if DSS still knows it (a purged job is started anew)."""
         job_id, unit.adopt_job = unit.adopt_job, None
@@ -763,6 +875,8 @@ class _Run:
             if detail.terminal:
                 self._job_ended(watch, detail, now)
                 return True
+        if watch.unit.per_activity and detail.state == "RUNNING":
+            return self._activity_deadline_reached(watch, detail, now)
         timeout = self.options.timeout_s or 0.0
         first_ms = detail.first_activity_start_ms
         not_started = detail.state != "RUNNING" or (detail.activities is not None and first_ms is None)
@@ -780,6 +894,34 @@ class _Run:
             watch.deadline = limit
             return False
         self._time_out(watch, now)
+        return True
+
+    def _activity_deadline_reached(self, watch: _Watch, detail: JobSnapshot, now: float) -> bool:
+        """Grouped job: the limit applies to each recipe's own activity, from its start in DSS's job status (not to
+        the whole chain). At the limit the job is aborted and that recipe TIMED_OUT; else the deadline moves to the
+        running activity's limit (False)."""
+        timeout = self.options.timeout_s or 0.0
+        if detail.activities is None:  # DSS did not say (the status read failed): look again soon
+            watch.deadline = now + min(timeout, self.options.poll_max_s)
+            return False
+        names = {run.name for run in watch.unit.runs}
+        running = [a for a in detail.activities if a.recipe in names and a.state == "RUNNING" and a.started_at_ms]
+        if not running:  # none runs yet (job start-up, a wait for a slot): none can run out of time before then
+            watch.deadline = now + timeout
+            return False
+        activity = min(running, key=lambda a: a.started_at_ms or 0)
+        queued = (watch.run_seen - watch.started) if watch.run_seen is not None else 0.0
+        offset = max((activity.started_at_ms or 0) - detail.started_at_ms, 0) / 1000.0 if detail.started_at_ms else 0.0
+        began = watch.started + queued + offset
+        if began + timeout > now + _EPS:
+            watch.deadline = began + timeout
+            return False
+        watch.unit.activities = detail.activities
+        error = RecipeError(
+            f"Timed out: its activity in the DSS job {watch.job_id} ran {max(now - began, 0.0):.1f} s, over the "
+            f"{timeout:g} s timeout (running time); the job was aborted"
+        )
+        self._time_out(watch, now, error)
         return True
 
     def _api_trouble(self, due: Sequence[_Watch], now: float, exc: Exception) -> None:
@@ -811,6 +953,8 @@ class _Run:
         if watch.decided:  # timed out earlier: DSS confirms the job stopped, the slot is free again
             return
         unit, attempt = watch.unit, watch.attempt
+        if watch.job_id in self.adopt_owner:
+            self.adopted_ends[watch.job_id] = snapshot
         attempt.ended_at = attempt.noticed_at = self._stamp(now)
         attempt.job_duration_s = _job_duration(snapshot)
         unit.activities = snapshot.activities
@@ -881,6 +1025,9 @@ class _Run:
         return None
 
     def _schedule_retry(self, unit: _Unit, attempt: Attempt, error: RecipeError, now: float) -> None:
+        if unit.per_activity and unit.activities is not None:
+            self._settle_succeeded(unit, now, keep_one=True)
+            self._mark_not_reached(unit, attempt)
         retry = self.options.retry
         base = min(retry.backoff_max_s, retry.backoff_s * 2 ** (unit.attempt - 1))
         delay = round(base * (0.5 + 0.5 * self.rng.random()), 3)
@@ -902,11 +1049,11 @@ class _Run:
             )
         self._sink(force=True)
 
-    def _time_out(self, watch: _Watch, now: float) -> None:
+    def _time_out(self, watch: _Watch, now: float, error: Optional[RecipeError] = None) -> None:
         unit, attempt = watch.unit, watch.attempt
         queued = watch.queued_s or 0.0
         waited = f" after waiting {queued:.1f} s in DSS's queue" if queued >= 0.05 else ""
-        error = RecipeError(
+        error = error or RecipeError(
             f"Timed out: the DSS job {watch.job_id} ran {max(now - watch.started - queued, 0.0):.1f} s{waited}, "
             f"over the {self.options.timeout_s:g} s timeout (running time); it was aborted"
         )
@@ -946,7 +1093,8 @@ class _Run:
         if skipped:
             self._record_skips(skipped)
         if failed and self.options.on_failure == "fail-fast" and not self.stopping:
-            names = ", ".join(r.name for r in unit.runs[:3]) + ("..." if len(unit.runs) > 3 else "")
+            culprits = _culprits(unit)
+            names = ", ".join(culprits[:3]) + ("..." if len(culprits) > 3 else "")
             self.stop_cause = f"{names} {_STOP_VERBS.get(state, 'failed')}"
             self._begin_stop("fail-fast")
         if state != "NOT_RUN":
@@ -990,12 +1138,7 @@ class _Run:
         In a job that did not succeed, a recipe whose activity succeeded is SUCCESS, one whose activity failed has
         that activity's error, and one whose activity never started did not run: SKIPPED behind a recipe that did not
         succeed, else NOT_RUN (no attempt). In a successful job a recipe without an activity was up to date."""
-        rank = {"FAILED": 0, "ABORTED": 1, "DONE": 2, "SKIPPED": 3}
-        own: Dict[str, ActivitySnapshot] = {}
-        for activity in unit.activities or ():
-            known = own.get(activity.recipe)
-            if known is None or rank.get(activity.state, 9) < rank.get(known.state, 9):
-                own[activity.recipe] = activity
+        own = _own_activities(unit.activities)
         runs = {run.name: run for run in unit.runs}
         for run in unit.runs:  # plan order: upstream recipes are decided first
             activity = own.get(run.name)
@@ -1016,6 +1159,14 @@ class _Run:
                 )
             elif activity is not None and activity.started_at_ms:  # ABORTED, or left RUNNING in an ended job
                 run.state = "TIMED_OUT" if job_state == "TIMED_OUT" else "ABORTED"
+                run.started_at = _utc_ms(activity.started_at_ms)
+                if run.ended_at:
+                    run.duration_s = max(
+                        round((parse_utc(run.ended_at).timestamp() * 1000 - activity.started_at_ms) / 1000.0, 3), 0.0
+                    )
+            elif unit.per_activity and self._heads_chain(run, runs):
+                # the first recipe a grouped job had to run: it takes the job's own outcome, as its own job would
+                run.state = job_state if job_state in ("FAILED", "ABORTED", "TIMED_OUT") else "ABORTED"
             else:
                 self._not_run_in_job(run, runs)
                 continue
@@ -1028,6 +1179,64 @@ class _Run:
                     started_at=run.started_at or last.started_at,
                     ended_at=run.ended_at or last.ended_at,
                 )
+
+    def _settle_succeeded(self, unit: _Unit, now: float, keep_one: bool) -> None:
+        """Grouped job that did not succeed as a whole: recipes whose own activity succeeded are done now (SUCCESS,
+        with this job as their attempt) and leave the unit; its next job builds only the outputs of the others.
+        ``keep_one``: a retry keeps the unit's last recipes even if DSS said every activity succeeded."""
+        own = _own_activities(unit.activities)
+        settled = [r for r in unit.runs if own.get(r.name) is not None and own[r.name].state in ("DONE", "SKIPPED")]
+        if not settled or (keep_one and len(settled) == len(unit.runs)):
+            return
+        for run in settled:
+            activity = own[run.name]
+            if activity.started_at_ms and activity.ended_at_ms:
+                run.started_at, run.ended_at = _utc_ms(activity.started_at_ms), _utc_ms(activity.ended_at_ms)
+                run.duration_s = round((activity.ended_at_ms - activity.started_at_ms) / 1000.0, 3)
+            run.state, run.error, run.log_excerpt = "SUCCESS", None, None
+            if run.attempt_history:
+                last = run.attempt_history[-1]
+                run.attempt_history[-1] = dataclasses.replace(
+                    last,
+                    state="SUCCESS",
+                    error=None,
+                    retry_after_s=None,
+                    started_at=run.started_at or last.started_at,
+                    ended_at=run.ended_at or last.ended_at,
+                )
+            self.done += 1
+            self.record.touch(self.order[run.name])
+            self._event(
+                "recipe_finished",
+                run,
+                attempt=run.attempts or None,
+                state="SUCCESS",
+                job_id=run.job_ids[-1] if run.job_ids else None,
+                message=self._finish_message(run, "SUCCESS"),
+            )
+        unit.runs = [r for r in unit.runs if r not in settled]
+        unit.outputs = tuple(dict.fromkeys(o for r in unit.runs for o in self.plan.recipe(r.name).outputs))
+        unit.name = _group_name([r.name for r in unit.runs])
+
+    def _mark_not_reached(self, unit: _Unit, attempt: Attempt) -> None:
+        """Grouped job about to be retried: a recipe whose activity never started in it keeps the attempt (the job
+        listed its outputs), saying which recipe stopped the job before it."""
+        own = _own_activities(unit.activities)
+        failed = [r.name for r in unit.runs if own.get(r.name) is not None and own[r.name].started_at_ms]
+        for run in unit.runs:
+            activity = own.get(run.name)
+            if (activity is not None and activity.started_at_ms) or not run.attempt_history:
+                continue
+            before = f"{', '.join(failed)} {attempt.state.lower()} before it in this job" if failed else "the job ended"
+            run.attempt_history[-1] = dataclasses.replace(
+                run.attempt_history[-1],
+                error=RecipeError(f"Not started: {before}", attempt.error.type if attempt.error else None, True),
+            )
+
+    def _heads_chain(self, run: RecipeRun, runs: Dict[str, RecipeRun]) -> bool:
+        """No recipe of the job comes before it: the job was started for it first."""
+        planned = self.plan.get(run.name)
+        return not any(u in runs for u in (planned.upstream if planned else ()))
 
     def _not_run_in_job(self, run: RecipeRun, runs: Dict[str, RecipeRun]) -> None:
         """A recipe of a single job whose activity never started: SKIPPED behind a recipe that did not succeed."""
@@ -1062,9 +1271,7 @@ class _Run:
         """Recipes the scheduler skipped (or whose skip gained a failed root): name the failed recipes at the root."""
         for node in nodes:
             unit = self.units[node]
-            because = [
-                name for root in self.sched.skip_causes(node) for name in (r.name for r in self.units[root].runs)
-            ]
+            because = [name for root in self.sched.skip_causes(node) for name in _culprits(self.units[root])]
             newly = [run for run in unit.runs if run.state != "SKIPPED"]
             for run in unit.runs:
                 run.skipped_because = because
@@ -1212,6 +1419,30 @@ class _Run:
 def _at_deadline(watch: _Watch) -> bool:
     """Its next check is its time limit: not held back to keep requests ``poll_min_s`` apart."""
     return watch.deadline is not None and watch.next_check >= watch.deadline - _EPS
+
+
+def _own_activities(activities: Optional[Sequence[ActivitySnapshot]]) -> Dict[str, ActivitySnapshot]:
+    """Each recipe's activity in a job status (of several, e.g. one per partition: the one that went worst)."""
+    rank = {"FAILED": 0, "ABORTED": 1, "DONE": 2, "SKIPPED": 3}
+    own: Dict[str, ActivitySnapshot] = {}
+    for activity in activities or ():
+        known = own.get(activity.recipe)
+        if known is None or rank.get(activity.state, 9) < rank.get(known.state, 9):
+            own[activity.recipe] = activity
+    return own
+
+
+def _culprits(unit: _Unit) -> List[str]:
+    """The recipes of a unit that ended it (failed, timed out, aborted): in a grouped job, not the whole chain."""
+    ended = [run.name for run in unit.runs if run.state in ("FAILED", "TIMED_OUT", "ABORTED")]
+    return ended or [run.name for run in unit.runs]
+
+
+def _group_name(names: Sequence[str]) -> str:
+    """How events and logs name a job group: its recipe, or its first and last recipes."""
+    if len(names) <= 1:
+        return names[0] if names else ""
+    return f"{names[0]} … {names[-1]} ({len(names)} recipes in one job)"
 
 
 def _utc_ms(ms: int) -> Optional[str]:

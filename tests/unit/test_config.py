@@ -160,7 +160,7 @@ def test_every_problem_is_reported_with_its_form_field():
         "max_parallel": "must be between 1 and 100 (got 0)",
         "on_failure": "must be one of: fail-fast, continue (got 'stop')",
         "retries": "must be a whole number (got 'x')",
-        "strategy": "must be one of: per-recipe, single-job (got 3)",
+        "strategy": "must be one of: per-recipe, grouped, single-job (got 3)",
         "timeout_minutes": "must be at least 0 minutes (got -1)",
         "transient_patterns": "entry 2, 'a(', is not a valid regular expression (missing ), unterminated "
         "subpattern at position 1)",

@@ -21,7 +21,9 @@ BUILD_MODE_LABELS = {
     "RECURSIVE_FORCED_BUILD": "Build all upstream",
     "RECURSIVE_MISSING_ONLY_BUILD": "Missing data only",
 }
-STRATEGIES = ("per-recipe", "single-job")
+#: How recipes map to DSS jobs: one job per recipe, grouped jobs (a chain of recipes that can only run one after
+#: another is one job, independent branches stay separate jobs), or one job for the whole plan.
+STRATEGIES = ("per-recipe", "grouped", "single-job")
 ON_FAILURE_MODES = ("fail-fast", "continue")
 #: Runs a run history folder keeps when nothing says otherwise (``keep_runs``): a month of nightly runs.
 DEFAULT_KEEP_RUNS = 30
