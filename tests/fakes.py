@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from flow_orchestrator.errors import DSSAccessError
 from flow_orchestrator.plan import BuildPlan, PlannedRecipe
-from flow_orchestrator.port import JobSnapshot, OutputRef, RunningJob, TransientAPIError
+from flow_orchestrator.port import ActivitySnapshot, JobSnapshot, OutputRef, RunningJob, TransientAPIError
 
 PYTHON_FAILURE_LOG = """\
 [2026/09/02-14:34:00.100] [FRT-76-FlowRunnable] [INFO] [dku.flow.jobrunner] act.{act} - Allocated a slot for this activity
@@ -96,6 +96,19 @@ class Behaviour:
 
 
 @dataclass
+class FakeActivity:
+    """One recipe's activity in a job of several recipes (``activities=True``): when it starts and ends (virtual time,
+    None: never starts; math.inf: hangs) and how it ends on its own."""
+
+    recipe: str
+    start: Optional[float]
+    end: Optional[float]
+    outcome: str  # DONE | FAILED | ABORTED (lost to a DSS restart)
+    message: Optional[str] = None
+    error_type: Optional[str] = None
+
+
+@dataclass
 class FakeJob:
     job_id: str
     recipes: Tuple[str, ...]
@@ -110,6 +123,7 @@ class FakeJob:
     failure_type: Optional[str] = None
     log: Optional[str] = None
     abort_requested: Optional[float] = None
+    activities: Optional[List[FakeActivity]] = None  # several recipes with activities=True: each its own
 
     @property
     def natural_end(self) -> float:
@@ -130,6 +144,32 @@ class FakeJob:
         if self.abort_requested is not None:
             return min(self.natural_end, self.abort_requested + abort_delay_s)
         return self.natural_end
+
+    def aborted_at(self, abort_delay_s: float) -> Optional[float]:
+        if self.abort_requested is None or self.abort_requested + abort_delay_s >= self.natural_end:
+            return None
+        return self.abort_requested + abort_delay_s
+
+    def activity_state(
+        self, act: FakeActivity, now: float, abort_delay_s: float
+    ) -> Tuple[str, Optional[float], Optional[float]]:
+        """(state, start, end) of an activity at ``now``, as DSS's job status shows it."""
+        aborted = self.aborted_at(abort_delay_s)
+        ended = self.state_at(now, abort_delay_s) in ("DONE", "FAILED", "ABORTED")
+        if act.start is None or now < act.start or (aborted is not None and aborted <= act.start):
+            return ("ABORTED" if ended and aborted is not None else "NOT_STARTED"), None, None
+        end = act.end if act.end is not None else math.inf
+        if aborted is not None and aborted < end:
+            return ("ABORTED", act.start, aborted) if now >= aborted else ("RUNNING", act.start, None)
+        if now < end:
+            return "RUNNING", act.start, None
+        return act.outcome, act.start, end
+
+    def activity_started(self, recipe: str, now: float, abort_delay_s: float) -> bool:
+        for act in self.activities or ():
+            if act.recipe == recipe:
+                return self.activity_state(act, now, abort_delay_s)[1] is not None
+        return False
 
 
 @dataclass
@@ -154,6 +194,7 @@ class FakeDSS:
         max_parallel: Optional[int] = None,
         abort_delay_s: float = 0.0,
         project_key: str = "PROJ",
+        activities: bool = False,
     ):
         self.plan = plan
         self.clock = clock
@@ -161,6 +202,9 @@ class FakeDSS:
         self.max_parallel = max_parallel
         self.abort_delay_s = abort_delay_s
         self.project_key = project_key
+        #: A job of several recipes runs one activity per recipe (in dependency order), each with its own outcome,
+        #: and its status lists them, as DSS does; the runner's grouped jobs need it.
+        self.with_activities = activities
         #: Virtual time + this = epoch seconds: DSS's job times (ms) fall where the run's wall clock is.
         self.wall_offset_s = time.time() - clock()
         self.recipes: Dict[str, PlannedRecipe] = {r.name: r for r in plan.recipes}
@@ -203,6 +247,8 @@ class FakeDSS:
                 raise error
         self._check_promises(covered, now)
         attempt = 1 + sum(1 for s in self.starts if s.recipes == covered)
+        if self.with_activities and len(covered) == 1:  # also its activities that started in jobs of several
+            attempt += sum(1 for j in self.jobs.values() if j.activity_started(covered[0], now, self.abort_delay_s))
         job = self._make_job(covered, outputs, build_mode, attempt, now)
         self.jobs[job.job_id] = job
         self.starts.append(
@@ -237,6 +283,7 @@ class FakeDSS:
                 ended_at_ms=int((job.ended_at(self.abort_delay_s) + self.wall_offset_s) * 1000)
                 if state in ("DONE", "FAILED", "ABORTED")
                 else None,
+                activities=self._activity_snapshots(job, now),
             )
         return out
 
@@ -319,8 +366,53 @@ class FakeDSS:
         order = {r.name: i for i, r in enumerate(self.plan.recipes)}
         return tuple(sorted(dict.fromkeys(names), key=order.__getitem__))
 
+    def _activity_snapshots(self, job: FakeJob, now: float) -> Optional[Tuple[ActivitySnapshot, ...]]:
+        if job.activities is None:
+            return None
+        out = []
+
+        def ms(t: Optional[float]) -> Optional[int]:
+            return None if t is None else int((t + self.wall_offset_s) * 1000)
+
+        for act in job.activities:
+            state, start, end = job.activity_state(act, now, self.abort_delay_s)
+            failed = state == "FAILED" or (state == "ABORTED" and act.outcome == "ABORTED" and end == act.end)
+            out.append(
+                ActivitySnapshot(
+                    act.recipe,
+                    state,
+                    ms(start),
+                    ms(end),
+                    act.message if failed else None,
+                    act.error_type if failed else None,
+                )
+            )
+        return tuple(out)
+
+    def recipe_done(self, recipe: str, now: float) -> bool:
+        """Some job built the recipe: its own job ended DONE, or its activity in a job of several did."""
+        for s in self.starts_of(recipe):
+            job = self.jobs[s.job_id]
+            if job.activities is None:
+                if job.state_at(now, self.abort_delay_s) == "DONE":
+                    return True
+                continue
+            act = next(a for a in job.activities if a.recipe == recipe)
+            if job.activity_state(act, now, self.abort_delay_s)[0] == "DONE":
+                return True
+        return False
+
     def _check_promises(self, covered: Tuple[str, ...], now: float) -> None:
-        if len(covered) == 1:
+        if self.with_activities:
+            for name in covered:
+                for up in self.recipes[name].upstream:
+                    if up in self.recipes and up not in covered and not self.recipe_done(up, now):
+                        self.violations.append(f"{name} started at {now:.3f} before its upstream {up} was DONE")
+            for name in covered:  # no two jobs build one output
+                for job in self.live_jobs(now):
+                    if name in job.recipes:
+                        self.violations.append(f"{name} started at {now:.3f} while job {job.job_id} builds it")
+        elif len(covered) == 1:
             recipe = self.recipes[covered[0]]
             for up in recipe.upstream:
                 if up not in self.recipes:
@@ -333,6 +425,8 @@ class FakeDSS:
             self.violations.append(f"a job started at {now:.3f} while {live} jobs were live (max {self.max_parallel})")
 
     def _make_job(self, covered, outputs, build_mode, attempt, now) -> FakeJob:
+        if self.with_activities and len(covered) > 1:
+            return self._make_job_of_activities(covered, outputs, build_mode, attempt, now)
         behaviours = [self.behaviour(name) for name in covered]
         duration = self._duration(covered)
         job_id = f"build_{outputs[0].id if outputs else 'nothing'}_NP_{len(self.starts) + 1:05d}"
@@ -362,6 +456,58 @@ class FakeDSS:
             failure_message=message,
             failure_type=error_type,
             log=log,
+        )
+
+    def _make_job_of_activities(self, covered, outputs, build_mode, attempt, now) -> FakeJob:
+        """A job of several recipes: each activity starts when its upstream activities of the job are DONE and ends
+        on its own behaviour (its attempt: how many earlier activities of it started); after a failure DSS starts no
+        more activity, and the job ends when the last running one does."""
+        queue = max(self.behaviour(name).queue_s for name in covered)
+        inside = set(covered)
+        acts: Dict[str, FakeActivity] = {}
+        for name in covered:
+            b = self.behaviour(name)
+            ups = [acts[u] for u in self.recipes[name].upstream if u in inside]
+            if any(u.start is None or u.outcome != "DONE" or u.end == math.inf for u in ups):
+                acts[name] = FakeActivity(name, None, None, "DONE")
+                continue
+            start = max((u.end for u in ups), default=now + queue)
+            tries = 1 + sum(1 for j in self.jobs.values() if j.activity_started(name, now, self.abort_delay_s))
+            tries += sum(1 for j in self.jobs.values() if j.activities is None and name in j.recipes)
+            act = FakeActivity(name, start, start + b.duration_s, "DONE")
+            if b.fail_message is not None:
+                act.outcome, act.message, act.error_type = "FAILED", b.fail_message, b.fail_type
+            elif tries <= b.transient_failures:
+                act.outcome, act.message, act.error_type = "FAILED", b.transient_message, b.transient_type
+            elif tries <= b.lost_attempts:
+                act.outcome, act.message, act.error_type = "ABORTED", RESTART_MESSAGE, RESTART_TYPE
+                act.end = start + b.duration_s / 2
+            elif b.hang:
+                act.end = math.inf
+            acts[name] = act
+        failures = [a for a in acts.values() if a.start is not None and a.outcome != "DONE"]
+        stop = min((a.end for a in failures), default=math.inf)
+        for act in acts.values():
+            if act.start is not None and act.start >= stop and act not in failures:
+                act.start = act.end = None  # DSS starts nothing after a failure
+        first = min(failures, key=lambda a: a.end, default=None)
+        lost = first is not None and first.outcome == "ABORTED"
+        started = [a for a in acts.values() if a.start is not None]
+        end = first.end if lost else max((a.end for a in started), default=now + queue)
+        return FakeJob(
+            job_id=f"build_{outputs[0].id}_NP_{len(self.starts) + 1:05d}",
+            recipes=covered,
+            build_mode=build_mode,
+            outputs=outputs,
+            attempt=attempt,
+            started=now,
+            queue_s=queue,
+            duration_s=end - now - queue,
+            outcome="DONE" if first is None else ("ABORTED" if lost else "FAILED"),
+            failure_message=first.message if first else None,
+            failure_type=first.error_type if first else None,
+            log=self.behaviour(first.recipe).log if first else None,
+            activities=list(acts.values()),
         )
 
     def _duration(self, covered: Tuple[str, ...]) -> float:

@@ -668,8 +668,8 @@ class _Run:
         url = self._job_url(job_id)
         attempt = Attempt(attempt=unit.attempt, job_id=job_id, started_at=self._stamp(now))
         for run in unit.runs:
-            run.attempts = unit.attempt
             run.job_ids.append(job_id)
+            run.attempts = len(run.job_ids)
             run.job_urls.append(url)
             run.attempt_history.append(attempt)
             if run.started_at is None:
@@ -969,7 +969,7 @@ class _Run:
             excerpt = self._fetch_excerpt(watch.job_id)
             if excerpt:
                 unit.log_excerpt = excerpt
-            if error.transient and unit.attempt < self.max_attempts and not self.stopping:
+            if error.transient and self._may_retry(unit) and not self.stopping:
                 self._schedule_retry(unit, attempt, error, now)
             else:
                 self._finish(unit, "FAILED", now, error)
@@ -988,7 +988,7 @@ class _Run:
                 error = RecipeError(f"The DSS job {watch.job_id} was aborted outside this run")
             attempt.state, attempt.error = "ABORTED", error
             unit.error = error
-            if external and error.transient and unit.attempt < self.max_attempts and not self.stopping:
+            if external and error.transient and self._may_retry(unit) and not self.stopping:
                 self._schedule_retry(unit, attempt, error, now)
             else:
                 self._finish(unit, "ABORTED", now, error, external=external)
@@ -1027,7 +1027,7 @@ class _Run:
     def _schedule_retry(self, unit: _Unit, attempt: Attempt, error: RecipeError, now: float) -> None:
         if unit.per_activity and unit.activities is not None:
             self._settle_succeeded(unit, now, keep_one=True)
-            self._mark_not_reached(unit, attempt)
+            self._drop_not_reached(unit)
         retry = self.options.retry
         base = min(retry.backoff_max_s, retry.backoff_s * 2 ** (unit.attempt - 1))
         delay = round(base * (0.5 + 0.5 * self.rng.random()), 3)
@@ -1218,20 +1218,37 @@ class _Run:
         unit.outputs = tuple(dict.fromkeys(o for r in unit.runs for o in self.plan.recipe(r.name).outputs))
         unit.name = _group_name([r.name for r in unit.runs])
 
-    def _mark_not_reached(self, unit: _Unit, attempt: Attempt) -> None:
-        """Grouped job about to be retried: a recipe whose activity never started in it keeps the attempt (the job
-        listed its outputs), saying which recipe stopped the job before it."""
+    def _drop_not_reached(self, unit: _Unit) -> None:
+        """Grouped job about to be retried: a recipe whose activity never started in it did not run, so the job is
+        not one of its attempts (its retry budget is its own, as with a job per recipe); if no activity started at
+        all, the job stays the attempt of the chain's first recipe, for which it was started."""
         own = _own_activities(unit.activities)
-        failed = [r.name for r in unit.runs if own.get(r.name) is not None and own[r.name].started_at_ms]
+        started = {r.name for r in unit.runs if own.get(r.name) is not None and own[r.name].started_at_ms}
+        keep = started or {unit.runs[0].name}
         for run in unit.runs:
-            activity = own.get(run.name)
-            if (activity is not None and activity.started_at_ms) or not run.attempt_history:
+            if run.name in keep or not run.job_ids:
                 continue
-            before = f"{', '.join(failed)} {attempt.state.lower()} before it in this job" if failed else "the job ended"
-            run.attempt_history[-1] = dataclasses.replace(
-                run.attempt_history[-1],
-                error=RecipeError(f"Not started: {before}", attempt.error.type if attempt.error else None, True),
-            )
+            run.job_ids.pop()
+            run.job_urls.pop()
+            run.attempt_history.pop()
+            run.attempts = len(run.job_ids)
+            if not run.job_ids:
+                run.started_at = None
+
+    def _may_retry(self, unit: _Unit) -> bool:
+        """Attempts left: of the unit (one job per recipe, single job), or of each recipe that ended a grouped job
+        (its own activity failed, or the first recipe when the job failed before any activity)."""
+        if not unit.per_activity or unit.activities is None:
+            return unit.attempt < self.max_attempts
+        own = _own_activities(unit.activities)
+        ended = [
+            r
+            for r in unit.runs
+            if own.get(r.name) is not None
+            and own[r.name].started_at_ms
+            and own[r.name].state not in ("DONE", "SKIPPED")
+        ] or unit.runs[:1]
+        return all(len(r.job_ids) < self.max_attempts for r in ended)
 
     def _heads_chain(self, run: RecipeRun, runs: Dict[str, RecipeRun]) -> bool:
         """No recipe of the job comes before it: the job was started for it first."""

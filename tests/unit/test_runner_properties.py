@@ -176,3 +176,77 @@ def test_every_job_end_is_noticed_within_a_bounded_share_of_its_duration(duratio
             bound = min(max(UNKNOWN_RATIO * real[run.name], options.poll_min_s), poll_max_s)
         assert -0.002 <= lag <= bound + 0.002, (run.name, real[run.name], lag, bound)
         assert abs(run.attempt_history[0].job_duration_s - real[run.name]) <= 0.002  # DSS's times, in ms
+
+
+@st.composite
+def chained_scenarios(draw):
+    """Like :func:`scenarios`, with long chains: most recipes read only the one before them."""
+    upstream, durations, accurate, patterns, options = draw(scenarios())
+    names = list(upstream)
+    for i, name in enumerate(names[1:], 1):
+        if draw(st.integers(min_value=0, max_value=2)):
+            upstream[name] = [names[i - 1]]
+    return upstream, durations, accurate, patterns, options
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(chained_scenarios())
+def test_grouped_jobs_keep_the_rules_on_random_flows(scenario):
+    upstream, durations, accurate, patterns, options = scenario
+    plan = make_test_plan(upstream, durations=durations if accurate else None, strategy="grouped")
+    behaviours = {name: behaviour_of(durations[name], patterns.get(name)) for name in upstream}
+    clock = VirtualClock()
+    dss = FakeDSS(plan, clock, behaviours, max_parallel=options.max_parallel, activities=True)
+    record = run_plan(plan, dss, options, clock=clock, wait=clock.wait, rng=random.Random(3), wall=dss.wall_now)
+    validate_record(record.to_dict())
+    groups = [tuple(g) for g in record.plan["job_groups"]]
+    group_of = {name: g for g in groups for name in g}
+    retries = options.retry.retries
+    doomed = doomed_states(patterns, retries)
+    refused = {group for name, (kind, _) in patterns.items() if kind == "refused" for group in [group_of[name]]}
+    # no recipe's activity starts before its upstream recipes are built; no two live jobs build one output
+    assert dss.violations == []
+    assert dss.max_live_jobs <= options.max_parallel
+    assert [r.name for r in record.recipes] == plan.names
+    # each job builds part of one job group (a chain, or what is left of it on a retry), in dependency order
+    for start in dss.starts:
+        group = group_of[start.recipes[0]]
+        assert set(start.recipes) <= set(group) and len(start.recipes) == len(set(start.recipes))
+        assert {o.id for o in start.outputs} == {f"{n}_out" for n in start.recipes}
+    assert len(dss.starts) <= len(plan.recipes) * (1 + retries)
+    # every job the port started is in the record; a recipe that started a job ends in its last attempt's state
+    recorded_jobs = {job for run in record.recipes for job in run.job_ids}
+    assert recorded_jobs == set(dss.jobs)
+    for run in record.recipes:
+        assert run.attempts <= 1 + retries
+        assert run.attempts == len(run.job_ids) == len(run.attempt_history)
+        assert (run.job_group is not None) == (len(group_of[run.name]) > 1)
+        if run.attempts:
+            assert run.state not in ("NOT_RUN", "SKIPPED"), (run.name, run.state, run.attempt_history)
+            assert run.state == run.attempt_history[-1].state, (run.name, run.state, run.attempt_history)
+            assert all(a.state != "RUNNING" for a in run.attempt_history)
+        if run.state == "SUCCESS" and run.attempts:  # its own activity (or own job) did succeed in its last job
+            job = dss.jobs[run.job_ids[-1]]
+            assert dss.recipe_done(run.name, clock()), (run.name, job)
+    states = {r.name: r.state for r in record.recipes}
+    failed = {name for name, state in states.items() if state in ("FAILED", "TIMED_OUT", "ABORTED")}
+    for run in record.recipes:
+        if run.state == "SKIPPED":
+            assert run.skipped_because and set(run.skipped_because) <= failed, (run.name, run.skipped_because)
+    if options.on_failure == "continue":  # what one job per recipe gives, but DSS refuses a chain's job as a whole
+        expected: Dict[str, str] = {}
+        for name in plan.names:
+            group = group_of[name]
+            outside = [u for member in group for u in upstream[member] if u not in group]
+            if group in refused:
+                expected[name] = "FAILED" if all(expected[u] == "SUCCESS" for u in outside) else "SKIPPED"
+            elif any(expected[u] != "SUCCESS" for u in upstream[name]):
+                expected[name] = "SKIPPED"
+            else:
+                expected[name] = doomed.get(name, "SUCCESS")
+        assert states == expected
+    else:
+        assert not (doomed or refused) or record.state == "FAILED"
+    if not doomed and not refused:
+        assert record.state == "SUCCESS"
+    assert dss.live_jobs() == []
