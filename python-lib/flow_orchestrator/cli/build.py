@@ -9,7 +9,7 @@ import sys
 import threading
 from typing import Optional
 
-from ..config import BUILD_MODE_LABELS, build_fields, parse_build_config
+from ..config import BUILD_MODE_LABELS, STRATEGIES, build_fields, parse_build_config
 from ..plan import format_plan_text
 from .common import (
     EXIT_FAILED,
@@ -53,7 +53,13 @@ def _run_args(parser: argparse.ArgumentParser, *, for_resume: bool = False) -> N
     group = parser.add_argument_group("how to run")
     default = None if for_resume else argparse.SUPPRESS
     group.add_argument("--mode", default=default, help=f"build mode: {modes}")
-    group.add_argument("--strategy", default=default, choices=["per-recipe", "single-job"])
+    group.add_argument(
+        "--strategy",
+        default=default,
+        choices=list(STRATEGIES),
+        help="grouped (the default): a chain of recipes that can only run one after another is one DSS job, "
+        "independent branches separate jobs; per-recipe: a job each; single-job: the whole plan in one job",
+    )
     group.add_argument("--max-parallel", type=int, default=default, help="most jobs at once (default 4)")
     group.add_argument("--on-failure", default=default, choices=["fail-fast", "continue"])
     group.add_argument("--retries", type=int, default=default, help="retries of transient failures (default 0)")

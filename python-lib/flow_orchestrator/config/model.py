@@ -66,7 +66,8 @@ class RunOptions:
     """How the runner executes a plan."""
 
     build_mode: str = "NON_RECURSIVE_FORCED_BUILD"
-    strategy: str = "per-recipe"
+    #: Grouped jobs by default: on a Flow without chains it runs exactly one job per recipe, with chains fewer jobs
+    strategy: str = "grouped"
     max_parallel: int = 4
     on_failure: str = "fail-fast"
     retry: RetryPolicy = field(default_factory=RetryPolicy)

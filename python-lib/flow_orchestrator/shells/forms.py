@@ -71,7 +71,7 @@ MACRO_FIELDS = (
 
 #: Step fields that make its build configuration (``recipes`` is the ordered pipeline).
 STEP_FIELDS = (
-    ("recipes", "zones", "reorder", "build_mode", "parallel")
+    ("recipes", "zones", "reorder", "build_mode", "strategy", "parallel")
     + POLICY_FIELDS
     + ("resume_last_run", "record_folder", "partitions")
     + SCHEMA_AND_VERIFY_FIELDS
