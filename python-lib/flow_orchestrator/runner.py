@@ -199,6 +199,7 @@ class _Watch:
         "run_seen",
         "gap_since",
         "gap_s",
+        "accepted",
     )
 
     def __init__(
@@ -223,6 +224,7 @@ class _Watch:
         self.run_seen: Optional[float] = None  # first seen RUNNING after being seen waiting (NOT_STARTED...)
         self.gap_since: Optional[float] = None  # first failed status request of the current outage
         self.gap_s = 0.0  # time without status answers while it ran (polling outages)
+        self.accepted = ref  # DSS answered the start request: its job started no earlier
 
 
 def partitioned_outputs_of(outputs: Sequence[OutputRef], partitioned: Collection[str], project_key: str) -> List[str]:
@@ -910,9 +912,11 @@ class _Run:
             watch.deadline = now + timeout
             return False
         activity = min(running, key=lambda a: a.started_at_ms or 0)
-        queued = (watch.run_seen - watch.started) if watch.run_seen is not None else 0.0
+        # counted from when DSS accepted the job (its start can only be later), plus the activity's offset in DSS's
+        # own job times and any wait seen in DSS's queue: the recipe gets the benefit of the doubt
+        queued = (watch.run_seen - watch.accepted) if watch.run_seen is not None else 0.0
         offset = max((activity.started_at_ms or 0) - detail.started_at_ms, 0) / 1000.0 if detail.started_at_ms else 0.0
-        began = watch.started + queued + offset
+        began = watch.accepted + max(queued, 0.0) + offset
         if began + timeout > now + _EPS:
             watch.deadline = began + timeout
             return False

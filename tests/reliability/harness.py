@@ -204,6 +204,7 @@ def run_pipeline(
     cancel: Optional[threading.Event] = None,
     gateway: Optional[DSSGateway] = None,
     raises: bool = False,
+    previous_record: Optional[dict] = None,
 ) -> RunResult:
     """Run a build for real and capture what every check needs; an exception is kept when ``raises``."""
     before = set(emulator_jobs(dss, project_key))
@@ -222,7 +223,12 @@ def run_pipeline(
     record = error = None
     try:
         record = run_build(
-            gateway or gateway_for(dss, project_key), config, on_event=on_event, cancel=cancel, record_sink=sink
+            gateway or gateway_for(dss, project_key),
+            config,
+            previous_record=previous_record,
+            on_event=on_event,
+            cancel=cancel,
+            record_sink=sink,
         )
     except Exception as exc:  # noqa: BLE001 - kept for the test to inspect
         if not raises:
@@ -248,8 +254,8 @@ def assert_run_settled(result: RunResult, planned: Optional[Sequence[str]] = Non
     assert data["ended_at"] is not None and data["duration_s"] is not None
     counts = {state: 0 for state in RECIPE_STATES}
     record_jobs: Dict[str, str] = {}
-    single = data["plan"].get("strategy") == "single-job"
-    own_attempts: List[tuple] = []  # single job: (job id, recipe, attempt state): each is its own activity
+    single = data["plan"].get("strategy") in ("single-job", "grouped")
+    own_attempts: List[tuple] = []  # single or grouped job: (job id, recipe, attempt state): its own activity
     for recipe in data["recipes"]:
         counts[recipe["state"]] += 1
         history = recipe["attempt_history"]
