@@ -408,9 +408,22 @@ def _recipe_row(position: int, recipe: Mapping[str, Any], project_key: str, base
         "log_excerpt": _text(recipe.get("log_excerpt")) if recipe.get("log_excerpt") else "",
         "skipped_because": skipped_because,
         "retries_text": retries_text,
+        "job_group": _job_group(recipe),
         "caused_skips": [],
         "caused_skips_more": 0,
     }
+
+
+def _job_group(recipe: Mapping[str, Any]) -> str:
+    """ "job group N" for a recipe that shared its DSS job with others (grouped jobs), else ""."""
+    group = recipe.get("job_group")
+    return f"job group {group}" if isinstance(group, int) and not isinstance(group, bool) else ""
+
+
+def _shared_job_groups(plan: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """The plan's chains run as one DSS job each (grouped jobs), numbered as the record numbers them."""
+    groups = [g for g in plan.get("job_groups") or [] if isinstance(g, list) and len(g) > 1]
+    return [{"number": n, "recipes": [_text(name) for name in g]} for n, g in enumerate(groups, 1)]
 
 
 def _counts(record: Mapping[str, Any], recipes: Sequence[Mapping[str, Any]]) -> List[Tuple[str, int]]:
@@ -528,6 +541,10 @@ def _run_facts(record: Mapping[str, Any], project_key: str, base_url: Any) -> Li
     strategy = plan.get("strategy") or options.get("strategy")
     if strategy:
         facts.append(("Strategy", _text(strategy), None))
+    groups = _shared_job_groups(plan)
+    if groups:
+        text = "; ".join("{}: {}".format(g["number"], " → ".join(g["recipes"])) for g in groups)
+        facts.append(("Job groups (one DSS job each)", text, None))
     for key, label in (
         ("max_parallel", "Max parallel jobs"),
         ("on_failure", "On failure"),
@@ -559,6 +576,7 @@ def _plan_view(plan: Mapping[str, Any], *, run_facts: bool = True) -> Dict[str, 
             while len(layer_names) <= layer:
                 layer_names.append([])
             layer_names[layer].append(recipe.get("name"))
+    group_of = {name: g["number"] for g in _shared_job_groups(plan) for name in g["recipes"]}
     layers = []
     for index, names in enumerate(layer_names):
         rows = []
@@ -573,6 +591,7 @@ def _plan_view(plan: Mapping[str, Any], *, run_facts: bool = True) -> Dict[str, 
                     "upstream": ", ".join(_text(u) for u in recipe.get("upstream") or []),
                     "expected": format_duration(recipe.get("expected_duration_s")),
                     "critical": _text(name) in critical_set,
+                    "job_group": f"job group {group_of[_text(name)]}" if _text(name) in group_of else "",
                 }
             )
         layers.append({"index": index, "recipes": rows})
@@ -605,6 +624,7 @@ def _plan_view(plan: Mapping[str, Any], *, run_facts: bool = True) -> Dict[str, 
         "critical_path_s": format_duration(plan.get("critical_path_s")),
         "notes": [_text(n) for n in plan.get("notes") or []],
         "facts": facts,
+        "job_groups": _shared_job_groups(plan),
     }
 
 

@@ -131,8 +131,15 @@ def _outage_note(recipe: Mapping[str, Any]) -> str:
     return f"end noticed {longest} late{which}: DSS answered no status request meanwhile"
 
 
+def _job_group_note(recipe: Mapping[str, Any]) -> str:
+    """Grouped jobs: which chain's DSS job built the recipe (shared with the other recipes of that job group)."""
+    group = recipe.get("job_group")
+    return f"job group {group}" if isinstance(group, int) and not isinstance(group, bool) else ""
+
+
 def _note_cell(recipe: Mapping[str, Any]) -> str:
-    return "; ".join(part for part in (_error_cell(recipe), _outage_note(recipe)) if part)
+    parts = (_error_cell(recipe), _outage_note(recipe), _job_group_note(recipe))
+    return "; ".join(part for part in parts if part)
 
 
 def format_summary_table(record: Mapping[str, Any], width: Optional[int] = None) -> str:
