@@ -114,7 +114,6 @@ SINK_FOLLOW_UP_S = 2.0
 #: again. A job started elsewhere within that window before one of ours can go unseen.
 RUNNING_JOBS_FRESH_S = 1.0
 _STOP_VERBS = {"FAILED": "failed", "TIMED_OUT": "timed out", "ABORTED": "was aborted outside the run"}
-_ATTEMPT_OF_JOB = {"DONE": "SUCCESS", "FAILED": "FAILED", "ABORTED": "ABORTED"}
 
 RecordSink = Callable[[RunRecord], None]
 
@@ -459,6 +458,7 @@ class _Run:
                 continue
             if job_id in claimed:
                 unit.after_job = job_id
+                claimed[job_id].per_activity = True  # its job built other recipes too: its own activity decides
                 continue
             claimed[job_id] = unit
             unit.adopt_job = job_id
@@ -746,32 +746,34 @@ class _Run:
 
     def _after_adopted_job(self, unit: _Unit, now: float) -> bool:
         """Resume, a unit whose recipes an earlier run's job (adopted by another unit) also built: wait while that job
-        may still run (True, holding no slot); once it ended, its recipes whose activity succeeded in it are SUCCESS
-        with that job as their attempt, and the others start a job of their own. True: nothing more to start."""
+        may still run (True, holding no slot). Once it ended, the job is this unit's first attempt too, each recipe
+        taking its own activity's outcome from it (retried, or SUCCESS, as for a job of its own): True. False when
+        the job was never watched (purged, or the adopting unit never started): start a job as usual."""
         job_id, owner = unit.after_job, self.adopt_owner.get(unit.after_job or "")
         if job_id in self.jobs or (job_id not in self.adopted_ends and owner and self.sched.final[owner.index] is None):
             self.sched.retry_at(unit.index, now + max(self.options.poll_min_s, RUNNING_JOBS_FRESH_S / 4))
             return True
         unit.after_job = None
-        snapshot = self.adopted_ends.get(job_id)
-        if snapshot is None or snapshot.activities is None:
-            self.own_jobs.discard(job_id)  # never watched: if DSS still runs it, wait for it as for anyone's job
+        snapshot = self.adopted_ends.get(job_id or "")
+        if job_id is None or snapshot is None or snapshot.activities is None:
+            if job_id:
+                self.own_jobs.discard(job_id)  # never watched: if DSS still runs it, wait for it as for anyone's
             return False
+        unit.per_activity = True  # the job built other recipes too: each of these takes its own activity's outcome
+        unit.attempt += 1
+        unit.first_start = now
+        self.sched.started(unit.index)
+        attempt = Attempt(attempt=unit.attempt, job_id=job_id, started_at=self._stamp(now))
         url = self._job_url(job_id)
         for run in unit.runs:
-            attempt = Attempt(attempt=1, job_id=job_id, state=_ATTEMPT_OF_JOB.get(snapshot.state, "ABORTED"))
-            attempt.started_at = _utc_ms(snapshot.started_at_ms) if snapshot.started_at_ms else None
-            attempt.ended_at = _utc_ms(snapshot.ended_at_ms) if snapshot.ended_at_ms else None
-            run.attempts, run.job_ids, run.job_urls, run.attempt_history = 1, [job_id], [url], [attempt]
-        unit.activities = snapshot.activities
-        self._settle_succeeded(unit, now, keep_one=False)
-        if not unit.runs:  # every recipe of it succeeded in the adopted job: nothing to start
-            self.sched.finish(unit.index, "SUCCESS")
-            return True
-        for run in unit.runs:  # the adopted job did not build these: a job of their own, as first attempt
-            run.attempts, run.job_ids, run.job_urls, run.attempt_history = 0, [], [], []
-        unit.activities = None
-        return False
+            run.job_ids.append(job_id)
+            run.job_urls.append(url)
+            run.attempt_history.append(attempt)
+            run.attempts = len(run.job_ids)
+        watch = _Watch(unit, job_id, attempt, now, now, None)
+        self.jobs[job_id] = watch
+        self._job_ended(watch, snapshot, now)
+        return True
 
     def _adoptable(self, unit: _Unit) -> Optional[str]:
         """The earlier run's job to adopt for ``unit``, if DSS still knows it (a purged job is started anew)."""
@@ -1090,10 +1092,15 @@ class _Run:
     def _finish(
         self, unit: _Unit, state: str, now: float, error: Optional[RecipeError] = None, external: bool = False
     ) -> None:
-        """Record the unit's final state, release or skip its downstream, stop a fail-fast run on a failure."""
+        """Record the unit's final state, release or skip its downstream, stop a fail-fast run on a failure.
+
+        A unit whose recipes each took their own activity's outcome succeeded when every one of them did (a job can
+        end FAILED around activities that all succeeded, e.g. an adopted job that also built other recipes)."""
+        self._record_final(unit, state, now, error)
+        if unit.per_activity and unit.runs and all(run.state == "SUCCESS" for run in unit.runs):
+            state = "SUCCESS"
         failed = state in FAILED_BY_ITSELF or (state == "ABORTED" and external)
         _, skipped = self.sched.finish(unit.index, state, failed)
-        self._record_final(unit, state, now, error)
         if skipped:
             self._record_skips(skipped)
         if failed and self.options.on_failure == "fail-fast" and not self.stopping:
@@ -1122,7 +1129,7 @@ class _Run:
             else:
                 run.error = error or unit.error
                 run.log_excerpt = unit.log_excerpt
-        if len(unit.runs) > 1 and unit.activities:
+        if (len(unit.runs) > 1 or unit.per_activity) and unit.activities:
             self._apply_activities(unit, state)
         self.done += len(unit.runs)
         self._touch(unit)
@@ -1172,7 +1179,7 @@ class _Run:
                 # the first recipe a grouped job had to run: it takes the job's own outcome, as its own job would
                 run.state = job_state if job_state in ("FAILED", "ABORTED", "TIMED_OUT") else "ABORTED"
             else:
-                self._not_run_in_job(run, runs)
+                self._not_run_in_job(run, runs, stopped_only=unit.per_activity)
                 continue
             if run.attempt_history:  # this recipe's attempt is its own activity's outcome, not the job's
                 last = run.attempt_history[-1]
@@ -1259,10 +1266,15 @@ class _Run:
         planned = self.plan.get(run.name)
         return not any(u in runs for u in (planned.upstream if planned else ()))
 
-    def _not_run_in_job(self, run: RecipeRun, runs: Dict[str, RecipeRun]) -> None:
-        """A recipe of a single job whose activity never started: SKIPPED behind a recipe that did not succeed."""
+    def _not_run_in_job(self, run: RecipeRun, runs: Dict[str, RecipeRun], stopped_only: bool = False) -> None:
+        """A recipe of a single job whose activity never started: SKIPPED behind a recipe that did not succeed.
+
+        ``stopped_only`` (grouped jobs, as with a job per recipe): behind a recipe the run itself aborted (fail-fast,
+        cancellation) it was only never reached: NOT_RUN."""
         planned = self.plan.get(run.name)
         blocked = [runs[u] for u in (planned.upstream if planned else ()) if u in runs]
+        if stopped_only:
+            blocked = [u for u in blocked if not (u.state == "NOT_RUN" or _stopped_by_the_run(u))]
         roots = [r for u in blocked if u.state != "SUCCESS" for r in (u.skipped_because or [u.name])]
         run.state = "SKIPPED" if roots else "NOT_RUN"
         run.skipped_because = list(dict.fromkeys(roots))
@@ -1451,6 +1463,11 @@ def _own_activities(activities: Optional[Sequence[ActivitySnapshot]]) -> Dict[st
         if known is None or rank.get(activity.state, 9) < rank.get(known.state, 9):
             own[activity.recipe] = activity
     return own
+
+
+def _stopped_by_the_run(run: RecipeRun) -> bool:
+    """ABORTED by this run's own stop (fail-fast, cancellation, an unexpected error), not by a failure of its own."""
+    return run.state == "ABORTED" and bool(run.error and run.error.message.startswith("Aborted: the run"))
 
 
 def _culprits(unit: _Unit) -> List[str]:
