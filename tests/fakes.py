@@ -194,7 +194,7 @@ class FakeDSS:
         max_parallel: Optional[int] = None,
         abort_delay_s: float = 0.0,
         project_key: str = "PROJ",
-        activities: bool = False,
+        activities: bool = True,
     ):
         self.plan = plan
         self.clock = clock
@@ -488,7 +488,7 @@ class FakeDSS:
         failures = [a for a in acts.values() if a.start is not None and a.outcome != "DONE"]
         stop = min((a.end for a in failures), default=math.inf)
         for act in acts.values():
-            if act.start is not None and act.start >= stop and act not in failures:
+            if act.start is not None and act not in failures and (act.start > stop or act.start == stop < act.end):
                 act.start = act.end = None  # DSS starts nothing after a failure
         first = min(failures, key=lambda a: a.end, default=None)
         lost = first is not None and first.outcome == "ABORTED"
