@@ -13,7 +13,7 @@ order (a :class:`~flow_orchestrator.plan.BuildPlan`'s ``recipes``).
 
 from __future__ import annotations
 
-from typing import Collection, Dict, List, Optional, Sequence, Tuple
+from typing import Collection, Dict, List, Mapping, Optional, Sequence, Tuple
 
 #: The strategy these groups serve (``RunOptions.strategy``).
 GROUPED = "grouped"
@@ -95,4 +95,18 @@ def shared_groups(groups: Sequence[Tuple[str, ...]]) -> Dict[str, int]:
         if len(group) > 1:
             number += 1
             out.update(dict.fromkeys(group, number))
+    return out
+
+
+def split_groups(groups: Sequence[Tuple[str, ...]], key: Mapping[str, object]) -> List[Tuple[str, ...]]:
+    """The groups cut wherever two neighbours have different ``key`` values (missing: None): resume keeps the recipes
+    an earlier run's job built apart from those it did not, so an adopted job is never taken for more than it built."""
+    out: List[Tuple[str, ...]] = []
+    for group in groups:
+        start = 0
+        for i in range(1, len(group)):
+            if key.get(group[i]) != key.get(group[i - 1]):
+                out.append(tuple(group[start:i]))
+                start = i
+        out.append(tuple(group[start:]))
     return out

@@ -68,7 +68,7 @@ from .config.model import RunOptions
 from .errors import DSSAccessError, DSSPermissionError, GraphError
 from .events import EventConsumer, ProgressEvent, shielded
 from .failures import classify, compile_patterns, extract_log_excerpt
-from .grouping import GROUPED
+from .grouping import GROUPED, split_groups
 from .plan import BuildPlan, PlannedRecipe, per_recipe_job_type, with_job_groups
 from .polling import (  # noqa: F401 - the polling constants are part of the runner's documented behaviour
     COALESCE_FRACTION,
@@ -333,6 +333,10 @@ class _Run:
         self.wall0 = wall() if wall else datetime.now(timezone.utc)
         if plan.strategy == GROUPED and not plan.job_groups:
             plan = self.plan = with_job_groups(plan, self.partitioned)
+        if plan.strategy == GROUPED and adopt:  # resume: a chain never mixes what an earlier job built and what not
+            plan = self.plan = dataclasses.replace(
+                plan, job_groups=tuple(split_groups(plan.job_groups, adopt)), _index={}
+            )
         self.record = new_record(
             plan, run_id=run_id, started=self.wall0, config_dict=config_dict, dss_url=dss_url, resumed_from=resumed_from
         )
@@ -732,7 +736,7 @@ class _Run:
             builds = ", ".join(shared[:3]) + (" and more" if len(shared) > 3 else "")
             self._event(
                 "waiting_for_job",
-                unit.runs[0] if len(unit.runs) == 1 else None,
+                unit.runs[0] if len(unit.runs) == 1 or unit.per_activity else None,  # a chain: its first recipe
                 job_id=job.job_id,
                 message=f"{unit.name} waits for the DSS job {job.job_id}{by} to finish: it builds {builds}, "
                 "which this run builds too",

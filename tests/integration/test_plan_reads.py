@@ -13,7 +13,7 @@ import requests
 from flow_orchestrator.cli import main as cli
 from flow_orchestrator.config import BuildConfig, RunOptions, Selection
 from flow_orchestrator.pipeline import read_flow, run_build
-from flow_orchestrator.plan import make_plan
+from flow_orchestrator.plan import make_plan, with_job_groups
 
 from dss_emulator import EmulatedDSS
 from tests.reliability.harness import fast_clinical_flow, gateway_for
@@ -78,7 +78,7 @@ def test_the_plan_without_the_recipe_listing_is_the_plan_with_it(dss):
     gateway = gateway_for(dss, PROJECT)
     config = BuildConfig(selection=Selection(all=True), options=RunOptions(max_parallel=3), dry_run=True)
     planned = run_build(gateway, config).to_dict()["plan"]
-    with_listing = make_plan(read_flow(gateway), config, PROJECT)  # no selection given: the listing is read
+    with_listing = with_job_groups(make_plan(read_flow(gateway), config, PROJECT))  # the listing is read
     assert with_listing.to_dict() == planned
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Sequence
 
-from flow_orchestrator.grouping import job_groups, shared_groups
+from flow_orchestrator.grouping import job_groups, shared_groups, split_groups
 from flow_orchestrator.plan import PlannedRecipe
 from flow_orchestrator.port import OutputRef
 from hypothesis import given, settings
@@ -130,3 +130,9 @@ def test_groups_partition_the_plan_into_chains_with_an_acyclic_group_graph(flow)
         if len(ups) == 1 and readers[ups[0]] == [name]:
             if (f"{ups[0]}_out" in partitioned) == (f"{name}_out" in partitioned):
                 assert group_of[ups[0]] == group_of[name]
+
+
+def test_resume_splits_a_chain_where_an_earlier_job_built_only_part_of_it():
+    groups = [("a", "b", "c", "d"), ("x",)]
+    assert split_groups(groups, {"a": "J1", "b": "J1"}) == [("a", "b"), ("c", "d"), ("x",)]
+    assert split_groups(groups, {}) == groups

@@ -162,3 +162,15 @@ def test_resume_starts_a_job_only_for_what_the_shared_adopted_job_did_not_build(
     assert record.recipe("a").job_ids == [adopted] and record.recipe("a").state == "SUCCESS"
     assert record.recipe("b").state == "FAILED"  # its activity failed in the adopted job: no retry budget given
     assert [s.recipes for s in dss.starts[1:]] == []
+
+
+def test_resume_adopts_a_job_that_built_the_head_of_a_chain_and_runs_the_rest_in_a_job_of_their_own():
+    def prep(dss):
+        return {"a": dss.start_job((OutputRef("a_out"),), "NON_RECURSIVE_FORCED_BUILD")}
+
+    record, dss, _, _ = run({"a": [], "b": ["a"], "c": ["b"]}, prep=prep)
+    adopted, rest = dss.starts
+    assert rest.recipes == ("b", "c") and rest.time >= dss.jobs[adopted.job_id].natural_end
+    assert states(record) == dict.fromkeys("abc", "SUCCESS")
+    assert record.recipe("a").job_ids == [adopted.job_id] and record.recipe("c").job_ids == [rest.job_id]
+    assert record.plan["job_groups"] == [["a"], ["b", "c"]]
