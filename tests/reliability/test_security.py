@@ -201,8 +201,9 @@ def html_outputs(payload_dss, tmp_path_factory) -> Dict[str, str]:
     outputs["propagate macro, preview"] = run_propagate_macro(
         {"source_dataset": SRC, "preview_only": True}, {}, client=dss.client(), project_key=PROJECT
     )
-    # Only the builds start jobs: 3 recipes on success, then 2 (one fails, the next is skipped) in each failing build.
-    assert dss.job_starts(PROJECT) == 3 + 4 * 2
+    # Only the builds start jobs: grouped jobs (the default) run R_A alone and the chain R_B -> R_C as one job, on
+    # success and in each failing build (R_B fails inside it, R_C is skipped).
+    assert dss.job_starts(PROJECT) == 2 + 4 * 2
     return outputs
 
 
