@@ -283,9 +283,20 @@ class FakeDSS:
                 ended_at_ms=int((job.ended_at(self.abort_delay_s) + self.wall_offset_s) * 1000)
                 if state in ("DONE", "FAILED", "ABORTED")
                 else None,
-                activities=self._activity_snapshots(job, now),
+                activities=None if self.list_answers else self._activity_snapshots(job, now),  # a list item: none
             )
         return out
+
+    def job_status(self, job_id: str) -> JobSnapshot:
+        """One job's whole status, activities included (what a list answer leaves out)."""
+        answer = self.job_states([job_id]) if not self.list_answers else None
+        if answer is None:
+            self.list_answers = False
+            try:
+                answer = self.job_states([job_id])
+            finally:
+                self.list_answers = True
+        return answer[job_id]
 
     def abort_job(self, job_id: str) -> None:
         now = self.clock()

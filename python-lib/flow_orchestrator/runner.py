@@ -963,6 +963,8 @@ class _Run:
         if watch.decided:  # timed out earlier: DSS confirms the job stopped, the slot is free again
             return
         unit, attempt = watch.unit, watch.attempt
+        if unit.per_activity and snapshot.activities is None:
+            snapshot = self._whole_status(snapshot)
         if watch.job_id in self.adopt_owner:
             self.adopted_ends[watch.job_id] = snapshot
         attempt.ended_at = attempt.noticed_at = self._stamp(now)
@@ -1002,6 +1004,17 @@ class _Run:
                 self._schedule_retry(unit, attempt, error, now)
             else:
                 self._finish(unit, "ABORTED", now, error, external=external)
+
+    def _whole_status(self, snapshot: JobSnapshot) -> JobSnapshot:
+        """A grouped job ended and DSS's answer (a job-list item) did not list its activities: read its own status
+        once, since each recipe's outcome and times are its activity's. The list item stands if DSS does not answer."""
+        read = getattr(self.port, "job_status", None)  # feature detection: older ports lack it
+        try:
+            whole = read(snapshot.job_id) if read else self.port.job_states([snapshot.job_id]).get(snapshot.job_id)
+        except Exception as exc:  # the job ended either way: its outcome is known, only the details are not
+            logger.warning("Could not read the status of job %s (%s)", snapshot.job_id, redact(str(exc)))
+            return snapshot
+        return whole if whole is not None and whole.terminal and whole.activities is not None else snapshot
 
     def _take_dss_times(self, unit: _Unit, watch: _Watch, snapshot: JobSnapshot) -> None:
         """The attempt's times are DSS's own (its job start and end), not when the run asked and noticed; a polling

@@ -18,11 +18,21 @@ CHAIN = {"a": [], "b": ["a"], "c": ["b"], "x": []}
 PERMANENT = "Error in Python process: At line 1: <class 'KeyError'>: 'x'"
 
 
-def run(upstream, behaviours=None, options: Optional[RunOptions] = None, *, strategy="grouped", adopt=None, prep=None):
+def run(
+    upstream,
+    behaviours=None,
+    options: Optional[RunOptions] = None,
+    *,
+    strategy="grouped",
+    adopt=None,
+    prep=None,
+    lists=False,
+):
     plan = make_test_plan(upstream, strategy=strategy)
     clock = VirtualClock()
     options = options or RunOptions()
     dss = FakeDSS(plan, clock, behaviours, max_parallel=options.max_parallel, activities=True)
+    dss.list_answers = lists
     adopt = prep(dss) if prep else adopt
     events: List[ProgressEvent] = []
     record = run_plan(
@@ -174,3 +184,11 @@ def test_resume_adopts_a_job_that_built_the_head_of_a_chain_and_runs_the_rest_in
     assert states(record) == dict.fromkeys("abc", "SUCCESS")
     assert record.recipe("a").job_ids == [adopted.job_id] and record.recipe("c").job_ids == [rest.job_id]
     assert record.plan["job_groups"] == [["a"], ["b", "c"]]
+
+
+def test_a_chain_job_seen_ended_in_a_list_answer_is_read_once_for_its_activities():
+    """DSS's job list does not list activities: each recipe's times and outcome still come from its own activity."""
+    options = RunOptions(on_failure="continue")
+    record, dss, _, _ = run(CHAIN, {"b": Behaviour(fail_message=PERMANENT, duration_s=2.0)}, options, lists=True)
+    assert states(record) == {"a": "SUCCESS", "b": "FAILED", "c": "SKIPPED", "x": "SUCCESS"}
+    assert record.recipe("a").duration_s == 1.0 and record.recipe("b").duration_s == 2.0
