@@ -40,7 +40,14 @@ Decisions worth knowing (also in :func:`run_plan`'s docstring):
 - **Timeouts** (per attempt, counting the job's running time: a wait in DSS's queue, NOT_STARTED or activities
   waiting for a slot, does not count) abort the DSS job and are **not retried**: a
   recipe that ran too long once will most likely run too long again. The aborting job keeps its slot until DSS
-  confirms it stopped. With ``strategy="single-job"`` the limit applies to the one job.
+  confirms it stopped. With ``strategy="single-job"`` the limit applies to the one job; with ``"grouped"`` to each
+  recipe's own activity in its chain's job (read from the job's status when a limit is due).
+- **Grouped jobs** (``strategy="grouped"``): each job group of the plan (:mod:`.grouping`: a chain, or one recipe)
+  is one unit; a chain's job lists every output of its recipes. Each recipe takes its state, times and error from
+  its own activity; recipes before a failure stay SUCCESS, the rest are SKIPPED naming it (NOT_RUN behind a recipe
+  the run itself aborted). A transient failure retries the rest of the chain only, each recipe with its own budget
+  (a job in which its activity never started is not one of its attempts). On resume, a job the earlier run left is
+  adopted by one unit; any other unit holding recipes it built waits for it and takes their outcome from it.
 - **Cancellation** (``cancel`` set): running jobs are aborted (confirmed within 30 s or best effort) and recorded
   ABORTED, the rest NOT_RUN, and the record comes back with state ``CANCELLED`` (no exception): the caller decides
   the exit code.
