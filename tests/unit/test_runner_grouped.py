@@ -192,3 +192,17 @@ def test_a_chain_job_seen_ended_in_a_list_answer_is_read_once_for_its_activities
     record, dss, _, _ = run(CHAIN, {"b": Behaviour(fail_message=PERMANENT, duration_s=2.0)}, options, lists=True)
     assert states(record) == {"a": "SUCCESS", "b": "FAILED", "c": "SKIPPED", "x": "SUCCESS"}
     assert record.recipe("a").duration_s == 1.0 and record.recipe("b").duration_s == 2.0
+
+
+def test_cancelling_during_a_chain_keeps_what_succeeded_aborts_the_running_recipe_and_runs_nothing_more():
+    import threading
+
+    plan = make_test_plan({"a": [], "b": ["a"], "c": ["b"]}, strategy="grouped")
+    clock, cancel = VirtualClock(), threading.Event()
+    dss = FakeDSS(plan, clock, {"b": Behaviour(duration_s=5.0)})
+    clock.at(2.5, cancel.set)
+    record = run_plan(plan, dss, RunOptions(), clock=clock, wait=clock.wait, cancel=cancel, wall=dss.wall_now)
+    assert record.state == "CANCELLED" and len(dss.starts) == 1 and dss.live_jobs() == []
+    assert states(record) == {"a": "SUCCESS", "b": "ABORTED", "c": "NOT_RUN"}
+    assert record.recipe("b").error.message == "Aborted: the run was cancelled"
+    assert record.recipe("c").attempts == 0 and record.recipe("c").skipped_because == []
