@@ -369,6 +369,7 @@ class Project:
         self.structure_version = 0  # bumped when recipes' inputs/outputs or the set of objects change
         self._producers: Optional[Tuple[int, Dict[str, Recipe]]] = None
         self._positions: Optional[Tuple[Tuple[int, int], Dict[str, int]]] = None
+        self._answers: Dict[str, Tuple[Any, bytes]] = {}
 
     def structure_changed(self) -> None:
         self.structure_version += 1
@@ -394,6 +395,17 @@ class Project:
         if self._positions is None or self._positions[0] != key:
             self._positions = (key, {name: index for index, name in enumerate(self.recipes)})
         return self._positions[1]
+
+    def cached_answer(self, name: str, key: Any, build: Callable[[], bytes]) -> bytes:
+        """The serialised answer ``name`` made by ``build()``, kept while ``key`` stays equal. Lock held.
+
+        For answers a large Flow makes expensive to rebuild on every request (20,000 recipes: the Flow graph costs
+        about a second of building and serialising), with ``key`` covering everything they depend on.
+        """
+        kept = self._answers.get(name)
+        if kept is None or kept[0] != key:
+            kept = self._answers[name] = (key, build())
+        return kept[1]
 
     def summary(self) -> dict:
         return {
@@ -688,6 +700,30 @@ class EmulatorState:
         self.started_ms = now_ms()
 
     # -- versions -----------------------------------------------------------------------------------------------------
+    def flow_shape(self) -> tuple:
+        """What a Flow graph answer depends on, as a value that changes whenever any of it may have. Lock held.
+
+        A graph shows the project's objects, its recipes' types and links, and objects of other projects it reads: the
+        instance-wide version (a recipe's settings, a dataset's or folder's creation), and per project its identity,
+        structure version (links, renames, deletions) and object counts (a flow file adds objects without a
+        structure change).
+        """
+        return (
+            self._version,
+            tuple(
+                (
+                    key,
+                    id(project),
+                    project.structure_version,
+                    len(project.datasets),
+                    len(project.folders),
+                    len(project.recipes),
+                    len(project.implicit_recipes),
+                )
+                for key, project in self.projects.items()
+            ),
+        )
+
     def next_version(self) -> int:
         with self.lock:
             self._version += 1

@@ -99,8 +99,14 @@ def flow_graph(state: EmulatorState, project: Project) -> dict:
 
 
 def get_graph(ctx, request: Request) -> Response:
+    """The project's graph, serialised once per Flow shape (:meth:`EmulatorState.flow_shape`): a ``plan`` of 20,000
+    recipes otherwise waits about a second for it on every call."""
     with ctx.state.lock:
-        return json_response(flow_graph(ctx.state, ctx.state.project(request.path_params["pk"])))
+        project = ctx.state.project(request.path_params["pk"])
+        body = project.cached_answer(
+            "flow graph", ctx.state.flow_shape(), lambda: json_response(flow_graph(ctx.state, project)).body
+        )
+        return Response(200, body)
 
 
 def propagate_schema(ctx, request: Request) -> Response:
