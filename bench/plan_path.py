@@ -3,16 +3,14 @@
 Measured as users run it (a fresh process: imports, connection, reads, planning, printing), three times: wall time,
 CPU, peak resident memory, and every request with the bytes it brought. Goals: under 2 s and 200 MB. Beside it,
 planning alone in that process's conditions (the graph payload parsed, then graph and plan built, both with the
-garbage collector paused, as the CLI does): what the command costs beyond planning is reading and printing.
+garbage collector paused, as the CLI does; in CPU time, see :mod:`bench.planning_cost`): what the command costs
+beyond planning is reading and printing.
 """
 
 from __future__ import annotations
 
-import gc
-import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,30 +25,16 @@ RUNS = 3
 WALL_GOAL_S, MEMORY_GOAL_BYTES = 2.0, 200 * 10**6
 
 
-def planning_alone(url: str) -> tuple:
-    """(parse s, graph + plan s, payload bytes): the graph GET's answer parsed, then planned, GC as in the CLI."""
+def planning_alone(url: str):
+    """Planning the served Flow from its graph answer, in this process (see bench.planning_cost): no recipe items,
+    as ``plan --all`` reads none when the graph gives every recipe's type."""
     import requests
-    from flow_orchestrator.config import BuildConfig
-    from flow_orchestrator.graph import FlowGraph, gc_paused
-    from flow_orchestrator.plan import make_plan
 
     from bench.cli_run import API_KEY
+    from bench.planning_cost import planning_cost
 
     text = requests.get(f"{url}/dip/publicapi/projects/{PROJECT_KEY}/flow/graph/", auth=(API_KEY, ""), timeout=300).text
-    parse_s, plan_s = [], []
-    for _ in range(3):
-        gc.collect()
-        t0 = time.perf_counter()
-        with gc_paused():  # as DSSGateway.flow_graph_payload parses it
-            payload = json.loads(text)
-        t1 = time.perf_counter()
-        graph = FlowGraph.from_payload(payload, project_key=PROJECT_KEY)
-        make_plan(graph, BuildConfig(), PROJECT_KEY)
-        t2 = time.perf_counter()
-        parse_s.append(t1 - t0)
-        plan_s.append(t2 - t1)
-        del payload, graph
-    return min(parse_s), min(plan_s), len(text.encode("utf-8"))
+    return planning_cost(text, PROJECT_KEY, repeats=5)
 
 
 def main() -> int:
@@ -66,7 +50,7 @@ def main() -> int:
                 print(f"plan failed (exit {run.exit_code}): {run.stderr_tail}")
                 return 1
             runs.append(run)
-        parse_s, plan_s, graph_bytes = planning_alone(url)
+        planning = planning_alone(url)
     last = runs[-1]
     streamed = last.received_bytes - sum(r[3] for r in last.requests if r[3] >= 0)
     print(f"what `plan` fetches ({len(last.requests)} requests, {last.received_bytes / 1e6:.1f} MB received):")
@@ -81,10 +65,7 @@ def main() -> int:
         f"{statistics.median(walls):.2f} s), CPU {cpu:.2f} s, peak memory "
         f"{', '.join(f'{r.peak_rss_bytes / 1e6:.0f}' for r in runs)} MB"
     )
-    print(
-        f"planning alone (same process conditions, best of 3): parse the {graph_bytes / 1e6:.1f} MB graph "
-        f"{parse_s * 1000:.0f} ms, build graph + plan {plan_s * 1000:.0f} ms"
-    )
+    print(f"planning alone, graph + plan / parse {planning.ratio:.2f} ({planning.describe()})")
     goals = [
         Goal(
             f"plan of {RECIPES:,} recipes through the CLI: {statistics.median(walls):.2f} s",
