@@ -1,10 +1,11 @@
-"""``plan`` without --json/--html prints from the plan alone, scrubbed exactly as the whole record would be."""
+"""``plan`` without --json/--html prints from the plan alone: what it prints is what the whole record would print,
+secrets masked."""
 
 from __future__ import annotations
 
 import argparse
 
-from flow_orchestrator.cli.build import _only_printed, _printed_part
+from flow_orchestrator.cli.build import _only_printed, _plan_text, _printed_part
 from flow_orchestrator.config import BuildConfig
 from flow_orchestrator.graph import FlowGraph
 from flow_orchestrator.plan import make_plan
@@ -23,13 +24,19 @@ def _planned():
     return record
 
 
-def test_the_printed_part_is_the_whole_records_for_what_is_printed():
+def test_the_printed_part_prints_what_the_whole_record_prints():
     register_secret(SECRET)
     try:
         record = _planned()
         part, whole = _printed_part(record), record.to_dict()
-        assert part == {key: whole.get(key) for key in ("state", "plan", "propagation", "verification")}
-        assert SECRET not in repr(part) and "***" in repr(part["plan"])
+        assert {key: part[key] for key in ("state", "propagation", "verification")} == {
+            key: whole.get(key) for key in ("state", "propagation", "verification")
+        }
+        assert SECRET not in repr(part["propagation"])
+        printed = _plan_text(part["plan"])
+        assert printed == _plan_text(whole["plan"])
+        assert SECRET not in printed
+        assert "b_*** → B" in printed
     finally:
         forget_secrets()
 
