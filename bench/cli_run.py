@@ -144,10 +144,15 @@ def _is_status_path(path: str) -> bool:
     return len(tail) == 0 or (len(tail) == 1 and tail[0] != "running")
 
 
-def child_env() -> Dict[str, str]:
+def child_env(bytecode_cache: Optional[str] = None) -> Dict[str, str]:
+    """The environment of a measured child; ``bytecode_cache``: a folder where it keeps compiled modules (as an
+    installed command has them), else it compiles every module it imports from source."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python-lib"), str(ROOT), env.get("PYTHONPATH", "")])
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if bytecode_cache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE")
+        env["PYTHONPYCACHEPREFIX"] = bytecode_cache
     for name in ("DSS_URL", "DSS_API_KEY", "DSS_PROJECT"):
         env.pop(name, None)
     return env
@@ -200,10 +205,17 @@ def served_emulator(
                 process.wait(30)
 
 
-def run_cli(args: Sequence[str], *, timeout_s: Optional[float] = None, record_path: Optional[str] = None) -> CliRun:
+def run_cli(
+    args: Sequence[str],
+    *,
+    timeout_s: Optional[float] = None,
+    record_path: Optional[str] = None,
+    bytecode_cache: Optional[str] = None,
+) -> CliRun:
     """Run ``flow-orchestrator ARGS`` measured; past ``timeout_s`` it gets Ctrl-C (it aborts its jobs) and is waited.
 
-    ``record_path``: the ``--json`` file the run writes; read back into ``CliRun.record``.
+    ``record_path``: the ``--json`` file the run writes; read back into ``CliRun.record``. ``bytecode_cache``: see
+    :func:`child_env`.
     """
     with tempfile.TemporaryDirectory(prefix="fo-bench-cli-") as folder:
         stats_path = Path(folder) / "stats.json"
@@ -213,7 +225,7 @@ def run_cli(args: Sequence[str], *, timeout_s: Optional[float] = None, record_pa
                 [sys.executable, "-c", MEASURED_CLI, str(stats_path), *args],
                 stdout=out,
                 stderr=err,
-                env=child_env(),
+                env=child_env(bytecode_cache),
                 cwd=str(ROOT),
             )
             timed_out = False
