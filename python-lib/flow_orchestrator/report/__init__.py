@@ -34,20 +34,36 @@ progress-event consumer). The plan as text is ``format_plan_text`` elsewhere.
 
 from __future__ import annotations
 
+import importlib
+
 from ..text import format_duration
-from .html import render_build_report, render_plan_report
-from .page import (
-    STATE_TONES,
-    badge,
-    dss_job_url,
-    environment,
-    html_document,
-    render_page,
-    render_template,
-    safe_http_url,
-    state_tone,
-)
 from .terminal import ProgressLine, clean_text, format_run_headline, format_summary_table
+
+#: The HTML side, imported on first use (PEP 562): every command line run shows terminal progress, and loading
+#: Jinja2 for it cost 50 ms of each start.
+_HTML_NAMES = {
+    "render_build_report": ".html",
+    "render_plan_report": ".html",
+    "STATE_TONES": ".page",
+    "badge": ".page",
+    "dss_job_url": ".page",
+    "environment": ".page",
+    "html_document": ".page",
+    "render_page": ".page",
+    "render_template": ".page",
+    "safe_http_url": ".page",
+    "state_tone": ".page",
+}
+
+
+def __getattr__(name: str):
+    module = _HTML_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "STATE_TONES",
