@@ -33,6 +33,12 @@ OVERRUN_RATIO = 0.05
 UNKNOWN_RATIO = 0.1
 #: A geometric check at most this fraction of its interval away joins a call made for another job.
 COALESCE_FRACTION = 0.5
+#: With more jobs than this running, one answer serves so many that the run may ask more often: its shortest wait
+#: between requests and its lag shares (``UNKNOWN_RATIO``, ``OVERRUN_RATIO``) are scaled by ``SHARED_JOBS / running``,
+#: never below ``SHARED_MIN_SCALE``. Short jobs under a high cap then wait less for their end to be noticed (the lag
+#: is what a freed slot idles) while the requests per job and per second of its run stay about the same.
+SHARED_JOBS = 10
+SHARED_MIN_SCALE = 0.3
 #: Times closer than this are equal (float rounding must never make a loop spin without the clock moving).
 EPS = 1e-6
 #: The pace of a run is the median of the last this many ended jobs' ratios (real / expected duration).
@@ -56,13 +62,15 @@ def next_check(
     poll_max_s: float,
     until_deadline: Optional[float] = None,
     confirmed: bool = True,
+    shared: float = 1.0,
 ) -> Check:
     """The next check of a job ``elapsed`` seconds into its run (``expected``: None when unknown; ``confirmed``:
-    False while no job of the run has ended, so nothing says yet whether last run's durations still hold)."""
+    False while no job of the run has ended, so nothing says yet whether last run's durations still hold;
+    ``shared``: :func:`shared_scale`, applied to the lag shares of unknown and overrunning jobs)."""
     elapsed = max(elapsed, 0.0)
     exact = False
     if expected is None:
-        step = UNKNOWN_RATIO * elapsed
+        step = UNKNOWN_RATIO * shared * elapsed
     else:
         end = expected * (1 + END_MARGIN) + END_MARGIN_S
         if elapsed + EPS < end:
@@ -74,7 +82,7 @@ def next_check(
             else:
                 step, exact = end - elapsed, True
         else:
-            step = OVERRUN_RATIO * elapsed
+            step = OVERRUN_RATIO * shared * elapsed
     if not exact:  # a check aimed at the expected end may come sooner: polls are spaced by the run, not per job
         step = max(step, poll_min_s)
     if step > poll_max_s:
@@ -82,6 +90,14 @@ def next_check(
     if until_deadline is not None and until_deadline < step:
         step, exact = max(until_deadline, 0.0), True
     return Check(step, exact)
+
+
+def shared_scale(running: int) -> float:
+    """How much shorter than one job alone the run's polling intervals are with ``running`` jobs sharing each answer
+    (1.0 up to ``SHARED_JOBS``; see there)."""
+    if running <= SHARED_JOBS:
+        return 1.0
+    return max(SHARED_JOBS / running, SHARED_MIN_SCALE)
 
 
 def is_due(next_at: float, scheduled_at: float, exact: bool, now: float) -> bool:

@@ -88,6 +88,7 @@ from .polling import (  # noqa: F401 - the polling constants are part of the run
     Pace,
     is_due,
     next_check,
+    shared_scale,
 )
 from .polling import (
     EPS as _EPS,
@@ -603,8 +604,8 @@ class _Run:
 
     def _next_wake(self) -> float:
         times = []
-        if self.jobs:  # one status request answers for every job: two are at least poll_min_s apart
-            floor = self.last_poll + self.options.poll_min_s
+        if self.jobs:  # one status request answers for every job: two are at least _poll_min() apart
+            floor = self.last_poll + self._poll_min()
             times.append(min(w.next_check if _at_deadline(w) else max(w.next_check, floor) for w in self.jobs.values()))
         retry = self.sched.next_retry_at()
         if retry is not None:
@@ -810,8 +811,19 @@ class _Run:
         until = None if watch.deadline is None else watch.deadline - now
         expected = self.pace.expect(watch.unit.expected_s)
         confirmed = self.pace.known
-        check = next_check(now - watch.ref, expected, opts.poll_min_s, opts.poll_max_s, until, confirmed)
-        watch.next_check, watch.scheduled_at, watch.exact = now + check.delay, now, check.exact
+        shared = shared_scale(len(self.jobs))
+        floor = opts.poll_min_s * shared
+        check = next_check(now - watch.ref, expected, floor, opts.poll_max_s, until, confirmed, shared)
+        at = now + check.delay
+        if shared < 1.0 and not check.exact and check.delay <= floor + _EPS:
+            # Many jobs share each answer: a job that wants the next one gets it at the run's pace (a floor after the
+            # last request), not a floor after its own start or answer (which would stretch every poll cycle).
+            at = max(min(at, self.last_poll + floor), now)
+        watch.next_check, watch.scheduled_at, watch.exact = at, now, check.exact
+
+    def _poll_min(self) -> float:
+        """The shortest wait between two status requests: ``poll_min_s``, shorter when many jobs share each answer."""
+        return self.options.poll_min_s * shared_scale(len(self.jobs))
 
     @staticmethod
     def _check_at(watch: _Watch, now: float, when: float) -> None:
@@ -819,8 +831,8 @@ class _Run:
 
     def _poll(self, now: float) -> None:
         due = [w for w in self.jobs.values() if is_due(w.next_check, w.scheduled_at, w.exact, now)]
-        if not due or (now + _EPS < self.last_poll + self.options.poll_min_s and not any(map(_at_deadline, due))):
-            return  # requests stay poll_min_s apart, but a time limit is never overshot
+        if not due or (now + _EPS < self.last_poll + self._poll_min() and not any(map(_at_deadline, due))):
+            return  # requests stay _poll_min() apart, but a time limit is never overshot
         self.last_poll = now
         for watch in due:
             if watch.abort_reason and not watch.abort_sent:

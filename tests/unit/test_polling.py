@@ -9,11 +9,14 @@ from flow_orchestrator.polling import (
     PACE_MAX,
     PACE_WINDOW,
     PRE_END_MIN_S,
+    SHARED_JOBS,
+    SHARED_MIN_SCALE,
     UNCONFIRMED_FRACTION,
     UNKNOWN_RATIO,
     Pace,
     is_due,
     next_check,
+    shared_scale,
 )
 
 
@@ -32,6 +35,19 @@ def test_a_long_job_is_checked_early_for_failures_at_doubling_times():
     assert not first.exact and first.delay == 25.0
     assert next_check(25.0, 100.0, 0.05, 60.0).delay == 25.0  # at 50 s
     assert next_check(50.0, 100.0, 0.05, 60.0).exact  # then the end
+
+
+def test_many_jobs_sharing_each_answer_shorten_the_run_intervals_within_a_bound():
+    assert shared_scale(1) == shared_scale(SHARED_JOBS) == 1.0
+    assert shared_scale(2 * SHARED_JOBS) == pytest.approx(0.5)
+    assert shared_scale(1000) == SHARED_MIN_SCALE
+    half = shared_scale(2 * SHARED_JOBS)
+    assert next_check(4.0, None, 0.05, 5.0, shared=half).delay == pytest.approx(UNKNOWN_RATIO * half * 4.0)
+    assert next_check(0.0, None, 0.05 * half, 5.0, shared=half).delay == pytest.approx(0.05 * half)
+    overrun = next_check(20.0, 10.0, 0.05, 5.0)
+    assert next_check(20.0, 10.0, 0.05, 5.0, shared=half).delay == pytest.approx(overrun.delay * half)
+    end = next_check(0.0, 0.4, 0.05, 5.0)
+    assert next_check(0.0, 0.4, 0.05, 5.0, shared=half) == end  # a check aimed at the expected end does not move
 
 
 def test_an_unknown_job_is_checked_in_step_with_its_elapsed_time_within_bounds():

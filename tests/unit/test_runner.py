@@ -694,6 +694,40 @@ def test_one_answer_refreshes_every_job_it_shows_and_polls_stay_poll_min_apart()
         assert 0 <= lag <= UNKNOWN_RATIO * duration + options.poll_min_s + 1e-3
 
 
+def _lags(out: Outcome, durations: Dict[str, float]) -> List[float]:
+    lags = []
+    for start in out.dss.starts:
+        name = start.recipes[0]
+        noticed = parse_utc(out.record.recipe(name).attempt_history[-1].noticed_at).timestamp()
+        lags.append(noticed - (start.time + durations[name] + out.dss.wall_offset_s))
+    return lags
+
+
+def test_many_short_jobs_sharing_each_answer_are_noticed_sooner_at_a_bounded_request_rate(monkeypatch):
+    """Under a high cap one job-list answer checks every running job: the run asks more often (never more than
+    1 / SHARED_MIN_SCALE as often as one job alone would) and a freed slot idles less."""
+    from flow_orchestrator import polling
+
+    durations = {f"r{i}": 0.3 + 0.9 * ((i * 7) % 40) / 40 for i in range(120)}
+    plan = make_test_plan(dict.fromkeys(durations, []))  # independent, durations unknown
+    behaviours = {k: Behaviour(duration_s=v) for k, v in durations.items()}
+    options = RunOptions(max_parallel=40)
+    times: List[float] = []
+    shared = execute(plan, behaviours, options, prepare=_noting_poll_times(times))
+    monkeypatch.setattr(polling, "SHARED_JOBS", 10**6)  # each job polled as if it ran alone
+    alone_times: List[float] = []
+    alone = execute(plan, behaviours, options, prepare=_noting_poll_times(alone_times))
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= options.poll_min_s * polling.SHARED_MIN_SCALE - 1e-9
+    assert min(b - a for a, b in zip(alone_times, alone_times[1:])) >= options.poll_min_s - 1e-9
+    shared_lags, alone_lags = _lags(shared, durations), _lags(alone, durations)
+    for name, lag in zip((s.recipes[0] for s in shared.dss.starts), shared_lags):  # stamps keep milliseconds
+        assert -1e-3 <= lag <= UNKNOWN_RATIO * durations[name] + options.poll_min_s + 1e-3
+    assert statistics.mean(shared_lags) <= 0.6 * statistics.mean(alone_lags)
+    assert len(times) <= len(alone_times) / polling.SHARED_MIN_SCALE
+    assert shared.clock() < alone.clock()  # the whole run is shorter too
+
+
 def test_jobs_four_times_faster_than_last_run_are_noticed_near_their_new_end_after_the_first():
     chain = {f"r{i}": ([f"r{i - 1}"] if i else []) for i in range(10)}
     last_run = {f"r{i}": 4.0 + 0.4 * i for i in range(10)}
