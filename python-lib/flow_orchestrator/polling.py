@@ -6,8 +6,8 @@ jobs compare with their last durations so far: :class:`Pace`) is checked just af
 quarter of it (5 s at the earliest) at doubling times. A job of unknown duration is checked every
 ``UNKNOWN_RATIO`` of its elapsed time, so the detection lag stays a bounded share of its run time. Geometric
 intervals stay between ``poll_min_s`` and ``poll_max_s``; a check aimed at the expected end is not pushed back to
-``poll_min_s`` (the runner keeps its requests that far apart, whatever the number of jobs); a time limit is never
-overshot.
+``poll_min_s`` (the runner keeps its requests that far apart); a time limit is never overshot. With many jobs
+running, one answer serves them all: :func:`shared_scale` shortens the run's floor and lag shares alike.
 """
 
 from __future__ import annotations

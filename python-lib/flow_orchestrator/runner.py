@@ -9,8 +9,10 @@ Decisions worth knowing (also in :func:`run_plan`'s docstring):
 - **Polling** (per run, not per job): one loop asks ``port.job_states`` for the jobs that are due, in one request
   (DSS's job list, as few of its newest items as reach back to the oldest job due); every job the answer shows
   counts as checked, so the next check of each counts from that answer, and two requests are at least
-  ``poll_min_s`` apart whatever the number of jobs. A job whose check is geometric and at most half its interval
-  away joins a request made for another. A job of unknown duration (``None`` in the plan) is checked every 10 % of
+  ``poll_min_s`` apart, or ``poll_min_s`` x :func:`.polling.shared_scale` with more than ``SHARED_JOBS`` jobs running
+  (one answer serves them all: the run may ask more often, its lag shares shrink alike, and a job that wants the
+  next answer gets it at the run's pace rather than a floor after its own start). A job whose check is geometric
+  and at most half its interval away joins a request made for another. A job of unknown duration (``None`` in the plan) is checked every 10 % of
   its elapsed time (``UNKNOWN_RATIO``), so the lag is at most that share of its run time (half of it at the median).
   A job whose expected duration is known (DSS's own job duration in the last run record) is checked just after
   it (+2 % + 5 ms), then every 5 % of its elapsed time while it overruns, and a longer job also before its end for

@@ -72,7 +72,7 @@ class RunOptions:
     on_failure: str = "fail-fast"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_s: Optional[float] = None  # per recipe (per attempt); None: no limit
-    poll_min_s: float = 0.05  # shortest wait between two polls of running jobs
+    poll_min_s: float = 0.05  # shortest wait between two polls (x 10 / running jobs, >= 0.3x, above 10 jobs)
     poll_max_s: float = 5.0  # longest wait between two polls
     #: A DSS partition spec (``2026-12-05``, ``2026-12-01,2026-12-02``, ``2026-12-01/2026-12-05``) sent with every
     #: partitioned output of a job; unpartitioned outputs are built whole. None: no partition.
