@@ -12,6 +12,7 @@ BENCHMARKS = [
     ("bench.load_500", "Load: a 500-recipe flow with max_parallel 50"),
     ("bench.plan_path", "plan through the CLI on a 20,000-recipe Flow: what it fetches, time and memory"),
     ("bench.scale", "Scaling table: 1,000 / 5,000 / 20,000 recipes through the CLI at --max-parallel 50"),
+    ("bench.report_open", "A 20,000-row build report: render time, size, and opening it in headless Chromium"),
     ("bench.strategies", "Build strategies side by side at DSS job overheads of 0, 1 and 3 s (200-recipe Flows)"),
 ]
 

@@ -510,6 +510,32 @@ def test_a_thousand_recipes_render_compactly():
     assert out.count('class="fo-failure"') == len([r for r in record["recipes"] if r["state"] == "FAILED"])
 
 
+def test_a_large_run_draws_what_did_not_succeed_and_folds_its_successes():
+    """Over 2,000 recipes the timeline draws every recipe that did not succeed and the longest successful ones
+    (500 rows), and the successful rows sit in a closed section: every recipe is still in the page, once."""
+    record = thousand_record(3000)
+    record["recipes"][7]["name"] = "<img src=x onerror=alert(1)>"
+    record["recipes"][7]["state"] = "SUCCESS"
+    record["recipes"][7]["duration_s"] = 999.0  # the longest: drawn
+    out = render_build_report(record)
+    assert_structurally_safe(out)
+    failed = [r["name"] for r in record["recipes"] if r["state"] == "FAILED"]
+    drawn = {b["data-recipe"] for b in bars(out)}
+    assert len(drawn) == 500 and set(failed) <= drawn and "<img src=x onerror=alert(1)>" in drawn
+    assert "the timeline draws 500 of the 3000 recipes" in out
+    assert len(rows_by_recipe(out)) == 3000
+    main_table, folded = out.split('<details class="fo-succeeded">')
+    assert set(rows_by_recipe(main_table)) == set(failed)
+    assert "2969 recipes that succeeded" in folded and len(rows_by_recipe(folded)) == 2969
+    assert "<img src=x" not in out
+
+
+def test_a_run_of_two_thousand_recipes_is_not_large():
+    out = render_build_report(thousand_record(2000))
+    assert "fo-succeeded" not in out and "fo-tl-partial" not in out
+    assert len(bars(out)) == 2000
+
+
 def test_many_failures_are_capped_in_the_failure_section():
     recipes = [recipe(f"r{i}", "FAILED", [attempt(1, i, i + 1, "FAILED")], error=f"e{i}") for i in range(25)]
     out = render_build_report(run_record(recipes, "FAILED"))

@@ -34,6 +34,11 @@ _TICK_STEPS_S = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 180
 _MAX_FAILURES_LISTED = 20
 _MAX_CAUSED_SKIPS_LISTED = 10
 _MIN_BAR_PCT = 0.25
+#: A run with more recipes is a large run: its timeline draws only the recipes that did not succeed and the longest
+#: of those that did (``_TIMELINE_ROWS`` rows in all), and the rows of successful recipes sit in a closed section, so
+#: that a 20,000-recipe report opens in seconds (a browser lays out nothing it does not show).
+_LARGE_RUN = 2000
+_TIMELINE_ROWS = 500
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -53,6 +58,9 @@ def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = N
     dry_run = state == "PLANNED" or bool(record.get("dry_run"))
 
     rows = [_recipe_row(i + 1, r, project_key, base_url) for i, r in enumerate(recipes)]
+    large = len(rows) > _LARGE_RUN and not dry_run
+    succeeded = [r for r in rows if r["state"] == "SUCCESS"] if large else []
+    shown = [r for r in rows if r["state"] != "SUCCESS"] if large else rows
     counts = _counts(record, recipes)
     plan_dict = record.get("plan") if isinstance(record.get("plan"), Mapping) else None
     plan_view = _plan_view(plan_dict, run_facts=False) if dry_run and plan_dict else None
@@ -84,9 +92,10 @@ def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = N
         counts=counts,
         facts=_run_facts(record, project_key, base_url),
         plan=plan_view,
-        timeline=None if dry_run else _timeline(record, recipes),
-        rows=rows,
-        zone_groups=_zone_groups(plan_dict, rows) if not dry_run else [],
+        timeline=None if dry_run else _timeline(record, _timeline_recipes(recipes) if large else recipes),
+        rows=shown,
+        succeeded_rows=succeeded,
+        zone_groups=_zone_groups(plan_dict, shown) if not dry_run else [],
     )
     if dry_run:
         title = f"Build plan of {project_key} (dry run)"
@@ -680,6 +689,16 @@ def _tick_label(seconds: float) -> str:
     return f"{hours}h" if rest == 0 else f"{hours}h{rest // 60:02d}m"
 
 
+def _timeline_recipes(recipes: Sequence[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
+    """A large run's timeline rows, in run order: every recipe that did not succeed, then the longest successful
+    ones up to ``_TIMELINE_ROWS`` in all (nobody reads 20,000 bars; the table lists every recipe)."""
+    others = [i for i, r in enumerate(recipes) if r.get("state") != "SUCCESS"]
+    room = max(_TIMELINE_ROWS - len(others), 0)
+    done = [i for i, r in enumerate(recipes) if r.get("state") == "SUCCESS"]
+    longest = sorted(done, key=lambda i: -(_number(recipes[i].get("duration_s")) or 0.0))[:room]
+    return [recipes[i] for i in sorted(others[:_TIMELINE_ROWS] + longest)]
+
+
 def _timeline(record: Mapping[str, Any], recipes: Sequence[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
     """Bars of every attempt placed in percent of the run's span; None when no job has started."""
     spans = [_attempt_spans(r) for r in recipes]
@@ -769,6 +788,7 @@ def _timeline(record: Mapping[str, Any], recipes: Sequence[Mapping[str, Any]]) -
         "ticks": _ticks(span),
         "legend": legend_order,
         "has_waits": has_waits,
+        "total": len(record.get("recipes") or ()),
     }
 
 
