@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench.report_open import tiled_record
 from flow_orchestrator.report.html import render_build_report
 
+from bench.report_open import tiled_record
 from tests.unit.test_report_html import attempt, recipe, run_record
 
 
