@@ -87,6 +87,12 @@ def _partitioning(recipe, partitioned: Collection[str], project_key: Optional[st
     )
 
 
+def one_partitioning(recipes: Sequence, partitioned: Collection[str] = (), project_key: Optional[str] = None) -> bool:
+    """Whether every recipe builds its outputs the same way (all by partition or all whole): only then can one job
+    hold them all (a job keeps one partition spec, like a chain)."""
+    return len({_partitioning(r, partitioned, project_key) for r in recipes if r.outputs}) <= 1
+
+
 def shared_groups(groups: Sequence[Tuple[str, ...]]) -> Dict[str, int]:
     """``{recipe: group number}`` (1-based, in plan order) of the recipes that share a job with others."""
     out: Dict[str, int] = {}

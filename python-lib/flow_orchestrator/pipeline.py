@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from .config import BuildConfig, Selection, build_expectations, config_to_dict
 from .errors import ConfigError, FlowOrchestratorError, SelectionError
 from .graph import FlowGraph, gc_paused
+from .job_costs import JobOverhead, learn_job_overhead, recipe_work_from_record
 from .plan import BuildPlan, expected_durations_from_record, make_plan, with_job_groups
 from .port import TransientAPIError
 from .record import (
@@ -116,6 +117,17 @@ def _plan_flow(
     return graph, make_plan(graph, config, gateway.project_key, expected_durations=durations, only=only)
 
 
+def grouping_inputs(config: BuildConfig, previous_record: Optional[dict], project_key: str) -> Dict[str, Any]:
+    """What grouped jobs weigh (:func:`~flow_orchestrator.plan.with_job_groups`): what a DSS job costs (the user's
+    setting, else learned from the last run of this project), each recipe's own work in that run, the job cap."""
+    same_project = bool(previous_record) and previous_record.get("project_key") in (None, project_key)
+    record = previous_record if same_project else None
+    setting = config.options.job_overhead_s
+    overhead = JobOverhead(float(setting), "setting") if setting is not None else learn_job_overhead(record)
+    work = recipe_work_from_record(record, overhead.seconds if overhead else None)
+    return {"overhead": overhead, "work": work, "max_parallel": config.options.max_parallel}
+
+
 def with_resumed_partitions(config: BuildConfig, previous_record: Optional[dict]) -> BuildConfig:
     """A resumed run builds the partitions of the run it resumes, unless it is given its own."""
     if not config.resume_last_run or config.options.partitions or not previous_record:
@@ -196,7 +208,7 @@ def run_build(
     config = with_resumed_partitions(config, previous_record)
     graph, plan, listing = _prepare(gateway, config, previous_record)
     partitioned = check_partitions(gateway, config, plan, listing)
-    plan = with_job_groups(plan, partitioned)  # grouped jobs: the chains, never mixing partitioned and whole outputs
+    plan = with_job_groups(plan, partitioned, **grouping_inputs(config, previous_record, gateway.project_key))
     resumed_from = previous_record.get("run_id") if (config.resume_last_run and previous_record) else None
     config_dict = config_to_dict(config)
     propagation = None

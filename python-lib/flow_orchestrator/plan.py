@@ -10,7 +10,8 @@ from typing import Collection, Dict, Iterable, List, Mapping, NamedTuple, Option
 
 from .config.model import BUILD_MODE_LABELS, BuildConfig
 from .graph import FlowGraph, bottom_levels_of, critical_path_of, gc_paused, layers_of
-from .grouping import GROUPED, job_groups
+from .grouping import GROUPED, job_groups, one_partitioning
+from .job_costs import WHOLE_PLAN, GroupingChoice, JobOverhead, choose_grouping, own_activity_span
 from .port import OutputRef, value_eq, value_ne
 from .selection import order_by_preference, resolve_selection
 from .text import format_duration
@@ -110,6 +111,8 @@ class BuildPlan:
     #: Grouped-jobs strategy: the recipes run as one DSS job each (chains, in dependency order), in plan order;
     #: empty for the other strategies (see :func:`with_job_groups`).
     job_groups: Tuple[Tuple[str, ...], ...] = ()
+    #: Grouped jobs: which grouping was chosen (chains, or one job for the whole plan) and why; None otherwise.
+    grouping: Optional[GroupingChoice] = None
     _index: Dict[str, PlannedRecipe] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
@@ -157,6 +160,7 @@ class BuildPlan:
             "ordered": self.ordered,
             "zones": [z.to_dict() for z in self.zones],
             "job_groups": [list(group) for group in self.job_groups],
+            **({"grouping": self.grouping.to_dict()} if self.grouping is not None else {}),
         }
 
     @classmethod
@@ -173,17 +177,38 @@ class BuildPlan:
             ordered=bool(data.get("ordered", False)),
             zones=tuple(PlanZone.from_dict(z) for z in data.get("zones", [])),
             job_groups=tuple(tuple(group) for group in data.get("job_groups") or ()),
+            grouping=GroupingChoice.from_dict(data["grouping"]) if isinstance(data.get("grouping"), Mapping) else None,
         )
 
 
-def with_job_groups(plan: BuildPlan, partitioned: Collection[str] = ()) -> BuildPlan:
-    """The plan with its job groups (grouped-jobs strategy; the plan itself for the others): the chains DSS runs as
-    one job each. ``partitioned`` names the run project's outputs built by partition: a chain never mixes them with
-    outputs built whole."""
+def with_job_groups(
+    plan: BuildPlan,
+    partitioned: Collection[str] = (),
+    *,
+    overhead: Optional[JobOverhead] = None,
+    work: Optional[Mapping[str, float]] = None,
+    max_parallel: int = 1,
+) -> BuildPlan:
+    """The plan with its job groups (grouped-jobs strategy; the plan itself for the others).
+
+    The chains DSS runs as one job each, or, when what a DSS job costs is known (``overhead``: set by the user or
+    learned from the last run) and one job for the whole plan is estimated clearly faster under ``max_parallel``, that
+    one job. ``partitioned`` names the run project's outputs built by partition: a job never mixes them with outputs
+    built whole. ``work``: seconds of each recipe's own work (without its job's overhead), the plan's default else.
+    """
     if plan.strategy != GROUPED:
         return plan
-    groups = job_groups(plan.recipes, partitioned=partitioned, project_key=plan.project_key, ordered=plan.ordered)
-    return replace(plan, job_groups=tuple(groups), _index={})
+    chains = job_groups(plan.recipes, partitioned=partitioned, project_key=plan.project_key, ordered=plan.ordered)
+    groups, choice = choose_grouping(
+        plan.recipes,
+        chains,
+        overhead=overhead,
+        work=work or {},
+        default_s=DEFAULT_EXPECTED_DURATION_S,
+        max_parallel=max_parallel,
+        whole_plan_allowed=not plan.ordered and one_partitioning(plan.recipes, partitioned, plan.project_key),
+    )
+    return replace(plan, job_groups=tuple(groups), grouping=choice, _index={})
 
 
 def per_recipe_job_type(build_mode: str) -> str:
@@ -370,28 +395,30 @@ def expected_durations_from_record(record: Mapping) -> Dict[str, float]:
 
     DSS's own duration of the successful job (``job_duration_s`` of its attempt) comes first: the recipe's
     ``duration_s`` also holds the run's detection lag and earlier attempts, and learning from it would make every run
-    poll a little later than the one before. Older records without it fall back on ``duration_s``, and so does a
-    recipe that shared a job with others (its ``duration_s`` is its own activity's time). A single-job
-    record says nothing per recipe (every recipe shows the whole job's time): it gives no durations.
+    poll a little later than the one before. Older records without it fall back on ``duration_s``. A recipe that
+    shared its job with others (grouped jobs, single job) takes its own activity's time, where the record has it (its
+    times differ from its job's); a recipe of a shared job whose activity was not read says nothing.
     """
     out: Dict[str, float] = {}
     plan = (record or {}).get("plan")
-    if isinstance(plan, Mapping) and plan.get("strategy") == "single-job":
-        return out
+    single_job = isinstance(plan, Mapping) and plan.get("strategy") == "single-job"
     for item in (record or {}).get("recipes") or ():
         if not isinstance(item, Mapping) or item.get("state") != "SUCCESS":
             continue
         duration = None
-        # a recipe that shared its job (grouped jobs): its own activity's time, not the whole job's
-        history = () if item.get("job_group") else item.get("attempt_history") or ()
-        for attempt in reversed(history):
+        if single_job or item.get("job_group"):
+            own = own_activity_span(item)
+            if own is None:
+                continue
+            duration = (own[2] - own[1]).total_seconds()
+        for attempt in reversed(item.get("attempt_history") or () if duration is None else ()):
             if isinstance(attempt, Mapping) and attempt.get("state") == "SUCCESS":
                 duration = attempt.get("job_duration_s")
                 break
         if not _is_seconds(duration):
             duration = item.get("duration_s")
         if _is_seconds(duration):
-            out[str(item.get("name"))] = float(duration)
+            out[str(item.get("name"))] = round(float(duration), 3)
     return out
 
 
@@ -420,8 +447,12 @@ def format_plan_text(plan: BuildPlan) -> str:
         )
     if plan.strategy == "single-job" and plan.targets:
         lines.append("Single job targets: " + ", ".join(_ref_text(t) for t in plan.targets))
+    if plan.grouping is not None:
+        lines.append("Grouping: " + plan.grouping.reason)
     shared = [group for group in plan.job_groups if len(group) > 1]
-    if shared:
+    if plan.grouping is not None and plan.grouping.kind == WHOLE_PLAN and shared:
+        lines.append(f"Grouped jobs: one DSS job for the whole plan ({len(shared[0])} recipes, each its own outcome)")
+    elif shared:
         lines.append(
             f"Grouped jobs: {len(shared)} chain(s) run as one DSS job each, {len(plan.job_groups)} job(s) in all"
         )

@@ -105,11 +105,16 @@ class Attempt:
     status_gap_s: Optional[float] = None
     #: When the run noticed the job had ended (its own clock): ``noticed_at - ended_at`` is the detection lag.
     noticed_at: Optional[str] = None
+    #: How long the successful job ran with none of its activities running (before its first, after its last):
+    #: DSS's fixed cost of a job, which the next run's grouped jobs weigh. None when its activities were not read.
+    overhead_s: Optional[float] = None
 
     def to_dict(self) -> dict:
         gap = {"status_gap_s": self.status_gap_s} if self.status_gap_s is not None else {}
         if self.noticed_at is not None:
             gap["noticed_at"] = self.noticed_at
+        if self.overhead_s is not None:
+            gap["overhead_s"] = self.overhead_s
         return {
             "attempt": self.attempt,
             "job_id": self.job_id,
@@ -135,6 +140,7 @@ class Attempt:
             job_duration_s=data.get("job_duration_s"),
             status_gap_s=data.get("status_gap_s"),
             noticed_at=data.get("noticed_at"),
+            overhead_s=data.get("overhead_s"),
         )
 
 

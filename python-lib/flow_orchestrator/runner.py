@@ -151,6 +151,7 @@ class _Unit:
         "wait_step",
         "per_activity",
         "after_job",
+        "timed_out",
     )
 
     def __init__(
@@ -183,6 +184,8 @@ class _Unit:
         self.per_activity = False
         #: Resume: the earlier run's job another unit adopts also built some of these outputs; wait for its end first
         self.after_job: Optional[str] = None
+        #: Grouped jobs: the recipe whose activity ran out of time (the others running beside it were only aborted)
+        self.timed_out: Optional[str] = None
 
 
 class _Watch:
@@ -677,6 +680,7 @@ class _Run:
         unit.start_errors = 0
         unit.attempt += 1
         unit.activities = None  # known again when this job ends
+        unit.timed_out = None
         self.sched.started(unit.index)
         self.last_api_ok = max(self.last_api_ok, now)
         if unit.first_start is None:
@@ -948,6 +952,7 @@ class _Run:
             watch.deadline = began + timeout
             return False
         watch.unit.activities = detail.activities
+        watch.unit.timed_out = activity.recipe
         error = RecipeError(
             f"Timed out: its activity in the DSS job {watch.job_id} ran {max(now - began, 0.0):.1f} s, over the "
             f"{timeout:g} s timeout (running time); the job was aborted"
@@ -990,6 +995,7 @@ class _Run:
             self.adopted_ends[watch.job_id] = snapshot
         attempt.ended_at = attempt.noticed_at = self._stamp(now)
         attempt.job_duration_s = _job_duration(snapshot)
+        attempt.overhead_s = _job_overhead(snapshot)
         unit.activities = snapshot.activities
         self._take_dss_times(unit, watch, snapshot)
         if snapshot.state == "DONE":
@@ -1207,7 +1213,13 @@ class _Run:
                     classify(activity.failure_message, activity.failure_type, self.patterns),
                 )
             elif activity is not None and activity.started_at_ms:  # ABORTED, or left RUNNING in an ended job
-                run.state = "TIMED_OUT" if job_state == "TIMED_OUT" else "ABORTED"
+                beside = job_state == "TIMED_OUT" and unit.timed_out not in (None, run.name)
+                run.state = "TIMED_OUT" if job_state == "TIMED_OUT" and not beside else "ABORTED"
+                if beside:  # it ran beside the recipe that ran out of time in the same job (one job for the plan)
+                    run.error = RecipeError(
+                        f"Aborted: {unit.timed_out} ran out of time in the DSS job they shared "
+                        f"({run.attempt_history[-1].job_id if run.attempt_history else 'its job'}), which was aborted"
+                    )
                 run.started_at = _utc_ms(activity.started_at_ms)
                 if run.ended_at:
                     run.duration_s = max(
@@ -1532,6 +1544,16 @@ def _job_duration(snapshot: JobSnapshot) -> Optional[float]:
     if not start or not end or end < start:
         return None
     return round((end - start) / 1000.0, 3)
+
+
+def _job_overhead(snapshot: JobSnapshot) -> Optional[float]:
+    """How long a successful job ran with none of its activities running: its DSS duration minus its activities' span."""
+    duration = _job_duration(snapshot)
+    ran = [a for a in snapshot.activities or () if a.started_at_ms and a.ended_at_ms]
+    if snapshot.state != "DONE" or duration is None or not ran:
+        return None
+    span = (max(a.ended_at_ms for a in ran) - min(a.started_at_ms for a in ran)) / 1000.0
+    return round(max(duration - span, 0.0), 3)
 
 
 def _may_not_run_jobs(project_key: str, refusal: DSSPermissionError) -> DSSPermissionError:

@@ -60,6 +60,14 @@ def _run_args(parser: argparse.ArgumentParser, *, for_resume: bool = False) -> N
         help="grouped (the default): a chain of recipes that can only run one after another is one DSS job, "
         "independent branches separate jobs; per-recipe: a job each; single-job: the whole plan in one job",
     )
+    group.add_argument(
+        "--job-overhead-s",
+        type=float,
+        default=default,
+        metavar="SECONDS",
+        help="DSS job start-up cost: seconds a DSS job takes besides its recipes' work; grouped jobs weigh it to "
+        "choose between a job per chain and one job for the whole plan. Leave empty to learn it from the last run",
+    )
     group.add_argument("--max-parallel", type=int, default=default, help="most jobs at once (default 4)")
     group.add_argument("--on-failure", default=default, choices=["fail-fast", "continue"])
     group.add_argument("--retries", type=int, default=default, help="retries of transient failures (default 0)")

@@ -528,6 +528,8 @@ def _build(values: Mapping, source: str) -> BuildConfig:
     flat.setdefault("retry_backoff_max_s", max(defaults.retry.backoff_max_s, backoff_s))
     flat.setdefault("poll_max_s", max(defaults.poll_max_s, float(values.get("poll_min_s", 0.0))))
     flat["partitions"] = normalize_partition_spec(values.get("partitions"))
+    if values.get("job_overhead_s") is not None:
+        flat["job_overhead_s"] = float(values["job_overhead_s"])
     for key in _VERIFY_FIELDS:
         flat.pop(key, None)
     flat.update(_verification_settings(values))

@@ -69,6 +69,9 @@ class RunOptions:
     #: Grouped jobs by default: on a Flow without chains it runs exactly one job per recipe, with chains fewer jobs
     strategy: str = "grouped"
     max_parallel: int = 4
+    #: Grouped jobs: seconds a DSS job costs besides its recipes' work (start-up and tear-down), weighed to choose
+    #: between a job per chain and one job for the whole plan. None: learned from the last run record.
+    job_overhead_s: Optional[float] = None
     on_failure: str = "fail-fast"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_s: Optional[float] = None  # per recipe (per attempt); None: no limit

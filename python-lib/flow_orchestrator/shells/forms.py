@@ -62,7 +62,7 @@ SCHEMA_AND_VERIFY_FIELDS = (
 
 #: Form fields of the Build pipeline macro that make its build configuration.
 MACRO_FIELDS = (
-    ("targets", "recipes", "zones", "select", "exclude", "build_mode", "strategy")
+    ("targets", "recipes", "zones", "select", "exclude", "build_mode", "strategy", "job_overhead_s")
     + POLICY_FIELDS
     + ("dry_run", "resume_last_run", "record_folder", "partitions")
     + SCHEMA_AND_VERIFY_FIELDS
@@ -71,7 +71,7 @@ MACRO_FIELDS = (
 
 #: Step fields that make its build configuration (``recipes`` is the ordered pipeline).
 STEP_FIELDS = (
-    ("recipes", "zones", "reorder", "build_mode", "strategy", "parallel")
+    ("recipes", "zones", "reorder", "build_mode", "strategy", "job_overhead_s", "parallel")
     + POLICY_FIELDS
     + ("resume_last_run", "record_folder", "partitions")
     + SCHEMA_AND_VERIFY_FIELDS
@@ -95,6 +95,7 @@ FIELD_TYPES = {
     "exclude": ("STRING",),
     "build_mode": ("SELECT",),
     "strategy": ("SELECT",),
+    "job_overhead_s": ("DOUBLE", "INT"),
     "max_parallel": ("INT",),
     "on_failure": ("SELECT",),
     "retries": ("INT",),
