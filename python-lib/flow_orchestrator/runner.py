@@ -1010,7 +1010,7 @@ class _Run:
                 unit.log_excerpt = excerpt
             if error.transient and self._may_retry(unit) and not self.stopping:
                 self._schedule_retry(unit, attempt, error, now)
-            else:
+            elif not self._continue_rest(unit, now, error):
                 self._finish(unit, "FAILED", now, error)
         else:
             # DSS's own cause (a restart lost the job) wins over our abort request: it is what ended the job
@@ -1154,6 +1154,50 @@ class _Run:
             self._begin_stop("fail-fast")
         if state != "NOT_RUN":
             self._sink(force=state != "SUCCESS")
+
+    def _continue_rest(self, unit: _Unit, now: float, error: RecipeError) -> bool:
+        """A failed shared job holding independent recipes (one job for the whole plan), with ``on_failure`` continue:
+        the recipes DSS never started and that wait for no recipe that did not succeed go on in a new job, as they
+        would with a job each; the others end now with their own activities' outcomes. False when nothing goes on.
+
+        Only for a unit no other unit waits for (its recipes' states are settled one by one)."""
+        if self.options.on_failure != "continue" or self.stopping or not unit.per_activity or not unit.activities:
+            return False
+        if self.sched.downstream[unit.index]:
+            return False
+        own = _own_activities(unit.activities)
+        names = {run.name for run in unit.runs}
+        started = {n for n in names if own.get(n) is not None and own[n].started_at_ms}
+        succeeded = {n for n in started if own[n].state in ("DONE", "SKIPPED")}
+        if not started - succeeded:
+            return False  # the job failed before (or besides) any activity: the job's own failure
+        rest: Dict[str, RecipeRun] = {}
+        for run in unit.runs:  # plan order: upstream recipes are decided first
+            ups = [u for u in self.plan.recipe(run.name).upstream if u in names]
+            if run.name not in started and all(u in succeeded or u in rest for u in ups):
+                rest[run.name] = run
+        if not rest:
+            return False
+        job_id = unit.runs[0].job_ids[-1] if unit.runs[0].job_ids else None
+        unit.runs = [run for run in unit.runs if run.name not in rest]
+        self._record_final(unit, "FAILED", now, error)  # each from its own activity (a shared job's unit)
+        for run in rest.values():  # the failed job never ran them: not one of their attempts
+            if run.job_ids and run.job_ids[-1] == job_id:
+                run.job_ids.pop()
+                run.job_urls.pop()
+                run.attempt_history.pop()
+                run.attempts = len(run.job_ids)
+            if not run.job_ids:
+                run.started_at = None
+        unit.runs = list(rest.values())
+        unit.outputs = tuple(dict.fromkeys(o for r in unit.runs for o in self.plan.recipe(r.name).outputs))
+        unit.name = _group_name([r.name for r in unit.runs])
+        unit.attempt = max(len(r.job_ids) for r in unit.runs)
+        unit.first_start = unit.dss_span = unit.error = unit.log_excerpt = unit.activities = None
+        logger.info("%s: going on in a new job without the recipes that did not succeed", unit.name)
+        self.sched.retry_at(unit.index, now)
+        self._sink(force=True)
+        return True
 
     def _record_final(self, unit: _Unit, state: str, now: float, error: Optional[RecipeError] = None) -> None:
         """Write a unit's final state into its recipes' records and tell the event consumer."""
