@@ -78,6 +78,7 @@ from .errors import DSSAccessError, DSSPermissionError, GraphError
 from .events import EventConsumer, ProgressEvent, shielded
 from .failures import classify, compile_patterns, extract_log_excerpt
 from .grouping import GROUPED, split_groups
+from .job_costs import WHOLE_PLAN
 from .plan import BuildPlan, PlannedRecipe, per_recipe_job_type, with_job_groups
 from .polling import (  # noqa: F401 - the polling constants are part of the runner's documented behaviour
     COALESCE_FRACTION,
@@ -438,7 +439,7 @@ class _Run:
                 [runs[self.order[name]] for name in group],
                 tuple(dict.fromkeys(o for r in members for o in r.outputs)),
                 job_type,
-                sum(r.expected_duration_s or 0.0 for r in members) if known else None,
+                self._group_expected_s(members) if known else None,
                 max(float(r.bottom_level_s) for r in members),
             )
             unit.per_activity = len(group) > 1
@@ -446,6 +447,17 @@ class _Run:
             upstream.append(self._group_upstream(g, members, group_of))
         self._adopt_once(units)
         return units, Scheduler(upstream, [u.priority for u in units])
+
+    def _group_expected_s(self, members: Sequence[PlannedRecipe]) -> float:
+        """Expected seconds of a group's job: the planner's estimate for one job holding the whole plan (it counts the
+        job's overhead once, where recipes' durations learned from jobs of their own each include one), else its
+        longest path of expected durations (a chain's sum)."""
+        grouping = self.plan.grouping
+        if grouping is not None and grouping.kind == WHOLE_PLAN and len(members) == len(self.plan.recipes):
+            estimate = dict(grouping.estimates).get(WHOLE_PLAN)
+            if estimate is not None:
+                return estimate
+        return _longest_path_s(members)
 
     def _group_upstream(self, g: int, members: Sequence[PlannedRecipe], group_of: Mapping[str, int]) -> List[int]:
         """The groups the recipes of group ``g`` wait for; a plan whose order or groups contradict the Flow fails."""
@@ -1588,6 +1600,16 @@ def _job_duration(snapshot: JobSnapshot) -> Optional[float]:
     if not start or not end or end < start:
         return None
     return round((end - start) / 1000.0, 3)
+
+
+def _longest_path_s(members: Sequence[PlannedRecipe]) -> float:
+    """Expected seconds of a job holding ``members`` (in dependency order): its longest path of expected durations
+    (a chain's sum; independent recipes of one job for the whole plan run side by side)."""
+    finish: Dict[str, float] = {}
+    for recipe in members:
+        start = max((finish[u] for u in recipe.upstream if u in finish), default=0.0)
+        finish[recipe.name] = start + (recipe.expected_duration_s or 0.0)
+    return max(finish.values(), default=0.0)
 
 
 def _job_overhead(snapshot: JobSnapshot) -> Optional[float]:
