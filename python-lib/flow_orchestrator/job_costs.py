@@ -80,10 +80,17 @@ class GroupingChoice:
 def learn_job_overhead(record: Optional[Mapping]) -> Optional[JobOverhead]:
     """The median per-job overhead of the successful jobs of a run record, or None when the record cannot tell.
 
-    A job tells when its attempt says it (``overhead_s``: the runner read the job's activities), or when its recipes'
-    times are their own activities' (a shared job: grouped jobs, single job): DSS's job duration minus the span of
-    those activities. A recipe whose times are its job's own (one job per recipe) says nothing.
+    The record's own summary (``job_overhead``, kept by a compacted record) comes first. Else a job tells when its
+    attempt says it (``overhead_s``: the runner read the job's activities), or when its recipes' times are their own
+    activities' (a shared job: grouped jobs, single job): DSS's job duration minus the span of those activities. A
+    recipe whose times are its job's own (one job per recipe) says nothing.
     """
+    run_id = (record or {}).get("run_id")
+    source = f"run {run_id}" if run_id else "the last run"
+    summary = (record or {}).get("job_overhead")
+    if isinstance(summary, Mapping) and _seconds(summary.get("median_s")) is not None:
+        jobs = summary.get("jobs")
+        return JobOverhead(float(summary["median_s"]), source, jobs if isinstance(jobs, int) else 0)
     samples: Dict[str, float] = {}
     jobs: Dict[str, Tuple[float, str, str]] = {}  # job id -> (DSS duration, job start, job end)
     spans: Dict[str, List[Tuple[datetime, datetime]]] = {}
@@ -109,8 +116,7 @@ def learn_job_overhead(record: Optional[Mapping]) -> Optional[JobOverhead]:
         samples[job] = max(jobs[job][0] - span, 0.0)
     if not samples:
         return None
-    run_id = (record or {}).get("run_id")
-    return JobOverhead(round(median(samples.values()), 3), f"run {run_id}" if run_id else "the last run", len(samples))
+    return JobOverhead(round(median(samples.values()), 3), source, len(samples))
 
 
 def own_activity_span(item: Mapping) -> Optional[Tuple[str, datetime, datetime]]:
@@ -128,20 +134,38 @@ def own_activity_span(item: Mapping) -> Optional[Tuple[str, datetime, datetime]]
     return str(last["job_id"]), start, end
 
 
+def own_duration_s(item: Mapping, shared: bool) -> Optional[float]:
+    """Seconds of a successful recipe's own activity, where the record says it: its times differ from its job's, or a
+    compacted record (no attempt history) keeps the ``duration_s`` of a recipe that ``shared`` a grouped job (taken
+    from its activity; a single-job record's could be the whole job's). None otherwise."""
+    own = own_activity_span(item)
+    if own is not None:
+        return (own[2] - own[1]).total_seconds()
+    if shared and not item.get("attempt_history"):
+        return _seconds(item.get("duration_s"))
+    return None
+
+
 def recipe_work_from_record(record: Optional[Mapping], overhead_s: Optional[float]) -> Dict[str, float]:
     """Seconds of work each successful recipe of a record did, without its job's overhead: its own activity's time
     where the record has it, else its job's DSS duration minus ``overhead_s`` (a job of its own)."""
     out: Dict[str, float] = {}
-    for item in (record or {}).get("recipes") or ():
-        if not isinstance(item, Mapping) or item.get("state") != "SUCCESS":
-            continue
+    items = [i for i in (record or {}).get("recipes") or () if isinstance(i, Mapping) and i.get("state") == "SUCCESS"]
+    sharing: Dict[object, int] = {}  # last job id -> recipes it built
+    for item in items:
+        history = item.get("attempt_history") or ()
+        if history and isinstance(history[-1], Mapping):
+            sharing[history[-1].get("job_id")] = sharing.get(history[-1].get("job_id"), 0) + 1
+    for item in items:
         name = str(item.get("name"))
-        own = own_activity_span(item)
+        own = own_duration_s(item, bool(item.get("job_group")))
         if own is not None:
-            out[name] = (own[2] - own[1]).total_seconds()
+            out[name] = own
             continue
         history = item.get("attempt_history") or ()
         last = history[-1] if history and isinstance(history[-1], Mapping) else {}
+        if sharing.get(last.get("job_id"), 0) > 1:
+            continue  # a shared job's time is not this recipe's work
         duration = _seconds(last.get("job_duration_s"))
         if duration is None:
             duration = _seconds(item.get("duration_s"))

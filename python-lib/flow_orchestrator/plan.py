@@ -11,7 +11,7 @@ from typing import Collection, Dict, Iterable, List, Mapping, NamedTuple, Option
 from .config.model import BUILD_MODE_LABELS, BuildConfig
 from .graph import FlowGraph, bottom_levels_of, critical_path_of, gc_paused, layers_of
 from .grouping import GROUPED, job_groups, one_partitioning
-from .job_costs import WHOLE_PLAN, GroupingChoice, JobOverhead, choose_grouping, own_activity_span
+from .job_costs import WHOLE_PLAN, GroupingChoice, JobOverhead, choose_grouping, own_duration_s
 from .port import OutputRef, value_eq, value_ne
 from .selection import order_by_preference, resolve_selection
 from .text import format_duration
@@ -407,10 +407,9 @@ def expected_durations_from_record(record: Mapping) -> Dict[str, float]:
             continue
         duration = None
         if single_job or item.get("job_group"):
-            own = own_activity_span(item)
-            if own is None:
+            duration = own_duration_s(item, shared=bool(item.get("job_group")))
+            if duration is None:
                 continue
-            duration = (own[2] - own[1]).total_seconds()
         for attempt in reversed(item.get("attempt_history") or () if duration is None else ()):
             if isinstance(attempt, Mapping) and attempt.get("state") == "SUCCESS":
                 duration = attempt.get("job_duration_s")

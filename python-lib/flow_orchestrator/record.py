@@ -237,6 +237,9 @@ class RunRecord:
     propagation: Optional[Dict[str, Any]] = None  # "propagate schema first": per source, diffs or the preview
     verification: Optional[Dict[str, Any]] = None  # "verify after build": one result per expectation
     cause: Optional[str] = None  # why a FAILED or CANCELLED run did not succeed, in one sentence
+    #: What this run's successful jobs cost besides their activities (``median_s`` over ``jobs``): what the next
+    #: grouped run weighs. A top-level summary, so a compacted record (no attempt history) still tells it.
+    job_overhead: Optional[Dict[str, Any]] = None
     #: Indexes of recipes changed since the last :meth:`take_changes` (what a journal appends; not serialised).
     changed: set = field(default_factory=set, init=False, repr=False, compare=False)
     #: Grows at every :meth:`touch`: a sink that keeps its own copy (the run history) skips an unchanged record.
@@ -273,6 +276,7 @@ class RunRecord:
                 ("propagation", self.propagation),
                 ("verification", self.verification),
                 ("cause", self.cause),
+                ("job_overhead", self.job_overhead),
             )
             if value is not None
         }
@@ -315,6 +319,7 @@ class RunRecord:
             propagation=data.get("propagation"),
             verification=data.get("verification"),
             cause=data.get("cause"),
+            job_overhead=data.get("job_overhead") if isinstance(data.get("job_overhead"), dict) else None,
         )
 
 

@@ -68,10 +68,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import statistics
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .config.model import RunOptions
 from .errors import DSSAccessError, DSSPermissionError, GraphError
@@ -1507,6 +1508,7 @@ class _Run:
         record.duration_s = round(now - self.t0, 3)
         self._span_every_job(record)
         record.cause = self._run_cause() if record.state != "SUCCESS" else None
+        record.job_overhead = _measured_overhead(record)
         counts = record.counts
         summary = ", ".join(f"{n} {state.lower().replace('_', ' ')}" for state, n in counts.items() if n)
         because = f". {record.cause}" if record.cause else ""
@@ -1600,6 +1602,14 @@ def _job_duration(snapshot: JobSnapshot) -> Optional[float]:
     if not start or not end or end < start:
         return None
     return round((end - start) / 1000.0, 3)
+
+
+def _measured_overhead(record: RunRecord) -> Optional[Dict[str, Any]]:
+    """The median overhead of the run's successful jobs whose activities were read (``overhead_s`` of an attempt)."""
+    samples = {a.job_id: a.overhead_s for r in record.recipes for a in r.attempt_history if a.overhead_s is not None}
+    if not samples:
+        return None
+    return {"median_s": round(statistics.median(samples.values()), 3), "jobs": len(samples)}
 
 
 def _longest_path_s(members: Sequence[PlannedRecipe]) -> float:

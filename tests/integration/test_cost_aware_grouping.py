@@ -55,6 +55,12 @@ def test_a_run_planned_from_the_last_one_runs_the_layered_plan_as_one_job(emulat
     assert data["state"] == "SUCCESS" and len(first.jobs) == 3  # no overhead known yet: chains
     assert data["plan"]["job_groups"] == [[LAB], [NOTES], [JOIN, TRAIN]]
     assert data["plan"]["grouping"]["kind"] == CHAINS and "unknown" in data["plan"]["grouping"]["reason"]
+    # the chain's job: its activities are read once it ends, for each recipe's times and for the job's overhead
+    chain_job = first.recipe(JOIN)["attempt_history"][-1]
+    assert chain_job["job_id"] == first.recipe(TRAIN)["job_ids"][-1]
+    assert 2 * OVERHEAD_S <= chain_job["overhead_s"] < 2 * OVERHEAD_S + 0.5
+    assert first.recipe(JOIN)["started_at"] != chain_job["started_at"]  # its own activity's start, not the job's
+    assert 2 * OVERHEAD_S <= data["job_overhead"]["median_s"] < 2 * OVERHEAD_S + 0.5  # kept by a compacted record
 
     second = run_pipeline(emulator, key, config, tmp_path / "second.json", previous_record=first.data)
     data = assert_run_settled(second)

@@ -56,6 +56,17 @@ def test_plan_starts_nothing_and_prints_layers(dss_target, run, capsys):
     assert job_starts(dss_target) == before
 
 
+def test_plan_with_expensive_jobs_says_it_runs_one_job_for_the_whole_plan(dss_target, run, capsys):
+    before = job_starts(dss_target)
+    code, record = run("plan", "--job-overhead-s", "5")
+    out = capsys.readouterr().out
+    assert code == 0 and job_starts(dss_target) == before
+    grouping = record["plan"]["grouping"]
+    assert grouping["kind"] == "whole-plan" and grouping["job_overhead_s"] == 5.0
+    assert record["plan"]["job_groups"] == [[r["name"] for r in record["plan"]["recipes"]]]
+    assert "Grouping: one job for the whole plan: jobs cost ~5.0 s to start (set in 'DSS job start-up cost')" in out
+
+
 def test_build_runs_aggregations_in_parallel_then_join_then_training(dss_target, run, tmp_path):
     html = tmp_path / "report.html"
     code, record = run("build", "--max-parallel", "4", "--html", str(html))
@@ -113,10 +124,10 @@ def test_unknown_recipe_gets_a_suggestion_and_exit_code_2(dss_target, run, capsy
 
 
 def test_bad_numbers_are_all_reported_at_once(dss_target, run, capsys):
-    code, _ = run("build", "--max-parallel", "0", "--retries", "-1", "--timeout", "-5")
+    code, _ = run("build", "--max-parallel", "0", "--retries", "-1", "--timeout", "-5", "--job-overhead-s", "-1")
     err = capsys.readouterr().err
     assert code == 2
-    for flag in ("--max-parallel", "--retries", "--timeout"):
+    for flag in ("--max-parallel", "--retries", "--timeout", "--job-overhead-s"):
         assert flag in err
 
 

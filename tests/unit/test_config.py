@@ -370,3 +370,15 @@ def test_run_options_are_checked_once_when_parsed_and_the_runner_trusts_them():
         "--transient-pattern",
         "--poll-max-s",
     ]
+
+
+def test_the_dss_job_start_up_cost_is_a_number_of_seconds_or_learned_when_empty():
+    for source in ("macro", "step", "cli"):
+        assert parse_build_config({"job_overhead_s": 3}, source).options.job_overhead_s == 3.0
+        assert isinstance(parse_build_config({"job_overhead_s": 3}, source).options.job_overhead_s, float)
+        assert parse_build_config({"job_overhead_s": None}, source).options.job_overhead_s is None
+    assert parse_build_config({"job_overhead_s": 0}).options.job_overhead_s == 0.0  # jobs are free: chains
+    assert "job_overhead_s" in problems_of({"job_overhead_s": -1})
+    assert "--job-overhead-s" in problems_of({"job_overhead_s": -1}, "cli")
+    config = parse_build_config({"job_overhead_s": 2.5, "strategy": "grouped"})
+    assert config_from_dict(config_to_dict(config)) == config

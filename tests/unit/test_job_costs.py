@@ -299,3 +299,21 @@ def test_every_candidate_is_a_valid_grouping_and_the_choice_is_never_clearly_wor
     for name, ups in upstream.items():
         longest[name] = work.get(name, 1.0) + max((longest[u] for u in ups), default=0.0)
     assert chosen >= overhead + max(longest.values()) - 1e-3
+
+
+def test_a_compacted_record_still_tells_the_overhead_and_the_shared_recipes_work():
+    """The project variable keeps a compacted record (no attempt history for successful recipes): the record's own
+    summary says the overhead, and a recipe that shared a grouped job keeps its activity's duration_s."""
+    record = grouped_record()
+    record["job_overhead"] = {"median_s": 2.5, "jobs": 3}
+    for item in record["recipes"]:
+        item.pop("attempt_history")
+    assert learn_job_overhead(record) == JobOverhead(2.5, "run 20261206T100000Z-abc123", 3)
+    assert recipe_work_from_record(record, 2.5) == {"a": 2.0, "b": 3.0, "c": 1.0, "d": 5.0, "e": 2.5}
+    assert expected_durations_from_record(record) == {"a": 2.0, "b": 3.0, "c": 1.0, "d": 5.0, "e": 5.0}
+
+
+def test_a_recipe_of_a_shared_job_whose_activity_was_not_read_gives_no_work():
+    job = attempt("S1", 0, 20)
+    record = {"run_id": "S", "plan": {"strategy": "single-job"}, "recipes": [item("a", job, 3, 5), item("b", job)]}
+    assert recipe_work_from_record(record, 7.0) == {"a": 2.0}
