@@ -317,3 +317,15 @@ def test_a_recipe_of_a_shared_job_whose_activity_was_not_read_gives_no_work():
     job = attempt("S1", 0, 20)
     record = {"run_id": "S", "plan": {"strategy": "single-job"}, "recipes": [item("a", job, 3, 5), item("b", job)]}
     assert recipe_work_from_record(record, 7.0) == {"a": 2.0}
+
+
+def test_the_html_report_says_which_grouping_and_why_escaped():
+    from flow_orchestrator.record import new_record
+    from flow_orchestrator.report.html import render_build_report
+
+    plan = with_job_groups(
+        make_test_plan(layered(4, 3), strategy=GROUPED), overhead=JobOverhead(3.0, "run <b>R1</b>", 2), max_parallel=4
+    )
+    html = render_build_report(new_record(plan).to_dict())
+    assert "one job for the whole plan: jobs cost ~3.0 s to start (learned from run &lt;b&gt;R1&lt;/b&gt;" in html
+    assert "<b>R1</b>" not in html

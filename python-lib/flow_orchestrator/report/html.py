@@ -554,6 +554,9 @@ def _run_facts(record: Mapping[str, Any], project_key: str, base_url: Any) -> Li
     if groups:
         text = "; ".join("{}: {}".format(g["number"], " → ".join(g["recipes"])) for g in groups)
         facts.append(("Job groups (one DSS job each)", text, None))
+    grouping = plan.get("grouping")
+    if isinstance(grouping, Mapping) and grouping.get("reason"):
+        facts.append(("Grouping", _text(grouping["reason"]), None))
     for key, label in (
         ("max_parallel", "Max parallel jobs"),
         ("on_failure", "On failure"),
