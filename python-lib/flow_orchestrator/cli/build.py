@@ -58,7 +58,8 @@ def _run_args(parser: argparse.ArgumentParser, *, for_resume: bool = False) -> N
         default=default,
         choices=list(STRATEGIES),
         help="grouped (the default): a chain of recipes that can only run one after another is one DSS job, "
-        "independent branches separate jobs; per-recipe: a job each; single-job: the whole plan in one job",
+        "independent branches separate jobs, or the whole plan one job when DSS jobs are expensive "
+        "(--job-overhead-s); per-recipe: a job each; single-job: the whole plan in one job",
     )
     group.add_argument(
         "--job-overhead-s",
