@@ -250,3 +250,49 @@ def test_grouped_jobs_keep_the_rules_on_random_flows(scenario):
     if not doomed and not refused:
         assert record.state == "SUCCESS"
     assert dss.live_jobs() == []
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_one_job_for_the_whole_plan_keeps_the_rules_on_random_flows(scenario):
+    """Cost-aware grouped jobs with expensive jobs: the whole plan is one job of independent recipes (not a chain)."""
+    from flow_orchestrator.job_costs import WHOLE_PLAN, JobOverhead
+    from flow_orchestrator.plan import with_job_groups
+
+    upstream, durations, accurate, patterns, options = scenario
+    plan = make_test_plan(upstream, durations=durations if accurate else None, strategy="grouped")
+    plan = with_job_groups(plan, overhead=JobOverhead(10_000.0, "setting"), max_parallel=options.max_parallel)
+    whole = plan.grouping.kind == WHOLE_PLAN
+    behaviours = {name: behaviour_of(durations[name], patterns.get(name)) for name in upstream}
+    clock = VirtualClock()
+    dss = FakeDSS(plan, clock, behaviours, max_parallel=options.max_parallel, activities=True)
+    record = run_plan(plan, dss, options, clock=clock, wait=clock.wait, rng=random.Random(5), wall=dss.wall_now)
+    validate_record(record.to_dict())
+    assert dss.violations == [] and dss.live_jobs() == []
+    assert len(dss.starts) <= len(plan.recipes) * (1 + options.retry.retries)
+    recorded_jobs = {job for run in record.recipes for job in run.job_ids}
+    assert recorded_jobs == set(dss.jobs)
+    for run in record.recipes:
+        assert run.attempts == len(run.job_ids) == len(run.attempt_history) <= 1 + options.retry.retries
+        if run.attempts:
+            assert run.state not in ("NOT_RUN", "SKIPPED"), (run.name, run.state, run.attempt_history)
+            assert run.state == run.attempt_history[-1].state, (run.name, run.state, run.attempt_history)
+        if run.state == "SUCCESS" and run.attempts:
+            assert dss.recipe_done(run.name, clock()), run.name
+    states = {r.name: r.state for r in record.recipes}
+    failed = {name for name, state in states.items() if state in ("FAILED", "TIMED_OUT", "ABORTED")}
+    for run in record.recipes:
+        if run.state == "SKIPPED":
+            assert run.skipped_because and set(run.skipped_because) <= failed, (run.name, run.skipped_because)
+    simple = all(kind in ("fails", "transient") for kind, _ in patterns.values())
+    if whole and simple and options.on_failure == "continue":  # what one job per recipe gives
+        doomed = doomed_states(patterns, options.retry.retries)
+        expected: Dict[str, str] = {}
+        for name in plan.names:
+            if any(expected[u] != "SUCCESS" for u in upstream[name]):
+                expected[name] = "SKIPPED"
+            else:
+                expected[name] = doomed.get(name, "SUCCESS")
+        assert states == expected
+    if not patterns:
+        assert record.state == "SUCCESS"
