@@ -329,3 +329,6 @@ def test_the_html_report_says_which_grouping_and_why_escaped():
     html = render_build_report(new_record(plan).to_dict())
     assert "one job for the whole plan: jobs cost ~3.0 s to start (learned from run &lt;b&gt;R1&lt;/b&gt;" in html
     assert "<b>R1</b>" not in html
+    dry = render_build_report(new_record(plan, dry_run=True).to_dict())  # the plan section of a dry run
+    assert "The whole plan runs as one DSS job" in dry and "Each chain below" not in dry
+    assert "learned from run &lt;b&gt;R1&lt;/b&gt;" in dry

@@ -637,7 +637,14 @@ def _plan_view(plan: Mapping[str, Any], *, run_facts: bool = True) -> Dict[str, 
         "notes": [_text(n) for n in plan.get("notes") or []],
         "facts": facts,
         "job_groups": _shared_job_groups(plan),
+        "grouping": _grouping(plan),
     }
+
+
+def _grouping(plan: Mapping[str, Any]) -> Dict[str, Any]:
+    """Grouped jobs: whether the whole plan is one DSS job (cost-aware choice) and why this grouping."""
+    grouping = plan.get("grouping") if isinstance(plan.get("grouping"), Mapping) else {}
+    return {"whole_plan": grouping.get("kind") == "whole-plan", "reason": _text(grouping.get("reason") or "")}
 
 
 # ---------------------------------------------------------------------------------------------- timeline
