@@ -67,6 +67,41 @@ def test_plan_with_expensive_jobs_says_it_runs_one_job_for_the_whole_plan(dss_ta
     assert "Grouping: one job for the whole plan: jobs cost ~5.0 s to start (set in 'DSS job start-up cost')" in out
 
 
+def test_plan_learns_the_job_cost_from_an_earlier_record_given_with_learn_from(dss_target, run, capsys, tmp_path):
+    """CI keeps the last run's --json: --learn-from plans with it (durations, what a DSS job costs to start)."""
+    code, built = run("build")
+    assert code == 0, built
+    built["job_overhead"] = {"median_s": 5.0, "jobs": 3}  # as a run on an instance with slow job start-ups records
+    earlier = tmp_path / "last-run.json"
+    earlier.write_text(json.dumps(built), encoding="utf-8")
+    before = job_starts(dss_target)
+    code, record = run("plan", "--learn-from", str(earlier))
+    out = capsys.readouterr().out
+    assert code == 0 and job_starts(dss_target) == before
+    grouping = record["plan"]["grouping"]
+    assert grouping["kind"] == "whole-plan" and grouping["job_overhead_s"] == 5.0
+    assert built["run_id"] in out and "one job for the whole plan" in out
+
+
+def test_learn_from_a_missing_file_or_another_projects_run_is_refused_naming_the_flag(
+    dss_target, run, capsys, tmp_path
+):
+    before = job_starts(dss_target)
+    code, _ = run("build", "--learn-from", str(tmp_path / "nowhere.json"))
+    err = capsys.readouterr().err
+    assert code == 2 and "--learn-from" in err and "nowhere.json" in err
+    code, planned = run("plan")
+    assert code == 0
+    planned["project_key"] = "ANOTHER"
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(planned), encoding="utf-8")
+    capsys.readouterr()
+    code, _ = run("build", "--learn-from", str(other))
+    err = capsys.readouterr().err
+    assert code == 2 and "--learn-from" in err and "ANOTHER" in err and dss_target.project_key in err
+    assert job_starts(dss_target) == before
+
+
 def test_build_runs_aggregations_in_parallel_then_join_then_training(dss_target, run, tmp_path):
     html = tmp_path / "report.html"
     code, record = run("build", "--max-parallel", "4", "--html", str(html))

@@ -177,6 +177,13 @@ def add_commands(commands) -> None:
     _selection_args(build)
     _run_args(build)
     build.add_argument("--dry-run", action="store_true", help="plan only (same as the plan command)")
+    for command in (plan, build):
+        command.add_argument(
+            "--learn-from",
+            metavar="FILE",
+            help="an earlier run record (JSON, e.g. the last CI run's --json) to plan with: each recipe's expected "
+            "duration and what a DSS job costs to start (grouped jobs); default: the run history folder's last record",
+        )
     _schema_and_verify_args(build)
     _history_args(build)
     output_args(build)
@@ -237,6 +244,26 @@ def _cancel_on_signals(cancel: threading.Event):
     finally:
         for sig, old_handler in previous.items():
             signal.signal(sig, old_handler)
+
+
+def _record_to_learn_from(args: argparse.Namespace, load_record) -> dict:
+    """The ``--learn-from`` record, refused in one line naming the flag when it is unreadable or of another project."""
+    from ..errors import ConfigError
+
+    try:
+        previous = load_record(args.learn_from).to_dict()
+    except ConfigError as error:  # named by the flag the user typed, not the record's own field
+        raise ConfigError([("--learn-from", message) for _, message in error.problems]) from None
+    project = previous.get("project_key")
+    if args.project and project and project != args.project:
+        raise ConfigError(
+            (
+                "--learn-from",
+                f"{args.learn_from} is a run of project {project}, not {args.project}: give a record of "
+                f"project {args.project}",
+            )
+        )
+    return previous
 
 
 def _resume_config(args: argparse.Namespace, previous: dict) -> dict:
@@ -301,6 +328,8 @@ def run_build_command(args: argparse.Namespace) -> int:
         raw = _resume_config(args, previous)
     else:
         raw = _raw_config(args)
+        if getattr(args, "learn_from", None):
+            previous = _record_to_learn_from(args, load_record)
     config = parse_build_config(raw, source="cli")
     if getattr(args, "keep_runs", None) is not None and not config.record_folder:
         raise ConfigError(("--keep-runs", "it limits the runs of the run history folder: give --record-folder too"))
