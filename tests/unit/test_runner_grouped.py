@@ -206,3 +206,43 @@ def test_cancelling_during_a_chain_keeps_what_succeeded_aborts_the_running_recip
     assert states(record) == {"a": "SUCCESS", "b": "ABORTED", "c": "NOT_RUN"}
     assert record.recipe("b").error.message == "Aborted: the run was cancelled"
     assert record.recipe("c").attempts == 0 and record.recipe("c").skipped_because == []
+
+
+def test_a_chain_job_is_expected_to_last_its_recipes_work_plus_what_a_job_costs_dss():
+    """Polling aims at a chain job's end: its recipes' own activity times (learned per recipe) plus the job's start-up
+    and tear-down the plan learned (without it the end was looked for a start-up too early, then found late)."""
+    import dataclasses
+
+    from flow_orchestrator.job_costs import CHAINS, GroupingChoice
+    from flow_orchestrator.plan import with_job_groups
+    from flow_orchestrator.runner import _Run
+
+    durations = {"a": 0.5, "b": 0.25, "c": 0.25, "x": 2.0}
+    plan = with_job_groups(make_test_plan(CHAIN, durations=durations, strategy="grouped"))
+    plan = dataclasses.replace(plan, grouping=GroupingChoice(CHAINS, "learned", 6.0, "run R"), _index={})
+    clock = VirtualClock()
+
+    def units_of(plan):
+        dss = FakeDSS(plan, clock, activities=True)
+        unit_run = _Run(
+            plan,
+            dss,
+            RunOptions(),
+            run_id=None,
+            config_dict=None,
+            dss_url=None,
+            on_event=None,
+            cancel=None,
+            clock=clock,
+            wait=clock.wait,
+            rng=random.Random(1),
+            resumed_from=None,
+            record_sink=None,
+            api_outage_limit_s=900.0,
+            wall=dss.wall_now,
+        )
+        return {tuple(r.name for r in u.runs): u.expected_s for u in unit_run.units}
+
+    assert units_of(plan) == {("a", "b", "c"): 7.0, ("x",): 2.0}  # a recipe alone: its own job's time already
+    unknown = dataclasses.replace(plan, grouping=GroupingChoice(CHAINS, "unknown"), _index={})
+    assert units_of(unknown) == {("a", "b", "c"): 1.0, ("x",): 2.0}
