@@ -1226,6 +1226,16 @@ def _component_layers(size: int, layer_width: int, rng: random.Random) -> List[i
     return layers
 
 
+def _check_generator_arguments(recipes, min_duration: float, max_duration: float, project_key: str) -> None:
+    """What every generated Flow needs: a recipe count, ordered durations and a DSS project key."""
+    if not isinstance(recipes, int) or recipes < 0:
+        raise ValueError(f"recipes must be a non-negative integer, got {recipes!r}")
+    if min_duration < 0 or max_duration < min_duration:
+        raise ValueError(f"durations need 0 <= min_duration <= max_duration, got {min_duration} and {max_duration}")
+    if not re.match(r"^[A-Z][A-Z0-9_]*$", project_key):
+        raise ValueError(f"project_key must be upper-case letters, digits and underscores, got {project_key!r}")
+
+
 def generate_flow(
     recipes: int,
     width: int = 8,
@@ -1246,14 +1256,9 @@ def generate_flow(
     """
     if not isinstance(zones, int) or zones < 0:
         raise ValueError(f"zones must be a non-negative integer, got {zones!r}")
-    if not isinstance(recipes, int) or recipes < 0:
-        raise ValueError(f"recipes must be a non-negative integer, got {recipes!r}")
     if not isinstance(width, int) or width < 1:
         raise ValueError(f"width must be a positive integer, got {width!r}")
-    if min_duration < 0 or max_duration < min_duration:
-        raise ValueError(f"durations need 0 <= min_duration <= max_duration, got {min_duration} and {max_duration}")
-    if not re.match(r"^[A-Z][A-Z0-9_]*$", project_key):
-        raise ValueError(f"project_key must be upper-case letters, digits and underscores, got {project_key!r}")
+    _check_generator_arguments(recipes, min_duration, max_duration, project_key)
     rng = random.Random(seed)
     digits = max(4, len(str(recipes)))
     branches = 1 if recipes < 8 or width < 4 else min(max(2, recipes // 40), width // 2, 16)
@@ -1369,14 +1374,9 @@ def generate_chain_flow(
     the same (no) partitioning: the shape a Flow's cleaning and enrichment steps take, and the one DSS can run as one
     job with several outputs. Names, types and durations as in :func:`generate_flow`, deterministic from ``seed``.
     """
-    if not isinstance(recipes, int) or recipes < 0:
-        raise ValueError(f"recipes must be a non-negative integer, got {recipes!r}")
     if not isinstance(chain_length, int) or chain_length < 1:
         raise ValueError(f"chain_length must be a positive integer, got {chain_length!r}")
-    if min_duration < 0 or max_duration < min_duration:
-        raise ValueError(f"durations need 0 <= min_duration <= max_duration, got {min_duration} and {max_duration}")
-    if not re.match(r"^[A-Z][A-Z0-9_]*$", project_key):
-        raise ValueError(f"project_key must be upper-case letters, digits and underscores, got {project_key!r}")
+    _check_generator_arguments(recipes, min_duration, max_duration, project_key)
     rng = random.Random(seed)
     digits = max(4, len(str(recipes)))
     keys = [f"K{number:02d}" for number in range(1, GENERATED_SOURCE_ROWS + 1)]
