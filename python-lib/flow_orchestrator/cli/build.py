@@ -246,9 +246,10 @@ def _cancel_on_signals(cancel: threading.Event):
             signal.signal(sig, old_handler)
 
 
-def _record_to_learn_from(args: argparse.Namespace, load_record) -> dict:
+def _record_to_learn_from(args: argparse.Namespace) -> dict:
     """The ``--learn-from`` record, refused in one line naming the flag when it is unreadable or of another project."""
     from ..errors import ConfigError
+    from ..record import load_record
 
     try:
         previous = load_record(args.learn_from).to_dict()
@@ -329,7 +330,7 @@ def run_build_command(args: argparse.Namespace) -> int:
     else:
         raw = _raw_config(args)
         if getattr(args, "learn_from", None):
-            previous = _record_to_learn_from(args, load_record)
+            previous = _record_to_learn_from(args)
     config = parse_build_config(raw, source="cli")
     if getattr(args, "keep_runs", None) is not None and not config.record_folder:
         raise ConfigError(("--keep-runs", "it limits the runs of the run history folder: give --record-folder too"))
