@@ -26,7 +26,8 @@ import graphlib
 import heapq
 import operator
 from collections import deque
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from functools import partial
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from .errors import GraphError
 from .port import OutputRef
@@ -46,6 +47,8 @@ JOB_OUTPUT_TYPES = {
 
 _EMPTY: Tuple[str, ...] = ()
 _PREDECESSORS = operator.itemgetter("predecessors")
+#: ``OutputRef(*fields)`` from a tuple of fields, without a Python frame per output (C-level partial).
+_NEW_OUTPUT_REF = partial(tuple.__new__, OutputRef)
 
 
 def job_output_type(node_type: str) -> str:
@@ -182,6 +185,7 @@ class FlowGraph:
         self._down: Dict[str, List[str]] = {}
         self._order: Tuple[str, ...] = ()
         self._runnable: Tuple[str, ...] = ()
+        self._without_outputs: Optional[Set[str]] = None  # recipes without outputs, when the fast path found them
         self._pos: Optional[Dict[str, int]] = None  # topological index of each recipe, built when first needed
         self._layer: Dict[str, int] = {}
         self._outputs_cache: Dict[str, Tuple[OutputRef, ...]] = {}
@@ -224,79 +228,31 @@ class FlowGraph:
         """The fast path, for a *plain* Flow: every link joins one of its recipes to a non-recipe node. False if not.
 
         That is most Flows (no implicit recipes, no recipes of other projects). One pass over the nodes checks their
-        shape and counts the links listed on each side; one pass over the recipes then looks up each input and output
-        node once, which checks the link from the far end too, gives the producers (upstream) and the job outputs, and
+        shape, counts the links listed on each side and, at each recipe, looks up each input and output node once,
+        which checks the link from the far end too and gives the producers (upstream), the readers (downstream) and
         the layers while every recipe's upstream precedes it in the payload (the usual case: DSS lists objects as they
-        were created, and a recipe is created after its inputs). If these links, each listed on both ends and once,
-        are as many as all the links, there is no other link: every other node's predecessors are recipes, so the
-        upstream found is complete, and the payload is regular (see :func:`_is_regular`). Nothing is kept unless all
-        of this holds; the general path then starts over.
+        were created, and a recipe is created after its inputs); see :func:`_plain_links`. If these links, each listed
+        on both ends and once, are as many as all the links, there is no other link: every other node's predecessors
+        are recipes, so the upstream found is complete, and the payload is regular (see :func:`_is_regular`). Nothing
+        is kept unless all of this holds; the general path then starts over.
         """
         nodes = self._nodes
-        shape = _plain_shape(nodes)
-        if shape is None:
+        links = _plain_links(nodes)
+        if links is None:
             return False
-        recipe_nodes, dotted, pred_links = shape
-        foreign = self._foreign_owners(dotted)
-        recipes = [key for key, _ in recipe_nodes]
-        if foreign and not foreign.keys().isdisjoint(recipes):
+        foreign = self._foreign_owners(links.dotted)
+        if foreign and not foreign.keys().isdisjoint(links.recipes):
             return False  # a recipe of another project: the general path sees through it
-
-        up: Dict[str, Tuple[str, ...]] = {}
-        down: Dict[str, List[str]] = {r: [] for r in recipes}
-        layer: Dict[str, int] = {}
-        layer_get = layer.get
-        not_yet = len(recipes)  # above any layer: marks an upstream recipe listed later
-        outputs: Dict[str, Tuple[OutputRef, ...]] = {}
-        new_tuple = tuple.__new__  # OutputRef(...) without the generated __new__'s Python frame
-        recipe_links = 0
-        try:
-            for recipe, node in recipe_nodes:
-                inputs = node["predecessors"]
-                found: List[str] = []
-                for key in inputs:
-                    source = nodes[key]
-                    if recipe not in source["successors"] or source.get("type") == RECIPE_NODE:
-                        return False
-                    found += source["predecessors"]
-                outs = node["successors"]
-                if len(outs) == 1:  # the usual case, without the lists below
-                    key = outs[0]
-                    target = nodes[key]
-                    node_type = target.get("type") or ""
-                    if recipe not in target["predecessors"] or node_type == RECIPE_NODE:
-                        return False
-                    job_type = JOB_OUTPUT_TYPES.get(node_type) or job_output_type(node_type)
-                    outputs[recipe] = (new_tuple(OutputRef, (target.get("ref") or key, job_type, None)),)
-                elif outs:
-                    several = _plain_outputs(recipe, outs, nodes)
-                    if several is None:
-                        return False
-                    outputs[recipe] = several
-                if len(inputs) > 1 and len(set(inputs)) != len(inputs):
-                    return False
-                recipe_links += len(inputs) + len(outs)
-                if len(found) > 1:
-                    found = list(dict.fromkeys(found))
-                up[recipe] = ups = tuple(found)
-                top = -1
-                for u in ups:
-                    down[u].append(recipe)  # KeyError if u is not a recipe: not a plain Flow
-                    depth = layer_get(u, not_yet)
-                    if depth > top:
-                        top = depth
-                layer[recipe] = top + 1
-        except KeyError:  # a dangling link, or a producer that is not a recipe
-            return False
-        if recipe_links != pred_links:
+        outputs = _plain_job_outputs(links, nodes)
+        if outputs is None:
             return False
         self._project = foreign
-        self._flow_recipes = recipes
-        self._recipe_set = set(recipes)
-        self._up = up
-        self._down = down
-        if layer and max(layer.values()) < not_yet:
-            self._layer = layer
+        self._flow_recipes = links.recipes
+        self._recipe_set = set(links.recipes)
+        self._up = links.up
+        self._down = links.down
+        self._layer = links.layer
+        self._without_outputs = links.without_outputs
         self._outputs_cache = outputs
         self._remake_foreign_outputs()
         return True
@@ -432,8 +388,12 @@ class FlowGraph:
         if not self._layer:
             self._layer = self._kahn_layers()
         self._order = order = tuple(sorted(self._flow_recipes, key=self._layer.__getitem__))
-        nodes = self._nodes
-        self._runnable = tuple([r for r in order if nodes[r]["successors"]])  # recipes with at least one output
+        idle = self._without_outputs
+        if idle is None:
+            nodes = self._nodes
+            self._runnable = tuple([r for r in order if nodes[r]["successors"]])  # recipes with at least one output
+        else:
+            self._runnable = tuple([r for r in order if r not in idle]) if idle else order
 
     def _kahn_layers(self) -> Dict[str, int]:
         up = self._up
@@ -744,30 +704,131 @@ class FlowGraph:
         return f"FlowGraph(project_key={self.project_key!r}, recipes={len(self._order)}, nodes={len(self._nodes)})"
 
 
-def _plain_shape(nodes: Mapping[str, dict]) -> Optional[Tuple[List[Tuple[str, dict]], List[str], int]]:
-    """First pass of the plain-Flow path: every node has list links, listed as often on both sides.
+class _PlainLinks(NamedTuple):
+    """What the one pass of :func:`_plain_links` finds in a plain Flow (recipes in payload order)."""
 
-    Returns the recipe nodes, the dotted keys (maybe of other projects) and the link count; None if not plain.
+    recipes: List[str]
+    up: Dict[str, Tuple[str, ...]]
+    down: Dict[str, List[str]]
+    layer: Dict[str, int]  # empty when a recipe is listed before one of its upstream recipes (or in a cycle)
+    dotted: List[str]  # node keys with a dot: maybe objects of other projects
+    outputs: Dict[str, Tuple[OutputRef, ...]]  # the job outputs of the recipes with one output
+    several: List[Tuple[str, List[str]]]  # the recipes with several outputs, and their keys
+    without_outputs: Set[str]
+
+
+def _plain_links(nodes: Mapping[str, dict]) -> Optional[_PlainLinks]:
+    """One pass over the nodes for :meth:`FlowGraph._link_plain_flow`; None if the Flow is not plain.
+
+    One pass (not one over all nodes for their shape, then one over the recipes) because what costs is fetching each
+    node from memory; no Python frame per recipe. The type of a recipe's inputs is not checked: an input that is
+    itself a recipe lists the reader among its outputs (checked from the far end), and every recipe's outputs are
+    checked not to be recipes (here, or by :func:`_plain_outputs`). A node of the wrong shape met as a neighbour
+    before its own turn may give a wrong answer or an error on the way, but never a result: its turn comes before
+    the pass ends.
     """
-    recipe_nodes: List[Tuple[str, dict]] = []
+    recipes: List[str] = []
     dotted: List[str] = []
-    pred_links = succ_links = 0
-    for key, node in nodes.items():
-        if type(node) is not dict:
-            return None
-        p = node.get("predecessors")
-        s = node.get("successors")
-        if type(p) is not list or type(s) is not list:
-            return None
-        pred_links += len(p)
-        succ_links += len(s)
-        if node.get("type") == RECIPE_NODE:
-            recipe_nodes.append((key, node))
-        if "." in key:
-            dotted.append(key)
-    if pred_links != succ_links:
+    up: Dict[str, Tuple[str, ...]] = {}
+    down: Dict[str, List[str]] = {}
+    layer: Dict[str, int] = {}
+    layer_get = layer.get
+    not_yet = len(nodes)  # above any layer: marks an upstream recipe listed later
+    outputs: Dict[str, Tuple[OutputRef, ...]] = {}
+    new_output_ref = _NEW_OUTPUT_REF
+    several: List[Tuple[str, List[str]]] = []
+    without_outputs: Set[str] = set()
+    listed_later = False
+    pred_links = succ_links = recipe_links = 0
+    try:
+        for key, node in nodes.items():
+            if type(node) is not dict:
+                return None
+            inputs = node["predecessors"]
+            outs = node["successors"]
+            if type(inputs) is not list or type(outs) is not list:
+                return None
+            pred_links += len(inputs)
+            succ_links += len(outs)
+            if "." in key:
+                dotted.append(key)
+            if node.get("type") != RECIPE_NODE:
+                continue
+            recipes.append(key)
+            down[key] = []
+            recipe_links += len(inputs) + len(outs)
+            if len(inputs) == 1:  # the usual case, without the list below
+                source = nodes[inputs[0]]
+                if key not in source["successors"]:
+                    return None
+                up[key] = ups = tuple(source["predecessors"])
+            else:
+                found: List[str] = []
+                for name in inputs:
+                    source = nodes[name]
+                    if key not in source["successors"]:
+                        return None
+                    found += source["predecessors"]
+                if len(set(inputs)) != len(inputs):
+                    return None
+                up[key] = ups = tuple(dict.fromkeys(found)) if len(found) > 1 else tuple(found)
+            if len(outs) == 1:
+                target = nodes[outs[0]]
+                if key not in target["predecessors"]:
+                    return None
+                node_type = target.get("type") or ""
+                if node_type == RECIPE_NODE:
+                    return None
+                job_type = JOB_OUTPUT_TYPES.get(node_type) or job_output_type(node_type)
+                outputs[key] = (new_output_ref((target.get("ref") or outs[0], job_type, None)),)
+            elif outs:
+                several.append((key, outs))  # checked by _plain_outputs
+            else:
+                without_outputs.add(key)
+            top = -1
+            for u in ups:
+                try:
+                    down[u].append(key)
+                except KeyError:  # listed later (down is then made again below), or not a recipe
+                    listed_later = True
+                depth = layer_get(u, not_yet)
+                if depth > top:
+                    top = depth
+            layer[key] = top + 1
+    except (KeyError, TypeError, AttributeError):  # a dangling link, or a neighbour of the wrong shape
         return None
-    return recipe_nodes, dotted, pred_links
+    if not pred_links == succ_links == recipe_links:
+        return None
+    if layer and max(layer.values()) >= not_yet:
+        layer = {}  # Kahn's algorithm finds the layers, or the cycle
+        if listed_later:
+            down = _readers_in_payload_order(recipes, up)
+            if down is None:
+                return None
+    return _PlainLinks(recipes, up, down, layer, dotted, outputs, several, without_outputs)
+
+
+def _readers_in_payload_order(recipes: List[str], up: Mapping[str, Tuple[str, ...]]) -> Optional[Dict[str, List[str]]]:
+    """The readers of each recipe, in payload order; None if an upstream is not a recipe."""
+    down: Dict[str, List[str]] = {r: [] for r in recipes}
+    try:
+        for recipe in recipes:
+            for u in up[recipe]:
+                down[u].append(recipe)
+    except KeyError:
+        return None
+    return down
+
+
+def _plain_job_outputs(links: _PlainLinks, nodes: Mapping[str, dict]) -> Optional[Dict[str, Tuple[OutputRef, ...]]]:
+    """Each recipe's job outputs, datasets first (none for a recipe without outputs); None if one is a recipe."""
+    outputs = links.outputs
+    for recipe, outs in links.several:
+        refs = _plain_outputs(recipe, outs, nodes)
+        if refs is None:
+            return None
+        outputs[recipe] = refs
+    return outputs
 
 
 def _plain_outputs(recipe: str, outs: List[str], nodes: Mapping[str, dict]) -> Optional[Tuple[OutputRef, ...]]:

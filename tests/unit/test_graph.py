@@ -429,3 +429,90 @@ def test_a_dangling_input_of_a_plain_flow_is_reported_like_any_other():
 def test_outputs_of_many_recipes_at_once_match_outputs():
     graph = FlowGraph.from_payload(flow({"a": (["s"], ["A"]), "b": (["A"], []), "c": (["A"], ["C1", "C2"])}))
     assert graph.outputs_of(["c", "b", "a"]) == [graph.outputs("c"), (), graph.outputs("a")]
+
+
+def takes_the_plain_path(payload: dict, project_key: str = "P") -> bool:
+    graph = FlowGraph()
+    graph.project_key = project_key
+    graph._nodes = payload["nodes"]
+    return graph._link_plain_flow()
+
+
+def with_a_dataset_writing_a_dataset(payload: dict) -> dict:
+    """The payload with a link from dataset B to a new dataset X: one more link between two non-recipes, which
+    evens the link counts of a link between two recipes (counted on both of its recipe ends)."""
+    payload["nodes"]["B"]["successors"].append("X")
+    payload["nodes"]["X"] = {"type": "COMPUTABLE_DATASET", "ref": "X", "predecessors": ["B"], "successors": []}
+    return payload
+
+
+def a_recipe_reading_a_recipe() -> dict:
+    """Regular (each link listed on both ends) but not plain: b reads a's output A and a itself."""
+    payload = flow({"a": ([], ["A"]), "b": (["A"], ["B"])})
+    payload["nodes"]["a"]["successors"].append("b")
+    payload["nodes"]["b"]["predecessors"].append("a")
+    return with_a_dataset_writing_a_dataset(payload)
+
+
+def a_recipe_whose_only_output_is_a_recipe() -> dict:
+    """Regular, not plain: a (without inputs) writes nothing but b, which reads nothing else."""
+    payload = flow({"b": ([], ["B"])})
+    payload["nodes"] = {
+        "a": {"type": "RUNNABLE_RECIPE", "ref": "a", "predecessors": [], "successors": ["b"]},
+        **payload["nodes"],
+    }
+    payload["nodes"]["b"]["predecessors"].append("a")
+    return with_a_dataset_writing_a_dataset(payload)
+
+
+def inputs_listed_on_the_wrong_ends() -> dict:
+    """Link counts even, every output listed on both ends, but s and t each list the other's reader."""
+    payload = flow({"a": (["s"], ["A"]), "b": (["t"], ["B"])})
+    payload["nodes"]["s"]["successors"] = ["b"]
+    payload["nodes"]["t"]["successors"] = ["a"]
+    return payload
+
+
+def an_input_listed_twice() -> dict:
+    """b lists A twice; A's extra successor B (not listing A) evens the link counts."""
+    payload = flow({"a": (["s"], ["A"]), "b": (["A"], ["B"])})
+    payload["nodes"]["b"]["predecessors"].append("A")
+    payload["nodes"]["A"]["successors"].append("B")
+    return payload
+
+
+def listed_out_of_order_with_an_implicit_producer() -> dict:
+    payload = implicit_flow()
+    payload["nodes"] = dict(reversed(list(payload["nodes"].items())))
+    return payload
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        a_recipe_reading_a_recipe(),
+        a_recipe_whose_only_output_is_a_recipe(),
+        inputs_listed_on_the_wrong_ends(),
+        an_input_listed_twice(),
+        implicit_flow(),
+        listed_out_of_order_with_an_implicit_producer(),
+    ],
+)
+def test_a_flow_that_is_not_plain_or_not_regular_takes_the_general_path(payload):
+    assert not takes_the_plain_path(copy.deepcopy(payload))
+    items = [{"name": key, "type": "python"} for key in payload["nodes"]]
+    fast = FlowGraph.from_payload(copy.deepcopy(payload), items, project_key="P")
+    general = GeneralPathOnly.from_payload(copy.deepcopy(payload), items, project_key="P")
+    assert public_views(fast) == public_views(general)
+
+
+def test_a_plain_flow_listed_out_of_order_takes_the_plain_path():
+    assert takes_the_plain_path(listed_out_of_order())
+    assert takes_the_plain_path(clinical(), "CLINICAL")
+
+
+@pytest.mark.parametrize("payload", [a_recipe_reading_a_recipe(), a_recipe_whose_only_output_is_a_recipe()])
+def test_a_recipe_reading_a_recipe_waits_for_it(payload):
+    graph = FlowGraph.from_payload(payload)
+    assert graph.upstream("b") == ("a",)
+    assert graph.recipes == ("a", "b")
