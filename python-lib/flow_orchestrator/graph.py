@@ -186,6 +186,7 @@ class FlowGraph:
         self._order: Tuple[str, ...] = ()
         self._runnable: Tuple[str, ...] = ()
         self._without_outputs: Optional[Set[str]] = None  # recipes without outputs, when the fast path found them
+        self._inputs: Dict[str, Tuple[str, ...]] = {}  # inputs of each recipe, when the fast path made them
         self._pos: Optional[Dict[str, int]] = None  # topological index of each recipe, built when first needed
         self._layer: Dict[str, int] = {}
         self._outputs_cache: Dict[str, Tuple[OutputRef, ...]] = {}
@@ -253,6 +254,7 @@ class FlowGraph:
         self._down = links.down
         self._layer = links.layer
         self._without_outputs = links.without_outputs
+        self._inputs = links.inputs
         self._outputs_cache = outputs
         self._remake_foreign_outputs()
         return True
@@ -555,7 +557,11 @@ class FlowGraph:
 
     def inputs_of(self, recipes: Iterable[str]) -> List[Tuple[str, ...]]:
         """``[inputs(r) for r in recipes]`` without a Python frame per recipe (plans list every recipe's inputs)."""
-        return list(map(tuple, map(_PREDECESSORS, map(self._nodes.__getitem__, recipes))))
+        recipes = list(recipes)
+        try:
+            return list(map(self._inputs.__getitem__, recipes))
+        except KeyError:  # made by the general path, or not a recipe
+            return list(map(tuple, map(_PREDECESSORS, map(self._nodes.__getitem__, recipes))))
 
     def producer(self, computable: str) -> Optional[str]:
         """The recipe of this project that writes the computable, or None (source, foreign, implicit recipe)."""
@@ -715,6 +721,7 @@ class _PlainLinks(NamedTuple):
     outputs: Dict[str, Tuple[OutputRef, ...]]  # the job outputs of the recipes with one output
     several: List[Tuple[str, List[str]]]  # the recipes with several outputs, and their keys
     without_outputs: Set[str]
+    inputs: Dict[str, Tuple[str, ...]]  # each recipe's inputs, as a plan lists them
 
 
 def _plain_links(nodes: Mapping[str, dict]) -> Optional[_PlainLinks]:
@@ -729,6 +736,7 @@ def _plain_links(nodes: Mapping[str, dict]) -> Optional[_PlainLinks]:
     """
     recipes: List[str] = []
     dotted: List[str] = []
+    input_tuples: Dict[str, Tuple[str, ...]] = {}
     up: Dict[str, Tuple[str, ...]] = {}
     down: Dict[str, List[str]] = {}
     layer: Dict[str, int] = {}
@@ -739,7 +747,7 @@ def _plain_links(nodes: Mapping[str, dict]) -> Optional[_PlainLinks]:
     several: List[Tuple[str, List[str]]] = []
     without_outputs: Set[str] = set()
     listed_later = False
-    pred_links = succ_links = recipe_links = 0
+    recipe_links = other_links = 0  # links listed at recipes, and at other nodes
     try:
         for key, node in nodes.items():
             if type(node) is not dict:
@@ -748,15 +756,15 @@ def _plain_links(nodes: Mapping[str, dict]) -> Optional[_PlainLinks]:
             outs = node["successors"]
             if type(inputs) is not list or type(outs) is not list:
                 return None
-            pred_links += len(inputs)
-            succ_links += len(outs)
             if "." in key:
                 dotted.append(key)
             if node.get("type") != RECIPE_NODE:
+                other_links += len(inputs) + len(outs)
                 continue
             recipes.append(key)
             down[key] = []
             recipe_links += len(inputs) + len(outs)
+            input_tuples[key] = tuple(inputs)
             if len(inputs) == 1:  # the usual case, without the list below
                 source = nodes[inputs[0]]
                 if key not in source["successors"]:
@@ -777,9 +785,12 @@ def _plain_links(nodes: Mapping[str, dict]) -> Optional[_PlainLinks]:
                 if key not in target["predecessors"]:
                     return None
                 node_type = target.get("type") or ""
-                if node_type == RECIPE_NODE:
+                if node_type == "COMPUTABLE_DATASET":  # the usual case, without hashing the type
+                    job_type = "DATASET"
+                elif node_type == RECIPE_NODE:
                     return None
-                job_type = JOB_OUTPUT_TYPES.get(node_type) or job_output_type(node_type)
+                else:
+                    job_type = JOB_OUTPUT_TYPES.get(node_type) or job_output_type(node_type)
                 outputs[key] = (new_output_ref((target.get("ref") or outs[0], job_type, None)),)
             elif outs:
                 several.append((key, outs))  # checked by _plain_outputs
@@ -797,7 +808,7 @@ def _plain_links(nodes: Mapping[str, dict]) -> Optional[_PlainLinks]:
             layer[key] = top + 1
     except (KeyError, TypeError, AttributeError):  # a dangling link, or a neighbour of the wrong shape
         return None
-    if not pred_links == succ_links == recipe_links:
+    if other_links != recipe_links:
         return None
     if layer and max(layer.values()) >= not_yet:
         layer = {}  # Kahn's algorithm finds the layers, or the cycle
@@ -805,7 +816,7 @@ def _plain_links(nodes: Mapping[str, dict]) -> Optional[_PlainLinks]:
             down = _readers_in_payload_order(recipes, up)
             if down is None:
                 return None
-    return _PlainLinks(recipes, up, down, layer, dotted, outputs, several, without_outputs)
+    return _PlainLinks(recipes, up, down, layer, dotted, outputs, several, without_outputs, input_tuples)
 
 
 def _readers_in_payload_order(recipes: List[str], up: Mapping[str, Tuple[str, ...]]) -> Optional[Dict[str, List[str]]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import partial
-from itertools import chain, repeat
+from itertools import chain, filterfalse, repeat
 from operator import attrgetter
 from typing import Collection, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
@@ -386,7 +386,7 @@ def _targets(
         chosen = list(names)
         notes.append("Single job in a non-recursive mode: the job lists the outputs of every planned recipe")
     else:
-        chosen = [n for n in names if not downstream[n]]
+        chosen = list(filterfalse(downstream.__getitem__, names))  # the sinks
     return tuple(dict.fromkeys(chain.from_iterable(graph.outputs_of(chosen))))
 
 
