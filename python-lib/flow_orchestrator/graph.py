@@ -26,7 +26,6 @@ import graphlib
 import heapq
 import operator
 from collections import deque
-from functools import partial
 from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from .errors import GraphError
@@ -47,8 +46,6 @@ JOB_OUTPUT_TYPES = {
 
 _EMPTY: Tuple[str, ...] = ()
 _PREDECESSORS = operator.itemgetter("predecessors")
-#: ``OutputRef(*fields)`` from a tuple of fields, without a Python frame per output (C-level partial).
-_NEW_OUTPUT_REF = partial(tuple.__new__, OutputRef)
 
 
 def job_output_type(node_type: str) -> str:
@@ -114,8 +111,7 @@ def bottom_levels_of(
     below = level.__getitem__
     if not durations:  # every node takes default_s (a first run): the loop without per-node lookups
         default = default_s + 0.0
-        for name in reversed(order):
-            downs = downstream.get(name)
+        for name, downs in zip(reversed(order), map(downstream.get, reversed(order))):
             level[name] = default + max(map(below, downs)) if downs else default
         return level
     for name in reversed(order):
@@ -743,7 +739,7 @@ def _plain_links(nodes: Mapping[str, dict]) -> Optional[_PlainLinks]:
     layer_get = layer.get
     not_yet = len(nodes)  # above any layer: marks an upstream recipe listed later
     outputs: Dict[str, Tuple[OutputRef, ...]] = {}
-    new_output_ref = _NEW_OUTPUT_REF
+    new_tuple = tuple.__new__  # OutputRef(...) without the generated __new__'s Python frame
     several: List[Tuple[str, List[str]]] = []
     without_outputs: Set[str] = set()
     listed_later = False
@@ -791,7 +787,7 @@ def _plain_links(nodes: Mapping[str, dict]) -> Optional[_PlainLinks]:
                     return None
                 else:
                     job_type = JOB_OUTPUT_TYPES.get(node_type) or job_output_type(node_type)
-                outputs[key] = (new_output_ref((target.get("ref") or outs[0], job_type, None)),)
+                outputs[key] = (new_tuple(OutputRef, (target.get("ref") or outs[0], job_type, None)),)
             elif outs:
                 several.append((key, outs))  # checked by _plain_outputs
             else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import partial
 from itertools import chain, filterfalse, repeat
 from operator import attrgetter
 from typing import Collection, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
@@ -287,10 +286,12 @@ def _make_plan(
     durations = _expected(names, expected_durations)  # None: every recipe takes the default
     bottom = bottom_levels_of(names, downstream, durations, DEFAULT_EXPECTED_DURATION_S)
     critical, critical_s = critical_path_of(names, downstream, bottom)
-    # Column by column, in PlannedRecipe's field order: one zip() and tuple.__new__ per recipe, no Python frame.
+    # Column by column, in PlannedRecipe's field order: one zip() and tuple.__new__ per recipe, no Python frame
+    # (PlannedRecipe(...) runs the generated __new__ in Python; a partial would cost a call more).
     recipes = tuple(
         map(
-            _new_planned_recipe,
+            tuple.__new__,
+            repeat(PlannedRecipe),
             zip(
                 names,
                 graph.recipe_types_of(names),
@@ -356,10 +357,6 @@ def _nearest_planned_upstream(graph: FlowGraph, names: Sequence[str]) -> Dict[st
             # Share the tuple when one upstream forwards everything: chains of left-out recipes stay O(1) each.
             carry[recipe] = single if contributions == 1 and single is not None else tuple(dict.fromkeys(found))
     return result
-
-
-#: ``PlannedRecipe(*fields)`` from a tuple of fields, without a Python frame per recipe (C-level partial).
-_new_planned_recipe = partial(tuple.__new__, PlannedRecipe)
 
 
 def _expected(names: Sequence[str], expected: Optional[Mapping[str, float]]) -> Optional[Dict[str, Optional[float]]]:
