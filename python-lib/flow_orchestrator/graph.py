@@ -112,7 +112,12 @@ def bottom_levels_of(
     if not durations:  # every node takes default_s (a first run): the loop without per-node lookups
         default = default_s + 0.0
         for name, downs in zip(reversed(order), map(downstream.get, reversed(order))):
-            level[name] = default + max(map(below, downs)) if downs else default
+            if not downs:
+                level[name] = default
+            elif len(downs) == 1:  # the usual case, without a map and a max
+                level[name] = default + below(downs[0])
+            else:
+                level[name] = default + max(map(below, downs))
         return level
     for name in reversed(order):
         given = durations.get(name)
