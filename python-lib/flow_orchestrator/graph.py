@@ -12,9 +12,9 @@ Why it is built this way: building must cost about as much as parsing the payloa
 10,000-recipe Flow), and what costs is not arithmetic but memory: each lookup of a node by name lands on a random
 place of a large heap. So the graph keeps the payload's node objects and link lists as its store (read in place,
 never copied) once they are known to be *regular* (each link listed once on both ends, as DSS answers), and a plain
-Flow (every link joins a recipe to a dataset, folder...) is built in one pass over its recipes that looks each
-neighbour up once, for the consistency check, the upstream recipes, the job outputs and the layers together
-(:meth:`FlowGraph._link_plain_flow`). Any other Flow takes the general path (:meth:`FlowGraph._link_any_flow`).
+Flow (every link joins a recipe to a dataset, folder...) is built in one pass over its nodes that checks each
+node's shape and, at each recipe, looks each neighbour up once, for the consistency check, the upstream recipes, the
+readers, the job outputs and the layers together (:meth:`FlowGraph._link_plain_flow`). Any other Flow takes the general path (:meth:`FlowGraph._link_any_flow`).
 Recipes stay keyed by name: mapping names to integers would itself cost a lookup per link, the very cost saved.
 """
 
