@@ -9,7 +9,7 @@ from typing import Dict, List, Set, Tuple
 
 import pytest
 from flow_orchestrator.config import BuildConfig, RunOptions, Selection
-from flow_orchestrator.errors import SelectionError
+from flow_orchestrator.errors import GraphError, SelectionError
 from flow_orchestrator.graph import FlowGraph
 from flow_orchestrator.plan import make_plan
 from flow_orchestrator.selection import resolve_selection, select_recipes
@@ -20,6 +20,68 @@ from tests.unit.flow_payloads import flow
 from tests.unit.test_graph import GeneralPathOnly, public_views
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def damage(payload: dict, rnd: random.Random) -> None:
+    """One random change of the kind a plain-Flow shortcut could miss: a link listed on one end only, twice, or
+    removed from one end; a link between two recipes or two other nodes (on both ends); and changes that keep the
+    link counts even: two readers swapped on their inputs' ends, a link between two recipes with one between two
+    other nodes, an input listed twice with an extra successor on its other end."""
+    nodes = payload["nodes"]
+    keys = list(nodes)
+    recipes = [k for k in keys if nodes[k]["type"] == "RUNNABLE_RECIPE"]
+    others = [k for k in keys if k not in recipes]
+    lists = [nodes[k][f] for k in keys for f in ("predecessors", "successors") if nodes[k][f]]
+    kind = rnd.randrange(8)
+    if kind == 0:  # one end only
+        nodes[rnd.choice(keys)][rnd.choice(["predecessors", "successors"])].append(rnd.choice(keys))
+    elif kind == 1:  # listed twice on one end
+        listed = rnd.choice(lists)
+        listed.append(rnd.choice(listed))
+    elif kind == 2:  # removed from one end
+        listed = rnd.choice(lists)
+        listed.remove(rnd.choice(listed))
+    elif kind in (3, 4, 5):  # recipe -> recipe, other -> other, or both, on both ends
+        for pool in ([recipes], [others], [recipes, others])[kind - 3]:
+            a, b = rnd.choice(pool), rnd.choice(pool)
+            nodes[a]["successors"].append(b)
+            nodes[b]["predecessors"].append(a)
+    elif kind == 6:  # two recipes swapped on the far ends of their inputs (or outputs)
+        near, far = rnd.choice([("predecessors", "successors"), ("successors", "predecessors")])
+        r1, r2 = rnd.sample(recipes, 2) if len(recipes) > 1 else (recipes[0], recipes[0])
+        c1, c2 = rnd.choice(nodes[r1][near] or [None]), rnd.choice(nodes[r2][near] or [None])
+        ends = nodes[c1][far] if c1 else [], nodes[c2][far] if c2 else []
+        if c1 != c2 and r1 in ends[0] and r2 not in ends[0] and r2 in ends[1] and r1 not in ends[1]:
+            ends[0][ends[0].index(r1)] = r2
+            ends[1][ends[1].index(r2)] = r1
+    else:  # an input listed twice, and an extra successor of that input listed on its end only
+        r = rnd.choice(recipes)
+        c = rnd.choice(nodes[r]["predecessors"])
+        nodes[r]["predecessors"].append(c)
+        nodes[c]["successors"].append(rnd.choice(others))
+
+
+def built_or_refused(cls, payload: dict):
+    try:
+        return public_views(cls.from_payload(copy.deepcopy(payload)))
+    except GraphError as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_a_damaged_payload_is_read_as_the_general_path_reads_it(seed):
+    rnd = random.Random(seed)
+    n, damages = rnd.randint(1, 12), rnd.randint(1, 3)
+    available = ["src0", "src1"]
+    recipes: Dict[str, Tuple[List[str], List[str]]] = {}
+    for i in range(n):
+        outputs = [f"ds{i}"] + ([f"ds{i}b"] if rnd.random() < 0.25 else [])
+        recipes[f"r{i}"] = (rnd.sample(available, rnd.randint(1, min(3, len(available)))), outputs)
+        available.extend(outputs)
+    payload = flow(recipes)
+    for _ in range(damages):
+        damage(payload, rnd)
+    assert built_or_refused(FlowGraph, payload) == built_or_refused(GeneralPathOnly, payload)
 
 
 @st.composite
