@@ -134,7 +134,8 @@ def critical_path_of(
     if not order:
         return (), 0.0
     level = bottom_levels.__getitem__
-    start = max(order, key=level)  # max() keeps the first of equal candidates
+    levels = list(map(level, order))
+    start = order[levels.index(max(levels))]  # the first of equal candidates
     path = [start]
     downs = downstream.get(start)
     while downs:
@@ -771,8 +772,18 @@ def _plain_links(nodes: Mapping[str, dict]) -> Optional[_PlainLinks]:
                 if key not in source["successors"]:
                     return None
                 up[key] = ups = tuple(source["predecessors"])
+            elif len(inputs) == 2 and inputs[0] != inputs[1]:  # the next most usual, without a loop
+                first = nodes[inputs[0]]
+                second = nodes[inputs[1]]
+                if key not in first["successors"] or key not in second["successors"]:
+                    return None
+                found = first["predecessors"] + second["predecessors"]
+                if len(found) == 2 and found[0] != found[1]:
+                    up[key] = ups = tuple(found)
+                else:
+                    up[key] = ups = tuple(dict.fromkeys(found))
             else:
-                found: List[str] = []
+                found = []
                 for name in inputs:
                     source = nodes[name]
                     if key not in source["successors"]:
