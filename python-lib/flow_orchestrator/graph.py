@@ -14,7 +14,8 @@ place of a large heap. So the graph keeps the payload's node objects and link li
 never copied) once they are known to be *regular* (each link listed once on both ends, as DSS answers), and a plain
 Flow (every link joins a recipe to a dataset, folder...) is built in one pass over its nodes that checks each
 node's shape and, at each recipe, looks each neighbour up once, for the consistency check, the upstream recipes, the
-readers, the job outputs and the layers together (:meth:`FlowGraph._link_plain_flow`). Any other Flow takes the general path (:meth:`FlowGraph._link_any_flow`).
+readers, the job outputs and the layers together (:meth:`FlowGraph._link_plain_flow`). Any other Flow takes the
+general path (:meth:`FlowGraph._link_any_flow`).
 Recipes stay keyed by name: mapping names to integers would itself cost a lookup per link, the very cost saved.
 """
 
@@ -231,12 +232,14 @@ class FlowGraph:
         """The fast path, for a *plain* Flow: every link joins one of its recipes to a non-recipe node. False if not.
 
         That is most Flows (no implicit recipes, no recipes of other projects). One pass over the nodes checks their
-        shape, counts the links listed on each side and, at each recipe, looks up each input and output node once,
-        which checks the link from the far end too and gives the producers (upstream), the readers (downstream) and
-        the layers while every recipe's upstream precedes it in the payload (the usual case: DSS lists objects as they
-        were created, and a recipe is created after its inputs); see :func:`_plain_links`. If these links, each listed
-        on both ends and once, are as many as all the links, there is no other link: every other node's predecessors
-        are recipes, so the upstream found is complete, and the payload is regular (see :func:`_is_regular`). Nothing
+        shape, counts the links listed at recipes and at other nodes and, at each recipe, looks up each input and
+        output node once, which checks the link from the far end too (its listing at the other node) and gives the
+        producers (upstream), the readers (downstream) and the layers while every recipe's upstream precedes it in the
+        payload (the usual case: DSS lists objects as they were created, and a recipe is created after its inputs);
+        see :func:`_plain_links`. No recipe lists a link twice and no recipe's output is a recipe, so distinct
+        listings at recipes have distinct far ends at other nodes; if the other nodes list no more links than that,
+        they list nothing else: every link is listed once on both ends (the payload is regular, see
+        :func:`_is_regular`), every other node's predecessors are recipes, so the upstream found is complete. Nothing
         is kept unless all of this holds; the general path then starts over.
         """
         nodes = self._nodes
@@ -820,7 +823,7 @@ def _plain_links(nodes: Mapping[str, dict]) -> Optional[_PlainLinks]:
             layer[key] = top + 1
     except (KeyError, TypeError, AttributeError):  # a dangling link, or a neighbour of the wrong shape
         return None
-    if other_links != recipe_links:
+    if other_links != recipe_links:  # a listing at another node that is no far end of one at a recipe
         return None
     if layer and max(layer.values()) >= not_yet:
         layer = {}  # Kahn's algorithm finds the layers, or the cycle
