@@ -12,8 +12,11 @@ Decisions worth knowing (also in :func:`run_plan`'s docstring):
   ``poll_min_s`` apart, or ``poll_min_s`` x :func:`.polling.shared_scale` with more than ``SHARED_JOBS`` jobs running
   (one answer serves them all: the run may ask more often, its lag shares shrink alike, and a job that wants the
   next answer gets it at the run's pace rather than a floor after its own start). A job whose check is geometric
-  and at most half its interval away joins a request made for another. A job of unknown duration (``None`` in the plan) is checked every 10 % of
-  its elapsed time (``UNKNOWN_RATIO``), so the lag is at most that share of its run time (half of it at the median).
+  and at most half its interval away joins a request made for another. A job of unknown duration (``None`` in the
+  plan) is checked every 7 % of its elapsed time (``UNKNOWN_RATIO``); once jobs of the run ended, not before the
+  shortest of the recent ones and then every 7 % of the longer of its elapsed time and their median duration (the
+  youngest job would otherwise set the pace of every request; a job much shorter than the recent ones is noticed
+  later).
   A job whose expected duration is known (DSS's own job duration in the last run record) is checked just after
   it (+2 % + 5 ms), then every 5 % of its elapsed time while it overruns, and a longer job also before its end for
   early failures (from a quarter of it, 5 s at the earliest, at doubling times); the expected durations are scaled
@@ -21,8 +24,8 @@ Decisions worth knowing (also in :func:`run_plan`'s docstring):
   a Flow whose jobs all run 4x faster than last time is checked near its new ends after its first few jobs. A job
   that starts running after waiting in DSS's queue restarts its schedule; every interval stays below
   ``poll_max_s``. With known durations this is about one request per job, against four for dataikuapi's waiter
-  (0.2 s x 1.1^n) on jobs under a second; with unknown ones, sharing the answers saves less (the newest job sets
-  the pace): see the README's figures.
+  (0.2 s x 1.1^n) on jobs under a second and 14 on jobs of 2-8 s; with unknown ones, about a third of the
+  waiter's on jobs of seconds: see the README's figures.
 - **Failures**: the first FAILED / TIMED_OUT recipe (or one aborted outside the run) stops a ``fail-fast`` run:
   running jobs are aborted and recorded ABORTED once DSS confirms (or after 30 s, best effort); a job that ends DONE
   or FAILED meanwhile keeps that state. In both modes every recipe downstream of a failure is SKIPPED, naming the
@@ -835,7 +838,10 @@ class _Run:
         confirmed = self.pace.known
         shared = shared_scale(len(self.jobs))
         floor = opts.poll_min_s * shared
-        check = next_check(now - watch.ref, expected, floor, opts.poll_max_s, until, confirmed, shared)
+        shortest = self.pace.shortest_s
+        check = next_check(
+            now - watch.ref, expected, floor, opts.poll_max_s, until, confirmed, shared, shortest, self.pace.typical_s
+        )
         at = now + check.delay
         if shared < 1.0 and not check.exact and check.delay <= floor + _EPS:
             # Many jobs share each answer: a job that wants the next one gets it at the run's pace (a floor after the

@@ -6,6 +6,7 @@ import pytest
 from flow_orchestrator.polling import (
     END_MARGIN,
     END_MARGIN_S,
+    FIRST_RATIO,
     PACE_MAX,
     PACE_WINDOW,
     PRE_END_MIN_S,
@@ -42,7 +43,7 @@ def test_many_jobs_sharing_each_answer_shorten_the_run_intervals_within_a_bound(
     assert shared_scale(2 * SHARED_JOBS) == pytest.approx(0.5)
     assert shared_scale(1000) == SHARED_MIN_SCALE
     half = shared_scale(2 * SHARED_JOBS)
-    assert next_check(4.0, None, 0.05, 5.0, shared=half).delay == pytest.approx(UNKNOWN_RATIO * half * 4.0)
+    assert next_check(4.0, None, 0.05, 5.0, shared=half, shortest=1.0).delay == pytest.approx(UNKNOWN_RATIO * half * 4)
     assert next_check(0.0, None, 0.05 * half, 5.0, shared=half).delay == pytest.approx(0.05 * half)
     overrun = next_check(20.0, 10.0, 0.05, 5.0)
     assert next_check(20.0, 10.0, 0.05, 5.0, shared=half).delay == pytest.approx(overrun.delay * half)
@@ -52,7 +53,8 @@ def test_many_jobs_sharing_each_answer_shorten_the_run_intervals_within_a_bound(
 
 def test_an_unknown_job_is_checked_in_step_with_its_elapsed_time_within_bounds():
     assert next_check(0.0, None, 0.05, 5.0).delay == 0.05
-    assert next_check(4.0, None, 0.05, 5.0).delay == UNKNOWN_RATIO * 4.0
+    assert next_check(4.0, None, 0.05, 5.0).delay == FIRST_RATIO * 4.0  # no job of the run ended yet
+    assert next_check(4.0, None, 0.05, 5.0, shortest=0.5).delay == UNKNOWN_RATIO * 4.0  # one did
     assert next_check(400.0, None, 0.05, 5.0).delay == 5.0
 
 
@@ -102,3 +104,36 @@ def test_before_any_job_of_the_run_ended_a_known_job_is_also_checked_halfway():
     assert next_check(0.0, 2.0, 0.05, 5.0, confirmed=False) == (2.0 * UNCONFIRMED_FRACTION, False)
     assert next_check(1.0, 2.0, 0.05, 5.0, confirmed=False).exact  # then at its expected end
     assert next_check(0.0, 2.0, 0.05, 5.0).exact  # once the run's pace is known: the end only
+
+
+def test_a_job_of_unknown_duration_is_not_checked_before_the_shortest_recent_job_of_the_run():
+    assert next_check(0.1, None, 0.05, 5.0, shortest=2.0).delay == pytest.approx(1.9)
+    assert next_check(1.99, None, 0.05, 5.0, shortest=2.0).delay == pytest.approx(UNKNOWN_RATIO * 1.99)  # near it
+    assert next_check(3.0, None, 0.05, 5.0, shortest=2.0).delay == pytest.approx(UNKNOWN_RATIO * 3.0)  # past it
+    assert next_check(0.1, None, 0.05, 5.0).delay == 0.05  # nothing ended yet: from its start on
+    assert next_check(0.1, 0.2, 0.05, 5.0, shortest=2.0).exact  # a known job: its own expected end
+
+
+def test_a_young_job_of_unknown_duration_is_checked_at_a_share_of_the_typical_duration_not_of_its_age():
+    assert next_check(2.5, None, 0.05, 5.0, shortest=2.0, typical=5.0).delay == pytest.approx(UNKNOWN_RATIO * 5.0)
+    assert next_check(8.0, None, 0.05, 5.0, shortest=2.0, typical=5.0).delay == pytest.approx(
+        UNKNOWN_RATIO * 8.0
+    )  # older
+    half = shared_scale(2 * SHARED_JOBS)
+    assert next_check(2.5, None, 0.05, 5.0, shared=half, shortest=2.0, typical=5.0).delay == pytest.approx(
+        UNKNOWN_RATIO * half * 5.0
+    )
+
+
+def test_the_run_s_recent_durations_count_every_ended_job_and_forget_old_ones():
+    pace = Pace()
+    assert pace.shortest_s is None and pace.typical_s is None
+    pace.add(3.0, None)  # no expected duration: no pace, but a duration all the same
+    pace.add(0.0, 1.0)  # not a duration
+    assert pace.shortest_s == pace.typical_s == 3.0 and not pace.known
+    pace.add(1.5, 1.0)
+    pace.add(9.0, 1.0)
+    assert pace.shortest_s == 1.5 and pace.typical_s == 3.0
+    for _ in range(PACE_WINDOW):
+        pace.add(4.0, 4.0)
+    assert pace.shortest_s == pace.typical_s == 4.0

@@ -15,6 +15,7 @@ from flow_orchestrator.config import RetryPolicy, RunOptions
 from flow_orchestrator.errors import DSSAccessError, GraphError
 from flow_orchestrator.events import ProgressEvent
 from flow_orchestrator.plan import BuildPlan, PlannedRecipe, expected_durations_from_record
+from flow_orchestrator.polling import FIRST_RATIO
 from flow_orchestrator.port import OutputRef
 from flow_orchestrator.record import RunRecord, parse_utc, resume_candidates, validate_record
 from flow_orchestrator.runner import ABORT_CONFIRM_S, MAX_START_API_ERRORS, OVERRUN_RATIO, UNKNOWN_RATIO, run_plan
@@ -592,17 +593,23 @@ def test_polling_is_sparse_when_expected_durations_are_right_and_detection_is_pr
     assert statistics.median(lags) <= 0.05
 
 
-@pytest.mark.parametrize("expected,share", [(2.0, OVERRUN_RATIO), (None, UNKNOWN_RATIO)])
-def test_overrunning_jobs_and_jobs_of_unknown_duration_are_noticed_within_a_share_of_their_run_time(expected, share):
+@pytest.mark.parametrize(
+    "expected,share,first_share", [(2.0, OVERRUN_RATIO, OVERRUN_RATIO), (None, UNKNOWN_RATIO, FIRST_RATIO)]
+)
+def test_overrunning_jobs_and_jobs_of_unknown_duration_are_noticed_within_a_share_of_their_run_time(
+    expected, share, first_share
+):
+    """(Unknown: the first job, before any job of the run ended, at its own share; each next one is longer than
+    those before it, so neither the run's shortest nor its median duration holds its checks back.)"""
     durations = {f"r{i}": 3.0 + 11 * i for i in range(5)}
     chain = {f"r{i}": ([f"r{i - 1}"] if i else []) for i in range(5)}
     plan = make_test_plan(chain, durations=dict.fromkeys(chain, expected) if expected else None)  # None: unknown
     options = RunOptions(max_parallel=1)
     out = execute(plan, {k: Behaviour(duration_s=v) for k, v in durations.items()}, options)
     starts = out.dss.starts
-    for start, following in zip(starts, starts[1:]):
+    for i, (start, following) in enumerate(zip(starts, starts[1:])):
         duration = durations[start.recipes[0]]
-        assert following.time - (start.time + duration) <= share * duration + options.poll_min_s
+        assert following.time - (start.time + duration) <= (share if i else first_share) * duration + options.poll_min_s
 
 
 def test_short_jobs_of_unknown_duration_are_noticed_soon_after_they_end():
@@ -757,3 +764,29 @@ def test_the_time_limit_is_kept_to_the_poll_while_other_jobs_keep_the_run_pollin
     assert timed_out == pytest.approx(started + 0.3, abs=1e-3)  # not at the next poll (0.4 s)
     closer = [b - a for a, b in zip(times, times[1:]) if 0 < b - a < options.poll_min_s - 1e-9]
     assert len(closer) == 1, closer  # the check at the limit only
+
+
+def test_on_a_first_run_young_jobs_are_checked_at_the_pace_of_the_run_s_typical_duration_not_of_their_age(
+    monkeypatch,
+):
+    """Without durations, the youngest running job would set the pace of every request (a share of a few tenths of
+    a second); once jobs ended, a job is not checked before the shortest of them, then at a share of their median."""
+    from flow_orchestrator import polling
+    from flow_orchestrator.polling import Pace
+
+    durations = {f"r{i}": 2.0 + 6.0 * ((i * 7) % 24) / 24 for i in range(24)}
+    plan = make_test_plan(dict.fromkeys(durations, []))  # independent, durations unknown
+    behaviours = {k: Behaviour(duration_s=v) for k, v in durations.items()}
+    options = RunOptions(max_parallel=4)
+    paced: List[float] = []
+    first = execute(plan, behaviours, options, prepare=_noting_poll_times(paced))
+    monkeypatch.setattr(Pace, "shortest_s", property(lambda self: None))  # every job checked from its start
+    monkeypatch.setattr(Pace, "typical_s", property(lambda self: None))  # at a share of its own age
+    monkeypatch.setattr(polling, "FIRST_RATIO", UNKNOWN_RATIO)  # the same share all along
+    by_age: List[float] = []
+    execute(plan, behaviours, options, prepare=_noting_poll_times(by_age))
+    assert len(paced) <= 0.4 * len(by_age)
+    lags = [lag / durations[s.recipes[0]] for lag, s in zip(_lags(first, durations), first.dss.starts)]
+    assert statistics.median(lags) <= 0.05
+    spread = max(durations.values()) / min(durations.values())
+    assert min(lags) >= -1e-3 and max(lags) <= max(polling.FIRST_RATIO, UNKNOWN_RATIO * spread)

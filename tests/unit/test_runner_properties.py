@@ -6,8 +6,9 @@ import random
 from typing import Dict, List, Optional, Set, Tuple
 
 from flow_orchestrator.config import RetryPolicy, RunOptions
+from flow_orchestrator.polling import FIRST_RATIO
 from flow_orchestrator.record import parse_utc, validate_record
-from flow_orchestrator.runner import END_MARGIN, END_MARGIN_S, UNKNOWN_RATIO, run_plan
+from flow_orchestrator.runner import END_MARGIN, END_MARGIN_S, run_plan
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -170,10 +171,13 @@ def test_every_job_end_is_noticed_within_a_bounded_share_of_its_duration(duratio
         start = dss.starts_of(run.name)[0].time - clock.start
         noticed = (parse_utc(run.attempt_history[-1].noticed_at) - t0).total_seconds()
         lag = noticed - (start + real[run.name])
-        if accurate:  # checked just after the expected end
-            bound = max(END_MARGIN * real[run.name] + END_MARGIN_S, options.poll_min_s)
-        else:  # checked in step with the elapsed time
-            bound = min(max(UNKNOWN_RATIO * real[run.name], options.poll_min_s), poll_max_s)
+        if accurate:  # checked just after the expected end, or poll_min_s after a request made just before it
+            bound = END_MARGIN * real[run.name] + END_MARGIN_S + options.poll_min_s
+        else:  # checked in step with the elapsed time, from the shortest duration of the run's recent jobs on
+            # (the run's recent durations, shortest and median, are at most the longest of the others)
+            longest_other = max((d for n, d in real.items() if n != run.name), default=0.0)
+            spacing = FIRST_RATIO * max(real[run.name], longest_other)  # FIRST_RATIO before any job ended
+            bound = max(min(max(spacing, options.poll_min_s), poll_max_s), longest_other - real[run.name])
         assert -0.002 <= lag <= bound + 0.002, (run.name, real[run.name], lag, bound)
         assert abs(run.attempt_history[0].job_duration_s - real[run.name]) <= 0.002  # DSS's times, in ms
 

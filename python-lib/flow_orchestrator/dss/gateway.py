@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 
 #: The most job-list items a status poll asks for (DSS's own default): a job of ours further back gets a status read.
 JOB_LIST_LIMIT_MAX = 100
+#: With at most this many jobs of ours running, a poll's list reaches back to the oldest of them, not only to the
+#: oldest job due: a few items more, and every running job is checked by each answer (an older job, more likely to
+#: have ended, is otherwise seen only at its own next check). With more, the due jobs already span most of them.
+WHOLE_LIST_RUNNING_MAX = 10
 
 
 class DSSGateway:
@@ -739,8 +743,9 @@ class DSSGateway:
         return None
 
     def _newest_jobs(self, ids: Sequence[str], others_run: bool) -> List[dict]:
-        """The project's newest jobs, enough of them to reach the oldest of ``ids`` this gateway started (none when
-        a list would not save a request: one job alone, or only jobs of ours beyond ``JOB_LIST_LIMIT_MAX``).
+        """The project's newest jobs, enough of them to reach the oldest of ``ids`` this gateway started (and the
+        oldest of its running jobs when they are few: ``WHOLE_LIST_RUNNING_MAX``; none when a list would not save a
+        request: one job alone, or only jobs of ours beyond ``JOB_LIST_LIMIT_MAX``).
 
         DSS's job list takes a ``limit`` (newest first; DSS 9.0.5 controller code, docs/real-dss.md) that no client
         method passes: it is sent through the client's own request method (its authentication and error handling),
@@ -748,6 +753,10 @@ class DSSGateway:
         method (none is known) gets ``project.list_jobs()``, as do jobs this gateway did not start (adopted)."""
         back = [self._starts - self._live_jobs[job_id] for job_id in ids if job_id in self._live_jobs]
         reachable = [n + self._foreign_newest for n in back if n + self._foreign_newest <= JOB_LIST_LIMIT_MAX]
+        if reachable and len(self._live_jobs) <= WHOLE_LIST_RUNNING_MAX:
+            oldest = self._starts - min(self._live_jobs.values()) + self._foreign_newest
+            if oldest <= JOB_LIST_LIMIT_MAX:
+                reachable.append(oldest)
         perform_json = getattr(self.client, "_perform_json", None)
         if len(back) < len(ids) and len(ids) > 1 and (perform_json is None or not reachable):
             return list(self.call("Listing jobs", self.project.list_jobs))  # jobs of an earlier run among them
