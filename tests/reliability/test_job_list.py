@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+from flow_orchestrator.dss.gateway import WHOLE_LIST_RUNNING_MAX
 from flow_orchestrator.port import OutputRef
 
 from dss_emulator.api.jobs import DEFAULT_JOB_LIST_LIMIT
+from dss_emulator.flowfile import generate_flow
 from tests.reliability.harness import emulator_jobs, gateway_for
 from tests.reliability.test_honest_records import clinical_project
 
@@ -63,8 +65,9 @@ def test_a_poll_lists_only_the_newest_jobs_back_to_its_oldest_job_and_keeps_room
     assert limits[1] == ["3"]
     last = gateway.start_job([OutputRef("CLINICAL_NOTES_AGG")], build)
     dss.wait_for_job(key, last)
-    gateway.job_states([last])
-    assert limits[2] == ["2"], "room for the colleague's job seen among the newest"
+    newest = gateway.job_states([last])
+    # few jobs of ours run: back to the slow one (4 of ours, the colleague's among them), checked for free
+    assert limits[2] == ["5"] and newest[slow].state == "RUNNING"
     truth = emulator_jobs(dss, key)
     assert {job_id: s.state for job_id, s in states.items()} == {slow: truth[slow].state, again: "DONE"}
     assert truth[slow].state == "RUNNING" and states[again].ended_at_ms == truth[again].ended_ms
@@ -87,3 +90,37 @@ def test_a_failed_job_the_list_shows_is_left_for_its_own_status_read_which_says_
     assert failed.state == "FAILED" and "note_len" in (failed.failure_message or "")
     gateway.abort_job(slow)
     assert dss.wait_for_job(key, slow) == "ABORTED"
+
+
+def test_with_more_than_ten_jobs_running_a_poll_lists_only_back_to_its_oldest_due_job(wide_emulator):
+    """With few jobs running, a poll's list reaches back to the oldest of them (each answer checks them all); with
+    more, only to the oldest job due, so that a poll stays a few items however many run."""
+    dss = wide_emulator
+    flow = generate_flow(24, width=24, seed=1, min_duration=600.0, max_duration=600.0, project_key="MANYRUN")
+    dss.load_flow(flow)
+    firsts = [r["outputs"][0] for r in flow["recipes"] if all(i.startswith("src") for i in r["inputs"])]
+    assert len(firsts) > WHOLE_LIST_RUNNING_MAX
+    gateway = gateway_for(dss, "MANYRUN")
+    limits = []
+
+    def note_list(response, *args, **kwargs):
+        request = response.request
+        if request.method == "GET" and request.path_url.split("?")[0].endswith("/projects/MANYRUN/jobs/"):
+            limits.append(parse_qs(urlsplit(request.path_url).query).get("limit"))
+
+    gateway.client._session.hooks["response"].append(note_list)
+    jobs = [gateway.start_job([OutputRef(name)], "NON_RECURSIVE_FORCED_BUILD") for name in firsts[:11]]
+    limits.clear()
+    gateway.job_states([jobs[-1]])
+    assert limits == [["1"]], "eleven running: only back to the job due"
+    for job_id in jobs[2:-1]:
+        gateway.abort_job(job_id)
+        assert dss.wait_for_job("MANYRUN", job_id) == "ABORTED"
+    gateway.job_states(jobs[2:-1])  # the run learns they ended
+    limits.clear()
+    states = gateway.job_states([jobs[-1]])
+    assert limits == [["11"]], "three running: back to the oldest of them"
+    assert states[jobs[0]].state == states[jobs[1]].state == "RUNNING"
+    for job_id in (jobs[0], jobs[1], jobs[-1]):
+        gateway.abort_job(job_id)
+        assert dss.wait_for_job("MANYRUN", job_id) == "ABORTED"
