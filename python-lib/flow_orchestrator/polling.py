@@ -132,12 +132,20 @@ class Pace:
         self._recent: List[float] = []  # ratios in arrival order
         self._sorted: List[float] = []
         self._durations: List[float] = []  # real durations of the last PACE_WINDOW jobs, in arrival order
+        self.shortest_s: Optional[float] = None
+        """The shortest of the last ``PACE_WINDOW`` jobs' real durations (None before one ended): a job of unknown
+        duration is hardly going to end sooner, and checking it before costs requests that find nothing."""
+        self.typical_s: Optional[float] = None
+        """Their median: how far apart the run's checks of young jobs of unknown duration are (``UNKNOWN_RATIO`` of
+        it), whatever their number."""
 
     def add(self, real_s: Optional[float], expected_s: Optional[float]) -> None:
         if real_s and real_s > 0:
             self._durations.append(real_s)
             if len(self._durations) > PACE_WINDOW:
                 del self._durations[0]
+            ordered = sorted(self._durations)  # once per ended job; read at every check
+            self.shortest_s, self.typical_s = ordered[0], ordered[(len(ordered) - 1) // 2]
         if not real_s or not expected_s or real_s <= 0 or expected_s <= 0:
             return
         ratio = min(max(real_s / expected_s, PACE_MIN), PACE_MAX)
@@ -150,21 +158,6 @@ class Pace:
     def known(self) -> bool:
         """Whether a job of the run ended (with an expected duration to compare with)."""
         return bool(self._sorted)
-
-    @property
-    def shortest_s(self) -> Optional[float]:
-        """The shortest of the last ``PACE_WINDOW`` jobs' real durations (None before one ended): a job of unknown
-        duration is hardly going to end sooner, and checking it before costs requests that find nothing."""
-        return min(self._durations) if self._durations else None
-
-    @property
-    def typical_s(self) -> Optional[float]:
-        """The median of the last ``PACE_WINDOW`` jobs' real durations (None before one ended): how far apart the
-        run's checks of young jobs of unknown duration are (``UNKNOWN_RATIO`` of it), whatever their number."""
-        if not self._durations:
-            return None
-        ordered = sorted(self._durations)
-        return ordered[(len(ordered) - 1) // 2]
 
     @property
     def ratio(self) -> float:

@@ -13,8 +13,8 @@ Decisions worth knowing (also in :func:`run_plan`'s docstring):
   (one answer serves them all: the run may ask more often, its lag shares shrink alike, and a job that wants the
   next answer gets it at the run's pace rather than a floor after its own start). A job whose check is geometric
   and at most half its interval away joins a request made for another. A job of unknown duration (``None`` in the
-  plan) is checked every 7 % of its elapsed time (``UNKNOWN_RATIO``); once jobs of the run ended, not before the
-  shortest of the recent ones and then every 7 % of the longer of its elapsed time and their median duration (the
+  plan) is checked every 25 % of its elapsed time until a job of the run ended (``FIRST_RATIO``), then not before
+  the shortest of the recent ones and every 7 % of the longer of its elapsed time and their median (the
   youngest job would otherwise set the pace of every request; a job much shorter than the recent ones is noticed
   later).
   A job whose expected duration is known (DSS's own job duration in the last run record) is checked just after

@@ -771,8 +771,7 @@ def test_on_a_first_run_young_jobs_are_checked_at_the_pace_of_the_run_s_typical_
 ):
     """Without durations, the youngest running job would set the pace of every request (a share of a few tenths of
     a second); once jobs ended, a job is not checked before the shortest of them, then at a share of their median."""
-    from flow_orchestrator import polling
-    from flow_orchestrator.polling import Pace
+    from flow_orchestrator import polling, runner
 
     durations = {f"r{i}": 2.0 + 6.0 * ((i * 7) % 24) / 24 for i in range(24)}
     plan = make_test_plan(dict.fromkeys(durations, []))  # independent, durations unknown
@@ -780,13 +779,14 @@ def test_on_a_first_run_young_jobs_are_checked_at_the_pace_of_the_run_s_typical_
     options = RunOptions(max_parallel=4)
     paced: List[float] = []
     first = execute(plan, behaviours, options, prepare=_noting_poll_times(paced))
-    monkeypatch.setattr(Pace, "shortest_s", property(lambda self: None))  # every job checked from its start
-    monkeypatch.setattr(Pace, "typical_s", property(lambda self: None))  # at a share of its own age
-    monkeypatch.setattr(polling, "FIRST_RATIO", UNKNOWN_RATIO)  # the same share all along
+    spread = max(durations.values()) / min(durations.values())
+    bound = max(FIRST_RATIO, UNKNOWN_RATIO * spread)  # first jobs at their own share; the shortest ones wait longer
+    # Without the run's recent durations (the two last arguments), every job at a share of its own age all along:
+    monkeypatch.setattr(runner, "next_check", lambda *args: polling.next_check(*args[:7]))
+    monkeypatch.setattr(polling, "FIRST_RATIO", UNKNOWN_RATIO)
     by_age: List[float] = []
     execute(plan, behaviours, options, prepare=_noting_poll_times(by_age))
     assert len(paced) <= 0.4 * len(by_age)
     lags = [lag / durations[s.recipes[0]] for lag, s in zip(_lags(first, durations), first.dss.starts)]
     assert statistics.median(lags) <= 0.05
-    spread = max(durations.values()) / min(durations.values())
-    assert min(lags) >= -1e-3 and max(lags) <= max(polling.FIRST_RATIO, UNKNOWN_RATIO * spread)
+    assert min(lags) >= -1e-3 and max(lags) <= bound
