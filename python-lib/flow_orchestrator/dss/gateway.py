@@ -38,6 +38,7 @@ from .client import (
     is_dss_answer,
     is_not_found,
     is_transient_answer,
+    settle_environment,
 )
 from .dataset_facts import VerificationGateway
 from .listing import iter_json_array
@@ -81,6 +82,7 @@ class DSSGateway:
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.hooks.setdefault("response", []).append(self._status.hook)
+            settle_environment(session, str(getattr(client, "host", "") or ""))
         self.request_count = 0
         self._http_timeout_s = timeout_s
         self._started_jobs: set = set()  # ids of the jobs this gateway started
