@@ -730,15 +730,11 @@ class _PlainLinks(NamedTuple):
 
 
 def _plain_links(nodes: Mapping[str, dict]) -> Optional[_PlainLinks]:
-    """One pass over the nodes for :meth:`FlowGraph._link_plain_flow`; None if the Flow is not plain.
-
-    One pass (not one over all nodes for their shape, then one over the recipes) because what costs is fetching each
-    node from memory; no Python frame per recipe. The type of a recipe's inputs is not checked: an input that is
-    itself a recipe lists the reader among its outputs (checked from the far end), and every recipe's outputs are
-    checked not to be recipes (here, or by :func:`_plain_outputs`). A node of the wrong shape met as a neighbour
-    before its own turn may give a wrong answer or an error on the way, but never a result: its turn comes before
-    the pass ends.
-    """
+    """One pass over the nodes for :meth:`FlowGraph._link_plain_flow` (what costs is fetching each node from memory;
+    no Python frame per recipe); None if the Flow is not plain. A recipe's inputs are not checked not to be recipes:
+    such an input lists the reader among its outputs (checked from the far end), and outputs are checked (here, or by
+    :func:`_plain_outputs`). A node of the wrong shape met as a neighbour before its own turn may give a wrong answer
+    or an error on the way, never a result: its turn comes before the pass ends."""
     recipes: List[str] = []
     dotted: List[str] = []
     input_tuples: Dict[str, Tuple[str, ...]] = {}
