@@ -830,3 +830,13 @@ def test_renders_a_record_built_by_the_record_module():
     out = render_build_report(dry)
     assert "Dry run: 3 recipes in 3 layers would run; nothing was built." in out
     assert out.count('<tr class="fo-plan-row fo-critical">') == 3
+
+
+def test_a_recipe_that_waited_for_a_job_started_elsewhere_says_which_escaped():
+    record = success_record()
+    record["recipes"][1]["waited_for_jobs"] = ["Build_LAB_2026-12-06T21-40-00.123", "<script>alert(1)</script>"]
+    out = render_build_report(record)
+    assert_structurally_safe(out)
+    assert "Waited for DSS jobs <code>Build_LAB_2026-12-06T21-40-00.123</code>, <code>&lt;script&gt;" in out
+    assert "they were building an output of this recipe" in out
+    assert out.count("Waited for DSS job") == 1  # only the recipe that waited

@@ -285,3 +285,11 @@ def test_progress_line_never_exceeds_the_width(width):
     for event in EVENTS:
         progress(event)
     assert all(display_width(line) < width for line in out.getvalue().replace("\r", "\n").splitlines())
+
+
+def test_a_recipe_that_waited_for_a_job_started_elsewhere_says_so_in_its_note():
+    record = {**RECORD, "recipes": [dict(r) for r in RECORD["recipes"]]}
+    record["recipes"][0]["waited_for_jobs"] = ["Build_PATIENTS_2026-12-06T21-40-00.123"]
+    lines = format_summary_table(record, width=200).splitlines()
+    assert lines[1].endswith("waited for DSS job Build_PATIENTS_2026-12-06T21-40-00.123 started elsewhere")
+    assert "waited" not in "".join(lines[2:])

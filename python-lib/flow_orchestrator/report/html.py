@@ -418,6 +418,7 @@ def _recipe_row(position: int, recipe: Mapping[str, Any], project_key: str, base
         "skipped_because": skipped_because,
         "retries_text": retries_text,
         "job_group": _job_group(recipe),
+        "waited_for_jobs": [_text(j) for j in recipe.get("waited_for_jobs") or [] if j],
         "caused_skips": [],
         "caused_skips_more": 0,
     }

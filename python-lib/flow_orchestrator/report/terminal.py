@@ -137,8 +137,14 @@ def _job_group_note(recipe: Mapping[str, Any]) -> str:
     return f"job group {group}" if isinstance(group, int) and not isinstance(group, bool) else ""
 
 
+def _waited_note(recipe: Mapping[str, Any]) -> str:
+    """Jobs started elsewhere that built an output of the recipe when the run was to start it: it waited for them."""
+    jobs = [clean_text(j) for j in recipe.get("waited_for_jobs") or [] if j]
+    return "waited for DSS job {} started elsewhere".format(", ".join(jobs)) if jobs else ""
+
+
 def _note_cell(recipe: Mapping[str, Any]) -> str:
-    parts = (_error_cell(recipe), _outage_note(recipe), _job_group_note(recipe))
+    parts = (_error_cell(recipe), _outage_note(recipe), _waited_note(recipe), _job_group_note(recipe))
     return "; ".join(part for part in parts if part)
 
 
