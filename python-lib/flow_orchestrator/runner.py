@@ -704,13 +704,8 @@ class _Run:
         self.last_api_ok = max(self.last_api_ok, now)
         if unit.first_start is None:
             unit.first_start = now
-        url = self._job_url(job_id)
-        attempt = Attempt(attempt=unit.attempt, job_id=job_id, started_at=self._stamp(now))
+        attempt = self._add_attempt(unit, job_id, now)
         for run in unit.runs:
-            run.job_ids.append(job_id)
-            run.attempts = len(run.job_ids)
-            run.job_urls.append(url)
-            run.attempt_history.append(attempt)
             if run.started_at is None:
                 run.started_at = self._stamp(now)
         self._touch(unit)
@@ -800,17 +795,22 @@ class _Run:
         unit.attempt += 1
         unit.first_start = now
         self.sched.started(unit.index)
-        attempt = Attempt(attempt=unit.attempt, job_id=job_id, started_at=self._stamp(now))
-        url = self._job_url(job_id)
-        for run in unit.runs:
-            run.job_ids.append(job_id)
-            run.job_urls.append(url)
-            run.attempt_history.append(attempt)
-            run.attempts = len(run.job_ids)
+        attempt = self._add_attempt(unit, job_id, now)
         watch = _Watch(unit, job_id, attempt, now, now, None)
         self.jobs[job_id] = watch
         self._job_ended(watch, snapshot, now)
         return True
+
+    def _add_attempt(self, unit: _Unit, job_id: str, now: float) -> Attempt:
+        """The job is the next attempt of each of the unit's recipes (one Attempt, shared until its outcome)."""
+        url = self._job_url(job_id)
+        attempt = Attempt(attempt=unit.attempt, job_id=job_id, started_at=self._stamp(now))
+        for run in unit.runs:
+            run.job_ids.append(job_id)
+            run.attempts = len(run.job_ids)
+            run.job_urls.append(url)
+            run.attempt_history.append(attempt)
+        return attempt
 
     def _adoptable(self, unit: _Unit) -> Optional[str]:
         """The earlier run's job to adopt for ``unit``, if DSS still knows it (a purged job is started anew)."""
@@ -1205,15 +1205,10 @@ class _Run:
         self._record_final(unit, "FAILED", now, error)  # each from its own activity (a shared job's unit)
         for run in rest.values():  # the failed job never ran them: not one of their attempts
             if run.job_ids and run.job_ids[-1] == job_id:
-                run.job_ids.pop()
-                run.job_urls.pop()
-                run.attempt_history.pop()
-                run.attempts = len(run.job_ids)
-            if not run.job_ids:
+                _forget_last_attempt(run)
+            elif not run.job_ids:
                 run.started_at = None
-        unit.runs = list(rest.values())
-        unit.outputs = tuple(dict.fromkeys(o for r in unit.runs for o in self.plan.recipe(r.name).outputs))
-        unit.name = _group_name([r.name for r in unit.runs])
+        self._narrow(unit, list(rest.values()))
         unit.attempt = max(len(r.job_ids) for r in unit.runs)
         unit.first_start = unit.dss_span = unit.error = unit.log_excerpt = unit.activities = None
         logger.info("%s: going on in a new job without the recipes that did not succeed", unit.name)
@@ -1263,9 +1258,7 @@ class _Run:
         runs = {run.name: run for run in unit.runs}
         for run in unit.runs:  # plan order: upstream recipes are decided first
             activity = own.get(run.name)
-            if activity is not None and activity.started_at_ms and activity.ended_at_ms:
-                run.started_at, run.ended_at = _utc_ms(activity.started_at_ms), _utc_ms(activity.ended_at_ms)
-                run.duration_s = round((activity.ended_at_ms - activity.started_at_ms) / 1000.0, 3)
+            _take_activity_times(run, activity)
             if job_state == "SUCCESS":
                 continue
             if activity is not None and activity.state in ("DONE", "SKIPPED"):
@@ -1297,15 +1290,7 @@ class _Run:
             else:
                 self._not_run_in_job(run, runs, stopped_only=unit.per_activity)
                 continue
-            if run.attempt_history:  # this recipe's attempt is its own activity's outcome, not the job's
-                last = run.attempt_history[-1]
-                run.attempt_history[-1] = dataclasses.replace(
-                    last,
-                    state=run.state,
-                    error=run.error,
-                    started_at=run.started_at or last.started_at,
-                    ended_at=run.ended_at or last.ended_at,
-                )
+            _own_attempt(run)
 
     def _settle_succeeded(self, unit: _Unit, now: float, keep_one: bool) -> None:
         """Grouped job that did not succeed as a whole: recipes whose own activity succeeded are done now (SUCCESS,
@@ -1316,21 +1301,9 @@ class _Run:
         if not settled or (keep_one and len(settled) == len(unit.runs)):
             return
         for run in settled:
-            activity = own[run.name]
-            if activity.started_at_ms and activity.ended_at_ms:
-                run.started_at, run.ended_at = _utc_ms(activity.started_at_ms), _utc_ms(activity.ended_at_ms)
-                run.duration_s = round((activity.ended_at_ms - activity.started_at_ms) / 1000.0, 3)
+            _take_activity_times(run, own[run.name])
             run.state, run.error, run.log_excerpt = "SUCCESS", None, None
-            if run.attempt_history:
-                last = run.attempt_history[-1]
-                run.attempt_history[-1] = dataclasses.replace(
-                    last,
-                    state="SUCCESS",
-                    error=None,
-                    retry_after_s=None,
-                    started_at=run.started_at or last.started_at,
-                    ended_at=run.ended_at or last.ended_at,
-                )
+            _own_attempt(run, retry_after_s=None)
             self.done += 1
             self.record.touch(self.order[run.name])
             self._event(
@@ -1341,9 +1314,13 @@ class _Run:
                 job_id=run.job_ids[-1] if run.job_ids else None,
                 message=self._finish_message(run, "SUCCESS"),
             )
-        unit.runs = [r for r in unit.runs if r not in settled]
-        unit.outputs = tuple(dict.fromkeys(o for r in unit.runs for o in self.plan.recipe(r.name).outputs))
-        unit.name = _group_name([r.name for r in unit.runs])
+        self._narrow(unit, [r for r in unit.runs if r not in settled])
+
+    def _narrow(self, unit: _Unit, runs: List[RecipeRun]) -> None:
+        """The unit goes on with ``runs`` only: its job's outputs and its name follow."""
+        unit.runs = runs
+        unit.outputs = tuple(dict.fromkeys(o for r in runs for o in self.plan.recipe(r.name).outputs))
+        unit.name = _group_name([r.name for r in runs])
 
     def _drop_not_reached(self, unit: _Unit) -> None:
         """Grouped job about to be retried: a recipe whose activity never started in it did not run, so the job is
@@ -1353,14 +1330,8 @@ class _Run:
         started = {r.name for r in unit.runs if own.get(r.name) is not None and own[r.name].started_at_ms}
         keep = started or {unit.runs[0].name}
         for run in unit.runs:
-            if run.name in keep or not run.job_ids:
-                continue
-            run.job_ids.pop()
-            run.job_urls.pop()
-            run.attempt_history.pop()
-            run.attempts = len(run.job_ids)
-            if not run.job_ids:
-                run.started_at = None
+            if run.name not in keep and run.job_ids:
+                _forget_last_attempt(run)
 
     def _may_retry(self, unit: _Unit) -> bool:
         """Attempts left: of the unit (one job per recipe, single job), or of each recipe that ended a grouped job
@@ -1591,6 +1562,37 @@ def _culprits(unit: _Unit) -> List[str]:
     """The recipes of a unit that ended it (failed, timed out, aborted): in a grouped job, not the whole chain."""
     ended = [run.name for run in unit.runs if run.state in ("FAILED", "TIMED_OUT", "ABORTED")]
     return ended or [run.name for run in unit.runs]
+
+
+def _take_activity_times(run: RecipeRun, activity: Optional[ActivitySnapshot]) -> None:
+    """A recipe of a shared job takes its own activity's times (DSS's), when the activity started and ended."""
+    if activity is not None and activity.started_at_ms and activity.ended_at_ms:
+        run.started_at, run.ended_at = _utc_ms(activity.started_at_ms), _utc_ms(activity.ended_at_ms)
+        run.duration_s = round((activity.ended_at_ms - activity.started_at_ms) / 1000.0, 3)
+
+
+def _own_attempt(run: RecipeRun, **changes: Any) -> None:
+    """The recipe's last attempt is its own activity's outcome (state, error, times), not its shared job's."""
+    if run.attempt_history:
+        last = run.attempt_history[-1]
+        run.attempt_history[-1] = dataclasses.replace(
+            last,
+            state=run.state,
+            error=run.error,
+            started_at=run.started_at or last.started_at,
+            ended_at=run.ended_at or last.ended_at,
+            **changes,
+        )
+
+
+def _forget_last_attempt(run: RecipeRun) -> None:
+    """A shared job that never reached the recipe's activity is not one of its attempts."""
+    run.job_ids.pop()
+    run.job_urls.pop()
+    run.attempt_history.pop()
+    run.attempts = len(run.job_ids)
+    if not run.job_ids:
+        run.started_at = None
 
 
 def _group_name(names: Sequence[str]) -> str:

@@ -27,6 +27,7 @@ from .page import (
     state_tone,
 )
 from .schema_html import render_diffs
+from .terminal import job_group_label
 from .verify_html import render_results_table
 
 _GLYPHS = {"ok": "✓", "fail": "✗", "warn": "!", "aborted": "⊘", "skip": "–", "info": "…", "other": "•"}
@@ -417,17 +418,11 @@ def _recipe_row(position: int, recipe: Mapping[str, Any], project_key: str, base
         "log_excerpt": _text(recipe.get("log_excerpt")) if recipe.get("log_excerpt") else "",
         "skipped_because": skipped_because,
         "retries_text": retries_text,
-        "job_group": _job_group(recipe),
+        "job_group": job_group_label(recipe.get("job_group")),
         "waited_for_jobs": [_text(j) for j in recipe.get("waited_for_jobs") or [] if j],
         "caused_skips": [],
         "caused_skips_more": 0,
     }
-
-
-def _job_group(recipe: Mapping[str, Any]) -> str:
-    """ "job group N" for a recipe that shared its DSS job with others (grouped jobs), else ""."""
-    group = recipe.get("job_group")
-    return f"job group {group}" if isinstance(group, int) and not isinstance(group, bool) else ""
 
 
 def _shared_job_groups(plan: Mapping[str, Any]) -> List[Dict[str, Any]]:
@@ -604,7 +599,7 @@ def _plan_view(plan: Mapping[str, Any], *, run_facts: bool = True) -> Dict[str, 
                     "upstream": ", ".join(_text(u) for u in recipe.get("upstream") or []),
                     "expected": format_duration(recipe.get("expected_duration_s")),
                     "critical": _text(name) in critical_set,
-                    "job_group": f"job group {group_of[_text(name)]}" if _text(name) in group_of else "",
+                    "job_group": job_group_label(group_of.get(_text(name))),
                 }
             )
         layers.append({"index": index, "recipes": rows})

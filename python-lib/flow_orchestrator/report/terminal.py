@@ -131,10 +131,10 @@ def _outage_note(recipe: Mapping[str, Any]) -> str:
     return f"end noticed {longest} late{which}: DSS answered no status request meanwhile"
 
 
-def _job_group_note(recipe: Mapping[str, Any]) -> str:
-    """Grouped jobs: which chain's DSS job built the recipe (shared with the other recipes of that job group)."""
-    group = recipe.get("job_group")
-    return f"job group {group}" if isinstance(group, int) and not isinstance(group, bool) else ""
+def job_group_label(number: Any) -> str:
+    """Grouped jobs: "job group N", the chain whose DSS job built a recipe (shared with the other recipes of that job
+    group), in the terminal and HTML reports alike; "" for a recipe with a job of its own."""
+    return f"job group {number}" if isinstance(number, int) and not isinstance(number, bool) else ""
 
 
 def _waited_note(recipe: Mapping[str, Any]) -> str:
@@ -144,7 +144,7 @@ def _waited_note(recipe: Mapping[str, Any]) -> str:
 
 
 def _note_cell(recipe: Mapping[str, Any]) -> str:
-    parts = (_error_cell(recipe), _outage_note(recipe), _waited_note(recipe), _job_group_note(recipe))
+    parts = (_error_cell(recipe), _outage_note(recipe), _waited_note(recipe), job_group_label(recipe.get("job_group")))
     return "; ".join(part for part in parts if part)
 
 
