@@ -16,7 +16,7 @@ import json
 import os
 import random
 import re
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import jsonschema
 
@@ -1271,18 +1271,7 @@ def generate_flow(
 
     def add_source(branch: int) -> str:
         name = f"src{len([d for d in datasets if d['name'].startswith('src')]) + 1:0{digits}d}"
-        rows = [[key, rng.choice(("a", "b", "c")), rng.randint(1, 100), round(rng.uniform(0, 10), 2)] for key in keys]
-        datasets.append(
-            {
-                "name": name,
-                "type": "Filesystem",
-                "connection": "filesystem_managed",
-                "managed": False,
-                "schema": [dict(c) for c in GENERATED_SCHEMA],
-                "rows": rows,
-                "tags": ["source", f"branch{branch + 1}"],
-            }
-        )
+        datasets.append(_generated_source(name, f"branch{branch + 1}", rng, keys))
         return name
 
     sources = [[add_source(b), add_source(b)] for b in range(branches)]
@@ -1318,29 +1307,11 @@ def generate_flow(
                         recipe_type = rng.choice(_GENERATED_TYPES)
                 join_type = rng.choice(("LEFT", "LEFT", "INNER")) if recipe_type == "join" else "LEFT"
                 duration = min(max_duration, max(min_duration, round(rng.uniform(min_duration, max_duration), 4)))
-                short_type = {"grouping": "group", "shaker": "prepare"}.get(recipe_type, recipe_type)
-                recipe = {
-                    "name": f"r{number:0{digits}d}_{short_type}",
-                    "type": recipe_type,
-                    "inputs": inputs,
-                    "outputs": [output],
-                    "tags": [f"branch{branch + 1}"],
-                    "emulation": {"duration": duration},
-                }
-                payload = _generated_payload(recipe_type, join_type)
-                if payload is not None:
-                    recipe["payload"] = payload
-                generated_recipes.append(recipe)
-                datasets.append(
-                    {
-                        "name": output,
-                        "type": "Filesystem",
-                        "connection": "filesystem_managed",
-                        "managed": True,
-                        "schema": [dict(c) for c in GENERATED_SCHEMA],
-                        "tags": [f"branch{branch + 1}"],
-                    }
+                recipe, dataset = _generated_step(
+                    f"r{number:0{digits}d}", recipe_type, inputs, output, f"branch{branch + 1}", duration, join_type
                 )
+                generated_recipes.append(recipe)
+                datasets.append(dataset)
                 new_layers[branch].append(output)
         for branch in range(branches):
             if new_layers[branch]:
@@ -1358,6 +1329,47 @@ def generate_flow(
     if zones:
         _stage_zones(flow, zones)
     return flow
+
+
+def _generated_source(name: str, tag: str, rng: random.Random, keys: Sequence[str]) -> dict:
+    """A source dataset of a generated Flow: ``GENERATED_SOURCE_ROWS`` rows drawn from ``rng``."""
+    rows = [[key, rng.choice(("a", "b", "c")), rng.randint(1, 100), round(rng.uniform(0, 10), 2)] for key in keys]
+    return {
+        "name": name,
+        "type": "Filesystem",
+        "connection": "filesystem_managed",
+        "managed": False,
+        "schema": [dict(c) for c in GENERATED_SCHEMA],
+        "rows": rows,
+        "tags": ["source", tag],
+    }
+
+
+def _generated_step(
+    prefix: str, recipe_type: str, inputs: List[str], output: str, tag: str, duration: float, join_type: str = "LEFT"
+) -> Tuple[dict, dict]:
+    """A recipe of a generated Flow (named ``<prefix>_<short type>``) and the managed dataset it writes."""
+    short_type = {"grouping": "group", "shaker": "prepare"}.get(recipe_type, recipe_type)
+    recipe = {
+        "name": f"{prefix}_{short_type}",
+        "type": recipe_type,
+        "inputs": inputs,
+        "outputs": [output],
+        "tags": [tag],
+        "emulation": {"duration": duration},
+    }
+    payload = _generated_payload(recipe_type, join_type)
+    if payload is not None:
+        recipe["payload"] = payload
+    dataset = {
+        "name": output,
+        "type": "Filesystem",
+        "connection": "filesystem_managed",
+        "managed": True,
+        "schema": [dict(c) for c in GENERATED_SCHEMA],
+        "tags": [tag],
+    }
+    return recipe, dataset
 
 
 def generate_chain_flow(
@@ -1387,46 +1399,15 @@ def generate_chain_flow(
         chain = (number - 1) // chain_length + 1
         if (number - 1) % chain_length == 0:
             previous = f"src{chain:0{digits}d}"
-            rows = [
-                [key, rng.choice(("a", "b", "c")), rng.randint(1, 100), round(rng.uniform(0, 10), 2)] for key in keys
-            ]
-            datasets.append(
-                {
-                    "name": previous,
-                    "type": "Filesystem",
-                    "connection": "filesystem_managed",
-                    "managed": False,
-                    "schema": [dict(c) for c in GENERATED_SCHEMA],
-                    "rows": rows,
-                    "tags": ["source", f"chain{chain}"],
-                }
-            )
+            datasets.append(_generated_source(previous, f"chain{chain}", rng, keys))
         recipe_type = rng.choice(_GENERATED_TYPES)
         output = f"ds{number:0{digits}d}"
-        short_type = {"grouping": "group", "shaker": "prepare"}.get(recipe_type, recipe_type)
         duration = min(max_duration, max(min_duration, round(rng.uniform(min_duration, max_duration), 4)))
-        recipe = {
-            "name": f"r{number:0{digits}d}_{short_type}",
-            "type": recipe_type,
-            "inputs": [previous],
-            "outputs": [output],
-            "tags": [f"chain{chain}"],
-            "emulation": {"duration": duration},
-        }
-        payload = _generated_payload(recipe_type)
-        if payload is not None:
-            recipe["payload"] = payload
-        generated_recipes.append(recipe)
-        datasets.append(
-            {
-                "name": output,
-                "type": "Filesystem",
-                "connection": "filesystem_managed",
-                "managed": True,
-                "schema": [dict(c) for c in GENERATED_SCHEMA],
-                "tags": [f"chain{chain}"],
-            }
+        recipe, dataset = _generated_step(
+            f"r{number:0{digits}d}", recipe_type, [previous], output, f"chain{chain}", duration
         )
+        generated_recipes.append(recipe)
+        datasets.append(dataset)
         previous = output
     return {
         "projectKey": project_key,
