@@ -8,7 +8,6 @@ hands the whole plan to DSS as one job, and each recipe still takes its outcome 
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
 
 import pytest
@@ -25,13 +24,13 @@ from tests.reliability.harness import (
     build_config,
     fast_clinical_flow,
     fast_example_flow,
+    load_copy,
     run_pipeline,
 )
 
 OVERHEAD_S = 0.3
 OUTPUTS = {LAB: "LAB_RESULTS_AGG", NOTES: "CLINICAL_NOTES_AGG", JOIN: "ML_TRAINING_DATA", TRAIN: "MODEL_SCORES"}
 PERMANENT = "ERR_RECIPE_COMPUTATION_FAILED: column 'amount' cannot be cast to bigint"
-_keys = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +40,7 @@ def emulator():
 
 
 def layered_project(dss: EmulatedDSS) -> str:
-    flow = fast_clinical_flow()
-    key = flow["projectKey"] = f"COSTED{next(_keys):02d}"
-    dss.load_flow(flow)
-    return key
+    return load_copy(dss, fast_clinical_flow(), "COSTED")
 
 
 def test_a_run_planned_from_the_last_one_runs_the_layered_plan_as_one_job(emulator, tmp_path):
@@ -102,12 +98,7 @@ PREPARE, FACT, STORES = "prepare_SALES_CLEAN", "sync_SALES_FACT", "sync_STORES_D
 
 def warehouse_project(dss: EmulatedDSS) -> str:
     """prepare -> fact (a chain) beside stores (independent): prepare runs long enough for stores to fail first."""
-    flow = fast_example_flow("etl_warehouse")
-    key = flow["projectKey"] = f"WAREHOUSE{next(_keys):02d}"
-    for recipe in flow["recipes"]:
-        if recipe["name"] == PREPARE:
-            recipe["emulation"]["duration"] = 0.4
-    dss.load_flow(flow)
+    key = load_copy(dss, fast_example_flow("etl_warehouse"), "WAREHOUSE", **{PREPARE: 0.4})
     dss.fail_recipe(key, STORES, PERMANENT)
     return key
 
@@ -145,12 +136,7 @@ def test_one_job_for_the_plan_stops_with_the_failure_on_fail_fast(emulator, tmp_
 
 
 def test_in_one_job_for_the_plan_only_the_recipe_out_of_time_is_timed_out(emulator, tmp_path):
-    flow = fast_clinical_flow()
-    key = flow["projectKey"] = f"COSTED{next(_keys):02d}"
-    for recipe in flow["recipes"]:
-        if recipe["name"] in (LAB, NOTES):
-            recipe["emulation"]["duration"] = 30.0  # aborted long before
-    emulator.load_flow(flow)
+    key = load_copy(emulator, fast_clinical_flow(), "COSTED", **{LAB: 30.0, NOTES: 30.0})  # aborted long before
     config = build_config(max_parallel=2, job_overhead_s=5.0, timeout_s=0.5)
     result = run_pipeline(emulator, key, config, tmp_path / "record.json")
     data = assert_run_settled(result)

@@ -7,7 +7,6 @@ jobs, which outputs each built, and what each recipe's activity did.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
 
 import dataikuapi
@@ -22,6 +21,7 @@ from tests.reliability.harness import (
     emulator_jobs,
     fast_example_flow,
     gateway_for,
+    load_copy,
     run_pipeline,
 )
 
@@ -41,7 +41,6 @@ OUTPUTS = {
 }
 TRANSIENT = "java.net.SocketException: Connection reset by peer"
 PERMANENT = "ERR_RECIPE_COMPUTATION_FAILED: column 'amount' cannot be cast to bigint"
-_keys = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +51,7 @@ def emulator():
 
 def chain_project(dss: EmulatedDSS, **durations: float) -> str:
     """A fresh copy of the clean_transform chain under its own key; ``durations`` override recipes' seconds."""
-    flow = fast_example_flow("clean_transform")
-    key = flow["projectKey"] = f"GROUPED{next(_keys):02d}"
-    for recipe in flow["recipes"]:
-        if recipe["name"] in durations:
-            recipe["emulation"]["duration"] = durations[recipe["name"]]
-    dss.load_flow(flow)
-    return key
+    return load_copy(dss, fast_example_flow("clean_transform"), "GROUPED", **durations)
 
 
 def outputs_of(*recipes: str) -> set:

@@ -73,18 +73,23 @@ def fast_clinical_flow() -> dict:
     return fast_example_flow(CLINICAL_FLOW.stem)
 
 
-_clinical_keys = itertools.count(1)
+_project_keys = itertools.count(1)
 
 
-def clinical_project(dss, **durations) -> str:
-    """A fresh copy of the clinical Flow under a new key; ``durations`` override recipes' seconds."""
-    flow = fast_clinical_flow()
-    key = flow["projectKey"] = f"HONEST{next(_clinical_keys):02d}"
+def load_copy(dss, flow: dict, prefix: str, **durations: float) -> str:
+    """``flow`` loaded under a new key ``<prefix>NN`` (unique in the test session); ``durations`` override recipes'
+    seconds. Returns the key."""
+    key = flow["projectKey"] = f"{prefix}{next(_project_keys):02d}"
     for recipe in flow["recipes"]:
         if recipe["name"] in durations:
             recipe["emulation"]["duration"] = durations[recipe["name"]]
     dss.load_flow(flow)
     return key
+
+
+def clinical_project(dss, **durations) -> str:
+    """A fresh copy of the clinical Flow under a new key; ``durations`` override recipes' seconds."""
+    return load_copy(dss, fast_clinical_flow(), "HONEST", **durations)
 
 
 # ------------------------------------------------------------------------------------------------ emulator views

@@ -670,6 +670,11 @@ def test_transient_patterns_from_the_options_make_an_error_retryable():
     assert patterned.state("a") == "SUCCESS" and patterned.record.recipe("a").attempts == 2
 
 
+def _independent_unknown(durations: Dict[str, float]):
+    """Independent recipes lasting ``durations`` that the plan does not know (a first run): plan and behaviours."""
+    return make_test_plan(dict.fromkeys(durations, [])), {k: Behaviour(duration_s=v) for k, v in durations.items()}
+
+
 def _noting_poll_times(times: List[float]):
     def prepare(dss: FakeDSS, clock: VirtualClock) -> None:
         dss.list_answers = True  # one answer shows every job, as DSS's job list does
@@ -686,8 +691,7 @@ def _noting_poll_times(times: List[float]):
 
 def test_one_answer_refreshes_every_job_it_shows_and_polls_stay_poll_min_apart():
     durations = {f"r{i}": 0.6 + 0.37 * i for i in range(12)}
-    plan = make_test_plan(dict.fromkeys(durations, []))  # independent, durations unknown
-    behaviours = {k: Behaviour(duration_s=v) for k, v in durations.items()}
+    plan, behaviours = _independent_unknown(durations)
     options = RunOptions(max_parallel=4)
     alone = execute(plan, behaviours, options)  # answers only for the jobs asked
     times: List[float] = []
@@ -716,8 +720,7 @@ def test_many_short_jobs_sharing_each_answer_are_noticed_sooner_at_a_bounded_req
     from flow_orchestrator import polling
 
     durations = {f"r{i}": 0.3 + 0.9 * ((i * 7) % 40) / 40 for i in range(120)}
-    plan = make_test_plan(dict.fromkeys(durations, []))  # independent, durations unknown
-    behaviours = {k: Behaviour(duration_s=v) for k, v in durations.items()}
+    plan, behaviours = _independent_unknown(durations)
     options = RunOptions(max_parallel=40)
     times: List[float] = []
     shared = execute(plan, behaviours, options, prepare=_noting_poll_times(times))
@@ -774,8 +777,7 @@ def test_on_a_first_run_young_jobs_are_checked_at_the_pace_of_the_run_s_typical_
     from flow_orchestrator import polling, runner
 
     durations = {f"r{i}": 2.0 + 6.0 * ((i * 7) % 24) / 24 for i in range(24)}
-    plan = make_test_plan(dict.fromkeys(durations, []))  # independent, durations unknown
-    behaviours = {k: Behaviour(duration_s=v) for k, v in durations.items()}
+    plan, behaviours = _independent_unknown(durations)
     options = RunOptions(max_parallel=4)
     paced: List[float] = []
     first = execute(plan, behaviours, options, prepare=_noting_poll_times(paced))
