@@ -68,17 +68,22 @@ def built_or_refused(cls, payload: dict):
         return str(exc)
 
 
-@pytest.mark.parametrize("seed", range(300))
-def test_a_damaged_payload_is_read_as_the_general_path_reads_it(seed):
-    rnd = random.Random(seed)
-    n, damages = rnd.randint(1, 12), rnd.randint(1, 3)
+def _random_recipes(rnd: random.Random, n: int) -> Dict[str, Tuple[List[str], List[str]]]:
+    """``n`` recipes (inputs, outputs) in creation order, each reading one to three datasets made before it."""
     available = ["src0", "src1"]
     recipes: Dict[str, Tuple[List[str], List[str]]] = {}
     for i in range(n):
         outputs = [f"ds{i}"] + ([f"ds{i}b"] if rnd.random() < 0.25 else [])
         recipes[f"r{i}"] = (rnd.sample(available, rnd.randint(1, min(3, len(available)))), outputs)
         available.extend(outputs)
-    payload = flow(recipes)
+    return recipes
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_a_damaged_payload_is_read_as_the_general_path_reads_it(seed):
+    rnd = random.Random(seed)
+    n, damages = rnd.randint(1, 12), rnd.randint(1, 3)
+    payload = flow(_random_recipes(rnd, n))
     for _ in range(damages):
         damage(payload, rnd)
     assert built_or_refused(FlowGraph, payload) == built_or_refused(GeneralPathOnly, payload)
@@ -109,13 +114,7 @@ def random_flows(draw, max_recipes: int = 14):
 @given(st.integers(1, 14), st.integers(0, 2**32 - 1), st.booleans())
 def test_the_fast_path_agrees_with_the_general_path_in_any_payload_order(n, seed, shuffled):
     rnd = random.Random(seed)
-    available = ["src0", "src1"]
-    recipes: Dict[str, Tuple[List[str], List[str]]] = {}
-    for i in range(n):
-        outputs = [f"ds{i}"] + ([f"ds{i}b"] if rnd.random() < 0.25 else [])
-        recipes[f"r{i}"] = (rnd.sample(available, rnd.randint(1, min(3, len(available)))), outputs)
-        available.extend(outputs)
-    payload = flow(recipes)
+    payload = flow(_random_recipes(rnd, n))
     if shuffled:
         keys = list(payload["nodes"])
         rnd.shuffle(keys)
