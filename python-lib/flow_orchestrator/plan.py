@@ -9,7 +9,7 @@ from typing import Collection, Dict, Iterable, List, Mapping, NamedTuple, Option
 
 from .config.model import BUILD_MODE_LABELS, BuildConfig
 from .graph import FlowGraph, bottom_levels_of, critical_path_of, gc_paused, layers_of
-from .grouping import GROUPED, job_groups, one_partitioning
+from .grouping import GROUPED, job_groups, one_partitioning, shared_groups
 from .job_costs import WHOLE_PLAN, GroupingChoice, JobOverhead, choose_grouping, own_duration_s
 from .port import OutputRef, value_eq, value_ne
 from .selection import order_by_preference, resolve_selection
@@ -453,7 +453,7 @@ def format_plan_text(plan: BuildPlan) -> str:
             f"Grouped jobs: {len(shared)} chain(s) run as one DSS job each, {len(plan.job_groups)} job(s) in all"
         )
         lines.extend(f"  job group {n}: " + " → ".join(group) for n, group in enumerate(shared, 1))
-    group_number = {name: n for n, group in enumerate(shared, 1) for name in group}
+    group_number = shared_groups(plan.job_groups)
     on_critical = set(plan.critical_path)
     for number, layer in enumerate(layers):
         lines.append("")

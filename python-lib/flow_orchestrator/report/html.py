@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
+from ..grouping import shared_groups
 from ..states import FAILED_BY_ITSELF, SHOWN_ORDER
 from ..text import format_duration, plural
 from .page import (
@@ -584,7 +585,7 @@ def _plan_view(plan: Mapping[str, Any], *, run_facts: bool = True) -> Dict[str, 
             while len(layer_names) <= layer:
                 layer_names.append([])
             layer_names[layer].append(recipe.get("name"))
-    group_of = {name: g["number"] for g in _shared_job_groups(plan) for name in g["recipes"]}
+    group_of = shared_groups([g for g in plan.get("job_groups") or [] if isinstance(g, list)])
     layers = []
     for index, names in enumerate(layer_names):
         rows = []
