@@ -244,6 +244,9 @@ class RunRecord:
     changed: set = field(default_factory=set, init=False, repr=False, compare=False)
     #: Grows at every :meth:`touch`: a sink that keeps its own copy (the run history) skips an unchanged record.
     version: int = field(default=0, init=False, repr=False, compare=False)
+    #: The :class:`~flow_orchestrator.plan.BuildPlan` that ``plan`` was written from (not serialised): printing a dry
+    #: run reads it, instead of rebuilding 20,000 recipe entries from the dict.
+    built_plan: Optional[BuildPlan] = field(default=None, repr=False, compare=False)
 
     def touch(self, index: int) -> None:
         """Note that ``recipes[index]`` changed (the runner calls it; :class:`RecordFile` journals it)."""
@@ -352,6 +355,7 @@ def new_record(
             RecipeRun(name=r.name, type=r.type, outputs=list(r.outputs), job_group=group_of.get(r.name))
             for r in plan.recipes
         ],
+        built_plan=plan,
     )
 
 

@@ -35,6 +35,8 @@ def test_the_printed_part_prints_what_the_whole_record_prints():
         assert SECRET not in repr(part["propagation"])
         printed = _plan_text(part["plan"])
         assert printed == _plan_text(whole["plan"])
+        assert _plan_text(record.built_plan) == printed  # what `plan` prints: from the plan, not rebuilt from its dict
+        assert "built_plan" not in whole
         assert SECRET not in printed
         assert "b_*** → B" in printed
     finally:

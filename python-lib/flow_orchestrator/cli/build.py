@@ -384,7 +384,7 @@ def run_build_command(args: argparse.Namespace) -> int:
         report_error(exc, args)
         return EXIT_FAILED
     if data["state"] == "PLANNED":
-        print(_plan_text(data["plan"]))
+        print(_plan_text(record.built_plan or data["plan"]))
         _print_steps(data)
         return EXIT_OK
     print(_summary(data))
@@ -410,12 +410,13 @@ def _printed_part(record) -> dict:
     return printed
 
 
-def _plan_text(plan: dict) -> str:
-    """The dry-run listing of a record's plan, redacted as everything the command prints."""
+def _plan_text(plan) -> str:
+    """The dry-run listing of a plan (a ``BuildPlan``, or a record's plan dict), redacted as everything the command
+    prints."""
     from ..plan import BuildPlan
     from ..redaction import redact
 
-    return redact(format_plan_text(BuildPlan.from_dict(plan)))
+    return redact(format_plan_text(plan if isinstance(plan, BuildPlan) else BuildPlan.from_dict(plan)))
 
 
 def _started_jobs(record) -> bool:

@@ -5,6 +5,7 @@ Pure functions over the JSON DSS returns (no client): the gateway feeds them.
 
 from __future__ import annotations
 
+from collections import abc
 from typing import Any, Dict, List, Mapping, Optional
 
 from ..port import ActivitySnapshot, JobSnapshot, OutputRef
@@ -86,9 +87,11 @@ def _activity_of(activity: Mapping) -> ActivitySnapshot:
 
 def dimensions_of(name: str, definition: Mapping) -> Dict[str, List[str]]:
     """``{name: [dimension names]}`` when the dataset definition is partitioned, else ``{}``."""
-    partitioning = definition.get("partitioning") if isinstance(definition, Mapping) else None
-    dimensions = (partitioning or {}).get("dimensions") if isinstance(partitioning, Mapping) else None
-    names = [str(d.get("name")) for d in dimensions or [] if isinstance(d, Mapping)]
+    partitioning = definition.get("partitioning") if isinstance(definition, abc.Mapping) else None
+    dimensions = partitioning.get("dimensions") if isinstance(partitioning, abc.Mapping) else None
+    if not dimensions:  # most datasets: no typing-module isinstance per dataset (20,000 of them in a listing)
+        return {}
+    names = [str(d.get("name")) for d in dimensions if isinstance(d, abc.Mapping)]
     return {name: names} if names else {}
 
 
