@@ -874,18 +874,35 @@ class _Run:
         self.api_failures = 0
         self.last_api_ok = now
         due_ids = set()
+        later: List[Tuple[_Watch, JobSnapshot]] = []  # ends that need one more request (see _needs_whole_status)
         for watch in due:
             if watch.gap_since is not None:
                 watch.gap_s += now - watch.gap_since
                 watch.gap_since = None
             due_ids.add(watch.job_id)
             if watch.job_id in self.jobs:
-                self._observe(watch, snapshots.get(watch.job_id), now)
+                self._observe_or_defer(watch, snapshots.get(watch.job_id), now, later)
         for job_id, snapshot in snapshots.items():  # states the port gave for free (e.g. one list request)
             watch = self.jobs.get(job_id)
             if job_id in due_ids or watch is None or (watch.abort_reason and not snapshot.terminal):
                 continue
-            self._observe(watch, snapshot, now)  # a check like any other: its next one counts from now
+            self._observe_or_defer(watch, snapshot, now, later)  # a check like any other: its next one counts from now
+        if later:
+            # The slots the other ends freed are not left idle while the grouped jobs' statuses are read.
+            self._start_ready()
+            for watch, snapshot in later:
+                if watch.job_id in self.jobs:
+                    self._observe(watch, snapshot, now)
+
+    def _observe_or_defer(
+        self, watch: _Watch, snapshot: Optional[JobSnapshot], now: float, later: List[Tuple[_Watch, JobSnapshot]]
+    ) -> None:
+        """Observe now, or, for a grouped job that ended without its activities in the answer (its recipes' outcomes
+        and times need its own status: one more request), after the run has started what the other ends let start."""
+        if snapshot is not None and snapshot.terminal and watch.unit.per_activity and snapshot.activities is None:
+            later.append((watch, snapshot))
+        else:
+            self._observe(watch, snapshot, now)
 
     def _observe(self, watch: _Watch, snapshot: Optional[JobSnapshot], now: float) -> None:
         if snapshot is None:  # not reported this time: ask again later, never guess

@@ -194,6 +194,33 @@ def test_a_chain_job_seen_ended_in_a_list_answer_is_read_once_for_its_activities
     assert record.recipe("a").duration_s == 1.0 and record.recipe("b").duration_s == 2.0
 
 
+def test_a_slot_freed_in_the_same_answer_is_filled_before_a_chain_job_is_read_for_its_activities():
+    """One list answer shows a chain job and a job of its own ended: the recipe waiting for the latter starts before
+    the extra request that reads the chain's activities (a freed slot does not idle behind it)."""
+    flow = {"a": [], "b": ["a"], "x": [], "z": [], "y": ["x", "z"]}
+    reads_at_start: List[int] = []
+
+    def watch_reads(dss):
+        read = dss.job_status
+
+        def job_status(job_id):
+            reads_at_start.append(len(dss.starts))
+            return read(job_id)
+
+        dss.job_status = job_status
+        return None
+
+    behaviours = {"x": Behaviour(duration_s=2.0), "z": Behaviour(duration_s=0.5)}
+    options = RunOptions(max_parallel=3)
+    record, dss, _, _ = run(flow, behaviours, options, lists=True, prep=watch_reads)
+    assert states(record) == dict.fromkeys(flow, "SUCCESS")
+    first = {s.recipes: s.time for s in dss.starts}
+    start = first[("a", "b")]
+    assert first[("x",)] == start and first[("y",)] >= start + 2.0  # the chain and x end together
+    assert reads_at_start == [4]  # the chain's one read came after y's start (chain, x, z, then y)
+    assert record.recipe("a").duration_s == record.recipe("b").duration_s == 1.0  # still each its own activity
+
+
 def test_cancelling_during_a_chain_keeps_what_succeeded_aborts_the_running_recipe_and_runs_nothing_more():
     import threading
 
