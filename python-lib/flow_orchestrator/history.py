@@ -50,7 +50,7 @@ from .errors import ConfigError, DSSAccessError, DSSPermissionError
 from .events import EventConsumer
 from .pipeline import run_build
 from .port import TransientAPIError
-from .record import RUN_ID_PATTERN
+from .record import RUN_ID_PATTERN, record_json
 from .states import FINAL_RUN_STATES
 from .text import is_blank
 
@@ -447,7 +447,7 @@ class RunHistory:
     def _save_to_folder(self, record: dict, final: bool):
         """(record path, report path) of what was written; each file on its own, so one failure loses one file."""
         run_id = str(record["run_id"])
-        text = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        text = "".join(record_json(record)).encode("utf-8")
         record_path = self._put(run_record_path(run_id), lambda: text)
         self._put(last_run_path(self.record_name), lambda: text)
         report_path = None

@@ -18,11 +18,14 @@ from flow_orchestrator.record import (
     new_run_id,
     parse_utc,
     planned_record,
+    record_json,
     record_schema,
     resume_candidates,
     validate_record,
     write_record,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.fakes import make_test_plan
 
@@ -203,3 +206,28 @@ def test_a_single_job_record_gives_no_expected_durations():
     assert expected_durations_from_record(data) == {"a": 5.0}
     data["plan"]["strategy"] = "single-job"
     assert expected_durations_from_record(data) == {}
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON_VALUES)
+def test_record_json_is_the_json_of_any_value(value):
+    text = "".join(record_json(value))
+    assert text.endswith("\n") and json.loads(text) == json.loads(json.dumps(value))
+
+
+def test_a_record_file_has_each_recipe_entry_on_a_line_of_its_own(tmp_path):
+    record = new_record(PLAN)
+    path = write_record(record, tmp_path / "r.json")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    names = [r.name for r in PLAN.recipes]
+    for pad in ("    ", "      "):  # the recipes' entries, the plan's recipes
+        entries = [line.strip().rstrip(",") for line in lines if line.startswith(pad + '{"name": ')]
+        assert [json.loads(entry)["name"] for entry in entries] == names
+    assert json.loads(path.read_text(encoding="utf-8")) == record.to_dict()

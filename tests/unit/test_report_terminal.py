@@ -293,3 +293,16 @@ def test_a_recipe_that_waited_for_a_job_started_elsewhere_says_so_in_its_note():
     lines = format_summary_table(record, width=200).splitlines()
     assert lines[1].endswith("waited for DSS job Build_PATIENTS_2026-12-06T21-40-00.123 started elsewhere")
     assert "waited" not in "".join(lines[2:])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=40), st.integers(min_value=0, max_value=45))
+def test_ascii_text_is_measured_and_cut_as_glyph_by_glyph(text, width):
+    from flow_orchestrator.report.terminal import _clusters
+
+    glyphs = _clusters(text)
+    assert display_width(text) == sum(w for _, w in glyphs) == len(text)
+    if width and len(text) > width:
+        assert fit(text, width) == "".join(g for g, _ in glyphs[: width - 1]) + "…"
+    elif width:
+        assert fit(text, width) == text

@@ -75,6 +75,8 @@ def _clusters(text: str) -> List[Tuple[str, int]]:
 
 def display_width(text: str) -> int:
     """Columns ``text`` takes on a terminal (wide East Asian characters and emoji take two, marks none)."""
+    if text.isascii():  # one column per character (a 20,000-row summary is mostly ASCII names)
+        return len(text)
     return sum(width for _, width in _clusters(text))
 
 
@@ -84,6 +86,8 @@ def fit(text: str, width: int) -> str:
         return ""
     if display_width(text) <= width:
         return text
+    if text.isascii():
+        return text[: width - 1] + "…"
     out, used = [], 0
     for glyph, w in _clusters(text):
         if used + w > width - 1:
