@@ -378,6 +378,7 @@ class _Run:
         self.sink_due: Optional[float] = None  # a deferred write of the record (never dropped)
         self.sink_follow_up = float("inf")  # the next call of record_sink with or without a change
         self.list_running = getattr(port, "running_jobs", None)  # feature detection: older ports lack it
+        self.beyond_list = getattr(port, "beyond_list", None)  # a port without it: every check shares one answer
         self.running_seen: Tuple[float, list] = (float("-inf"), [])  # (when, the jobs DSS ran then)
         self.own_jobs = set(self.adopt.values())  # jobs this run started or adopts: never "someone else's"
         self.pace = Pace()  # how this run's jobs last against their last run's durations
@@ -836,7 +837,9 @@ class _Run:
         until = None if watch.deadline is None else watch.deadline - now
         expected = self.pace.expect(watch.unit.expected_s)
         confirmed = self.pace.known
-        shared = shared_scale(len(self.jobs))
+        # A job no list answer reaches is read on its own: checked as a job alone, not at the shared pace.
+        alone = self.beyond_list is not None and self.beyond_list(watch.job_id)
+        shared = 1.0 if alone else shared_scale(len(self.jobs))
         floor = opts.poll_min_s * shared
         shortest = self.pace.shortest_s
         check = next_check(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from flow_orchestrator.dss.gateway import WHOLE_LIST_RUNNING_MAX
+from flow_orchestrator.dss.gateway import JOB_LIST_LIMIT_MAX, WHOLE_LIST_RUNNING_MAX
 from flow_orchestrator.port import OutputRef
 
 from dss_emulator.api.jobs import DEFAULT_JOB_LIST_LIMIT
@@ -124,3 +124,29 @@ def test_with_more_than_ten_jobs_running_a_poll_lists_only_back_to_its_oldest_du
     for job_id in (jobs[0], jobs[1], jobs[-1]):
         gateway.abort_job(job_id)
         assert dss.wait_for_job("MANYRUN", job_id) == "ABORTED"
+
+
+def test_a_job_started_more_than_a_list_ago_is_said_to_cost_a_request_of_its_own(wide_emulator):
+    """A long job among many short ones: once more than ``JOB_LIST_LIMIT_MAX`` jobs started after it, no poll's
+    list reaches it and its check is a status read of its own, which the gateway tells the runner (``beyond_list``)
+    so that its checks are spaced as a job's alone."""
+    dss = wide_emulator
+    key = clinical_project(dss, group_LAB_RESULTS_AGG=600.0)  # runs until the test aborts it
+    gateway = gateway_for(dss, key)
+    paths = []
+    gateway.client._session.hooks["response"].append(lambda response, *a, **k: paths.append(response.request.path_url))
+    build = "NON_RECURSIVE_FORCED_BUILD"
+    slow = gateway.start_job([OutputRef("LAB_RESULTS_AGG")], build)
+    quick = []
+    for n in range(JOB_LIST_LIMIT_MAX):
+        quick.append(gateway.start_job([OutputRef("CLINICAL_NOTES_AGG")], build))
+        dss.wait_for_job(key, quick[-1])
+        gateway.job_states([quick[-1]])  # the run sees each end, as it would
+        assert gateway.beyond_list(slow) == (n + 2 > JOB_LIST_LIMIT_MAX), n  # a list of n + 2 items reaches it
+    assert not gateway.beyond_list(quick[-1])
+    paths.clear()
+    states = gateway.job_states([slow])
+    assert states[slow].state == "RUNNING" == emulator_jobs(dss, key)[slow].state
+    assert any(path.split("?")[0].endswith(f"/jobs/{slow}/") for path in paths), "its own status read"
+    gateway.abort_job(slow)
+    assert dss.wait_for_job(key, slow) == "ABORTED"

@@ -792,3 +792,39 @@ def test_on_a_first_run_young_jobs_are_checked_at_the_pace_of_the_run_s_typical_
     lags = [lag / durations[s.recipes[0]] for lag, s in zip(_lags(first, durations), first.dss.starts)]
     assert statistics.median(lags) <= 0.05
     assert min(lags) >= -1e-3 and max(lags) <= bound
+
+
+def _checks_of_a_long_job(beyond: bool):
+    """A 5 s job among 400 jobs of 0.3 s at 20 in parallel (DSS's job list answering for all): how many polls asked
+    about it, and how late its end was noticed."""
+    upstream = {"long": [], **{f"s{i:03d}": [] for i in range(400)}}
+    plan = make_test_plan(upstream)
+    clock = VirtualClock()
+    behaviours = {"long": Behaviour(duration_s=5.0), **{f"s{i:03d}": Behaviour(duration_s=0.3) for i in range(400)}}
+    dss = FakeDSS(plan, clock, behaviours, max_parallel=20)
+    dss.list_answers = True
+    asked: List[List[str]] = []
+    answer = dss.job_states
+
+    def job_states(job_ids):
+        asked.append(list(job_ids))
+        return answer(job_ids)
+
+    dss.job_states = job_states
+    if beyond:
+        dss.beyond_list = lambda job_id: dss.jobs[job_id].recipes == ("long",)
+    record = run_plan(plan, dss, RunOptions(max_parallel=20), clock=clock, wait=clock.wait, wall=dss.wall_now)
+    assert record.state == "SUCCESS"
+    long_job = record.recipe("long").job_ids[0]
+    attempt = record.recipe("long").attempt_history[0]
+    lag = (parse_utc(attempt.noticed_at) - parse_utc(attempt.ended_at)).total_seconds()
+    return sum(long_job in ids for ids in asked), lag
+
+
+def test_a_job_no_list_answer_reaches_is_checked_as_a_job_alone():
+    """The port says a check of the long job costs a request of its own (it started too many jobs ago for a poll's
+    list): it is asked about at a job's own pace, not at every answer the short jobs share, and still noticed soon."""
+    shared_checks, _ = _checks_of_a_long_job(beyond=False)
+    alone_checks, lag = _checks_of_a_long_job(beyond=True)
+    assert alone_checks * 1.5 <= shared_checks  # its checks twice as far apart (shared_scale: 0.5 at 20 running)
+    assert lag <= UNKNOWN_RATIO * 5.0 + 0.05

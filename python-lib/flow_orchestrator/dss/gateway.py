@@ -725,6 +725,13 @@ class DSSGateway:
                 self._live_jobs.pop(job_id, None)
         return result
 
+    def beyond_list(self, job_id: str) -> bool:
+        """Whether a check of this running job costs a request of its own: it started more than ``JOB_LIST_LIMIT_MAX``
+        jobs ago (a long job among many short ones), so no poll's list reaches it (the runner spaces its checks as
+        for a job alone, not at the shared pace of the jobs one answer serves)."""
+        start = self._live_jobs.get(job_id)
+        return start is not None and self._starts - start + self._foreign_newest > JOB_LIST_LIMIT_MAX
+
     def job_status(self, job_id: str) -> JobSnapshot:
         """One job's whole status (its activities too: a job-list item does not say whether they run yet)."""
         return snapshot_from_status(job_id, self.call(f"Reading job {job_id}", self.project.get_job(job_id).get_status))
