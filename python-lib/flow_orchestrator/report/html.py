@@ -7,7 +7,10 @@ links are only ever built from http(s) URLs.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+import os
 import re
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -16,9 +19,10 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from ..grouping import shared_groups
-from ..states import FAILED_BY_ITSELF, SHOWN_ORDER
+from ..states import FAILED_BY_ITSELF, SHOWN_ORDER, RecipeState
 from ..text import format_duration, plural
 from .page import (
+    TEMPLATES_DIR,
     badge,
     dss_job_url,
     link_base,
@@ -37,10 +41,18 @@ _MAX_FAILURES_LISTED = 20
 _MAX_CAUSED_SKIPS_LISTED = 10
 _MIN_BAR_PCT = 0.25
 #: A run with more recipes is a large run: its timeline draws only the recipes that did not succeed and the longest
-#: of those that did (``_TIMELINE_ROWS`` rows in all), and the rows of successful recipes sit in a closed section, so
-#: that a 20,000-recipe report opens in seconds (a browser lays out nothing it does not show).
+#: of those that did (``_TIMELINE_ROWS`` rows in all), and its table shows only the recipes that need attention; the
+#: others sit in one closed section per state (``_FOLDED``), as data the browser loads as text and turns into rows
+#: when the section is opened, so that a 20,000-recipe report opens in about a second (bench ``report_open``).
 _LARGE_RUN = 2000
 _TIMELINE_ROWS = 500
+_FOLDED = (
+    (RecipeState.SKIPPED.value, "skipped because an upstream recipe failed"),
+    (RecipeState.NOT_RUN.value, "not run"),
+    (RecipeState.SUCCESS.value, "that succeeded"),
+)
+#: What each line of a folded section holds (its first line says so, for readers without scripts).
+_FOLDED_FIELDS = ("#", "recipe", "attempts", "duration", "type", "outputs", "job group", "jobs", "details")
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -61,8 +73,9 @@ def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = N
 
     rows = [_recipe_row(i + 1, r, project_key, base_url) for i, r in enumerate(recipes)]
     large = len(rows) > _LARGE_RUN and not dry_run
-    succeeded = [r for r in rows if r["state"] == "SUCCESS"] if large else []
-    shown = [r for r in rows if r["state"] != "SUCCESS"] if large else rows
+    folded = _folded_sections(rows, _job_pages(base_url, project_key)) if large else []
+    folded_states = {section["state"] for section in folded}
+    shown = [r for r in rows if r["state"] not in folded_states]
     counts = _counts(record, recipes)
     plan_dict = record.get("plan") if isinstance(record.get("plan"), Mapping) else None
     plan_view = _plan_view(plan_dict, run_facts=False) if dry_run and plan_dict else None
@@ -96,7 +109,8 @@ def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = N
         plan=plan_view,
         timeline=None if dry_run else _timeline(record, _timeline_recipes(recipes) if large else recipes),
         rows=shown,
-        succeeded_rows=succeeded,
+        folded=folded,
+        folded_rows_script=_folded_rows_script() if folded else "",
         zone_groups=_zone_groups(plan_dict, shown) if not dry_run else [],
     )
     if dry_run:
@@ -424,6 +438,75 @@ def _recipe_row(position: int, recipe: Mapping[str, Any], project_key: str, base
         "caused_skips": [],
         "caused_skips_more": 0,
     }
+
+
+def _folded_sections(rows: Sequence[Dict[str, Any]], job_pages: Optional[str]) -> List[Dict[str, Any]]:
+    """A large run's closed sections, one per state of ``_FOLDED`` that has rows: a summary and the rows as lines.
+
+    With ``job_pages`` (where DSS job pages are), the lines carry job ids only and the page builds each link."""
+    sections = []
+    for state, words in _FOLDED:
+        members = [row for row in rows if row["state"] == state]
+        if members:
+            lines = [json.dumps(_FOLDED_FIELDS, ensure_ascii=False)]
+            lines += [_folded_line(row, job_pages is not None) for row in members]
+            sections.append(
+                {
+                    "state": state,
+                    "tone": state_tone(state),
+                    "summary": "{} {}".format(plural(len(members), "recipe"), words),
+                    "job_pages": job_pages,
+                    "data": _pre_text("\n".join(lines)),
+                }
+            )
+    return sections
+
+
+def _job_pages(base_url: Any, project_key: str) -> Optional[str]:
+    """Where the project's DSS job pages are (a job's is this plus its quoted id and ``/``); None without a base."""
+    base = link_base(base_url)
+    return None if base is None else "{}/projects/{}/jobs/".format(base, quote(project_key, safe=""))
+
+
+def _folded_line(row: Mapping[str, Any], linked_by_page: bool) -> str:
+    """One recipe of a folded section as a JSON array (``_FOLDED_FIELDS``): what its table row shows, no markup.
+
+    Jobs are ``[id, link, attempt label]``, trailing empties dropped; the link is left out when the page builds it
+    (``linked_by_page``). Details keep only what the row has."""
+    jobs = []
+    for job in row["jobs"]:
+        item = [job["id"], None if linked_by_page else job["url"], job["label"]]
+        while len(item) > 1 and not item[-1]:
+            item.pop()
+        jobs.append(item)
+    details = {
+        key: value
+        for key, value in (
+            ("skipped_because", row["skipped_because"]),
+            ("waited_for_jobs", row["waited_for_jobs"]),
+            ("retries", row["retries_text"]),
+            ("log", row["log_excerpt"]),
+        )
+        if value
+    }
+    if row["error"]:
+        details["error"] = row["error_summary"]
+    line = [row["position"], row["name"], row["attempts"], row["duration"], row["type"], row["outputs"]]
+    line += [row["job_group"], jobs] + ([details] if details else [])
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+
+
+def _pre_text(text: str) -> Markup:
+    """``text`` as the content of an element (a ``<pre>``): ``&``, ``<`` and ``>`` escaped, quotes kept as they are
+    (they mean nothing outside a tag, and a folded section's JSON is full of them)."""
+    return Markup(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+@functools.lru_cache(maxsize=1)
+def _folded_rows_script() -> Markup:
+    """The script that turns a folded section's lines into table rows when it is opened (DOM calls only)."""
+    with open(os.path.join(TEMPLATES_DIR, "folded_rows.js"), encoding="utf-8") as handle:
+        return Markup(handle.read().strip())
 
 
 def _shared_job_groups(plan: Mapping[str, Any]) -> List[Dict[str, Any]]:
