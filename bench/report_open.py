@@ -3,12 +3,16 @@
 The record is a real one, tiled: a 100-recipe generated Flow with two failing recipes (so the report has FAILED and
 SKIPPED rows, errors and a timeline) is built once by the engine on the in-process emulator (``continue`` on
 failure), and its recipes are repeated under new names (``NAME__k``, upstream and skip causes renamed alike, times
-shifted so that the timeline spans the run) until the record holds ``REPORT_RECIPES`` recipes. The report is
-rendered once, as at the end of a run, and headless Chromium opens it as a person does: it loads the page and paints
-its first screen (``--screenshot`` of a 1280 x 900 window, taken after the load event). The median of three opens,
-next to the median of three opens of an empty page measured in the same minutes (Chromium's own start). Goal (issue
-14): the page's own cost (report minus empty page) under 3 s. (``--dump-dom`` would also time serialising the whole
-DOM back to text, which no person waits for.)
+shifted so that the timeline spans the run) until the record holds ``REPORT_RECIPES`` recipes (17,000 succeeded,
+2,600 skipped, 400 failed). The report is rendered once, as at the end of a run, and written as the run history
+folder writes it (a whole page). Headless Chromium opens it as a person does: it loads the page and paints its first
+screen (``--screenshot`` of a 1280 x 900 window, taken after the load event). The median of three opens, next to the
+median of three opens of an empty page measured in the same minutes (Chromium's own start). Goal (issue 14): the
+page's own cost (report minus empty page) under 3 s. A large run's report lists the failed recipes in its table and
+folds the others into closed sections that are built into rows when opened: the same page with its largest section
+opened at load and scrolled into view (its first rows painted) is timed too, and its cost over the report's is what
+a person waits for on opening that section (goal: under 3 s as well). (``--dump-dom`` would also time serialising
+the whole DOM back to text, which no person waits for.)
 
 ``FO_BENCH_REPORT_RECIPES`` sets another size.
 """
@@ -36,6 +40,16 @@ from bench.cli_run import Goal  # noqa: E402
 REPORT_RECIPES = 20_000
 SEED_RECIPES = 100
 OPEN_LIMIT_S = 3.0
+#: Appended to the page to open its largest folded section at load, as a click does, and bring it into view.
+OPEN_LARGEST_SECTION = """<script>
+(function () {
+  var sections = Array.prototype.slice.call(document.querySelectorAll("details.fo-folded"));
+  var rows = function (s) { return s.querySelector(".fo-rows-data").textContent.split("\\n").length; };
+  sections.sort(function (a, b) { return rows(b) - rows(a); });
+  if (sections.length) { sections[0].querySelector("summary").click(); sections[0].scrollIntoView(); }
+})();
+</script>
+"""
 LOADS = 3
 CHROMIUM_FLAGS = (
     "--headless",
@@ -147,12 +161,13 @@ def find_chromium() -> Optional[str]:
 
 
 def main() -> int:
+    from flow_orchestrator.report import html_document
     from flow_orchestrator.report.html import render_build_report
 
     size = int(os.environ.get("FO_BENCH_REPORT_RECIPES") or REPORT_RECIPES)
     record = tiled_record(seed_record(), size)
     started = time.perf_counter()
-    page = render_build_report(record)
+    page = html_document(render_build_report(record), title="Build report")
     render_s = time.perf_counter() - started
     states = ", ".join(f"{n} {s}" for s, n in record["counts"].items() if n)
     print(
@@ -163,27 +178,50 @@ def main() -> int:
     if executable is None:
         print("NOT MEASURED  opening it in Chromium: no /usr/bin/chromium (make test installs it with apt)")
         return 0
+    folded = "fo-folded" in page
     with tempfile.TemporaryDirectory(prefix="fo-bench-report-") as folder:
         report = Path(folder) / "report.html"
         report.write_text(page, encoding="utf-8")
+        opened = Path(folder) / "report-opened.html"
+        opened.write_text(page.replace("</body>", OPEN_LARGEST_SECTION + "</body>"), encoding="utf-8")
         empty = Path(folder) / "empty.html"
         empty.write_text("<!doctype html><html><body></body></html>", encoding="utf-8")
         loads: List[float] = []
         blanks: List[float] = []
-        for _ in range(LOADS):  # interleaved: both see the same machine
+        opens: List[float] = []
+        for _ in range(LOADS):  # interleaved: all see the same machine
             blanks.append(chromium_load_s(executable, empty))
             loads.append(chromium_load_s(executable, report))
+            if folded:
+                opens.append(chromium_load_s(executable, opened))
     load, blank = statistics.median(loads), statistics.median(blanks)
     own = max(load - blank, 0.0)
     print(
         f"Chromium (headless, load and first screen), median of {LOADS}: report {load:.2f} s, empty page {blank:.2f} s "
         f"(Chromium's own start) -> the report's own cost {own:.2f} s"
     )
-    goal = Goal(
-        f"opening the {len(record['recipes']):,}-row report: {own:.2f} s", f"< {OPEN_LIMIT_S:g} s", own < OPEN_LIMIT_S
-    )
-    print(goal.line())
-    return 0 if goal.met else 1
+    goals = [
+        Goal(
+            f"opening the {len(record['recipes']):,}-row report: {own:.2f} s",
+            f"< {OPEN_LIMIT_S:g} s",
+            own < OPEN_LIMIT_S,
+        )
+    ]
+    if opens:
+        section = max(n for s, n in record["counts"].items() if s in ("SUCCESS", "SKIPPED", "NOT_RUN"))
+        extra = max(statistics.median(opens) - load, 0.0)
+        print(
+            f"The same page with its largest folded section ({section:,} rows) opened at load and in view: "
+            f"{statistics.median(opens):.2f} s -> opening that section costs {extra:.2f} s"
+        )
+        goals.append(
+            Goal(
+                f"opening the section of {section:,} rows: {extra:.2f} s", f"< {OPEN_LIMIT_S:g} s", extra < OPEN_LIMIT_S
+            )
+        )
+    for goal in goals:
+        print(goal.line())
+    return 0 if all(goal.met for goal in goals) else 1
 
 
 if __name__ == "__main__":

@@ -61,9 +61,13 @@ def _run(args: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess:
     return result
 
 
-def dump_dom(page: Path, *, timeout: float = 120) -> str:
-    """The serialized DOM of a local page after its scripts ran."""
-    return _run(["--dump-dom", page.resolve().as_uri()], timeout=timeout).stdout
+def dump_dom(page: Path, *, timeout: float = 120, settle_ms: Optional[int] = None) -> str:
+    """The serialized DOM of a local page after its scripts ran.
+
+    ``settle_ms``: virtual milliseconds the page may run after loading (tasks it queued, such as a ``toggle``
+    event, run before the dump); virtual time only advances when the page is idle, so this is no wall-clock wait."""
+    budget = [f"--virtual-time-budget={settle_ms}"] if settle_ms is not None else []
+    return _run([*budget, "--dump-dom", page.resolve().as_uri()], timeout=timeout).stdout
 
 
 def screenshot(page: Path, out: Path, *, width: int = 1280, height: int = 1600, timeout: float = 120) -> Path:

@@ -7,6 +7,7 @@ something; a probe script reads computed styles to check the report's CSS applie
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -238,3 +239,117 @@ def test_plan_report_renders_and_runs_no_payload(tmp_path):
     critical = [a for t, a in dom.elements if t == "tr" and "fo-critical" in a.get("class", "")]
     assert len(critical) == 4
     screenshot(page, ARTIFACTS_DIR / "plan-report.png", width=1280, height=900)
+
+
+# ---------------------------------------------------------------------------------------------- a large run
+
+FOLD_PAYLOAD = "</script><script>document.title='PWNED-fold'</script>"
+QUOTED_JOB = "build_(é)/ !'*~_1"  # quoted into its link by the page's script exactly as the report quotes it
+
+
+def _large_record(size=2010):
+    """``size`` recipes, over the 2,000 that make a large run; the first six carry every part of a folded row."""
+    special = [
+        _recipe(
+            "prepare_PATIENTS " + NAME_PAYLOAD,
+            "SUCCESS",
+            [(0.1, 1.0, "FAILED", "HTTP 503 " + ERROR_PAYLOAD, 1.0, None), (2.0, 3.0, "SUCCESS", None, None, None)],
+            log="retried once\n" + LOG_PAYLOAD,
+        ),
+        _recipe(FOLD_PAYLOAD, "SUCCESS", [(0.2, 2.0, "SUCCESS", None, None, JOB_PAYLOAD)], outputs=(DATASET_PAYLOAD,)),
+        _recipe(FAILED, "FAILED", [(0.3, 4.0, "FAILED", "Column X not found", None, None)], error="Column X not found"),
+        _recipe(SKIPPED[1], "SKIPPED", skipped_because=[FAILED]),
+        _recipe("export_" + FOLD_PAYLOAD, "NOT_RUN"),
+        _recipe("window_MEDICATIONS", "SUCCESS", [(0.5, 3.5, "SUCCESS", None, None, QUOTED_JOB)]),
+    ]
+    special[5].update(waited_for_jobs=["Build_elsewhere " + JOB_PAYLOAD], job_group=2, partitions="2026-11-25")
+    rest = [
+        _recipe(f"compute_{i:04d}", "SUCCESS", [(i % 9, i % 9 + 2.0, "SUCCESS", None, None, None)])
+        for i in range(size - 6)
+    ]
+    record = three_branch_record()
+    recipes = special + rest
+    counts = {}
+    for r in recipes:
+        counts[r["state"]] = counts.get(r["state"], 0) + 1
+    record.update(recipes=recipes, counts=counts, state="CANCELLED")
+    record["plan"] = dict(record["plan"], recipes=[], layers=[], critical_path=[])
+    return record
+
+
+FOLD_PROBE = """
+<pre id="fold-probe"></pre>
+<script>
+var reports = document.querySelectorAll(".fo-report");
+var small = reports[0], large = reports[1];
+function rowsOf(scope) {
+  var out = {};
+  Array.prototype.forEach.call(scope.querySelectorAll("tr[data-recipe]"), function (tr) {
+    tr.scrollIntoView();
+    out[tr.getAttribute("data-recipe")] = {html: tr.outerHTML, height: tr.getBoundingClientRect().height};
+  });
+  return out;
+}
+function sectionsOf() {
+  return Array.prototype.map.call(large.querySelectorAll("details.fo-folded"), function (s) {
+    return {state: s.getAttribute("data-state"), open: s.open, rows: s.querySelectorAll("tr[data-recipe]").length,
+            text: s.querySelector(".fo-rows-data").hidden, note: s.querySelector(".fo-folded-note").hidden,
+            table: s.querySelector(".fo-folded-rows").hidden};
+  });
+}
+var before = sectionsOf();
+var notRun = large.querySelector('details.fo-folded[data-state="NOT_RUN"]');
+notRun.addEventListener("toggle", function () {  /* after the report's own listener: as find-in-page opens it */
+  document.getElementById("fold-probe").textContent = JSON.stringify({
+    before: before, after: sectionsOf(), small: rowsOf(small), large: rowsOf(large), title: document.title,
+    injected: document.querySelectorAll("img, iframe, u, b, #pwned-style").length
+  });
+});
+Array.prototype.forEach.call(large.querySelectorAll('details.fo-folded:not([data-state="NOT_RUN"]) summary'),
+  function (summary) { summary.click(); });  /* as a person opens them */
+notRun.open = true;
+</script>
+"""
+
+
+def test_a_large_runs_folded_sections_open_into_the_rows_the_report_renders(tmp_path):
+    """Opening a folded section shows its recipes as the very rows a small report renders (the same markup, links
+    and text, visible), whether opened by a click or by the browser (find-in-page sets ``open``); no payload runs."""
+    record = _large_record()
+    small_record = dict(record, recipes=record["recipes"][:6])
+    small = render_build_report(small_record, dss_url="http://127.0.0.1:5000")
+    large = render_build_report(record, dss_url="http://127.0.0.1:5000")
+    page = tmp_path / "large-report.html"
+    page.write_text(PAGE.format(fragment=small + "\n" + large + FOLD_PROBE), encoding="utf-8")
+    dom = dump_dom(page, settle_ms=5000)
+    parser = _Elements()
+    parser.feed(dom)
+    assert "data-pwned" not in parser.body_attrs and parser.body_attrs.get("data-canary") == "ran"
+    found = re.search(r'<pre id="fold-probe">(.*?)</pre>', dom, flags=re.S)
+    assert found and found.group(1).strip(), "the probe did not run after the section opened"
+    probe = json.loads(html.unescape(found.group(1)))
+    assert probe["title"] == "fo-report-test" and probe["injected"] == 0
+
+    # Closed at first: the lines are there as text, the table is not built.
+    assert [(s["state"], s["open"], s["rows"], s["text"], s["table"]) for s in probe["before"]] == [
+        ("SKIPPED", False, 0, False, True),
+        ("NOT_RUN", False, 0, False, True),
+        ("SUCCESS", False, 0, False, True),
+    ]
+    # Opened: every recipe is a row, the text and its note are hidden.
+    assert [(s["state"], s["open"], s["rows"], s["text"], s["note"], s["table"]) for s in probe["after"]] == [
+        ("SKIPPED", True, 1, True, True, False),
+        ("NOT_RUN", True, 1, True, True, False),
+        ("SUCCESS", True, 2007, True, True, False),
+    ]
+    expected, shown = probe["small"], probe["large"]
+    for recipe in record["recipes"][:6]:
+        name = recipe["name"]
+        if recipe["state"] == "FAILED":
+            continue  # in the large report's own table, rendered there
+        assert shown[name]["html"] == expected[name]["html"], name
+        assert shown[name]["height"] > 0, f"{name} is not visible"
+    assert 'href="http://127.0.0.1:5000/projects/CLINICAL/jobs/build_%28%C3%A9%29%2F%20%21%27%2A~_1/"' in (
+        shown["window_MEDICATIONS"]["html"].replace("&amp;", "&")
+    )
+    assert len(shown) == len(record["recipes"])

@@ -2,7 +2,8 @@
 
 Everything here is pure: plain dicts in (the run record of ``record.py`` / ``BuildPlan.to_dict()``), a string out.
 Templates use Jinja2 with autoescape on, so every value from a record (names, errors, logs, job ids) is escaped;
-links are only ever built from http(s) URLs.
+links are only ever built from http(s) URLs. A large run's report carries one script of our own
+(``templates/folded_rows.js``), which builds its folded rows with DOM calls only.
 """
 
 from __future__ import annotations
