@@ -353,3 +353,58 @@ def test_a_large_runs_folded_sections_open_into_the_rows_the_report_renders(tmp_
         shown["window_MEDICATIONS"]["html"].replace("&amp;", "&")
     )
     assert len(shown) == len(record["recipes"])
+
+
+HOST_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>fo-report-test</title></head>
+<body style="margin: 16px">
+<div id="host"></div>
+<pre id="host-probe"></pre>
+<script type="application/json" id="fragment">{fragment}</script>
+<script>
+var host = document.getElementById("host");
+host.innerHTML = JSON.parse(document.getElementById("fragment").textContent);  /* scripts inserted so never run */
+if ({run_scripts}) {{  /* then run them the way jQuery's html() does: a copy, appended to the head */
+  Array.prototype.forEach.call(host.querySelectorAll("script"), function (old) {{
+    var copy = document.createElement("script");
+    copy.text = old.textContent;
+    document.head.appendChild(copy).parentNode.removeChild(copy);
+  }});
+}}
+var sections = Array.prototype.slice.call(host.querySelectorAll("details.fo-folded"));
+sections.forEach(function (s) {{ s.querySelector("summary").click(); }});
+document.getElementById("host-probe").textContent = JSON.stringify(sections.map(function (s) {{
+  return [s.getAttribute("data-state"), s.open, s.querySelectorAll("tr[data-recipe]").length,
+          s.querySelector(".fo-rows-data").hidden, s.querySelector(".fo-rows-data").getBoundingClientRect().height > 0];
+}}));
+</script>
+</body></html>
+"""
+
+
+@pytest.mark.parametrize("run_scripts", [True, False], ids=["scripts-run-out-of-place", "innerHTML-only"])
+def test_a_host_page_inserting_a_large_report_shows_its_folded_recipes(tmp_path, run_scripts):
+    """Inserted by a host page (as DSS inlines a macro's HTML): when the host runs the report's script out of place
+    the sections still open into rows; when scripts never run, an opened section shows its recipes as text lines."""
+    fragment = render_build_report(_large_record(), dss_url="http://127.0.0.1:5000")
+    page = tmp_path / "host.html"
+    embedded = json.dumps(fragment).replace("<", "\\u003c")
+    page.write_text(HOST_PAGE.format(fragment=embedded, run_scripts="true" if run_scripts else "false"), "utf-8")
+    dom = dump_dom(page)
+    found = re.search(r'<pre id="host-probe">(.*?)</pre>', dom, flags=re.S)
+    assert found and found.group(1).strip(), "the host page's probe did not run"
+    sections = json.loads(html.unescape(found.group(1)))
+    if run_scripts:
+        expected = [
+            ["SKIPPED", True, 1, True, False],
+            ["NOT_RUN", True, 1, True, False],
+            ["SUCCESS", True, 2007, True, False],
+        ]
+    else:
+        expected = [
+            ["SKIPPED", True, 0, False, True],
+            ["NOT_RUN", True, 0, False, True],
+            ["SUCCESS", True, 0, False, True],
+        ]
+    assert sections == expected
+    assert "data-pwned" not in dom.split("<body", 1)[1].split(">", 1)[0] and "PWNED" not in dom.split("</title>")[0]

@@ -5,9 +5,9 @@
   "use strict";
   var script = document.currentScript;
   var report = script && script.closest ? script.closest(".fo-report") : null;
-  if (!report) {
-    return;
-  }
+  /* A host page that inserts the report and then runs its script out of place (as jQuery's html() does) gets
+     every report of the page wired; each section is wired once. */
+  var scope = report || document;
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -196,8 +196,12 @@
     }
   }
 
-  var sections = report.querySelectorAll("details.fo-folded");
+  var sections = scope.querySelectorAll("details.fo-folded");
   Array.prototype.forEach.call(sections, function (section) {
+    if (section.getAttribute("data-wired")) {
+      return;
+    }
+    section.setAttribute("data-wired", "1");
     var summary = section.querySelector("summary");
     if (summary) {
       /* A click fills the rows before the section opens; find-in-page opens it without a click (toggle). */
