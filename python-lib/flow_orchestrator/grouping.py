@@ -39,10 +39,12 @@ def job_groups(
             if up in downstream:
                 downstream[up].append(recipe.name)
     by_name = {r.name: r for r in recipes}
+    # how each recipe builds its outputs, once each (and not at all when nothing is built by partition)
+    parts = {r.name: _partitioning(r, partitioned, project_key) for r in recipes} if partitioned else None
     group_of: Dict[str, int] = {}
     groups: List[List[str]] = []
     for recipe in recipes:
-        previous = _chained_after(recipe, by_name, downstream, position, partitioned, project_key, ordered)
+        previous = _chained_after(recipe, by_name, downstream, position, parts, project_key, ordered)
         if previous is not None and previous in group_of:
             group_of[recipe.name] = group_of[previous]
             groups[group_of[previous]].append(recipe.name)
@@ -52,8 +54,9 @@ def job_groups(
     return [tuple(group) for group in groups]
 
 
-def _chained_after(recipe, by_name, downstream, position, partitioned, project_key, ordered) -> Optional[str]:
-    """The recipe ``recipe`` continues the chain of, or None when it starts a job group of its own."""
+def _chained_after(recipe, by_name, downstream, position, parts, project_key, ordered) -> Optional[str]:
+    """The recipe ``recipe`` continues the chain of, or None when it starts a job group of its own (``parts``: each
+    recipe's :func:`_partitioning`, None when no output is built by partition)."""
     ups = tuple(dict.fromkeys(u for u in recipe.upstream if u in by_name))
     if len(ups) != 1:
         return None
@@ -64,7 +67,7 @@ def _chained_after(recipe, by_name, downstream, position, partitioned, project_k
         return None
     if not _reads_directly(recipe, previous, project_key):
         return None
-    if _partitioning(previous, partitioned, project_key) != _partitioning(recipe, partitioned, project_key):
+    if parts is not None and parts[previous.name] != parts[recipe.name]:
         return None
     return previous.name
 
@@ -90,6 +93,8 @@ def _partitioning(recipe, partitioned: Collection[str], project_key: Optional[st
 def one_partitioning(recipes: Sequence, partitioned: Collection[str] = (), project_key: Optional[str] = None) -> bool:
     """Whether every recipe builds its outputs the same way (all by partition or all whole): only then can one job
     hold them all (a job keeps one partition spec, like a chain)."""
+    if not partitioned:
+        return True  # every recipe builds whole
     return len({_partitioning(r, partitioned, project_key) for r in recipes if r.outputs}) <= 1
 
 
