@@ -154,10 +154,14 @@ def check_partitions(
         if (o.type or "DATASET") == "DATASET" and o.project_key in (None, gateway.project_key)
     ]
     partitioned = gateway.partitioned_datasets(own_outputs, listing)
-    planned = list(
-        dict.fromkeys(
-            o for r in plan.recipes for o in partitioned_outputs_of(r.outputs, partitioned, gateway.project_key)
+    planned = (
+        list(
+            dict.fromkeys(
+                o for r in plan.recipes for o in partitioned_outputs_of(r.outputs, partitioned, gateway.project_key)
+            )
         )
+        if partitioned
+        else []  # most projects: no pass over the plan's outputs
     )
     spec = config.options.partitions
     if planned and not spec:
@@ -221,9 +225,10 @@ def run_build(
             record = planned_record(
                 plan, run_id=new_run_id(), config_dict=config_dict, dss_url=gateway.dss_url, resumed_from=resumed_from
             )
-        for run, planned in zip(record.recipes, plan.recipes):
-            if partitioned_outputs_of(planned.outputs, partitioned, gateway.project_key):
-                run.partitions = config.options.partitions
+        if partitioned:
+            for run, planned in zip(record.recipes, plan.recipes):
+                if partitioned_outputs_of(planned.outputs, partitioned, gateway.project_key):
+                    run.partitions = config.options.partitions
         record.propagation = propagation
         if record_sink is not None:
             record_sink(record)
