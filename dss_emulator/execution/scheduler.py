@@ -104,13 +104,10 @@ class ActivitySlots:
             self._queue.append(ticket)
         return ticket
 
-    def acquire(self, cancelled: Callable[[], bool], ticket: Optional[object] = None) -> bool:
-        """Wait for a slot (in the place ``ticket`` holds, else at the end of the queue); False (and no slot) when
+    def acquire(self, ticket: object, cancelled: Callable[[], bool]) -> bool:
+        """Wait for a slot in the place ``ticket`` (from :meth:`enqueue`) holds; False (and no slot) when
         ``cancelled()`` becomes true first."""
         with self._cond:
-            if ticket is None:
-                ticket = object()
-                self._queue.append(ticket)
             try:
                 while self._queue[0] is not ticket or self._in_use >= self.cap:
                     if cancelled():
@@ -818,11 +815,11 @@ class Scheduler:
         job.finished.set()
         self._changed(job)
 
-    def _run_activity(self, job: Job, act: Activity, ticket: Optional[object] = None) -> None:
+    def _run_activity(self, job: Job, act: Activity, ticket: object) -> None:
         lock = self.state.lock
         ndc = f"act.{act.id}"
         waiting_since = time.time()
-        if not self.slots.acquire(job.abort_event.is_set, ticket):
+        if not self.slots.acquire(ticket, job.abort_event.is_set):
             with lock:
                 act.state = "ABORTED"
                 act.message = "Aborted while waiting for an activity slot"

@@ -902,7 +902,7 @@ class _Run:
     ) -> None:
         """Observe now, or, for a grouped job that ended without its activities in the answer (its recipes' outcomes
         and times need its own status: one more request), after the run has started what the other ends let start."""
-        if snapshot is not None and snapshot.terminal and watch.unit.per_activity and snapshot.activities is None:
+        if snapshot is not None and snapshot.terminal and _needs_whole_status(watch.unit, snapshot):
             later.append((watch, snapshot))
         else:
             self._observe(watch, snapshot, now)
@@ -1031,7 +1031,7 @@ class _Run:
         if watch.decided:  # timed out earlier: DSS confirms the job stopped, the slot is free again
             return
         unit, attempt = watch.unit, watch.attempt
-        if unit.per_activity and snapshot.activities is None:
+        if _needs_whole_status(unit, snapshot):
             snapshot = self._whole_status(snapshot)
         if watch.job_id in self.adopt_owner:
             self.adopted_ends[watch.job_id] = snapshot
@@ -1582,6 +1582,12 @@ def _culprits(unit: _Unit) -> List[str]:
     """The recipes of a unit that ended it (failed, timed out, aborted): in a grouped job, not the whole chain."""
     ended = [run.name for run in unit.runs if run.state in ("FAILED", "TIMED_OUT", "ABORTED")]
     return ended or [run.name for run in unit.runs]
+
+
+def _needs_whole_status(unit: _Unit, snapshot: JobSnapshot) -> bool:
+    """A grouped job's answer without its activities (a job-list item): its recipes' outcomes and times need the
+    job's own status, one more request."""
+    return unit.per_activity and snapshot.activities is None
 
 
 def _take_activity_times(run: RecipeRun, activity: Optional[ActivitySnapshot]) -> None:

@@ -730,7 +730,12 @@ class DSSGateway:
         jobs ago (a long job among many short ones), so no poll's list reaches it (the runner spaces its checks as
         for a job alone, not at the shared pace of the jobs one answer serves)."""
         start = self._live_jobs.get(job_id)
-        return start is not None and self._starts - start + self._foreign_newest > JOB_LIST_LIMIT_MAX
+        return start is not None and self._items_to_reach(start) > JOB_LIST_LIMIT_MAX
+
+    def _items_to_reach(self, start: int) -> int:
+        """How many of the newest jobs a list must hold to show our job of start sequence ``start`` (the jobs we
+        started since, plus room for the jobs others started meanwhile)."""
+        return self._starts - start + self._foreign_newest
 
     def job_status(self, job_id: str) -> JobSnapshot:
         """One job's whole status (its activities too: a job-list item does not say whether they run yet)."""
@@ -760,14 +765,14 @@ class DSSGateway:
         method passes: it is sent through the client's own request method (its authentication and error handling),
         so a poll costs a few items instead of the default list (100 items, about 62 KB). A client without that
         method (none is known) gets ``project.list_jobs()``, as do jobs this gateway did not start (adopted)."""
-        back = [self._starts - self._live_jobs[job_id] for job_id in ids if job_id in self._live_jobs]
-        reachable = [n + self._foreign_newest for n in back if n + self._foreign_newest <= JOB_LIST_LIMIT_MAX]
+        needed = [self._items_to_reach(self._live_jobs[job_id]) for job_id in ids if job_id in self._live_jobs]
+        reachable = [n for n in needed if n <= JOB_LIST_LIMIT_MAX]
         if reachable and len(self._live_jobs) <= WHOLE_LIST_RUNNING_MAX:
-            oldest = self._starts - min(self._live_jobs.values()) + self._foreign_newest
+            oldest = self._items_to_reach(min(self._live_jobs.values()))
             if oldest <= JOB_LIST_LIMIT_MAX:
                 reachable.append(oldest)
         perform_json = getattr(self.client, "_perform_json", None)
-        if len(back) < len(ids) and len(ids) > 1 and (perform_json is None or not reachable):
+        if len(needed) < len(ids) and len(ids) > 1 and (perform_json is None or not reachable):
             return list(self.call("Listing jobs", self.project.list_jobs))  # jobs of an earlier run among them
         if not reachable or (len(ids) == 1 and not others_run):
             return []
