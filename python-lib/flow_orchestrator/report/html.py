@@ -26,6 +26,7 @@ from .page import (
     TEMPLATES_DIR,
     badge,
     dss_job_url,
+    dss_jobs_url,
     link_base,
     render_page,
     render_template,
@@ -74,7 +75,7 @@ def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = N
 
     rows = [_recipe_row(i + 1, r, project_key, base_url) for i, r in enumerate(recipes)]
     large = len(rows) > _LARGE_RUN and not dry_run
-    folded = _folded_sections(rows, _job_pages(base_url, project_key)) if large else []
+    folded = _folded_sections(rows, dss_jobs_url(base_url, project_key)) if large else []
     folded_states = {section["state"] for section in folded}
     shown = [r for r in rows if r["state"] not in folded_states]
     counts = _counts(record, recipes)
@@ -461,12 +462,6 @@ def _folded_sections(rows: Sequence[Dict[str, Any]], job_pages: Optional[str]) -
                 }
             )
     return sections
-
-
-def _job_pages(base_url: Any, project_key: str) -> Optional[str]:
-    """Where the project's DSS job pages are (a job's is this plus its quoted id and ``/``); None without a base."""
-    base = link_base(base_url)
-    return None if base is None else "{}/projects/{}/jobs/".format(base, quote(project_key, safe=""))
 
 
 def _folded_line(row: Mapping[str, Any], linked_by_page: bool) -> str:

@@ -147,13 +147,22 @@ def safe_link(url: Any) -> Optional[str]:
     return safe_http_url(url)
 
 
-def dss_job_url(dss_url: Any, project_key: Any, job_id: Any) -> Optional[str]:
-    """Link to a job's page in DSS: ``{dss_url}/projects/{project_key}/jobs/{job_id}/`` (None when not buildable);
-    root-relative when ``dss_url`` is ``""`` (see :func:`link_base`)."""
+def dss_jobs_url(dss_url: Any, project_key: Any) -> Optional[str]:
+    """Where a project's job pages are in DSS: ``{dss_url}/projects/{project_key}/jobs/`` (a job's page is this plus
+    its quoted id and ``/``; None when not buildable); root-relative when ``dss_url`` is ``""`` (see
+    :func:`link_base`)."""
     base = link_base(dss_url)
-    if base is None or not project_key or not job_id:
+    if base is None or not project_key:
         return None
-    return "{}/projects/{}/jobs/{}/".format(base, quote(str(project_key), safe=""), quote(str(job_id), safe=""))
+    return "{}/projects/{}/jobs/".format(base, quote(str(project_key), safe=""))
+
+
+def dss_job_url(dss_url: Any, project_key: Any, job_id: Any) -> Optional[str]:
+    """Link to a job's page in DSS: ``{dss_url}/projects/{project_key}/jobs/{job_id}/`` (None when not buildable)."""
+    jobs = dss_jobs_url(dss_url, project_key)
+    if jobs is None or not job_id:
+        return None
+    return "{}{}/".format(jobs, quote(str(job_id), safe=""))
 
 
 def join(parts: Iterable[Markup], separator: str = "") -> Markup:
