@@ -32,51 +32,77 @@ def job_groups(
         never mixes the two
     :param ordered: the plan follows the user's ordered list: only recipes next to each other in it are chained
     """
-    position = {r.name: i for i, r in enumerate(recipes)}
-    downstream: Dict[str, List[str]] = {r.name: [] for r in recipes}
-    for recipe in recipes:
-        for up in dict.fromkeys(recipe.upstream):
-            if up in downstream:
-                downstream[up].append(recipe.name)
     by_name = {r.name: r for r in recipes}
+    sole = _sole_downstream(recipes)
     # how each recipe builds its outputs, once each (and not at all when nothing is built by partition)
     parts = {r.name: _partitioning(r, partitioned, project_key) for r in recipes} if partitioned else None
-    group_of: Dict[str, int] = {}
+    group_of: Dict[str, List[str]] = {}
     groups: List[List[str]] = []
+    previous_in_list = None
     for recipe in recipes:
-        previous = _chained_after(recipe, by_name, downstream, position, parts, project_key, ordered)
-        if previous is not None and previous in group_of:
-            group_of[recipe.name] = group_of[previous]
-            groups[group_of[previous]].append(recipe.name)
+        name = recipe.name
+        up = _only_upstream(recipe.upstream, by_name)
+        chained = (
+            up is not None
+            and sole.get(up) == name
+            and (not ordered or up == previous_in_list)
+            and _chainable(by_name[up], recipe, parts, project_key)
+        )
+        if chained and up in group_of:
+            group = group_of[name] = group_of[up]
+            group.append(name)
         else:
-            group_of[recipe.name] = len(groups)
-            groups.append([recipe.name])
+            group = group_of[name] = [name]
+            groups.append(group)
+        previous_in_list = name
     return [tuple(group) for group in groups]
 
 
-def _chained_after(recipe, by_name, downstream, position, parts, project_key, ordered) -> Optional[str]:
-    """The recipe ``recipe`` continues the chain of, or None when it starts a job group of its own (``parts``: each
-    recipe's :func:`_partitioning`, None when no output is built by partition)."""
-    ups = tuple(dict.fromkeys(u for u in recipe.upstream if u in by_name))
-    if len(ups) != 1:
-        return None
-    previous = by_name[ups[0]]
-    if downstream[previous.name] != [recipe.name] or not previous.outputs or not recipe.outputs:
-        return None
-    if ordered and position[recipe.name] != position[previous.name] + 1:
-        return None
-    if not _reads_directly(recipe, previous, project_key):
-        return None
-    if parts is not None and parts[previous.name] != parts[recipe.name]:
-        return None
-    return previous.name
+#: :func:`_sole_downstream`'s mark for a recipe with several recipes of the plan downstream.
+_SEVERAL = object()
+
+
+def _sole_downstream(recipes: Sequence) -> Dict[str, object]:
+    """``{recipe: the one recipe of the plan downstream of it}``, or ``_SEVERAL`` (none downstream: absent)."""
+    sole: Dict[str, object] = {}
+    for recipe in recipes:
+        name = recipe.name
+        for up in recipe.upstream:
+            seen = sole.setdefault(up, name)
+            if seen is not name and seen != name:
+                sole[up] = _SEVERAL
+    return sole
+
+
+def _only_upstream(upstream: Sequence[str], by_name: Mapping) -> Optional[str]:
+    """The recipe's one upstream recipe in the plan, None when it has none or several."""
+    if len(upstream) == 1:  # the usual case
+        return upstream[0] if upstream[0] in by_name else None
+    found = None
+    for up in upstream:
+        if up in by_name:
+            if found is not None and up != found:
+                return None
+            found = up
+    return found
+
+
+def _chainable(previous, recipe, parts, project_key: Optional[str]) -> bool:
+    """Whether ``recipe`` can continue the chain ending with ``previous``, its one upstream recipe of which it is the
+    one downstream recipe (``parts``: each recipe's :func:`_partitioning`, None when nothing is built by partition)."""
+    if not previous.outputs or not recipe.outputs or not _reads_directly(recipe, previous, project_key):
+        return False
+    return parts is None or parts[previous.name] == parts[recipe.name]
 
 
 def _reads_directly(recipe, previous, project_key: Optional[str]) -> bool:
     """The recipe reads an output of ``previous`` itself (not through a recipe left out of the plan): only then does
     DSS order the two inside one job."""
+    outputs = previous.outputs
+    if len(outputs) == 1 and not outputs[0].project_key:  # the usual case
+        return outputs[0].id in recipe.inputs
     keys = set()
-    for output in previous.outputs:
+    for output in outputs:
         keys.add(output.id)
         if output.project_key and output.project_key != project_key:
             keys.add(f"{output.project_key}.{output.id}")

@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import requests
 
@@ -40,10 +40,12 @@ from .client import (
     is_transient_answer,
     settle_environment,
 )
-from .dataset_facts import VerificationGateway
 from .listing import iter_json_array
 from .payloads import dataset_partitioning, dimensions_of, output_ref_of, raw_zone, recipe_summary, snapshot_from_status
-from .schema_propagation import SchemaPropagationGateway
+
+if TYPE_CHECKING:  # imported where used: a plan or a build without verification never loads them
+    from .dataset_facts import VerificationGateway
+    from .schema_propagation import SchemaPropagationGateway
 
 log = logging.getLogger(__name__)
 
@@ -188,10 +190,14 @@ class DSSGateway:
     # ------------------------------------------------------------------ futures
     def schema_propagation(self, *, clock: Callable[[], float] = time.monotonic) -> SchemaPropagationGateway:
         """The schema-propagation calls on this project (same session, same error mapping)."""
+        from .schema_propagation import SchemaPropagationGateway
+
         return SchemaPropagationGateway(self, clock=clock)
 
     def dataset_facts(self, *, built_partitions: Optional[Mapping[str, Sequence[str]]] = None) -> VerificationGateway:
         """The verification reads on this project; ``built_partitions``: dataset ref -> partitions a run built."""
+        from .dataset_facts import VerificationGateway
+
         return VerificationGateway(self, built_partitions=built_partitions)
 
     def wait_future(
@@ -384,6 +390,9 @@ class DSSGateway:
             if not name or "partitioning" not in item:
                 continue
             described.add(name)
+            partitioning = item["partitioning"]
+            if type(partitioning) is dict and not partitioning.get("dimensions"):
+                continue  # most datasets (20,000 in a large listing): not partitioned, no call
             found.update(dimensions_of(name, item))
         from dataikuapi.utils import DataikuException
 
