@@ -233,3 +233,45 @@ def test_a_large_dry_run_keeps_its_plan_view():
     out = render_build_report(record)
     assert "fo-folded" not in " ".join(a.get("class", "") for _t, a in parse(out).tags)
     assert "<script" not in out and not bars(out)
+
+
+def test_a_large_run_zone_headers_count_every_recipe_of_the_zone_not_only_those_listed():
+    record = large_record()
+    names = [r["name"] for r in record["recipes"]]
+    zones = {"ingest": names[:1000], "train": names[1000:]}
+    record["plan"] = dict(record.get("plan") or {})
+    record["plan"]["zones"] = [
+        {"id": f"z{i}", "name": name, "color": "#2ab1ac", "recipes": members}
+        for i, (name, members) in enumerate(zones.items())
+    ]
+    out = render_build_report(record)
+    headers = dict(
+        re.findall(r'<tr class="fo-layer-row fo-zone-row" data-zone="([^"]*)"><th colspan="7">(.*?)</th>', out)
+    )
+    assert list(headers) == ["ingest", "train"]
+    state_of = {r["name"]: r["state"] for r in record["recipes"]}
+    for zone, members in zones.items():
+        text = re.sub(r"<[^>]+>", "", headers[zone])
+        counts = {}
+        for name in members:
+            counts[state_of[name]] = counts.get(state_of[name], 0) + 1
+        listed = counts.get("FAILED", 0)
+        assert text.startswith(f"Zone {zone} · {len(members)} recipes"), text
+        for state, n in counts.items():
+            assert f" · {n} {state}" in text, (state, text)
+        assert text.endswith(f" · {listed} listed here, the others in the sections below"), text
+    # the rows under each header are the zone's recipes that need attention, in run order
+    assert list(rows_by_recipe(out)) == [n for n in names if state_of[n] == "FAILED"]
+
+
+def test_a_small_run_zone_headers_say_nothing_of_sections():
+    recipes = [
+        recipe("a", "SUCCESS", [attempt(1, 0, 1, "SUCCESS")]),
+        recipe("b", "FAILED", [attempt(1, 0, 1, "FAILED")]),
+    ]
+    record = run_record(recipes, "FAILED")
+    record["plan"] = dict(record.get("plan") or {})
+    record["plan"]["zones"] = [{"id": "z", "name": "all", "color": "", "recipes": ["a", "b"]}]
+    out = render_build_report(record)
+    header = re.search(r'data-zone="all"><th colspan="7">(.*?)</th>', out).group(1)
+    assert re.sub(r"<[^>]+>", "", header) == "Zone all · 2 recipes · 1 SUCCESS · 1 FAILED"

@@ -14,7 +14,7 @@ import math
 import os
 import re
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import quote
 
 from markupsafe import Markup
@@ -113,7 +113,7 @@ def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = N
         rows=shown,
         folded=folded,
         folded_rows_script=_folded_rows_script() if folded else "",
-        zone_groups=_zone_groups(plan_dict, shown) if not dry_run else [],
+        zone_groups=_zone_groups(plan_dict, rows, folded_states) if not dry_run else [],
     )
     if dry_run:
         title = f"Build plan of {project_key} (dry run)"
@@ -533,28 +533,33 @@ def _plan_zones(plan: Optional[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
     return [z for z in zones or [] if isinstance(z, Mapping) and isinstance(z.get("recipes"), list)]
 
 
-def _zone_groups(plan: Optional[Mapping[str, Any]], rows: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """The recipe rows grouped by the plan's Flow zones, each group with its counts by state; [] without zones."""
+def _zone_groups(
+    plan: Optional[Mapping[str, Any]], rows: Sequence[Dict[str, Any]], folded_states: Collection[str] = ()
+) -> List[Dict[str, Any]]:
+    """The recipe rows grouped by the plan's Flow zones, each group with its counts by state; [] without zones.
+
+    A large run lists in its table only the rows whose state is not folded into a section below: each group holds
+    those, while its counts (and ``total``) are the whole zone's, so that a header never calls a zone of 3,000
+    recipes one of 2. Groups with no row to list are left out.
+    """
     zones = _plan_zones(plan)
     if not zones:
         return []
     by_name = {row["name"]: row for row in rows}
     groups: List[Dict[str, Any]] = []
     placed: set = set()
+
+    def group(name: str, color: str, members: List[Dict[str, Any]]) -> Dict[str, Any]:
+        listed = [row for row in members if row["state"] not in folded_states] if folded_states else members
+        return {"name": name, "color": color, "rows": listed, "total": len(members), "counts": _row_counts(members)}
+
     for zone in zones:
         members = [by_name[n] for n in map(_text, zone["recipes"]) if n in by_name and n not in placed]
         placed.update(row["name"] for row in members)
-        groups.append(
-            {
-                "name": _text(zone.get("name")) or _text(zone.get("id")),
-                "color": _safe_color(zone.get("color")),
-                "rows": members,
-                "counts": _row_counts(members),
-            }
-        )
+        groups.append(group(_text(zone.get("name")) or _text(zone.get("id")), _safe_color(zone.get("color")), members))
     rest = [row for row in rows if row["name"] not in placed]
     if rest:
-        groups.append({"name": "Other recipes", "color": "", "rows": rest, "counts": _row_counts(rest)})
+        groups.append(group("Other recipes", "", rest))
     return [g for g in groups if g["rows"]]
 
 
