@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from flow_orchestrator.report import html as report_html
 from flow_orchestrator.report import render_build_report, render_plan_report
 
 from tests.browser import ARTIFACTS_DIR, dump_dom, requires_chromium, screenshot
@@ -408,3 +409,29 @@ def test_a_host_page_inserting_a_large_report_shows_its_folded_recipes(tmp_path,
         ]
     assert sections == expected
     assert "data-pwned" not in dom.split("<body", 1)[1].split(">", 1)[0] and "PWNED" not in dom.split("</title>")[0]
+
+
+def test_failures_beyond_the_listed_ones_open_into_the_rows_the_report_renders(tmp_path, monkeypatch):
+    """A large run where more recipes failed than its table lists (here: the table lists none): the failed recipe
+    sits in a section of its own, and opening it shows the row a small report renders, error text included."""
+    monkeypatch.setattr(report_html, "_MAX_LISTED", 0)
+    record = _large_record()
+    small = render_build_report(dict(record, recipes=record["recipes"][:6]), dss_url="http://127.0.0.1:5000")
+    large = render_build_report(record, dss_url="http://127.0.0.1:5000")
+    page = tmp_path / "large-report.html"
+    page.write_text(PAGE.format(fragment=small + "\n" + large + FOLD_PROBE), encoding="utf-8")
+    dom = dump_dom(page, settle_ms=5000)
+    found = re.search(r'<pre id="fold-probe">(.*?)</pre>', dom, flags=re.S)
+    assert found and found.group(1).strip(), "the probe did not run after the section opened"
+    probe = json.loads(html.unescape(found.group(1)))
+    assert probe["injected"] == 0
+    assert [(s["state"], s["open"], s["rows"]) for s in probe["after"]] == [
+        ("FAILED", True, 1),
+        ("SKIPPED", True, 1),
+        ("NOT_RUN", True, 1),
+        ("SUCCESS", True, 2007),
+    ]
+    expected, shown = probe["small"], probe["large"]
+    assert shown[FAILED]["html"] == expected[FAILED]["html"] and shown[FAILED]["height"] > 0
+    assert "Column X not found" in shown[FAILED]["html"]
+    assert len(shown) == len(record["recipes"])

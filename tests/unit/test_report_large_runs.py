@@ -275,3 +275,57 @@ def test_a_small_run_zone_headers_say_nothing_of_sections():
     out = render_build_report(record)
     header = re.search(r'data-zone="all"><th colspan="7">(.*?)</th>', out).group(1)
     assert re.sub(r"<[^>]+>", "", header) == "Zone all · 2 recipes · 1 SUCCESS · 1 FAILED"
+
+
+def test_a_large_run_where_most_recipes_failed_lists_a_bounded_table_and_folds_the_rest_of_the_failures():
+    """A DSS outage in a 2,600-recipe run: 1,500 recipes failed or timed out. The table lists the first
+    ``_MAX_LISTED`` of them in run order; the others sit in closed sections per state, before the skipped ones."""
+    recipes = []
+    for i in range(2600):
+        name = f"recipe_{i:04d}"
+        if i < 1400:
+            recipes.append(recipe(name, "FAILED", [attempt(1, i * 0.01, i * 0.01 + 1, "FAILED")], error="DSS is down"))
+        elif i < 1500:
+            recipes.append(recipe(name, "TIMED_OUT", [attempt(1, i * 0.01, i * 0.01 + 1, "ABORTED")]))
+        else:
+            recipes.append(recipe(name, "SKIPPED", skipped_because=["recipe_0000"]))
+    record = run_record(recipes, "FAILED")
+    out = render_build_report(record)
+    assert_structurally_safe(out)
+    limit = report_html._MAX_LISTED
+    names = [r["name"] for r in recipes]
+    assert list(rows_by_recipe(out)) == names[:limit]
+    sections = folded(out)
+    assert list(sections) == ["FAILED", "TIMED_OUT", "SKIPPED"]
+    summary, attrs, lines = sections["FAILED"]
+    assert summary == (
+        f"{1400 - limit} more recipes that failed, beyond the first {limit:,} recipes that need attention listed in "
+        "the table (a large run: shown on demand)"
+    )
+    assert [line[1] for line in lines] == names[limit:1400] and attrs["data-tone"] == "fail"
+    assert [line[1] for line in sections["TIMED_OUT"][2]] == names[1400:1500]
+    assert sections["SKIPPED"][0].startswith("1100 recipes skipped")
+    every = [line[1] for _s, _a, lines in sections.values() for line in lines] + list(rows_by_recipe(out))
+    assert sorted(every) == sorted(names), "every recipe once, in the table or in a section"
+
+
+def test_a_large_run_with_zones_lists_only_the_table_rows_under_their_zones_when_failures_overflow():
+    recipes = [
+        recipe(f"r{i:04d}", "FAILED", [attempt(1, 0, 1, "FAILED")], error="down")
+        if i % 2 == 0
+        else recipe(f"r{i:04d}", "SUCCESS", [attempt(1, 0, 1, "SUCCESS")])
+        for i in range(2 * (report_html._MAX_LISTED + 200))
+    ]
+    record = run_record(recipes, "FAILED")
+    names = [r["name"] for r in recipes]
+    record["plan"] = dict(record.get("plan") or {})
+    record["plan"]["zones"] = [{"id": "z", "name": "all", "color": "", "recipes": names}]
+    out = render_build_report(record)
+    header = re.search(r'data-zone="all"><th colspan="7">(.*?)</th>', out).group(1)
+    limit = report_html._MAX_LISTED
+    failed = limit + 200
+    assert re.sub(r"<[^>]+>", "", header) == (
+        f"Zone all · {len(names)} recipes · {failed} SUCCESS · {failed} FAILED · {limit} listed here, the others in "
+        "the sections below"
+    )
+    assert len(rows_by_recipe(out)) == limit

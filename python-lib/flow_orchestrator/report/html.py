@@ -14,7 +14,7 @@ import math
 import os
 import re
 from datetime import datetime, timezone
-from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import quote
 
 from markupsafe import Markup
@@ -53,6 +53,15 @@ _FOLDED = (
     (RecipeState.NOT_RUN.value, "not run"),
     (RecipeState.SUCCESS.value, "that succeeded"),
 )
+_FOLDED_STATES = frozenset(state for state, _words in _FOLDED)
+#: A large run's table lists at most this many recipes that need attention (in run order); when more failed (DSS
+#: down for part of the run), the others sit in closed sections per state too, before the ones above.
+_MAX_LISTED = 1000
+_ATTENTION_WORDS = {
+    RecipeState.FAILED.value: "that failed",
+    RecipeState.TIMED_OUT.value: "that timed out",
+    RecipeState.ABORTED.value: "that were aborted",
+}
 #: What each line of a folded section holds (its first line says so, for readers without scripts).
 _FOLDED_FIELDS = ("#", "recipe", "attempts", "duration", "type", "outputs", "job group", "jobs", "details")
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -75,9 +84,14 @@ def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = N
 
     rows = [_recipe_row(i + 1, r, project_key, base_url) for i, r in enumerate(recipes)]
     large = len(rows) > _LARGE_RUN and not dry_run
-    folded = _folded_sections(rows, dss_jobs_url(base_url, project_key)) if large else []
-    folded_states = {section["state"] for section in folded}
-    shown = [r for r in rows if r["state"] not in folded_states]
+    job_pages = dss_jobs_url(base_url, project_key) if large else None
+    shown = [r for r in rows if r["state"] not in _FOLDED_STATES] if large else rows
+    folded = []
+    if large and len(shown) > _MAX_LISTED:  # most of the run failed (DSS down): the table stays a table
+        shown, overflow = shown[:_MAX_LISTED], shown[_MAX_LISTED:]
+        folded = _folded_sections(overflow, job_pages, _overflow_kinds(overflow), noun="more recipe")
+    if large:
+        folded += _folded_sections(rows, job_pages, _FOLDED)
     counts = _counts(record, recipes)
     plan_dict = record.get("plan") if isinstance(record.get("plan"), Mapping) else None
     plan_view = _plan_view(plan_dict, run_facts=False) if dry_run and plan_dict else None
@@ -113,7 +127,7 @@ def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = N
         rows=shown,
         folded=folded,
         folded_rows_script=_folded_rows_script() if folded else "",
-        zone_groups=_zone_groups(plan_dict, rows, folded_states) if not dry_run else [],
+        zone_groups=_zone_groups(plan_dict, rows, shown if large else None) if not dry_run else [],
     )
     if dry_run:
         title = f"Build plan of {project_key} (dry run)"
@@ -442,12 +456,14 @@ def _recipe_row(position: int, recipe: Mapping[str, Any], project_key: str, base
     }
 
 
-def _folded_sections(rows: Sequence[Dict[str, Any]], job_pages: Optional[str]) -> List[Dict[str, Any]]:
-    """A large run's closed sections, one per state of ``_FOLDED`` that has rows: a summary and the rows as lines.
-
-    With ``job_pages`` (where DSS job pages are), the lines carry job ids only and the page builds each link."""
+def _folded_sections(
+    rows: Sequence[Dict[str, Any]], job_pages: Optional[str], kinds: Sequence[Tuple[str, str]], noun: str = "recipe"
+) -> List[Dict[str, Any]]:
+    """A large run's closed sections, one per ``(state, words)`` of ``kinds`` that has rows: a summary (``N {noun}s
+    {words}``) and the rows as lines. With ``job_pages`` (where DSS job pages are), the lines carry job ids only and
+    the page builds each link."""
     sections = []
-    for state, words in _FOLDED:
+    for state, words in kinds:
         members = [row for row in rows if row["state"] == state]
         if members:
             lines = [json.dumps(_FOLDED_FIELDS, ensure_ascii=False)]
@@ -456,12 +472,20 @@ def _folded_sections(rows: Sequence[Dict[str, Any]], job_pages: Optional[str]) -
                 {
                     "state": state,
                     "tone": state_tone(state),
-                    "summary": "{} {}".format(plural(len(members), "recipe"), words),
+                    "summary": f"{plural(len(members), noun)} {words}",
                     "job_pages": job_pages,
                     "data": _pre_text("\n".join(lines)),
                 }
             )
     return sections
+
+
+def _overflow_kinds(rows: Sequence[Mapping[str, Any]]) -> List[Tuple[str, str]]:
+    """The sections of the recipes needing attention that the table does not list: one per state, in the order
+    states first appear."""
+    beyond = f"beyond the first {_MAX_LISTED:,} recipes that need attention listed in the table"
+    states = dict.fromkeys(row["state"] for row in rows)
+    return [(state, f"{_ATTENTION_WORDS.get(state, 'in state ' + state)}, {beyond}") for state in states]
 
 
 def _folded_line(row: Mapping[str, Any], linked_by_page: bool) -> str:
@@ -534,24 +558,25 @@ def _plan_zones(plan: Optional[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
 
 
 def _zone_groups(
-    plan: Optional[Mapping[str, Any]], rows: Sequence[Dict[str, Any]], folded_states: Collection[str] = ()
+    plan: Optional[Mapping[str, Any]], rows: Sequence[Dict[str, Any]], listed: Optional[Sequence[Dict[str, Any]]] = None
 ) -> List[Dict[str, Any]]:
     """The recipe rows grouped by the plan's Flow zones, each group with its counts by state; [] without zones.
 
-    A large run lists in its table only the rows whose state is not folded into a section below: each group holds
-    those, while its counts (and ``total``) are the whole zone's, so that a header never calls a zone of 3,000
-    recipes one of 2. Groups with no row to list are left out.
+    ``listed``: the rows the table lists when not all (a large run's): each group holds those, while its counts (and
+    ``total``) are the whole zone's, so that a header never calls a zone of 3,000 recipes one of 2. Groups with no
+    row to list are left out.
     """
     zones = _plan_zones(plan)
     if not zones:
         return []
     by_name = {row["name"]: row for row in rows}
+    listed_names = None if listed is None else {row["name"] for row in listed}
     groups: List[Dict[str, Any]] = []
     placed: set = set()
 
     def group(name: str, color: str, members: List[Dict[str, Any]]) -> Dict[str, Any]:
-        listed = [row for row in members if row["state"] not in folded_states] if folded_states else members
-        return {"name": name, "color": color, "rows": listed, "total": len(members), "counts": _row_counts(members)}
+        shown = members if listed_names is None else [row for row in members if row["name"] in listed_names]
+        return {"name": name, "color": color, "rows": shown, "total": len(members), "counts": _row_counts(members)}
 
     for zone in zones:
         members = [by_name[n] for n in map(_text, zone["recipes"]) if n in by_name and n not in placed]
