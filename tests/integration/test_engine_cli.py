@@ -56,6 +56,44 @@ def test_plan_starts_nothing_and_prints_layers(dss_target, run, capsys):
     assert job_starts(dss_target) == before
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("plan",), ("build", "--dry-run", "--propagate-schema-first")],
+    ids=["plan", "dry-run-with-propagation-preview"],
+)
+def test_a_plan_no_file_keeps_prints_what_the_plan_with_its_record_prints(dss_target, run, capsys, command):
+    """A dry run without ``--json``/``--html`` makes no run record (nothing would read its entry per recipe) and
+    prints what the same dry run prints when ``--json`` keeps the record: the plan, and the schema-propagation
+    preview when asked."""
+    before = job_starts(dss_target)
+    code, _ = run(*command, record=False)
+    printed = capsys.readouterr()
+    code_kept, record = run(*command)
+    kept = capsys.readouterr()
+    assert code == 0, printed.err
+    assert code_kept == 0 and record["state"] == "PLANNED", kept.err
+    assert printed.out == kept.out and printed.err == kept.err
+    assert "Layer 0" in printed.out and dss_target.name("join_ML_TRAINING_DATA") in printed.out
+    if "--propagate-schema-first" in command:
+        assert record["propagation"]["results"], record["propagation"]
+        assert record["propagation"]["results"][0]["summary"] in printed.out
+    assert job_starts(dss_target) == before
+
+
+def test_a_plan_no_file_keeps_makes_no_run_record(dss_target, run, capsys, monkeypatch):
+    import flow_orchestrator.pipeline as pipeline
+    import flow_orchestrator.record as record_module
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a plan only printed made a run record")
+
+    monkeypatch.setattr(pipeline, "planned_record", refused)
+    monkeypatch.setattr(record_module, "new_record", refused)
+    code, _ = run("plan", record=False)
+    assert code == 0, capsys.readouterr().err
+    assert "Layer 0" in capsys.readouterr().out
+
+
 def test_plan_with_expensive_jobs_says_it_runs_one_job_for_the_whole_plan(dss_target, run, capsys):
     before = job_starts(dss_target)
     code, record = run("plan", "--job-overhead-s", "5")

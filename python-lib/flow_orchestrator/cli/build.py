@@ -342,6 +342,8 @@ def run_build_command(args: argparse.Namespace) -> int:
     elif history is not None:
         history.keep_runs = config.keep_runs
     cancel = threading.Event()
+    if config.dry_run and not args.json_path and not args.html_path:  # no file keeps it: a plan only printed
+        return _print_plan_only(gateway, config, previous, cancel)
     progress = None if args.quiet else ProgressLine(RedactedStream(sys.stderr))
     json_file = RecordFile(args.json_path) if args.json_path else None  # kept current: whole, then a journal
 
@@ -367,7 +369,7 @@ def run_build_command(args: argparse.Namespace) -> int:
         raise
     if progress is not None:
         progress.close()
-    data = _printed_part(record) if _only_printed(args, record, history, config) else record.to_dict()
+    data = record.to_dict()
     try:
         if args.json_path:
             write_record(data, args.json_path)  # converted once: a second copy of a large record is not held
@@ -392,22 +394,17 @@ def run_build_command(args: argparse.Namespace) -> int:
     return EXIT_OK if data["state"] == "SUCCESS" else EXIT_FAILED
 
 
-def _only_printed(args: argparse.Namespace, record, history, config) -> bool:
-    """A plan that no file keeps: only its plan is printed, so the 20,000 recipe entries are not converted."""
-    return (
-        record.state == "PLANNED" and not args.json_path and not args.html_path and (history is None or config.dry_run)
-    )
-
-
-def _printed_part(record) -> dict:
-    """What the printed output of a plan reads from the record: the steps scrubbed as :meth:`RunRecord.to_dict` would,
-    the plan as it is (:func:`_plan_text` redacts the text it prints: one pass over the text instead of a call per
-    string of 20,000 recipe entries, half a second)."""
+def _print_plan_only(gateway, config, previous: Optional[dict], cancel: threading.Event) -> int:
+    """A dry run that no file keeps: its plan and schema-propagation preview printed, no run record made (one entry
+    per recipe, that nothing would read)."""
+    from ..pipeline import plan_only
     from ..redaction import scrub
 
-    printed = scrub({"state": record.state, "propagation": record.propagation, "verification": record.verification})
-    printed["plan"] = record.plan
-    return printed
+    with _cancel_on_signals(cancel):
+        plan, propagation = plan_only(gateway, config, previous_record=previous, cancel=cancel)
+    print(_plan_text(plan))
+    _print_steps({"propagation": scrub(propagation)})
+    return EXIT_OK
 
 
 def _plan_text(plan) -> str:
