@@ -194,6 +194,13 @@ def prepare_build(gateway, config: BuildConfig, *, previous_record: Optional[dic
     return plan
 
 
+def _record_dict(previous_record) -> Optional[dict]:
+    """An earlier run's record as a dict (it may come as the path of its file)."""
+    if previous_record is not None and not isinstance(previous_record, dict):
+        return load_record(previous_record).to_dict()
+    return previous_record
+
+
 def _grouped_plan(
     gateway, config: BuildConfig, previous_record: Optional[dict]
 ) -> Tuple[BuildConfig, FlowGraph, BuildPlan, List[str]]:
@@ -212,7 +219,7 @@ def plan_only(
 ) -> Tuple[BuildPlan, Optional[dict]]:
     """A dry run's plan and, when asked, its schema-propagation preview, without a run record: what ``plan`` prints
     when no file keeps the run (the record of a 20,000-recipe plan, one entry per recipe, costs a tenth of it)."""
-    config, graph, plan, _ = _grouped_plan(gateway, config, previous_record)
+    config, graph, plan, _ = _grouped_plan(gateway, config, _record_dict(previous_record))
     propagation = None
     if config.propagate_schema_first:
         propagation = propagate_first(gateway, graph, plan, preview=True, cancel=cancel)
@@ -233,8 +240,7 @@ def run_build(
     The returned record says what happened; ``record.propagation`` and ``record.verification`` hold the results of
     the optional steps. A propagation that stops gives a FAILED record in which no recipe ran.
     """
-    if previous_record is not None and not isinstance(previous_record, dict):
-        previous_record = load_record(previous_record).to_dict()
+    previous_record = _record_dict(previous_record)
     config, graph, plan, partitioned = _grouped_plan(gateway, config, previous_record)
     resumed_from = previous_record.get("run_id") if (config.resume_last_run and previous_record) else None
     config_dict = config_to_dict(config)
