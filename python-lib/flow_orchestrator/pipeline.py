@@ -186,12 +186,9 @@ def check_partitions(
 
 
 def prepare_build(gateway, config: BuildConfig, *, previous_record: Optional[dict] = None) -> BuildPlan:
-    """Check access, read the Flow and plan; raises ConfigError/SelectionError/GraphError/DSSAccessError."""
-    config = with_resumed_partitions(config, previous_record)
-    with gc_paused():  # see run_build
-        _, plan, listing = _prepare(gateway, config, previous_record)
-        check_partitions(gateway, config, plan, listing)
-    return plan
+    """Check access, read the Flow and plan (with its job groups); raises ConfigError/SelectionError/GraphError/
+    DSSAccessError."""
+    return _grouped_plan(gateway, config, _record_dict(previous_record))[2]
 
 
 def _record_dict(previous_record) -> Optional[dict]:
