@@ -1,4 +1,5 @@
-"""One configuration model (:mod:`.model`) and its parsers (:mod:`.build`); every field error names the user's field."""
+"""One configuration model (:mod:`.model`) and its parsers (:mod:`.build`, :mod:`.propagate`, :mod:`.verify`), all
+checked by their JSON Schemas the same way (:mod:`.validation`); every field error names the user's field."""
 
 from ..resources import schemas_dir
 from .build import (
@@ -6,7 +7,6 @@ from .build import (
     build_fields,
     config_from_dict,
     config_to_dict,
-    load_schema,
     normalize_build_mode,
     normalize_partition_spec,
     parse_build_config,
@@ -24,6 +24,7 @@ from .model import (
     RunOptions,
     Selection,
 )
+from .validation import load_schema
 
 __all__ = [
     "BUILD_MODES",

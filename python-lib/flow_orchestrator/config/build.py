@@ -7,29 +7,39 @@ Raw input (a form's config dict, a step config, argparse results) is validated o
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
-import math
 import re
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import ConfigError
-from ..resources import schema_path
 from .model import (
     BUILD_MODE_LABELS,
     SOURCES,
     BuildConfig,
     RunOptions,
 )
+from .validation import (
+    clean_values,
+    field_label,
+    property_types,
+    schema_problems,
+    schema_properties,
+    split_on,
+)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Parsing: one path for the macro form, the scenario step and the command line.
 
-_NAME_LIST_FIELDS = frozenset({"targets", "recipes"})  # a plain string of names is split on commas and spaces
+_SCHEMA = "build-config.schema.json"
+#: How a plain text given for a list field is split (any other is one entry).
+_LIST_SPLITS = {
+    "targets": split_on(r"[,\s]+"),
+    "recipes": split_on(r"[,\s]+"),
+    "transient_patterns": str.splitlines,
+    "expected_columns": split_on(r"[,\n]+"),
+}
 #: The verification fields, checked with the Verify outputs rules (spec problems are named by their JSON path).
 _VERIFY_FIELDS = ("expectations", "expected_columns", "min_rows")
-_TRUE = {"true", "yes", "y", "1", "on"}
-_FALSE = {"false", "no", "n", "0", "off", ""}
 
 #: The command-line flags not spelled ``--`` + the field with dashes (errors name the flag the user typed).
 _CLI_FLAGS = {
@@ -47,44 +57,14 @@ def _cli_flag(key: str) -> str:
     return _CLI_FLAGS.get(key, "--" + key.replace("_", "-"))
 
 
-@functools.cache
-def load_schema(name: str) -> dict:
-    """A JSON Schema of ``resource/schemas`` by file name (``"build-config.schema.json"``)."""
-    with open(schema_path(name), encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-@functools.cache
-def _validator(source: str):
-    import jsonschema  # imported here so that modules not validating configs never pay for it
-
-    schema = load_schema("build-config.schema.json")
-    root = {"$ref": f"#/$defs/{source}", "$defs": schema["$defs"]}
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(root)
-
-
-@functools.cache
-def _field_kinds() -> Dict[str, str]:
-    """Each build field's JSON type (``array``, ``boolean``, ``integer``, ``number``, ``string``), read from the schema.
-
-    How a raw value is cleaned follows from it, so a new field needs its schema property and nothing here.
-    """
-    definitions = load_schema("build-config.schema.json")["$defs"]
-    kinds: Dict[str, str] = {}
-    for source in ("common",) + SOURCES:
-        for key, prop in definitions[source]["properties"].items():
-            while "type" not in prop and "$ref" in prop:
-                prop = definitions[prop["$ref"].rsplit("/", 1)[-1]]
-            if isinstance(prop.get("type"), str):
-                kinds[key] = prop["type"]
-    return kinds
+def _field_types():
+    """Each build field's JSON types over every source (how a raw value is cleaned follows from them)."""
+    return property_types(_SCHEMA, ("common",) + SOURCES)
 
 
 def build_fields(source: str) -> frozenset:
     """The build fields a source may give (its schema's properties): what a shell passes on from its own input."""
-    definitions = load_schema("build-config.schema.json")["$defs"]
-    return frozenset(definitions["common"]["properties"]) | frozenset(definitions[source]["properties"])
+    return frozenset(schema_properties(_SCHEMA, source))
 
 
 def parse_build_config(raw: Optional[Mapping], source: str = "macro") -> BuildConfig:
@@ -112,16 +92,11 @@ def parse_build_config(raw: Optional[Mapping], source: str = "macro") -> BuildCo
     if not isinstance(raw, Mapping):
         raise ConfigError(("", f"the configuration must be a JSON object, not {type(raw).__name__}"))
     values = _clean(raw)
-    # NaN passes JSON Schema bounds, infinity fails them with a confusing message: both get the semantic check's.
-    schema_problems = [
-        (path, message)
-        for path, message in _schema_problems(values, source)
-        if not (path and _non_finite(values.get(path[0])))
-    ]
-    problems = [(_field(source, path), message) for path, message in schema_problems]
+    found = schema_problems(values, _SCHEMA, source, describe=_build_mode_message)
+    problems = [(_field(source, path), message) for path, message in found]
     problems += [(_field(source, [key]), message) for key, message in _semantic_problems(values, source)]
     problems += [(_field(source, [key]), message) for key, message in _empty_selection_problems(raw, source)]
-    mistyped = {path[0] for path, _ in schema_problems if path}
+    mistyped = {path[0] for path, _ in found if path}
     problems += _verification_problems(values, source, skip=mistyped)  # one message per slip
     if problems:
         raise ConfigError(problems)
@@ -193,156 +168,35 @@ def _normalize_choice(value: str) -> str:
     return re.sub(r"[\s_]+", "-", value.strip()).lower()
 
 
-def _clean(raw: Mapping) -> Dict[str, object]:
-    """Drop nulls and blank list entries, split name strings, turn numeric/boolean strings into values.
-
-    Anything still of the wrong type is left for the JSON Schema to report.
-    """
-    values: Dict[str, object] = {}
-    kinds = _field_kinds()
-    for key, value in raw.items():
-        if value is None:
-            continue
-        kind = kinds.get(key)
-        if kind == "array":
-            value = _clean_list(key, value)
-        elif kind == "boolean":
-            value = _clean_bool(value)
-        elif kind in ("integer", "number"):
-            value = _clean_number(value, integer=kind == "integer")
-            if value is None:
-                continue  # a blank number field: the default
-        elif key in ("build_mode", "mode") and isinstance(value, str):
-            if not value.strip():
-                continue
-            value = normalize_build_mode(value)
-        elif key in ("strategy", "on_failure") and isinstance(value, str):
-            if not value.strip():
-                continue
-            value = _normalize_choice(value)
-        elif kind == "string" and isinstance(value, str):
-            if not value.strip():
-                continue
-            value = value.strip()
-        values[key] = value
-    return values
+def _clean(raw: Mapping) -> dict:
+    """The raw values as the schema describes them (nulls and blanks dropped, texts made lists, numbers, booleans),
+    with build modes and choices in their canonical spelling; wrong types are left for the schema to report."""
+    return clean_values(
+        raw,
+        _field_types(),
+        split=_LIST_SPLITS,
+        keep_spaces=frozenset({"transient_patterns"}),
+        normalize={
+            "build_mode": normalize_build_mode,
+            "mode": normalize_build_mode,
+            "strategy": _normalize_choice,
+            "on_failure": _normalize_choice,
+        },
+    )
 
 
-def _clean_list(key: str, value):
-    if isinstance(value, str):
-        if key in _NAME_LIST_FIELDS:
-            items = re.split(r"[,\s]+", value)
-        elif key == "transient_patterns":
-            items = value.splitlines()
-        elif key == "expected_columns":
-            items = re.split(r"[,\n]+", value)
-        else:
-            items = [value]
-    elif isinstance(value, (list, tuple)):
-        items = list(value)
-    else:
-        return value
-    out = []
-    for item in items:
-        if item is None:
-            continue
-        if isinstance(item, str):
-            item = item.strip() if key != "transient_patterns" else item
-            if not item.strip():
-                continue
-        out.append(item)
-    return out
-
-
-def _clean_bool(value):
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value in (0, 1):
-        return bool(value)
-    return value
-
-
-def _clean_number(value, integer: bool):
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        try:
-            value = float(text)
-        except ValueError:
-            return value
-    if isinstance(value, float) and integer and value.is_integer():
-        return int(value)
-    return value
-
-
-def _schema_problems(values: Mapping, source: str) -> List[Tuple[list, str]]:
-    problems = []
-    for error in sorted(_validator(source).iter_errors(dict(values)), key=lambda e: [str(p) for p in e.absolute_path]):
-        path = list(error.absolute_path)
-        problems.append((path, _schema_message(error, path)))
-    return problems
-
-
-def _schema_message(error, path: list) -> str:
-    value = error.instance
-    kind = error.validator
-    schema = error.schema
-    if path and path[0] in ("build_mode", "mode") and kind == "enum":
+def _build_mode_message(error, path: list) -> Optional[str]:
+    """An unknown build mode is answered with every mode and its label in the DSS interface."""
+    if path and path[0] in ("build_mode", "mode") and error.validator == "enum":
         return "unknown build mode {!r}; use one of: {}".format(
-            value, ", ".join(f'{m} ("{label}")' for m, label in BUILD_MODE_LABELS.items())
+            error.instance, ", ".join(f'{m} ("{label}")' for m, label in BUILD_MODE_LABELS.items())
         )
-    if kind == "enum":
-        return "must be one of: {} (got {!r})".format(", ".join(str(v) for v in schema["enum"]), value)
-    if kind == "type":
-        wanted = schema["type"]
-        words = {
-            "integer": "a whole number",
-            "number": "a number",
-            "boolean": "true or false",
-            "string": "text",
-            "array": "a list",
-            "object": "an object",
-        }
-        what = " or ".join(words.get(t, t) for t in (wanted if isinstance(wanted, list) else [wanted]))
-        return f"must be {what} (got {value!r})"
-    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        low = schema.get("minimum", schema.get("exclusiveMinimum"))
-        high = schema.get("maximum", schema.get("exclusiveMaximum"))
-        unit = _unit(path[0] if path else "")
-        if "exclusiveMinimum" in schema:
-            bound = f"must be more than {low}{unit}" + (f" and at most {high}{unit}" if high is not None else "")
-        elif low is not None and high is not None:
-            bound = f"must be between {low} and {high}{unit}"
-        elif low is not None:
-            bound = f"must be at least {low}{unit}"
-        else:
-            bound = f"must be at most {high}{unit}"
-        return f"{bound} (got {value!r})"
-    if kind == "minLength":
-        return "must not be empty"
-    return error.message
-
-
-def _unit(key: str) -> str:
-    if key == "timeout_minutes":
-        return " minutes"
-    if key.endswith("_s") or key == "timeout":
-        return " seconds"
-    return ""
+    return None
 
 
 def _semantic_problems(values: Mapping, source: str) -> List[Tuple[str, str]]:
     """Rules JSON Schema cannot say well: regular expressions, duplicates, contradictory fields."""
     problems: List[Tuple[str, str]] = []
-    for key in sorted(k for k, kind in _field_kinds().items() if kind in ("integer", "number")):
-        value = values.get(key)
-        if _non_finite(value):
-            problems.append((key, f"must be a finite number (got {value!r})"))
     patterns = values.get("transient_patterns")
     if isinstance(patterns, list):
         for index, pattern in enumerate(patterns):
@@ -481,10 +335,6 @@ def _verification_problems(values: Mapping, source: str, skip=frozenset()) -> Li
     return []
 
 
-def _non_finite(value) -> bool:
-    return isinstance(value, float) and not math.isfinite(value)
-
-
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -495,14 +345,7 @@ def _is_ordered(values: Mapping, source: str) -> bool:
 
 def _field(source: str, path: list) -> str:
     """The field as the user knows it: the form field name, or the command-line flag."""
-    if not path:
-        return ""
-    key = str(path[0])
-    if source == "cli":
-        name = _cli_flag(key)
-    else:
-        name = key
-    return name + "".join(f"[{p}]" for p in path[1:])
+    return field_label(path, _cli_flag if source == "cli" else str)
 
 
 def _build(values: Mapping, source: str) -> BuildConfig:
@@ -579,7 +422,6 @@ __all__ = [
     "parse_build_config",
     "config_to_dict",
     "config_from_dict",
-    "load_schema",
     "normalize_build_mode",
     "normalize_partition_spec",
     "partition_spec_problems",
