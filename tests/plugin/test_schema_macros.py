@@ -232,6 +232,63 @@ def test_descriptors_declare_every_field_the_code_reads(path, fields):
         assert params[name]["type"] in FIELD_TYPES[name], f"{path.name}: {name} is {params[name]['type']}"
 
 
+#: The JSON type DSS sends for each parameter type, which the field's schema property must allow (None: the shell
+#: checks it, the schema lets any value through).
+DSS_TYPE_TO_SCHEMA = {
+    "DATASET": ("string",),
+    "SELECT": ("string",),
+    "DATASETS": ("array",),
+    "MULTISELECT": ("array",),
+    "STRINGS": ("array",),
+    "BOOLEAN": ("boolean",),
+    "INT": ("integer",),
+    "TEXTAREA": ("string",),
+    "PRESET": None,
+}
+FORM_SCHEMAS = [
+    (PROPAGATE_DIR / "runnable.json", "propagate-config.schema.json", "macro"),
+    (VERIFY_DIR / "runnable.json", "verify-config.schema.json", None),
+    (VERIFY_STEP_DIR / "step.json", "verify-config.schema.json", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "schema", "definition"), FORM_SCHEMAS, ids=["propagate-macro", "verify-macro", "verify-step"]
+)
+def test_every_form_field_has_its_schema_property_and_every_property_its_form_field(path, schema, definition):
+    """A new form field without a schema property (or a property for a field the form lost) fails here."""
+    from flow_orchestrator.config.validation import property_types, schema_properties
+
+    fields = _params(path)
+    properties = schema_properties(schema, definition)
+    types = property_types(schema, (definition,))
+    assert sorted(set(fields) - set(properties)) == [], f"{path.name}: form fields {schema} does not check"
+    assert sorted(set(properties) - set(fields)) == [], f"{schema}: properties of no field of {path.name}"
+    for name, param in fields.items():
+        prop = properties[name]
+        wanted = DSS_TYPE_TO_SCHEMA[param["type"]]
+        declared = types[name]
+        if wanted is None:
+            assert declared == (), f"{path.name}: {name} is checked by the shell, the schema says {declared}"
+        else:
+            assert set(wanted) <= set(declared), f"{path.name}: {name} is {param['type']}, the schema says {declared}"
+        if "minI" in param:
+            assert prop.get("minimum") == param["minI"], f"{name}: the form and the schema disagree on the least value"
+        assert bool(param.get("mandatory")) == (name in _required(schema, definition)), f"{name}: mandatory?"
+
+
+def _required(schema: str, definition) -> set:
+    from flow_orchestrator.config.validation import load_schema
+
+    document = load_schema(schema)
+    node = document if definition is None else document["$defs"][definition]
+    required = set(node.get("required", ()))
+    while "$ref" in node:
+        node = document["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+        required |= set(node.get("required", ()))
+    return required
+
+
 def test_macro_roles_target_declared_fields():
     for path, role, key in ((PROPAGATE_DIR, "DATASET", "source_dataset"), (VERIFY_DIR, "DATASETS", "datasets")):
         descriptor = json.loads((path / "runnable.json").read_text(encoding="utf-8"))

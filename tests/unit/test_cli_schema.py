@@ -70,3 +70,9 @@ def test_an_unreadable_spec_file_exits_with_2(tmp_path, capsys):
     args = parser().parse_args(["verify", "--expectations", str(tmp_path / "nope.json")])
     assert args.handler(args) == 2
     assert "--expectations: cannot read" in capsys.readouterr().err
+
+
+def test_a_bad_time_limit_exits_with_2_before_any_request_and_names_the_flag(capsys):
+    args = parser().parse_args(["propagate", "--source", "RAW", "--timeout", "0"])
+    assert args.handler(args) == 2
+    assert "--timeout: must be more than 0 seconds (got 0.0)" in capsys.readouterr().err

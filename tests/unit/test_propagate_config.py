@@ -50,21 +50,23 @@ def test_every_problem_is_named_by_its_field_at_once():
     with pytest.raises(ConfigError) as caught:
         parse_propagate_config(
             {
-                "auto_rebuild": "yes",
+                "auto_rebuild": "maybe",
                 "stop_at": ["a", "a", 3],
                 "mark_as_ok": ["a"],
                 "partition_values": ["day", "=x"],
                 "timeout_s": 0,
-            }
+            },
+            source="cli",
         )
     fields = [field for field, _ in caught.value.problems]
+    # the schema's problems first (sorted by field), then the rules in code: the build config's order
     assert fields == [
-        "source_dataset",
-        "stop_at[1]",
-        "stop_at[2]",
-        "mark_as_ok",
-        "timeout_s",
         "auto_rebuild",
+        "source_dataset",
+        "stop_at[2]",
+        "timeout_s",
+        "stop_at[1]",
+        "mark_as_ok",
         "partition_values[0]",
         "partition_values[1]",
     ]

@@ -129,7 +129,7 @@ def run_propagate_command(args: argparse.Namespace) -> int:
         raw["timeout_s"] = args.timeout
     try:
         check_output_paths(args)
-        config = parse_propagate_config(raw, PROPAGATE_FLAGS)
+        config = parse_propagate_config(raw, PROPAGATE_FLAGS, source="cli")
         gateway = make_gateway(args)
         outcome = propagate_schema(gateway, config, field_names=PROPAGATE_FLAGS)
     except FlowOrchestratorError as error:

@@ -1,4 +1,5 @@
-"""The Propagate schema configuration: form or CLI values checked and turned into a :class:`PropagateConfig`."""
+"""The Propagate schema configuration: form or CLI values checked against ``propagate-config.schema.json`` and the
+rules it cannot say, then turned into a :class:`PropagateConfig`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 from typing import List, Mapping, Optional, Tuple
 
 from ..errors import ConfigError
-from ..text import is_blank
+from .validation import clean_values, field_label, property_types, schema_problems, split_on, wrong_fields
 
 #: Default time limit of one propagation (auto-rebuild runs a job per recipe, so it can take a while).
 DEFAULT_TIMEOUT_S = 3600.0
@@ -48,100 +49,42 @@ class PropagateConfig:
         }
 
 
-def _flag(raw: Mapping, key: str, default: bool, name: str, problems: List[Tuple[str, str]]) -> bool:
-    value = raw.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    problems.append((name, f"expected true or false; found {value!r}"))
-    return default
+#: Where a propagate config comes from, each the name of the schema definition it is checked against.
+_SOURCES = ("macro", "cli")
+_SCHEMA = "propagate-config.schema.json"
+_SOURCE_MISSING = "choose the dataset whose schema changed (the propagation source)"
 
 
-def _names(raw: Mapping, key: str, name: str, problems: List[Tuple[str, str]]) -> Tuple[str, ...]:
-    """A list of recipe names (STRINGS or MULTISELECT; a comma-separated text is accepted too), duplicates named."""
-    value = raw.get(key)
-    if is_blank(value):
-        return ()
-    if isinstance(value, str):
-        value = value.split(",")
-    if not isinstance(value, (list, tuple)):
-        problems.append((name, f"expected a list of recipe names; found {type(value).__name__}"))
-        return ()
-    names: List[str] = []
-    for index, item in enumerate(value):
-        if is_blank(item):
-            continue
-        if not isinstance(item, str):
-            problems.append((f"{name}[{index}]", f"expected a recipe name; found {item!r}"))
-            continue
-        text = item.strip()
-        if text in names:
-            problems.append((f"{name}[{index}]", f"recipe '{text}' is listed twice"))
-            continue
-        names.append(text)
-    return tuple(names)
+def _missing_source_message(error, path: list) -> Optional[str]:
+    """The one required field, missing: say what to choose rather than "is required"."""
+    return _SOURCE_MISSING if error.validator == "required" else None
 
 
-def _partition_values(raw: Mapping, name: str, problems: List[Tuple[str, str]]) -> Tuple[Tuple[str, str], ...]:
-    """``{"dimension": "value"}`` or ``["dimension=value", ...]`` (a STRINGS field, or ``--partition`` flags)."""
-    value = raw.get("partition_values")
-    if is_blank(value):
-        return ()
-    pairs: List[Tuple[str, str]] = []
-    if isinstance(value, Mapping):
-        items = [(str(k), v, f"{name}.{k}") for k, v in value.items()]
-    elif isinstance(value, (list, tuple, str)):
-        items = []
-        for index, text in enumerate([value] if isinstance(value, str) else value):
-            if is_blank(text):
-                continue
-            dimension, separator, chosen = str(text).partition("=")
-            if not separator:
-                problems.append(
-                    (f"{name}[{index}]", f"write 'dimension=value' (e.g. 'day=2024-05-01'); found {text!r}")
-                )
-                continue
-            items.append((dimension, chosen, f"{name}[{index}]"))
-    else:
-        problems.append((name, "expected 'dimension=value' entries"))
-        return ()
-    for dimension, chosen, where in items:
-        dimension = dimension.strip()
-        chosen = "" if chosen is None else str(chosen).strip()
-        if not dimension or not chosen:
-            problems.append((where, "both the partition dimension and its value are needed ('dimension=value')"))
-            continue
-        if any(existing == dimension for existing, _ in pairs):
-            problems.append((where, f"partition dimension '{dimension}' is given twice"))
-            continue
-        pairs.append((dimension, chosen))
-    return tuple(pairs)
-
-
-def parse_propagate_config(raw: Optional[Mapping], field_names: Optional[Mapping[str, str]] = None) -> PropagateConfig:
-    """The propagation settings from a form (or the CLI), every problem named by its field; nothing is read from DSS.
+def parse_propagate_config(
+    raw: Optional[Mapping], field_names: Optional[Mapping[str, str]] = None, *, source: str = "macro"
+) -> PropagateConfig:
+    """The propagation settings from the macro form (``source="macro"``) or the command line (``"cli"``), checked
+    against ``propagate-config.schema.json`` and then by the rules it cannot say; every problem at once, named by its
+    field. Nothing is read from DSS.
 
     Keys: ``source_dataset`` (required), ``auto_rebuild`` (default true), ``stop_at`` and ``mark_as_ok`` (recipe
     names), ``partition_values`` (``dimension=value``), ``preview_only`` (default true, as on the form: nothing
-    changes unless asked), ``timeout_s``. ``field_names`` maps these
-    keys to the names the user typed (``{"source_dataset": "--source"}``) for the messages.
+    changes unless asked) and, from the command line only, ``timeout_s``. ``field_names`` maps these keys to the names
+    the user typed (``{"source_dataset": "--source"}``) for the messages.
     """
-    raw = dict(raw or {})
+    if source not in _SOURCES:
+        raise ValueError(f"source must be one of {_SOURCES}, not {source!r}")
     names = dict(PROPAGATE_FORM_FIELDS)
     names.update(field_names or {})
-    problems: List[Tuple[str, str]] = []
-    source = raw.get("source_dataset")
-    if is_blank(source):
-        problems.append((names["source_dataset"], "choose the dataset whose schema changed (the propagation source)"))
-        source = ""
-    elif not isinstance(source, str):
-        problems.append((names["source_dataset"], f"expected a dataset name; found {source!r}"))
-        source = ""
-    stop_at = _names(raw, "stop_at", names["stop_at"], problems)
-    mark_as_ok = _names(raw, "mark_as_ok", names["mark_as_ok"], problems)
+    types = property_types(_SCHEMA, (source,))  # a key of no field of this source is not read
+    given = {key: value for key, value in dict(raw or {}).items() if key in types}
+    values = clean_values(given, types, split={"stop_at": split_on(","), "mark_as_ok": split_on(",")})
+    found = schema_problems(values, _SCHEMA, source, describe=_missing_source_message)
+    problems = [(field_label(path, names), message) for path, message in found]
+    wrong = wrong_fields(found)
+    valid = {key: value for key, value in values.items() if key not in wrong}
+    stop_at = _unique_names(valid, "stop_at", names, problems)
+    mark_as_ok = _unique_names(valid, "mark_as_ok", names, problems)
     for recipe in stop_at:
         if recipe in mark_as_ok:
             problems.append(
@@ -151,24 +94,67 @@ def parse_propagate_config(raw: Optional[Mapping], field_names: Optional[Mapping
                     "propagation stops or one it passes as OK; keep it in one list",
                 )
             )
-    timeout_s = raw.get("timeout_s")
-    if timeout_s is None:
-        timeout_s = DEFAULT_TIMEOUT_S
-    elif isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or timeout_s <= 0:
-        problems.append((names["timeout_s"], f"expected a number of seconds > 0; found {timeout_s!r}"))
-        timeout_s = DEFAULT_TIMEOUT_S
-    config = PropagateConfig(
-        source_dataset=str(source).strip(),
-        auto_rebuild=_flag(raw, "auto_rebuild", True, names["auto_rebuild"], problems),
-        stop_at=stop_at,
-        mark_as_ok=mark_as_ok,
-        partition_values=_partition_values(raw, names["partition_values"], problems),
-        preview_only=_flag(raw, "preview_only", True, names["preview_only"], problems),
-        timeout_s=float(timeout_s),
-    )
+    partition_values = _partition_values(valid.get("partition_values"), names["partition_values"], problems)
     if problems:
         raise ConfigError(problems)
-    return config
+    return PropagateConfig(
+        source_dataset=values["source_dataset"],
+        auto_rebuild=values.get("auto_rebuild", True),
+        stop_at=stop_at,
+        mark_as_ok=mark_as_ok,
+        partition_values=partition_values,
+        preview_only=values.get("preview_only", True),
+        timeout_s=float(values.get("timeout_s", DEFAULT_TIMEOUT_S)),
+    )
+
+
+def _unique_names(values: Mapping, key: str, names: Mapping[str, str], problems: List[Tuple[str, str]]):
+    """The names of a list (entries that are not text were named by the schema), each kept once; a name listed
+    again is a problem at its place."""
+    kept: List[str] = []
+    for index, name in enumerate(values.get(key, ())):
+        if not isinstance(name, str):
+            continue
+        if name in kept:
+            problems.append((f"{names[key]}[{index}]", f"recipe '{name}' is listed twice"))
+        else:
+            kept.append(name)
+    return tuple(kept)
+
+
+def _partition_values(value, name: str, problems: List[Tuple[str, str]]) -> Tuple[Tuple[str, str], ...]:
+    """``{"dimension": "value"}`` or ``["dimension=value", ...]``, each dimension once (entries of a wrong type were
+    named by the schema)."""
+    if value is None:
+        return ()
+    items = []
+    if isinstance(value, Mapping):
+        items = [(str(k), str(v), f"{name}.{k}") for k, v in value.items() if _is_text_or_number(v)]
+    else:
+        for index, text in enumerate(value):
+            if not isinstance(text, str):
+                continue
+            dimension, separator, chosen = text.partition("=")
+            if not separator:
+                problems.append(
+                    (f"{name}[{index}]", f"write 'dimension=value' (e.g. 'day=2024-05-01'); found {text!r}")
+                )
+                continue
+            items.append((dimension, chosen, f"{name}[{index}]"))
+    pairs: List[Tuple[str, str]] = []
+    for dimension, chosen, where in items:
+        dimension, chosen = dimension.strip(), chosen.strip()
+        if not dimension or not chosen:
+            problems.append((where, "both the partition dimension and its value are needed ('dimension=value')"))
+        elif any(existing == dimension for existing, _ in pairs):
+            problems.append((where, f"partition dimension '{dimension}' is given twice"))
+        else:
+            pairs.append((dimension, chosen))
+    return tuple(pairs)
+
+
+def _is_text_or_number(value) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
 
 
 __all__ = [

@@ -1,10 +1,11 @@
-"""The Verify outputs configuration: datasets and expectations (form fields or a JSON spec) checked into a
-:class:`VerifyConfig`; every problem names the user's field (a JSON path for spec problems)."""
+"""The Verify outputs configuration: datasets and expectations (form fields or a JSON spec) checked against
+``verify-config.schema.json`` into a :class:`VerifyConfig`; every problem names the user's field (a JSON path for
+spec problems)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Mapping, Optional, Tuple
 
 from ..errors import ConfigError
 from ..expectations.spec import (
@@ -14,6 +15,7 @@ from ..expectations.spec import (
     parse_expectations,
 )
 from ..text import is_blank
+from .validation import clean_values, field_label, property_types, schema_problems, split_on, wrong_fields
 
 #: Form fields of the macro and the step (the CLI passes its own flags as ``field_names``).
 VERIFY_FORM_FIELDS = {
@@ -39,31 +41,7 @@ class VerifyConfig:
         return tuple(dict.fromkeys(self.datasets + self.expectations.datasets))
 
 
-def _text_list(value: Any, field: str, problems: List[Tuple[str, str]]) -> List[str]:
-    if is_blank(value):
-        return []
-    if isinstance(value, str):
-        value = value.split(",")
-    if not isinstance(value, (list, tuple)):
-        problems.append((field, f"expected a list; found {type(value).__name__}"))
-        return []
-    return [item.strip() for item in value if isinstance(item, str) and item.strip()]
-
-
-def _min_rows(value: Any, field: str, problems: List[Tuple[str, str]]) -> Optional[int]:
-    """The form's INT (DSS may send 3.0); empty or 0 means "not checked"."""
-    if is_blank(value):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            problems.append((field, f"expected a whole number >= 0; found {value!r}"))
-            return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 0:
-        problems.append((field, f"expected a whole number >= 0; found {value!r}"))
-        return None
-    return int(value) or None
+_SCHEMA = "verify-config.schema.json"
 
 
 def _spec_problem_field(field: str, path: str) -> str:
@@ -72,22 +50,25 @@ def _spec_problem_field(field: str, path: str) -> str:
 
 
 def parse_verify_config(form: Optional[Mapping], field_names: Optional[Mapping[str, str]] = None) -> VerifyConfig:
-    """The Verify outputs form (or the CLI) as expectations; every problem named by field and JSON path.
+    """The Verify outputs form (or the CLI) as expectations, checked against ``verify-config.schema.json`` and then by
+    the rules it cannot say (column syntax, the JSON spec); every problem at once, named by field and JSON path.
 
     The simple fields (``expected_columns`` as ``name`` or ``name:type``, ``min_rows``) apply to every selected
     dataset; the JSON spec in ``expectations`` wins for the same dataset and kind. Nothing is read from DSS.
     """
-    form = dict(form or {})
     names = dict(VERIFY_FORM_FIELDS)
     names.update(field_names or {})
-    problems: List[Tuple[str, str]] = []
-    datasets = _text_list(form.get("datasets"), names["datasets"], problems)
-    columns = _text_list(form.get("expected_columns"), names["expected_columns"], problems)
-    min_rows = _min_rows(form.get("min_rows"), names["min_rows"], problems)
-    capture = form.get("capture_current")
-    if capture is not None and not isinstance(capture, bool):
-        problems.append((names["capture_current"], f"expected true or false; found {capture!r}"))
-    capture = bool(capture)
+    types = property_types(_SCHEMA)
+    given = {key: value for key, value in dict(form or {}).items() if key in types}
+    values = clean_values(given, types, split={"datasets": split_on(","), "expected_columns": split_on(",")})
+    found = schema_problems(values, _SCHEMA)
+    problems = [(field_label(path, names), message) for path, message in found]
+    wrong = wrong_fields(found)
+    valid = {key: value for key, value in values.items() if key not in wrong}
+    datasets = [name for name in valid.get("datasets", ()) if isinstance(name, str)]
+    columns = valid.get("expected_columns", [])  # entries that are not text were named by the schema, and are skipped
+    min_rows = valid.get("min_rows") or None  # 0: not checked
+    capture = valid.get("capture_current", False)
     from_form = ExpectationSet()
     try:
         from_form = expectations_from_form(datasets, columns, min_rows)
@@ -96,7 +77,7 @@ def parse_verify_config(form: Optional[Mapping], field_names: Optional[Mapping[s
             base, _, rest = field.partition("[")
             renamed = names.get(base, base) + (f"[{rest}" if rest else "")
             problems.append((renamed, message))
-    spec = form.get("expectations")
+    spec = valid.get("expectations")
     from_spec = ExpectationSet()
     if not is_blank(spec):
         try:

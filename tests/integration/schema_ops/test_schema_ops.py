@@ -19,7 +19,9 @@ THREE_LEVELS = ["ORDERS_CLEAN", "ORDERS_PREPARED", "ORDERS_ENRICHED"]
 
 def propagate(gateway, **fields):
     fields.setdefault("preview_only", False)
-    return propagate_schema(gateway, parse_propagate_config(fields))
+    return propagate_schema(
+        gateway, parse_propagate_config(fields, source="cli")
+    )  # the command line's keys: a time limit
 
 
 def test_a_column_added_at_a_source_reaches_three_levels_down_with_the_diff_reported(gateway, shop_dss):
