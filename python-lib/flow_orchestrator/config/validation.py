@@ -193,11 +193,11 @@ def schema_problems(
     non_finite = {key for key in numbers if _non_finite(values.get(key))}
     problems: List[Problem] = [([key], f"must be a finite number (got {values[key]!r})") for key in non_finite]
     for error in _validator(name, definition).iter_errors(dict(values)):
-        if error.validator == "required":
-            missing = [[key] for key in error.validator_value if key not in error.instance]
+        if error.validator == "required":  # one error for the object: each missing key is its own problem
+            paths = [[key] for key in error.validator_value if key not in error.instance]
         else:
-            missing = [list(error.absolute_path)]
-        for path in missing:
+            paths = [list(error.absolute_path)]
+        for path in paths:
             if path and path[0] in non_finite:
                 continue
             problem = (path, (describe and describe(error, path)) or schema_message(error, path))
