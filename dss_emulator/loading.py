@@ -73,6 +73,8 @@ def install_flow(state: EmulatorState, flow: dict) -> Project:
             del state.projects[key]
             state.storage.clear_project(key)
             raise
+        for dataset in project.datasets.values():  # serialised once now, as DSS holds its datasets ready to list
+            dataset.listing_json()
         return project
 
 

@@ -61,12 +61,12 @@ def list_datasets(ctx, request: Request) -> Response:
         for start in range(0, len(datasets), LISTING_BATCH):
             with ctx.state.lock:
                 parts = [
-                    json.dumps(dataset.definition, ensure_ascii=False)
+                    dataset.listing_json()
                     for dataset in datasets[start : start + LISTING_BATCH]
                     if not wanted_tags or wanted_tags.intersection(dataset.definition.get("tags") or [])
                 ]
             if parts:
-                yield separator + ", ".join(parts).encode("utf-8")
+                yield separator + b", ".join(parts)
                 separator = b", "
         yield b"]" if separator == b", " else b"[]"
 
