@@ -74,8 +74,11 @@ def iter_json_array(chunks: Iterable[bytes]) -> Iterator[Any]:
                     more()  # a number (or literal) at the end of the text may go on in the next chunk: 12|.5e3
                     continue
             break
-        pos = end
         yield item
+        if text.startswith(", {", end) or text.startswith(",{", end):  # the usual separators: no regex, no call
+            pos = text.index("{", end)
+            continue
+        pos = end
         if not skip_space():
             raise ValueError("the JSON array is cut short")
         if text[pos] == "]":
