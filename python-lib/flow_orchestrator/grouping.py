@@ -69,7 +69,7 @@ def _sole_downstream(recipes: Sequence) -> Dict[str, object]:
         name = recipe.name
         for up in recipe.upstream:
             seen = sole.setdefault(up, name)
-            if seen is not name and seen != name:
+            if seen != name:
                 sole[up] = _SEVERAL
     return sole
 

@@ -84,13 +84,13 @@ def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = N
 
     rows = [_recipe_row(i + 1, r, project_key, base_url) for i, r in enumerate(recipes)]
     large = len(rows) > _LARGE_RUN and not dry_run
-    job_pages = dss_jobs_url(base_url, project_key) if large else None
-    shown = [r for r in rows if r["state"] not in _FOLDED_STATES] if large else rows
-    folded = []
-    if large and len(shown) > _MAX_LISTED:  # most of the run failed (DSS down): the table stays a table
-        shown, overflow = shown[:_MAX_LISTED], shown[_MAX_LISTED:]
-        folded = _folded_sections(overflow, job_pages, _overflow_kinds(overflow), noun="more recipe")
+    shown, folded = rows, []
     if large:
+        job_pages = dss_jobs_url(base_url, project_key)
+        attention = [r for r in rows if r["state"] not in _FOLDED_STATES]
+        # most of the run failed (DSS down): the table stays a table, the other failures fold like the rest
+        shown, overflow = attention[:_MAX_LISTED], attention[_MAX_LISTED:]
+        folded = _folded_sections(overflow, job_pages, _overflow_kinds(overflow), noun="more recipe")
         folded += _folded_sections(rows, job_pages, _FOLDED)
     counts = _counts(record, recipes)
     plan_dict = record.get("plan") if isinstance(record.get("plan"), Mapping) else None
@@ -127,7 +127,7 @@ def render_build_report(record: Mapping[str, Any], *, dss_url: Optional[str] = N
         rows=shown,
         folded=folded,
         folded_rows_script=_folded_rows_script() if folded else "",
-        zone_groups=_zone_groups(plan_dict, rows, shown if large else None) if not dry_run else [],
+        zone_groups=_zone_groups(plan_dict, rows, shown) if not dry_run else [],
     )
     if dry_run:
         title = f"Build plan of {project_key} (dry run)"
@@ -558,11 +558,11 @@ def _plan_zones(plan: Optional[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
 
 
 def _zone_groups(
-    plan: Optional[Mapping[str, Any]], rows: Sequence[Dict[str, Any]], listed: Optional[Sequence[Dict[str, Any]]] = None
+    plan: Optional[Mapping[str, Any]], rows: Sequence[Dict[str, Any]], listed: Sequence[Dict[str, Any]]
 ) -> List[Dict[str, Any]]:
     """The recipe rows grouped by the plan's Flow zones, each group with its counts by state; [] without zones.
 
-    ``listed``: the rows the table lists when not all (a large run's): each group holds those, while its counts (and
+    ``listed``: the rows the table lists (a large run's are not all): each group holds those, while its counts (and
     ``total``) are the whole zone's, so that a header never calls a zone of 3,000 recipes one of 2. Groups with no
     row to list are left out.
     """
@@ -570,12 +570,12 @@ def _zone_groups(
     if not zones:
         return []
     by_name = {row["name"]: row for row in rows}
-    listed_names = None if listed is None else {row["name"] for row in listed}
+    listed_names = {row["name"] for row in listed}
     groups: List[Dict[str, Any]] = []
     placed: set = set()
 
     def group(name: str, color: str, members: List[Dict[str, Any]]) -> Dict[str, Any]:
-        shown = members if listed_names is None else [row for row in members if row["name"] in listed_names]
+        shown = [row for row in members if row["name"] in listed_names]
         return {"name": name, "color": color, "rows": shown, "total": len(members), "counts": _row_counts(members)}
 
     for zone in zones:
