@@ -23,7 +23,7 @@ from .grouping import shared_groups
 from .plan import BuildPlan
 from .port import OutputRef
 from .redaction import public_url, scrub
-from .resources import schema_path
+from .resources import load_schema, schema_validator
 from .states import FINAL_RUN_STATES, RECIPE_STATES, RESUMABLE
 from .textfiles import read_text
 
@@ -530,10 +530,12 @@ def fold_journal(data: dict, journal: Union[str, Path]) -> dict:
     return {**data, "recipes": recipes, "counts": counts}
 
 
+_SCHEMA = "run-record.schema.json"
+
+
 def record_schema() -> dict:
     """The run record's JSON Schema."""
-    with open(schema_path("run-record.schema.json"), encoding="utf-8") as handle:
-        return json.load(handle)
+    return load_schema(_SCHEMA)
 
 
 def _json_path(parts) -> str:
@@ -545,10 +547,9 @@ def _json_path(parts) -> str:
 
 def validate_record(data: dict, source: str = "run record") -> None:
     """Raise ConfigError naming the JSON path of every problem (up to 10) when ``data`` is not a valid record."""
-    import jsonschema  # imported here: only reading records needs it
-
-    validator = jsonschema.Draft202012Validator(record_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    errors = sorted(
+        schema_validator(_SCHEMA).iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)
+    )
     if errors:
         problems = [(_json_path(e.absolute_path), f"{e.message} (in {source})") for e in errors[:10]]
         if len(errors) > 10:

@@ -6,6 +6,8 @@ One source of truth, ``resource/schemas/`` of the plugin: DSS finds it beside ``
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from pathlib import Path
 from typing import List
@@ -51,3 +53,21 @@ def schema_path(name: str) -> Path:
     if not path.is_file():
         raise FlowOrchestratorError(f"JSON Schema {name} is missing from {path.parent}: reinstall the plugin.")
     return path
+
+
+@functools.cache
+def load_schema(name: str) -> dict:
+    """A JSON Schema of ``resource/schemas`` by file name (``"build-config.schema.json"``), read once (shared: not to
+    be changed)."""
+    with open(schema_path(name), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@functools.cache
+def schema_validator(name: str):
+    """A validator of the whole schema ``name`` for its own draft, built once; ``jsonschema`` is imported on the first
+    call only (commands that validate nothing never pay for it)."""
+    import jsonschema
+
+    schema = load_schema(name)
+    return jsonschema.validators.validator_for(schema)(schema)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import List, Mapping, Optional, Tuple
 
 from ..errors import ConfigError
-from .validation import clean_values, field_label, property_types, schema_problems, split_on, wrong_fields
+from .validation import checked_fields, split_on
 
 #: Default time limit of one propagation (auto-rebuild runs a job per recipe, so it can take a while).
 DEFAULT_TIMEOUT_S = 3600.0
@@ -76,13 +76,14 @@ def parse_propagate_config(
         raise ValueError(f"source must be one of {_SOURCES}, not {source!r}")
     names = dict(PROPAGATE_FORM_FIELDS)
     names.update(field_names or {})
-    types = property_types(_SCHEMA, (source,))  # a key of no field of this source is not read
-    given = {key: value for key, value in dict(raw or {}).items() if key in types}
-    values = clean_values(given, types, split={"stop_at": split_on(","), "mark_as_ok": split_on(",")})
-    found = schema_problems(values, _SCHEMA, source, describe=_missing_source_message)
-    problems = [(field_label(path, names), message) for path, message in found]
-    wrong = wrong_fields(found)
-    valid = {key: value for key, value in values.items() if key not in wrong}
+    values, valid, problems = checked_fields(  # a key of no field of this source is not read
+        raw,
+        _SCHEMA,
+        source,
+        names=names,
+        split={"stop_at": split_on(","), "mark_as_ok": split_on(",")},
+        describe=_missing_source_message,
+    )
     stop_at = _unique_names(valid, "stop_at", names, problems)
     mark_as_ok = _unique_names(valid, "mark_as_ok", names, problems)
     for recipe in stop_at:

@@ -8,12 +8,11 @@ booleans as text), validate the whole of it, and word each problem the same way 
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ..resources import schema_path
+from ..resources import load_schema, schema_validator
 
 #: A problem as the schema sees it: the JSON path (the top-level key first) and the message.
 Problem = Tuple[list, str]
@@ -30,13 +29,6 @@ _TYPE_WORDS = {
     "array": "a list",
     "object": "an object",
 }
-
-
-@functools.cache
-def load_schema(name: str) -> dict:
-    """A JSON Schema of ``resource/schemas`` by file name (``"build-config.schema.json"``)."""
-    with open(schema_path(name), encoding="utf-8") as handle:
-        return json.load(handle)
 
 
 def schema_properties(name: str, definition: Optional[str] = None) -> Dict[str, dict]:
@@ -174,11 +166,12 @@ def _clean_number(value, integer: bool):
 
 @functools.cache
 def _validator(name: str, definition: Optional[str]):
+    if definition is None:
+        return schema_validator(name)
     import jsonschema  # imported here so that modules not validating configs never pay for it
 
     schema = load_schema(name)
-    root = schema if definition is None else {"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}
-    return jsonschema.validators.validator_for(schema)(root)
+    return jsonschema.validators.validator_for(schema)({"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]})
 
 
 def schema_problems(
@@ -256,6 +249,27 @@ def _non_finite(value) -> bool:
     return isinstance(value, float) and not math.isfinite(value)
 
 
+def checked_fields(
+    raw: Optional[Mapping],
+    name: str,
+    definition: Optional[str] = None,
+    *,
+    names: Mapping[str, str],
+    split: Optional[Mapping[str, Callable[[str], list]]] = None,
+    describe: Optional[Describe] = None,
+) -> Tuple[Dict[str, object], Dict[str, object], List[Tuple[str, str]]]:
+    """A form's (or the flags') raw values for the schema ``name`` (its ``definition``) checked the common way:
+    ``(values, valid, problems)`` — the cleaned values of the keys the schema has (others are not read), those the
+    schema took as a whole (what the rules in code check), and the schema's problems named by field (``names``)."""
+    types = property_types(name, (definition,))
+    given = {key: value for key, value in dict(raw or {}).items() if key in types}
+    values = clean_values(given, types, split=split)
+    found = schema_problems(values, name, definition, describe=describe)
+    wrong = wrong_fields(found)
+    valid = {key: value for key, value in values.items() if key not in wrong}
+    return values, valid, [(field_label(path, names), message) for path, message in found]
+
+
 def field_label(path: Sequence, name_of: Union[Callable[[str], str], Mapping[str, str]] = str) -> str:
     """The field as the user knows it (``name_of`` gives the form field or the flag of a key; a mapping keeps the
     keys it lacks), then the place in it: ``stop_at[2]``, ``partition_values.day``; ``""`` for the whole config."""
@@ -273,6 +287,7 @@ def split_on(pattern: str) -> Callable[[str], list]:
 
 __all__ = [
     "Problem",
+    "checked_fields",
     "clean_list",
     "clean_value",
     "clean_values",

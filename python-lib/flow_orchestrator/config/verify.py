@@ -15,7 +15,7 @@ from ..expectations.spec import (
     parse_expectations,
 )
 from ..text import is_blank
-from .validation import clean_values, field_label, property_types, schema_problems, split_on, wrong_fields
+from .validation import checked_fields, split_on
 
 #: Form fields of the macro and the step (the CLI passes its own flags as ``field_names``).
 VERIFY_FORM_FIELDS = {
@@ -58,13 +58,9 @@ def parse_verify_config(form: Optional[Mapping], field_names: Optional[Mapping[s
     """
     names = dict(VERIFY_FORM_FIELDS)
     names.update(field_names or {})
-    types = property_types(_SCHEMA)
-    given = {key: value for key, value in dict(form or {}).items() if key in types}
-    values = clean_values(given, types, split={"datasets": split_on(","), "expected_columns": split_on(",")})
-    found = schema_problems(values, _SCHEMA)
-    problems = [(field_label(path, names), message) for path, message in found]
-    wrong = wrong_fields(found)
-    valid = {key: value for key, value in values.items() if key not in wrong}
+    _, valid, problems = checked_fields(
+        form, _SCHEMA, names=names, split={"datasets": split_on(","), "expected_columns": split_on(",")}
+    )
     datasets = [name for name in valid.get("datasets", ()) if isinstance(name, str)]
     columns = valid.get("expected_columns", [])  # entries that are not text were named by the schema, and are skipped
     min_rows = valid.get("min_rows") or None  # 0: not checked

@@ -6,7 +6,6 @@ A contract (bottom layer): configs parse it, the judge (:mod:`.judge`) evaluates
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..errors import ConfigError
-from ..resources import schema_path
+from ..resources import load_schema, schema_validator
 from ..text import close_names
 
 SEVERITIES = ("ERROR", "WARN")
@@ -36,10 +35,9 @@ ROW_COUNT_METRIC = "records:COUNT_RECORDS"
 _SCHEMA_FILE = "expectations.schema.json"
 
 
-@functools.lru_cache(maxsize=1)
 def expectations_schema() -> Dict[str, Any]:
     """The JSON Schema of expectation specs (the plugin's ``resource/schemas/``, or the installed package's copy)."""
-    return json.loads(schema_path(_SCHEMA_FILE).read_text(encoding="utf-8"))
+    return load_schema(_SCHEMA_FILE)
 
 
 # ----------------------------------------------------------------------------------------------- the model
@@ -487,11 +485,8 @@ def _expectations_from_valid_spec(spec: Mapping[str, Any]) -> ExpectationSet:
 
 def validate_spec(spec: Any) -> List[Tuple[str, str]]:
     """Every schema problem of a decoded spec as (JSON path, message), sorted by path; ``[]`` when valid."""
-    from jsonschema import Draft202012Validator
-
-    validator = Draft202012Validator(expectations_schema())
     problems: List[Tuple[str, str]] = []
-    for error in validator.iter_errors(spec):
+    for error in schema_validator(_SCHEMA_FILE).iter_errors(spec):
         for problem in _describe_error(error):
             if problem not in problems:
                 problems.append(problem)
