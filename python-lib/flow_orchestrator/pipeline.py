@@ -154,15 +154,10 @@ def check_partitions(
         if (o.type or "DATASET") == "DATASET" and o.project_key in (None, gateway.project_key)
     ]
     partitioned = gateway.partitioned_datasets(own_outputs, listing)
-    planned = (
-        list(
-            dict.fromkeys(
-                o for r in plan.recipes for o in partitioned_outputs_of(r.outputs, partitioned, gateway.project_key)
-            )
-        )
-        if partitioned
-        else []  # most projects: no pass over the plan's outputs
-    )
+    planned: List[str] = []
+    if partitioned:  # most projects have none: no pass over the plan's outputs
+        outputs = (o for r in plan.recipes for o in partitioned_outputs_of(r.outputs, partitioned, gateway.project_key))
+        planned = list(dict.fromkeys(outputs))
     spec = config.options.partitions
     if planned and not spec:
         raise ConfigError(
