@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from typing import List, Optional
 
@@ -19,6 +20,9 @@ def _serve(args: argparse.Namespace) -> int:
     from .flowfile import FlowFileError
 
     sys.setswitchinterval(SERVE_SWITCH_INTERVAL_S)
+    # Serve until interrupted, however the process was started: a background job of a script (a CI step, `cmd &`,
+    # nohup) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt (seen as a hung test run).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     try:
         dss = EmulatedDSS(

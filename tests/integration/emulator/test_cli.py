@@ -90,3 +90,28 @@ def test_serve_prints_one_line_and_serves_until_interrupted():
         process.wait(timeout=20)
     assert process.returncode == 0
     assert process.stdout.read() == ""
+
+
+def test_serve_stops_on_an_interrupt_even_when_started_with_interrupts_ignored():
+    """A background job of a script (``make test &``, a CI step, ``nohup``) starts with SIGINT ignored, which its
+    children inherit: ``serve`` must still stop, abort its jobs and free its port when sent one."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dss_emulator", "serve", "--api-key", "cli-key"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=str(ROOT),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        line = process.stdout.readline()
+        match = re.fullmatch(r"DSS emulator listening on (http://127\.0\.0\.1:\d+) api-key cli-key\n", line)
+        assert match, line
+        assert dataikuapi.DSSClient(match.group(1), "cli-key").list_project_keys() == []
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
